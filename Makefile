@@ -1,0 +1,36 @@
+# The two commands a newcomer needs: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint format protos bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip uv
+	$(BIN)/uv pip install --python $(BIN)/python --quiet -e '.[all]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/mmer demo
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest -q; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ]
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+protos: $(STAMP)
+	$(BIN)/python -m mmer_core.protogen protos
+
+bench: $(STAMP)
+	$(BIN)/python bench/edge.py --json bench/edge.json
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

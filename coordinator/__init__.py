@@ -1,0 +1,1 @@
+"""mmer coordinator service."""

@@ -1,0 +1,1 @@
+"""mmer edge_node service."""
