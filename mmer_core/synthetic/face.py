@@ -24,8 +24,8 @@ def draw(
 ) -> np.ndarray:
     """(n, 48, 48) uint8 frames for n (valence, arousal) pairs."""
     n = len(valence)
-    v = valence[:, None, None]
-    a = arousal[:, None, None]
+    v = traits.expressiveness * valence[:, None, None]
+    a = traits.expressiveness * arousal[:, None, None]
     angle = rng.normal(0, 0.12 * noise, n)[:, None, None]
     scale = rng.uniform(0.9, 1.1, n)[:, None, None]
     shift = rng.normal(0, 0.05 * noise, (2, n))[:, :, None, None]
@@ -52,8 +52,8 @@ def draw(
     img -= 0.45 * mouth * face
 
     light = rng.uniform(0.7, 1.2, n)[:, None, None] + rng.normal(0, 0.15, (n, 1, 1)) * gx[None]
-    img = img * light + rng.normal(0, 0.12 * noise, img.shape)
-    occluded = rng.random(n) < 0.15 * noise
+    img = img * light + rng.normal(0, 0.2 * noise, img.shape)
+    occluded = rng.random(n) < 0.25 * noise
     for i in np.flatnonzero(occluded):
         h, w = rng.integers(8, 20, 2)
         r0, c0 = rng.integers(0, SIZE - h), rng.integers(0, SIZE - w)

@@ -22,8 +22,8 @@ def beats(
     out = []
     while t < t1:
         v, a = trajectory.valence_arousal(t)
-        hr = traits.hr_base_bpm + traits.hr_gain_bpm * a - 2.0 * v
-        rmssd = traits.rmssd_base_ms * (1.0 - 0.35 * a) * (1.0 + 0.25 * v)
+        hr = traits.hr_base_bpm + traits.hr_gain_bpm * a - 3.0 * v
+        rmssd = traits.rmssd_base_ms * (1.0 - 0.35 * a) * (1.0 + 0.35 * v)
         rsa = (rmssd / 1000.0) * 0.9 * np.sin(2 * np.pi * traits.resp_hz * t)
         rr = 60.0 / hr + rsa + rng.normal(0.0, rmssd / 1000.0 * 0.5)
         rr += rng.normal(0.0, 0.012 * noise)

@@ -27,15 +27,16 @@ class Traits:
     eye_gap: float
     mouth_width: float
     skin: float
+    expressiveness: float
 
 
 def sample_traits(rng: np.random.Generator) -> Traits:
     """Draw one subject's traits from population ranges."""
     female = rng.random() < 0.5
     return Traits(
-        hr_base_bpm=rng.normal(70, 6),
-        hr_gain_bpm=rng.normal(11, 2.5),
-        rmssd_base_ms=rng.normal(42, 9),
+        hr_base_bpm=rng.normal(70, 3.5),
+        hr_gain_bpm=rng.normal(14, 2.0),
+        rmssd_base_ms=rng.normal(42, 6),
         resp_hz=rng.uniform(0.2, 0.3),
         alpha_hz=rng.uniform(9.0, 11.0),
         alpha_uv=rng.uniform(7.0, 12.0),
@@ -49,4 +50,5 @@ def sample_traits(rng: np.random.Generator) -> Traits:
         eye_gap=rng.uniform(0.32, 0.4),
         mouth_width=rng.uniform(0.3, 0.4),
         skin=rng.uniform(0.55, 0.8),
+        expressiveness=rng.uniform(0.35, 0.9),
     )

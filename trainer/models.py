@@ -1,0 +1,78 @@
+"""One small Keras model per modality, sized for an edge NPU (tens of thousands of weights).
+
+Feature standardisation is a fixed Rescaling layer computed from the training
+data, so it travels inside the exported model (as constants, which the ONNX
+export folds) and the edge needs no extra file.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mmer_core.modalities import get_spec
+from trainer.tf_setup import import_tf
+
+
+def build_model(modality: str, n_classes: int, x_train: np.ndarray, seed: int):
+    """The modality's architecture, standardising its input with x_train's mean and spread."""
+    import_tf(seed)
+    import keras
+    from keras import layers
+
+    spec = get_spec(modality)
+    inputs = keras.Input(shape=spec.input_shape, name=spec.input_name)
+    axis = 0 if len(spec.input_shape) == 1 else None
+    mean = x_train.mean(axis=axis)
+    std = x_train.std(axis=axis)
+    scale = np.where(std > 1e-6, 1.0 / np.maximum(std, 1e-6), 1.0)  # constant features pass through
+    x = layers.Rescaling(
+        scale=scale.astype("float32"), offset=(-mean * scale).astype("float32"), name="standardise"
+    )(inputs)
+    if len(spec.input_shape) == 1:
+        width = 256
+        x = layers.Dense(width, activation="relu")(x)
+        x = layers.Dropout(0.3, seed=seed)(x)
+        x = layers.Dense(width // 2, activation="relu")(x)
+        x = layers.Dropout(0.2, seed=seed)(x)
+    else:
+        for i, filters in enumerate((24, 48, 96)):
+            strides = 2 if i == 0 else 1  # the first layer halves the map: 4x less compute for the rest
+            x = layers.Conv2D(filters, 3, strides=strides, padding="same", activation="relu")(x)
+            x = layers.MaxPooling2D(2)(x)
+        x = layers.GlobalAveragePooling2D()(x)
+        x = layers.Dropout(0.3, seed=seed)(x)
+        x = layers.Dense(64, activation="relu")(x)
+    outputs = layers.Dense(n_classes, activation="softmax", name="probs")(x)
+    model = keras.Model(inputs, outputs, name=f"mmer_{modality}")
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
+    return model
+
+
+def fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
+        epochs: int, seed: int, log=print) -> dict[str, float]:  # fmt: skip
+    """Train with early stopping on validation loss, keeping the best weights."""
+    import keras
+
+    import_tf(seed)
+
+    class Progress(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            log(f"    epoch {epoch + 1:3d}  loss {logs.get('loss', 0):.3f}  acc {logs.get('accuracy', 0):.3f}  "
+                f"val_acc {logs.get('val_accuracy', 0):.3f}")  # fmt: skip
+
+    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=10, restore_best_weights=True)
+    history = model.fit(
+        x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=64,
+        callbacks=[stop, Progress()], verbose=0, shuffle=True,
+    )  # fmt: skip
+    best = int(np.argmin(history.history["val_loss"]))
+    return {"epochs": len(history.history["loss"]), "best_epoch": best + 1,
+            "val_accuracy": float(history.history["val_accuracy"][best])}  # fmt: skip
+
+
+def count_weights(model) -> int:
+    """Trainable and non-trainable weights, for the size report."""
+    return int(model.count_params())
