@@ -36,7 +36,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     keygen.set_defaults(run=run_keygen)
 
     pipe = steps.add_parser("pipeline", help=STEPS["pipeline"], description=STEPS["pipeline"])
-    pipe.add_argument("--data", default="synthetic", help="synthetic (more sources: see the README)")
+    pipe.add_argument(
+        "--data",
+        default="synthetic",
+        help="synthetic | speech:DIR (RAVDESS/TESS/<label>/<speaker>_x.wav) | e4:DIR",
+    )
     pipe.add_argument(
         "--out", type=Path, default=Path("models"), help="bundles, report.json, report.md, plots"
     )
@@ -84,9 +88,19 @@ def run_pipeline(args: argparse.Namespace) -> int:
         if m not in MODALITIES:
             print(f"unknown modality {m!r} (known: {', '.join(MODALITIES)})", file=sys.stderr)
             return 2
-    if args.data != "synthetic":
-        print(f"--data {args.data}: only the synthetic source is built so far", file=sys.stderr)
+    from trainer.loaders import SOURCES, load, parse_source
+
+    try:
+        kind, folder = parse_source(args.data)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
         return 2
+    if folder is not None:
+        if args.modalities == ",".join(MODALITIES):
+            modalities = [SOURCES[kind]]
+        if modalities != [SOURCES[kind]]:
+            print(f"--data {args.data} carries only the {SOURCES[kind]} modality", file=sys.stderr)
+            return 2
     key = args.key or args.out / "keys" / bundle.PRIVATE_KEY_FILE
     if not key.exists():
         bundle.generate_keypair(key.parent)
@@ -98,7 +112,11 @@ def run_pipeline(args: argparse.Namespace) -> int:
         percentile=args.percentile, max_drop_pp=args.max_drop_pp, seed=args.seed, split=args.split,
         epochs=epochs, calibration_windows=64 if args.fast else 256, plan=plan, tflite=not args.no_tflite,
     )  # fmt: skip
-    run_pipeline(options, lambda m: data_mod.synthetic(m, plan), log=lambda s: print(s, flush=True))
+    if folder is None:
+        loader = lambda m: data_mod.synthetic(m, plan)  # noqa: E731
+    else:
+        loader = lambda m: load(kind, folder, m, args.seed)  # noqa: E731
+    run_pipeline(options, loader, log=lambda s: print(s, flush=True))
     return 0
 
 
