@@ -60,7 +60,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     pipe.set_defaults(run=run_pipeline)
 
-    for name in ("train", "quantize", "evaluate", "push", "serve"):
+    push = steps.add_parser("push", help=STEPS["push"], description=STEPS["push"])
+    push.add_argument("--coordinator", required=True, help="coordinator gRPC address HOST:PORT")
+    push.add_argument("--token", default="", help="bearer token of this trainer")
+    push.add_argument(
+        "--pubkey", type=Path, help="check bundles with this key first (default DIR/keys/trainer.pub)"
+    )
+    push.add_argument(
+        "directory", type=Path, help="a bundle, or a directory of bundles (the pipeline's --out)"
+    )
+    push.set_defaults(run=run_push)
+
+    for name in ("train", "quantize", "evaluate", "serve"):
         sp = steps.add_parser(name, help=STEPS[name], description=STEPS[name])
         sp.set_defaults(run=run_not_built)
 
@@ -117,6 +128,25 @@ def run_pipeline(args: argparse.Namespace) -> int:
     else:
         loader = lambda m: load(kind, folder, m, args.seed)  # noqa: E731
     run_pipeline(options, loader, log=lambda s: print(s, flush=True))
+    return 0
+
+
+def run_push(args: argparse.Namespace) -> int:
+    """Push every bundle found; a refused one stops the run with the coordinator's reason."""
+    import grpc
+
+    from mmer_core.bundle import BundleError
+    from trainer.push import push_bundles
+
+    try:
+        for r in push_bundles(args.coordinator, args.directory, args.token, args.pubkey):
+            print(f"pushed {r.modality} v{r.version}: {r.stage}")
+    except (BundleError, ValueError) as exc:
+        print(f"push refused locally: {exc}", file=sys.stderr)
+        return 1
+    except grpc.RpcError as exc:
+        print(f"push refused by {args.coordinator}: {exc.code().name}: {exc.details()}", file=sys.stderr)
+        return 1
     return 0
 
 
