@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from edge_node import telemetry
 from edge_node.clock import ClockEstimate
-from edge_node.models import ModelSlot, install_update
+from edge_node.models import ModelSlot, NoModelError, install_update
 from edge_node.spool import Spool
 from edge_node.streamer import Streamer, auth_metadata
 from mmer.v1 import ingest_pb2, registry_pb2, registry_pb2_grpc
@@ -39,6 +39,7 @@ class AgentCounters:
     windows: int = 0
     scored: int = 0
     rejected: int = 0
+    unserved: int = 0
     queue_dropped: int = 0
     updates_refused: int = 0
     frames_by_version: dict[tuple[str, int], int] = field(default_factory=dict)
@@ -72,6 +73,7 @@ class Agent:
         self.queue: queue.Queue[Window | None] = queue.Queue(maxsize=queue_max)
         self.counters = AgentCounters()
         self.source_done = threading.Event()
+        self.stopping = threading.Event()
         self.inference_done = threading.Event()
         telemetry.observe(
             "mmer.edge.queue.depth", "windows waiting for inference", lambda: [(self.queue.qsize(), {})]
@@ -91,6 +93,8 @@ class Agent:
         """Reader lane: enqueue windows without ever blocking on inference."""
         try:
             for w in windows:
+                if self.stopping.is_set():
+                    break
                 if w.modality not in self.slots:
                     continue
                 while True:
@@ -135,7 +139,11 @@ class Agent:
         with telemetry.tracer.start_as_current_span("edge.inference") as span:
             span.set_attribute("mmer.modality", w.modality)
             t0 = self.clock.now_ns()
-            probs, runner = slot.score(x[None])
+            try:
+                probs, runner = slot.score(x[None])
+            except NoModelError:
+                self.counters.unserved += 1
+                return None
             t1 = self.clock.now_ns()
         telemetry.inference_ms.record((t1 - t0) / 1e6, {"modality": w.modality})
         p = probs[0].astype(np.float64)

@@ -26,10 +26,15 @@ from mmer_core.bundle import BundleError, verify_manifest, write_verified_blobs
 log = logging.getLogger(__name__)
 
 
+class NoModelError(RuntimeError):
+    """A window arrived for a modality whose first model has not been installed."""
+
+
 class ModelSlot:
     """The model serving one modality."""
 
-    def __init__(self, runner: ModelRunner, probation: int = 3) -> None:
+    def __init__(self, modality: str, runner: ModelRunner | None, probation: int = 3) -> None:
+        self.modality = modality
         self.current = runner
         self.previous: ModelRunner | None = None
         self.probation_windows = probation
@@ -39,12 +44,15 @@ class ModelSlot:
 
     @property
     def version(self) -> int:
-        return self.current.version
+        """Serving version, 0 while no model was installed yet."""
+        return self.current.version if self.current is not None else 0
 
     def score(self, x: np.ndarray) -> tuple[np.ndarray, ModelRunner]:
         """Probabilities (N, K) and the runner that produced them; rolls back a new model that fails."""
         with self._lock:
             runner = self.current
+            if runner is None:
+                raise NoModelError(f"{self.modality}: no model installed yet")
             try:
                 probs = runner.run(x)
                 if not np.all(np.isfinite(probs)):
@@ -65,8 +73,8 @@ class ModelSlot:
 
     def swap(self, new: ModelRunner) -> None:
         """Smoke-test `new` (BundleError if it fails) and make it serve from the next window."""
-        if new.modality != self.current.modality:
-            raise BundleError(f"{new.modality} v{new.version}: not a {self.current.modality} model")
+        if new.modality != self.modality:
+            raise BundleError(f"{new.modality} v{new.version}: not a {self.modality} model")
         try:
             new.smoke_test()
         except Exception:
@@ -76,7 +84,12 @@ class ModelSlot:
             self.previous, self.current = self.current, new
             self._probation = self.probation_windows
         telemetry.model_swaps.add(1, {"modality": new.modality, "outcome": "swapped"})
-        log.info("%s: now serving v%d (was v%d)", new.modality, new.version, self.previous.version)
+        log.info(
+            "%s: now serving v%d (was v%d)",
+            new.modality,
+            new.version,
+            self.previous.version if self.previous else 0,
+        )
 
     def _rollback(self) -> None:
         assert self.previous is not None

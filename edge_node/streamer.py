@@ -81,7 +81,7 @@ class Streamer:
         self.clock = clock
         self.device_id = device_id
         self.token = token
-        self._status = status
+        self.status_fn = status
         self.backoff_base_s = backoff_base_s
         self.backoff_cap_s = backoff_cap_s
         self.max_in_flight = max_in_flight
@@ -196,8 +196,8 @@ class Streamer:
                         f.MergeFromString(payload)
                         f.send_ns = send_ns
                         sent[m] = max(sent.get(m, 0), seq)
-                    if self._status is not None:
-                        batch.status.CopyFrom(self._status())
+                    if self.status_fn is not None:
+                        batch.status.CopyFrom(self.status_fn())
                     in_flight[batch_id] = len(rows)
                     await call.write(batch)
                 self.stats.sent += len(rows)

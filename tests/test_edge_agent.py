@@ -37,7 +37,7 @@ def build_agent(srv, tmp_path, modalities=MODALITIES) -> Agent:
     for m in modalities:
         make_bundle(models / m, keys, m, 1)
     pub = load_public_key(keys / "trainer.pub")
-    slots = {m: ModelSlot(load_runner(models / m, pub)) for m in modalities}
+    slots = {m: ModelSlot(m, load_runner(models / m, pub)) for m in modalities}
     spool = Spool(tmp_path / "spool")
     clock = ClockEstimate()
     streamer = Streamer(lambda: grpc.aio.insecure_channel(srv.target), spool, clock, "dev1", token="t")

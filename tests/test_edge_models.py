@@ -18,7 +18,7 @@ def setup(tmp_path):
     models = tmp_path / "models"
     make_bundle(models / "eeg", keys, "eeg", 1)
     pub = load_public_key(keys / "trainer.pub")
-    return models, keys, pub, ModelSlot(load_runner(models / "eeg", pub))
+    return models, keys, pub, ModelSlot("eeg", load_runner(models / "eeg", pub))
 
 
 def x_eeg(n=1):
