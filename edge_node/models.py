@@ -48,7 +48,14 @@ class ModelSlot:
         return self.current.version if self.current is not None else 0
 
     def score(self, x: np.ndarray) -> tuple[np.ndarray, ModelRunner]:
-        """Probabilities (N, K) and the runner that produced them; rolls back a new model that fails."""
+        """Probabilities (N, K) and the runner that produced them; rolls back a new model that fails.
+
+        Outside probation this is one reference read and `InferenceSession.run`: a swap
+        rebinds `current` atomically, so the window in flight finishes on the model it started with.
+        """
+        runner = self.current
+        if self._probation == 0 and runner is not None:
+            return runner.run(x), runner
         with self._lock:
             runner = self.current
             if runner is None:
