@@ -5,10 +5,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 
-from mmer_core.config import DEFAULT_GRPC
+# A small device has no cores to spare for BLAS worker threads that spin between calls (they cost
+# ~13 % of a core here); set before numpy loads. ORT threads are set per session instead.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+from mmer_core.config import DEFAULT_GRPC  # noqa: E402
 
 AVAILABLE = True
 
