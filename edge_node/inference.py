@@ -30,6 +30,8 @@ def session_options(intra_op_threads: int = 1, inter_op_threads: int = 1) -> ort
     opts.inter_op_num_threads = inter_op_threads
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # batch-1 windows of small models: a growing CPU arena per session only costs RSS on a small device
+    opts.enable_cpu_mem_arena = False
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
     return opts

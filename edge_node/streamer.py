@@ -150,7 +150,9 @@ class Streamer:
 
     async def _stream(self, channel: grpc.aio.Channel) -> bool:
         stub = ingest_pb2_grpc.IngestStub(channel)
-        call = stub.StreamScores(metadata=auth_metadata(self.token))
+        with telemetry.tracer.start_as_current_span("edge.stream_open"):
+            # the stream's metadata carries this span's context, so the coordinator's spans join the trace
+            call = stub.StreamScores(metadata=auth_metadata(self.token))
         sent = self.spool.acked()
         in_flight: dict[int, int] = {}
         batch_id = 0
