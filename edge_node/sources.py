@@ -51,6 +51,10 @@ def replay_npz(path: Path, modalities: Sequence[str], fast: bool, seconds: float
                     )
                 ]
             )
+    return _paced(streams, fast, seconds)
+
+
+def _paced(streams: list[list], fast: bool, seconds: float | None) -> Iterator[Window]:
     started = time.monotonic()
     for te, m, ts, data, label in heapq.merge(*streams, key=lambda r: r[0]):
         if seconds is not None and te > seconds:

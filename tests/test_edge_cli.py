@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -16,6 +17,7 @@ from edge_models import make_bundle
 from edge_servicer import EdgeTestServer
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from edge_node.cli import configure
 from edge_node.spool import Spool
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,9 +42,9 @@ async def test_killed_node_resends_unacked_frames_after_restart(tmp_path):
     await srv.stop()  # the coordinator is down: frames pile up in the spool
     proc = subprocess.Popen(node_cmd(tmp_path, port, 20.0), env=ENV, stderr=subprocess.PIPE)
     spool_dir = tmp_path / "spool"
-    for _ in range(200):
+    for _ in range(600):  # up to 30 s: process start-up is slow on a loaded machine
         await asyncio.sleep(0.05)
-        if spool_dir.exists() and any(p.stat().st_size > 2000 for p in spool_dir.glob("seg-*.log")):
+        if spool_dir.exists() and any(p.stat().st_size > 1500 for p in spool_dir.glob("seg-*.log")):
             break
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -78,11 +80,19 @@ async def test_health_probe_reports_serving(tmp_path):
     await server.stop(grace=None)
 
 
-def test_bad_options_give_clear_errors(tmp_path):
-    out = subprocess.run(
-        [*node_cmd(tmp_path, 1, 1.0)[:-2], "--modalities", "eeg,smell"],
-        env=ENV,
-        capture_output=True,
-        timeout=60,
-    )
-    assert out.returncode == 2 and b"smell" in out.stderr
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (("--modalities", "eeg,smell"), "smell"),
+        (("--source", "camera:0"), "camera:0"),
+        (("--source", "replay:/nonexistent.npz"), "not an existing .npz"),
+        (("--drop-policy", "keep-all"), "policy"),
+    ],
+)
+def test_bad_options_give_clear_errors(tmp_path, capsys, extra, message):
+    make_bundle(tmp_path / "models" / "eeg", tmp_path / "models", "eeg", 1)
+    parser = argparse.ArgumentParser()
+    configure(parser)
+    args = parser.parse_args([*node_cmd(tmp_path, 1, 1.0)[4:], *extra])
+    assert args.run(args) == 2
+    assert message in capsys.readouterr().err
