@@ -70,8 +70,9 @@ class Agent:
         self.public_key = public_key
         self.models_dir = models_dir
         self.providers = providers
-        self.queue: queue.Queue[Window | None] = queue.Queue(maxsize=queue_max)
+        self.queue: queue.Queue[Window] = queue.Queue(maxsize=queue_max)
         self.counters = AgentCounters()
+        streamer.status_fn = self.status  # every batch reports the node's state
         self.source_done = threading.Event()
         self.stopping = threading.Event()
         self.inference_done = threading.Event()
@@ -107,14 +108,21 @@ class Agent:
                             self.counters.queue_dropped += 1
                         except queue.Empty:
                             pass
+        except Exception:
+            log.exception("source failed; no more windows")
         finally:
             self.source_done.set()
-            self.queue.put(None)
 
     def infer_loop(self) -> None:
-        """Inference lane: score windows in order and spool their frames."""
+        """Inference lane: score windows in order and spool their frames, until the source is done and drained."""
         try:
-            while (w := self.queue.get()) is not None:
+            while True:
+                try:
+                    w = self.queue.get(timeout=0.05)
+                except queue.Empty:
+                    if self.source_done.is_set():
+                        break
+                    continue
                 self.score_window(w)
         finally:
             self.inference_done.set()

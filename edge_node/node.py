@@ -81,7 +81,6 @@ async def run_node(args: argparse.Namespace) -> int:
         providers,
         args.queue_max,
     )
-    streamer.status_fn = agent.status
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, agent.stopping.set)

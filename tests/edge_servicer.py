@@ -26,6 +26,7 @@ class Store:
         self.auth: list[str] = []
         self.traceparents: list[str] = []
         self.batch_sizes: list[int] = []
+        self.status: list = []
         self.bundles: dict[tuple[str, int], tuple] = {}
         self.updates: asyncio.Queue = asyncio.Queue()
 
@@ -45,6 +46,8 @@ class Ingest(ingest_pb2_grpc.IngestServicer):
         async for batch in request_iterator:
             s = self.store
             s.batch_sizes.append(len(batch.frames))
+            if batch.HasField("status"):
+                s.status.append(batch.status)
             dup = gaps = 0
             touched = set()
             for f in batch.frames:

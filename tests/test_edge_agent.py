@@ -66,6 +66,17 @@ async def test_synthetic_session_scores_every_window_once_in_order(server, tmp_p
         assert f.send_ns >= f.inference_end_ns and f.truth_label
     assert sum(len(server.store.seqs(m)) for m in MODALITIES) == c.scored
     assert len(server.store.seqs("image")) == 60 and len(server.store.seqs("hr")) == 3
+    last = server.store.status[-1]
+    assert last.device_id == "dev1" and dict(last.model_versions) == dict.fromkeys(MODALITIES, 1)
+
+
+def test_sensor_reading_never_blocks_on_a_stalled_inference_lane(server, tmp_path):
+    agent = build_agent(server, tmp_path, ("eeg",))
+    agent.queue = __import__("queue").Queue(maxsize=2)
+    windows = [Window("eeg", i * 0.5, i * 0.5 + 2, np.zeros((14, 256))) for i in range(10)]
+    agent.read_source(iter(windows))  # no inference lane running: must still return at once
+    assert agent.counters.queue_dropped == 8 and agent.source_done.is_set()
+    assert [agent.queue.get_nowait().t_start for _ in range(2)] == [4.0, 4.5]
 
 
 async def test_nan_or_wrong_shape_windows_are_rejected_and_counted(server, tmp_path, caplog):
