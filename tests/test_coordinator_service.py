@@ -8,6 +8,7 @@ import time
 
 import grpc
 import pytest
+from coordinator_helpers import batch, frame
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from coordinator.memory_store import MemoryStore
@@ -24,7 +25,6 @@ from mmer.v1 import (
     ingest_pb2_grpc,
 )
 from mmer_core.config import CoordinatorConfig
-from tests.coordinator_helpers import batch, frame
 
 
 class FlakyStore(MemoryStore):
