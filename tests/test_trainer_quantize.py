@@ -1,6 +1,8 @@
-"""Export and quantization: names, agreement, and Max-Percentile's ranges against a hand computation."""
+"""Quantization: Max-Percentile ranges by hand, every method agrees with fp32, ONNX agrees with Keras."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -8,108 +10,109 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from tests.trainer_fixtures import blobs
-from trainer.calibration import create_max_percentile_calibrator, max_percentile_range
-from trainer.export import OUTPUT_NAME, ExportMismatchError, check_agreement, export_onnx, onnx_predict
-from trainer.models import TrainConfig, build_model, train_model
-from trainer.quantize import METHODS, ArrayReader, QuantConfig, quantize_model
+from trainer.calibration import BatchReader, MaxPercentileCalibrater, max_percentile_ranges
+from trainer.quantize import METHODS, quantize
+
+RNG = np.random.default_rng(3)
+W1 = RNG.normal(size=(4, 6)).astype(np.float32)
+W2 = RNG.normal(size=(6, 3)).astype(np.float32)
+
+
+def tiny_model(path: Path) -> Path:
+    """x -> MatMul(W1) = h -> Relu = r -> MatMul(W2) = probs_logits -> Softmax = probs."""
+    graph = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["x", "w1"], ["h"]),
+            helper.make_node("Relu", ["h"], ["r"]),
+            helper.make_node("MatMul", ["r", "w2"], ["z"]),
+            helper.make_node("Softmax", ["z"], ["probs"], axis=-1),
+        ],
+        "tiny",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 4])],
+        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, [None, 3])],
+        [numpy_helper.from_array(W1, "w1"), numpy_helper.from_array(W2, "w2")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return path
+
+
+def test_max_percentile_ranges_equal_a_hand_computed_percentile_of_batch_maxima(tmp_path: Path) -> None:
+    model = tiny_model(tmp_path / "tiny.onnx")
+    x = RNG.normal(size=(200, 4)).astype(np.float32)
+    x[17] *= 40.0  # one outlier window: Max would let it set the range, Max-Percentile must not
+    reader = BatchReader("x", x, batch_size=10)
+    p = 90.0
+    ranges = max_percentile_ranges(model, reader, p, tmp_path)
+
+    h = x @ W1
+    r = np.maximum(h, 0)
+    z = r @ W2
+    for name, values in (("x", x), ("h", h), ("r", r), ("z", z)):
+        maxima = [np.abs(values[i : i + 10]).max() for i in range(0, 200, 10)]
+        expected = np.percentile(maxima, p)
+        lo, hi = ranges[name].range_value
+        assert float(hi) == pytest.approx(expected, rel=1e-5), name
+        assert float(lo) == pytest.approx(-expected if values.min() < 0 else 0.0, rel=1e-5), name
+        assert float(hi) < np.abs(values).max(), f"{name}: the outlier batch must not set the range"
+    assert float(ranges["r"].range_value[0]) == 0.0, "a never-negative tensor keeps 0 as its lower bound"
+
+
+def test_max_percentile_of_100_is_max(tmp_path: Path) -> None:
+    model = tiny_model(tmp_path / "tiny.onnx")
+    x = RNG.normal(size=(40, 4)).astype(np.float32)
+    ranges = max_percentile_ranges(model, BatchReader("x", x, 8), 100.0, tmp_path)
+    assert float(ranges["x"].range_value[1]) == pytest.approx(np.abs(x).max(), rel=1e-6)
+
+
+def test_bad_percentile_and_empty_calibration_are_refused(tmp_path: Path) -> None:
+    model = tiny_model(tmp_path / "tiny.onnx")
+    with pytest.raises(ValueError, match="percentile must be in"):
+        MaxPercentileCalibrater(model, percentile=0.0)
+    with pytest.raises(ValueError, match="at least one calibration window"):
+        quantize(model, tmp_path / "q.onnx", "max", np.empty((0, 4), np.float32))
+    with pytest.raises(ValueError, match="unknown quantization method 'minmax'"):
+        quantize(model, tmp_path / "q.onnx", "minmax", np.ones((4, 4), np.float32))
 
 
 @pytest.fixture(scope="module")
-def dense_model(tmp_path_factory):
-    x, y, _ = blobs(600, (12,), seed=1)
-    model = build_model((12,), 4, x[:400], input_name="hr_features", seed=0)
-    train_model(model, (x[:400], y[:400]), (x[400:500], y[400:500]), TrainConfig(epochs=8, seed=0))
-    path = export_onnx(model, tmp_path_factory.mktemp("export") / "model.onnx", "hr_features")
-    return model, path, x, y
+def trained(tmp_path_factory: pytest.TempPathFactory):
+    """A small HR model really trained on synthetic data and exported to ONNX."""
+    from mmer_core.preprocess import preprocess_batch
+    from mmer_core.synthetic import make_windows
+    from trainer.export import export_onnx
+    from trainer.models import build_model, fit
+
+    data = make_windows("hr", 6, 120, seed=11)
+    x = preprocess_batch("hr", data.windows)
+    y = data.labels
+    model = build_model("hr", 4, x, seed=1)
+    fit(model, x[:500], y[:500], x[500:600], y[500:600], epochs=8, seed=1, log=lambda _: None)
+    path = export_onnx(model, tmp_path_factory.mktemp("m") / "hr.onnx", "hrv", x[:64])
+    return model, path, x
 
 
-def test_export_names_opset_and_agreement(dense_model):
-    model, path, x, _ = dense_model
-    proto = onnx.load(str(path))
-    assert [i.name for i in proto.graph.input] == ["hr_features"]
-    assert [o.name for o in proto.graph.output] == [OUTPUT_NAME]
-    assert max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")) >= 17
-    diff = check_agreement(model, path, x[500:])
-    assert diff < 1e-4
-    assert onnx_predict(path, x[:3]).shape == (3, 4)
+def test_onnx_export_agrees_with_keras_and_has_the_contract_names(trained) -> None:
+    from trainer.export import max_abs_diff
 
-
-def test_agreement_check_fails_loudly_on_a_different_model(dense_model, tmp_path):
-    model, _, x, _ = dense_model
-    other = build_model((12,), 4, x[:400], input_name="hr_features", seed=7)
-    other_path = export_onnx(other, tmp_path / "other.onnx", "hr_features")
-    with pytest.raises(ExportMismatchError, match="disagree"):
-        check_agreement(model, other_path, x[500:])
-
-
-def test_export_refuses_old_opset(dense_model, tmp_path):
-    with pytest.raises(ValueError, match="opset"):
-        export_onnx(dense_model[0], tmp_path / "m.onnx", "x", opset=13)
+    model, path, x = trained
+    assert max_abs_diff(model, path, x[:200]) < 1e-4
+    graph = onnx.load(path).graph
+    assert [i.name for i in graph.input] == ["hrv"]
+    assert [o.name for o in graph.output] == ["probs"]
+    assert onnx.load(path).opset_import[0].version >= 17
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_each_method_loads_and_agrees_with_fp32(dense_model, tmp_path, method):
-    _, path, x, _ = dense_model
-    out = quantize_model(path, tmp_path / f"{method}.onnx", x[:256], QuantConfig(method=method))
-    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-    assert sess.get_inputs()[0].name == "hr_features"
-    ops = {n.op_type for n in onnx.load(str(out)).graph.node}
-    assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
-    held_out = x[500:]
-    agree = np.mean(onnx_predict(out, held_out).argmax(1) == onnx_predict(path, held_out).argmax(1))
-    assert agree >= 0.95, f"{method}: argmax agreement {agree:.3f}"
-
-
-def test_unknown_method_is_refused(dense_model, tmp_path):
-    with pytest.raises(ValueError, match="unknown method"):
-        quantize_model(dense_model[1], tmp_path / "q.onnx", dense_model[2][:16], QuantConfig(method="kl"))
-
-
-def _tiny_graph(path):
-    """x(N,3) -> MatMul -> h (signed) -> Relu -> probs (never negative)."""
-    w = numpy_helper.from_array(np.array([[1.0, -2.0], [0.5, 1.0], [-1.0, 0.25]], np.float32), "w")
-    graph = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "w"], ["h"]), helper.make_node("Relu", ["h"], ["probs"])],
-        "tiny",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3])],
-        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["batch", 2])],
-        [w],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 9
-    onnx.save(model, str(path))
-    return numpy_helper.to_array(w)
-
-
-def test_max_percentile_ranges_equal_hand_computed_percentile_of_batch_maxima(tmp_path):
-    w = _tiny_graph(tmp_path / "tiny.onnx")
-    rng = np.random.default_rng(3)
-    x = (rng.standard_normal((80, 3)) * rng.uniform(0.2, 3.0, size=(80, 1))).astype(np.float32)
-    p = 90.0
-    cal = create_max_percentile_calibrator(tmp_path / "tiny.onnx", str(tmp_path / "aug.onnx"), percentile=p)
-    cal.collect_data(ArrayReader("x", x, batch_size=8))
-    ranges = cal.compute_data()
-    batches = [x[i : i + 8] for i in range(0, 80, 8)]
-    expected = {}
-    for name, fn in {"x": lambda b: b, "h": lambda b: b @ w, "probs": lambda b: np.maximum(b @ w, 0)}.items():
-        maxima = [np.max(np.abs(fn(b))) for b in batches]
-        hi = np.percentile(maxima, p)
-        lo = -hi if min(np.min(fn(b)) for b in batches) < 0 else 0.0
-        expected[name] = (lo, hi)
-    for name, (lo, hi) in expected.items():
-        got_lo, got_hi = ranges[name].range_value
-        assert float(got_hi) == pytest.approx(hi, rel=1e-5), name
-        assert float(got_lo) == pytest.approx(lo, abs=1e-6), name
-    assert float(ranges["probs"].range_value[0]) == 0.0  # Relu output keeps its sign
-    # Not min/max: the 90th percentile of per-batch maxima is below the global max for signed h.
-    assert float(ranges["h"].range_value[1]) < float(np.max(np.abs(x @ w)))
-
-
-def test_max_percentile_range_validates_input():
-    with pytest.raises(ValueError, match="percentile"):
-        max_percentile_range(np.array([0.0]), np.array([1.0]), 0.0)
-    with pytest.raises(ValueError, match="non-empty"):
-        max_percentile_range(np.array([]), np.array([]), 99.0)
-    assert max_percentile_range(np.array([0.0, 0.5]), np.array([2.0, 4.0]), 100.0) == (0.0, 4.0)
-    assert max_percentile_range(np.array([-5.0, 0.5]), np.array([2.0, 4.0]), 100.0) == (-5.0, 5.0)
+def test_every_method_makes_a_model_that_agrees_with_fp32(trained, tmp_path: Path, method: str) -> None:
+    _, fp32_path, x = trained
+    q = quantize(fp32_path, tmp_path / f"{method}.onnx", method, x[:128])
+    fp32 = ort.InferenceSession(str(fp32_path)).run(["probs"], {"hrv": x})[0]
+    int8 = ort.InferenceSession(str(q)).run(["probs"], {"hrv": x})[0]
+    agreement = float((fp32.argmax(1) == int8.argmax(1)).mean())
+    assert agreement >= 0.95, f"{method}: argmax agreement {agreement:.3f}"
+    assert np.allclose(int8.sum(axis=1), 1.0, atol=1e-3), "softmax stays float: probabilities sum to 1"
+    ops = {n.op_type for n in onnx.load(q).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    assert q.stat().st_size * 2.5 < fp32_path.stat().st_size, "INT8 weights make the file much smaller"

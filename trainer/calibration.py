@@ -1,15 +1,21 @@
-"""Max-Percentile clipping ranges as an onnxruntime calibrator.
+"""Max-Percentile calibration: the clipping range no library ships, plugged into onnxruntime's calibration.
 
-Per calibration batch we record each tensor's max |activation| (onnxruntime's ReduceMin/ReduceMax
-augmentation of MinMaxCalibrater gives us both extremes per batch); the range's upper bound is the p-th
-percentile of those per-batch maxima across batches. The lower bound keeps the tensor's sign: a tensor never
-negative over calibration gets 0 (so a Relu folded into the QDQ graph stays a Relu), otherwise it is the
-negated upper bound. The result is a ``TensorsData`` that onnxruntime's QDQ quantizer consumes directly.
+For every calibration batch, each tensor's largest magnitude is recorded; the
+clipping threshold is the p-th percentile of those per-batch maxima, so a few
+outlier batches cannot stretch the range (as with Max) while every batch's
+typical peak still fits (unlike a percentile over all values). The lower bound
+keeps the tensor's sign: a tensor that is never negative (after a Relu folded
+into the quantized graph) gets 0, or the Relu's effect would be lost.
+
+It reuses onnxruntime's MinMaxCalibrater for the graph augmentation and data
+collection (ReduceMin/ReduceMax per tensor per batch) and only replaces how
+the per-batch extremes become a range. The result is an ordinary TensorsData
+that quantize_static accepts through its calibration cache.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,94 +27,73 @@ from onnxruntime.quantization.calibrate import (
     TensorsData,
 )
 
-DEFAULT_PERCENTILE = 99.999
 
+class BatchReader(CalibrationDataReader):
+    """Feeds calibration windows to onnxruntime in batches; each batch is one calibration step."""
 
-def max_percentile_range(
-    batch_mins: np.ndarray, batch_maxs: np.ndarray, percentile: float
-) -> tuple[float, float]:
-    """Range of one tensor from its per-batch minima and maxima (the method's definition, in one place)."""
-    if not 0.0 < percentile <= 100.0:
-        raise ValueError(f"max-percentile: percentile must be in (0, 100], got {percentile}")
-    mins = np.asarray(batch_mins, dtype=np.float64).ravel()
-    maxs = np.asarray(batch_maxs, dtype=np.float64).ravel()
-    if mins.size == 0 or mins.size != maxs.size:
-        raise ValueError(
-            f"max-percentile: need equal, non-empty per-batch minima/maxima ({mins.size}/{maxs.size})"
-        )
-    per_batch_absmax = np.maximum(np.abs(mins), np.abs(maxs))
-    high = float(np.percentile(per_batch_absmax, percentile))
-    low = -high if float(np.min(mins)) < 0.0 else 0.0
-    return low, high
+    def __init__(self, input_name: str, x: np.ndarray, batch_size: int = 16) -> None:
+        self.input_name = input_name
+        self.batches = [x[i : i + batch_size].astype(np.float32) for i in range(0, len(x), batch_size)]
+        self._it: Iterator[np.ndarray] = iter(self.batches)
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        batch = next(self._it, None)
+        return None if batch is None else {self.input_name: batch}
+
+    def rewind(self) -> None:
+        self._it = iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
 
 
 class MaxPercentileCalibrater(MinMaxCalibrater):
-    """MinMaxCalibrater's graph augmentation, with per-batch extremes kept and reduced by percentile."""
+    """Per-batch max |activation|, then the p-th percentile across batches; sign-preserving lower bound."""
 
-    def __init__(
-        self,
-        model_path: str | Path,
-        op_types_to_calibrate: Sequence[str] | None = None,
-        augmented_model_path: str = "augmented_model.onnx",
-        percentile: float = DEFAULT_PERCENTILE,
-        use_external_data_format: bool = False,
-    ) -> None:
-        super().__init__(
-            model_path,
-            op_types_to_calibrate=op_types_to_calibrate,
-            augmented_model_path=augmented_model_path,
-            symmetric=False,
-            use_external_data_format=use_external_data_format,
-        )
+    def __init__(self, model_path: str | Path, percentile: float = 99.999, **kwargs) -> None:
         if not 0.0 < percentile <= 100.0:
             raise ValueError(f"max-percentile: percentile must be in (0, 100], got {percentile}")
+        super().__init__(model_path, symmetric=False, moving_average=False, **kwargs)
         self.percentile = percentile
-        self.batch_extremes: dict[str, list[tuple[float, float]]] = {}
-
-    def collect_data(self, data_reader: CalibrationDataReader) -> None:
-        """Run each batch through the augmented model and keep (min, max) of every calibrated tensor."""
-        outputs = [o.name for o in self.infer_session.get_outputs()]
-        added = outputs[self.num_model_outputs :]
-        batches = 0
-        while True:
-            inputs = data_reader.get_next()
-            if not inputs:
-                break
-            values = dict(zip(outputs, self.infer_session.run(None, inputs), strict=True))
-            for i in range(0, len(added), 2):
-                name = added[i].rpartition("_")[0]
-                low = float(np.min(values[added[i]]))
-                high = float(np.max(values[added[i + 1]]))
-                self.batch_extremes.setdefault(name, []).append((low, high))
-            batches += 1
-        if batches == 0 and not self.batch_extremes:
-            raise ValueError("max-percentile: the calibration reader yielded no batches")
+        self.batch_absmax: dict[str, list[float]] = {}
+        self.global_min: dict[str, float] = {}
+        self.global_max: dict[str, float] = {}
 
     def compute_data(self) -> TensorsData:
-        """One (low, high) range per tensor, as TensorsData for the QDQ quantizer."""
-        if not self.batch_extremes:
-            raise ValueError("max-percentile: no calibration data collected")
+        """Fold the batches collected since the last call into the ranges, and return all ranges."""
+        if self.intermediate_outputs:
+            names = [o.name for o in self.infer_session.get_outputs()]
+            added = names[self.num_model_outputs :]
+            for outputs in self.intermediate_outputs:
+                values = dict(zip(names, outputs, strict=False))
+                for i in range(0, len(added), 2):
+                    tensor = added[i].rpartition("_")[0]
+                    lo = float(np.nanmin(values[added[i]]))
+                    hi = float(np.nanmax(values[added[i + 1]]))
+                    self.batch_absmax.setdefault(tensor, []).append(max(abs(lo), abs(hi)))
+                    self.global_min[tensor] = min(self.global_min.get(tensor, lo), lo)
+                    self.global_max[tensor] = max(self.global_max.get(tensor, hi), hi)
+        if not self.batch_absmax:
+            raise ValueError("max-percentile: no calibration data was collected")
         ranges = {}
-        for name, pairs in self.batch_extremes.items():
-            arr = np.asarray(pairs, dtype=np.float64)
-            low, high = max_percentile_range(arr[:, 0], arr[:, 1], self.percentile)
-            ranges[name] = TensorData(
-                lowest=np.array(low, dtype=np.float32), highest=np.array(high, dtype=np.float32)
-            )
+        for tensor, maxima in self.batch_absmax.items():
+            threshold = float(np.percentile(np.asarray(maxima), self.percentile))
+            lower = -threshold if self.global_min[tensor] < 0 else 0.0
+            upper = threshold if self.global_max[tensor] > 0 else 0.0
+            ranges[tensor] = TensorData(lowest=np.float32(lower), highest=np.float32(upper))
         self.calibrate_tensors_range = TensorsData(CalibrationMethod.MinMax, ranges)
         return self.calibrate_tensors_range
 
 
-def create_max_percentile_calibrator(
-    model_path: str | Path,
-    augmented_model_path: str,
-    percentile: float = DEFAULT_PERCENTILE,
-    op_types_to_calibrate: Sequence[str] | None = None,
-) -> MaxPercentileCalibrater:
-    """Counterpart of onnxruntime's ``create_calibrator``: augment the graph and open the session."""
+def max_percentile_ranges(
+    model_path: Path, reader: BatchReader, percentile: float, workdir: Path
+) -> TensorsData:
+    """Run the Max-Percentile calibrator over every batch of the reader."""
     calibrator = MaxPercentileCalibrater(
-        model_path, op_types_to_calibrate, augmented_model_path=augmented_model_path, percentile=percentile
+        model_path, percentile=percentile, augmented_model_path=str(workdir / "augmented.onnx")
     )
     calibrator.augment_graph()
     calibrator.create_inference_session()
-    return calibrator
+    reader.rewind()
+    calibrator.collect_data(reader)
+    return calibrator.compute_data()

@@ -1,154 +1,78 @@
-"""One small Keras model per modality, sized for an edge NPU (tens to a few hundred thousand weights).
+"""One small Keras model per modality, sized for an edge NPU (tens of thousands of weights).
 
-The input normalisation is a Keras ``Normalization`` layer adapted on the training windows, so the exported
-ONNX model takes exactly what the shared preprocessing produces and nothing outside the model needs the
-training statistics.
+Feature standardisation is a fixed Rescaling layer computed from the training
+data, so it travels inside the exported model (as constants, which the ONNX
+export folds) and the edge needs no extra file.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-
 import numpy as np
 
-from trainer.tfsetup import keras_module
+from mmer_core.modalities import get_spec
+from trainer.tf_setup import import_tf
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """Training knobs; defaults are sized for the synthetic set on a 2-core CPU."""
+def build_model(modality: str, n_classes: int, x_train: np.ndarray, seed: int):
+    """The modality's architecture, standardising its input with x_train's mean and spread."""
+    import_tf(seed)
+    import keras
+    from keras import layers
 
-    epochs: int = 40
-    batch_size: int = 64
-    patience: int = 5
-    learning_rate: float = 2e-3
-    seed: int = 0
-    verbose: int = 0
-
-
-@dataclass
-class TrainResult:
-    model: object
-    history: dict[str, list[float]] = field(default_factory=dict)
-    epochs_run: int = 0
-    validation_accuracy: float = 0.0
-
-
-def architecture_for(input_shape: Sequence[int]) -> str:
-    """Dense network for feature vectors (hr, eeg), 2-D CNN for spectrograms and images."""
-    rank = len(input_shape)
-    if rank == 1:
-        return "dense"
-    if rank in (2, 3):
-        return "conv2d"
-    raise ValueError(f"model: unsupported input rank {rank} for shape {tuple(input_shape)}")
-
-
-def _standardiser(keras: object, train_x: np.ndarray, per_feature: bool) -> object:
-    """Input standardisation adapted on the training windows, stored as frozen weights.
-
-    Keras' own ``Normalization`` layer keeps its statistics as captured tensors, which the ONNX exporter
-    turns into extra graph inputs; frozen weights become initializers, so the model has one input.
-    """
-    data = train_x.astype(np.float64)
-    if per_feature:
-        mean, std = data.mean(axis=0), data.std(axis=0)
-    else:
-        mean, std = np.array([data.mean()]), np.array([data.std()])
-    inv_std = 1.0 / np.maximum(std, 1e-6)
-
-    class Standardise(keras.layers.Layer):
-        def build(self, input_shape: object) -> None:
-            self.mean = self.add_weight(
-                shape=mean.shape, initializer=keras.initializers.Constant(mean), trainable=False, name="mean"
-            )
-            self.inv_std = self.add_weight(
-                shape=inv_std.shape,
-                initializer=keras.initializers.Constant(inv_std),
-                trainable=False,
-                name="inv_std",
-            )
-
-        def call(self, inputs: object) -> object:
-            return (inputs - self.mean) * self.inv_std
-
-    return Standardise(name="standardise")
-
-
-def build_model(
-    input_shape: Sequence[int],
-    n_classes: int,
-    train_x: np.ndarray,
-    input_name: str = "input",
-    seed: int = 0,
-) -> object:
-    """Build and compile the modality's model with its normalisation adapted on ``train_x``."""
-    if n_classes < 2:
-        raise ValueError(f"model: need at least 2 classes, got {n_classes}")
-    if tuple(train_x.shape[1:]) != tuple(input_shape):
-        raise ValueError(
-            f"model: training data shape {train_x.shape[1:]} != input shape {tuple(input_shape)}"
-        )
-    keras = keras_module()
-    keras.utils.set_random_seed(seed)
-    layers = keras.layers
-    inputs = keras.Input(shape=tuple(input_shape), name=input_name, dtype="float32")
-    kind = architecture_for(input_shape)
-    if kind == "dense":
-        x = _standardiser(keras, train_x, per_feature=True)(inputs)
-        x = layers.Dense(128, activation="relu")(x)
+    spec = get_spec(modality)
+    inputs = keras.Input(shape=spec.input_shape, name=spec.input_name)
+    axis = 0 if len(spec.input_shape) == 1 else None
+    mean = x_train.mean(axis=axis)
+    std = x_train.std(axis=axis)
+    scale = np.where(std > 1e-6, 1.0 / np.maximum(std, 1e-6), 1.0)  # constant features pass through
+    x = layers.Rescaling(
+        scale=scale.astype("float32"), offset=(-mean * scale).astype("float32"), name="standardise"
+    )(inputs)
+    if len(spec.input_shape) == 1:
+        width = 256
+        x = layers.Dense(width, activation="relu")(x)
+        x = layers.Dropout(0.3, seed=seed)(x)
+        x = layers.Dense(width // 2, activation="relu")(x)
         x = layers.Dropout(0.2, seed=seed)(x)
-        x = layers.Dense(64, activation="relu")(x)
     else:
-        x = inputs
-        if len(input_shape) == 2:
-            x = layers.Reshape((*input_shape, 1))(x)
-        # One global mean/variance: per-pixel statistics would make the model depend on frame alignment.
-        x = _standardiser(keras, train_x, per_feature=False)(x)
-        for filters in (16, 32, 64):
-            x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
-            x = layers.MaxPooling2D(2, padding="same")(x)
+        for i, filters in enumerate((24, 48, 96)):
+            strides = 2 if i == 0 else 1  # the first layer halves the map: 4x less compute for the rest
+            x = layers.Conv2D(filters, 3, strides=strides, padding="same", activation="relu")(x)
+            x = layers.MaxPooling2D(2)(x)
         x = layers.GlobalAveragePooling2D()(x)
-        x = layers.Dropout(0.2, seed=seed)(x)
+        x = layers.Dropout(0.3, seed=seed)(x)
         x = layers.Dense(64, activation="relu")(x)
     outputs = layers.Dense(n_classes, activation="softmax", name="probs")(x)
-    model = keras.Model(inputs, outputs, name=f"mmer_{kind}")
+    model = keras.Model(inputs, outputs, name=f"mmer_{modality}")
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
     return model
 
 
-def train_model(
-    model: object,
-    train: tuple[np.ndarray, np.ndarray],
-    val: tuple[np.ndarray, np.ndarray],
-    config: TrainConfig = TrainConfig(),
-) -> TrainResult:
-    """Fit with early stopping on the validation split, restoring the best epoch's weights."""
-    keras = keras_module()
-    keras.utils.set_random_seed(config.seed)
-    model.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    stop = keras.callbacks.EarlyStopping(
-        monitor="val_accuracy", patience=config.patience, restore_best_weights=True, mode="max"
-    )
-    hist = model.fit(
-        train[0].astype(np.float32),
-        train[1].astype(np.int64),
-        validation_data=(val[0].astype(np.float32), val[1].astype(np.int64)),
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        callbacks=[stop],
-        verbose=config.verbose,
-        shuffle=True,
-    )
-    history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
-    val_acc = max(history.get("val_accuracy", [0.0]))
-    return TrainResult(model, history, len(history.get("loss", [])), val_acc)
+def fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
+        epochs: int, seed: int, log=print) -> dict[str, float]:  # fmt: skip
+    """Train with early stopping on validation loss, keeping the best weights."""
+    import keras
+
+    import_tf(seed)
+
+    class Progress(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            log(f"    epoch {epoch + 1:3d}  loss {logs.get('loss', 0):.3f}  acc {logs.get('accuracy', 0):.3f}  "
+                f"val_acc {logs.get('val_accuracy', 0):.3f}")  # fmt: skip
+
+    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=10, restore_best_weights=True)
+    history = model.fit(
+        x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=64,
+        callbacks=[stop, Progress()], verbose=0, shuffle=True,
+    )  # fmt: skip
+    best = int(np.argmin(history.history["val_loss"]))
+    return {"epochs": len(history.history["loss"]), "best_epoch": best + 1,
+            "val_accuracy": float(history.history["val_accuracy"][best])}  # fmt: skip
 
 
-def predict(model: object, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Class probabilities (N, K) from the Keras model."""
-    return np.asarray(model.predict(x.astype(np.float32), batch_size=batch_size, verbose=0))
+def count_weights(model) -> int:
+    """Trainable and non-trainable weights, for the size report."""
+    return int(model.count_params())

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from mmer.v1 import common_pb2 as mmer_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13mmer/v1/admin.proto\x12\x07mmer.v1\x1a\x14mmer/v1/common.proto\" \n\x0fGetStatsRequest\x12\r\n\x05reset\x18\x01 \x01(\x08\"\xb5\x02\n\x05Stats\x12&\n\tlatencies\x18\x01 \x03(\x0b\x32\x13.mmer.v1.HopLatency\x12.\n\x08\x63ounters\x18\x02 \x03(\x0b\x32\x1c.mmer.v1.Stats.CountersEntry\x12*\n\x06gauges\x18\x03 \x03(\x0b\x32\x1a.mmer.v1.Stats.GaugesEntry\x12\x0f\n\x07replica\x18\x04 \x01(\t\x12\x10\n\x08uptime_s\x18\x05 \x01(\x01\x12%\n\x07\x64\x65vices\x18\x06 \x03(\x0b\x32\x14.mmer.v1.DeviceState\x1a/\n\rCountersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x1a-\n\x0bGaugesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"U\n\nHopLatency\x12\x0b\n\x03hop\x18\x01 \x01(\t\x12\x10\n\x08modality\x18\x02 \x01(\t\x12(\n\x07summary\x18\x03 \x01(\x0b\x32\x17.mmer.v1.LatencySummary\"\xa9\x02\n\x0b\x44\x65viceState\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12\x12\n\nsubject_id\x18\x02 \x01(\t\x12?\n\x0emodel_versions\x18\x03 \x03(\x0b\x32\'.mmer.v1.DeviceState.ModelVersionsEntry\x12\x14\n\x0clast_seen_ns\x18\x04 \x01(\x03\x12\x35\n\tacked_seq\x18\x05 \x03(\x0b\x32\".mmer.v1.DeviceState.AckedSeqEntry\x1a\x34\n\x12ModelVersionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x1a/\n\rAckedSeqEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x32=\n\x05\x41\x64min\x12\x34\n\x08GetStats\x12\x18.mmer.v1.GetStatsRequest\x1a\x0e.mmer.v1.Statsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13mmer/v1/admin.proto\x12\x07mmer.v1\x1a\x14mmer/v1/common.proto\" \n\x0fGetStatsRequest\x12\r\n\x05reset\x18\x01 \x01(\x08\"\xb5\x02\n\x05Stats\x12&\n\tlatencies\x18\x01 \x03(\x0b\x32\x13.mmer.v1.HopLatency\x12.\n\x08\x63ounters\x18\x02 \x03(\x0b\x32\x1c.mmer.v1.Stats.CountersEntry\x12*\n\x06gauges\x18\x03 \x03(\x0b\x32\x1a.mmer.v1.Stats.GaugesEntry\x12\x0f\n\x07replica\x18\x04 \x01(\t\x12\x10\n\x08uptime_s\x18\x05 \x01(\x01\x12%\n\x07\x64\x65vices\x18\x06 \x03(\x0b\x32\x14.mmer.v1.DeviceState\x1a/\n\rCountersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x1a-\n\x0bGaugesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"U\n\nHopLatency\x12\x0b\n\x03hop\x18\x01 \x01(\t\x12\x10\n\x08modality\x18\x02 \x01(\t\x12(\n\x07summary\x18\x03 \x01(\x0b\x32\x17.mmer.v1.LatencySummary\"\xeb\x02\n\x0b\x44\x65viceState\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12\x12\n\nsubject_id\x18\x02 \x01(\t\x12?\n\x0emodel_versions\x18\x03 \x03(\x0b\x32\'.mmer.v1.DeviceState.ModelVersionsEntry\x12\x14\n\x0clast_seen_ns\x18\x04 \x01(\x03\x12\x35\n\tacked_seq\x18\x05 \x03(\x0b\x32\".mmer.v1.DeviceState.AckedSeqEntry\x12\x13\n\x0bspool_depth\x18\x06 \x01(\x04\x12\x13\n\x0bqueue_depth\x18\x07 \x01(\x04\x12\x16\n\x0e\x66rames_dropped\x18\x08 \x01(\x04\x1a\x34\n\x12ModelVersionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x1a/\n\rAckedSeqEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x32=\n\x05\x41\x64min\x12\x34\n\x08GetStats\x12\x18.mmer.v1.GetStatsRequest\x1a\x0e.mmer.v1.Statsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -51,11 +51,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_HOPLATENCY']._serialized_start=400
   _globals['_HOPLATENCY']._serialized_end=485
   _globals['_DEVICESTATE']._serialized_start=488
-  _globals['_DEVICESTATE']._serialized_end=785
-  _globals['_DEVICESTATE_MODELVERSIONSENTRY']._serialized_start=684
-  _globals['_DEVICESTATE_MODELVERSIONSENTRY']._serialized_end=736
-  _globals['_DEVICESTATE_ACKEDSEQENTRY']._serialized_start=738
-  _globals['_DEVICESTATE_ACKEDSEQENTRY']._serialized_end=785
-  _globals['_ADMIN']._serialized_start=787
-  _globals['_ADMIN']._serialized_end=848
+  _globals['_DEVICESTATE']._serialized_end=851
+  _globals['_DEVICESTATE_MODELVERSIONSENTRY']._serialized_start=750
+  _globals['_DEVICESTATE_MODELVERSIONSENTRY']._serialized_end=802
+  _globals['_DEVICESTATE_ACKEDSEQENTRY']._serialized_start=804
+  _globals['_DEVICESTATE_ACKEDSEQENTRY']._serialized_end=851
+  _globals['_ADMIN']._serialized_start=853
+  _globals['_ADMIN']._serialized_end=914
 # @@protoc_insertion_point(module_scope)

@@ -54,7 +54,7 @@ class HopLatency(_message.Message):
     def __init__(self, hop: _Optional[str] = ..., modality: _Optional[str] = ..., summary: _Optional[_Union[_common_pb2.LatencySummary, _Mapping]] = ...) -> None: ...
 
 class DeviceState(_message.Message):
-    __slots__ = ("device_id", "subject_id", "model_versions", "last_seen_ns", "acked_seq")
+    __slots__ = ("device_id", "subject_id", "model_versions", "last_seen_ns", "acked_seq", "spool_depth", "queue_depth", "frames_dropped")
     class ModelVersionsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -74,9 +74,15 @@ class DeviceState(_message.Message):
     MODEL_VERSIONS_FIELD_NUMBER: _ClassVar[int]
     LAST_SEEN_NS_FIELD_NUMBER: _ClassVar[int]
     ACKED_SEQ_FIELD_NUMBER: _ClassVar[int]
+    SPOOL_DEPTH_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_DEPTH_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_DROPPED_FIELD_NUMBER: _ClassVar[int]
     device_id: str
     subject_id: str
     model_versions: _containers.ScalarMap[str, int]
     last_seen_ns: int
     acked_seq: _containers.ScalarMap[str, int]
-    def __init__(self, device_id: _Optional[str] = ..., subject_id: _Optional[str] = ..., model_versions: _Optional[_Mapping[str, int]] = ..., last_seen_ns: _Optional[int] = ..., acked_seq: _Optional[_Mapping[str, int]] = ...) -> None: ...
+    spool_depth: int
+    queue_depth: int
+    frames_dropped: int
+    def __init__(self, device_id: _Optional[str] = ..., subject_id: _Optional[str] = ..., model_versions: _Optional[_Mapping[str, int]] = ..., last_seen_ns: _Optional[int] = ..., acked_seq: _Optional[_Mapping[str, int]] = ..., spool_depth: _Optional[int] = ..., queue_depth: _Optional[int] = ..., frames_dropped: _Optional[int] = ...) -> None: ...

@@ -28,7 +28,7 @@ class LatestResponse(_message.Message):
     def __init__(self, emotions: _Optional[_Iterable[_Union[FusedEmotion, _Mapping]]] = ...) -> None: ...
 
 class FusedEmotion(_message.Message):
-    __slots__ = ("subject_id", "position", "window_start_ns", "window_end_ns", "label", "taxonomy", "probs", "contributions", "strategy", "latency", "published_ns", "seq")
+    __slots__ = ("subject_id", "position", "window_start_ns", "window_end_ns", "label", "taxonomy", "probs", "contributions", "strategy", "latency", "published_ns", "seq", "truth_label")
     SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
     POSITION_FIELD_NUMBER: _ClassVar[int]
     WINDOW_START_NS_FIELD_NUMBER: _ClassVar[int]
@@ -41,6 +41,7 @@ class FusedEmotion(_message.Message):
     LATENCY_FIELD_NUMBER: _ClassVar[int]
     PUBLISHED_NS_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
+    TRUTH_LABEL_FIELD_NUMBER: _ClassVar[int]
     subject_id: str
     position: str
     window_start_ns: int
@@ -53,7 +54,8 @@ class FusedEmotion(_message.Message):
     latency: LatencyBreakdown
     published_ns: int
     seq: int
-    def __init__(self, subject_id: _Optional[str] = ..., position: _Optional[str] = ..., window_start_ns: _Optional[int] = ..., window_end_ns: _Optional[int] = ..., label: _Optional[str] = ..., taxonomy: _Optional[_Union[_common_pb2.Taxonomy, _Mapping]] = ..., probs: _Optional[_Iterable[float]] = ..., contributions: _Optional[_Iterable[_Union[Contribution, _Mapping]]] = ..., strategy: _Optional[str] = ..., latency: _Optional[_Union[LatencyBreakdown, _Mapping]] = ..., published_ns: _Optional[int] = ..., seq: _Optional[int] = ...) -> None: ...
+    truth_label: str
+    def __init__(self, subject_id: _Optional[str] = ..., position: _Optional[str] = ..., window_start_ns: _Optional[int] = ..., window_end_ns: _Optional[int] = ..., label: _Optional[str] = ..., taxonomy: _Optional[_Union[_common_pb2.Taxonomy, _Mapping]] = ..., probs: _Optional[_Iterable[float]] = ..., contributions: _Optional[_Iterable[_Union[Contribution, _Mapping]]] = ..., strategy: _Optional[str] = ..., latency: _Optional[_Union[LatencyBreakdown, _Mapping]] = ..., published_ns: _Optional[int] = ..., seq: _Optional[int] = ..., truth_label: _Optional[str] = ...) -> None: ...
 
 class Contribution(_message.Message):
     __slots__ = ("modality", "weight", "probs", "device_id", "seq", "model_version", "age_ms")

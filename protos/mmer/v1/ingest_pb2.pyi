@@ -7,7 +7,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ScoreFrame(_message.Message):
-    __slots__ = ("device_id", "subject_id", "modality", "seq", "window_start_ns", "window_end_ns", "inference_start_ns", "inference_end_ns", "send_ns", "model_id", "model_version", "taxonomy", "labels", "probs", "quality", "clock_offset_ns")
+    __slots__ = ("device_id", "subject_id", "modality", "seq", "window_start_ns", "window_end_ns", "inference_start_ns", "inference_end_ns", "send_ns", "model_id", "model_version", "taxonomy", "labels", "probs", "quality", "clock_offset_ns", "truth_label")
     DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
     MODALITY_FIELD_NUMBER: _ClassVar[int]
@@ -24,6 +24,7 @@ class ScoreFrame(_message.Message):
     PROBS_FIELD_NUMBER: _ClassVar[int]
     QUALITY_FIELD_NUMBER: _ClassVar[int]
     CLOCK_OFFSET_NS_FIELD_NUMBER: _ClassVar[int]
+    TRUTH_LABEL_FIELD_NUMBER: _ClassVar[int]
     device_id: str
     subject_id: str
     modality: str
@@ -40,15 +41,47 @@ class ScoreFrame(_message.Message):
     probs: _containers.RepeatedScalarFieldContainer[float]
     quality: float
     clock_offset_ns: int
-    def __init__(self, device_id: _Optional[str] = ..., subject_id: _Optional[str] = ..., modality: _Optional[str] = ..., seq: _Optional[int] = ..., window_start_ns: _Optional[int] = ..., window_end_ns: _Optional[int] = ..., inference_start_ns: _Optional[int] = ..., inference_end_ns: _Optional[int] = ..., send_ns: _Optional[int] = ..., model_id: _Optional[str] = ..., model_version: _Optional[int] = ..., taxonomy: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., probs: _Optional[_Iterable[float]] = ..., quality: _Optional[float] = ..., clock_offset_ns: _Optional[int] = ...) -> None: ...
+    truth_label: str
+    def __init__(self, device_id: _Optional[str] = ..., subject_id: _Optional[str] = ..., modality: _Optional[str] = ..., seq: _Optional[int] = ..., window_start_ns: _Optional[int] = ..., window_end_ns: _Optional[int] = ..., inference_start_ns: _Optional[int] = ..., inference_end_ns: _Optional[int] = ..., send_ns: _Optional[int] = ..., model_id: _Optional[str] = ..., model_version: _Optional[int] = ..., taxonomy: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., probs: _Optional[_Iterable[float]] = ..., quality: _Optional[float] = ..., clock_offset_ns: _Optional[int] = ..., truth_label: _Optional[str] = ...) -> None: ...
 
 class ScoreBatch(_message.Message):
-    __slots__ = ("frames", "batch_id")
+    __slots__ = ("frames", "batch_id", "status")
     FRAMES_FIELD_NUMBER: _ClassVar[int]
     BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
     frames: _containers.RepeatedCompositeFieldContainer[ScoreFrame]
     batch_id: int
-    def __init__(self, frames: _Optional[_Iterable[_Union[ScoreFrame, _Mapping]]] = ..., batch_id: _Optional[int] = ...) -> None: ...
+    status: EdgeStatus
+    def __init__(self, frames: _Optional[_Iterable[_Union[ScoreFrame, _Mapping]]] = ..., batch_id: _Optional[int] = ..., status: _Optional[_Union[EdgeStatus, _Mapping]] = ...) -> None: ...
+
+class EdgeStatus(_message.Message):
+    __slots__ = ("device_id", "spool_depth", "queue_depth", "frames_dropped", "windows_rejected", "reconnects", "clock_offset_ns", "clock_rtt_ns", "model_versions")
+    class ModelVersionsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    SPOOL_DEPTH_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_DEPTH_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_DROPPED_FIELD_NUMBER: _ClassVar[int]
+    WINDOWS_REJECTED_FIELD_NUMBER: _ClassVar[int]
+    RECONNECTS_FIELD_NUMBER: _ClassVar[int]
+    CLOCK_OFFSET_NS_FIELD_NUMBER: _ClassVar[int]
+    CLOCK_RTT_NS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    device_id: str
+    spool_depth: int
+    queue_depth: int
+    frames_dropped: int
+    windows_rejected: int
+    reconnects: int
+    clock_offset_ns: int
+    clock_rtt_ns: int
+    model_versions: _containers.ScalarMap[str, int]
+    def __init__(self, device_id: _Optional[str] = ..., spool_depth: _Optional[int] = ..., queue_depth: _Optional[int] = ..., frames_dropped: _Optional[int] = ..., windows_rejected: _Optional[int] = ..., reconnects: _Optional[int] = ..., clock_offset_ns: _Optional[int] = ..., clock_rtt_ns: _Optional[int] = ..., model_versions: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class Ack(_message.Message):
     __slots__ = ("batch_id", "acks", "duplicates", "gaps", "receive_ns")

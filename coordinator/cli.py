@@ -1,0 +1,55 @@
+"""`mmer coordinator`: the cloud side's command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mmer_core.config import DEFAULT_GRPC, DEFAULT_HTTP
+
+AVAILABLE = False  # the registry, Redis store and auth are not built yet; the end-to-end demo needs them
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Add the coordinator's options."""
+    parser.description = (
+        "Take score streams from edge nodes, fuse them into one emotion per subject, serve the fused stream, "
+        "hold the model registry, and track latency hop by hop."
+    )
+    parser.add_argument("--listen", default=DEFAULT_GRPC, help="gRPC address HOST:PORT")
+    parser.add_argument("--http", default=DEFAULT_HTTP, help="dashboard and Prometheus /metrics HOST:PORT")
+    parser.add_argument("--store", default="memory", help="memory | redis://HOST:PORT/DB")
+    parser.add_argument("--tls-cert", type=Path, help="server certificate (enables TLS)")
+    parser.add_argument("--tls-key", type=Path, help="server private key")
+    parser.add_argument("--tls-client-ca", type=Path, help="CA for client certificates (enables mutual TLS)")
+    parser.add_argument("--auth", type=Path, help="token file: devices, subscribers and trainers")
+    parser.add_argument("--trainer-pubkey", type=Path, help="Ed25519 key that must sign pushed bundles")
+    parser.add_argument("--workers", type=int, default=1, help="processes sharing the port (SO_REUSEPORT)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until SIGTERM; refuse options whose features are not built yet rather than ignore them."""
+    import asyncio
+    import logging
+
+    from coordinator.server import serve
+    from mmer_core.config import load_config
+
+    unbuilt = [flag for flag, value in (("--auth", args.auth), ("--tls-cert", args.tls_cert),
+               ("--tls-client-ca", args.tls_client_ca), ("--trainer-pubkey", args.trainer_pubkey)) if value]  # fmt: skip
+    if unbuilt or args.workers != 1:
+        print(
+            f"mmer coordinator: {', '.join(unbuilt) or '--workers'} not built yet in this version",
+            file=sys.stderr,
+        )
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    config = load_config().coordinator
+    try:
+        asyncio.run(serve(config, args.store, args.listen))
+    except ValueError as exc:
+        print(f"mmer coordinator: {exc}", file=sys.stderr)
+        return 2
+    return 0

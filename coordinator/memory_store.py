@@ -1,0 +1,62 @@
+"""The embedded store: everything in this process, nothing to install."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Sequence
+
+from coordinator.store import position_key
+from mmer.v1 import fusion_pb2, ingest_pb2
+
+
+class MemoryStore:
+    """In-process state; the fused stream keeps its newest `maxlen` emotions."""
+
+    def __init__(self, maxlen: int = 100_000) -> None:
+        self._hwm: dict[tuple[str, str], int] = {}
+        self._fused: deque[tuple[tuple[int, int], fusion_pb2.FusedEmotion]] = deque(maxlen=maxlen)
+        self._latest: dict[str, fusion_pb2.FusedEmotion] = {}
+        self._next = 1
+
+    async def store_frames(self, frames: Sequence[ingest_pb2.ScoreFrame]) -> list[bool]:
+        out = []
+        for f in frames:
+            key = (f.device_id, f.modality)
+            new = f.seq > self._hwm.get(key, 0)
+            if new:
+                self._hwm[key] = f.seq
+            out.append(new)
+        return out
+
+    async def acked_seq(self, device_id: str, modality: str) -> int:
+        return self._hwm.get((device_id, modality), 0)
+
+    async def append_fused(self, emotion: fusion_pb2.FusedEmotion) -> str:
+        position = str(self._next)
+        self._next += 1
+        stored = fusion_pb2.FusedEmotion()
+        stored.CopyFrom(emotion)
+        stored.position = position
+        self._fused.append((position_key(position), stored))
+        self._latest[emotion.subject_id] = stored
+        return position
+
+    async def read_fused(
+        self, after_position: str, subjects: Iterable[str] | None, limit: int
+    ) -> list[fusion_pb2.FusedEmotion]:
+        after = position_key(after_position or "0")
+        wanted = set(subjects) if subjects else None
+        out = []
+        for key, emotion in self._fused:
+            if key > after and (wanted is None or emotion.subject_id in wanted):
+                out.append(emotion)
+                if len(out) >= limit:
+                    break
+        return out
+
+    async def latest(self, subjects: Iterable[str] | None) -> list[fusion_pb2.FusedEmotion]:
+        wanted = set(subjects) if subjects else None
+        return [e for s, e in sorted(self._latest.items()) if wanted is None or s in wanted]
+
+    async def close(self) -> None:
+        return None

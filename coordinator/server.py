@@ -1,0 +1,67 @@
+"""Assemble and run the coordinator's grpc.aio server, with health checks and a clean SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from coordinator.memory_store import MemoryStore
+from coordinator.service import AdminService, ClockService, Coordinator, FusionService, IngestService
+from coordinator.store import Store
+from mmer.v1 import admin_pb2_grpc, clock_pb2_grpc, fusion_pb2_grpc, ingest_pb2_grpc
+from mmer_core.config import CoordinatorConfig
+
+log = logging.getLogger("mmer.coordinator")
+SERVICES = ("mmer.v1.Ingest", "mmer.v1.Fusion", "mmer.v1.Clock", "mmer.v1.Admin")
+
+
+def open_store(url: str, config: CoordinatorConfig) -> Store:
+    """The store named by --store."""
+    if url == "memory":
+        return MemoryStore(config.fused_stream_maxlen)
+    raise ValueError(
+        f"--store {url!r}: only 'memory' is built so far (Redis comes with the coordinator issue)"
+    )
+
+
+async def build_server(app: Coordinator, listen: str) -> tuple[grpc.aio.Server, int, health.HealthServicer]:
+    """A started server on `listen` (port 0 picks one); returns it, its port and its health servicer."""
+    limit = app.config.max_message_bytes
+    server = grpc.aio.server(
+        options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)]
+    )
+    ingest_pb2_grpc.add_IngestServicer_to_server(IngestService(app), server)
+    fusion_pb2_grpc.add_FusionServicer_to_server(FusionService(app), server)
+    clock_pb2_grpc.add_ClockServicer_to_server(ClockService(app), server)
+    admin_pb2_grpc.add_AdminServicer_to_server(AdminService(app), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    port = server.add_insecure_port(listen)
+    if port == 0:
+        raise OSError(f"cannot listen on {listen}")
+    await server.start()
+    for name in ("", *SERVICES):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return server, port, health_servicer
+
+
+async def serve(config: CoordinatorConfig, store_url: str, listen: str) -> None:
+    """Run until SIGTERM/SIGINT: then report NOT_SERVING, stop accepting, drain, close the store."""
+    app = Coordinator(config, open_store(store_url, config))
+    server, port, health_servicer = await build_server(app, listen)
+    log.info("coordinator listening on %s (port %d), store %s", listen, port, store_url)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down: draining streams")
+    for name in ("", *SERVICES):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    await server.stop(grace=5.0)
+    await app.store.close()
+    log.info("stopped")

@@ -1,0 +1,254 @@
+"""The coordinator's gRPC services: Ingest, Fusion, Clock and Admin over one shared state."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import grpc
+
+from coordinator.fusion_engine import FusionEngine
+from coordinator.hub import Hub
+from coordinator.latency import LatencyBook
+from coordinator.store import Store, StoreError, position_key
+from coordinator.validation import InvalidFrame, validate_frame
+from mmer.v1 import (
+    admin_pb2,
+    admin_pb2_grpc,
+    clock_pb2,
+    clock_pb2_grpc,
+    fusion_pb2,
+    fusion_pb2_grpc,
+    ingest_pb2,
+    ingest_pb2_grpc,
+)
+from mmer_core.config import CoordinatorConfig
+from mmer_core.modalities import MODALITIES
+from mmer_core.taxonomy import QUADRANTS
+
+log = logging.getLogger("mmer.coordinator")
+MAX_FRAMES_PER_BATCH = 1024
+HOPS = ("queue", "inference", "spool", "network", "fuse", "publish")
+
+
+@dataclass
+class DeviceInfo:
+    """What the coordinator last heard from a device."""
+
+    subject_id: str = ""
+    last_seen_ns: int = 0
+    model_versions: dict[str, int] = field(default_factory=dict)
+    status: ingest_pb2.EdgeStatus | None = None
+
+
+class Coordinator:
+    """State shared by the services of one coordinator process."""
+
+    def __init__(self, config: CoordinatorConfig, store: Store) -> None:
+        self.config = config
+        self.store = store
+        self.hub = Hub()
+        self.latency = LatencyBook()
+        self.counters: Counter[str] = Counter()
+        self.devices: dict[str, DeviceInfo] = {}
+        self.labels = {m: QUADRANTS.labels for m in MODALITIES}
+        self.engine = FusionEngine(
+            config.fusion_window_s, config.staleness_s, config.strategy, config.smoothing_alpha
+        )
+        self.started = time.monotonic()
+        self._last_seq: dict[tuple[str, str], int] = {}
+        self._lock = asyncio.Lock()
+
+    async def ingest(self, batch: ingest_pb2.ScoreBatch, receive_ns: int) -> ingest_pb2.Ack:
+        """Validate, store, fuse and publish one batch; the Ack reflects only what the store accepted."""
+        if not 1 <= len(batch.frames) <= MAX_FRAMES_PER_BATCH:
+            raise InvalidFrame(f"batch {batch.batch_id}: frames must hold 1..{MAX_FRAMES_PER_BATCH} frames")
+        tolerance = int(self.config.clock_tolerance_ms * 1e6)
+        for frame in batch.frames:
+            validate_frame(frame, self.labels, receive_ns, tolerance)
+        async with self._lock:  # one batch at a time: fusion order and dedup marks stay consistent
+            new_flags = await self.store.store_frames(batch.frames)
+            ack = ingest_pb2.Ack(batch_id=batch.batch_id, receive_ns=receive_ns)
+            for frame, new in zip(batch.frames, new_flags, strict=True):
+                self.counters["frames_received"] += 1
+                if not new:
+                    ack.duplicates += 1
+                    self.counters["duplicates"] += 1
+                    continue
+                self.counters["frames_stored"] += 1
+                key = (frame.device_id, frame.modality)
+                if frame.seq > self._last_seq.get(key, frame.seq - 1) + 1:
+                    ack.gaps += 1
+                    self.counters["gaps"] += 1
+                self._last_seq[key] = frame.seq
+                self._note_device(frame, receive_ns)
+                self._record_frame_latency(frame, receive_ns)
+                for emotion in self.engine.add(frame, receive_ns):
+                    await self.publish(emotion)
+            if batch.HasField("status") and batch.status.device_id in self.devices:
+                self.devices[batch.status.device_id].status = batch.status
+            for device, modality in sorted({(f.device_id, f.modality) for f in batch.frames}):
+                acked = await self.store.acked_seq(device, modality)
+                ack.acks.append(ingest_pb2.ModalityAck(device_id=device, modality=modality, acked_seq=acked))
+        return ack
+
+    async def publish(self, emotion: fusion_pb2.FusedEmotion) -> None:
+        """Stamp the publish time, append to the stream, fan out, and record the coordinator's hops."""
+        fused_ns = emotion.published_ns  # the engine stamps its fusion time here
+        emotion.published_ns = time.time_ns()
+        lat = emotion.latency
+        lat.publish_ms = max(emotion.published_ns - fused_ns, 0) / 1e6
+        lat.total_ms = (
+            lat.queue_ms + lat.inference_ms + lat.spool_ms + lat.network_ms + lat.fuse_ms + lat.publish_ms
+        )
+        emotion.position = await self.store.append_fused(emotion)
+        self.hub.publish(emotion)
+        self.counters["fused_emotions"] += 1
+        for hop in ("fuse", "publish", "total"):
+            self.latency.add(hop, "", getattr(lat, f"{hop}_ms"))
+        self.latency.add("added", "", lat.fuse_ms + lat.publish_ms)
+
+    def _note_device(self, frame: ingest_pb2.ScoreFrame, receive_ns: int) -> None:
+        info = self.devices.setdefault(frame.device_id, DeviceInfo())
+        info.subject_id = frame.subject_id
+        info.last_seen_ns = receive_ns
+        info.model_versions[frame.modality] = frame.model_version
+
+    def _record_frame_latency(self, frame: ingest_pb2.ScoreFrame, receive_ns: int) -> None:
+        ms = lambda a, b: max(b - a, 0) / 1e6  # noqa: E731
+        m = frame.modality
+        self.latency.add("queue", m, ms(frame.window_end_ns, frame.inference_start_ns))
+        self.latency.add("inference", m, ms(frame.inference_start_ns, frame.inference_end_ns))
+        self.latency.add("spool", m, ms(frame.inference_end_ns, frame.send_ns))
+        self.latency.add("network", m, ms(frame.send_ns, receive_ns))
+
+    def stats(self, reset: bool = False) -> admin_pb2.Stats:
+        """Everything Admin.GetStats reports."""
+        out = admin_pb2.Stats(
+            replica=f"{os.uname().nodename}:{os.getpid()}", uptime_s=time.monotonic() - self.started
+        )
+        for (hop, modality), hist in sorted(self.latency.hists.items()):
+            out.latencies.append(admin_pb2.HopLatency(hop=hop, modality=modality, summary=hist.summary()))
+        out.counters.update({**self.counters, "subscribers_cut": self.hub.cut_off})
+        out.gauges.update(
+            {"connected_devices": len(self.devices), "subscribers": len(self.hub.subscriptions)}
+        )
+        for device_id, info in sorted(self.devices.items()):
+            state = admin_pb2.DeviceState(
+                device_id=device_id, subject_id=info.subject_id, last_seen_ns=info.last_seen_ns,
+                model_versions=info.model_versions,
+            )  # fmt: skip
+            if info.status is not None:
+                state.spool_depth = info.status.spool_depth
+                state.queue_depth = info.status.queue_depth
+                state.frames_dropped = info.status.frames_dropped
+            out.devices.append(state)
+        if reset:
+            self.latency.reset()
+            self.counters.clear()
+        return out
+
+
+class IngestService(ingest_pb2_grpc.IngestServicer):
+    """Bidirectional score stream: batches in, Acks out."""
+
+    def __init__(self, app: Coordinator) -> None:
+        self.app = app
+
+    async def StreamScores(
+        self, request_iterator: AsyncIterator[ingest_pb2.ScoreBatch], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[ingest_pb2.Ack]:
+        async for batch in request_iterator:
+            receive_ns = time.time_ns()
+            try:
+                yield await self.app.ingest(batch, receive_ns)
+            except InvalidFrame as exc:
+                self.app.counters["invalid"] += 1
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            except StoreError as exc:
+                log.error("store failed, batch %d not acked: %s", batch.batch_id, exc)
+                await context.abort(grpc.StatusCode.UNAVAILABLE, f"store unavailable: {exc}")
+
+
+class FusionService(fusion_pb2_grpc.FusionServicer):
+    """The fused-emotion stream, resumable from a position."""
+
+    def __init__(self, app: Coordinator) -> None:
+        self.app = app
+
+    async def Subscribe(
+        self, request: fusion_pb2.SubscribeRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[fusion_pb2.FusedEmotion]:
+        subjects = list(request.subject_ids) or None
+        sub = self.app.hub.subscribe(subjects, self.app.config.subscriber_buffer)
+        try:
+            last = (0, 0)
+            if request.after_position:
+                try:
+                    after = request.after_position
+                    position_key(after)
+                except ValueError as exc:
+                    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"after_position: {exc}")
+                while True:
+                    page = await self.app.store.read_fused(after, subjects, 1000)
+                    for emotion in page:
+                        yield emotion
+                    if len(page) < 1000:
+                        break
+                    after = page[-1].position
+                if request.after_position and after:
+                    last = position_key(after) if not page else position_key(page[-1].position)
+            while True:
+                emotion = await sub.queue.get()
+                if sub.overflowed:
+                    await context.abort(
+                        grpc.StatusCode.RESOURCE_EXHAUSTED,
+                        f"subscriber fell {self.app.config.subscriber_buffer} emotions behind; resume from "
+                        f"position {emotion.position} or later",
+                    )
+                if position_key(emotion.position) <= last:
+                    continue
+                last = position_key(emotion.position)
+                yield emotion
+        finally:
+            self.app.hub.unsubscribe(sub)
+
+    async def Latest(
+        self, request: fusion_pb2.LatestRequest, context: grpc.aio.ServicerContext
+    ) -> fusion_pb2.LatestResponse:
+        return fusion_pb2.LatestResponse(
+            emotions=await self.app.store.latest(list(request.subject_ids) or None)
+        )
+
+
+class ClockService(clock_pb2_grpc.ClockServicer):
+    """NTP-style exchange: the coordinator's receive and send times."""
+
+    def __init__(self, app: Coordinator) -> None:
+        self.app = app
+
+    async def Sync(
+        self, request: clock_pb2.SyncRequest, context: grpc.aio.ServicerContext
+    ) -> clock_pb2.SyncResponse:
+        t1 = time.time_ns()
+        return clock_pb2.SyncResponse(
+            t0_device_ns=request.t0_device_ns, t1_ns=t1, t2_ns=time.time_ns(),
+            tolerance_ms=self.app.config.clock_tolerance_ms,
+        )  # fmt: skip
+
+
+class AdminService(admin_pb2_grpc.AdminServicer):
+    """Latency percentiles, counters and device states."""
+
+    def __init__(self, app: Coordinator) -> None:
+        self.app = app
+
+    async def GetStats(
+        self, request: admin_pb2.GetStatsRequest, context: grpc.aio.ServicerContext
+    ) -> admin_pb2.Stats:
+        return self.app.stats(reset=request.reset)

@@ -1,0 +1,56 @@
+"""The coordinator's state behind one interface: memory (embedded) or Redis (deployment).
+
+Everything the coordinator must not lose goes through here, and a call returns
+only once the state is as durable as the backend makes it; the ingest path
+acknowledges frames only after store_frames returned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Protocol
+
+from mmer.v1 import fusion_pb2, ingest_pb2
+
+
+class StoreError(RuntimeError):
+    """The backend failed; nothing the call was about may be assumed stored."""
+
+
+class Store(Protocol):
+    """What the coordinator keeps: dedup marks, frames' effects, the fused stream."""
+
+    async def store_frames(self, frames: Sequence[ingest_pb2.ScoreFrame]) -> list[bool]:
+        """Record frames in order; True for each new frame, False for a duplicate (seq already stored)."""
+        ...
+
+    async def acked_seq(self, device_id: str, modality: str) -> int:
+        """Highest seq stored for the device's modality (0 = none)."""
+        ...
+
+    async def append_fused(self, emotion: fusion_pb2.FusedEmotion) -> str:
+        """Append to the fused stream; returns the new stream position."""
+        ...
+
+    async def read_fused(
+        self, after_position: str, subjects: Iterable[str] | None, limit: int
+    ) -> list[fusion_pb2.FusedEmotion]:
+        """Fused emotions after a position (exclusive), oldest first, optionally for some subjects only."""
+        ...
+
+    async def latest(self, subjects: Iterable[str] | None) -> list[fusion_pb2.FusedEmotion]:
+        """The newest fused emotion of each subject."""
+        ...
+
+    async def close(self) -> None:
+        """Flush and release the backend."""
+        ...
+
+
+def position_key(position: str) -> tuple[int, int]:
+    """Order of stream positions "<ms>-<n>" (Redis stream ids) or plain integers."""
+    head, _, tail = position.partition("-")
+    try:
+        return int(head), int(tail or 0)
+    except ValueError:
+        raise ValueError(f"bad stream position {position!r}") from None

@@ -1,0 +1,59 @@
+"""Frame validation: every refusal names the field and what is wrong with it."""
+
+from __future__ import annotations
+
+import math
+import re
+
+from mmer.v1 import ingest_pb2
+
+ID = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+PROB_TOLERANCE = 1e-3
+
+
+class InvalidFrame(ValueError):
+    """A frame the coordinator will not store."""
+
+
+def validate_frame(
+    frame: ingest_pb2.ScoreFrame,
+    labels_by_modality: dict[str, tuple[str, ...]],
+    now_ns: int,
+    tolerance_ns: int,
+) -> None:
+    """Raise InvalidFrame naming the first bad field."""
+    where = f"frame {frame.device_id or '?'}/{frame.modality or '?'}#{frame.seq}"
+    if not ID.match(frame.device_id):
+        raise InvalidFrame(f"{where}: device_id must match [A-Za-z0-9_.-]{{1,128}}")
+    if not ID.match(frame.subject_id):
+        raise InvalidFrame(f"{where}: subject_id must match [A-Za-z0-9_.-]{{1,128}}")
+    if frame.modality not in labels_by_modality:
+        raise InvalidFrame(
+            f"{where}: modality {frame.modality!r} is unknown (known: {', '.join(labels_by_modality)})"
+        )
+    if frame.seq < 1:
+        raise InvalidFrame(f"{where}: seq must be >= 1")
+    expected = labels_by_modality[frame.modality]
+    if tuple(frame.labels) != expected:
+        raise InvalidFrame(
+            f"{where}: labels {list(frame.labels)} differ from the registry's {list(expected)}"
+        )
+    if len(frame.probs) != len(expected):
+        raise InvalidFrame(f"{where}: probs has {len(frame.probs)} values, labels {len(expected)}")
+    if not all(math.isfinite(p) and 0.0 <= p <= 1.0 for p in frame.probs):
+        raise InvalidFrame(f"{where}: probs must be finite and within [0, 1]")
+    total = math.fsum(frame.probs)
+    if abs(total - 1.0) > PROB_TOLERANCE:
+        raise InvalidFrame(f"{where}: probs sum to {total:.6f}, not 1 ± {PROB_TOLERANCE}")
+    if not frame.window_end_ns > frame.window_start_ns > 0:
+        raise InvalidFrame(f"{where}: window_end_ns must be after window_start_ns (both > 0)")
+    if not frame.window_end_ns <= frame.inference_start_ns <= frame.inference_end_ns:
+        raise InvalidFrame(f"{where}: inference_start_ns/inference_end_ns must not precede the window end")
+    latest = max(frame.window_end_ns, frame.inference_end_ns, frame.send_ns)
+    if latest > now_ns + tolerance_ns:
+        raise InvalidFrame(
+            f"{where}: timestamps are {(latest - now_ns) / 1e6:.0f} ms in the future (tolerance "
+            f"{tolerance_ns / 1e6:.0f} ms): is the device's clock synced?"
+        )
+    if not 0.0 <= frame.quality <= 1.0:
+        raise InvalidFrame(f"{where}: quality must be within [0, 1]")

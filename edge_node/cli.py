@@ -1,0 +1,55 @@
+"""`mmer node`: the edge agent's command line."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from mmer_core.config import DEFAULT_GRPC
+
+AVAILABLE = False  # the agent itself lands with the edge-node issue
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Add the edge node's options."""
+    parser.description = (
+        "Read sensors, window and preprocess them, score each window with the modality's INT8 model, "
+        "spool the scores on disk and stream them to a coordinator; hot-swap signed models it pushes."
+    )
+    parser.add_argument("--coordinator", default=DEFAULT_GRPC, help="coordinator gRPC address HOST:PORT")
+    parser.add_argument(
+        "--device-id", required=True, help="this device's id (must be known to the coordinator)"
+    )
+    parser.add_argument("--subject", required=True, help="id of the person wearing the sensors")
+    parser.add_argument(
+        "--source",
+        default="synthetic",
+        help="synthetic[:SEED] | replay:PATH (.npz or dataset folder) | lsl:STREAM",
+    )
+    parser.add_argument(
+        "--modalities", default="hr,eeg,speech,image", help="comma-separated modalities to run"
+    )
+    parser.add_argument(
+        "--models", type=Path, default=Path("models"), help="bundle directory (one per modality)"
+    )
+    parser.add_argument("--trainer-pubkey", type=Path, help="Ed25519 public key that must sign every bundle")
+    parser.add_argument(
+        "--providers",
+        default="CPUExecutionProvider",
+        help="onnxruntime execution providers, in preference order",
+    )
+    parser.add_argument("--spool", type=Path, default=Path("mmer-spool"), help="on-disk spool directory")
+    parser.add_argument("--token", default="", help="bearer token of this device (or MMER_TOKEN)")
+    parser.add_argument("--tls-ca", type=Path, help="CA certificate to verify the coordinator (enables TLS)")
+    parser.add_argument("--tls-cert", type=Path, help="client certificate for mutual TLS")
+    parser.add_argument("--tls-key", type=Path, help="client key for mutual TLS")
+    parser.add_argument("--fast", action="store_true", help="synthetic/replay sources as fast as possible")
+    parser.add_argument("--seconds", type=float, help="stop after this many seconds of source time")
+    parser.add_argument("--stats-json", type=Path, help="write frames sent/acked/lost here on exit")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Not built yet: say so instead of pretending."""
+    print("mmer node: the edge agent is not built yet in this version")
+    return 2

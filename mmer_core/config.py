@@ -1,0 +1,175 @@
+"""Configuration in one place: defaults, then a TOML file, then MMER_* environment variables.
+
+Every service reads its settings through `load_config`, so a value means the
+same thing wherever it is set. Command-line flags override what this returns.
+An environment variable names its key path: MMER_COORDINATOR__FUSION_WINDOW_S=2
+sets [coordinator] fusion_window_s; a few common ones have short aliases
+(MMER_COORDINATOR, MMER_STORE, MMER_TOKEN, ...).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ENV_PREFIX = "MMER_"
+DEFAULT_GRPC = "127.0.0.1:50051"
+DEFAULT_HTTP = "127.0.0.1:8080"
+
+
+@dataclass
+class CoordinatorConfig:
+    """The coordinator's settings."""
+
+    listen: str = DEFAULT_GRPC
+    http: str = DEFAULT_HTTP
+    store: str = "memory"
+    fusion_window_s: float = 1.0
+    strategy: str = "weighted_mean"
+    smoothing_alpha: float = 0.0
+    staleness_s: dict[str, float] = field(
+        default_factory=lambda: {"hr": 5.0, "eeg": 3.0, "speech": 3.0, "image": 2.0}
+    )
+    subscriber_buffer: int = 1024
+    clock_tolerance_ms: float = 2000.0
+    max_message_bytes: int = 4 * 1024 * 1024
+    fused_stream_maxlen: int = 100_000
+    rollout_fraction: float = 0.25
+    auth: str = ""
+    trainer_pubkey: str = ""
+
+
+@dataclass
+class NodeConfig:
+    """The edge node's settings."""
+
+    coordinator: str = DEFAULT_GRPC
+    spool: str = "mmer-spool"
+    spool_max_frames: int = 100_000
+    drop_policy: str = "drop-oldest"
+    providers: list[str] = field(default_factory=lambda: ["CPUExecutionProvider"])
+    intra_op_threads: int = 1
+    inter_op_threads: int = 1
+    queue_max_windows: int = 64
+    clock_sync_interval_s: float = 30.0
+    token: str = ""
+
+
+@dataclass
+class TrainerConfig:
+    """The trainer's settings."""
+
+    out: str = "models"
+    seed: int = 7
+    methods: list[str] = field(default_factory=lambda: ["max", "percentile", "max-percentile", "entropy"])
+    percentile: float = 99.999
+    max_accuracy_drop_pp: float = 1.0
+    calibration_windows: int = 256
+
+
+@dataclass
+class Config:
+    """All settings of a deployment."""
+
+    coordinator: CoordinatorConfig = field(default_factory=CoordinatorConfig)
+    node: NodeConfig = field(default_factory=NodeConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+
+
+ALIASES = {
+    "MMER_COORDINATOR": ("node", "coordinator"),
+    "MMER_LISTEN": ("coordinator", "listen"),
+    "MMER_HTTP": ("coordinator", "http"),
+    "MMER_STORE": ("coordinator", "store"),
+    "MMER_TOKEN": ("node", "token"),
+    "MMER_SPOOL": ("node", "spool"),
+}
+
+CHOICES = {
+    ("coordinator", "strategy"): ("weighted_mean", "product", "max", "vote", "confidence"),
+    ("node", "drop_policy"): ("drop-oldest", "drop-newest", "block"),
+}
+
+
+def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Defaults, overridden by the TOML file (if given) and then by MMER_* variables."""
+    env = os.environ if env is None else env
+    config = Config()
+    path = path or env.get("MMER_CONFIG")
+    if path:
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ValueError(f"config {path}: cannot read ({exc})") from None
+        for section, values in data.items():
+            if not isinstance(values, dict):
+                raise ValueError(f"config {path}: [{section}] must be a table")
+            for key, value in values.items():
+                _set(config, (section, key), value, f"{path}: {section}.{key}")
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX) or name == "MMER_CONFIG":
+            continue
+        keys = ALIASES.get(name) or tuple(name[len(ENV_PREFIX) :].lower().split("__"))
+        if len(keys) != 2:
+            raise ValueError(f"{name}: expected MMER_<SECTION>__<KEY>")
+        _set(config, keys, _parse_env(raw), name)
+    return config
+
+
+def _parse_env(raw: str) -> object:
+    """Environment values are TOML literals when they parse as one, else plain strings."""
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _set(config: Config, keys: tuple[str, ...], value: object, where: str) -> None:
+    section_name, key = keys
+    section = getattr(config, section_name, None)
+    if section is None or not dataclasses.is_dataclass(section):
+        raise ValueError(f"{where}: unknown section {section_name!r}")
+    fields = {f.name: f for f in dataclasses.fields(section)}
+    if key not in fields:
+        raise ValueError(f"{where}: unknown key {key!r} in [{section_name}] (known: {', '.join(fields)})")
+    hint = typing.get_type_hints(type(section))[key]
+    coerced = _coerce(value, hint, where)
+    allowed = CHOICES.get((section_name, key))
+    if allowed and coerced not in allowed:
+        raise ValueError(f"{where}: {coerced!r} is not one of {allowed}")
+    if isinstance(coerced, (int, float)) and not isinstance(coerced, bool) and coerced < 0:
+        raise ValueError(f"{where}: must not be negative, got {coerced}")
+    setattr(section, key, coerced)
+
+
+def _coerce(value: object, hint: object, where: str) -> object:
+    origin = typing.get_origin(hint)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ValueError(f"{where}: expected a table, got {value!r}")
+        _, vtype = typing.get_args(hint)
+        return {str(k): _coerce(v, vtype, f"{where}.{k}") for k, v in value.items()}
+    if origin is list:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list):
+            raise ValueError(f"{where}: expected a list, got {value!r}")
+        (itype,) = typing.get_args(hint)
+        return [_coerce(v.strip() if isinstance(v, str) else v, itype, where) for v in items]
+    if isinstance(hint, types.UnionType):
+        hint = typing.get_args(hint)[0]
+    try:
+        if hint is bool:
+            if isinstance(value, bool):
+                return value
+            raise TypeError
+        if hint is int and isinstance(value, float) and not value.is_integer():
+            raise TypeError
+        return hint(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: expected {getattr(hint, '__name__', hint)}, got {value!r}") from None

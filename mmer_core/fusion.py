@@ -1,0 +1,119 @@
+"""Decision-level score fusion: one probability vector from several modalities' scores.
+
+The same rules serve the trainer (fitting and reporting fusion on the test
+split) and the coordinator (fusing live frames), so the accuracy the trainer
+reports is the accuracy the coordinator delivers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+STRATEGIES = ("weighted_mean", "product", "max", "vote", "confidence")
+_EPS = 1e-6
+
+
+@dataclass(frozen=True)
+class Fused:
+    """Fused probabilities ((K,) or (N, K)) and the normalised weight each modality got."""
+
+    probs: np.ndarray
+    weights: dict[str, float]
+
+
+def check_label_sets(label_sets: Mapping[str, tuple[str, ...]]) -> tuple[str, ...]:
+    """The common label set; ValueError naming the modality whose labels differ."""
+    items = list(label_sets.items())
+    if not items:
+        raise ValueError("fusion: no modality to fuse")
+    first_modality, labels = items[0]
+    for modality, other in items[1:]:
+        if tuple(other) != tuple(labels):
+            raise ValueError(
+                f"fusion: {modality} scores labels {tuple(other)}, {first_modality} scores {tuple(labels)}; "
+                "refusing to fuse different label sets"
+            )
+    return tuple(labels)
+
+
+def fuse(
+    scores: Mapping[str, np.ndarray],
+    strategy: str = "weighted_mean",
+    weights: Mapping[str, float] | None = None,
+) -> Fused:
+    """Fuse the modalities present in `scores` (modality -> (K,) or (N, K) probabilities).
+
+    Absent modalities simply do not count: weights renormalise over the present
+    ones. `weights` default to equal; "confidence" multiplies them by each
+    score's 1 - normalised entropy, per row.
+    """
+    if strategy not in STRATEGIES:
+        raise ValueError(f"fusion: unknown strategy {strategy!r} (known: {', '.join(STRATEGIES)})")
+    if not scores:
+        raise ValueError("fusion: no modality to fuse")
+    names = sorted(scores)
+    stack = np.stack([np.asarray(scores[m], dtype=np.float64) for m in names])  # (M, [N,] K)
+    if not np.all(np.isfinite(stack)) or np.any(stack < 0):
+        raise ValueError("fusion: probabilities must be finite and non-negative")
+    k = stack.shape[-1]
+    base = np.array([float((weights or {}).get(m, 1.0)) for m in names])
+    if np.any(base < 0) or base.sum() <= 0:
+        raise ValueError(
+            f"fusion: weights must be non-negative and not all zero, got {dict(zip(names, base, strict=True))}"
+        )
+    w = base.reshape((-1,) + (1,) * (stack.ndim - 1))  # (M, 1[, 1])
+    if strategy == "confidence":
+        p = np.clip(stack, _EPS, 1.0)
+        entropy = -(p * np.log(p)).sum(axis=-1, keepdims=True) / np.log(k)
+        w = w * np.clip(1.0 - entropy, _EPS, 1.0)
+    w = w / w.sum(axis=0, keepdims=True)
+    if strategy in ("weighted_mean", "confidence"):
+        fused = (w * stack).sum(axis=0)
+    elif strategy == "product":
+        logp = np.log(np.clip(stack, _EPS, 1.0))
+        z = (w * logp).sum(axis=0)
+        z = z - z.max(axis=-1, keepdims=True)
+        fused = np.exp(z)
+    elif strategy == "max":
+        fused = (stack * (w > 0)).max(axis=0)
+    else:  # vote: each modality votes its argmax with its weight; ties keep the mean scores' order
+        votes = np.eye(k)[stack.argmax(axis=-1)]
+        fused = (w * votes).sum(axis=0) + 1e-3 * (w * stack).sum(axis=0)
+    fused = fused / fused.sum(axis=-1, keepdims=True)
+    weight_out = w.reshape(len(names), -1).mean(axis=1)
+    return Fused(fused, {m: float(x) for m, x in zip(names, weight_out, strict=True)})
+
+
+class Smoother:
+    """Exponential smoothing of a subject's fused probabilities over time (alpha 0 = off)."""
+
+    def __init__(self, alpha: float) -> None:
+        if not 0.0 <= alpha < 1.0:
+            raise ValueError(f"fusion: smoothing alpha must be in [0, 1), got {alpha}")
+        self.alpha = alpha
+        self._state: dict[str, np.ndarray] = {}
+
+    def update(self, key: str, probs: np.ndarray) -> np.ndarray:
+        """Blend the new probabilities with the key's history: alpha * previous + (1 - alpha) * new."""
+        previous = self._state.get(key)
+        out = (
+            probs
+            if previous is None or self.alpha == 0.0
+            else self.alpha * previous + (1 - self.alpha) * probs
+        )
+        out = out / out.sum()
+        self._state[key] = out
+        return out
+
+
+def fit_weights(val_scores: Mapping[str, np.ndarray], val_labels: np.ndarray) -> dict[str, float]:
+    """Weights from each modality's validation accuracy above chance, the trainer's default fit."""
+    weights = {}
+    for modality, probs in val_scores.items():
+        accuracy = float((np.asarray(probs).argmax(axis=-1) == val_labels).mean())
+        chance = 1.0 / np.asarray(probs).shape[-1]
+        weights[modality] = max(accuracy - chance, 0.0) + 1e-3
+    return weights

@@ -1,0 +1,89 @@
+"""Modality specs: what each sensor delivers and what its model takes.
+
+The edge node windows and preprocesses by these specs, and the trainer writes
+them into every manifest, so a model is always fed what it was trained on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Emotiv EPOC 14-channel layout, the default EEG headset.
+EEG_CHANNELS = ("AF3", "F7", "F3", "FC5", "T7", "P7", "O1", "O2", "P8", "T8", "FC6", "F4", "F8", "AF4")
+# Left/right frontal pairs for alpha asymmetry.
+EEG_ASYMMETRY_PAIRS = (("F3", "F4"), ("AF3", "AF4"), ("F7", "F8"))
+EEG_BANDS = (
+    ("delta", 1.0, 4.0),
+    ("theta", 4.0, 8.0),
+    ("alpha", 8.0, 13.0),
+    ("beta", 13.0, 30.0),
+    ("gamma", 30.0, 45.0),
+)
+HR_FEATURES = (
+    "mean_hr_bpm", "sdnn_ms", "rmssd_ms", "pnn50", "min_hr_bpm", "max_hr_bpm", "hr_slope_bpm_per_s",
+    "lf_hf_log", "lf_hf_valid", "n_beats",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ModalitySpec:
+    """One modality: raw signal, windowing, and the model input it becomes.
+
+    kind is how the sensor delivers data: "regular" (fixed-rate samples),
+    "events" (heart beats with their inter-beat intervals) or "frames" (images).
+    """
+
+    name: str
+    kind: str
+    sample_rate_hz: float
+    channels: int
+    window_s: float
+    hop_s: float
+    input_name: str
+    input_shape: tuple[int, ...]
+    params: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def window_samples(self) -> int:
+        """Samples in one window for regular modalities."""
+        return round(self.window_s * self.sample_rate_hz)
+
+    @property
+    def hop_samples(self) -> int:
+        """Samples between window starts for regular modalities."""
+        return round(self.hop_s * self.sample_rate_hz)
+
+
+SPECS: dict[str, ModalitySpec] = {
+    "hr": ModalitySpec(
+        name="hr", kind="events", sample_rate_hz=0.0, channels=1, window_s=10.0, hop_s=1.0,
+        input_name="hrv", input_shape=(len(HR_FEATURES),),
+        params={"min_rr_s": 0.3, "max_rr_s": 2.0, "min_beats": 4.0, "lf_low_hz": 0.04, "lf_high_hz": 0.15,
+                "hf_high_hz": 0.4, "resample_hz": 4.0, "min_lfhf_s": 30.0},
+    ),
+    "eeg": ModalitySpec(
+        name="eeg", kind="regular", sample_rate_hz=128.0, channels=len(EEG_CHANNELS), window_s=2.0, hop_s=0.5,
+        input_name="bandpower", input_shape=(len(EEG_CHANNELS) * len(EEG_BANDS) + len(EEG_ASYMMETRY_PAIRS),),
+        params={"welch_nperseg": 128.0, "power_floor": 1e-6},
+    ),
+    "speech": ModalitySpec(
+        name="speech", kind="regular", sample_rate_hz=16000.0, channels=1, window_s=1.0, hop_s=0.5,
+        input_name="logmel", input_shape=(40, 98, 1),
+        params={"n_fft": 512.0, "win_length": 400.0, "hop_length": 160.0, "n_mels": 40.0, "fmin": 20.0,
+                "fmax": 8000.0, "log_floor": 1e-10},
+    ),
+    "image": ModalitySpec(
+        name="image", kind="frames", sample_rate_hz=5.0, channels=1, window_s=0.2, hop_s=0.2,
+        input_name="face", input_shape=(48, 48, 1), params={"size": 48.0},
+    ),
+}  # fmt: skip
+
+MODALITIES: tuple[str, ...] = tuple(SPECS)
+
+
+def get_spec(name: str) -> ModalitySpec:
+    """The spec of a modality; ValueError naming the known ones otherwise."""
+    try:
+        return SPECS[name]
+    except KeyError:
+        raise ValueError(f"unknown modality {name!r} (known: {', '.join(MODALITIES)})") from None

@@ -1,0 +1,30 @@
+"""Preprocessing for every modality, the one implementation both the edge node and the trainer use."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from mmer_core.modalities import get_spec
+from mmer_core.preprocess import eeg, hr, image, speech
+
+_MODULES = {"hr": hr, "eeg": eeg, "speech": speech, "image": image}
+
+
+def preprocess(modality: str, raw: object) -> np.ndarray:
+    """One raw window -> float32 model input of the modality's input_shape; ValueError on bad input."""
+    get_spec(modality)
+    return _MODULES[modality].preprocess(raw)
+
+
+def preprocess_batch(modality: str, raws: Sequence[object]) -> np.ndarray:
+    """Many raw windows -> (N, *input_shape) float32, vectorised where the modality allows."""
+    get_spec(modality)
+    return _MODULES[modality].preprocess_batch(list(raws))
+
+
+def preprocessing_params(modality: str) -> dict[str, float]:
+    """Every parameter the preprocessing uses, for the model manifest."""
+    spec = get_spec(modality)
+    return {**spec.params, "input_rank": float(len(spec.input_shape))}

@@ -1,0 +1,1 @@
+"""The one-command demo: trains if needed, runs a coordinator and edge nodes, shows fused emotions."""

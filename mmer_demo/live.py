@@ -1,0 +1,144 @@
+"""Watch the fused stream live, print it beside the truth, and gather the final figures."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+
+from mmer.v1 import admin_pb2, admin_pb2_grpc, fusion_pb2, fusion_pb2_grpc
+from mmer_demo.processes import ProcessGroup
+
+HOPS = ("queue", "inference", "spool", "network", "fuse", "publish", "total")
+
+
+@dataclass
+class DemoResult:
+    """What the demo measured, for the table and the JSON file."""
+
+    fused_hits: int = 0
+    fused_total: int = 0
+    modality_hits: Counter = field(default_factory=Counter)
+    modality_total: Counter = field(default_factory=Counter)
+    latency: dict[str, dict[str, float]] = field(default_factory=dict)
+    frames_sent: int = 0
+    frames_acked: int = 0
+    frames_lost: int = 0
+    model_versions: dict[str, dict[str, int]] = field(default_factory=dict)
+    store: str = "memory"
+
+    @property
+    def fused_accuracy(self) -> float:
+        return self.fused_hits / self.fused_total if self.fused_total else 0.0
+
+    def modality_accuracy(self) -> dict[str, float]:
+        return {m: self.modality_hits[m] / n for m, n in sorted(self.modality_total.items()) if n}
+
+    def add(self, emotion: fusion_pb2.FusedEmotion) -> None:
+        """Count one fused emotion and its contributing modalities against the truth."""
+        truth = emotion.truth_label
+        if not truth:
+            return
+        labels = list(emotion.taxonomy.labels)
+        self.fused_total += 1
+        self.fused_hits += emotion.label == truth
+        for c in emotion.contributions:
+            if c.probs:
+                self.modality_total[c.modality] += 1
+                self.modality_hits[c.modality] += (
+                    labels[max(range(len(c.probs)), key=c.probs.__getitem__)] == truth
+                )
+
+    def add_stats(self, stats: admin_pb2.Stats) -> None:
+        """Latency per hop (all modalities) and model versions per device from Admin.GetStats."""
+        for h in stats.latencies:
+            if h.modality == "" and h.summary.count:
+                self.latency[h.hop] = {"p50": round(h.summary.p50_ms, 2), "p99": round(h.summary.p99_ms, 2)}
+        for d in stats.devices:
+            self.model_versions[d.device_id] = dict(d.model_versions)
+
+    def add_node_stats(self, paths: list[Path]) -> None:
+        """Frames sent/acked/lost as each node counted them at its clean exit."""
+        for path in paths:
+            if not path.exists():
+                self.frames_lost += 1
+                continue
+            stats = json.loads(path.read_text())
+            self.frames_sent += int(stats["frames_sent"])
+            self.frames_acked += int(stats["frames_acked"])
+            self.frames_lost += int(stats["frames_lost"])
+
+    def to_json(self) -> dict:
+        return {
+            "fused_accuracy": round(self.fused_accuracy, 4),
+            "fused_windows": self.fused_total,
+            "modality_accuracy": {m: round(a, 4) for m, a in self.modality_accuracy().items()},
+            "frames": {"sent": self.frames_sent, "acked": self.frames_acked, "lost": self.frames_lost},
+            "latency_ms": self.latency,
+            "model_versions": self.model_versions,
+            "store": self.store,
+        }
+
+    def table(self) -> str:
+        rows = [
+            "",
+            f"fused accuracy      {100 * self.fused_accuracy:5.1f} %  ({self.fused_total} fused windows vs truth)",
+        ]
+        for m, a in self.modality_accuracy().items():
+            rows.append(f"  {m:<17} {100 * a:5.1f} %")
+        rows.append(
+            f"frames              sent {self.frames_sent}, acked {self.frames_acked}, lost {self.frames_lost}"
+        )
+        rows.append("latency (ms)        p50      p99")
+        for hop in HOPS:
+            if hop in self.latency:
+                rows.append(f"  {hop:<15} {self.latency[hop]['p50']:8.2f} {self.latency[hop]['p99']:8.2f}")
+        for device, versions in sorted(self.model_versions.items()):
+            rows.append(f"models {device:<12} " + ", ".join(f"{m} v{v}" for m, v in sorted(versions.items())))
+        rows.append(f"store               {self.store}")
+        return "\n".join(rows)
+
+
+def watch(address: str, token: str, subjects: list[str], seconds: float, group: ProcessGroup) -> DemoResult:
+    """Subscribe for `seconds`, print one line per subject per second, return the figures."""
+    result = DemoResult()
+    metadata = (("authorization", f"Bearer {token}"),)
+    last_print: dict[str, float] = defaultdict(float)
+    deadline = time.monotonic() + seconds
+    with grpc.insecure_channel(address) as channel:
+        stream = fusion_pb2_grpc.FusionStub(channel).Subscribe(
+            fusion_pb2.SubscribeRequest(subject_ids=subjects), metadata=metadata, timeout=seconds
+        )
+        try:
+            for emotion in stream:
+                result.add(emotion)
+                now = time.monotonic()
+                if now - last_print[emotion.subject_id] >= 1.0:
+                    last_print[emotion.subject_id] = now
+                    print(_line(emotion), flush=True)
+                if now >= deadline:
+                    stream.cancel()
+                    break
+                group.check_alive()
+        except grpc.RpcError as err:
+            if err.code() not in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED):
+                raise
+        stats = admin_pb2_grpc.AdminStub(channel).GetStats(
+            admin_pb2.GetStatsRequest(), metadata=metadata, timeout=5
+        )
+        result.add_stats(stats)
+    return result
+
+
+def _line(emotion: fusion_pb2.FusedEmotion) -> str:
+    truth = emotion.truth_label or "?"
+    mark = "ok  " if emotion.label == truth else "MISS"
+    mods = " ".join(f"{c.modality}:{c.weight:.2f}" for c in emotion.contributions)
+    return (
+        f"{emotion.subject_id:<10} fused {emotion.label:<6} truth {truth:<6} {mark} "
+        f"p={max(emotion.probs):.2f} [{mods}] {emotion.latency.total_ms:6.1f} ms"
+    )

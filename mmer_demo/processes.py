@@ -1,0 +1,117 @@
+"""Start, watch and stop the demo's child processes, leaving none behind.
+
+Children run in their own sessions so a Ctrl-C in the terminal reaches only the
+demo, which then stops them in order (nodes first, so their last frames are
+acked) with SIGTERM and, after a grace period, SIGKILL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def mmer_command(*args: str) -> list[str]:
+    """argv that runs `mmer ARGS` with this interpreter, installed script or not."""
+    return [sys.executable, "-m", "mmer_core.cli", *args]
+
+
+@dataclass
+class Child:
+    """One running child and where its output goes."""
+
+    name: str
+    proc: subprocess.Popen
+    log: Path
+
+
+@dataclass
+class ProcessGroup:
+    """Children started by the demo, stopped in reverse order of start on exit."""
+
+    log_dir: Path
+    children: list[Child] = field(default_factory=list)
+
+    def start(self, name: str, argv: Sequence[str], env: dict[str, str] | None = None) -> Child:
+        """Start a child with stdout and stderr in log_dir/NAME.log."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log = self.log_dir / f"{name}.log"
+        with log.open("ab") as fh:
+            proc = subprocess.Popen(
+                list(argv),
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **(env or {})},
+                start_new_session=True,
+            )
+        child = Child(name, proc, log)
+        self.children.append(child)
+        return child
+
+    def check_alive(self) -> None:
+        """Raise if any child exited, naming it and quoting the end of its log."""
+        for child in self.children:
+            code = child.proc.poll()
+            if code is not None:
+                raise RuntimeError(f"{child.name} exited with {code}:\n{tail(child.log)}")
+
+    def stop(self, child: Child, grace_s: float = 10.0) -> int | None:
+        """SIGTERM, wait up to grace_s, then SIGKILL; returns the exit code."""
+        if child.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                child.proc.send_signal(signal.SIGTERM)
+            try:
+                child.proc.wait(grace_s)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(child.proc.pid, signal.SIGKILL)
+                child.proc.wait()
+        return child.proc.returncode
+
+    def stop_all(self) -> None:
+        """Stop every child, newest first."""
+        for child in reversed(self.children):
+            self.stop(child)
+        self.children.clear()
+
+    def __enter__(self) -> ProcessGroup:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_all()
+
+
+def tail(path: Path, lines: int = 20) -> str:
+    """The last lines of a log file, for error messages."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return "(no log)"
+
+
+def wait_for_port(host: str, port: int, timeout_s: float = 30.0, group: ProcessGroup | None = None) -> None:
+    """Block until something accepts TCP connections on host:port."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if group is not None:
+            group.check_alive()
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout_s:.0f} s")

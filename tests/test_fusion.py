@@ -1,0 +1,99 @@
+"""Fusion rules against hand-computed numbers, with missing modalities and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mmer_core.fusion import Smoother, check_label_sets, fit_weights, fuse
+
+A = np.array([0.7, 0.1, 0.1, 0.1])
+B = np.array([0.1, 0.6, 0.2, 0.1])
+C = np.array([0.25, 0.25, 0.25, 0.25])
+
+
+def test_weighted_mean_by_hand() -> None:
+    out = fuse({"hr": A, "eeg": B}, "weighted_mean", {"hr": 3.0, "eeg": 1.0})
+    assert np.allclose(out.probs, 0.75 * A + 0.25 * B)
+    assert out.weights == pytest.approx({"hr": 0.75, "eeg": 0.25})
+
+
+def test_product_rule_in_log_space_by_hand() -> None:
+    out = fuse({"hr": A, "eeg": B}, "product")
+    expected = np.sqrt(A * B) / np.sqrt(A * B).sum()
+    assert np.allclose(out.probs, expected)
+
+
+def test_max_rule_by_hand() -> None:
+    out = fuse({"hr": A, "eeg": B}, "max")
+    expected = np.maximum(A, B) / np.maximum(A, B).sum()
+    assert np.allclose(out.probs, expected)
+
+
+def test_majority_vote_by_hand() -> None:
+    d = np.array([0.1, 0.5, 0.3, 0.1])
+    out = fuse({"hr": A, "eeg": B, "speech": d}, "vote")
+    assert out.probs.argmax() == 1, "two of three modalities vote angry"
+    assert out.probs[1] == pytest.approx(2 / 3, abs=0.01)
+
+
+def test_confidence_weighting_by_hand() -> None:
+    out = fuse({"hr": A, "image": C}, "confidence")
+    h = -(A * np.log(A)).sum() / np.log(4)
+    assert out.weights["image"] == pytest.approx(0.0, abs=1e-4), "a uniform score carries no confidence"
+    assert out.weights["hr"] == pytest.approx(1.0, abs=1e-4)
+    assert np.allclose(out.probs, A, atol=1e-4)
+    assert 0 < 1 - h < 1
+
+
+def test_missing_modalities_renormalise_the_rest() -> None:
+    weights = {"hr": 1.0, "eeg": 1.0, "speech": 2.0}
+    out = fuse({"hr": A, "speech": B}, "weighted_mean", weights)
+    assert out.weights == pytest.approx({"hr": 1 / 3, "speech": 2 / 3})
+    assert np.allclose(out.probs, A / 3 + 2 * B / 3)
+    single = fuse({"eeg": B}, "product")
+    assert np.allclose(single.probs, B)
+
+
+def test_batches_fuse_row_by_row() -> None:
+    out = fuse({"hr": np.stack([A, B]), "eeg": np.stack([B, A])}, "weighted_mean")
+    assert out.probs.shape == (2, 4)
+    assert np.allclose(out.probs.sum(axis=1), 1.0)
+    assert np.allclose(out.probs[0], (A + B) / 2)
+
+
+@pytest.mark.parametrize(
+    ("scores", "strategy", "weights", "message"),
+    [
+        ({}, "weighted_mean", None, "no modality"),
+        ({"hr": A}, "median", None, "unknown strategy"),
+        ({"hr": np.array([np.nan, 0.5, 0.5, 0.0])}, "product", None, "finite"),
+        ({"hr": A}, "weighted_mean", {"hr": -1.0}, "non-negative"),
+    ],
+)
+def test_bad_input_is_refused(scores, strategy, weights, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        fuse(scores, strategy, weights)
+
+
+def test_different_label_sets_are_refused() -> None:
+    assert check_label_sets({"hr": ("a", "b"), "eeg": ("a", "b")}) == ("a", "b")
+    with pytest.raises(ValueError, match="eeg scores labels"):
+        check_label_sets({"hr": ("a", "b"), "eeg": ("b", "a")})
+
+
+def test_smoothing_blends_history() -> None:
+    s = Smoother(0.5)
+    assert np.allclose(s.update("x", A), A)
+    assert np.allclose(s.update("x", B), 0.5 * A + 0.5 * B)
+    assert np.allclose(Smoother(0.0).update("x", B), B)
+    with pytest.raises(ValueError, match="alpha"):
+        Smoother(1.0)
+
+
+def test_weights_fit_on_validation_accuracy() -> None:
+    labels = np.array([0, 1, 0, 1])
+    good = np.array([[0.9, 0.1, 0, 0], [0.1, 0.9, 0, 0], [0.8, 0.2, 0, 0], [0.2, 0.8, 0, 0]])
+    poor = np.array([[0.1, 0.9, 0, 0], [0.9, 0.1, 0, 0], [0.8, 0.2, 0, 0], [0.2, 0.8, 0, 0]])
+    w = fit_weights({"hr": good, "eeg": poor}, labels)
+    assert w["hr"] > w["eeg"] > 0

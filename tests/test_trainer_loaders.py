@@ -1,0 +1,132 @@
+"""Loaders on small files written in each format's exact layout, and on the real sets when present."""
+
+from __future__ import annotations
+
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mmer_core.modalities import SPECS
+from mmer_core.taxonomy import QUADRANTS
+from trainer.loaders import load, parse_source
+from trainer.loaders.e4 import load_e4
+from trainer.loaders.speech import load_speech, read_wav
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def write_wav(path: Path, seconds: float, rate: int = 16000, width: int = 2, freq: float = 220.0) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t = np.arange(int(seconds * rate)) / rate
+    x = 0.5 * np.sin(2 * np.pi * freq * t)
+    x = np.concatenate([np.zeros(rate // 4), x, np.zeros(rate // 4)])  # silence to trim at both ends
+    pcm = (x * 32767).astype("<i2") if width == 2 else ((x + 1) * 127.5).astype(np.uint8)
+    data = pcm.tobytes()
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(width)
+        w.setframerate(rate)
+        w.writeframes(data)
+
+
+def test_ravdess_naming(tmp_path: Path) -> None:
+    write_wav(tmp_path / "Actor_01" / "03-01-05-01-02-01-01.wav", 2.0)  # angry, actor 1
+    write_wav(tmp_path / "Actor_02" / "03-01-03-02-01-01-02.wav", 1.5)  # happy, actor 2
+    d = load_speech(tmp_path)
+    assert d.x.shape[1:] == SPECS["speech"].input_shape
+    assert set(d.subjects) == {"actor01", "actor02"}
+    assert {QUADRANTS.labels[i] for i in d.y[d.subjects == "actor01"]} == {"angry"}
+    assert (d.subjects == "actor01").sum() == 3, "2 s of speech after trimming -> windows at 0, 0.5, 1.0 s"
+
+
+def test_tess_naming_and_other_rates(tmp_path: Path) -> None:
+    write_wav(tmp_path / "OAF_back_sad.wav", 1.2, rate=24414)
+    write_wav(tmp_path / "YAF_dog_ps.wav", 1.2, rate=8000, width=1)
+    d = load_speech(tmp_path)
+    assert {QUADRANTS.labels[i] for i in d.y} == {"happy", "sad"}
+    assert set(d.subjects) == {"OAF", "YAF"}
+    x = read_wav(tmp_path / "OAF_back_sad.wav")
+    assert abs(len(x) - 1.7 * 16000) < 20, "resampled to 16 kHz"
+
+
+def test_generic_layout_and_unknown_label(tmp_path: Path) -> None:
+    write_wav(tmp_path / "joy" / "spk1_a.wav", 1.0)
+    write_wav(tmp_path / "boredom" / "spk2_b.wav", 1.0)
+    d = load_speech(tmp_path)
+    assert sorted(QUADRANTS.labels[i] for i in d.y) == ["happy", "sad"]
+    write_wav(tmp_path / "meh" / "spk3_c.wav", 1.0)
+    with pytest.raises(ValueError, match="label 'meh' maps to no quadrants class"):
+        load_speech(tmp_path)
+
+
+def test_unnamed_file_and_empty_folder_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"no \.wav files"):
+        load_speech(tmp_path)
+    write_wav(tmp_path / "recording.wav", 1.0)
+    with pytest.raises(ValueError, match="neither RAVDESS, TESS"):
+        load_speech(tmp_path)
+
+
+def write_e4(root: Path, subject: str, start: int, seconds: int, bpm: float) -> None:
+    folder = root / subject
+    folder.mkdir(parents=True)
+    fs = 64
+    t = np.arange(seconds * fs) / fs
+    bvp = 50 * np.sin(2 * np.pi * bpm / 60 * t) + 15 * np.sin(2 * np.pi * 2 * bpm / 60 * t + 0.6)
+    (folder / "BVP.csv").write_text(f"{start:.2f}\n{fs:.6f}\n" + "\n".join(f"{v:.2f}" for v in bvp) + "\n")
+    (folder / "HR.csv").write_text(
+        f"{start + 10:.6f}\n1.000000\n" + "\n".join([f"{bpm:.2f}"] * (seconds - 10)) + "\n"
+    )
+    (folder / "IBI.csv").write_text(f"{start:.6f}, IBI\n5.0,{60 / bpm:.6f}\n")
+    (folder / "EDA.csv").write_text(f"{start:.2f}\n4.000000\n" + "0.1\n" * (seconds * 4))
+
+
+def test_e4_folders_with_labelled_intervals(tmp_path: Path) -> None:
+    write_e4(tmp_path, "S01", 1_700_000_000, 120, bpm=66)
+    write_e4(tmp_path, "S02", 1_700_100_000, 120, bpm=90)
+    (tmp_path / "labels.csv").write_text(
+        "subject,start_unix_utc,end_unix_utc,label\n"
+        "S01,1700000000,1700000060,baseline\nS01,1700000060,1700000120,stress\n"
+        "S02,1700100000,1700100100,stress\n"
+    )
+    d = load_e4(tmp_path)
+    assert set(d.subjects) == {"S01", "S02"}
+    s1 = d.subjects == "S01"
+    assert {QUADRANTS.labels[i] for i in d.y[s1]} == {"calm", "angry"}
+    assert {QUADRANTS.labels[i] for i in d.y[~s1]} == {"angry"}
+    assert np.allclose(d.x[~s1, 0], 90, atol=2), "mean HR from the BVP beats"
+    assert (d.t_end[s1] <= 1_700_000_120).all()
+
+
+def test_e4_missing_labels_or_subject_folder(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"no labels\.csv"):
+        load_e4(tmp_path)
+    (tmp_path / "labels.csv").write_text("subject,start_unix_utc,end_unix_utc,label\nS09,1,100,baseline\n")
+    with pytest.raises(ValueError, match=r"S09.*missing"):
+        load_e4(tmp_path)
+
+
+def test_data_source_parsing(tmp_path: Path) -> None:
+    assert parse_source("synthetic") == ("synthetic", None)
+    assert parse_source(f"speech:{tmp_path}") == ("speech", tmp_path)
+    with pytest.raises(ValueError, match="unknown kind 'deap'"):
+        parse_source(f"deap:{tmp_path}")
+    with pytest.raises(ValueError, match="not a directory"):
+        parse_source("e4:/no/such/dir")
+    with pytest.raises(ValueError, match="carries the hr modality, not speech"):
+        load("e4", tmp_path, "speech", 1)
+
+
+@pytest.mark.parametrize(
+    ("kind", "folder", "modality"),
+    [("speech", "ravdess-speech-16k", "speech"), ("e4", "stress-predict-e4", "hr")],
+)
+def test_real_sets_load(kind: str, folder: str, modality: str) -> None:
+    path = SHARED_DATA / folder
+    if not path.is_dir():
+        pytest.skip(f"real data not found at {path}")
+    d = load(kind, path, modality, 1)
+    assert len(d) > 500 and len(np.unique(d.subjects)) >= 6
+    assert d.x.shape[1:] == SPECS[modality].input_shape and np.isfinite(d.x).all()

@@ -1,0 +1,86 @@
+"""A fast pipeline run on a tiny synthetic set: every report field, signed bundles the edge can load."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from mmer_core import bundle
+from mmer_core.modalities import MODALITIES, SPECS
+from mmer_core.taxonomy import QUADRANTS
+from trainer.evaluate import Evaluation
+from trainer.pipeline import choose
+
+METHODS = ("max", "percentile", "max-percentile", "entropy")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("pipeline")
+    proc = subprocess.run(
+        [sys.executable, "-m", "mmer_core.cli", "trainer", "pipeline", "--fast", "--out", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "[fusion] accuracy" in proc.stdout, "per-step log lines are printed"
+    return out
+
+
+@pytest.mark.slow
+def test_report_has_every_contract_field(run: Path) -> None:
+    report = json.loads((run / "report.json").read_text())
+    for m in MODALITIES:
+        r = report[m]
+        assert 0 <= r["fp32"]["accuracy"] <= 1 and r["fp32"]["bytes"] > 0
+        for method in METHODS:
+            e = r["methods"][method]
+            for key in ("accuracy", "macro_f1", "bytes", "compression", "efficiency", "latency_ms_p50"):
+                assert key in e, (m, method, key)
+            assert e["compression"] == pytest.approx(r["fp32"]["bytes"] / e["bytes"], rel=1e-3)
+            assert e["compression"] > 2.5, (m, method)
+        assert r["selected"] in METHODS
+        for key in ("accuracy", "bytes", "latency_ms_p50"):
+            assert key in r["tflite_int8"], (m, key)
+    fusion = report["fusion"]
+    assert {"accuracy", "best_single_accuracy", "without"} <= set(fusion)
+    assert set(fusion["without"]) == set(MODALITIES)
+    assert report["split"] == "subject-independent"
+    assert report["seconds"] > 0
+    assert (run / "report.md").read_text().startswith("# mmer trainer report")
+    for png in ("confusion.png", "accuracy_vs_compression.png", "latency.png"):
+        assert (run / png).stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_bundles_verify_and_serve(run: Path) -> None:
+    public = bundle.load_public_key(run / "keys" / bundle.PUBLIC_KEY_FILE)
+    for m in MODALITIES:
+        b = bundle.read_bundle(run / m, public)
+        assert b.manifest.modality == m and b.manifest.version == 1
+        assert tuple(b.manifest.taxonomy.labels) == QUADRANTS.labels
+        assert tuple(b.manifest.input.shape) == SPECS[m].input_shape
+        assert {f.role for f in b.manifest.files} == {"model", "ort", "samples"}
+        samples = np.load(b.file("samples"))
+        sess = ort.InferenceSession(str(b.file("model")))
+        probs = sess.run(["probs"], {b.manifest.input.name: samples["x"]})[0]
+        assert np.allclose(probs, samples["probs"], atol=1e-5), "smoke-test samples match the model"
+        ort.InferenceSession(str(b.file("ort")))  # the compiled model loads too
+        assert b.manifest.metrics.compression > 2.5
+
+
+def _ev(accuracy: float, size: int) -> Evaluation:
+    return Evaluation(accuracy, accuracy, [], size, 1.0, 1.0, 1.0, np.empty(0))
+
+
+def test_choice_is_best_efficiency_within_the_allowed_drop() -> None:
+    fp32 = _ev(0.80, 4000)
+    methods = {"max": _ev(0.795, 1000), "percentile": _ev(0.80, 1100), "entropy": _ev(0.70, 800)}
+    assert choose(fp32, methods, 1.0) == "max", "entropy is smaller but drops 10 points"
+    assert choose(fp32, methods, 20.0) == "entropy"
+    assert choose(fp32, {"max": _ev(0.5, 1000), "percentile": _ev(0.6, 1000)}, 1.0) == "percentile"

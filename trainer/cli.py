@@ -1,0 +1,126 @@
+"""`mmer trainer`: train, quantize, evaluate, sign and push models."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mmer_core.modalities import MODALITIES
+
+AVAILABLE = False  # push and serve are not built yet, so the end-to-end demo cannot use the trainer
+
+STEPS = {
+    "keygen": "make the Ed25519 key pair that signs bundles",
+    "pipeline": "train, export, quantize (4 methods), evaluate, choose, compile and sign every modality",
+    "train": "train the fp32 Keras model of one modality",
+    "quantize": "quantize an exported ONNX model to INT8",
+    "evaluate": "evaluate fp32 and INT8 models on the test split",
+    "push": "upload signed bundles to a coordinator's registry",
+    "serve": "retrain on new labelled data and push models that are at least as good",
+}
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Add the trainer's steps as sub-subcommands."""
+    parser.description = (
+        "Turn labelled data into signed, INT8-quantized model bundles per modality, prove how good each is, "
+        "and keep the edge fleet up to date."
+    )
+    steps = parser.add_subparsers(dest="step", metavar="STEP", required=True)
+    keygen = steps.add_parser("keygen", help=STEPS["keygen"], description=STEPS["keygen"])
+    keygen.add_argument(
+        "--out", type=Path, default=Path("models/keys"), help="directory for trainer.key/.pub"
+    )
+    keygen.add_argument("--force", action="store_true", help="replace an existing key pair")
+    keygen.set_defaults(run=run_keygen)
+
+    pipe = steps.add_parser("pipeline", help=STEPS["pipeline"], description=STEPS["pipeline"])
+    pipe.add_argument(
+        "--data",
+        default="synthetic",
+        help="synthetic | speech:DIR (RAVDESS/TESS/<label>/<speaker>_x.wav) | e4:DIR",
+    )
+    pipe.add_argument(
+        "--out", type=Path, default=Path("models"), help="bundles, report.json, report.md, plots"
+    )
+    pipe.add_argument("--key", type=Path, help="signing key (default OUT/keys/trainer.key, made if missing)")
+    pipe.add_argument("--seed", type=int, default=7)
+    pipe.add_argument("--modalities", default=",".join(MODALITIES), help="comma-separated")
+    pipe.add_argument("--methods", default="max,percentile,max-percentile,entropy", help="comma-separated")
+    pipe.add_argument("--percentile", type=float, default=99.999, help="for percentile and max-percentile")
+    pipe.add_argument("--max-drop-pp", type=float, default=1.0, help="allowed INT8 accuracy drop, points")
+    pipe.add_argument("--split", choices=("subject-independent", "random"), default="subject-independent")
+    pipe.add_argument("--epochs", type=int, default=30)
+    pipe.add_argument("--subjects", type=int, default=16, help="synthetic subjects")
+    pipe.add_argument("--seconds", type=float, default=300.0, help="synthetic seconds per subject")
+    pipe.add_argument("--no-tflite", action="store_true", help="skip the TFLite int8 baseline")
+    pipe.add_argument(
+        "--fast", action="store_true", help="tiny data and few epochs, for tests and smoke runs"
+    )
+    pipe.set_defaults(run=run_pipeline)
+
+    for name in ("train", "quantize", "evaluate", "push", "serve"):
+        sp = steps.add_parser(name, help=STEPS[name], description=STEPS[name])
+        sp.set_defaults(run=run_not_built)
+
+
+def run_keygen(args: argparse.Namespace) -> int:
+    """Write a new signing key pair unless one exists."""
+    from mmer_core import bundle
+
+    if (args.out / bundle.PRIVATE_KEY_FILE).exists() and not args.force:
+        print(f"{args.out / bundle.PRIVATE_KEY_FILE} exists; --force replaces it", file=sys.stderr)
+        return 1
+    priv, pub = bundle.generate_keypair(args.out)
+    print(f"signing key {priv}\npublic key  {pub} (give this to coordinators and edge nodes)")
+    return 0
+
+
+def run_pipeline(args: argparse.Namespace) -> int:
+    """The whole pipeline on the chosen data."""
+    from mmer_core import bundle
+    from trainer import data as data_mod
+    from trainer.pipeline import PipelineOptions, run_pipeline
+
+    modalities = [m.strip() for m in args.modalities.split(",") if m.strip()]
+    for m in modalities:
+        if m not in MODALITIES:
+            print(f"unknown modality {m!r} (known: {', '.join(MODALITIES)})", file=sys.stderr)
+            return 2
+    from trainer.loaders import SOURCES, load, parse_source
+
+    try:
+        kind, folder = parse_source(args.data)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if folder is not None:
+        if args.modalities == ",".join(MODALITIES):
+            modalities = [SOURCES[kind]]
+        if modalities != [SOURCES[kind]]:
+            print(f"--data {args.data} carries only the {SOURCES[kind]} modality", file=sys.stderr)
+            return 2
+    key = args.key or args.out / "keys" / bundle.PRIVATE_KEY_FILE
+    if not key.exists():
+        bundle.generate_keypair(key.parent)
+        print(f"made a signing key pair in {key.parent}")
+    subjects, seconds, epochs = (6, 60.0, 3) if args.fast else (args.subjects, args.seconds, args.epochs)
+    plan = data_mod.SyntheticPlan(n_subjects=subjects, seconds=seconds, seed=args.seed)
+    options = PipelineOptions(
+        out=args.out, key=key, modalities=modalities, methods=[m.strip() for m in args.methods.split(",")],
+        percentile=args.percentile, max_drop_pp=args.max_drop_pp, seed=args.seed, split=args.split,
+        epochs=epochs, calibration_windows=64 if args.fast else 256, plan=plan, tflite=not args.no_tflite,
+    )  # fmt: skip
+    if folder is None:
+        loader = lambda m: data_mod.synthetic(m, plan)  # noqa: E731
+    else:
+        loader = lambda m: load(kind, folder, m, args.seed)  # noqa: E731
+    run_pipeline(options, loader, log=lambda s: print(s, flush=True))
+    return 0
+
+
+def run_not_built(args: argparse.Namespace) -> int:
+    """Say plainly that this step is not built yet."""
+    print(f"mmer trainer {args.step}: not built yet in this version", file=sys.stderr)
+    return 2

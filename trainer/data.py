@@ -1,0 +1,97 @@
+"""Labelled, preprocessed data for the trainer, and the splits it is judged on.
+
+Every source ends as windows preprocessed by mmer_core.preprocess, exactly as
+the edge node will preprocess live windows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mmer_core.preprocess import preprocess_batch
+from mmer_core.synthetic import NoiseConfig, make_windows
+from mmer_core.taxonomy import QUADRANTS, Taxonomy
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Preprocessed windows of one modality with labels, subject ids and window end times."""
+
+    modality: str
+    x: np.ndarray
+    y: np.ndarray
+    subjects: np.ndarray
+    t_end: np.ndarray
+    description: str
+    taxonomy: Taxonomy = QUADRANTS
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def take(self, mask: np.ndarray) -> Dataset:
+        """The rows selected by a boolean mask or index array."""
+        return Dataset(
+            self.modality, self.x[mask], self.y[mask], self.subjects[mask], self.t_end[mask], self.description,
+            self.taxonomy,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SyntheticPlan:
+    """How much synthetic data to make: subjects, seconds each, and per-modality window strides."""
+
+    n_subjects: int = 16
+    seconds: float = 300.0
+    seed: int = 7
+    strides: tuple[tuple[str, int], ...] = (("hr", 1), ("eeg", 2), ("speech", 3), ("image", 5))
+    noise: NoiseConfig = field(default_factory=NoiseConfig)
+
+
+def synthetic(modality: str, plan: SyntheticPlan) -> Dataset:
+    """Synthetic windows of one modality, preprocessed."""
+    stride = dict(plan.strides)[modality]
+    raw = make_windows(modality, plan.n_subjects, plan.seconds, plan.seed, plan.noise, stride=stride)
+    return Dataset(
+        modality, preprocess_batch(modality, raw.windows), raw.labels, raw.subjects, raw.t_end,
+        f"synthetic seed={plan.seed} subjects={plan.n_subjects} seconds={plan.seconds:g}",
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Split:
+    """Train, validation and test parts, and how they were made."""
+
+    train: Dataset
+    val: Dataset
+    test: Dataset
+    kind: str
+
+
+def split(
+    data: Dataset, kind: str = "subject-independent", seed: int = 7, test: float = 0.25, val: float = 0.2
+) -> Split:
+    """Subject-independent (whole subjects held out: the honest split) or random window split."""
+    rng = np.random.default_rng(seed)
+    if kind == "subject-independent":
+        subjects = np.unique(data.subjects)
+        if len(subjects) < 3:
+            raise ValueError(
+                f"{data.modality}: a subject-independent split needs >= 3 subjects, got {len(subjects)}"
+            )
+        order = rng.permutation(subjects)
+        n_test = max(1, round(test * len(order)))
+        n_val = max(1, round(val * len(order)))
+        test_mask = np.isin(data.subjects, order[:n_test])
+        val_mask = np.isin(data.subjects, order[n_test : n_test + n_val])
+    elif kind == "random":
+        u = rng.random(len(data))
+        test_mask, val_mask = u < test, (u >= test) & (u < test + val)
+    else:
+        raise ValueError(f"unknown split {kind!r} (subject-independent or random)")
+    train_mask = ~test_mask & ~val_mask
+    for name, mask in (("train", train_mask), ("validation", val_mask), ("test", test_mask)):
+        if not mask.any():
+            raise ValueError(f"{data.modality}: the {name} part of the {kind} split is empty")
+    return Split(data.take(train_mask), data.take(val_mask), data.take(test_mask), kind)

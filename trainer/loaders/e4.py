@@ -1,0 +1,92 @@
+"""Empatica E4 session folders as the device exports them, with a labels.csv of labelled intervals.
+
+Each subject folder holds BVP.csv (row 1 session start, Unix s; row 2 rate, Hz;
+then samples). Beats are detected in the BVP with the shared rr_from_ppg (the
+E4's own IBI.csv drops beats whenever it is unsure, often for minutes), then
+cut into the HR spec's windows; a window is labelled when it lies wholly in
+one labelled interval of labels.csv (subject, start_unix_utc, end_unix_utc,
+label) and left out otherwise.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from mmer_core.modalities import SPECS
+from mmer_core.preprocess import preprocess_batch
+from mmer_core.preprocess.hr import rr_from_ppg
+from mmer_core.taxonomy import QUADRANTS, map_label
+from trainer.data import Dataset
+
+SPEC = SPECS["hr"]
+STRIDE_S = 2.0
+
+
+def read_signal(path: Path) -> tuple[float, float, np.ndarray]:
+    """(start Unix s, rate Hz, samples) of an E4 single-column signal file."""
+    values = np.loadtxt(path, delimiter=",", ndmin=2)[:, 0]
+    if len(values) < 3 or values[1] <= 0:
+        raise ValueError(f"{path}: not an E4 signal file (start, rate, samples...)")
+    return float(values[0]), float(values[1]), values[2:]
+
+
+def read_labels(path: Path) -> dict[str, list[tuple[float, float, str]]]:
+    """Intervals per subject, labels mapped into the taxonomy."""
+    out: dict[str, list[tuple[float, float, str]]] = {}
+    with path.open() as fh:
+        for row in csv.DictReader(fh):
+            try:
+                start, end = float(row["start_unix_utc"]), float(row["end_unix_utc"])
+                subject, label = row["subject"].strip(), map_label("e4", row["label"])
+            except KeyError as exc:
+                raise ValueError(f"{path}: missing column {exc}") from None
+            out.setdefault(subject, []).append((start, end, label))
+    return out
+
+
+def load_e4(root: Path) -> Dataset:
+    """All labelled subjects below root."""
+    labels_path = root / "labels.csv"
+    if not labels_path.is_file():
+        raise ValueError(f"e4:{root}: no labels.csv")
+    intervals = read_labels(labels_path)
+    raws, labels, subjects, ends = [], [], [], []
+    for subject, spans in sorted(intervals.items()):
+        bvp_path = root / subject / "BVP.csv"
+        if not bvp_path.is_file():
+            raise ValueError(f"e4:{root}: labels name {subject} but {bvp_path} is missing")
+        t0, fs, bvp = read_signal(bvp_path)
+        times, rr = rr_from_ppg(bvp, fs)
+        times = times + t0
+        for start, end, label in spans:
+            t = start + SPEC.window_s
+            while t <= end:
+                inside = (times > t - SPEC.window_s) & (times <= t)
+                if inside.sum() >= SPEC.params["min_beats"]:
+                    raws.append(rr[inside])
+                    labels.append(QUADRANTS.index(label))
+                    subjects.append(subject)
+                    ends.append(t)
+                t += STRIDE_S
+    if not raws:
+        raise ValueError(f"e4:{root}: no labelled window with enough beats")
+    x, keep = _features(raws)
+    return Dataset(
+        "hr", x, np.array(labels)[keep], np.array(subjects)[keep], np.array(ends)[keep],
+        f"e4:{root} ({len(set(subjects))} subjects, beats from BVP)",
+    )  # fmt: skip
+
+
+def _features(raws: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Preprocess, leaving out windows whose beats are mostly implausible (motion)."""
+    keep, rows = [], []
+    for i, r in enumerate(raws):
+        try:
+            rows.append(preprocess_batch("hr", [r])[0])
+            keep.append(i)
+        except ValueError:
+            continue
+    return np.stack(rows), np.array(keep)

@@ -1,0 +1,210 @@
+"""The whole trainer run: data -> Keras -> ONNX -> four INT8 methods -> evaluation -> choice -> bundles -> report."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mmer_core import bundle
+from mmer_core.fusion import STRATEGIES, fit_weights, fuse
+from mmer_core.modalities import MODALITIES
+from trainer import data as data_mod
+from trainer.compile import to_ort_format
+from trainer.evaluate import Evaluation, evaluate_onnx
+from trainer.export import export_onnx
+from trainer.quantize import METHODS, quantize
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    """What to train and how strictly to choose."""
+
+    out: Path
+    key: Path
+    modalities: Sequence[str] = MODALITIES
+    methods: Sequence[str] = METHODS
+    percentile: float = 99.999
+    max_drop_pp: float = 1.0
+    seed: int = 7
+    split: str = "subject-independent"
+    epochs: int = 30
+    calibration_windows: int = 256
+    plan: data_mod.SyntheticPlan = field(default_factory=data_mod.SyntheticPlan)
+    tflite: bool = True
+
+
+@dataclass
+class ModalityRun:
+    """One modality's outcome, kept for fusion and the report."""
+
+    report: dict
+    test: data_mod.Dataset
+    test_probs: np.ndarray
+    val_probs: np.ndarray
+    val_y: np.ndarray
+
+
+def choose(fp32: Evaluation, methods: dict[str, Evaluation], max_drop_pp: float) -> str:
+    """Best efficiency (accuracy ratio x compression) among methods within the allowed accuracy drop.
+
+    When none is within the drop, the most accurate method wins: a model that
+    serves is better than none, and the report shows the drop.
+    """
+
+    def efficiency(e: Evaluation) -> float:
+        return (e.accuracy / fp32.accuracy if fp32.accuracy else 0.0) * fp32.bytes / e.bytes
+
+    allowed = {m: e for m, e in methods.items() if (fp32.accuracy - e.accuracy) * 100 <= max_drop_pp + 1e-9}
+    if allowed:
+        return max(allowed, key=lambda m: (efficiency(allowed[m]), allowed[m].accuracy))
+    return max(methods, key=lambda m: methods[m].accuracy)
+
+
+def run_modality(modality: str, dataset: data_mod.Dataset, options: PipelineOptions, log: Log) -> ModalityRun:
+    """Train, export, quantize with every method, evaluate, choose and bundle one modality."""
+    from trainer.models import build_model, fit
+
+    parts = data_mod.split(dataset, options.split, options.seed)
+    k = len(dataset.taxonomy)
+    log(
+        f"[{modality}] {len(parts.train)} train / {len(parts.val)} val / {len(parts.test)} test windows ({parts.kind})"
+    )
+    model = build_model(modality, k, parts.train.x, options.seed)
+    log(f"[{modality}] training ({model.count_params()} weights, up to {options.epochs} epochs)")
+    info = fit(
+        model, parts.train.x, parts.train.y, parts.val.x, parts.val.y, options.epochs, options.seed, log
+    )
+    work = options.out / "work" / modality
+    fp32_path = export_onnx(model, work / "model.fp32.onnx", model.input.name, parts.test.x[:64])
+    fp32 = evaluate_onnx(fp32_path, parts.test.x, parts.test.y, k)
+    log(f"[{modality}] fp32 accuracy {fp32.accuracy:.3f}, {fp32.bytes} bytes")
+    rng = np.random.default_rng(options.seed)
+    calib = parts.train.x[rng.permutation(len(parts.train))[: options.calibration_windows]]
+    results: dict[str, Evaluation] = {}
+    paths: dict[str, Path] = {}
+    for method in options.methods:
+        paths[method] = quantize(fp32_path, work / f"model.{method}.onnx", method, calib, options.percentile)
+        results[method] = evaluate_onnx(paths[method], parts.test.x, parts.test.y, k)
+        e = results[method]
+        log(
+            f"[{modality}] int8 {method:<14} accuracy {e.accuracy:.3f}  {e.bytes} bytes  {fp32.bytes / e.bytes:.2f}x"
+        )
+    selected = choose(fp32, results, options.max_drop_pp)
+    log(f"[{modality}] selected {selected}")
+    report = {
+        "fp32": {**fp32.to_json(), "weights": model.count_params(), **info},
+        "methods": {
+            m: {**e.to_json(), "compression": round(fp32.bytes / e.bytes, 4),
+                "accuracy_ratio": round(e.accuracy / fp32.accuracy, 4) if fp32.accuracy else 0.0,
+                "efficiency": round((e.accuracy / fp32.accuracy if fp32.accuracy else 0) * fp32.bytes / e.bytes, 4)}
+            for m, e in results.items()
+        },
+        "selected": selected,
+        "windows": {"train": len(parts.train), "val": len(parts.val), "test": len(parts.test)},
+    }  # fmt: skip
+    if options.tflite:
+        from trainer.tflite import evaluate_tflite
+
+        lite = evaluate_tflite(model, calib, parts.test.x, parts.test.y, k)
+        report["tflite_int8"] = lite.to_json()
+        log(f"[{modality}] TFLite int8 accuracy {lite.accuracy:.3f}, {lite.bytes} bytes")
+    ort_path = to_ort_format(paths[selected], work / "model.int8.ort")
+    report["ort_bytes"] = ort_path.stat().st_size
+    val_eval = evaluate_onnx(paths[selected], parts.val.x, parts.val.y, k, latency_runs=1)
+    written = _bundle(modality, dataset, options, paths[selected], ort_path, selected, fp32, results[selected],
+                      val_eval.accuracy, parts)  # fmt: skip
+    report["bundle"] = {"path": str(written.path), "version": written.manifest.version}
+    return ModalityRun(report, parts.test, results[selected].probs, val_eval.probs, parts.val.y)
+
+
+def _bundle(modality, dataset, options, int8_path, ort_path, method, fp32, chosen, val_acc, parts):
+    from trainer.bundling import write_modality_bundle
+
+    return write_modality_bundle(
+        options.out / modality, modality, dataset.taxonomy, int8_path, ort_path, method, options.percentile,
+        options.calibration_windows, fp32, chosen, val_acc, parts.test.x, dataset.description, parts.kind,
+        bundle.load_private_key(options.key),
+    )  # fmt: skip
+
+
+def align(runs: dict[str, ModalityRun], step_s: float = 1.0) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Test-set scores of every modality at common instants: per subject, every step_s, each modality's
+    latest window that ended within the last step. Instants a modality lacks leave it out (NaN rows)."""
+    anchor = min(runs, key=lambda m: len(runs[m].test))
+    scores: dict[str, list[np.ndarray]] = {m: [] for m in runs}
+    labels = []
+    k = runs[anchor].test_probs.shape[1]
+    for subject in np.unique(runs[anchor].test.subjects):
+        mask = runs[anchor].test.subjects == subject
+        for t, y in zip(runs[anchor].test.t_end[mask], runs[anchor].test.y[mask], strict=True):
+            labels.append(y)
+            for m, run in runs.items():
+                sel = (
+                    (run.test.subjects == subject)
+                    & (run.test.t_end <= t + 1e-9)
+                    & (run.test.t_end > t - step_s)
+                )
+                idx = np.flatnonzero(sel)
+                scores[m].append(run.test_probs[idx[-1]] if idx.size else np.full(k, np.nan))
+    return {m: np.stack(v) for m, v in scores.items()}, np.asarray(labels)
+
+
+def fusion_report(runs: dict[str, ModalityRun], strategy: str = "weighted_mean") -> dict:
+    """Fused accuracy on aligned test instants next to the best single modality, and with each left out."""
+    scores, y = align(runs)
+    weights = {m: fit_weights({m: r.val_probs}, r.val_y)[m] for m, r in runs.items()}
+
+    def fused_accuracy(modalities: Sequence[str], how: str = strategy) -> float:
+        correct = 0
+        for i in range(len(y)):
+            present = {m: scores[m][i] for m in modalities if not np.isnan(scores[m][i]).any()}
+            if present:
+                correct += int(fuse(present, how, weights).probs.argmax() == y[i])
+        return correct / len(y)
+
+    single = {m: float(np.mean(np.nan_to_num(scores[m], nan=0.0).argmax(axis=1) == y)) for m in runs}
+    names = list(runs)
+    return {
+        "strategy": strategy,
+        "instants": len(y),
+        "weights": {m: round(w, 4) for m, w in weights.items()},
+        "accuracy": round(fused_accuracy(names), 4),
+        "best_single_accuracy": round(max(single.values()), 4),
+        "single": {m: round(a, 4) for m, a in single.items()},
+        "without": {m: round(fused_accuracy([n for n in names if n != m]), 4) for m in names}
+        if len(names) > 1
+        else {},
+        "strategies": {s: round(fused_accuracy(names, s), 4) for s in STRATEGIES},
+    }
+
+
+def run_pipeline(options: PipelineOptions, load: Callable[[str], data_mod.Dataset], log: Log = print) -> dict:
+    """Every modality, then fusion; writes report.json and report.md into options.out."""
+    started = time.monotonic()
+    options.out.mkdir(parents=True, exist_ok=True)
+    runs: dict[str, ModalityRun] = {}
+    for modality in options.modalities:
+        log(f"[{modality}] loading data")
+        runs[modality] = run_modality(modality, load(modality), options, log)
+    report: dict = {m: r.report for m, r in runs.items()}
+    report["fusion"] = fusion_report(runs)
+    log(
+        f"[fusion] accuracy {report['fusion']['accuracy']:.3f} vs best single {report['fusion']['best_single_accuracy']:.3f}"
+    )
+    report["split"] = options.split
+    report["data"] = runs[next(iter(runs))].test.description
+    report["seconds"] = round(time.monotonic() - started, 1)
+    (options.out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    from trainer.report import write_markdown, write_plots
+
+    write_markdown(report, options.out / "report.md")
+    write_plots(report, options.out)
+    log(f"report written to {options.out / 'report.json'} in {report['seconds']:.0f} s")
+    return report
