@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -60,7 +61,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     pipe.set_defaults(run=run_pipeline)
 
-    for name in ("train", "quantize", "evaluate", "push", "serve"):
+    push = steps.add_parser("push", help=STEPS["push"], description=STEPS["push"])
+    push.add_argument("--coordinator", default="127.0.0.1:50051", help="registry address HOST:PORT")
+    push.add_argument(
+        "--token", default=os.environ.get("MMER_TOKEN"), help="bearer token (default $MMER_TOKEN)"
+    )
+    push.add_argument(
+        "dir", type=Path, help="a bundle, or a pipeline output directory of DIR/<modality>/ bundles"
+    )
+    push.set_defaults(run=run_push)
+
+    for name in ("train", "quantize", "evaluate", "serve"):
         sp = steps.add_parser(name, help=STEPS[name], description=STEPS[name])
         sp.set_defaults(run=run_not_built)
 
@@ -117,6 +128,20 @@ def run_pipeline(args: argparse.Namespace) -> int:
     else:
         loader = lambda m: load(kind, folder, m, args.seed)  # noqa: E731
     run_pipeline(options, loader, log=lambda s: print(s, flush=True))
+    return 0
+
+
+def run_push(args: argparse.Namespace) -> int:
+    """Upload every bundle under DIR; a refusal names the bundle and the registry's reason."""
+    import asyncio
+
+    from trainer.push import PushError, push_all
+
+    try:
+        asyncio.run(push_all(args.coordinator, args.dir, args.token, log=lambda s: print(s, flush=True)))
+    except PushError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     return 0
 
 
