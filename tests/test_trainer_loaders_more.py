@@ -69,7 +69,7 @@ def test_wesad_bad_file_is_a_clear_error(tmp_path: Path) -> None:
         load_wesad(tmp_path)
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(ValueError, match="no S<n>.pkl"):
+    with pytest.raises(ValueError, match=r"no S<n>\.pkl"):
         load_wesad(empty)
 
 

@@ -28,7 +28,7 @@ def load_fer2013(path: Path) -> Dataset:
             raise ValueError(f"faces:{path}: FER2013 csv needs 'emotion' and 'pixels' columns")
         for i, row in enumerate(reader, start=2):
             pixels = np.array(row["pixels"].split(), dtype=np.float32)
-            side = int(round(np.sqrt(pixels.size)))
+            side = int(np.rint(np.sqrt(pixels.size)))
             if side * side != pixels.size or side == 0:
                 raise ValueError(f"faces:{path}: line {i} has {pixels.size} pixels, not a square image")
             images.append((pixels.reshape(side, side) / 255.0).astype(np.float32))
