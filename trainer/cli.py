@@ -40,7 +40,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     pipe.add_argument(
         "--data",
         default="synthetic",
-        help="synthetic | speech:DIR (RAVDESS/TESS/<label>/<speaker>_x.wav) | e4:DIR",
+        help="synthetic | speech:DIR (RAVDESS/TESS/<label>/<speaker>_x.wav) | e4:DIR | wesad:DIR | deap:DIR | faces:CSV_OR_DIR",
     )
     pipe.add_argument(
         "--out", type=Path, default=Path("models"), help="bundles, report.json, report.md, plots"
@@ -71,7 +71,28 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     push.set_defaults(run=run_push)
 
-    for name in ("train", "quantize", "evaluate", "serve"):
+    srv = steps.add_parser("serve", help=STEPS["serve"], description=STEPS["serve"])
+    srv.add_argument(
+        "--data", required=True, help="KIND:DIR of labelled recordings to watch (e4:, speech:, ...)"
+    )
+    srv.add_argument(
+        "--out", type=Path, default=Path("models"), help="serving bundles live in OUT/<modality>"
+    )
+    srv.add_argument("--key", type=Path, help="signing key (default OUT/keys/trainer.key, made if missing)")
+    srv.add_argument("--coordinator", help="push promoted bundles to this registry HOST:PORT")
+    srv.add_argument(
+        "--token", default=os.environ.get("MMER_TOKEN"), help="bearer token (default $MMER_TOKEN)"
+    )
+    srv.add_argument("--min-new-files", type=int, default=1, help="retrain when this many new files arrived")
+    srv.add_argument("--interval", type=float, help="also retrain every INTERVAL seconds")
+    srv.add_argument("--poll", type=float, default=30.0, help="seconds between checks of the data directory")
+    srv.add_argument("--once", action="store_true", help="one retraining round, then exit")
+    srv.add_argument("--seed", type=int, default=7)
+    srv.add_argument("--epochs", type=int, default=30)
+    srv.add_argument("--methods", default="max,percentile,max-percentile,entropy", help="comma-separated")
+    srv.set_defaults(run=run_serve)
+
+    for name in ("train", "quantize", "evaluate"):
         sp = steps.add_parser(name, help=STEPS[name], description=STEPS[name])
         sp.set_defaults(run=run_not_built)
 
@@ -142,6 +163,38 @@ def run_push(args: argparse.Namespace) -> int:
     except PushError as exc:
         print(exc, file=sys.stderr)
         return 1
+    return 0
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Watch the data directory and retrain; each round logs whether it promoted and why."""
+    from mmer_core import bundle
+    from trainer.loaders import SOURCES, load, parse_source
+    from trainer.pipeline import PipelineOptions
+    from trainer.serve import serve
+
+    try:
+        kind, folder = parse_source(args.data)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if folder is None:
+        print("serve needs KIND:DIR data to watch, not synthetic", file=sys.stderr)
+        return 2
+    key = args.key or args.out / "keys" / bundle.PRIVATE_KEY_FILE
+    if not key.exists():
+        bundle.generate_keypair(key.parent)
+    modality = SOURCES[kind]
+    options = PipelineOptions(
+        out=args.out, key=key, modalities=[modality], methods=[m.strip() for m in args.methods.split(",")],
+        seed=args.seed, epochs=args.epochs, tflite=False,
+    )  # fmt: skip
+    serve(
+        modality, lambda: load(kind, folder, modality, args.seed), folder, options,
+        min_new_files=args.min_new_files, interval_s=args.interval, poll_s=args.poll,
+        coordinator=args.coordinator, token=args.token, rounds=1 if args.once else None,
+        log=lambda s: print(s, flush=True),
+    )  # fmt: skip
     return 0
 
 
