@@ -15,6 +15,12 @@ import tempfile
 import time
 from pathlib import Path
 
+# Run as a script, this file's directory comes first on sys.path and its name would shadow the trainer
+# package; the repository root replaces it.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
+
 MIN_COMPRESSION = {"hr": 3.0, "eeg": 3.0, "speech": 3.5, "image": 3.5}
 
 
