@@ -11,10 +11,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import grpc
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from coordinator.fusion_engine import FusionEngine
 from coordinator.hub import Hub
 from coordinator.latency import LatencyBook
+from coordinator.registry import Registry
 from coordinator.store import Store, StoreError, position_key
 from coordinator.validation import InvalidFrame, validate_frame
 from mmer.v1 import (
@@ -49,14 +51,16 @@ class DeviceInfo:
 class Coordinator:
     """State shared by the services of one coordinator process."""
 
-    def __init__(self, config: CoordinatorConfig, store: Store) -> None:
+    def __init__(
+        self, config: CoordinatorConfig, store: Store, trainer_key: Ed25519PublicKey | None = None
+    ) -> None:
         self.config = config
         self.store = store
+        self.registry = Registry(trainer_key, config.rollout_fraction)
         self.hub = Hub()
         self.latency = LatencyBook()
         self.counters: Counter[str] = Counter()
         self.devices: dict[str, DeviceInfo] = {}
-        self.labels = {m: QUADRANTS.labels for m in MODALITIES}
         self.engine = FusionEngine(
             config.fusion_window_s, config.staleness_s, config.strategy, config.smoothing_alpha
         )
@@ -69,8 +73,9 @@ class Coordinator:
         if not 1 <= len(batch.frames) <= MAX_FRAMES_PER_BATCH:
             raise InvalidFrame(f"batch {batch.batch_id}: frames must hold 1..{MAX_FRAMES_PER_BATCH} frames")
         tolerance = int(self.config.clock_tolerance_ms * 1e6)
+        labels = {m: self.registry.labels(m) or QUADRANTS.labels for m in MODALITIES}
         for frame in batch.frames:
-            validate_frame(frame, self.labels, receive_ns, tolerance)
+            validate_frame(frame, labels, receive_ns, tolerance)
         async with self._lock:  # one batch at a time: fusion order and dedup marks stay consistent
             new_flags = await self.store.store_frames(batch.frames)
             ack = ingest_pb2.Ack(batch_id=batch.batch_id, receive_ns=receive_ns)

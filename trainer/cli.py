@@ -62,12 +62,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     pipe.set_defaults(run=run_pipeline)
 
     push = steps.add_parser("push", help=STEPS["push"], description=STEPS["push"])
-    push.add_argument("--coordinator", default="127.0.0.1:50051", help="registry address HOST:PORT")
+    push.add_argument("--coordinator", required=True, help="coordinator gRPC address HOST:PORT")
+    push.add_argument("--token", default="", help="bearer token of this trainer")
     push.add_argument(
-        "--token", default=os.environ.get("MMER_TOKEN"), help="bearer token (default $MMER_TOKEN)"
+        "--pubkey", type=Path, help="check bundles with this key first (default DIR/keys/trainer.pub)"
     )
     push.add_argument(
-        "dir", type=Path, help="a bundle, or a pipeline output directory of DIR/<modality>/ bundles"
+        "directory", type=Path, help="a bundle, or a directory of bundles (the pipeline's --out)"
     )
     push.set_defaults(run=run_push)
 
@@ -173,15 +174,20 @@ def run_pipeline(args: argparse.Namespace) -> int:
 
 
 def run_push(args: argparse.Namespace) -> int:
-    """Upload every bundle under DIR; a refusal names the bundle and the registry's reason."""
-    import asyncio
+    """Push every bundle found; a refused one stops the run with the coordinator's reason."""
+    import grpc
 
-    from trainer.push import PushError, push_all
+    from mmer_core.bundle import BundleError
+    from trainer.push import push_bundles
 
     try:
-        asyncio.run(push_all(args.coordinator, args.dir, args.token, log=lambda s: print(s, flush=True)))
-    except PushError as exc:
-        print(exc, file=sys.stderr)
+        for r in push_bundles(args.coordinator, args.directory, args.token, args.pubkey):
+            print(f"pushed {r.modality} v{r.version}: {r.stage}")
+    except (BundleError, ValueError) as exc:
+        print(f"push refused locally: {exc}", file=sys.stderr)
+        return 1
+    except grpc.RpcError as exc:
+        print(f"push refused by {args.coordinator}: {exc.code().name}: {exc.details()}", file=sys.stderr)
         return 1
     return 0
 

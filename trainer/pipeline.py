@@ -158,6 +158,12 @@ def align(runs: dict[str, ModalityRun], step_s: float = 1.0) -> tuple[dict[str, 
 
 def fusion_report(runs: dict[str, ModalityRun], strategy: str = "weighted_mean") -> dict:
     """Fused accuracy on aligned test instants next to the best single modality, and with each left out."""
+    if len(runs) == 1:  # nothing to fuse: report the modality itself on its own test set
+        ((m, run),) = runs.items()
+        accuracy = round(float((run.test_probs.argmax(axis=1) == run.test.y).mean()), 4)
+        return {"strategy": "none (one modality)", "instants": len(run.test), "weights": {m: 1.0},
+                "accuracy": accuracy, "best_single_accuracy": accuracy, "single": {m: accuracy},
+                "without": {}, "strategies": {}}  # fmt: skip
     scores, y = align(runs)
     weights = {m: fit_weights({m: r.val_probs}, r.val_y)[m] for m, r in runs.items()}
 

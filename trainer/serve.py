@@ -8,7 +8,6 @@ the serving model's; every decision is logged with both figures.
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import time
 from collections.abc import Callable
@@ -70,9 +69,11 @@ def retrain_once(
         log(reason)
         return Decision(False, reason, cand_acc, serving_acc, version)
     if coordinator:
-        from trainer.push import push_all
+        from trainer.push import push_bundles
 
-        asyncio.run(push_all(coordinator, staging, token, log=log))
+        public = options.key.with_name(bundle.PUBLIC_KEY_FILE)
+        for response in push_bundles(coordinator, staging, token or "", public):
+            log(f"[{modality}] pushed v{response.version} to {coordinator}: {response.stage}")
     shutil.rmtree(serving, ignore_errors=True)
     shutil.copytree(staging, serving)
     before = "no serving model" if serving_acc is None else f"serving {serving_acc:.4f}"
