@@ -8,7 +8,7 @@ from pathlib import Path
 
 from mmer_core.config import DEFAULT_GRPC, DEFAULT_HTTP
 
-AVAILABLE = False  # the registry, Redis store and auth are not built yet; the end-to-end demo needs them
+AVAILABLE = False  # the Redis store and auth are not built yet; the end-to-end demo needs them
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from mmer_core.config import load_config
 
     unbuilt = [flag for flag, value in (("--auth", args.auth), ("--tls-cert", args.tls_cert),
-               ("--tls-client-ca", args.tls_client_ca), ("--trainer-pubkey", args.trainer_pubkey)) if value]  # fmt: skip
+               ("--tls-client-ca", args.tls_client_ca)) if value]  # fmt: skip
     if unbuilt or args.workers != 1:
         print(
             f"mmer coordinator: {', '.join(unbuilt) or '--workers'} not built yet in this version",
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     config = load_config().coordinator
     try:
-        asyncio.run(serve(config, args.store, args.listen))
+        asyncio.run(serve(config, args.store, args.listen, args.trainer_pubkey))
     except ValueError as exc:
         print(f"mmer coordinator: {exc}", file=sys.stderr)
         return 2

@@ -5,18 +5,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from coordinator.memory_store import MemoryStore
+from coordinator.registry_service import RegistryService
 from coordinator.service import AdminService, ClockService, Coordinator, FusionService, IngestService
 from coordinator.store import Store
-from mmer.v1 import admin_pb2_grpc, clock_pb2_grpc, fusion_pb2_grpc, ingest_pb2_grpc
+from mmer.v1 import admin_pb2_grpc, clock_pb2_grpc, fusion_pb2_grpc, ingest_pb2_grpc, registry_pb2_grpc
+from mmer_core import bundle
 from mmer_core.config import CoordinatorConfig
 
 log = logging.getLogger("mmer.coordinator")
-SERVICES = ("mmer.v1.Ingest", "mmer.v1.Fusion", "mmer.v1.Clock", "mmer.v1.Admin")
+SERVICES = ("mmer.v1.Ingest", "mmer.v1.Fusion", "mmer.v1.Registry", "mmer.v1.Clock", "mmer.v1.Admin")
 
 
 def open_store(url: str, config: CoordinatorConfig) -> Store:
@@ -38,6 +41,11 @@ async def build_server(app: Coordinator, listen: str) -> tuple[grpc.aio.Server, 
     fusion_pb2_grpc.add_FusionServicer_to_server(FusionService(app), server)
     clock_pb2_grpc.add_ClockServicer_to_server(ClockService(app), server)
     admin_pb2_grpc.add_AdminServicer_to_server(AdminService(app), server)
+    await app.registry.load()
+    app.refresh_labels()
+    registry_pb2_grpc.add_RegistryServicer_to_server(
+        RegistryService(app.registry, app.refresh_labels), server
+    )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     port = server.add_insecure_port(listen)
@@ -49,9 +57,12 @@ async def build_server(app: Coordinator, listen: str) -> tuple[grpc.aio.Server, 
     return server, port, health_servicer
 
 
-async def serve(config: CoordinatorConfig, store_url: str, listen: str) -> None:
+async def serve(
+    config: CoordinatorConfig, store_url: str, listen: str, trainer_pubkey: Path | None = None
+) -> None:
     """Run until SIGTERM/SIGINT: then report NOT_SERVING, stop accepting, drain, close the store."""
-    app = Coordinator(config, open_store(store_url, config))
+    key = bundle.load_public_key(trainer_pubkey) if trainer_pubkey else None
+    app = Coordinator(config, open_store(store_url, config), key)
     server, port, health_servicer = await build_server(app, listen)
     log.info("coordinator listening on %s (port %d), store %s", listen, port, store_url)
     stop = asyncio.Event()

@@ -15,6 +15,7 @@ import grpc
 from coordinator.fusion_engine import FusionEngine
 from coordinator.hub import Hub
 from coordinator.latency import LatencyBook
+from coordinator.registry import Registry, RolloutRule
 from coordinator.store import Store, StoreError, position_key
 from coordinator.validation import InvalidFrame, validate_frame
 from mmer.v1 import (
@@ -27,6 +28,7 @@ from mmer.v1 import (
     ingest_pb2,
     ingest_pb2_grpc,
 )
+from mmer_core import bundle
 from mmer_core.config import CoordinatorConfig
 from mmer_core.modalities import MODALITIES
 from mmer_core.taxonomy import QUADRANTS
@@ -49,9 +51,12 @@ class DeviceInfo:
 class Coordinator:
     """State shared by the services of one coordinator process."""
 
-    def __init__(self, config: CoordinatorConfig, store: Store) -> None:
+    def __init__(
+        self, config: CoordinatorConfig, store: Store, trainer_key: bundle.Ed25519PublicKey | None = None
+    ) -> None:
         self.config = config
         self.store = store
+        self.registry = Registry(store, trainer_key, RolloutRule(fraction=config.rollout_fraction))
         self.hub = Hub()
         self.latency = LatencyBook()
         self.counters: Counter[str] = Counter()
@@ -88,6 +93,7 @@ class Coordinator:
                 self._last_seq[key] = frame.seq
                 self._note_device(frame, receive_ns)
                 self._record_frame_latency(frame, receive_ns)
+                await self.registry.observe(frame)
                 for emotion in self.engine.add(frame, receive_ns):
                     await self.publish(emotion)
             if batch.HasField("status") and batch.status.device_id in self.devices:
@@ -96,6 +102,13 @@ class Coordinator:
                 acked = await self.store.acked_seq(device, modality)
                 ack.acks.append(ingest_pb2.ModalityAck(device_id=device, modality=modality, acked_seq=acked))
         return ack
+
+    def refresh_labels(self) -> None:
+        """Validate frames against the label set of each modality's stable model in the registry."""
+        for modality, rollout in self.registry.rollouts.items():
+            manifest = self.registry.manifests.get((modality, rollout.stable))
+            if manifest is not None:
+                self.labels[modality] = tuple(manifest.taxonomy.labels)
 
     async def publish(self, emotion: fusion_pb2.FusedEmotion) -> None:
         """Stamp the publish time, append to the stream, fan out, and record the coordinator's hops."""
