@@ -26,9 +26,11 @@ def open_store(url: str, config: CoordinatorConfig) -> Store:
     """The store named by --store."""
     if url == "memory":
         return MemoryStore(config.fused_stream_maxlen)
-    raise ValueError(
-        f"--store {url!r}: only 'memory' is built so far (Redis comes with the coordinator issue)"
-    )
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        from coordinator.redis_store import RedisStore
+
+        return RedisStore(url, config.fused_stream_maxlen)
+    raise ValueError(f"--store {url!r}: expected 'memory' or redis://HOST:PORT/DB")
 
 
 async def build_server(app: Coordinator, listen: str) -> tuple[grpc.aio.Server, int, health.HealthServicer]:
