@@ -8,7 +8,7 @@ from pathlib import Path
 
 from mmer_core.config import DEFAULT_GRPC, DEFAULT_HTTP
 
-AVAILABLE = False  # the Redis store and auth are not built yet; the end-to-end demo needs them
+AVAILABLE = True
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -34,22 +34,24 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
     import logging
 
-    from coordinator.server import serve
+    from coordinator.server import TlsFiles, serve
     from mmer_core.config import load_config
 
-    unbuilt = [flag for flag, value in (("--auth", args.auth), ("--tls-cert", args.tls_cert),
-               ("--tls-client-ca", args.tls_client_ca)) if value]  # fmt: skip
-    if unbuilt or args.workers != 1:
+    if args.workers != 1:
+        print("mmer coordinator: --workers needs subject ownership on Redis, not built yet", file=sys.stderr)
+        return 2
+    if bool(args.tls_cert) != bool(args.tls_key) or (args.tls_client_ca and not args.tls_cert):
         print(
-            f"mmer coordinator: {', '.join(unbuilt) or '--workers'} not built yet in this version",
+            "mmer coordinator: --tls-cert and --tls-key go together (and --tls-client-ca needs both)",
             file=sys.stderr,
         )
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     config = load_config().coordinator
     try:
-        asyncio.run(serve(config, args.store, args.listen, args.trainer_pubkey))
-    except ValueError as exc:
+        tls = TlsFiles(args.tls_cert, args.tls_key, args.tls_client_ca) if args.tls_cert else None
+        asyncio.run(serve(config, args.store, args.listen, args.trainer_pubkey, args.auth, tls))
+    except (ValueError, OSError) as exc:
         print(f"mmer coordinator: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from coordinator.auth import AuthInterceptor, load_tokens
 from coordinator.memory_store import MemoryStore
 from coordinator.registry_service import RegistryService
 from coordinator.service import AdminService, ClockService, Coordinator, FusionService, IngestService
@@ -33,11 +35,36 @@ def open_store(url: str, config: CoordinatorConfig) -> Store:
     raise ValueError(f"--store {url!r}: expected 'memory' or redis://HOST:PORT/DB")
 
 
-async def build_server(app: Coordinator, listen: str) -> tuple[grpc.aio.Server, int, health.HealthServicer]:
+@dataclass(frozen=True)
+class TlsFiles:
+    """Server certificate and key; a client CA turns on mutual TLS (client certificates required)."""
+
+    cert: Path
+    key: Path
+    client_ca: Path | None = None
+
+    def credentials(self) -> grpc.ServerCredentials:
+        ca = self.client_ca.read_bytes() if self.client_ca else None
+        return grpc.ssl_server_credentials(
+            [(self.key.read_bytes(), self.cert.read_bytes())],
+            root_certificates=ca,
+            require_client_auth=ca is not None,
+        )
+
+
+async def build_server(
+    app: Coordinator, listen: str, tls: TlsFiles | None = None, reuse_port: bool = False
+) -> tuple[grpc.aio.Server, int, health.HealthServicer]:
     """A started server on `listen` (port 0 picks one); returns it, its port and its health servicer."""
     limit = app.config.max_message_bytes
+    interceptors = [AuthInterceptor(app.tokens)] if app.tokens is not None else []
     server = grpc.aio.server(
-        options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)]
+        interceptors=interceptors,
+        options=[
+            ("grpc.max_receive_message_length", limit),
+            ("grpc.max_send_message_length", limit),
+            ("grpc.so_reuseport", 1 if reuse_port else 0),
+        ],
     )
     ingest_pb2_grpc.add_IngestServicer_to_server(IngestService(app), server)
     fusion_pb2_grpc.add_FusionServicer_to_server(FusionService(app), server)
@@ -50,7 +77,7 @@ async def build_server(app: Coordinator, listen: str) -> tuple[grpc.aio.Server, 
     )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    port = server.add_insecure_port(listen)
+    port = server.add_secure_port(listen, tls.credentials()) if tls else server.add_insecure_port(listen)
     if port == 0:
         raise OSError(f"cannot listen on {listen}")
     await server.start()
@@ -60,12 +87,18 @@ async def build_server(app: Coordinator, listen: str) -> tuple[grpc.aio.Server, 
 
 
 async def serve(
-    config: CoordinatorConfig, store_url: str, listen: str, trainer_pubkey: Path | None = None
+    config: CoordinatorConfig,
+    store_url: str,
+    listen: str,
+    trainer_pubkey: Path | None = None,
+    auth: Path | None = None,
+    tls: TlsFiles | None = None,
 ) -> None:
     """Run until SIGTERM/SIGINT: then report NOT_SERVING, stop accepting, drain, close the store."""
     key = bundle.load_public_key(trainer_pubkey) if trainer_pubkey else None
     app = Coordinator(config, open_store(store_url, config), key)
-    server, port, health_servicer = await build_server(app, listen)
+    app.tokens = load_tokens(auth) if auth else None
+    server, port, health_servicer = await build_server(app, listen, tls)
     log.info("coordinator listening on %s (port %d), store %s", listen, port, store_url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

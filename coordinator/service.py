@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import grpc
 
+from coordinator.auth import Principal, principal_of
 from coordinator.fusion_engine import FusionEngine
 from coordinator.hub import Hub
 from coordinator.latency import LatencyBook
@@ -56,6 +57,7 @@ class Coordinator:
     ) -> None:
         self.config = config
         self.store = store
+        self.tokens: dict[str, Principal] | None = None  # None: auth off
         self.registry = Registry(store, trainer_key, RolloutRule(fraction=config.rollout_fraction))
         self.hub = Hub()
         self.latency = LatencyBook()
@@ -176,8 +178,16 @@ class IngestService(ingest_pb2_grpc.IngestServicer):
     async def StreamScores(
         self, request_iterator: AsyncIterator[ingest_pb2.ScoreBatch], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[ingest_pb2.Ack]:
+        principal = principal_of(context, self.app.tokens)
         async for batch in request_iterator:
             receive_ns = time.time_ns()
+            if principal is not None and principal.role == "device":
+                foreign = {f.device_id for f in batch.frames} - {principal.name}
+                if foreign:
+                    await context.abort(
+                        grpc.StatusCode.PERMISSION_DENIED,
+                        f"device_id: token of {principal.name!r} cannot send frames of {sorted(foreign)}",
+                    )
             try:
                 yield await self.app.ingest(batch, receive_ns)
             except InvalidFrame as exc:
@@ -198,6 +208,7 @@ class FusionService(fusion_pb2_grpc.FusionServicer):
         self, request: fusion_pb2.SubscribeRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[fusion_pb2.FusedEmotion]:
         subjects = list(request.subject_ids) or None
+        await _check_subjects(self.app, context, request.subject_ids)
         sub = self.app.hub.subscribe(subjects, self.app.config.subscriber_buffer)
         try:
             last = (0, 0)
@@ -234,8 +245,20 @@ class FusionService(fusion_pb2_grpc.FusionServicer):
     async def Latest(
         self, request: fusion_pb2.LatestRequest, context: grpc.aio.ServicerContext
     ) -> fusion_pb2.LatestResponse:
+        await _check_subjects(self.app, context, request.subject_ids)
         return fusion_pb2.LatestResponse(
             emotions=await self.app.store.latest(list(request.subject_ids) or None)
+        )
+
+
+async def _check_subjects(app: Coordinator, context: grpc.aio.ServicerContext, subjects) -> None:
+    """PERMISSION_DENIED unless the caller's token covers every subject asked for (all, when none named)."""
+    principal = principal_of(context, app.tokens)
+    if principal is not None and not principal.may_see(subjects):
+        await context.abort(
+            grpc.StatusCode.PERMISSION_DENIED,
+            f"subject_ids: {principal.name!r} may see only {sorted(principal.subjects or ())}, "
+            f"asked for {sorted(subjects) or 'all subjects'}",
         )
 
 
