@@ -20,7 +20,7 @@ class MemoryStore:
         self._models: dict[tuple[str, int], tuple[manifest_pb2.ModelManifest, dict[str, bytes]]] = {}
         self._rollouts: dict[str, bytes] = {}
 
-    async def store_frames(self, frames: Sequence[ingest_pb2.ScoreFrame]) -> list[bool]:
+    async def store_frames(self, frames: Sequence[ingest_pb2.ScoreFrame], receive_ns: int = 0) -> list[bool]:
         out = []
         for f in frames:
             key = (f.device_id, f.modality)
@@ -30,7 +30,7 @@ class MemoryStore:
             out.append(new)
         return out
 
-    async def acked_seq(self, device_id: str, modality: str) -> int:
+    async def acked_seq(self, device_id: str, modality: str, subject_id: str = "") -> int:
         return self._hwm.get((device_id, modality), 0)
 
     async def append_fused(self, emotion: fusion_pb2.FusedEmotion) -> str:

@@ -10,6 +10,7 @@ accept the same frame.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 
 import redis.asyncio as redis
@@ -18,10 +19,16 @@ from redis.exceptions import RedisError
 from coordinator.store import StoreError
 from mmer.v1 import fusion_pb2, ingest_pb2, manifest_pb2
 
-# KEYS[1] = device hash, ARGV[1] = modality, ARGV[2] = seq. 1 when the seq is new (and recorded).
+# KEYS[1] = high-water hash, ARGV[1] = field, ARGV[2] = seq. 1 when the seq is new (and recorded).
+# With KEYS[2] (shared mode: the subject shard's frame stream), a new frame is also appended there,
+# atomically with its mark, so the replica owning the shard fuses it exactly once.
 DEDUP = """
 local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
-if tonumber(ARGV[2]) > cur then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) return 1 end
+if tonumber(ARGV[2]) > cur then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  if KEYS[2] then redis.call('XADD', KEYS[2], '*', 'f', ARGV[3], 'r', ARGV[4]) end
+  return 1
+end
 return 0
 """
 
@@ -29,7 +36,9 @@ return 0
 class RedisStore:
     """Store on a Redis server given as redis://HOST:PORT/DB."""
 
-    def __init__(self, url: str, maxlen: int = 100_000, prefix: str = "mmer") -> None:
+    def __init__(self, url: str, maxlen: int = 100_000, prefix: str = "mmer", shards: int = 0) -> None:
+        self.url = url
+        self.shards = shards  # 0: this process fuses what it receives; >0: frames go to shard streams
         self.client = redis.Redis.from_url(url)
         self.maxlen = maxlen
         self.p = prefix
@@ -37,22 +46,38 @@ class RedisStore:
         self.stream = f"{prefix}:{{fused}}:stream"
         self.latest_key = f"{prefix}:{{fused}}:latest"
 
-    def _hwm(self, device_id: str) -> str:
+    def shard_of(self, subject_id: str) -> int:
+        return zlib.crc32(subject_id.encode()) % self.shards
+
+    def shard_key(self, shard: int, what: str) -> str:
+        """Keys of one shard share a hash tag, so they live in one Redis Cluster slot."""
+        return f"{self.p}:{{s{shard}}}:{what}"
+
+    def _hwm(self, device_id: str, subject_id: str = "") -> str:
+        if self.shards:
+            return self.shard_key(self.shard_of(subject_id), "hwm")
         return f"{self.p}:{{dev:{device_id}}}:hwm"
 
-    async def store_frames(self, frames: Sequence[ingest_pb2.ScoreFrame]) -> list[bool]:
+    async def store_frames(self, frames: Sequence[ingest_pb2.ScoreFrame], receive_ns: int = 0) -> list[bool]:
         try:
             async with self.client.pipeline(transaction=False) as pipe:
                 for f in frames:
-                    await self._dedup(keys=[self._hwm(f.device_id)], args=[f.modality, f.seq], client=pipe)
+                    if self.shards:
+                        shard = self.shard_of(f.subject_id)
+                        keys = [self.shard_key(shard, "hwm"), self.shard_key(shard, "frames")]
+                        args = [f"{f.device_id}/{f.modality}", f.seq, f.SerializeToString(), receive_ns]
+                    else:
+                        keys, args = [self._hwm(f.device_id)], [f.modality, f.seq]
+                    await self._dedup(keys=keys, args=args, client=pipe)
                 results = await pipe.execute()
         except RedisError as exc:
             raise StoreError(f"redis: {exc}") from exc
         return [bool(r) for r in results]
 
-    async def acked_seq(self, device_id: str, modality: str) -> int:
+    async def acked_seq(self, device_id: str, modality: str, subject_id: str = "") -> int:
+        field = f"{device_id}/{modality}" if self.shards else modality
         try:
-            value = await self.client.hget(self._hwm(device_id), modality)
+            value = await self.client.hget(self._hwm(device_id, subject_id), field)
         except RedisError as exc:
             raise StoreError(f"redis: {exc}") from exc
         return int(value or 0)

@@ -30,8 +30,9 @@ def open_store(url: str, config: CoordinatorConfig) -> Store:
         return MemoryStore(config.fused_stream_maxlen)
     if url.startswith(("redis://", "rediss://", "unix://")):
         from coordinator.redis_store import RedisStore
+        from coordinator.sharing import SHARDS
 
-        return RedisStore(url, config.fused_stream_maxlen)
+        return RedisStore(url, config.fused_stream_maxlen, shards=SHARDS)
     raise ValueError(f"--store {url!r}: expected 'memory' or redis://HOST:PORT/DB")
 
 
@@ -93,12 +94,19 @@ async def serve(
     trainer_pubkey: Path | None = None,
     auth: Path | None = None,
     tls: TlsFiles | None = None,
+    reuse_port: bool = False,
 ) -> None:
     """Run until SIGTERM/SIGINT: then report NOT_SERVING, stop accepting, drain, close the store."""
     key = bundle.load_public_key(trainer_pubkey) if trainer_pubkey else None
     app = Coordinator(config, open_store(store_url, config), key)
     app.tokens = load_tokens(auth) if auth else None
-    server, port, health_servicer = await build_server(app, listen, tls)
+    if getattr(app.store, "shards", 0):
+        from coordinator.sharing import SharedFusion
+
+        app.sharing = SharedFusion(app, app.store)
+    server, port, health_servicer = await build_server(app, listen, tls, reuse_port)
+    if app.sharing is not None:
+        await app.sharing.start()
     log.info("coordinator listening on %s (port %d), store %s", listen, port, store_url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -109,5 +117,7 @@ async def serve(
     for name in ("", *SERVICES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
     await server.stop(grace=5.0)
+    if app.sharing is not None:
+        await app.sharing.stop()
     await app.store.close()
     log.info("stopped")

@@ -58,6 +58,7 @@ class Coordinator:
         self.config = config
         self.store = store
         self.tokens: dict[str, Principal] | None = None  # None: auth off
+        self.sharing = None  # a coordinator.sharing.SharedFusion when replicas share one Redis
         self.registry = Registry(store, trainer_key, RolloutRule(fraction=config.rollout_fraction))
         self.hub = Hub()
         self.latency = LatencyBook()
@@ -79,7 +80,7 @@ class Coordinator:
         for frame in batch.frames:
             validate_frame(frame, self.labels, receive_ns, tolerance)
         async with self._lock:  # one batch at a time: fusion order and dedup marks stay consistent
-            new_flags = await self.store.store_frames(batch.frames)
+            new_flags = await self.store.store_frames(batch.frames, receive_ns)
             ack = ingest_pb2.Ack(batch_id=batch.batch_id, receive_ns=receive_ns)
             for frame, new in zip(batch.frames, new_flags, strict=True):
                 self.counters["frames_received"] += 1
@@ -96,12 +97,15 @@ class Coordinator:
                 self._note_device(frame, receive_ns)
                 self._record_frame_latency(frame, receive_ns)
                 await self.registry.observe(frame)
-                for emotion in self.engine.add(frame, receive_ns):
-                    await self.publish(emotion)
+                if self.sharing is None:
+                    for emotion in self.engine.add(frame, receive_ns):
+                        await self.publish(emotion)
             if batch.HasField("status") and batch.status.device_id in self.devices:
                 self.devices[batch.status.device_id].status = batch.status
-            for device, modality in sorted({(f.device_id, f.modality) for f in batch.frames}):
-                acked = await self.store.acked_seq(device, modality)
+            for device, modality, subject in sorted(
+                {(f.device_id, f.modality, f.subject_id) for f in batch.frames}
+            ):
+                acked = await self.store.acked_seq(device, modality, subject)
                 ack.acks.append(ingest_pb2.ModalityAck(device_id=device, modality=modality, acked_seq=acked))
         return ack
 
@@ -121,8 +125,15 @@ class Coordinator:
         lat.total_ms = (
             lat.queue_ms + lat.inference_ms + lat.spool_ms + lat.network_ms + lat.fuse_ms + lat.publish_ms
         )
-        emotion.position = await self.store.append_fused(emotion)
-        self.hub.publish(emotion)
+        if self.sharing is None:
+            emotion.position = await self.store.append_fused(emotion)
+            self.hub.publish(emotion)
+        else:  # at most once per subject window across replicas; hubs are fed from the Redis stream
+            position = await self.sharing.append_once(emotion)
+            if position is None:
+                self.counters["fused_already"] += 1
+                return
+            emotion.position = position
         self.counters["fused_emotions"] += 1
         for hop in ("fuse", "publish", "total"):
             self.latency.add(hop, "", getattr(lat, f"{hop}_ms"))

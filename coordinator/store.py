@@ -20,11 +20,13 @@ class StoreError(RuntimeError):
 class Store(Protocol):
     """What the coordinator keeps: dedup marks, frames' effects, the fused stream."""
 
-    async def store_frames(self, frames: Sequence[ingest_pb2.ScoreFrame]) -> list[bool]:
-        """Record frames in order; True for each new frame, False for a duplicate (seq already stored)."""
+    async def store_frames(self, frames: Sequence[ingest_pb2.ScoreFrame], receive_ns: int = 0) -> list[bool]:
+        """Record frames in order; True for each new frame, False for a duplicate (seq already stored).
+
+        A shared store also queues each new frame (with its receive time) for the replica fusing its subject."""
         ...
 
-    async def acked_seq(self, device_id: str, modality: str) -> int:
+    async def acked_seq(self, device_id: str, modality: str, subject_id: str = "") -> int:
         """Highest seq stored for the device's modality (0 = none)."""
         ...
 

@@ -35,10 +35,10 @@ class FlakyStore:
         self.inner = inner
         self.failing = False
 
-    async def store_frames(self, frames):
+    async def store_frames(self, frames, receive_ns=0):
         if self.failing:
             raise StoreError("backend down")
-        return await self.inner.store_frames(frames)
+        return await self.inner.store_frames(frames, receive_ns)
 
     def __getattr__(self, name: str):
         return getattr(self.inner, name)
