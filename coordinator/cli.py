@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
 
     from coordinator.server import TlsFiles, serve
     from mmer_core.config import load_config
+    from mmer_core.telemetry import setup_telemetry
 
     if args.workers < 1 or (args.workers > 1 and not args.store.startswith("redis")):
         print(
@@ -52,9 +53,19 @@ def run(args: argparse.Namespace) -> int:
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     config = load_config().coordinator
+    setup_telemetry("mmer-coordinator", prometheus=True)
     try:
         tls = TlsFiles(args.tls_cert, args.tls_key, args.tls_client_ca) if args.tls_cert else None
-        serve_args = (config, args.store, args.listen, args.trainer_pubkey, args.auth, tls, args.workers > 1)
+        serve_args = (
+            config,
+            args.store,
+            args.listen,
+            args.trainer_pubkey,
+            args.auth,
+            tls,
+            args.workers > 1,
+            args.http,
+        )
         if args.workers == 1:
             asyncio.run(serve(*serve_args))
         else:
@@ -70,10 +81,12 @@ def _worker(serve_args: tuple) -> None:
     import logging
 
     from coordinator.server import serve
+    from mmer_core.telemetry import setup_telemetry
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s"
     )
+    setup_telemetry("mmer-coordinator", prometheus=True)
     asyncio.run(serve(*serve_args))
 
 

@@ -12,6 +12,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from coordinator.auth import AuthInterceptor, load_tokens
+from coordinator.http import start_http
 from coordinator.memory_store import MemoryStore
 from coordinator.registry_service import RegistryService
 from coordinator.service import AdminService, ClockService, Coordinator, FusionService, IngestService
@@ -58,7 +59,11 @@ async def build_server(
 ) -> tuple[grpc.aio.Server, int, health.HealthServicer]:
     """A started server on `listen` (port 0 picks one); returns it, its port and its health servicer."""
     limit = app.config.max_message_bytes
-    interceptors = [AuthInterceptor(app.tokens)] if app.tokens is not None else []
+    from opentelemetry.instrumentation.grpc import aio_server_interceptor
+
+    interceptors = [aio_server_interceptor()]  # continues the edge's trace from the gRPC metadata
+    if app.tokens is not None:
+        interceptors.append(AuthInterceptor(app.tokens))
     server = grpc.aio.server(
         interceptors=interceptors,
         options=[
@@ -95,6 +100,7 @@ async def serve(
     auth: Path | None = None,
     tls: TlsFiles | None = None,
     reuse_port: bool = False,
+    http: str = "",
 ) -> None:
     """Run until SIGTERM/SIGINT: then report NOT_SERVING, stop accepting, drain, close the store."""
     key = bundle.load_public_key(trainer_pubkey) if trainer_pubkey else None
@@ -107,6 +113,7 @@ async def serve(
     server, port, health_servicer = await build_server(app, listen, tls, reuse_port)
     if app.sharing is not None:
         await app.sharing.start()
+    runner = await start_http(app, http, reuse_port) if http else None
     log.info("coordinator listening on %s (port %d), store %s", listen, port, store_url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -117,6 +124,8 @@ async def serve(
     for name in ("", *SERVICES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
     await server.stop(grace=5.0)
+    if runner is not None:
+        await runner.cleanup()
     if app.sharing is not None:
         await app.sharing.stop()
     await app.store.close()

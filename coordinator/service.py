@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import grpc
+from opentelemetry import metrics
 
 from coordinator.auth import Principal, principal_of
 from coordinator.fusion_engine import FusionEngine
@@ -62,6 +63,11 @@ class Coordinator:
         self.registry = Registry(store, trainer_key, RolloutRule(fraction=config.rollout_fraction))
         self.hub = Hub()
         self.latency = LatencyBook()
+        meter = metrics.get_meter("mmer.coordinator")
+        self._otel_latency = meter.create_histogram(
+            "mmer.coordinator.hop_latency", unit="ms", description="latency per hop and modality"
+        )
+        self._otel_frames = meter.create_counter("mmer.coordinator.frames", description="frames by outcome")
         self.counters: Counter[str] = Counter()
         self.devices: dict[str, DeviceInfo] = {}
         self.labels = {m: QUADRANTS.labels for m in MODALITIES}
@@ -89,6 +95,7 @@ class Coordinator:
                     self.counters["duplicates"] += 1
                     continue
                 self.counters["frames_stored"] += 1
+                self._otel_frames.add(1, {"outcome": "stored", "modality": frame.modality})
                 key = (frame.device_id, frame.modality)
                 if frame.seq > self._last_seq.get(key, frame.seq - 1) + 1:
                     ack.gaps += 1
@@ -108,6 +115,11 @@ class Coordinator:
                 acked = await self.store.acked_seq(device, modality, subject)
                 ack.acks.append(ingest_pb2.ModalityAck(device_id=device, modality=modality, acked_seq=acked))
         return ack
+
+    def record(self, hop: str, modality: str, ms: float) -> None:
+        """One latency sample: into the GetStats histograms and the OpenTelemetry histogram."""
+        self.latency.add(hop, modality, ms)
+        self._otel_latency.record(ms, {"hop": hop, "modality": modality or "all"})
 
     def refresh_labels(self) -> None:
         """Validate frames against the label set of each modality's stable model in the registry."""
@@ -136,8 +148,8 @@ class Coordinator:
             emotion.position = position
         self.counters["fused_emotions"] += 1
         for hop in ("fuse", "publish", "total"):
-            self.latency.add(hop, "", getattr(lat, f"{hop}_ms"))
-        self.latency.add("added", "", lat.fuse_ms + lat.publish_ms)
+            self.record(hop, "", getattr(lat, f"{hop}_ms"))
+        self.record("added", "", lat.fuse_ms + lat.publish_ms)
 
     def _note_device(self, frame: ingest_pb2.ScoreFrame, receive_ns: int) -> None:
         info = self.devices.setdefault(frame.device_id, DeviceInfo())
@@ -148,10 +160,10 @@ class Coordinator:
     def _record_frame_latency(self, frame: ingest_pb2.ScoreFrame, receive_ns: int) -> None:
         ms = lambda a, b: max(b - a, 0) / 1e6  # noqa: E731
         m = frame.modality
-        self.latency.add("queue", m, ms(frame.window_end_ns, frame.inference_start_ns))
-        self.latency.add("inference", m, ms(frame.inference_start_ns, frame.inference_end_ns))
-        self.latency.add("spool", m, ms(frame.inference_end_ns, frame.send_ns))
-        self.latency.add("network", m, ms(frame.send_ns, receive_ns))
+        self.record("queue", m, ms(frame.window_end_ns, frame.inference_start_ns))
+        self.record("inference", m, ms(frame.inference_start_ns, frame.inference_end_ns))
+        self.record("spool", m, ms(frame.inference_end_ns, frame.send_ns))
+        self.record("network", m, ms(frame.send_ns, receive_ns))
 
     def stats(self, reset: bool = False) -> admin_pb2.Stats:
         """Everything Admin.GetStats reports."""
