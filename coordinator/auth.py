@@ -86,6 +86,11 @@ def _refusal(handler: grpc.RpcMethodHandler, code: grpc.StatusCode, message: str
     async def refuse(request, context: grpc.aio.ServicerContext) -> None:
         await context.abort(code, message)
 
+    async def refuse_stream(request, context: grpc.aio.ServicerContext):
+        # a generator, as wrapping interceptors (OpenTelemetry) expect of streaming responses
+        await context.abort(code, message)
+        yield
+
     kind = {
         (False, False): grpc.unary_unary_rpc_method_handler,
         (False, True): grpc.unary_stream_rpc_method_handler,
@@ -93,7 +98,7 @@ def _refusal(handler: grpc.RpcMethodHandler, code: grpc.StatusCode, message: str
         (True, True): grpc.stream_stream_rpc_method_handler,
     }[(handler.request_streaming, handler.response_streaming)]
     return kind(
-        refuse,
+        refuse_stream if handler.response_streaming else refuse,
         request_deserializer=handler.request_deserializer,
         response_serializer=handler.response_serializer,
     )

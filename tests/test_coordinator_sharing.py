@@ -40,6 +40,8 @@ def start(redis_url: str) -> tuple[subprocess.Popen, str]:
         f"127.0.0.1:{port}",
         "--store",
         redis_url,
+        "--http",
+        f"127.0.0.1:{free_port()}",
     ]
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return proc, f"127.0.0.1:{port}"
