@@ -33,6 +33,9 @@ class MemoryStore:
     async def acked_seq(self, device_id: str, modality: str, subject_id: str = "") -> int:
         return self._hwm.get((device_id, modality), 0)
 
+    async def acked_seqs(self, keys: Sequence[tuple[str, str, str]]) -> list[int]:
+        return [self._hwm.get((d, m), 0) for d, m, _ in keys]
+
     async def append_fused(self, emotion: fusion_pb2.FusedEmotion) -> str:
         position = str(self._next)
         self._next += 1

@@ -82,6 +82,16 @@ class RedisStore:
             raise StoreError(f"redis: {exc}") from exc
         return int(value or 0)
 
+    async def acked_seqs(self, keys: Sequence[tuple[str, str, str]]) -> list[int]:
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for device, modality, subject in keys:
+                    pipe.hget(self._hwm(device, subject), f"{device}/{modality}" if self.shards else modality)
+                values = await pipe.execute()
+        except RedisError as exc:
+            raise StoreError(f"redis: {exc}") from exc
+        return [int(v or 0) for v in values]
+
     async def append_fused(self, emotion: fusion_pb2.FusedEmotion) -> str:
         try:
             position = (

@@ -109,10 +109,8 @@ class Coordinator:
                         await self.publish(emotion)
             if batch.HasField("status") and batch.status.device_id in self.devices:
                 self.devices[batch.status.device_id].status = batch.status
-            for device, modality, subject in sorted(
-                {(f.device_id, f.modality, f.subject_id) for f in batch.frames}
-            ):
-                acked = await self.store.acked_seq(device, modality, subject)
+            keys = sorted({(f.device_id, f.modality, f.subject_id) for f in batch.frames})
+            for (device, modality, _), acked in zip(keys, await self.store.acked_seqs(keys), strict=True):
                 ack.acks.append(ingest_pb2.ModalityAck(device_id=device, modality=modality, acked_seq=acked))
         return ack
 

@@ -30,6 +30,10 @@ class Store(Protocol):
         """Highest seq stored for the device's modality (0 = none)."""
         ...
 
+    async def acked_seqs(self, keys: Sequence[tuple[str, str, str]]) -> list[int]:
+        """acked_seq of many (device, modality, subject) in one round trip."""
+        ...
+
     async def append_fused(self, emotion: fusion_pb2.FusedEmotion) -> str:
         """Append to the fused stream; returns the new stream position."""
         ...

@@ -33,6 +33,13 @@ async def test_dedup_by_device_modality_seq(store) -> None:
     assert await store.acked_seq("dev-1", "hr") == 3
     assert await store.acked_seq("dev-1", "eeg") == 1
     assert await store.acked_seq("dev-1", "speech") == 0
+    keys = [
+        ("dev-1", "hr", "subj-1"),
+        ("dev-1", "eeg", "subj-1"),
+        ("dev-2", "hr", "subj-1"),
+        ("dev-9", "hr", "x"),
+    ]
+    assert await store.acked_seqs(keys) == [3, 1, 1, 0]
 
 
 async def test_fused_stream_positions_order_resume_and_filter(store) -> None:
