@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from mmer_core.config import DEFAULT_GRPC, DEFAULT_HTTP
 
-AVAILABLE = False  # the registry, Redis store and auth are not built yet; the end-to-end demo needs them
+AVAILABLE = True
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -34,22 +35,78 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
     import logging
 
-    from coordinator.server import serve
+    from coordinator.server import TlsFiles, serve
     from mmer_core.config import load_config
+    from mmer_core.telemetry import setup_telemetry
 
-    unbuilt = [flag for flag, value in (("--auth", args.auth), ("--tls-cert", args.tls_cert),
-               ("--tls-client-ca", args.tls_client_ca)) if value]  # fmt: skip
-    if unbuilt or args.workers != 1:
+    if args.workers < 1 or (args.workers > 1 and not args.store.startswith("redis")):
         print(
-            f"mmer coordinator: {', '.join(unbuilt) or '--workers'} not built yet in this version",
+            "mmer coordinator: --workers N > 1 needs --store redis://... (the replicas share it)",
+            file=sys.stderr,
+        )
+        return 2
+    if bool(args.tls_cert) != bool(args.tls_key) or (args.tls_client_ca and not args.tls_cert):
+        print(
+            "mmer coordinator: --tls-cert and --tls-key go together (and --tls-client-ca needs both)",
             file=sys.stderr,
         )
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     config = load_config().coordinator
+    setup_telemetry("mmer-coordinator", prometheus=True)
     try:
-        asyncio.run(serve(config, args.store, args.listen, args.trainer_pubkey))
-    except ValueError as exc:
+        tls = TlsFiles(args.tls_cert, args.tls_key, args.tls_client_ca) if args.tls_cert else None
+        serve_args = (
+            config,
+            args.store,
+            args.listen,
+            args.trainer_pubkey,
+            args.auth,
+            tls,
+            args.workers > 1,
+            args.http,
+        )
+        if args.workers == 1:
+            asyncio.run(serve(*serve_args))
+        else:
+            return run_workers(args.workers, serve_args)
+    except (ValueError, OSError) as exc:
         print(f"mmer coordinator: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _worker(serve_args: tuple) -> None:
+    import asyncio
+    import logging
+
+    from coordinator.server import serve
+    from mmer_core.telemetry import setup_telemetry
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s"
+    )
+    setup_telemetry("mmer-coordinator", prometheus=True)
+    asyncio.run(serve(*serve_args))
+
+
+def run_workers(n: int, serve_args: tuple) -> int:
+    """N processes on one port (SO_REUSEPORT) sharing one Redis; SIGTERM is passed on to each."""
+    import multiprocessing
+    import signal
+
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_worker, args=(serve_args,), name=f"coordinator-{i}") for i in range(n)]
+    for p in procs:
+        p.start()
+
+    def forward(signum, _frame) -> None:
+        for p in procs:
+            if p.pid and p.is_alive():
+                os.kill(p.pid, signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for p in procs:
+        p.join()
+    return max((p.exitcode or 0) for p in procs)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from coordinator.store import position_key
-from mmer.v1 import fusion_pb2, ingest_pb2
+from mmer.v1 import fusion_pb2, ingest_pb2, manifest_pb2
 
 
 class MemoryStore:
@@ -17,8 +17,10 @@ class MemoryStore:
         self._fused: deque[tuple[tuple[int, int], fusion_pb2.FusedEmotion]] = deque(maxlen=maxlen)
         self._latest: dict[str, fusion_pb2.FusedEmotion] = {}
         self._next = 1
+        self._models: dict[tuple[str, int], tuple[manifest_pb2.ModelManifest, dict[str, bytes]]] = {}
+        self._rollouts: dict[str, bytes] = {}
 
-    async def store_frames(self, frames: Sequence[ingest_pb2.ScoreFrame]) -> list[bool]:
+    async def store_frames(self, frames: Sequence[ingest_pb2.ScoreFrame], receive_ns: int = 0) -> list[bool]:
         out = []
         for f in frames:
             key = (f.device_id, f.modality)
@@ -28,8 +30,11 @@ class MemoryStore:
             out.append(new)
         return out
 
-    async def acked_seq(self, device_id: str, modality: str) -> int:
+    async def acked_seq(self, device_id: str, modality: str, subject_id: str = "") -> int:
         return self._hwm.get((device_id, modality), 0)
+
+    async def acked_seqs(self, keys: Sequence[tuple[str, str, str]]) -> list[int]:
+        return [self._hwm.get((d, m), 0) for d, m, _ in keys]
 
     async def append_fused(self, emotion: fusion_pb2.FusedEmotion) -> str:
         position = str(self._next)
@@ -57,6 +62,23 @@ class MemoryStore:
     async def latest(self, subjects: Iterable[str] | None) -> list[fusion_pb2.FusedEmotion]:
         wanted = set(subjects) if subjects else None
         return [e for s, e in sorted(self._latest.items()) if wanted is None or s in wanted]
+
+    async def put_model(self, manifest: manifest_pb2.ModelManifest, blobs: Mapping[str, bytes]) -> None:
+        self._models[(manifest.modality, manifest.version)] = (manifest, dict(blobs))
+
+    async def get_model(
+        self, modality: str, version: int
+    ) -> tuple[manifest_pb2.ModelManifest, dict[str, bytes]] | None:
+        return self._models.get((modality, version))
+
+    async def list_manifests(self, modality: str | None) -> list[manifest_pb2.ModelManifest]:
+        return [m for (mod, _), (m, _) in sorted(self._models.items()) if modality in (None, "", mod)]
+
+    async def put_rollout(self, modality: str, state: bytes) -> None:
+        self._rollouts[modality] = state
+
+    async def get_rollouts(self) -> dict[str, bytes]:
+        return dict(self._rollouts)
 
     async def close(self) -> None:
         return None

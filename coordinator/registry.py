@@ -1,185 +1,284 @@
-"""The model registry: signed bundles per modality, versions, staged rollout, and watchers.
+"""Model registry: verified bundles per modality, staged rollout, and the versions each device should run.
 
-A bundle is stored only after its Ed25519 signature and every file digest
-verify against the trainer's key. Each modality has one serving version and
-at most one staged version, which a fraction of devices (chosen by a stable
-hash of their id) receive first; promotion makes it serving for all, rollback
-makes an earlier version serving again.
+A pushed version first goes to a fraction of devices (the canary set, chosen by
+a stable hash of device and version so every replica picks the same devices).
+The coordinator watches the canary devices' frames: when enough arrive and
+their mean confidence stays near the stable devices', the version is promoted;
+when confidence collapses it is rolled back. Promote and Rollback do the same
+by command. Watchers are told whenever the version meant for them changes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import time
-from dataclasses import dataclass, field
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-from mmer.v1 import manifest_pb2, registry_pb2
+from coordinator.store import Store
+from mmer.v1 import ingest_pb2, manifest_pb2, registry_pb2
 from mmer_core import bundle
 
-MAX_BUNDLE_BYTES = 64 * 1024 * 1024
+log = logging.getLogger("mmer.coordinator.registry")
+STABLE, CANARY, RETIRED, ROLLED_BACK = "stable", "canary", "retired", "rolled_back"
 
 
 class RegistryError(ValueError):
-    """A push, promotion or rollback the registry refuses; `code` names the gRPC status to answer."""
+    """A registry request that cannot be served; `code` names the gRPC status to answer with."""
 
-    def __init__(self, message: str, code: str = "INVALID_ARGUMENT") -> None:
+    def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
 
 
 @dataclass
-class Stored:
-    """One stored version."""
+class Rollout:
+    """One modality's versions: what most devices run, and the version under trial, if any."""
 
-    manifest: manifest_pb2.ModelManifest
-    blobs: dict[str, bytes]
-    pushed_ns: int
-    stage: str
+    stable: int = 0
+    canary: int = 0
+    stages: dict[str, str] = field(default_factory=dict)  # version (as str, for JSON) -> stage
+
+    def encode(self) -> bytes:
+        return json.dumps(asdict(self), sort_keys=True).encode()
+
+    @classmethod
+    def decode(cls, data: bytes) -> Rollout:
+        return cls(**json.loads(data))
 
 
 @dataclass
-class ModalityState:
-    """Versions of one modality and which serve."""
+class Trial:
+    """Evidence about a canary: frame counts and summed confidence, canary vs stable devices."""
 
-    versions: dict[int, Stored] = field(default_factory=dict)
-    serving: int = 0
-    staged: int = 0
+    canary_frames: int = 0
+    canary_conf: float = 0.0
+    stable_frames: int = 0
+    stable_conf: float = 0.0
+
+
+@dataclass(frozen=True)
+class RolloutRule:
+    """When a canary is decided: after `min_frames` canary frames, promote unless confidence collapsed."""
+
+    fraction: float = 0.25
+    min_frames: int = 50
+    min_confidence_ratio: float = 0.8
+
+
+def in_canary(device_id: str, modality: str, version: int, fraction: float) -> bool:
+    """Stable per (device, modality, version) choice, identical on every replica."""
+    digest = hashlib.sha256(f"{device_id}/{modality}/{version}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+
+
+class Watcher:
+    """One WatchModels stream: its device, modalities and pending updates."""
+
+    def __init__(self, device_id: str, modalities: Iterable[str]) -> None:
+        self.device_id = device_id
+        self.modalities = set(modalities)
+        self.queue: asyncio.Queue[registry_pb2.ModelUpdate] = asyncio.Queue()
+        self.sent: dict[str, int] = {}
 
 
 class Registry:
-    """Bundles and rollout state, with a change signal for WatchModels streams."""
+    """The registry of one coordinator process; bundles and rollout state live in the store."""
 
-    def __init__(self, public_key: Ed25519PublicKey | None, rollout_fraction: float) -> None:
-        if not 0.0 <= rollout_fraction <= 1.0:
-            raise ValueError(f"rollout fraction must be within [0, 1], got {rollout_fraction}")
+    def __init__(self, store: Store, public_key: bundle.Ed25519PublicKey | None, rule: RolloutRule) -> None:
+        self.store = store
         self.public_key = public_key
-        self.rollout_fraction = rollout_fraction
-        self.modalities: dict[str, ModalityState] = {}
-        self.changed = asyncio.Condition()
-        self.generation = 0
+        self.rule = rule
+        self.rollouts: dict[str, Rollout] = {}
+        self.trials: dict[str, Trial] = {}
+        self.watchers: set[Watcher] = set()
+        self.manifests: dict[tuple[str, int], manifest_pb2.ModelManifest] = {}
+        self._lock = asyncio.Lock()
 
-    def labels(self, modality: str) -> tuple[str, ...] | None:
-        """The label set of the serving version, which incoming frames must match."""
-        state = self.modalities.get(modality)
-        if state is None or not state.serving:
-            return None
-        return tuple(state.versions[state.serving].manifest.taxonomy.labels)
+    async def load(self) -> None:
+        """Pick up rollout state another replica or an earlier run left in the store."""
+        for modality, data in (await self.store.get_rollouts()).items():
+            self.rollouts[modality] = Rollout.decode(data)
+        for m in await self.store.list_manifests(None):
+            self.manifests[(m.modality, m.version)] = m
+
+    def target(self, device_id: str, modality: str) -> int:
+        """The version this device should run (0 = none yet)."""
+        r = self.rollouts.get(modality)
+        if r is None:
+            return 0
+        if r.canary and in_canary(device_id, modality, r.canary, self.rule.fraction):
+            return r.canary
+        return r.stable
 
     async def push(
-        self, manifest: manifest_pb2.ModelManifest, blobs: dict[str, bytes]
+        self, manifest: manifest_pb2.ModelManifest, blobs: Mapping[str, bytes]
     ) -> registry_pb2.PushModelResponse:
-        """Verify and store a bundle; it is staged when a version already serves and rollout is on."""
+        """Verify signature and digests, store, and start the version's rollout."""
         if self.public_key is None:
             raise RegistryError(
-                "this coordinator has no trainer public key (--trainer-pubkey)", "FAILED_PRECONDITION"
+                "FAILED_PRECONDITION", "registry has no --trainer-pubkey; it refuses all bundles"
             )
         try:
             bundle.verify_manifest(manifest, self.public_key)
+        except bundle.BundleError as exc:
+            raise RegistryError("PERMISSION_DENIED", f"bundle refused: {exc}") from None
+        try:
             bundle.verify_blobs(manifest, blobs)
         except bundle.BundleError as exc:
-            raise RegistryError(str(exc), "PERMISSION_DENIED") from None
-        state = self.modalities.setdefault(manifest.modality, ModalityState())
-        newest = max(state.versions, default=0)
-        if manifest.version <= newest:
-            raise RegistryError(
-                f"bundle {manifest.modality} v{manifest.version}: version must exceed the newest stored ({newest})",
-                "ALREADY_EXISTS",
-            )
-        current = self.labels(manifest.modality)
-        if current is not None and tuple(manifest.taxonomy.labels) != current:
-            raise RegistryError(
-                f"bundle {manifest.modality} v{manifest.version}: labels {list(manifest.taxonomy.labels)} differ from "
-                f"the serving version's {list(current)}"
-            )
-        stage = "staged" if state.serving and self.rollout_fraction < 1.0 else "serving"
-        if state.staged:
-            state.versions[state.staged].stage = "retired"
-        state.versions[manifest.version] = Stored(manifest, dict(blobs), time.time_ns(), stage)
-        if stage == "serving":
-            if state.serving:
-                state.versions[state.serving].stage = "retired"
-            state.serving, state.staged = manifest.version, 0
-        else:
-            state.staged = manifest.version
-        await self._notify()
+            raise RegistryError("INVALID_ARGUMENT", f"bundle refused: {exc}") from None
+        modality, version = manifest.modality, manifest.version
+        async with self._lock:
+            r = self.rollouts.setdefault(modality, Rollout())
+            if str(version) in r.stages:
+                raise RegistryError("ALREADY_EXISTS", f"{modality} v{version} is already in the registry")
+            if version < max(r.stable, r.canary):
+                raise RegistryError(
+                    "FAILED_PRECONDITION",
+                    f"{modality} v{version} is older than v{max(r.stable, r.canary)}; use Rollback instead",
+                )
+            await self.store.put_model(manifest, blobs)
+            self.manifests[(modality, version)] = manifest
+            if r.canary:
+                r.stages[str(r.canary)] = RETIRED
+            if r.stable == 0 or self.rule.fraction >= 1.0:
+                self._make_stable(r, version)
+            else:
+                r.canary = version
+                r.stages[str(version)] = CANARY
+                self.trials[modality] = Trial()
+            await self._save(modality)
+        log.info("registry: %s v%d stored, stage %s", modality, version, r.stages[str(version)])
         return registry_pb2.PushModelResponse(
-            modality=manifest.modality, version=manifest.version, stage=stage
+            modality=modality, version=version, stage=r.stages[str(version)]
         )
 
     async def promote(self, modality: str, version: int) -> registry_pb2.PromoteResponse:
-        """Make a staged version serve every device."""
-        state = self._state(modality)
-        if version != state.staged:
-            raise RegistryError(f"{modality} v{version} is not the staged version (staged: {state.staged or 'none'})",
-                                "FAILED_PRECONDITION")  # fmt: skip
-        state.versions[state.serving].stage = "retired"
-        state.serving, state.staged = version, 0
-        state.versions[version].stage = "serving"
-        await self._notify()
-        return registry_pb2.PromoteResponse(modality=modality, version=version, stage="serving")
+        """Make a stored version the stable one for every device."""
+        async with self._lock:
+            r = self._rollout(modality)
+            version = version or r.canary
+            if str(version) not in r.stages:
+                raise RegistryError("NOT_FOUND", f"{modality} v{version} is not in the registry")
+            self._make_stable(r, version)
+            await self._save(modality)
+        return registry_pb2.PromoteResponse(modality=modality, version=version, stage=STABLE)
 
-    async def rollback(self, modality: str, to_version: int) -> registry_pb2.RollbackResponse:
-        """Serve an earlier version again (the previous serving one when to_version is 0)."""
-        state = self._state(modality)
-        if to_version == 0:
-            older = [v for v in state.versions if v < state.serving]
-            if not older:
-                raise RegistryError(f"{modality}: no earlier version to roll back to", "FAILED_PRECONDITION")
-            to_version = max(older)
-        if to_version not in state.versions or to_version >= max(state.serving, state.staged):
-            raise RegistryError(f"{modality}: cannot roll back to v{to_version}", "FAILED_PRECONDITION")
-        for v in (state.serving, state.staged):
-            if v:
-                state.versions[v].stage = "rolled_back"
-        state.serving, state.staged = to_version, 0
-        state.versions[to_version].stage = "serving"
-        await self._notify()
-        return registry_pb2.RollbackResponse(modality=modality, version=to_version)
+    async def rollback(self, modality: str, to_version: int, reason: str) -> registry_pb2.RollbackResponse:
+        """Withdraw the canary, or go back to an earlier (default: the previous) stable version."""
+        async with self._lock:
+            r = self._rollout(modality)
+            if r.canary and not to_version:
+                r.stages[str(r.canary)] = ROLLED_BACK
+                r.canary = 0
+                self.trials.pop(modality, None)
+            else:
+                if not to_version:
+                    earlier = [int(v) for v, s in r.stages.items() if s == RETIRED and int(v) < r.stable]
+                    if not earlier:
+                        raise RegistryError(
+                            "FAILED_PRECONDITION", f"{modality}: no earlier version to go back to"
+                        )
+                    to_version = max(earlier)
+                if str(to_version) not in r.stages:
+                    raise RegistryError("NOT_FOUND", f"{modality} v{to_version} is not in the registry")
+                if r.canary:
+                    r.stages[str(r.canary)] = ROLLED_BACK
+                    r.canary = 0
+                r.stages[str(r.stable)] = ROLLED_BACK
+                r.stable = to_version
+                r.stages[str(to_version)] = STABLE
+            await self._save(modality, rollback=True)
+        log.warning("registry: %s rolled back to v%d (%s)", modality, r.stable, reason or "by command")
+        return registry_pb2.RollbackResponse(modality=modality, version=r.stable)
 
-    def assigned(self, modality: str, device_id: str) -> Stored | None:
-        """The version a device should run: staged for the canary fraction, serving for the rest."""
-        state = self.modalities.get(modality)
-        if state is None or not state.serving:
-            return None
-        if state.staged and is_canary(device_id, self.rollout_fraction):
-            return state.versions[state.staged]
-        return state.versions[state.serving]
+    async def observe(self, frame: ingest_pb2.ScoreFrame) -> None:
+        """Count a frame as evidence for its modality's canary; decide the trial when there is enough."""
+        r = self.rollouts.get(frame.modality)
+        trial = self.trials.get(frame.modality)
+        if r is None or trial is None or not r.canary:
+            return
+        confidence = max(frame.probs) if frame.probs else 0.0
+        if frame.model_version == r.canary:
+            trial.canary_frames += 1
+            trial.canary_conf += confidence
+        elif frame.model_version == r.stable:
+            trial.stable_frames += 1
+            trial.stable_conf += confidence
+        if trial.canary_frames < self.rule.min_frames:
+            return
+        canary_mean = trial.canary_conf / trial.canary_frames
+        stable_mean = trial.stable_conf / trial.stable_frames if trial.stable_frames else canary_mean
+        if canary_mean >= self.rule.min_confidence_ratio * stable_mean:
+            await self.promote(frame.modality, r.canary)
+            log.info("registry: %s v%d promoted automatically", frame.modality, r.stable)
+        else:
+            await self.rollback(
+                frame.modality, 0, f"canary confidence {canary_mean:.2f} vs stable {stable_mean:.2f}"
+            )
 
-    def get(self, modality: str, version: int) -> Stored:
-        state = self._state(modality)
-        version = version or state.serving
-        if version not in state.versions:
-            raise RegistryError(f"{modality} v{version} is not stored", "NOT_FOUND")
-        return state.versions[version]
-
-    def list(self, modality: str = "") -> registry_pb2.ListModelsResponse:
-        out = registry_pb2.ListModelsResponse()
-        for name in sorted(self.modalities):
-            if modality and name != modality:
-                continue
-            for v, s in sorted(self.modalities[name].versions.items()):
-                out.versions.append(registry_pb2.ModelVersion(
-                    modality=name, version=v, stage=s.stage, accuracy=s.manifest.metrics.accuracy,
-                    method=s.manifest.quantization.method, pushed_ns=s.pushed_ns,
-                    bytes=sum(len(b) for b in s.blobs.values()),
-                ))  # fmt: skip
+    async def versions(self, modality: str) -> list[registry_pb2.ModelVersion]:
+        out = []
+        for m in await self.store.list_manifests(modality or None):
+            r = self.rollouts.get(m.modality, Rollout())
+            out.append(
+                registry_pb2.ModelVersion(
+                    modality=m.modality,
+                    version=m.version,
+                    stage=r.stages.get(str(m.version), RETIRED),
+                    accuracy=m.metrics.accuracy,
+                    method=m.quantization.method,
+                    pushed_ns=m.created_ns,
+                    bytes=sum(f.size for f in m.files),
+                )
+            )
         return out
 
-    def _state(self, modality: str) -> ModalityState:
-        if modality not in self.modalities:
-            raise RegistryError(f"no bundle of modality {modality!r} is stored", "NOT_FOUND")
-        return self.modalities[modality]
+    def watch(self, device_id: str, modalities: Iterable[str]) -> Watcher:
+        """A watcher that first gets the current versions meant for it."""
+        w = Watcher(device_id, modalities)
+        self.watchers.add(w)
+        for modality in sorted(w.modalities):
+            self._notify(w, modality, rollback=False)
+        return w
 
-    async def _notify(self) -> None:
-        async with self.changed:
-            self.generation += 1
-            self.changed.notify_all()
+    def unwatch(self, w: Watcher) -> None:
+        self.watchers.discard(w)
 
+    def _rollout(self, modality: str) -> Rollout:
+        r = self.rollouts.get(modality)
+        if r is None:
+            raise RegistryError("NOT_FOUND", f"no models for modality {modality!r}")
+        return r
 
-def is_canary(device_id: str, fraction: float) -> bool:
-    """Stable choice of the devices that get staged versions first."""
-    digest = hashlib.sha256(device_id.encode()).digest()
-    return int.from_bytes(digest[:4], "big") / 2**32 < fraction
+    def _make_stable(self, r: Rollout, version: int) -> None:
+        if r.stable and r.stable != version:
+            r.stages[str(r.stable)] = RETIRED
+        if r.canary and r.canary != version:
+            r.stages[str(r.canary)] = RETIRED
+        r.stable, r.canary = version, 0
+        r.stages[str(version)] = STABLE
+
+    async def _save(self, modality: str, rollback: bool = False) -> None:
+        await self.store.put_rollout(modality, self.rollouts[modality].encode())
+        if not (self.rollouts[modality].canary):
+            self.trials.pop(modality, None)
+        for w in list(self.watchers):
+            if modality in w.modalities:
+                self._notify(w, modality, rollback)
+
+    def _notify(self, w: Watcher, modality: str, rollback: bool) -> None:
+        version = self.target(w.device_id, modality)
+        if version and w.sent.get(modality) != version:
+            w.sent[modality] = version
+            stage = self.rollouts[modality].stages.get(str(version), STABLE)
+            w.queue.put_nowait(
+                registry_pb2.ModelUpdate(
+                    manifest=self.manifests.get((modality, version))
+                    or manifest_pb2.ModelManifest(modality=modality, version=version),
+                    rollback=rollback,
+                    stage=stage,
+                )
+            )

@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from coordinator.auth import AuthInterceptor, load_tokens
+from coordinator.http import start_http
 from coordinator.memory_store import MemoryStore
 from coordinator.registry_service import RegistryService
 from coordinator.service import AdminService, ClockService, Coordinator, FusionService, IngestService
@@ -19,32 +22,68 @@ from mmer_core import bundle
 from mmer_core.config import CoordinatorConfig
 
 log = logging.getLogger("mmer.coordinator")
-SERVICES = ("mmer.v1.Ingest", "mmer.v1.Fusion", "mmer.v1.Clock", "mmer.v1.Admin", "mmer.v1.Registry")
+SERVICES = ("mmer.v1.Ingest", "mmer.v1.Fusion", "mmer.v1.Registry", "mmer.v1.Clock", "mmer.v1.Admin")
 
 
 def open_store(url: str, config: CoordinatorConfig) -> Store:
     """The store named by --store."""
     if url == "memory":
         return MemoryStore(config.fused_stream_maxlen)
-    raise ValueError(
-        f"--store {url!r}: only 'memory' is built so far (Redis comes with the coordinator issue)"
-    )
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        from coordinator.redis_store import RedisStore
+        from coordinator.sharing import SHARDS
+
+        return RedisStore(url, config.fused_stream_maxlen, shards=SHARDS)
+    raise ValueError(f"--store {url!r}: expected 'memory' or redis://HOST:PORT/DB")
 
 
-async def build_server(app: Coordinator, listen: str) -> tuple[grpc.aio.Server, int, health.HealthServicer]:
+@dataclass(frozen=True)
+class TlsFiles:
+    """Server certificate and key; a client CA turns on mutual TLS (client certificates required)."""
+
+    cert: Path
+    key: Path
+    client_ca: Path | None = None
+
+    def credentials(self) -> grpc.ServerCredentials:
+        ca = self.client_ca.read_bytes() if self.client_ca else None
+        return grpc.ssl_server_credentials(
+            [(self.key.read_bytes(), self.cert.read_bytes())],
+            root_certificates=ca,
+            require_client_auth=ca is not None,
+        )
+
+
+async def build_server(
+    app: Coordinator, listen: str, tls: TlsFiles | None = None, reuse_port: bool = False
+) -> tuple[grpc.aio.Server, int, health.HealthServicer]:
     """A started server on `listen` (port 0 picks one); returns it, its port and its health servicer."""
     limit = app.config.max_message_bytes
+    from opentelemetry.instrumentation.grpc import aio_server_interceptor
+
+    interceptors = [aio_server_interceptor()]  # continues the edge's trace from the gRPC metadata
+    if app.tokens is not None:
+        interceptors.append(AuthInterceptor(app.tokens))
     server = grpc.aio.server(
-        options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)]
+        interceptors=interceptors,
+        options=[
+            ("grpc.max_receive_message_length", limit),
+            ("grpc.max_send_message_length", limit),
+            ("grpc.so_reuseport", 1 if reuse_port else 0),
+        ],
     )
     ingest_pb2_grpc.add_IngestServicer_to_server(IngestService(app), server)
     fusion_pb2_grpc.add_FusionServicer_to_server(FusionService(app), server)
     clock_pb2_grpc.add_ClockServicer_to_server(ClockService(app), server)
     admin_pb2_grpc.add_AdminServicer_to_server(AdminService(app), server)
-    registry_pb2_grpc.add_RegistryServicer_to_server(RegistryService(app.registry), server)
+    await app.registry.load()
+    app.refresh_labels()
+    registry_pb2_grpc.add_RegistryServicer_to_server(
+        RegistryService(app.registry, app.refresh_labels), server
+    )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    port = server.add_insecure_port(listen)
+    port = server.add_secure_port(listen, tls.credentials()) if tls else server.add_insecure_port(listen)
     if port == 0:
         raise OSError(f"cannot listen on {listen}")
     await server.start()
@@ -54,12 +93,27 @@ async def build_server(app: Coordinator, listen: str) -> tuple[grpc.aio.Server, 
 
 
 async def serve(
-    config: CoordinatorConfig, store_url: str, listen: str, trainer_key: Path | None = None
+    config: CoordinatorConfig,
+    store_url: str,
+    listen: str,
+    trainer_pubkey: Path | None = None,
+    auth: Path | None = None,
+    tls: TlsFiles | None = None,
+    reuse_port: bool = False,
+    http: str = "",
 ) -> None:
     """Run until SIGTERM/SIGINT: then report NOT_SERVING, stop accepting, drain, close the store."""
-    public_key = bundle.load_public_key(trainer_key) if trainer_key else None
-    app = Coordinator(config, open_store(store_url, config), public_key)
-    server, port, health_servicer = await build_server(app, listen)
+    key = bundle.load_public_key(trainer_pubkey) if trainer_pubkey else None
+    app = Coordinator(config, open_store(store_url, config), key)
+    app.tokens = load_tokens(auth) if auth else None
+    if getattr(app.store, "shards", 0):
+        from coordinator.sharing import SharedFusion
+
+        app.sharing = SharedFusion(app, app.store)
+    server, port, health_servicer = await build_server(app, listen, tls, reuse_port)
+    if app.sharing is not None:
+        await app.sharing.start()
+    runner = await start_http(app, http, reuse_port) if http else None
     log.info("coordinator listening on %s (port %d), store %s", listen, port, store_url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -70,5 +124,9 @@ async def serve(
     for name in ("", *SERVICES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
     await server.stop(grace=5.0)
+    if runner is not None:
+        await runner.cleanup()
+    if app.sharing is not None:
+        await app.sharing.stop()
     await app.store.close()
     log.info("stopped")

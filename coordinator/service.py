@@ -11,12 +11,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import grpc
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from opentelemetry import metrics
 
+from coordinator.auth import Principal, principal_of
 from coordinator.fusion_engine import FusionEngine
 from coordinator.hub import Hub
 from coordinator.latency import LatencyBook
-from coordinator.registry import Registry
+from coordinator.registry import Registry, RolloutRule
 from coordinator.store import Store, StoreError, position_key
 from coordinator.validation import InvalidFrame, validate_frame
 from mmer.v1 import (
@@ -29,6 +30,7 @@ from mmer.v1 import (
     ingest_pb2,
     ingest_pb2_grpc,
 )
+from mmer_core import bundle
 from mmer_core.config import CoordinatorConfig
 from mmer_core.modalities import MODALITIES
 from mmer_core.taxonomy import QUADRANTS
@@ -52,15 +54,23 @@ class Coordinator:
     """State shared by the services of one coordinator process."""
 
     def __init__(
-        self, config: CoordinatorConfig, store: Store, trainer_key: Ed25519PublicKey | None = None
+        self, config: CoordinatorConfig, store: Store, trainer_key: bundle.Ed25519PublicKey | None = None
     ) -> None:
         self.config = config
         self.store = store
-        self.registry = Registry(trainer_key, config.rollout_fraction)
+        self.tokens: dict[str, Principal] | None = None  # None: auth off
+        self.sharing = None  # a coordinator.sharing.SharedFusion when replicas share one Redis
+        self.registry = Registry(store, trainer_key, RolloutRule(fraction=config.rollout_fraction))
         self.hub = Hub()
         self.latency = LatencyBook()
+        meter = metrics.get_meter("mmer.coordinator")
+        self._otel_latency = meter.create_histogram(
+            "mmer.coordinator.hop_latency", unit="ms", description="latency per hop and modality"
+        )
+        self._otel_frames = meter.create_counter("mmer.coordinator.frames", description="frames by outcome")
         self.counters: Counter[str] = Counter()
         self.devices: dict[str, DeviceInfo] = {}
+        self.labels = {m: QUADRANTS.labels for m in MODALITIES}
         self.engine = FusionEngine(
             config.fusion_window_s, config.staleness_s, config.strategy, config.smoothing_alpha
         )
@@ -73,11 +83,10 @@ class Coordinator:
         if not 1 <= len(batch.frames) <= MAX_FRAMES_PER_BATCH:
             raise InvalidFrame(f"batch {batch.batch_id}: frames must hold 1..{MAX_FRAMES_PER_BATCH} frames")
         tolerance = int(self.config.clock_tolerance_ms * 1e6)
-        labels = {m: self.registry.labels(m) or QUADRANTS.labels for m in MODALITIES}
         for frame in batch.frames:
-            validate_frame(frame, labels, receive_ns, tolerance)
+            validate_frame(frame, self.labels, receive_ns, tolerance)
         async with self._lock:  # one batch at a time: fusion order and dedup marks stay consistent
-            new_flags = await self.store.store_frames(batch.frames)
+            new_flags = await self.store.store_frames(batch.frames, receive_ns)
             ack = ingest_pb2.Ack(batch_id=batch.batch_id, receive_ns=receive_ns)
             for frame, new in zip(batch.frames, new_flags, strict=True):
                 self.counters["frames_received"] += 1
@@ -86,6 +95,7 @@ class Coordinator:
                     self.counters["duplicates"] += 1
                     continue
                 self.counters["frames_stored"] += 1
+                self._otel_frames.add(1, {"outcome": "stored", "modality": frame.modality})
                 key = (frame.device_id, frame.modality)
                 if frame.seq > self._last_seq.get(key, frame.seq - 1) + 1:
                     ack.gaps += 1
@@ -93,14 +103,28 @@ class Coordinator:
                 self._last_seq[key] = frame.seq
                 self._note_device(frame, receive_ns)
                 self._record_frame_latency(frame, receive_ns)
-                for emotion in self.engine.add(frame, receive_ns):
-                    await self.publish(emotion)
+                await self.registry.observe(frame)
+                if self.sharing is None:
+                    for emotion in self.engine.add(frame, receive_ns):
+                        await self.publish(emotion)
             if batch.HasField("status") and batch.status.device_id in self.devices:
                 self.devices[batch.status.device_id].status = batch.status
-            for device, modality in sorted({(f.device_id, f.modality) for f in batch.frames}):
-                acked = await self.store.acked_seq(device, modality)
+            keys = sorted({(f.device_id, f.modality, f.subject_id) for f in batch.frames})
+            for (device, modality, _), acked in zip(keys, await self.store.acked_seqs(keys), strict=True):
                 ack.acks.append(ingest_pb2.ModalityAck(device_id=device, modality=modality, acked_seq=acked))
         return ack
+
+    def record(self, hop: str, modality: str, ms: float) -> None:
+        """One latency sample: into the GetStats histograms and the OpenTelemetry histogram."""
+        self.latency.add(hop, modality, ms)
+        self._otel_latency.record(ms, {"hop": hop, "modality": modality or "all"})
+
+    def refresh_labels(self) -> None:
+        """Validate frames against the label set of each modality's stable model in the registry."""
+        for modality, rollout in self.registry.rollouts.items():
+            manifest = self.registry.manifests.get((modality, rollout.stable))
+            if manifest is not None:
+                self.labels[modality] = tuple(manifest.taxonomy.labels)
 
     async def publish(self, emotion: fusion_pb2.FusedEmotion) -> None:
         """Stamp the publish time, append to the stream, fan out, and record the coordinator's hops."""
@@ -111,12 +135,19 @@ class Coordinator:
         lat.total_ms = (
             lat.queue_ms + lat.inference_ms + lat.spool_ms + lat.network_ms + lat.fuse_ms + lat.publish_ms
         )
-        emotion.position = await self.store.append_fused(emotion)
-        self.hub.publish(emotion)
+        if self.sharing is None:
+            emotion.position = await self.store.append_fused(emotion)
+            self.hub.publish(emotion)
+        else:  # at most once per subject window across replicas; hubs are fed from the Redis stream
+            position = await self.sharing.append_once(emotion)
+            if position is None:
+                self.counters["fused_already"] += 1
+                return
+            emotion.position = position
         self.counters["fused_emotions"] += 1
         for hop in ("fuse", "publish", "total"):
-            self.latency.add(hop, "", getattr(lat, f"{hop}_ms"))
-        self.latency.add("added", "", lat.fuse_ms + lat.publish_ms)
+            self.record(hop, "", getattr(lat, f"{hop}_ms"))
+        self.record("added", "", lat.fuse_ms + lat.publish_ms)
 
     def _note_device(self, frame: ingest_pb2.ScoreFrame, receive_ns: int) -> None:
         info = self.devices.setdefault(frame.device_id, DeviceInfo())
@@ -127,10 +158,10 @@ class Coordinator:
     def _record_frame_latency(self, frame: ingest_pb2.ScoreFrame, receive_ns: int) -> None:
         ms = lambda a, b: max(b - a, 0) / 1e6  # noqa: E731
         m = frame.modality
-        self.latency.add("queue", m, ms(frame.window_end_ns, frame.inference_start_ns))
-        self.latency.add("inference", m, ms(frame.inference_start_ns, frame.inference_end_ns))
-        self.latency.add("spool", m, ms(frame.inference_end_ns, frame.send_ns))
-        self.latency.add("network", m, ms(frame.send_ns, receive_ns))
+        self.record("queue", m, ms(frame.window_end_ns, frame.inference_start_ns))
+        self.record("inference", m, ms(frame.inference_start_ns, frame.inference_end_ns))
+        self.record("spool", m, ms(frame.inference_end_ns, frame.send_ns))
+        self.record("network", m, ms(frame.send_ns, receive_ns))
 
     def stats(self, reset: bool = False) -> admin_pb2.Stats:
         """Everything Admin.GetStats reports."""
@@ -168,8 +199,16 @@ class IngestService(ingest_pb2_grpc.IngestServicer):
     async def StreamScores(
         self, request_iterator: AsyncIterator[ingest_pb2.ScoreBatch], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[ingest_pb2.Ack]:
+        principal = principal_of(context, self.app.tokens)
         async for batch in request_iterator:
             receive_ns = time.time_ns()
+            if principal is not None and principal.role == "device":
+                foreign = {f.device_id for f in batch.frames} - {principal.name}
+                if foreign:
+                    await context.abort(
+                        grpc.StatusCode.PERMISSION_DENIED,
+                        f"device_id: token of {principal.name!r} cannot send frames of {sorted(foreign)}",
+                    )
             try:
                 yield await self.app.ingest(batch, receive_ns)
             except InvalidFrame as exc:
@@ -190,6 +229,7 @@ class FusionService(fusion_pb2_grpc.FusionServicer):
         self, request: fusion_pb2.SubscribeRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[fusion_pb2.FusedEmotion]:
         subjects = list(request.subject_ids) or None
+        await _check_subjects(self.app, context, request.subject_ids)
         sub = self.app.hub.subscribe(subjects, self.app.config.subscriber_buffer)
         try:
             last = (0, 0)
@@ -226,8 +266,20 @@ class FusionService(fusion_pb2_grpc.FusionServicer):
     async def Latest(
         self, request: fusion_pb2.LatestRequest, context: grpc.aio.ServicerContext
     ) -> fusion_pb2.LatestResponse:
+        await _check_subjects(self.app, context, request.subject_ids)
         return fusion_pb2.LatestResponse(
             emotions=await self.app.store.latest(list(request.subject_ids) or None)
+        )
+
+
+async def _check_subjects(app: Coordinator, context: grpc.aio.ServicerContext, subjects) -> None:
+    """PERMISSION_DENIED unless the caller's token covers every subject asked for (all, when none named)."""
+    principal = principal_of(context, app.tokens)
+    if principal is not None and not principal.may_see(subjects):
+        await context.abort(
+            grpc.StatusCode.PERMISSION_DENIED,
+            f"subject_ids: {principal.name!r} may see only {sorted(principal.subjects or ())}, "
+            f"asked for {sorted(subjects) or 'all subjects'}",
         )
 
 

@@ -7,10 +7,10 @@ acknowledges frames only after store_frames returned.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
-from mmer.v1 import fusion_pb2, ingest_pb2
+from mmer.v1 import fusion_pb2, ingest_pb2, manifest_pb2
 
 
 class StoreError(RuntimeError):
@@ -20,12 +20,18 @@ class StoreError(RuntimeError):
 class Store(Protocol):
     """What the coordinator keeps: dedup marks, frames' effects, the fused stream."""
 
-    async def store_frames(self, frames: Sequence[ingest_pb2.ScoreFrame]) -> list[bool]:
-        """Record frames in order; True for each new frame, False for a duplicate (seq already stored)."""
+    async def store_frames(self, frames: Sequence[ingest_pb2.ScoreFrame], receive_ns: int = 0) -> list[bool]:
+        """Record frames in order; True for each new frame, False for a duplicate (seq already stored).
+
+        A shared store also queues each new frame (with its receive time) for the replica fusing its subject."""
         ...
 
-    async def acked_seq(self, device_id: str, modality: str) -> int:
+    async def acked_seq(self, device_id: str, modality: str, subject_id: str = "") -> int:
         """Highest seq stored for the device's modality (0 = none)."""
+        ...
+
+    async def acked_seqs(self, keys: Sequence[tuple[str, str, str]]) -> list[int]:
+        """acked_seq of many (device, modality, subject) in one round trip."""
         ...
 
     async def append_fused(self, emotion: fusion_pb2.FusedEmotion) -> str:
@@ -40,6 +46,28 @@ class Store(Protocol):
 
     async def latest(self, subjects: Iterable[str] | None) -> list[fusion_pb2.FusedEmotion]:
         """The newest fused emotion of each subject."""
+        ...
+
+    async def put_model(self, manifest: manifest_pb2.ModelManifest, blobs: Mapping[str, bytes]) -> None:
+        """Keep a verified bundle so any replica can serve it."""
+        ...
+
+    async def get_model(
+        self, modality: str, version: int
+    ) -> tuple[manifest_pb2.ModelManifest, dict[str, bytes]] | None:
+        """A stored bundle, or None."""
+        ...
+
+    async def list_manifests(self, modality: str | None) -> list[manifest_pb2.ModelManifest]:
+        """Manifests of the stored bundles, by modality then version."""
+        ...
+
+    async def put_rollout(self, modality: str, state: bytes) -> None:
+        """Persist a modality's rollout state (stable/canary versions and stages), opaque to the store."""
+        ...
+
+    async def get_rollouts(self) -> dict[str, bytes]:
+        """Every modality's persisted rollout state."""
         ...
 
     async def close(self) -> None:

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
+import os
+import sys
 from pathlib import Path
 
-from mmer_core.config import DEFAULT_GRPC
+# A small device has no cores to spare for BLAS worker threads that spin between calls (they cost
+# ~13 % of a core here); set before numpy loads. ORT threads are set per session instead.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
-AVAILABLE = False  # the agent itself lands with the edge-node issue
+from mmer_core.config import DEFAULT_GRPC  # noqa: E402
+
+AVAILABLE = True
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -46,10 +55,23 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fast", action="store_true", help="synthetic/replay sources as fast as possible")
     parser.add_argument("--seconds", type=float, help="stop after this many seconds of source time")
     parser.add_argument("--stats-json", type=Path, help="write frames sent/acked/lost here on exit")
+    parser.add_argument("--health-port", type=int, help="serve grpc.health.v1 on 127.0.0.1:PORT")
+    parser.add_argument("--spool-max-frames", type=int, default=100_000, help="spool bound (frames)")
+    parser.add_argument(
+        "--drop-policy", default="drop-oldest", help="when the spool is full: drop-oldest|drop-newest"
+    )
+    parser.add_argument("--queue-max", type=int, default=64, help="inference queue bound (windows)")
+    parser.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads per session")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Not built yet: say so instead of pretending."""
-    print("mmer node: the edge agent is not built yet in this version")
-    return 2
+    """Run the node until the source ends (or SIGTERM/SIGINT), then drain the spool and exit."""
+    from edge_node.node import run_node  # imported lazily: `mmer --help` must not load onnxruntime
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return asyncio.run(run_node(args))
+    except ValueError as exc:
+        print(f"mmer node: {exc}", file=sys.stderr)
+        return 2

@@ -1,166 +1,260 @@
-"""The on-disk spool: every scored frame is written here before it is sent, and leaves only when acked.
+"""The on-disk spool: every frame is persisted before it is sent and leaves only when acked.
 
-Records are appended to segment files as [length u32][crc32 u32][ScoreFrame
-bytes]; a torn or corrupted tail (power loss mid-write) is cut at recovery.
-Acked sequence numbers per modality are kept in a small file replaced
-atomically; a segment file is deleted once every frame in it is acked. When
-the spool holds max_frames unacked frames, the policy decides: drop-oldest
-(the default) forgets the oldest unacked frame, drop-newest refuses the new
-one; either way every dropped frame is counted.
+Layout: a directory of append-only segments `seg-<n>.log`. Each record is
+`<u32 length><u32 crc32><u8 kind><payload>`; kinds are FRAME (modality, seq,
+serialized ScoreFrame), TRIM (modality, seq: acked or dropped up to seq) and
+CHECKPOINT (next seq and trim watermark of every modality, written first in
+every segment so a restart never reuses a sequence number even after every
+older segment was deleted). A segment whose frames are all trimmed is deleted.
+Recovery replays the segments in order and stops at the first torn or
+corrupted record (a crash mid-write), which is truncated away.
 """
 
 from __future__ import annotations
 
-import heapq
-import json
+import logging
 import os
 import struct
+import threading
 import zlib
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-from mmer.v1 import ingest_pb2
+log = logging.getLogger(__name__)
 
-HEADER = struct.Struct("<II")
-SEGMENT_FRAMES = 4096
+FRAME, TRIM, CHECKPOINT = 1, 2, 3
 POLICIES = ("drop-oldest", "drop-newest")
+_HEAD = struct.Struct("<IIB")
+_KEY = struct.Struct("<BQ")  # modality name length, seq
 
 
 @dataclass
-class Pending:
-    """An unacked frame, its arrival order and the segment it lives in."""
-
-    order: int
-    segment: int
-    frame: ingest_pb2.ScoreFrame
+class SpoolStats:
+    depth: int
+    dropped: int
+    appended: int
+    trimmed: int
 
 
 class Spool:
-    """Bounded, durable queue of frames awaiting acknowledgement."""
+    """Bounded, restart-safe store of unacked frames, per modality in seq order."""
 
     def __init__(
-        self, directory: Path, max_frames: int = 100_000, policy: str = "drop-oldest", fsync: bool = False
-    ):
+        self,
+        directory: str | Path,
+        max_frames: int = 100_000,
+        policy: str = "drop-oldest",
+        segment_bytes: int = 4 << 20,
+    ) -> None:
         if policy not in POLICIES:
-            raise ValueError(f"spool: unknown policy {policy!r} (known: {', '.join(POLICIES)})")
+            raise ValueError(f"spool policy: must be one of {POLICIES}, got {policy!r}")
         if max_frames < 1:
-            raise ValueError("spool: max_frames must be >= 1")
+            raise ValueError(f"spool max_frames: must be >= 1, got {max_frames}")
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.max_frames, self.policy, self.fsync = max_frames, policy, fsync
-        self.pending: dict[str, deque[Pending]] = {}  # per modality, in seq order
+        self.max_frames = max_frames
+        self.policy = policy
+        self.segment_bytes = segment_bytes
+        self._lock = threading.Lock()
+        self._frames: dict[str, deque[tuple[int, int, int, bytes]]] = {}  # (order, seq, segment, payload)
+        self._next_seq: dict[str, int] = {}
+        self._trimmed_to: dict[str, int] = {}
+        self._live: dict[int, int] = {}
         self._order = 0
-        self.acked: dict[str, int] = {}
+        self._depth = 0
         self.dropped = 0
-        self.bytes_written = 0
-        self._segment = 0
-        self._in_segment = 0
-        self._fh = None
+        self.appended = 0
+        self.trimmed = 0
         self._recover()
+        self._segment = max(self._live, default=0) + 1
+        self._fd = -1
+        self._size = 0
+        self._roll()
+
+    # ---------------------------------------------------------------- public
+    def next_seq(self, modality: str) -> int:
+        """The seq the next frame of this modality gets (starting at 1)."""
+        with self._lock:
+            return self._next_seq.get(modality, 1)
+
+    def append(self, modality: str, payload: bytes, seq: int | None = None) -> int:
+        """Persist one frame; returns its seq, or 0 when the drop-newest policy refused it (counted)."""
+        with self._lock:
+            want = self._next_seq.get(modality, 1)
+            if seq is None:
+                seq = want
+            elif seq != want:
+                raise ValueError(f"spool {modality}: seq {seq} out of order (expected {want})")
+            if self._depth >= self.max_frames:
+                if self.policy == "drop-newest":
+                    self.dropped += 1
+                    return 0
+                self._drop_oldest()
+            self._next_seq[modality] = seq + 1
+            self._write(FRAME, _key(modality, seq) + payload)
+            self._frames.setdefault(modality, deque()).append((self._order, seq, self._segment, payload))
+            self._order += 1
+            self._live[self._segment] = self._live.get(self._segment, 0) + 1
+            self._depth += 1
+            self.appended += 1
+            return seq
+
+    def ack(self, modality: str, acked_seq: int) -> int:
+        """Trim every frame of modality with seq <= acked_seq; returns how many left."""
+        with self._lock:
+            return self._trim(modality, acked_seq)
+
+    def unsent(self, after: dict[str, int], limit: int = 1024) -> list[tuple[str, int, bytes]]:
+        """Up to limit frames with seq > after[modality], oldest first across modalities."""
+        with self._lock:
+            out: list[tuple[int, str, int, bytes]] = []
+            for m, frames in self._frames.items():
+                floor = after.get(m, 0)
+                for order, seq, _, payload in frames:
+                    if seq > floor:
+                        out.append((order, m, seq, payload))
+                        if len(out) >= limit * 4:
+                            break
+            out.sort(key=lambda r: r[0])
+            return [(m, s, p) for _, m, s, p in out[:limit]]
+
+    def acked(self) -> dict[str, int]:
+        """Per modality, the seq up to which frames have left the spool."""
+        with self._lock:
+            return dict(self._trimmed_to)
 
     @property
     def depth(self) -> int:
-        """Unacked frames held."""
-        return sum(len(q) for q in self.pending.values())
+        return self._depth
 
-    def _push(self, segment: int, frame: ingest_pb2.ScoreFrame) -> None:
-        self._order += 1
-        self.pending.setdefault(frame.modality, deque()).append(Pending(self._order, segment, frame))
+    def stats(self) -> SpoolStats:
+        return SpoolStats(self._depth, self.dropped, self.appended, self.trimmed)
 
-    def _drop_oldest(self) -> None:
-        oldest = min((q for q in self.pending.values() if q), key=lambda q: q[0].order)
-        oldest.popleft()
+    def disk_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.dir.glob("seg-*.log"))
 
-    def append(self, frames: list[ingest_pb2.ScoreFrame]) -> int:
-        """Persist frames (flushed to the OS before returning); returns how many were dropped by the policy."""
-        dropped = 0
-        for frame in frames:
-            if self.depth >= self.max_frames:
-                dropped += 1
-                if self.policy == "drop-newest":
-                    continue
-                self._drop_oldest()
-            payload = frame.SerializeToString()
-            self._writer().write(HEADER.pack(len(payload), zlib.crc32(payload)) + payload)
-            self.bytes_written += HEADER.size + len(payload)
-            self._push(self._segment, frame)
-            self._in_segment += 1
-        self._fh.flush()
-        if self.fsync:
-            os.fsync(self._fh.fileno())
-        self.dropped += dropped
-        return dropped
-
-    def ack(self, modality: str, seq: int) -> int:
-        """Everything of this modality up to seq is durable upstream; returns frames released."""
-        if seq <= self.acked.get(modality, 0):
-            return 0
-        self.acked[modality] = seq
-        queue = self.pending.get(modality, deque())
-        released = 0
-        while queue and queue[0].frame.seq <= seq:
-            queue.popleft()
-            released += 1
-        self._save_acks()
-        self._delete_done_segments()
-        return released
-
-    def unacked(self) -> list[ingest_pb2.ScoreFrame]:
-        """Frames to (re)send, in the order they were spooled."""
-        return [p.frame for p in heapq.merge(*self.pending.values(), key=lambda p: p.order)]
+    def sync(self) -> None:
+        """fsync the active segment (for power-loss durability; process crashes need no fsync)."""
+        with self._lock:
+            os.fsync(self._fd)
 
     def close(self) -> None:
-        if self._fh:
-            self._fh.close()
-            self._fh = None
+        with self._lock:
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
 
-    def _writer(self):
-        if self._fh is None or self._in_segment >= SEGMENT_FRAMES:
-            if self._fh:
-                self._fh.close()
-                self._segment += 1
-            self._in_segment = 0
-            self._fh = (self.dir / f"{self._segment:012d}.seg").open("ab")
-        return self._fh
+    # --------------------------------------------------------------- private
+    def _drop_oldest(self) -> None:
+        oldest = min((fr[0][0], m) for m, fr in self._frames.items() if fr)[1]
+        seq = self._frames[oldest][0][1]
+        n = self._trim(oldest, seq)
+        self.trimmed -= n
+        self.dropped += n
 
-    def _save_acks(self) -> None:
-        tmp = self.dir / "acks.json.tmp"
-        tmp.write_text(json.dumps(self.acked))
-        os.replace(tmp, self.dir / "acks.json")
+    def _trim(self, modality: str, upto: int) -> int:
+        frames = self._frames.get(modality)
+        n = 0
+        while frames and frames[0][1] <= upto:
+            _, _, seg, _ = frames.popleft()
+            n += 1
+            self._live[seg] -= 1
+            if self._live[seg] == 0 and seg != self._segment:
+                del self._live[seg]
+                self._path(seg).unlink(missing_ok=True)
+        if upto > self._trimmed_to.get(modality, 0):
+            self._trimmed_to[modality] = upto
+            self._write(TRIM, _key(modality, upto))
+        self._depth -= n
+        self.trimmed += n
+        return n
 
-    def _delete_done_segments(self) -> None:
-        oldest_live = min([q[0].segment for q in self.pending.values() if q] + [self._segment])
-        for path in self.dir.glob("*.seg"):
-            if int(path.stem) < oldest_live:
-                path.unlink(missing_ok=True)
+    def _path(self, segment: int) -> Path:
+        return self.dir / f"seg-{segment:08d}.log"
+
+    def _write(self, kind: int, body: bytes) -> None:
+        crc = zlib.crc32(body, zlib.crc32(bytes([kind])))
+        rec = _HEAD.pack(len(body), crc, kind) + body
+        os.write(self._fd, rec)
+        self._size += len(rec)
+        if kind == FRAME and self._size > self.segment_bytes:
+            self._roll()
+
+    def _roll(self) -> None:
+        old = self._segment if self._fd >= 0 else None
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._segment += 1
+        self._fd = os.open(self._path(self._segment), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._size = 0
+        self._live.setdefault(self._segment, 0)
+        if old is not None and self._live.get(old) == 0:
+            del self._live[old]
+            self._path(old).unlink(missing_ok=True)
+        ckpt = b"".join(
+            _key(m, self._next_seq[m]) + struct.pack("<Q", self._trimmed_to.get(m, 0)) for m in self._next_seq
+        )
+        self._write(CHECKPOINT, ckpt)
 
     def _recover(self) -> None:
-        acks = self.dir / "acks.json"
-        if acks.exists():
-            try:
-                self.acked = {k: int(v) for k, v in json.loads(acks.read_text()).items()}
-            except (ValueError, AttributeError):
-                self.acked = {}  # unreadable: resending acked frames is safe, the coordinator de-duplicates
-        segments = sorted(self.dir.glob("*.seg"), key=lambda p: int(p.stem))
-        for path in segments:
-            index = int(path.stem)
+        for path in sorted(self.dir.glob("seg-*.log")):
+            seg = int(path.stem.split("-")[1])
+            self._live.setdefault(seg, 0)
             data = path.read_bytes()
-            offset = 0
-            while offset + HEADER.size <= len(data):
-                length, crc = HEADER.unpack_from(data, offset)
-                payload = data[offset + HEADER.size : offset + HEADER.size + length]
-                if len(payload) < length or zlib.crc32(payload) != crc:
+            pos, good = 0, 0
+            while pos + _HEAD.size <= len(data):
+                length, crc, kind = _HEAD.unpack_from(data, pos)
+                body = data[pos + _HEAD.size : pos + _HEAD.size + length]
+                if len(body) != length or zlib.crc32(body, zlib.crc32(bytes([kind]))) != crc:
                     break
-                frame = ingest_pb2.ScoreFrame.FromString(payload)
-                if frame.seq > self.acked.get(frame.modality, 0):
-                    self._push(index, frame)
-                offset += HEADER.size + length
-            if offset < len(data):
-                with path.open("r+b") as fh:  # cut the torn tail so appends continue from a clean record
-                    fh.truncate(offset)
-            self._segment = index
-        while self.depth > self.max_frames:
-            self._drop_oldest()
-            self.dropped += 1
-        self._segment = self._segment + 1 if segments else 0
+                self._apply(kind, body, seg)
+                pos += _HEAD.size + length
+                good = pos
+            if good != len(data):
+                log.warning(
+                    "spool %s: %d corrupted/torn bytes at the tail dropped", path.name, len(data) - good
+                )
+                with open(path, "r+b") as fh:
+                    fh.truncate(good)
+        for seg in [s for s, n in self._live.items() if n == 0]:
+            del self._live[seg]
+            self._path(seg).unlink(missing_ok=True)
+        self.appended = self.trimmed = 0
+
+    def _apply(self, kind: int, body: bytes, seg: int) -> None:
+        if kind == CHECKPOINT:
+            pos = 0
+            while pos < len(body):
+                n, nxt = _KEY.unpack_from(body, pos)
+                m = body[pos + _KEY.size : pos + _KEY.size + n].decode()
+                (trim,) = struct.unpack_from("<Q", body, pos + _KEY.size + n)
+                self._next_seq[m] = max(self._next_seq.get(m, 1), nxt)
+                self._trim_quiet(m, trim)
+                pos += _KEY.size + n + 8
+            return
+        n, seq = _KEY.unpack_from(body, 0)
+        m = body[_KEY.size : _KEY.size + n].decode()
+        if kind == FRAME:
+            self._next_seq[m] = max(self._next_seq.get(m, 1), seq + 1)
+            if seq > self._trimmed_to.get(m, 0):
+                self._frames.setdefault(m, deque()).append((self._order, seq, seg, body[_KEY.size + n :]))
+                self._order += 1
+                self._live[seg] += 1
+                self._depth += 1
+        elif kind == TRIM:
+            self._next_seq[m] = max(self._next_seq.get(m, 1), seq + 1)
+            self._trim_quiet(m, seq)
+
+    def _trim_quiet(self, m: str, upto: int) -> None:
+        frames = self._frames.get(m)
+        while frames and frames[0][1] <= upto:
+            _, _, seg, _ = frames.popleft()
+            self._live[seg] -= 1
+            self._depth -= 1
+        self._trimmed_to[m] = max(self._trimmed_to.get(m, 0), upto)
+
+
+def _key(modality: str, seq: int) -> bytes:
+    name = modality.encode()
+    return _KEY.pack(len(name), seq) + name

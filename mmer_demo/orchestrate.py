@@ -6,6 +6,7 @@ would start them; the demo itself only watches over gRPC.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import shutil
@@ -92,12 +93,20 @@ def start_store(options: DemoOptions, group: ProcessGroup, state: Path) -> tuple
     return f"redis://127.0.0.1:{port}/0", f"Redis on 127.0.0.1:{port} (AOF on)"
 
 
+def hash_token(token: str) -> str:
+    """What the coordinator's token file holds for a token (it keeps only hashes)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 def write_tokens(state: Path, devices: list[str]) -> tuple[Path, dict[str, str]]:
     """One fresh bearer token per device plus one for the demo's own subscriber and the trainer."""
     tokens = {name: secrets.token_urlsafe(24) for name in [*devices, "demo-viewer", "trainer"]}
     path = state / "tokens.txt"
-    lines = [f"device {d} {tokens[d]}" for d in devices]
-    lines += [f"subscriber demo-viewer {tokens['demo-viewer']} *", f"trainer trainer {tokens['trainer']}"]
+    lines = [f"{hash_token(tokens[d])} device {d}" for d in devices]
+    lines += [
+        f"{hash_token(tokens['demo-viewer'])} admin demo-viewer",
+        f"{hash_token(tokens['trainer'])} trainer trainer",
+    ]
     path.write_text("\n".join(lines) + "\n")
     return path, tokens
 

@@ -1,193 +1,179 @@
-"""The registry over real gRPC: signed pushes, refusals, watches, staged rollout, promotion, rollback."""
+"""Registry over real gRPC: signed pushes only, versions, watch, promote/rollback and staged rollout."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from pathlib import Path
 
 import grpc
 import pytest
 
 from coordinator.memory_store import MemoryStore
-from coordinator.registry import is_canary
+from coordinator.registry import in_canary
 from coordinator.server import build_server
 from coordinator.service import Coordinator
-from mmer.v1 import manifest_pb2, registry_pb2, registry_pb2_grpc
+from mmer.v1 import common_pb2, ingest_pb2_grpc, manifest_pb2, registry_pb2, registry_pb2_grpc
 from mmer_core import bundle
 from mmer_core.config import CoordinatorConfig
-from mmer_core.taxonomy import QUADRANTS
-from trainer.push import bundle_chunks, push_bundles
+from tests.coordinator_helpers import batch, frame
 
-
-def make_bundle(
-    root: Path, key, modality: str = "hr", version: int = 1, payload: bytes = b"model"
-) -> bundle.Bundle:
-    manifest = manifest_pb2.ModelManifest(
-        modality=modality, version=version, taxonomy=QUADRANTS.to_proto(),
-        input=manifest_pb2.InputSpec(name="hrv", shape=[10], dtype="float32"), output_name="probs",
-    )  # fmt: skip
-    files = {
-        "model.int8.onnx": (payload * 1000 + bytes([version]), "model"),
-        "samples.npz": (b"s" * 10, "samples"),
-    }
-    return bundle.write_bundle(root / f"{modality}-v{version}", manifest, files, key)
+MODEL = b"onnx-model-bytes" * 100_000  # 1.6 MB: several chunks
 
 
 @pytest.fixture()
 def keys(tmp_path: Path):
     priv, pub = bundle.generate_keypair(tmp_path / "keys")
-    return bundle.load_private_key(priv), bundle.load_public_key(pub), pub
+    return bundle.load_private_key(priv), bundle.load_public_key(pub)
+
+
+def signed(priv, version: int, modality: str = "hr", model: bytes = MODEL) -> manifest_pb2.ModelManifest:
+    m = manifest_pb2.ModelManifest(
+        format_version=bundle.FORMAT_VERSION, modality=modality, version=version,
+        taxonomy=common_pb2.Taxonomy(name="quadrants", labels=["happy", "angry", "sad", "calm"]),
+        input=manifest_pb2.InputSpec(name="x", shape=[1, 8], dtype="float32"), output_name="probs",
+        files=[bundle.file_digest("model.onnx", model, "model")],
+        metrics=manifest_pb2.Metrics(accuracy=0.8),
+    )  # fmt: skip
+    return bundle.sign_manifest(m, priv)
+
+
+def chunks(manifest, files: dict[str, bytes]):
+    yield registry_pb2.BundleChunk(manifest=manifest)
+    for name, data in files.items():
+        for off in range(0, len(data), 1 << 20):
+            yield registry_pb2.BundleChunk(
+                file=registry_pb2.FileChunk(name=name, offset=off, data=data[off : off + (1 << 20)])
+            )
 
 
 @pytest.fixture()
 async def registry(keys):
-    _, public, _ = keys
-    app = Coordinator(CoordinatorConfig(rollout_fraction=0.5), MemoryStore(), public)
+    config = CoordinatorConfig(rollout_fraction=0.5)
+    app = Coordinator(config, MemoryStore(), keys[1])
+    app.registry.rule = type(app.registry.rule)(fraction=0.5, min_frames=5, min_confidence_ratio=0.8)
     server, port, _ = await build_server(app, "127.0.0.1:0")
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-    yield app, registry_pb2_grpc.RegistryStub(channel), f"127.0.0.1:{port}"
+    yield app, channel, registry_pb2_grpc.RegistryStub(channel), keys[0]
     await channel.close()
     await server.stop(None)
 
 
-async def push(stub, b: bundle.Bundle) -> registry_pb2.PushModelResponse:
-    return await stub.PushModel(bundle_chunks(b))
+async def test_signed_bundle_is_stored_and_served_back_intact(registry) -> None:
+    _, _, stub, priv = registry
+    reply = await stub.PushModel(chunks(signed(priv, 1), {"model.onnx": MODEL}))
+    assert (reply.modality, reply.version, reply.stage) == ("hr", 1, "stable")
+    parts = [c async for c in stub.GetModel(registry_pb2.GetModelRequest(modality="hr", version=1))]
+    assert parts[0].manifest.version == 1 and len(parts) == 3
+    data = b"".join(p.file.data for p in parts[1:])
+    assert hashlib.sha256(data).digest() == hashlib.sha256(MODEL).digest()
+    listed = await stub.ListModels(registry_pb2.ListModelsRequest(modality="hr"))
+    assert [(v.version, v.stage, v.bytes) for v in listed.versions] == [(1, "stable", len(MODEL))]
 
 
-async def test_signed_bundle_is_stored_and_served_back_byte_for_byte(registry, keys, tmp_path: Path) -> None:
-    app, stub, _ = registry
-    b = make_bundle(tmp_path, keys[0], payload=b"x" * 700)  # 700 kB: spans several 1 MiB-or-less chunks
-    reply = await push(stub, b)
-    assert (reply.modality, reply.version, reply.stage) == ("hr", 1, "serving")
-    listed = await stub.ListModels(registry_pb2.ListModelsRequest())
-    assert [(v.modality, v.version, v.stage) for v in listed.versions] == [("hr", 1, "serving")]
-    got = {}
-    async for chunk in stub.GetModel(registry_pb2.GetModelRequest(modality="hr")):
-        if chunk.HasField("manifest"):
-            assert chunk.manifest == b.manifest
-        else:
-            got[chunk.file.name] = got.get(chunk.file.name, b"") + chunk.file.data
-    assert got["model.int8.onnx"] == (b.path / "model.int8.onnx").read_bytes()
-    assert app.registry.labels("hr") == QUADRANTS.labels
-
-
-async def test_tampered_unsigned_foreign_and_old_bundles_are_refused(registry, keys, tmp_path: Path) -> None:
-    _, stub, _ = registry
-    good = make_bundle(tmp_path, keys[0], version=2)
-    await push(stub, good)
-
-    tampered = make_bundle(tmp_path / "t", keys[0], version=3)
-    (tampered.path / "model.int8.onnx").write_bytes(b"evil" * 100)
-    unsigned = make_bundle(tmp_path / "u", keys[0], version=4)
-    unsigned.manifest.ClearField("signature")
-    other_key = bundle.load_private_key(bundle.generate_keypair(tmp_path / "other")[0])
-    foreign = make_bundle(tmp_path / "f", other_key, version=5)
-    older = make_bundle(tmp_path / "o", keys[0], version=1)
-    cases = [
-        (tampered, grpc.StatusCode.PERMISSION_DENIED, "does not match its sha256"),
-        (unsigned, grpc.StatusCode.PERMISSION_DENIED, "unsigned"),
-        (foreign, grpc.StatusCode.PERMISSION_DENIED, "unknown key"),
-        (older, grpc.StatusCode.ALREADY_EXISTS, "must exceed the newest stored"),
-    ]
-    for b, code, message in cases:
-        with pytest.raises(grpc.aio.AioRpcError) as err:
-            await push(stub, b)
-        assert err.value.code() == code, message
-        assert message in err.value.details()
-    listed = await stub.ListModels(registry_pb2.ListModelsRequest())
-    assert [v.version for v in listed.versions] == [2], "nothing refused was stored"
-
-
-async def test_malformed_pushes_are_refused(registry, keys, tmp_path: Path) -> None:
-    _, stub, _ = registry
-    b = make_bundle(tmp_path, keys[0])
-    chunks = list(bundle_chunks(b))
-    for stream, message in (
-        (chunks[1:], "first chunk must be the manifest"),
-        ([chunks[0], chunks[0]], "a second manifest"),
-        ([chunks[0], registry_pb2.BundleChunk(file=registry_pb2.FileChunk(name="model.int8.onnx", offset=5))],
-         "offset 5, expected 0"),
-    ):  # fmt: skip
-        with pytest.raises(grpc.aio.AioRpcError) as err:
-            await stub.PushModel(iter(stream))
-        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-        assert message in err.value.details()
-
-
-async def test_staged_rollout_promotion_and_rollback_reach_watchers(registry, keys, tmp_path: Path) -> None:
-    _, stub, _ = registry
-    canary = next(d for d in (f"dev-{i}" for i in range(100)) if is_canary(d, 0.5))
-    regular = next(d for d in (f"dev-{i}" for i in range(100)) if not is_canary(d, 0.5))
-    await push(stub, make_bundle(tmp_path, keys[0], version=1))
-    watches = {
-        d: stub.WatchModels(registry_pb2.WatchModelsRequest(device_id=d, modalities=["hr", "eeg"]))
-        for d in (canary, regular)
-    }
-
-    queues = {d: asyncio.Queue() for d in watches}
-
-    async def pump(device: str) -> None:  # cancelling a read would cancel the RPC: read in the background
-        async for update in watches[device]:
-            await queues[device].put(update)
-
-    pumps = [asyncio.create_task(pump(d)) for d in watches]
-
-    async def next_update(device: str) -> registry_pb2.ModelUpdate:
-        return await asyncio.wait_for(queues[device].get(), 5)
-
-    for d in watches:
-        first = await next_update(d)
-        assert (first.manifest.version, first.stage, first.rollback) == (1, "serving", False)
-
-    staged = await push(stub, make_bundle(tmp_path, keys[0], version=2))
-    assert staged.stage == "staged"
-    update = await next_update(canary)
-    assert (update.manifest.version, update.stage) == (2, "staged")
-    await asyncio.sleep(0.3)
-    assert queues[regular].empty(), "devices outside the canary fraction keep the serving version"
-
-    promoted = await stub.Promote(registry_pb2.PromoteRequest(modality="hr", version=2))
-    assert promoted.stage == "serving"
-    assert (await next_update(regular)).manifest.version == 2
-
-    rolled = await stub.Rollback(registry_pb2.RollbackRequest(modality="hr", reason="confidence collapsed"))
-    assert rolled.version == 1
-    for d in watches:
-        update = await next_update(d)
-        assert (update.manifest.version, update.rollback) == (1, True), d
-    listed = {v.version: v.stage for v in (await stub.ListModels(registry_pb2.ListModelsRequest())).versions}
-    assert listed == {1: "serving", 2: "rolled_back"}
-    for w in watches.values():
-        w.cancel()
-    for task in pumps:
-        task.cancel()
+async def test_tampered_and_unsigned_bundles_are_refused(registry, tmp_path: Path) -> None:
+    _, _, stub, priv = registry
+    tampered_file = bytearray(MODEL)
+    tampered_file[10] ^= 1
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await stub.Promote(registry_pb2.PromoteRequest(modality="hr", version=2))
-    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        await stub.PushModel(chunks(signed(priv, 1), {"model.onnx": bytes(tampered_file)}))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "model.onnx does not match its sha256" in err.value.details()
+    edited = signed(priv, 1)
+    edited.version = 2
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.PushModel(chunks(edited, {"model.onnx": MODEL}))
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "signature does not verify" in err.value.details()
+    unsigned = signed(priv, 1)
+    unsigned.ClearField("signature")
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.PushModel(chunks(unsigned, {"model.onnx": MODEL}))
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "unsigned manifest" in err.value.details()
+    foreign, _ = bundle.generate_keypair(tmp_path / "foreign")
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.PushModel(chunks(signed(bundle.load_private_key(foreign), 1), {"model.onnx": MODEL}))
+    assert "signed by unknown key" in err.value.details()
+    listed = await stub.ListModels(registry_pb2.ListModelsRequest())
+    assert list(listed.versions) == []
 
 
-async def test_trainer_push_command_uploads_a_pipeline_directory(registry, keys, tmp_path: Path) -> None:
-    app, _, address = registry
-    out = tmp_path / "models"
-    (out / "keys").mkdir(parents=True)
-    (out / "keys" / bundle.PUBLIC_KEY_FILE).write_bytes(keys[2].read_bytes())
-    for m in ("hr", "eeg"):
-        b = make_bundle(tmp_path, keys[0], modality=m)
-        (out / m).mkdir()
-        for f in b.path.iterdir():
-            (out / m / f.name).write_bytes(f.read_bytes())
-    replies = await asyncio.to_thread(push_bundles, address, out)
-    assert sorted((r.modality, r.version) for r in replies) == [("eeg", 1), ("hr", 1)]
-    assert app.registry.labels("eeg") == QUADRANTS.labels
-
-
-async def test_pushes_need_a_trainer_key(tmp_path: Path, keys) -> None:
+async def test_push_without_a_trainer_key_is_refused(keys) -> None:
     app = Coordinator(CoordinatorConfig(), MemoryStore(), None)
     server, port, _ = await build_server(app, "127.0.0.1:0")
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await registry_pb2_grpc.RegistryStub(channel).PushModel(
-                bundle_chunks(make_bundle(tmp_path, keys[0]))
+                chunks(signed(keys[0], 1), {"model.onnx": MODEL})
             )
     await server.stop(None)
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "--trainer-pubkey" in err.value.details()
+
+
+def devices_split(version: int, n: int = 40) -> tuple[list[str], list[str]]:
+    ids = [f"dev-{i}" for i in range(n)]
+    canary = [d for d in ids if in_canary(d, "hr", version, 0.5)]
+    return canary, [d for d in ids if d not in canary]
+
+
+async def test_watch_gets_current_then_canary_only_on_canary_devices(registry) -> None:
+    _, _, stub, priv = registry
+    await stub.PushModel(chunks(signed(priv, 1, model=b"v1"), {"model.onnx": b"v1"}))
+    canary, stable = devices_split(2)
+    assert canary and stable
+    watches = {d: stub.WatchModels(registry_pb2.WatchModelsRequest(device_id=d, modalities=["hr"]))
+               for d in (canary[0], stable[0])}  # fmt: skip
+    for call in watches.values():
+        first = await call.read()
+        assert (first.manifest.version, first.stage, first.manifest.files[0].name) == (
+            1,
+            "stable",
+            "model.onnx",
+        )
+    reply = await stub.PushModel(chunks(signed(priv, 2, model=b"v2"), {"model.onnx": b"v2"}))
+    assert reply.stage == "canary"
+    update = await asyncio.wait_for(watches[canary[0]].read(), 2)
+    assert (update.manifest.version, update.stage) == (2, "canary")
+    await stub.Promote(registry_pb2.PromoteRequest(modality="hr", version=2))
+    update = await asyncio.wait_for(watches[stable[0]].read(), 2)  # its first news since v1: the promotion
+    assert (update.manifest.version, update.stage) == (2, "stable")
+    back = await stub.Rollback(registry_pb2.RollbackRequest(modality="hr", reason="test"))
+    assert back.version == 1
+    for call in watches.values():
+        update = await asyncio.wait_for(call.read(), 2)
+        assert (update.manifest.version, update.rollback) == (1, True)
+        call.cancel()
+    listed = await stub.ListModels(registry_pb2.ListModelsRequest(modality="hr"))
+    assert [(v.version, v.stage) for v in listed.versions] == [(1, "stable"), (2, "rolled_back")]
+
+
+async def _stream(channel, frames) -> None:
+    call = ingest_pb2_grpc.IngestStub(channel).StreamScores()
+    for i, f in enumerate(frames):
+        await call.write(batch([f], i + 1))
+        await call.read()
+    await call.done_writing()
+
+
+@pytest.mark.parametrize(("canary_label_probs", "expected"), [((0.7, 0.1, 0.1, 0.1), "stable"),
+                                                               ((0.3, 0.25, 0.25, 0.2), "rolled_back")])  # fmt: skip
+async def test_staged_rollout_promotes_or_rolls_back_on_canary_confidence(
+    registry, canary_label_probs, expected
+) -> None:
+    app, channel, stub, priv = registry
+    await stub.PushModel(chunks(signed(priv, 1, model=b"v1"), {"model.onnx": b"v1"}))
+    await stub.PushModel(chunks(signed(priv, 2, model=b"v2"), {"model.onnx": b"v2"}))
+    canary, stable = devices_split(2)
+    frames = [frame(s, device=stable[0], model_version=1) for s in range(1, 6)]
+    frames += [
+        frame(s, device=canary[0], model_version=2, probs=list(canary_label_probs)) for s in range(1, 5)
+    ]
+    await _stream(channel, frames)
+    listed = await stub.ListModels(registry_pb2.ListModelsRequest(modality="hr"))
+    assert [v.stage for v in listed.versions] == ["stable", "canary"]  # 4 canary frames: not decided yet
+    await _stream(channel, [frame(5, device=canary[0], model_version=2, probs=list(canary_label_probs))])
+    listed = await stub.ListModels(registry_pb2.ListModelsRequest(modality="hr"))
+    assert listed.versions[1].stage == expected
+    assert app.registry.target(stable[0], "hr") == (2 if expected == "stable" else 1)

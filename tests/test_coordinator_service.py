@@ -8,9 +8,11 @@ import time
 
 import grpc
 import pytest
+from coordinator_helpers import batch, frame
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from coordinator.memory_store import MemoryStore
+from coordinator.redis_store import RedisStore
 from coordinator.server import build_server
 from coordinator.service import Coordinator
 from coordinator.store import StoreError
@@ -24,29 +26,35 @@ from mmer.v1 import (
     ingest_pb2_grpc,
 )
 from mmer_core.config import CoordinatorConfig
-from tests.coordinator_helpers import batch, frame
 
 
-class FlakyStore(MemoryStore):
-    """A memory store that fails while `failing` is set, as a Redis outage would."""
+class FlakyStore:
+    """Any store, failing while `failing` is set, as a Redis outage would."""
 
-    failing = False
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.failing = False
 
-    async def store_frames(self, frames):
+    async def store_frames(self, frames, receive_ns=0):
         if self.failing:
             raise StoreError("backend down")
-        return await super().store_frames(frames)
+        return await self.inner.store_frames(frames, receive_ns)
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
 
 
-@pytest.fixture()
-async def coordinator():
+@pytest.fixture(params=["memory", "redis"])
+async def coordinator(request):
     config = CoordinatorConfig(subscriber_buffer=64, max_message_bytes=64 * 1024)
-    app = Coordinator(config, FlakyStore())
+    inner = MemoryStore() if request.param == "memory" else RedisStore(request.getfixturevalue("redis_url"))
+    app = Coordinator(config, FlakyStore(inner))
     server, port, _ = await build_server(app, "127.0.0.1:0")
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     yield app, channel, f"127.0.0.1:{port}"
     await channel.close()
     await server.stop(None)
+    await inner.close()
 
 
 async def send(channel, *batches):

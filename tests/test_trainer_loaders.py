@@ -111,8 +111,8 @@ def test_e4_missing_labels_or_subject_folder(tmp_path: Path) -> None:
 def test_data_source_parsing(tmp_path: Path) -> None:
     assert parse_source("synthetic") == ("synthetic", None)
     assert parse_source(f"speech:{tmp_path}") == ("speech", tmp_path)
-    with pytest.raises(ValueError, match="unknown kind 'deap'"):
-        parse_source(f"deap:{tmp_path}")
+    with pytest.raises(ValueError, match="unknown kind 'dreamer'"):
+        parse_source(f"dreamer:{tmp_path}")
     with pytest.raises(ValueError, match="not a directory"):
         parse_source("e4:/no/such/dir")
     with pytest.raises(ValueError, match="carries the hr modality, not speech"):

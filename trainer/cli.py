@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from mmer_core.modalities import MODALITIES
 
-AVAILABLE = False  # push and serve are not built yet, so the end-to-end demo cannot use the trainer
+AVAILABLE = True  # every step (keygen, pipeline, train, quantize, evaluate, push, serve) is built
 
 STEPS = {
     "keygen": "make the Ed25519 key pair that signs bundles",
@@ -39,7 +40,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     pipe.add_argument(
         "--data",
         default="synthetic",
-        help="synthetic | speech:DIR (RAVDESS/TESS/<label>/<speaker>_x.wav) | e4:DIR",
+        help="synthetic | speech:DIR (RAVDESS/TESS/<label>/<speaker>_x.wav) | e4:DIR | wesad:DIR | deap:DIR | faces:CSV_OR_DIR",
     )
     pipe.add_argument(
         "--out", type=Path, default=Path("models"), help="bundles, report.json, report.md, plots"
@@ -71,9 +72,50 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     push.set_defaults(run=run_push)
 
-    for name in ("train", "quantize", "evaluate", "serve"):
-        sp = steps.add_parser(name, help=STEPS[name], description=STEPS[name])
-        sp.set_defaults(run=run_not_built)
+    srv = steps.add_parser("serve", help=STEPS["serve"], description=STEPS["serve"])
+    srv.add_argument(
+        "--data", required=True, help="KIND:DIR of labelled recordings to watch (e4:, speech:, ...)"
+    )
+    srv.add_argument(
+        "--out", type=Path, default=Path("models"), help="serving bundles live in OUT/<modality>"
+    )
+    srv.add_argument("--key", type=Path, help="signing key (default OUT/keys/trainer.key, made if missing)")
+    srv.add_argument("--coordinator", help="push promoted bundles to this registry HOST:PORT")
+    srv.add_argument(
+        "--token", default=os.environ.get("MMER_TOKEN"), help="bearer token (default $MMER_TOKEN)"
+    )
+    srv.add_argument("--min-new-files", type=int, default=1, help="retrain when this many new files arrived")
+    srv.add_argument("--interval", type=float, help="also retrain every INTERVAL seconds")
+    srv.add_argument("--poll", type=float, default=30.0, help="seconds between checks of the data directory")
+    srv.add_argument("--once", action="store_true", help="one retraining round, then exit")
+    srv.add_argument("--seed", type=int, default=7)
+    srv.add_argument("--epochs", type=int, default=30)
+    srv.add_argument("--methods", default="max,percentile,max-percentile,entropy", help="comma-separated")
+    srv.set_defaults(run=run_serve)
+
+    train = steps.add_parser("train", help=STEPS["train"], description=STEPS["train"])
+    train.add_argument("--data", default="synthetic", help="synthetic or KIND:PATH as for pipeline")
+    train.add_argument("--modality", choices=MODALITIES, required=True)
+    train.add_argument("--work", type=Path, required=True, help="work directory for the model and split")
+    train.add_argument("--split", choices=("subject-independent", "random"), default="subject-independent")
+    train.add_argument("--seed", type=int, default=7)
+    train.add_argument("--epochs", type=int, default=30)
+    train.add_argument("--fast", action="store_true", help="tiny synthetic data")
+    train.set_defaults(run=run_train)
+
+    quant = steps.add_parser("quantize", help=STEPS["quantize"], description=STEPS["quantize"])
+    quant.add_argument("--work", type=Path, required=True, help="a directory `mmer trainer train` wrote")
+    quant.add_argument(
+        "--method", default="max-percentile", help="max | percentile | max-percentile | entropy"
+    )
+    quant.add_argument("--percentile", type=float, default=99.999)
+    quant.add_argument("--calibration-windows", type=int, default=256)
+    quant.add_argument("--seed", type=int, default=7)
+    quant.set_defaults(run=run_quantize)
+
+    ev = steps.add_parser("evaluate", help=STEPS["evaluate"], description=STEPS["evaluate"])
+    ev.add_argument("--work", type=Path, required=True, help="a directory `mmer trainer train` wrote")
+    ev.set_defaults(run=run_evaluate)
 
 
 def run_keygen(args: argparse.Namespace) -> int:
@@ -150,7 +192,88 @@ def run_push(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_not_built(args: argparse.Namespace) -> int:
-    """Say plainly that this step is not built yet."""
-    print(f"mmer trainer {args.step}: not built yet in this version", file=sys.stderr)
-    return 2
+def run_serve(args: argparse.Namespace) -> int:
+    """Watch the data directory and retrain; each round logs whether it promoted and why."""
+    from mmer_core import bundle
+    from trainer.loaders import SOURCES, load, parse_source
+    from trainer.pipeline import PipelineOptions
+    from trainer.serve import serve
+
+    try:
+        kind, folder = parse_source(args.data)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if folder is None:
+        print("serve needs KIND:DIR data to watch, not synthetic", file=sys.stderr)
+        return 2
+    key = args.key or args.out / "keys" / bundle.PRIVATE_KEY_FILE
+    if not key.exists():
+        bundle.generate_keypair(key.parent)
+    modality = SOURCES[kind]
+    options = PipelineOptions(
+        out=args.out, key=key, modalities=[modality], methods=[m.strip() for m in args.methods.split(",")],
+        seed=args.seed, epochs=args.epochs, tflite=False,
+    )  # fmt: skip
+    serve(
+        modality, lambda: load(kind, folder, modality, args.seed), folder, options,
+        min_new_files=args.min_new_files, interval_s=args.interval, poll_s=args.poll,
+        coordinator=args.coordinator, token=args.token, rounds=1 if args.once else None,
+        log=lambda s: print(s, flush=True),
+    )  # fmt: skip
+    return 0
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Train one modality's fp32 model into --work."""
+    from trainer import data as data_mod
+    from trainer.loaders import load, parse_source
+    from trainer.steps import train_step
+
+    try:
+        kind, folder = parse_source(args.data)
+        if folder is None:
+            subjects, seconds = (6, 60.0) if args.fast else (16, 300.0)
+            dataset = data_mod.synthetic(args.modality, data_mod.SyntheticPlan(subjects, seconds, args.seed))
+        else:
+            dataset = load(kind, folder, args.modality, args.seed)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    train_step(
+        dataset,
+        args.work,
+        args.split,
+        args.seed,
+        3 if args.fast else args.epochs,
+        lambda s: print(s, flush=True),
+    )
+    return 0
+
+
+def run_quantize(args: argparse.Namespace) -> int:
+    """Quantize --work's fp32 model with one method."""
+    from trainer.steps import quantize_step
+
+    try:
+        path = quantize_step(args.work, args.method, args.percentile, args.calibration_windows, args.seed)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(f"wrote {path} ({path.stat().st_size} bytes)")
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    """Evaluate every model in --work on its test split and print the figures as JSON."""
+    import json
+
+    from trainer.steps import evaluate_step
+
+    try:
+        result = evaluate_step(args.work)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=2))
+    return 0

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from trainer.data import Dataset
 
-SOURCES = {"speech": "speech", "e4": "hr"}
+SOURCES = {"speech": "speech", "e4": "hr", "wesad": "hr", "deap": "eeg", "faces": "image"}
 
 
 def parse_source(spec: str) -> tuple[str, Path | None]:
@@ -19,8 +19,10 @@ def parse_source(spec: str) -> tuple[str, Path | None]:
     if kind not in SOURCES:
         raise ValueError(f"--data {spec!r}: unknown kind {kind!r} (kinds: {', '.join(SOURCES)})")
     folder = Path(path)
-    if not folder.is_dir():
-        raise ValueError(f"--data {spec!r}: {folder} is not a directory")
+    if not (folder.is_dir() or (kind == "faces" and folder.is_file())):
+        raise ValueError(
+            f"--data {spec!r}: {folder} is not a directory" + (" or csv" if kind == "faces" else "")
+        )
     return kind, folder
 
 
@@ -32,6 +34,18 @@ def load(kind: str, folder: Path, modality: str, seed: int) -> Dataset:
         from trainer.loaders.speech import load_speech
 
         return load_speech(folder)
+    if kind == "wesad":
+        from trainer.loaders.wesad import load_wesad
+
+        return load_wesad(folder)
+    if kind == "deap":
+        from trainer.loaders.deap import load_deap
+
+        return load_deap(folder)
+    if kind == "faces":
+        from trainer.loaders.faces import load_faces
+
+        return load_faces(folder)
     from trainer.loaders.e4 import load_e4
 
     return load_e4(folder)

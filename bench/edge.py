@@ -1,0 +1,200 @@
+"""Edge node figures: preprocessing and inference latency per modality, node path vs bare ORT,
+real-time CPU/RSS of one `mmer node` process with all four modalities, and spool throughput.
+
+    python bench/edge.py --json FILE [--models DIR] [--realtime-seconds 20]
+
+Without --models, tiny signed linear models are generated (the figures then measure the node's
+overhead rather than a trained network's cost); with --models, the trainer's bundles are used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "protos"), str(ROOT / "tests")]
+
+from edge_node.inference import load_runner  # noqa: E402
+from edge_node.models import ModelSlot  # noqa: E402
+from edge_node.spool import Spool  # noqa: E402
+from mmer.v1 import ingest_pb2  # noqa: E402
+from mmer_core.bundle import PUBLIC_KEY_FILE, load_public_key  # noqa: E402
+from mmer_core.modalities import MODALITIES  # noqa: E402
+from mmer_core.preprocess import preprocess  # noqa: E402
+from mmer_core.synthetic import Session, SessionConfig, stream_windows  # noqa: E402
+
+
+def pct(xs: list[float], q: float) -> float:
+    return round(float(np.percentile(xs, q)), 4)
+
+
+def ensure_models(models: Path | None, workdir: Path) -> Path:
+    if models is not None:
+        return models
+    from edge_models import make_bundle
+
+    out = workdir / "models"
+    for m in MODALITIES:
+        make_bundle(out / m, out, m, 1)
+    return out
+
+
+def bench_modalities(models: Path, repeats: int) -> dict:
+    pub = load_public_key(models / PUBLIC_KEY_FILE)
+    session = Session(SessionConfig("bench", 11, duration_s=60.0))
+    windows: dict[str, list] = {m: [] for m in MODALITIES}
+    for w in stream_windows(session, MODALITIES):
+        if len(windows[w.modality]) < repeats:
+            windows[w.modality].append(w)
+    out = {}
+    for m in MODALITIES:
+        runner = load_runner(models / m, pub)
+        slot = ModelSlot(m, runner)
+        pre, node, bare = [], [], []
+        xs = []
+        for w in windows[m]:
+            t = time.perf_counter()
+            x = preprocess(m, w.data)
+            pre.append((time.perf_counter() - t) * 1e3)
+            xs.append(x[None])
+        sess, feed_name, outs = (
+            runner.session,
+            runner.manifest.input.name,
+            [runner.manifest.output_name or "probs"],
+        )
+        for x in xs[:20]:
+            slot.score(x)
+            sess.run(outs, {feed_name: x})
+        for _ in range(3):
+            for x in xs:
+                t = time.perf_counter()
+                slot.score(x)
+                node.append((time.perf_counter() - t) * 1e3)
+                t = time.perf_counter()
+                sess.run(outs, {feed_name: x})
+                bare.append((time.perf_counter() - t) * 1e3)
+        out[m] = {
+            "preprocess_ms_p50": pct(pre, 50),
+            "preprocess_ms_p99": pct(pre, 99),
+            "inference_ms_p50": pct(node, 50),
+            "inference_ms_p99": pct(node, 99),
+            "bare_ort_ms_p50": pct(bare, 50),
+            "overhead_ratio": round(float(np.median(node) / np.median(bare)), 4),
+            "windows": len(xs),
+        }
+    return out
+
+
+def proc_cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def bench_realtime(models: Path, workdir: Path, seconds: float, warmup: float = 12.0) -> dict:
+    from edge_servicer import EdgeTestServer
+
+    srv = EdgeTestServer()
+    await srv.start()
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'protos'}"}
+    cmd = [
+        sys.executable, "-m", "mmer_core.cli", "node", "--coordinator", srv.target, "--device-id", "dev1",
+        "--subject", "s1", "--source", "synthetic:5", "--modalities", ",".join(MODALITIES), "--models", str(models),
+        "--spool", str(workdir / "spool"), "--seconds", str(warmup + seconds + 5),
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        await asyncio.sleep(
+            warmup
+        )  # imports, model loading and the first 10 s hr window are not steady state
+        c0, t0 = proc_cpu_s(proc.pid), time.monotonic()
+        rss = 0.0
+        while time.monotonic() - t0 < seconds:
+            await asyncio.sleep(0.5)
+            rss = max(rss, proc_rss_mb(proc.pid))
+        c1, t1 = proc_cpu_s(proc.pid), time.monotonic()
+    finally:
+        proc.terminate()
+        await asyncio.to_thread(proc.wait)
+        await srv.stop()
+    frames = sum(len(v) for v in srv.store.frames.values())
+    return {
+        "cpu_percent_of_core": round(100 * (c1 - c0) / (t1 - t0), 2),
+        "rss_mb": round(rss, 1),
+        "seconds": round(t1 - t0, 1),
+        "frames_received": frames,
+    }
+
+
+def bench_spool(workdir: Path, n: int = 100_000) -> dict:
+    payload = ingest_pb2.ScoreFrame(
+        device_id="dev-000001", subject_id="subject-01", modality="eeg", seq=123456, window_start_ns=time.time_ns(),
+        window_end_ns=time.time_ns(), inference_start_ns=time.time_ns(), inference_end_ns=time.time_ns(),
+        model_id="eeg", model_version=3, taxonomy="quadrants", labels=["happy", "angry", "sad", "calm"],
+        probs=[0.1, 0.2, 0.3, 0.4], quality=1.0, clock_offset_ns=12345678, truth_label="calm",
+    ).SerializeToString()  # fmt: skip
+    sp = Spool(workdir / "spool-size", max_frames=n + 1, segment_bytes=1 << 30)
+    for _ in range(10_000):
+        sp.append("eeg", payload)
+    bytes_per_frame = sp.disk_bytes() / 10_000
+    sp.close()
+    sp = Spool(workdir / "spool-speed", max_frames=200_000)
+    mods = ("hr", "eeg", "speech", "image")
+    t = time.perf_counter()
+    for i in range(n):
+        m = mods[i & 3]
+        seq = sp.append(m, payload)
+        if i % 256 == 255:
+            for mm in mods:
+                sp.ack(mm, sp.next_seq(mm) - 1)
+    for mm in mods:
+        sp.ack(mm, sp.next_seq(mm) - 1)
+    elapsed = time.perf_counter() - t
+    assert sp.depth == 0 and seq > 0
+    sp.close()
+    return {
+        "frames_per_s": round(n / elapsed),
+        "bytes_per_frame": round(bytes_per_frame, 1),
+        "payload_bytes": len(payload),
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--json", type=Path, required=True)
+    ap.add_argument("--models", type=Path, help="bundle directory (DIR/<modality>, DIR/trainer.pub)")
+    ap.add_argument("--repeats", type=int, default=200, help="windows per modality")
+    ap.add_argument("--realtime-seconds", type=float, default=20.0)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        models = ensure_models(args.models, work)
+        result = {
+            "models": str(args.models) if args.models else "generated tiny linear models",
+            "modalities": bench_modalities(models, args.repeats),
+            "spool": bench_spool(work),
+            "realtime": asyncio.run(bench_realtime(models, work, args.realtime_seconds)),
+        }
+    args.json.write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,175 @@
+"""The deployment store: Redis, shared by every coordinator replica.
+
+Layout (all keys under one prefix; the hash tags keep what one call touches in
+one Redis Cluster slot): dedup high-water marks per device in a hash, the fused
+stream in a Redis Stream capped by MAXLEN, the newest emotion per subject in a
+hash, bundles and rollout state in hashes. Writes of one batch go in one
+pipeline; the dedup check-and-set is a Lua script so two replicas never both
+accept the same frame.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+
+import redis.asyncio as redis
+from redis.exceptions import RedisError
+
+from coordinator.store import StoreError
+from mmer.v1 import fusion_pb2, ingest_pb2, manifest_pb2
+
+# KEYS[1] = high-water hash, ARGV[1] = field, ARGV[2] = seq. 1 when the seq is new (and recorded).
+# With KEYS[2] (shared mode: the subject shard's frame stream), a new frame is also appended there,
+# atomically with its mark, so the replica owning the shard fuses it exactly once.
+DEDUP = """
+local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if tonumber(ARGV[2]) > cur then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  if KEYS[2] then redis.call('XADD', KEYS[2], '*', 'f', ARGV[3], 'r', ARGV[4]) end
+  return 1
+end
+return 0
+"""
+
+
+class RedisStore:
+    """Store on a Redis server given as redis://HOST:PORT/DB."""
+
+    def __init__(self, url: str, maxlen: int = 100_000, prefix: str = "mmer", shards: int = 0) -> None:
+        self.url = url
+        self.shards = shards  # 0: this process fuses what it receives; >0: frames go to shard streams
+        self.client = redis.Redis.from_url(url)
+        self.maxlen = maxlen
+        self.p = prefix
+        self._dedup = self.client.register_script(DEDUP)
+        self.stream = f"{prefix}:{{fused}}:stream"
+        self.latest_key = f"{prefix}:{{fused}}:latest"
+
+    def shard_of(self, subject_id: str) -> int:
+        return zlib.crc32(subject_id.encode()) % self.shards
+
+    def shard_key(self, shard: int, what: str) -> str:
+        """Keys of one shard share a hash tag, so they live in one Redis Cluster slot."""
+        return f"{self.p}:{{s{shard}}}:{what}"
+
+    def _hwm(self, device_id: str, subject_id: str = "") -> str:
+        if self.shards:
+            return self.shard_key(self.shard_of(subject_id), "hwm")
+        return f"{self.p}:{{dev:{device_id}}}:hwm"
+
+    async def store_frames(self, frames: Sequence[ingest_pb2.ScoreFrame], receive_ns: int = 0) -> list[bool]:
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for f in frames:
+                    if self.shards:
+                        shard = self.shard_of(f.subject_id)
+                        keys = [self.shard_key(shard, "hwm"), self.shard_key(shard, "frames")]
+                        args = [f"{f.device_id}/{f.modality}", f.seq, f.SerializeToString(), receive_ns]
+                    else:
+                        keys, args = [self._hwm(f.device_id)], [f.modality, f.seq]
+                    await self._dedup(keys=keys, args=args, client=pipe)
+                results = await pipe.execute()
+        except RedisError as exc:
+            raise StoreError(f"redis: {exc}") from exc
+        return [bool(r) for r in results]
+
+    async def acked_seq(self, device_id: str, modality: str, subject_id: str = "") -> int:
+        field = f"{device_id}/{modality}" if self.shards else modality
+        try:
+            value = await self.client.hget(self._hwm(device_id, subject_id), field)
+        except RedisError as exc:
+            raise StoreError(f"redis: {exc}") from exc
+        return int(value or 0)
+
+    async def acked_seqs(self, keys: Sequence[tuple[str, str, str]]) -> list[int]:
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for device, modality, subject in keys:
+                    pipe.hget(self._hwm(device, subject), f"{device}/{modality}" if self.shards else modality)
+                values = await pipe.execute()
+        except RedisError as exc:
+            raise StoreError(f"redis: {exc}") from exc
+        return [int(v or 0) for v in values]
+
+    async def append_fused(self, emotion: fusion_pb2.FusedEmotion) -> str:
+        try:
+            position = (
+                await self.client.xadd(
+                    self.stream, {"e": emotion.SerializeToString()}, maxlen=self.maxlen, approximate=True
+                )
+            ).decode()
+            stored = fusion_pb2.FusedEmotion()
+            stored.CopyFrom(emotion)
+            stored.position = position
+            await self.client.hset(self.latest_key, emotion.subject_id, stored.SerializeToString())
+        except RedisError as exc:
+            raise StoreError(f"redis: {exc}") from exc
+        return position
+
+    async def read_fused(
+        self, after_position: str, subjects: Iterable[str] | None, limit: int
+    ) -> list[fusion_pb2.FusedEmotion]:
+        wanted = set(subjects) if subjects else None
+        start = "-" if after_position in ("", "0") else f"({after_position}"
+        out: list[fusion_pb2.FusedEmotion] = []
+        while len(out) < limit:
+            page = await self.client.xrange(self.stream, min=start, max="+", count=max(limit, 100))
+            for entry_id, fields in page:
+                e = fusion_pb2.FusedEmotion.FromString(fields[b"e"])
+                e.position = entry_id.decode()
+                if wanted is None or e.subject_id in wanted:
+                    out.append(e)
+                    if len(out) >= limit:
+                        break
+            if len(page) < max(limit, 100):
+                break
+            start = f"({page[-1][0].decode()}"
+        return out
+
+    async def latest(self, subjects: Iterable[str] | None) -> list[fusion_pb2.FusedEmotion]:
+        raw = await self.client.hgetall(self.latest_key)
+        wanted = set(subjects) if subjects else None
+        out = [fusion_pb2.FusedEmotion.FromString(v) for k, v in sorted(raw.items())]
+        return [e for e in out if wanted is None or e.subject_id in wanted]
+
+    def _bundle_key(self, modality: str, version: int) -> str:
+        return f"{self.p}:{{registry}}:bundle:{modality}:{version}"
+
+    async def put_model(self, manifest: manifest_pb2.ModelManifest, blobs: Mapping[str, bytes]) -> None:
+        name = f"{manifest.modality}:{manifest.version}"
+        try:
+            async with self.client.pipeline(transaction=True) as pipe:
+                pipe.delete(self._bundle_key(manifest.modality, manifest.version))
+                if blobs:
+                    pipe.hset(self._bundle_key(manifest.modality, manifest.version), mapping=dict(blobs))
+                pipe.hset(f"{self.p}:{{registry}}:manifests", name, manifest.SerializeToString())
+                await pipe.execute()
+        except RedisError as exc:
+            raise StoreError(f"redis: {exc}") from exc
+
+    async def get_model(
+        self, modality: str, version: int
+    ) -> tuple[manifest_pb2.ModelManifest, dict[str, bytes]] | None:
+        raw = await self.client.hget(f"{self.p}:{{registry}}:manifests", f"{modality}:{version}")
+        if raw is None:
+            return None
+        blobs = await self.client.hgetall(self._bundle_key(modality, version))
+        return manifest_pb2.ModelManifest.FromString(raw), {k.decode(): v for k, v in blobs.items()}
+
+    async def list_manifests(self, modality: str | None) -> list[manifest_pb2.ModelManifest]:
+        raw = await self.client.hgetall(f"{self.p}:{{registry}}:manifests")
+        out = [manifest_pb2.ModelManifest.FromString(v) for v in raw.values()]
+        return sorted(
+            (m for m in out if modality in (None, "", m.modality)), key=lambda m: (m.modality, m.version)
+        )
+
+    async def put_rollout(self, modality: str, state: bytes) -> None:
+        await self.client.hset(f"{self.p}:{{registry}}:rollouts", modality, state)
+
+    async def get_rollouts(self) -> dict[str, bytes]:
+        raw = await self.client.hgetall(f"{self.p}:{{registry}}:rollouts")
+        return {k.decode(): v for k, v in raw.items()}
+
+    async def close(self) -> None:
+        await self.client.aclose()

@@ -1,0 +1,220 @@
+"""Streams spooled frames over Ingest.StreamScores with adaptive batching; reconnects and replays.
+
+A frame goes out alone when nothing is in flight; whatever piles up while a
+batch waits for its ack goes in the next one (up to 1024 frames), so light
+load has low latency and heavy load high throughput. On any stream error the
+client backs off exponentially with full jitter, reconnects and resends every
+unacked frame from the spool (the coordinator de-duplicates by seq).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import grpc
+from opentelemetry import propagate
+
+from edge_node import telemetry
+from edge_node.clock import ClockEstimate
+from edge_node.spool import Spool
+from mmer.v1 import clock_pb2, clock_pb2_grpc, ingest_pb2, ingest_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 1024
+
+
+@dataclass
+class StreamStats:
+    sent: int = 0
+    acked: int = 0
+    batches: int = 0
+    reconnects: int = 0
+    batch_sizes: list[int] = field(default_factory=list)
+
+
+def auth_metadata(token: str) -> list[tuple[str, str]]:
+    """Bearer token plus the current trace context, as gRPC metadata."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    md = list(carrier.items())
+    if token:
+        md.append(("authorization", f"Bearer {token}"))
+    return md
+
+
+def make_channel(
+    target: str, tls_ca: bytes | None = None, cert: bytes | None = None, key: bytes | None = None
+):
+    """An aio channel, TLS when a CA is given (mutual TLS with cert and key)."""
+    opts = [("grpc.max_receive_message_length", 4 << 20), ("grpc.keepalive_time_ms", 20_000)]
+    if tls_ca is None:
+        return grpc.aio.insecure_channel(target, options=opts)
+    creds = grpc.ssl_channel_credentials(root_certificates=tls_ca, private_key=key, certificate_chain=cert)
+    return grpc.aio.secure_channel(target, creds, options=opts)
+
+
+class Streamer:
+    """Owns the coordinator connection: score stream, clock sync."""
+
+    def __init__(
+        self,
+        channel_factory: Callable[[], grpc.aio.Channel],
+        spool: Spool,
+        clock: ClockEstimate,
+        device_id: str,
+        token: str = "",
+        status: Callable[[], ingest_pb2.EdgeStatus] | None = None,
+        backoff_base_s: float = 0.1,
+        backoff_cap_s: float = 5.0,
+        max_in_flight: int = 1,
+        clock_interval_s: float = 30.0,
+    ) -> None:
+        self._factory = channel_factory
+        self.spool = spool
+        self.clock = clock
+        self.device_id = device_id
+        self.token = token
+        self.status_fn = status
+        self.backoff_base_s = backoff_base_s
+        self.backoff_cap_s = backoff_cap_s
+        self.max_in_flight = max_in_flight
+        self.clock_interval_s = clock_interval_s
+        self.stats = StreamStats()
+        self.connected = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop = asyncio.Event()
+
+    def wake(self) -> None:
+        """Thread-safe: new frames are in the spool."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Stream until stop(); reconnect with backoff and jitter on every failure."""
+        self._loop = asyncio.get_running_loop()
+        failures = 0
+        while not self._stop.is_set():
+            channel = self._factory()
+            try:
+                clock_task = asyncio.create_task(self._sync_clock(channel))
+                progressed = await self._stream(channel)
+                clock_task.cancel()
+                if self._stop.is_set():
+                    break
+                failures = 0 if progressed else failures + 1
+            except (grpc.aio.AioRpcError, ConnectionError) as exc:
+                detail = exc.details() if isinstance(exc, grpc.aio.AioRpcError) else str(exc)
+                log.warning("stream to coordinator failed: %s", detail)
+                failures += 1
+            finally:
+                self.connected.clear()
+                await channel.close(grace=None)
+            if self._stop.is_set():
+                break
+            self.stats.reconnects += 1
+            telemetry.reconnects.add(1)
+            delay = random.uniform(0, min(self.backoff_cap_s, self.backoff_base_s * 2 ** min(failures, 16)))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=delay)
+
+    async def sync_clock_once(self, channel: grpc.aio.Channel, exchanges: int = 4) -> None:
+        stub = clock_pb2_grpc.ClockStub(channel)
+        for _ in range(exchanges):
+            t0 = time.time_ns()
+            resp = await stub.Sync(
+                clock_pb2.SyncRequest(t0_device_ns=t0, device_id=self.device_id),
+                metadata=auth_metadata(self.token),
+                timeout=2.0,
+            )
+            self.clock.add_response(resp, time.time_ns())
+
+    async def _sync_clock(self, channel: grpc.aio.Channel) -> None:
+        while True:
+            try:
+                await self.sync_clock_once(channel)
+            except grpc.aio.AioRpcError as exc:
+                log.warning("clock sync failed: %s", exc.details())
+            await asyncio.sleep(self.clock_interval_s)
+
+    async def _stream(self, channel: grpc.aio.Channel) -> bool:
+        stub = ingest_pb2_grpc.IngestStub(channel)
+        with telemetry.tracer.start_as_current_span("edge.stream_open"):
+            # the stream's metadata carries this span's context, so the coordinator's spans join the trace
+            call = stub.StreamScores(metadata=auth_metadata(self.token))
+        sent = self.spool.acked()
+        in_flight: dict[int, int] = {}
+        batch_id = 0
+        progressed = False
+        acked_event = asyncio.Event()
+
+        async def read_acks() -> None:
+            nonlocal progressed
+            async for ack in call:
+                for a in ack.acks:
+                    n = self.spool.ack(a.modality, a.acked_seq)
+                    self.stats.acked += n
+                    telemetry.frames_acked.add(n, {"modality": a.modality})
+                for b in [b for b in in_flight if b <= ack.batch_id]:
+                    del in_flight[b]
+                progressed = True
+                acked_event.set()
+
+        reader = asyncio.create_task(read_acks())
+        await call.wait_for_connection()
+        self.connected.set()
+        try:
+            while not self._stop.is_set():
+                if reader.done():
+                    reader.result()
+                    raise ConnectionError("coordinator closed the stream")
+                rows = self.spool.unsent(sent, MAX_BATCH) if len(in_flight) < self.max_in_flight else []
+                if not rows:
+                    self._wake.clear()
+                    acked_event.clear()
+                    waits = [asyncio.ensure_future(e.wait()) for e in (self._wake, acked_event)]
+                    await asyncio.wait([*waits, reader], return_when=asyncio.FIRST_COMPLETED)
+                    for w in waits:
+                        w.cancel()
+                    continue
+                batch_id += 1
+                with telemetry.tracer.start_as_current_span("edge.send") as span:
+                    span.set_attribute("mmer.frames", len(rows))
+                    batch = ingest_pb2.ScoreBatch(batch_id=batch_id)
+                    send_ns = self.clock.now_ns()
+                    for m, seq, payload in rows:
+                        f = batch.frames.add()
+                        f.MergeFromString(payload)
+                        f.send_ns = send_ns
+                        sent[m] = max(sent.get(m, 0), seq)
+                    if self.status_fn is not None:
+                        batch.status.CopyFrom(self.status_fn())
+                    in_flight[batch_id] = len(rows)
+                    await call.write(batch)
+                self.stats.sent += len(rows)
+                self.stats.batches += 1
+                self.stats.batch_sizes.append(len(rows))
+                telemetry.frames_sent.add(len(rows))
+            await call.done_writing()
+            return progressed
+        finally:
+            reader.cancel()
+            call.cancel()
+
+    async def drain(self, timeout_s: float) -> bool:
+        """Wait until the spool is empty (everything acked) or timeout."""
+        deadline = time.monotonic() + timeout_s
+        while self.spool.depth and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        return self.spool.depth == 0

@@ -1,0 +1,88 @@
+"""One suite, both stores: the in-process memory store and Redis on a real redis-server."""
+
+from __future__ import annotations
+
+import pytest
+
+from coordinator.memory_store import MemoryStore
+from coordinator.redis_store import RedisStore
+from coordinator.store import StoreError, position_key
+from mmer.v1 import fusion_pb2, manifest_pb2
+from tests.coordinator_helpers import frame
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def store(request):
+    if request.param == "memory":
+        s = MemoryStore(maxlen=50)
+    else:
+        s = RedisStore(request.getfixturevalue("redis_url"), maxlen=50)
+    yield s
+    await s.close()
+
+
+def emotion(subject: str, end: int) -> fusion_pb2.FusedEmotion:
+    return fusion_pb2.FusedEmotion(subject_id=subject, window_end_ns=end, label="happy", probs=[1, 0, 0, 0])
+
+
+async def test_dedup_by_device_modality_seq(store) -> None:
+    assert await store.store_frames([frame(1), frame(2), frame(2), frame(1, modality="eeg")]) == [
+        True, True, False, True,
+    ]  # fmt: skip
+    assert await store.store_frames([frame(1), frame(3), frame(1, device="dev-2")]) == [False, True, True]
+    assert await store.acked_seq("dev-1", "hr") == 3
+    assert await store.acked_seq("dev-1", "eeg") == 1
+    assert await store.acked_seq("dev-1", "speech") == 0
+    keys = [
+        ("dev-1", "hr", "subj-1"),
+        ("dev-1", "eeg", "subj-1"),
+        ("dev-2", "hr", "subj-1"),
+        ("dev-9", "hr", "x"),
+    ]
+    assert await store.acked_seqs(keys) == [3, 1, 1, 0]
+
+
+async def test_fused_stream_positions_order_resume_and_filter(store) -> None:
+    positions = [await store.append_fused(emotion(f"s{i % 2}", i)) for i in range(10)]
+    assert [position_key(p) for p in positions] == sorted(position_key(p) for p in positions)
+    assert len(set(positions)) == 10
+    after = await store.read_fused(positions[3], None, 100)
+    assert [e.window_end_ns for e in after] == list(range(4, 10))
+    assert [e.position for e in after] == positions[4:]
+    only_s1 = await store.read_fused("", ["s1"], 3)
+    assert [e.window_end_ns for e in only_s1] == [1, 3, 5]
+    latest = await store.latest(None)
+    assert [(e.subject_id, e.window_end_ns, e.position) for e in latest] == [
+        ("s0", 8, positions[8]), ("s1", 9, positions[9]),
+    ]  # fmt: skip
+    assert [e.subject_id for e in await store.latest(["s1"])] == ["s1"]
+
+
+async def test_fused_stream_is_bounded(store) -> None:
+    for i in range(300):
+        await store.append_fused(emotion("s", i))
+    kept = await store.read_fused("", None, 1000)
+    assert 50 <= len(kept) < 300  # Redis trims approximately (MAXLEN ~)
+    assert kept[-1].window_end_ns == 299
+
+
+async def test_bundles_and_rollout_state(store) -> None:
+    m = manifest_pb2.ModelManifest(modality="hr", version=2)
+    await store.put_model(m, {"model.onnx": b"\x00\x01" * 10, "samples.npz": b"s"})
+    await store.put_model(manifest_pb2.ModelManifest(modality="eeg", version=1), {"model.onnx": b"e"})
+    got = await store.get_model("hr", 2)
+    assert got is not None and got[0] == m and got[1] == {"model.onnx": b"\x00\x01" * 10, "samples.npz": b"s"}
+    assert await store.get_model("hr", 3) is None
+    assert [(x.modality, x.version) for x in await store.list_manifests(None)] == [("eeg", 1), ("hr", 2)]
+    assert [x.version for x in await store.list_manifests("hr")] == [2]
+    await store.put_rollout("hr", b'{"stable": 2}')
+    assert await store.get_rollouts() == {"hr": b'{"stable": 2}'}
+
+
+async def test_redis_outage_raises_store_error(tmp_path) -> None:
+    from tests.conftest import free_port
+
+    store = RedisStore(f"redis://127.0.0.1:{free_port()}/0")
+    with pytest.raises(StoreError, match="redis"):
+        await store.store_frames([frame(1)])
+    await store.close()

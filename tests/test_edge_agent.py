@@ -1,0 +1,134 @@
+"""The agent end to end against the test servicer: synthetic source, all modalities, rejection, hot swap."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import numpy as np
+import pytest
+from edge_models import bundle_blobs, make_bundle
+from edge_servicer import EdgeTestServer
+
+from edge_node.agent import Agent
+from edge_node.clock import ClockEstimate
+from edge_node.inference import load_runner
+from edge_node.models import ModelSlot
+from edge_node.sources import open_source
+from edge_node.spool import Spool
+from edge_node.streamer import Streamer
+from mmer.v1 import registry_pb2
+from mmer_core.bundle import load_public_key
+from mmer_core.modalities import MODALITIES
+from mmer_core.synthetic import Session, SessionConfig, stream_windows
+from mmer_core.windowing import Window
+
+
+@pytest.fixture
+async def server():
+    srv = EdgeTestServer()
+    await srv.start()
+    yield srv
+    await srv.stop()
+
+
+def build_agent(srv, tmp_path, modalities=MODALITIES) -> Agent:
+    keys, models = tmp_path / "keys", tmp_path / "models"
+    for m in modalities:
+        make_bundle(models / m, keys, m, 1)
+    pub = load_public_key(keys / "trainer.pub")
+    slots = {m: ModelSlot(m, load_runner(models / m, pub)) for m in modalities}
+    spool = Spool(tmp_path / "spool")
+    clock = ClockEstimate()
+    streamer = Streamer(lambda: grpc.aio.insecure_channel(srv.target), spool, clock, "dev1", token="t")
+    return Agent("dev1", "s1", slots, spool, streamer, clock, pub, models)
+
+
+async def test_synthetic_session_scores_every_window_once_in_order(server, tmp_path):
+    agent = build_agent(server, tmp_path)
+    windows = open_source("synthetic:3", MODALITIES, "s1", fast=True, seconds=12.0)
+    await agent.run(windows)
+    c = agent.counters
+    assert c.rejected == 0 and c.queue_dropped == 0 and c.scored == c.windows
+    for m in MODALITIES:
+        seqs = server.store.seqs(m)
+        assert seqs == list(range(1, len(seqs) + 1)) and seqs
+        f = server.store.frames[("dev1", m)][-1]
+        assert (
+            f.model_version == 1
+            and abs(sum(f.probs) - 1) < 1e-3
+            and f.labels == ["happy", "angry", "sad", "calm"]
+        )
+        assert (
+            f.window_end_ns > f.window_start_ns
+            and f.inference_end_ns >= f.inference_start_ns >= f.window_end_ns
+        )
+        assert f.send_ns >= f.inference_end_ns and f.truth_label
+    assert sum(len(server.store.seqs(m)) for m in MODALITIES) == c.scored
+    assert len(server.store.seqs("image")) == 60 and len(server.store.seqs("hr")) == 3
+    last = server.store.status[-1]
+    assert last.device_id == "dev1" and dict(last.model_versions) == dict.fromkeys(MODALITIES, 1)
+
+
+def test_sensor_reading_never_blocks_on_a_stalled_inference_lane(server, tmp_path):
+    agent = build_agent(server, tmp_path, ("eeg",))
+    agent.queue = __import__("queue").Queue(maxsize=2)
+    windows = [Window("eeg", i * 0.5, i * 0.5 + 2, np.zeros((14, 256))) for i in range(10)]
+    agent.read_source(iter(windows))  # no inference lane running: must still return at once
+    assert agent.counters.queue_dropped == 8 and agent.source_done.is_set()
+    assert [agent.queue.get_nowait().t_start for _ in range(2)] == [4.0, 4.5]
+
+
+async def test_nan_or_wrong_shape_windows_are_rejected_and_counted(server, tmp_path, caplog):
+    agent = build_agent(server, tmp_path, ("eeg", "speech"))
+    good = np.random.default_rng(0).normal(0, 10, (14, 256))
+    nan = good.copy()
+    nan[3, 10] = np.nan
+    windows = [
+        Window("eeg", 0, 2, good),
+        Window("eeg", 0.5, 2.5, nan),
+        Window("eeg", 1, 3, np.zeros((3, 256))),
+        Window("speech", 0, 1, np.zeros(123, np.float32)),
+        Window("eeg", 1.5, 3.5, good),
+    ]
+    await agent.run(iter(windows))
+    assert agent.counters.rejected == 3 and agent.counters.scored == 2
+    assert server.store.seqs("eeg") == [1, 2]
+    assert "window rejected: eeg" in caplog.text and "window rejected: speech" in caplog.text
+    assert agent.status().windows_rejected == 3
+
+
+async def test_hot_swap_mid_stream_loses_no_window_and_frames_name_versions(server, tmp_path):
+    agent = build_agent(server, tmp_path, ("eeg",))
+    keys = tmp_path / "keys"
+    v2 = make_bundle(tmp_path / "incoming-v2", keys, "eeg", 2, seed=9)
+    server.store.bundles[("eeg", 2)] = (v2.manifest, bundle_blobs(v2))
+    bad = make_bundle(tmp_path / "incoming-v3", keys, "eeg", 3, seed=9, wrong_samples=True)
+    server.store.bundles[("eeg", 3)] = (bad.manifest, bundle_blobs(bad))
+    channel = grpc.aio.insecure_channel(server.target)
+    # eeg paced at 25x real time: a window every 20 ms, so the swaps land mid-stream
+    windows = stream_windows(
+        Session(SessionConfig("s1", 1, duration_s=32.0)), ["eeg"], realtime=True, speed=25.0
+    )
+
+    def limited():
+        for i, w in enumerate(windows):
+            if i >= 60:
+                return
+            yield w
+
+    async def push_updates():
+        await asyncio.sleep(0.3)
+        await server.store.updates.put(registry_pb2.ModelUpdate(manifest=v2.manifest, stage="serving"))
+        await asyncio.sleep(0.3)
+        await server.store.updates.put(registry_pb2.ModelUpdate(manifest=bad.manifest, stage="serving"))
+
+    pusher = asyncio.create_task(push_updates())
+    await agent.run(limited(), channel)
+    await pusher
+    await channel.close()
+    frames = server.store.frames[("dev1", "eeg")]
+    assert [f.seq for f in frames] == list(range(1, agent.counters.windows + 1))
+    versions = [f.model_version for f in frames]
+    assert versions == sorted(versions) and set(versions) == {1, 2}
+    assert agent.slots["eeg"].version == 2 and agent.counters.updates_refused == 1

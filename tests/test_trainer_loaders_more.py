@@ -1,0 +1,152 @@
+"""WESAD, DEAP, FER2013 and image-folder loaders on small files written in each exact format."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.image import imsave
+
+from mmer_core.modalities import SPECS
+from mmer_core.taxonomy import QUADRANTS
+from trainer.loaders import load, parse_source
+from trainer.loaders.deap import DEAP_CHANNELS, load_deap
+from trainer.loaders.faces import load_faces
+from trainer.loaders.wesad import load_wesad
+
+
+def _pulse(seconds: float, fs: float, bpm: float, rng: np.random.Generator) -> np.ndarray:
+    t = np.arange(int(seconds * fs)) / fs
+    phase = 2 * np.pi * bpm / 60.0 * t
+    return 50 * np.sin(phase) + 15 * np.sin(2 * phase) + rng.normal(0, 1.0, t.size)
+
+
+def write_wesad(root: Path, subject: str, conditions: list[tuple[int, float, float]], seed: int = 0) -> None:
+    """S<n>/S<n>.pkl as WESAD ships it: latin-1 py2-style dict, wrist BVP 64 Hz, labels 700 Hz."""
+    rng = np.random.default_rng(seed)
+    bvp, label = [], []
+    for code, seconds, bpm in conditions:
+        bvp.append(_pulse(seconds, 64.0, bpm, rng))
+        label.append(np.full(int(seconds * 700), code, dtype=np.int32))
+    data = {
+        "subject": subject,
+        "signal": {
+            "wrist": {
+                "BVP": np.concatenate(bvp)[:, None],
+                "EDA": np.zeros((10, 1)),
+                "ACC": np.zeros((10, 3)),
+            },
+            "chest": {"ECG": np.zeros((10, 1))},
+        },
+        "label": np.concatenate(label),
+    }
+    (root / subject).mkdir(parents=True)
+    with (root / subject / f"{subject}.pkl").open("wb") as fh:
+        pickle.dump(data, fh, protocol=2)
+
+
+def test_wesad_pickles_give_hr_windows_per_protocol_condition(tmp_path: Path) -> None:
+    # 0 transient, 1 baseline -> calm, 2 stress -> angry, 3 amusement -> happy; 6 is outside the protocol.
+    write_wesad(tmp_path, "S2", [(0, 20, 70), (1, 40, 65), (2, 40, 95), (6, 20, 80)])
+    write_wesad(tmp_path, "S3", [(3, 40, 80), (4, 30, 60)], seed=1)
+    d = load_wesad(tmp_path)
+    assert d.modality == "hr" and d.x.shape[1:] == SPECS["hr"].input_shape
+    assert set(d.subjects) == {"S2", "S3"}
+    s2 = {QUADRANTS.labels[i] for i in d.y[d.subjects == "S2"]}
+    s3 = {QUADRANTS.labels[i] for i in d.y[d.subjects == "S3"]}
+    assert s2 == {"calm", "angry"} and s3 == {"happy", "calm"}
+    # 40 s baseline, 10 s windows every 2 s wholly inside it: 16 windows
+    assert np.sum((d.subjects == "S2") & (d.y == QUADRANTS.index("calm"))) == 16
+
+
+def test_wesad_bad_file_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "S9").mkdir()
+    with (tmp_path / "S9" / "S9.pkl").open("wb") as fh:
+        pickle.dump({"signal": {}}, fh)
+    with pytest.raises(ValueError, match=r"wesad:.*S9.pkl: missing signal.wrist.BVP"):
+        load_wesad(tmp_path)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError, match=r"no S<n>\.pkl"):
+        load_wesad(empty)
+
+
+def write_deap(path: Path, ratings: list[tuple[float, float]], seconds: float = 7.0, seed: int = 0) -> None:
+    """sNN.dat as DEAP's preprocessed python release: dict of data (trials, 40, samples) and labels (trials, 4)."""
+    rng = np.random.default_rng(seed)
+    n = int((3.0 + seconds) * 128)
+    data = rng.normal(0, 10, size=(len(ratings), 40, n)).astype(np.float32)
+    data[:, DEAP_CHANNELS.index("O1"), :] += 30 * np.sin(2 * np.pi * 10 * np.arange(n) / 128)
+    labels = np.array([[v, a, 5.0, 5.0] for v, a in ratings], dtype=np.float32)
+    with path.open("wb") as fh:
+        pickle.dump({"data": data, "labels": labels}, fh, protocol=2)
+
+
+def test_deap_files_give_eeg_windows_labelled_by_quadrant(tmp_path: Path) -> None:
+    write_deap(tmp_path / "s01.dat", [(8.0, 7.5), (2.0, 8.0)])  # happy, angry
+    write_deap(tmp_path / "s02.dat", [(3.0, 2.0), (7.0, 1.5)], seed=1)  # sad, calm
+    d = load_deap(tmp_path)
+    assert d.modality == "eeg" and d.x.shape[1:] == SPECS["eeg"].input_shape
+    # 7 s after the 3 s baseline, 2 s windows every 2 s: 3 per trial, 4 trials
+    assert len(d) == 12
+    assert [QUADRANTS.labels[i] for i in d.y[::3]] == ["happy", "angry", "sad", "calm"]
+    assert set(d.subjects) == {"s01", "s02"}
+
+
+def test_deap_wrong_layout_is_a_clear_error(tmp_path: Path) -> None:
+    with (tmp_path / "s01.dat").open("wb") as fh:
+        pickle.dump({"data": np.zeros((2, 8, 100)), "labels": np.zeros((2, 4))}, fh)
+    with pytest.raises(ValueError, match="not DEAP's layout"):
+        load_deap(tmp_path)
+
+
+def test_fer2013_csv(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    rows = ["emotion,pixels,Usage"]
+    for code in (0, 3, 4, 6, 5):
+        rows.append(f"{code}," + " ".join(str(v) for v in rng.integers(0, 256, 48 * 48)) + ",Training")
+    path = tmp_path / "fer2013.csv"
+    path.write_text("\n".join(rows) + "\n")
+    d = load_faces(path)
+    assert d.x.shape == (5, *SPECS["image"].input_shape)
+    assert [QUADRANTS.labels[i] for i in d.y] == ["angry", "happy", "sad", "calm", "happy"]
+    assert len(set(d.subjects)) == 5
+
+
+def test_fer2013_bad_pixels_are_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "fer.csv"
+    path.write_text("emotion,pixels,Usage\n3,1 2 3,Training\n")
+    with pytest.raises(ValueError, match="line 2 has 3 pixels"):
+        load_faces(path)
+
+
+def test_image_folders_any_size_and_colour(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    for label, subject, shape in (
+        ("joy", "p1", (64, 64, 3)),
+        ("fear", "p2", (30, 40)),
+        ("calm", "p1", (48, 48)),
+    ):
+        (tmp_path / label).mkdir()
+        img = rng.random(shape)
+        imsave(tmp_path / label / f"{subject}_img.png", img, cmap="gray" if img.ndim == 2 else None)
+    d = load("faces", parse_source(f"faces:{tmp_path}")[1], "image", 0)
+    assert d.x.shape == (3, *SPECS["image"].input_shape)
+    assert sorted(QUADRANTS.labels[i] for i in d.y) == ["angry", "calm", "happy"]
+    assert sorted(d.subjects) == ["p1", "p1", "p2"]
+
+
+def test_image_folder_unknown_label_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "confused").mkdir()
+    imsave(tmp_path / "confused" / "p1_a.png", np.zeros((8, 8)), cmap="gray")
+    with pytest.raises(ValueError, match="confused"):
+        load_faces(tmp_path)
+
+
+def test_parse_source_knows_the_new_kinds(tmp_path: Path) -> None:
+    for kind in ("wesad", "deap", "faces"):
+        assert parse_source(f"{kind}:{tmp_path}") == (kind, tmp_path)
+    with pytest.raises(ValueError, match="not a directory"):
+        parse_source(f"wesad:{tmp_path / 'missing'}")
