@@ -4,7 +4,8 @@ Every service reads its settings through `load_config`, so a value means the
 same thing wherever it is set. Command-line flags override what this returns.
 An environment variable names its key path: MMER_COORDINATOR__FUSION_WINDOW_S=2
 sets [coordinator] fusion_window_s; a few common ones have short aliases
-(MMER_COORDINATOR, MMER_STORE, MMER_TOKEN, ...).
+(MMER_COORDINATOR, MMER_STORE, MMER_TOKEN, ...). A table such as
+[coordinator.staleness_s] sets the entries it names and keeps the other defaults.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from mmer_core.modalities import MODALITIES
 
 ENV_PREFIX = "MMER_"
 DEFAULT_GRPC = "127.0.0.1:50051"
@@ -91,10 +94,38 @@ ALIASES = {
     "MMER_SPOOL": ("node", "spool"),
 }
 
+QUANTIZATION_METHODS = ("max", "percentile", "max-percentile", "entropy")
+
 CHOICES = {
     ("coordinator", "strategy"): ("weighted_mean", "product", "max", "vote", "confidence"),
-    ("node", "drop_policy"): ("drop-oldest", "drop-newest", "block"),
+    ("node", "drop_policy"): ("drop-oldest", "drop-newest"),
+    ("trainer", "methods"): QUANTIZATION_METHODS,
 }
+
+# Numeric ranges (low, high, low inclusive, high inclusive); None leaves a side open. Numbers not listed
+# here only have to be non-negative.
+RANGES: dict[tuple[str, str], tuple[float | None, float | None, bool, bool]] = {
+    ("coordinator", "fusion_window_s"): (0.0, None, False, False),
+    ("coordinator", "staleness_s"): (0.0, None, False, False),
+    ("coordinator", "smoothing_alpha"): (0.0, 1.0, True, False),
+    ("coordinator", "subscriber_buffer"): (1, None, True, False),
+    ("coordinator", "clock_tolerance_ms"): (0.0, None, False, False),
+    ("coordinator", "max_message_bytes"): (1024, None, True, False),
+    ("coordinator", "fused_stream_maxlen"): (1, None, True, False),
+    ("coordinator", "rollout_fraction"): (0.0, 1.0, False, True),
+    ("node", "spool_max_frames"): (1, None, True, False),
+    ("node", "queue_max_windows"): (1, None, True, False),
+    ("node", "clock_sync_interval_s"): (0.0, None, False, False),
+    ("trainer", "percentile"): (0.0, 100.0, False, True),
+    ("trainer", "calibration_windows"): (1, None, True, False),
+}
+
+# host:port settings; a server may listen on port 0 (any free port), a client must name a real one.
+ADDRESSES = {("coordinator", "listen"): 0, ("coordinator", "http"): 0, ("node", "coordinator"): 1}
+# Per-modality tables: keys must be modality names.
+MODALITY_TABLES = {("coordinator", "staleness_s")}
+# Lists that must not be empty.
+NON_EMPTY = {("node", "providers"), ("trainer", "methods")}
 
 
 def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Config:
@@ -118,12 +149,18 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
         keys = ALIASES.get(name) or tuple(name[len(ENV_PREFIX) :].lower().split("__"))
         if len(keys) != 2:
             raise ValueError(f"{name}: expected MMER_<SECTION>__<KEY>")
-        _set(config, keys, _parse_env(raw), name)
+        _set(config, keys, _parse_env(config, keys, raw), name)
     return config
 
 
-def _parse_env(raw: str) -> object:
-    """Environment values are TOML literals when they parse as one, else plain strings."""
+def _parse_env(config: Config, keys: tuple[str, ...], raw: str) -> object:
+    """Text settings take the variable verbatim (a token "1_000" stays "1_000"); others read it as a TOML
+    literal when it parses as one (numbers, booleans, ["lists"], {inline = tables})."""
+    section = getattr(config, keys[0], None) if len(keys) == 2 else None
+    if dataclasses.is_dataclass(section):
+        hint = typing.get_type_hints(type(section)).get(keys[1])
+        if hint is str or (hint == list[str] and not raw.lstrip().startswith("[")):
+            return raw
     try:
         return tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
@@ -140,12 +177,54 @@ def _set(config: Config, keys: tuple[str, ...], value: object, where: str) -> No
         raise ValueError(f"{where}: unknown key {key!r} in [{section_name}] (known: {', '.join(fields)})")
     hint = typing.get_type_hints(type(section))[key]
     coerced = _coerce(value, hint, where)
-    allowed = CHOICES.get((section_name, key))
-    if allowed and coerced not in allowed:
-        raise ValueError(f"{where}: {coerced!r} is not one of {allowed}")
-    if isinstance(coerced, (int, float)) and not isinstance(coerced, bool) and coerced < 0:
-        raise ValueError(f"{where}: must not be negative, got {coerced}")
+    if isinstance(coerced, dict):
+        # A table sets the entries it names; the other defaults stay (one modality's staleness, say).
+        coerced = {**getattr(section, key), **coerced}
+    _validate((section_name, key), coerced, where)
     setattr(section, key, coerced)
+
+
+def _validate(path: tuple[str, str], value: object, where: str) -> None:
+    """Refuse values the services could not use, naming the key; ranges and choices are data above."""
+    items = list(value.values()) if isinstance(value, dict) else value if isinstance(value, list) else [value]
+    allowed = CHOICES.get(path)
+    if allowed:
+        bad = [v for v in items if v not in allowed]
+        if bad:
+            raise ValueError(f"{where}: {bad[0]!r} is not one of {allowed}")
+    if path in NON_EMPTY and not items:
+        raise ValueError(f"{where}: must not be empty")
+    if path in MODALITY_TABLES and isinstance(value, dict):
+        unknown = sorted(set(value) - set(MODALITIES))
+        if unknown:
+            raise ValueError(f"{where}: unknown modality {unknown[0]!r} (known: {', '.join(MODALITIES)})")
+    if path in ADDRESSES:
+        _check_address(str(value), ADDRESSES[path], where)
+    low, high, low_in, high_in = RANGES.get(path, (0, None, True, False))
+    named = value.items() if isinstance(value, dict) else [(None, v) for v in items]
+    for entry, v in named:
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            continue
+        here = where if entry is None else f"{where}.{entry}"
+        too_low = low is not None and (v < low or (v == low and not low_in))
+        too_high = high is not None and (v > high or (v == high and not high_in))
+        if v != v:  # NaN
+            raise ValueError(f"{here}: must be a number, got {v}")
+        if too_low or too_high:
+            if (low, high) == (0, None) and low_in:
+                raise ValueError(f"{here}: must not be negative, got {v}")
+            lo = "(-inf" if low is None else f"{'[' if low_in else '('}{low}"
+            hi = "inf)" if high is None else f"{high}{']' if high_in else ')'}"
+            raise ValueError(f"{here}: {v} is outside {lo}, {hi}")
+
+
+def _check_address(address: str, min_port: int, where: str) -> None:
+    """host:port ([v6]:port too); unix: socket paths pass as they are (gRPC accepts them)."""
+    if address.startswith("unix:"):
+        return
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or not min_port <= int(port) <= 65535:
+        raise ValueError(f"{where}: expected host:port with port {min_port}..65535, got {address!r}")
 
 
 def _coerce(value: object, hint: object, where: str) -> object:
@@ -167,6 +246,8 @@ def _coerce(value: object, hint: object, where: str) -> object:
         if hint is bool:
             if isinstance(value, bool):
                 return value
+            raise TypeError
+        if hint in (int, float) and isinstance(value, bool):
             raise TypeError
         if hint is int and isinstance(value, float) and not value.is_integer():
             raise TypeError

@@ -7,6 +7,7 @@ quadrants of the valence/arousal circumplex.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from mmer.v1 import common_pb2
@@ -91,7 +92,12 @@ def get_taxonomy(name: str) -> Taxonomy:
 
 
 def map_label(dataset: str, label: str | int, taxonomy: Taxonomy = QUADRANTS) -> str:
-    """Map one dataset label (code or word) into the taxonomy; ValueError if it has no mapping."""
+    """Map one dataset label (code or word) into the taxonomy; ValueError if it has no mapping.
+
+    Integral floats (3.0, as a csv column read as float gives) count as the integer code.
+    """
+    if isinstance(label, float) and label.is_integer():
+        label = int(label)
     key = str(label).strip()
     if dataset == "generic":
         word = key.lower()
@@ -118,7 +124,10 @@ def va_to_label(valence: float, arousal: float, midpoint: float) -> str:
     """Quadrant of a valence/arousal rating split at the scale midpoint (DEAP 1..9: 5; DREAMER 1..5: 3).
 
     A rating exactly at the midpoint counts as high, the usual convention in DEAP studies.
+    A missing (NaN) rating is an error, not silently "low".
     """
+    if not all(math.isfinite(v) for v in (valence, arousal, midpoint)):
+        raise ValueError(f"va_to_label: ratings must be finite, got valence={valence} arousal={arousal}")
     high_v, high_a = valence >= midpoint, arousal >= midpoint
     if high_a:
         return "happy" if high_v else "angry"

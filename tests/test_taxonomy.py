@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from mmer.v1 import common_pb2
@@ -9,15 +10,18 @@ from mmer_core.taxonomy import QUADRANTS, Taxonomy, get_taxonomy, map_label, va_
 
 CASES = {
     "ravdess": {"01": "calm", "02": "calm", "03": "happy", "04": "sad", "05": "angry", "06": "angry",
-                "07": "angry", "08": "happy", 3: "happy"},
+                "07": "angry", "08": "happy", 3: "happy", "fearful": "angry", "surprised": "happy"},
     "tess": {"angry": "angry", "disgust": "angry", "fear": "angry", "happy": "happy", "neutral": "calm",
              "ps": "happy", "sad": "sad"},
     "crema-d": {"ANG": "angry", "DIS": "angry", "FEA": "angry", "HAP": "happy", "NEU": "calm", "SAD": "sad"},
     "fer2013": {0: "angry", 1: "angry", 2: "angry", 3: "happy", 4: "sad", 5: "happy", 6: "calm"},
-    "wesad": {1: "calm", 2: "angry", 3: "happy", 4: "calm", "stress": "angry", "amusement": "happy"},
+    "wesad": {1: "calm", 2: "angry", 3: "happy", 4: "calm", "baseline": "calm", "stress": "angry",
+              "amusement": "happy", "meditation": "calm"},
     "e4": {"baseline": "calm", "stress": "angry", "relax": "calm"},
     "generic": {"anger": "angry", "Fear": "angry", "joy": "happy", "happiness": "happy", "surprise": "happy",
-                "sadness": "sad", "boredom": "sad", "neutral": "calm", "calm": "calm", "disgust": "angry"},
+                "sadness": "sad", "boredom": "sad", "bored": "sad", "neutral": "calm", "calm": "calm",
+                "disgust": "angry", "relaxed": "calm", "stress": "angry", "amusement": "happy",
+                "contentment": "calm", "surprised": "happy", "fearful": "angry", "sad": "sad"},
 }  # fmt: skip
 
 
@@ -27,9 +31,23 @@ def test_dataset_labels_map_to_quadrants(dataset: str) -> None:
         assert map_label(dataset, label) == expected, (dataset, label)
 
 
+@pytest.mark.parametrize(("label", "expected"), [(3.0, "happy"), (np.int64(6), "calm"), (" 4 ", "sad")])
+def test_numeric_codes_from_csv_columns(label: object, expected: str) -> None:
+    assert map_label("fer2013", label) == expected
+
+
 @pytest.mark.parametrize(
     ("dataset", "label"),
-    [("ravdess", "09"), ("fer2013", 7), ("wesad", 0), ("crema-d", "XYZ"), ("generic", "meh")],
+    [
+        ("ravdess", "09"),
+        ("fer2013", 7),
+        ("fer2013", 2.5),
+        ("wesad", 0),
+        ("crema-d", "XYZ"),
+        ("tess", "bored"),
+        ("e4", "amusement"),
+        ("generic", "meh"),
+    ],
 )
 def test_unknown_label_is_a_clear_error(dataset: str, label: object) -> None:
     with pytest.raises(ValueError, match=dataset):
@@ -48,6 +66,12 @@ def test_unknown_dataset_is_a_clear_error() -> None:
 )  # fmt: skip
 def test_deap_and_dreamer_ratings_split_at_midpoint(valence, arousal, midpoint, expected) -> None:
     assert va_to_label(valence, arousal, midpoint) == expected
+
+
+@pytest.mark.parametrize(("valence", "arousal"), [(float("nan"), 5.0), (5.0, float("inf"))])
+def test_missing_ratings_are_refused(valence: float, arousal: float) -> None:
+    with pytest.raises(ValueError, match="va_to_label: ratings must be finite"):
+        va_to_label(valence, arousal, 5)
 
 
 def test_taxonomy_is_data_and_round_trips() -> None:

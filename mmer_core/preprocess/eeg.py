@@ -20,7 +20,8 @@ _PAIRS = [(EEG_CHANNELS.index(left), EEG_CHANNELS.index(right)) for left, right 
 def band_powers(x: np.ndarray) -> np.ndarray:
     """Welch band power per channel: (..., channels, samples) -> (..., channels, bands), linear scale."""
     nperseg = min(int(SPEC.params["welch_nperseg"]), x.shape[-1])
-    freqs, psd = signal.welch(x, fs=SPEC.sample_rate_hz, nperseg=nperseg, axis=-1)
+    noverlap = int(nperseg * SPEC.params["welch_overlap"])
+    freqs, psd = signal.welch(x, fs=SPEC.sample_rate_hz, nperseg=nperseg, noverlap=noverlap, axis=-1)
     df = freqs[1] - freqs[0]
     out = [psd[..., (freqs >= lo) & (freqs < hi)].sum(axis=-1) * df for _, lo, hi in EEG_BANDS]
     return np.stack(out, axis=-1)

@@ -54,9 +54,9 @@ def hrv_features(rr_s: object) -> np.ndarray:
 
 def _lf_hf(t: np.ndarray, rr: np.ndarray) -> tuple[float, float]:
     """log(LF/HF) from a Lomb-Scargle periodogram of the RR series; (0, 0) when the window is too short."""
-    if t[-1] - t[0] < P["min_lfhf_s"] or rr.size < 16 or np.ptp(rr) == 0:
+    if t[-1] - t[0] < P["min_lfhf_s"] or rr.size < P["min_lfhf_beats"] or np.ptp(rr) == 0:
         return 0.0, 0.0
-    freqs = np.linspace(P["lf_low_hz"], P["hf_high_hz"], 64)
+    freqs = np.linspace(P["lf_low_hz"], P["hf_high_hz"], int(P["lomb_scargle_freqs"]))
     power = signal.lombscargle(t, rr - rr.mean(), 2 * np.pi * freqs)
     lf = power[freqs < P["lf_high_hz"]].sum()
     hf = power[freqs >= P["lf_high_hz"]].sum()
@@ -66,27 +66,33 @@ def _lf_hf(t: np.ndarray, rr: np.ndarray) -> tuple[float, float]:
 
 
 def rr_from_ppg(ppg: object, fs: float) -> tuple[np.ndarray, np.ndarray]:
-    """Beat times (s from the first sample) and RR intervals (s) from a PPG/BVP trace.
+    """Beat times (s from the first sample) and plausible RR intervals (s) from a PPG/BVP trace.
 
     Band-pass 0.5-3 Hz (30-180 bpm) with a zero-phase Butterworth, then systolic
     peaks with a refractory distance of 0.35 s and a prominence relative to the
     signal's spread, so motion bursts and dicrotic notches don't become beats.
-    Checked against the Empatica E4's own HR on the Stress-Predict recordings.
+    Intervals outside min_rr_s..max_rr_s (missed or extra beats) are dropped
+    together with the beat that ends them. Checked against the Empatica E4's own
+    HR on the Stress-Predict recordings.
     """
     x = as_finite_array("hr", ppg, (1,))
-    if fs <= 0:
-        raise ValueError(f"hr: sample rate must be positive, got {fs}")
-    if x.size < 3 * fs:
-        raise ValueError(f"hr: too short: PPG of {x.size / fs:.1f} s, need at least 3 s")
-    sos = signal.butter(2, [0.5, 3.0], btype="bandpass", fs=fs, output="sos")
+    low, high = P["ppg_band_low_hz"], P["ppg_band_high_hz"]
+    if not np.isfinite(fs) or fs <= 2 * high:
+        raise ValueError(f"hr: PPG sample rate must be finite and above {2 * high:g} Hz, got {fs}")
+    if x.size < P["ppg_min_s"] * fs:
+        raise ValueError(f"hr: too short: PPG of {x.size / fs:.1f} s, need at least {P['ppg_min_s']:g} s")
+    sos = signal.butter(int(P["ppg_filter_order"]), [low, high], btype="bandpass", fs=fs, output="sos")
     filtered = signal.sosfiltfilt(sos, x)
     spread = np.percentile(filtered, 95) - np.percentile(filtered, 5)
-    peaks, _ = signal.find_peaks(filtered, distance=max(1, int(0.35 * fs)), prominence=0.1 * spread)
+    peaks, _ = signal.find_peaks(
+        filtered,
+        distance=max(1, int(P["ppg_refractory_s"] * fs)),
+        prominence=P["ppg_min_prominence"] * spread,
+    )
     times = peaks / fs
-    if times.size < 2:
-        return times, np.empty(0)
     rr = np.diff(times)
-    return times[1:], rr
+    keep = (rr >= P["min_rr_s"]) & (rr <= P["max_rr_s"])
+    return times[1:][keep], rr[keep]
 
 
 def preprocess(raw: object) -> np.ndarray:

@@ -11,7 +11,8 @@ from mmer_core.preprocess._checks import as_finite_array
 
 SPEC = SPECS["image"]
 SIZE = int(SPEC.params["size"])
-LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R BT.601
+LUMA = np.array([SPEC.params["luma_r"], SPEC.params["luma_g"], SPEC.params["luma_b"]])  # ITU-R BT.601
+MIN_SIDE = int(SPEC.params["min_side_px"])
 
 
 @lru_cache(maxsize=64)
@@ -24,11 +25,13 @@ def _area_matrix(n_in: int, n_out: int) -> np.ndarray:
 
 
 def to_gray(img: np.ndarray, eight_bit: bool) -> np.ndarray:
-    """(H, W) or (H, W, 3|4), 8-bit or [0, 1] floats -> (H, W) floats in [0, 1]."""
+    """(H, W), (H, W, 1) or (H, W, 3|4), 8-bit or [0, 1] floats -> (H, W) floats in [0, 1]."""
     x = img.astype(np.float64)
     if eight_bit or x.max() > 1.0:
         x = x / 255.0
-    if x.ndim == 3:
+    if x.ndim == 3 and x.shape[2] == 1:
+        x = x[..., 0]
+    elif x.ndim == 3:
         if x.shape[2] not in (3, 4):
             raise ValueError(f"image: expected 1, 3 or 4 colour channels, got {x.shape[2]}")
         x = x[..., :3] @ LUMA
@@ -52,8 +55,10 @@ def preprocess(raw: object, box: tuple[int, int, int, int] | None = None) -> np.
     """One frame (any size, gray or RGB) -> (48, 48, 1) float32 in [0, 1]."""
     arr = np.asarray(raw)
     img = as_finite_array("image", arr, (2, 3))
-    if min(img.shape[:2]) < 8:
-        raise ValueError(f"image: too small: {img.shape[1]}x{img.shape[0]}, need at least 8x8 pixels")
+    if min(img.shape[:2]) < MIN_SIDE:
+        raise ValueError(
+            f"image: too small: {img.shape[1]}x{img.shape[0]}, need at least {MIN_SIDE}x{MIN_SIDE} pixels"
+        )
     gray = crop(to_gray(img, eight_bit=arr.dtype == np.uint8), box)
     out = _area_matrix(gray.shape[0], SIZE) @ gray @ _area_matrix(gray.shape[1], SIZE).T
     return np.clip(out, 0.0, 1.0).astype(np.float32)[..., None]
