@@ -16,13 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from mmer_core.modalities import SPECS
-from mmer_core.preprocess import preprocess_batch
 from mmer_core.preprocess.hr import rr_from_ppg
 from mmer_core.taxonomy import QUADRANTS, map_label
 from trainer.data import Dataset
+from trainer.loaders.beats import STRIDE_S, BeatWindows, beats_in_window
 
 SPEC = SPECS["hr"]
-STRIDE_S = 2.0
 
 
 def read_signal(path: Path) -> tuple[float, float, np.ndarray]:
@@ -53,7 +52,7 @@ def load_e4(root: Path) -> Dataset:
     if not labels_path.is_file():
         raise ValueError(f"e4:{root}: no labels.csv")
     intervals = read_labels(labels_path)
-    raws, labels, subjects, ends = [], [], [], []
+    windows = BeatWindows()
     for subject, spans in sorted(intervals.items()):
         bvp_path = root / subject / "BVP.csv"
         if not bvp_path.is_file():
@@ -64,29 +63,10 @@ def load_e4(root: Path) -> Dataset:
         for start, end, label in spans:
             t = start + SPEC.window_s
             while t <= end:
-                inside = (times > t - SPEC.window_s) & (times <= t)
-                if inside.sum() >= SPEC.params["min_beats"]:
-                    raws.append(rr[inside])
-                    labels.append(QUADRANTS.index(label))
-                    subjects.append(subject)
-                    ends.append(t)
+                window = beats_in_window(times, rr, t)
+                if window is not None:
+                    windows.add(window, QUADRANTS.index(label), subject, t)
                 t += STRIDE_S
-    if not raws:
+    if not windows.raws:
         raise ValueError(f"e4:{root}: no labelled window with enough beats")
-    x, keep = _features(raws)
-    return Dataset(
-        "hr", x, np.array(labels)[keep], np.array(subjects)[keep], np.array(ends)[keep],
-        f"e4:{root} ({len(set(subjects))} subjects, beats from BVP)",
-    )  # fmt: skip
-
-
-def _features(raws: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Preprocess, leaving out windows whose beats are mostly implausible (motion)."""
-    keep, rows = [], []
-    for i, r in enumerate(raws):
-        try:
-            rows.append(preprocess_batch("hr", [r])[0])
-            keep.append(i)
-        except ValueError:
-            continue
-    return np.stack(rows), np.array(keep)
+    return windows.dataset(f"e4:{root} ({len(set(windows.subjects))} subjects, beats from BVP)")

@@ -16,12 +16,11 @@ from mmer_core.modalities import SPECS
 from mmer_core.preprocess.hr import rr_from_ppg
 from mmer_core.taxonomy import QUADRANTS, map_label
 from trainer.data import Dataset
-from trainer.loaders.e4 import _features
+from trainer.loaders.beats import STRIDE_S, BeatWindows, beats_in_window
 
 SPEC = SPECS["hr"]
 BVP_HZ = 64.0
 LABEL_HZ = 700.0
-STRIDE_S = 2.0
 PROTOCOL = {1, 2, 3, 4}
 
 
@@ -44,7 +43,7 @@ def load_wesad(root: Path) -> Dataset:
     paths = sorted(Path(root).rglob("S*.pkl"))
     if not paths:
         raise ValueError(f"wesad:{root}: no S<n>.pkl subject files")
-    raws, labels, subjects, ends = [], [], [], []
+    windows = BeatWindows()
     for path in paths:
         data = read_pickle(path)
         subject = str(data.get("subject", path.stem))
@@ -55,22 +54,10 @@ def load_wesad(root: Path) -> Dataset:
         duration = min(len(bvp) / BVP_HZ, len(protocol) / LABEL_HZ)
         while t <= duration:
             span = protocol[int((t - SPEC.window_s) * LABEL_HZ) : int(t * LABEL_HZ)]
-            inside = (times > t - SPEC.window_s) & (times <= t)
-            if (
-                span.size
-                and span[0] in PROTOCOL
-                and np.all(span == span[0])
-                and inside.sum() >= SPEC.params["min_beats"]
-            ):
-                raws.append(rr[inside])
-                labels.append(QUADRANTS.index(map_label("wesad", int(span[0]))))
-                subjects.append(subject)
-                ends.append(t)
+            window = beats_in_window(times, rr, t)
+            if span.size and span[0] in PROTOCOL and np.all(span == span[0]) and window is not None:
+                windows.add(window, QUADRANTS.index(map_label("wesad", int(span[0]))), subject, t)
             t += STRIDE_S
-    if not raws:
+    if not windows.raws:
         raise ValueError(f"wesad:{root}: no window lies wholly in one protocol condition with enough beats")
-    x, keep = _features(raws)
-    return Dataset(
-        "hr", x, np.array(labels)[keep], np.array(subjects)[keep], np.array(ends)[keep],
-        f"wesad:{root} ({len(set(subjects))} subjects, beats from wrist BVP)",
-    )  # fmt: skip
+    return windows.dataset(f"wesad:{root} ({len(set(windows.subjects))} subjects, beats from wrist BVP)")
