@@ -14,6 +14,7 @@ import grpc
 from opentelemetry import metrics
 
 from coordinator.auth import Principal, principal_of
+from coordinator.device_metrics import observe_devices
 from coordinator.fusion_engine import FusionEngine
 from coordinator.hub import Hub
 from coordinator.latency import LatencyBook
@@ -72,6 +73,7 @@ class Coordinator:
         self._otel_frames = meter.create_counter("mmer.coordinator.frames", description="frames by outcome")
         self.counters: Counter[str] = Counter()
         self.devices: dict[str, DeviceInfo] = {}
+        observe_devices(meter, self.devices)
         self.labels = {m: QUADRANTS.labels for m in MODALITIES}
         self.engine = FusionEngine(
             config.fusion_window_s, config.staleness_s, config.strategy, config.smoothing_alpha

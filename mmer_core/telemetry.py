@@ -21,6 +21,8 @@ from opentelemetry import context, metrics, trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 DEFAULT_SAMPLE_RATIO = 0.1
+# Histogram buckets for every instrument in milliseconds: sub-millisecond inference up to stalled links.
+LATENCY_BUCKETS_MS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000)
 _PROPAGATOR = TraceContextTextMapPropagator()
 _configured = False
 
@@ -98,7 +100,17 @@ def setup_telemetry(service_name: str, prometheus: bool = False) -> None:
         from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
         readers.append(PeriodicExportingMetricReader(metric_exporter))
-    metrics.set_meter_provider(MeterProvider(resource=resource_for(service_name), metric_readers=readers))
+    from opentelemetry.metrics import Histogram
+    from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
+
+    ms_buckets = View(
+        instrument_type=Histogram,
+        instrument_unit="ms",
+        aggregation=ExplicitBucketHistogramAggregation(LATENCY_BUCKETS_MS),
+    )
+    metrics.set_meter_provider(
+        MeterProvider(resource=resource_for(service_name), metric_readers=readers, views=[ms_buckets])
+    )
     trace.set_tracer_provider(build_tracer_provider(service_name, span_exporter))
     _configured = True
 
