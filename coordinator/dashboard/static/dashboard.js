@@ -49,7 +49,8 @@ function subjectEntry(id, labels) {
   const series = [{}].concat(labels.map((label, i) => ({ label, stroke: colorOf(label, i), width: 2 })));
   const plot = new uPlot({
     width, height: 140, series, legend: { live: false },
-    scales: { y: { range: [0, 1] } },
+    // one point: uPlot would stretch the time axis over years; show ten seconds around it instead
+    scales: { x: { range: (u, lo, hi) => (u.data[0].length === 1 ? [lo - 5, lo + 5] : [lo, hi]) }, y: { range: [0, 1] } },
     axes: [{ stroke: "#8a96a3", grid: { stroke: "#26313c" } }, { stroke: "#8a96a3", grid: { stroke: "#26313c" } }],
   }, [[]].concat(labels.map(() => [])), chart);
   entry = { root, head, mods, plot, labels, data: [[]].concat(labels.map(() => [])), hits: 0, total: 0 };
