@@ -99,3 +99,18 @@ async def test_metrics_are_prometheus_text_with_hop_histograms_and_device_gauges
     frames_total = {s.labels["outcome"]: s.value for s in families["mmer_coordinator_frames"].samples
                     if s.name.endswith("_total") and s.labels["modality"] == "hr"}  # fmt: skip
     assert frames_total == {"stored": 10}
+
+
+def test_histogram_buckets_for_the_dashboard_span_the_samples_and_keep_every_count() -> None:
+    from coordinator.latency import Histogram
+
+    h = Histogram()
+    for ms in (0.5, 0.5, 2.0, 250_000.0):  # the last is past the largest edge (~100 s)
+        h.add(ms)
+    buckets = h.buckets()
+    edges = [edge for edge, _ in buckets]
+    assert edges == sorted(edges) and sum(c for _, c in buckets) == 4
+    assert buckets[0][1] == 2 and 0.5 <= buckets[0][0] < 0.55  # upper edge of the 0.5 ms bucket
+    assert buckets[-1] == (250_000.0, 1)  # the overflow bucket ends at the largest sample
+    assert next(c for edge, c in buckets if edge >= 2.0) == 1
+    assert Histogram().buckets() == []
