@@ -189,7 +189,7 @@ class Coordinator:
                 state.spool_depth = info.status.spool_depth
                 state.queue_depth = info.status.queue_depth
                 state.frames_dropped = info.status.frames_dropped
-                state.model_versions.update(info.status.model_versions)  # serving now, before any frame
+                state.model_versions.update(info.status.model_versions)
             out.devices.append(state)
         if reset:
             self.latency.reset()
