@@ -14,11 +14,13 @@ import grpc
 from opentelemetry import metrics
 
 from coordinator.auth import Principal, principal_of
+from coordinator.device_metrics import observe_devices
 from coordinator.fusion_engine import FusionEngine
 from coordinator.hub import Hub
 from coordinator.latency import LatencyBook
 from coordinator.registry import Registry, RolloutRule
 from coordinator.store import Store, StoreError, position_key
+from coordinator.tracing import WindowTraces
 from coordinator.validation import InvalidFrame, validate_frame
 from mmer.v1 import (
     admin_pb2,
@@ -63,6 +65,7 @@ class Coordinator:
         self.registry = Registry(store, trainer_key, RolloutRule(fraction=config.rollout_fraction))
         self.hub = Hub()
         self.latency = LatencyBook()
+        self.traces = WindowTraces()
         meter = metrics.get_meter("mmer.coordinator")
         self._otel_latency = meter.create_histogram(
             "mmer.coordinator.hop_latency", unit="ms", description="latency per hop and modality"
@@ -70,6 +73,7 @@ class Coordinator:
         self._otel_frames = meter.create_counter("mmer.coordinator.frames", description="frames by outcome")
         self.counters: Counter[str] = Counter()
         self.devices: dict[str, DeviceInfo] = {}
+        observe_devices(meter, self.devices)
         self.labels = {m: QUADRANTS.labels for m in MODALITIES}
         self.engine = FusionEngine(
             config.fusion_window_s, config.staleness_s, config.strategy, config.smoothing_alpha
@@ -103,6 +107,7 @@ class Coordinator:
                 self._last_seq[key] = frame.seq
                 self._note_device(frame, receive_ns)
                 self._record_frame_latency(frame, receive_ns)
+                self.traces.ingested(frame, receive_ns)
                 await self.registry.observe(frame)
                 if self.sharing is None:
                     for emotion in self.engine.add(frame, receive_ns):
@@ -145,6 +150,7 @@ class Coordinator:
                 return
             emotion.position = position
         self.counters["fused_emotions"] += 1
+        self.traces.published(emotion, fused_ns)
         for hop in ("fuse", "publish", "total"):
             self.record(hop, "", getattr(lat, f"{hop}_ms"))
         self.record("added", "", lat.fuse_ms + lat.publish_ms)

@@ -168,8 +168,7 @@ def run_demo(options: DemoOptions) -> int:
                     str(node_dir / "spool"),
                     "--trainer-pubkey",
                     str(pub),
-                    "--token",
-                    tokens[device],
+                    f"--token={tokens[device]}",  # one word: a token may start with "-"
                     "--seconds",
                     str(options.seconds + 30),
                     "--stats-json",
@@ -184,7 +183,12 @@ def run_demo(options: DemoOptions) -> int:
         pushed_at = time.monotonic()
         subprocess.run(
             mmer_command(
-                "trainer", "push", "--coordinator", address, "--token", tokens["trainer"], str(options.models)
+                "trainer",
+                "push",
+                "--coordinator",
+                address,
+                f"--token={tokens['trainer']}",
+                str(options.models),
             ),
             check=True,
         )
