@@ -13,6 +13,7 @@ from onnxruntime.quantization.calibrate import save_tensors_data
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from trainer.calibration import BatchReader, max_percentile_ranges
+from trainer.compact import compact
 
 METHODS = ("max", "percentile", "max-percentile", "entropy")
 QUANTIZED_OPS = ["Conv", "Gemm", "MatMul", "MaxPool", "GlobalAveragePool", "Relu"]
@@ -26,7 +27,7 @@ def quantize(
     percentile: float = 99.999,
     batch_size: int = 16,
 ) -> Path:
-    """Write an INT8 QDQ model calibrated on `calibration` windows with the given method."""
+    """Write an INT8 QDQ model calibrated on `calibration` windows with the given method, compacted."""
     if method not in METHODS:
         raise ValueError(f"unknown quantization method {method!r} (known: {', '.join(METHODS)})")
     if len(calibration) == 0:
@@ -80,4 +81,7 @@ def quantize(
                 )
         finally:
             logging.getLogger().setLevel(level)
+    compacted = compact(onnx.load(out_path))
+    onnx.checker.check_model(compacted)
+    onnx.save(compacted, out_path)
     return out_path
