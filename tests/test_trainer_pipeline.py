@@ -29,6 +29,17 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "[fusion] accuracy" in proc.stdout, "per-step log lines are printed"
+    progress = ("[", "    epoch", "made a signing key pair", "report written")
+    noise = [line for line in proc.stdout.splitlines() if line.strip() and not line.startswith(progress)]
+    assert not noise, f"only progress lines on stdout, got: {noise[:5]}"
+    for marker in (
+        "Saved artifact",
+        "fully_quantize",
+        "Collecting tensor data",
+        "Converting models",
+        "UserWarning",
+    ):
+        assert marker not in proc.stdout + proc.stderr, f"tool chatter {marker!r} reached the console"
     return out
 
 

@@ -59,6 +59,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     pipe.add_argument(
         "--fast", action="store_true", help="tiny data and few epochs, for tests and smoke runs"
     )
+    pipe.add_argument(
+        "-v", "--verbose", action="store_true",
+        help="also print the tools' own output (TensorFlow, tf2onnx, onnxruntime) as debug lines",
+    )  # fmt: skip
     pipe.set_defaults(run=run_pipeline)
 
     push = steps.add_parser("push", help=STEPS["push"], description=STEPS["push"])
@@ -154,6 +158,7 @@ def run_pipeline(args: argparse.Namespace) -> int:
         if modalities != [SOURCES[kind]]:
             print(f"--data {args.data} carries only the {SOURCES[kind]} modality", file=sys.stderr)
             return 2
+    _tool_output(args.verbose)
     key = args.key or args.out / "keys" / bundle.PRIVATE_KEY_FILE
     if not key.exists():
         bundle.generate_keypair(key.parent)
@@ -171,6 +176,20 @@ def run_pipeline(args: argparse.Namespace) -> int:
         loader = lambda m: load(kind, folder, m, args.seed)  # noqa: E731
     run_pipeline(options, loader, log=lambda s: print(s, flush=True))
     return 0
+
+
+def _tool_output(verbose: bool) -> None:
+    """Known-harmless tool warnings off; with --verbose the tools' captured output is shown as debug lines."""
+    import logging
+
+    from trainer.quiet import LOG, silence_tool_loggers
+
+    silence_tool_loggers()
+    if verbose:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("  %(message)s"))
+        LOG.addHandler(handler)
+        LOG.setLevel(logging.DEBUG)
 
 
 def run_push(args: argparse.Namespace) -> int:

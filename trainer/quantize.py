@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import tempfile
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from trainer.calibration import BatchReader, max_percentile_ranges
 from trainer.compact import compact
+from trainer.quiet import quiet
 
 METHODS = ("max", "percentile", "max-percentile", "entropy")
 QUANTIZED_OPS = ["Conv", "Gemm", "MatMul", "MaxPool", "GlobalAveragePool", "Relu"]
@@ -44,7 +44,8 @@ def quantize(
     with tempfile.TemporaryDirectory(prefix="mmer-quant-") as tmp:
         work = Path(tmp)
         prepared = work / "prepared.onnx"
-        quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
+        with quiet("quantize pre-process"):
+            quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
         model = onnx.load(prepared)
         input_name = model.graph.input[0].name
         reader = BatchReader(input_name, calibration, batch_size)
@@ -61,9 +62,7 @@ def quantize(
             # spanning orders of magnitude) stays float: one int8 scale per tensor would erase it.
             "op_types_to_quantize": QUANTIZED_OPS,
         }
-        level = logging.getLogger().level
-        logging.getLogger().setLevel(logging.WARNING)
-        try:
+        with quiet(f"quantize {method}"):
             if method == "max-percentile":
                 ranges = max_percentile_ranges(prepared, reader, percentile, work)
                 cache = work / "ranges.json"
@@ -88,8 +87,6 @@ def quantize(
                     extra_options=options,
                     **kwargs,
                 )
-        finally:
-            logging.getLogger().setLevel(level)
     compacted = compact(onnx.load(out_path))
     onnx.checker.check_model(compacted)
     onnx.save(compacted, out_path)
