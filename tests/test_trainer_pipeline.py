@@ -65,6 +65,7 @@ def test_report_has_every_contract_field(run: Path) -> None:
     assert {"accuracy", "best_single_accuracy", "without"} <= set(fusion)
     assert set(fusion["without"]) == set(MODALITIES)
     assert report["split"] == "subject-independent"
+    assert report["class_weights"] == "none"
     assert report["seconds"] > 0
     assert (run / "report.md").read_text().startswith("# mmer trainer report")
     for png in ("confusion.png", "accuracy_vs_compression.png", "latency.png"):

@@ -57,6 +57,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     pipe.add_argument("--seconds", type=float, default=300.0, help="synthetic seconds per subject")
     pipe.add_argument("--no-tflite", action="store_true", help="skip the TFLite int8 baseline")
     pipe.add_argument(
+        "--class-weights", choices=("none", "balanced"), default="none",
+        help="balanced: weight the loss by inverse class frequency (imbalanced real data)",
+    )  # fmt: skip
+    pipe.add_argument(
         "--fast", action="store_true", help="tiny data and few epochs, for tests and smoke runs"
     )
     pipe.add_argument(
@@ -169,6 +173,7 @@ def run_pipeline(args: argparse.Namespace) -> int:
         out=args.out, key=key, modalities=modalities, methods=[m.strip() for m in args.methods.split(",")],
         percentile=args.percentile, max_drop_pp=args.max_drop_pp, seed=args.seed, split=args.split,
         epochs=epochs, calibration_windows=64 if args.fast else 256, plan=plan, tflite=not args.no_tflite,
+        class_weights=args.class_weights,
     )  # fmt: skip
     if folder is None:
         loader = lambda m: data_mod.synthetic(m, plan)  # noqa: E731
