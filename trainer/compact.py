@@ -1,12 +1,13 @@
 """Strip what an INT8 QDQ model carries besides its int8 weights, without changing what it computes.
 
-After `quantize_static` an edge-sized model is ~15 % overhead: every int32
-bias has an all-zero int32 zero-point tensor as large as the bias itself (an
-optional input that defaults to 0), every tensor and
-node has a long generated name ("t18_DequantizeLinear_Output") repeated at
-each use, shape annotations the runtime re-infers, and opset imports of
-domains no node uses. On a 60k-weight model that is the difference between
-3.4x and 3.7x smaller than fp32.
+After `quantize_static` a 59k-weight model is 70 kB for 59 kB of int8
+weights: every int32 bias has an all-zero int32 zero-point tensor as large as
+the bias itself (an optional input that defaults to 0), every tensor and node
+has a long generated name ("t18_DequantizeLinear_Output") repeated at each
+use, and there are shape annotations the runtime re-infers and opset imports
+of domains no node uses. Without them the file is 65 kB: 3.64x smaller than
+fp32 instead of 3.37x. Weight zero points stay (one byte per channel):
+onnxruntime fuses Gemm into QGemm only when they are present.
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ Lite XNNPACK delegate"), a dozen lines per model. Inside `quiet()` both file
 descriptors point to a temporary file whose lines go to the `mmer.trainer.tools`
 logger at DEBUG (`mmer trainer pipeline --verbose` shows them). When the step
 fails, the captured text is written to stderr before the error propagates: it
-is then the diagnosis, not noise.
+is then the diagnosis, not noise. File descriptors are per process: steps
+run in one thread, so nothing else's output is captured by mistake.
 """
 
 from __future__ import annotations
