@@ -24,7 +24,7 @@ sys.path.insert(0, str(_HERE.parent))
 MIN_COMPRESSION = {"hr": 3.0, "eeg": 3.0, "speech": 3.5, "image": 3.5}
 
 
-def goals(report: dict, wall_s: float) -> dict:
+def goals(report: dict, wall_s: float, cpu_s: float | None = None) -> dict:
     """Each goal with its measured figure and whether it is met."""
     out: dict = {}
     for m, need in MIN_COMPRESSION.items():
@@ -46,7 +46,12 @@ def goals(report: dict, wall_s: float) -> dict:
     if fusion:
         gain = fusion["accuracy"] - fusion["best_single_accuracy"]
         out["fusion"] = {"gain_pp": round(gain * 100, 2), "ok": gain >= 0.03}
-    out["seconds"] = {"wall": round(wall_s, 1), "ok": wall_s <= 600}
+    # cpu: this process's CPU seconds (all threads); on a shared machine wall time also counts others' load.
+    out["seconds"] = {
+        "wall": round(wall_s, 1),
+        "cpu": None if cpu_s is None else round(cpu_s, 1),
+        "ok": wall_s <= 600,
+    }
     return out
 
 
@@ -66,9 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="mmer-bench-") as tmp:
         out = args.out or Path(tmp)
         cmd = ["trainer", "pipeline", "--data", "synthetic", "--out", str(out), "--seed", str(args.seed)]
-        started = time.monotonic()
+        started, cpu0 = time.monotonic(), time.process_time()
         rc = mmer([*cmd, "--fast"] if args.fast else cmd)
-        wall = time.monotonic() - started
+        wall, cpu = time.monotonic() - started, time.process_time() - cpu0
         if rc != 0:
             print(f"pipeline failed with exit code {rc}", file=sys.stderr)
             return rc
@@ -77,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         "bench": "trainer",
         "fast": args.fast,
         "seed": args.seed,
-        "goals": goals(report, wall),
+        "goals": goals(report, wall, cpu),
         "report": report,
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)

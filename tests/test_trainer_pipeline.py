@@ -29,6 +29,17 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "[fusion] accuracy" in proc.stdout, "per-step log lines are printed"
+    progress = ("[", "    epoch", "made a signing key pair", "report written")
+    noise = [line for line in proc.stdout.splitlines() if line.strip() and not line.startswith(progress)]
+    assert not noise, f"only progress lines on stdout, got: {noise[:5]}"
+    for marker in (
+        "Saved artifact",
+        "fully_quantize",
+        "Collecting tensor data",
+        "Converting models",
+        "UserWarning",
+    ):
+        assert marker not in proc.stdout + proc.stderr, f"tool chatter {marker!r} reached the console"
     return out
 
 
@@ -38,6 +49,9 @@ def test_report_has_every_contract_field(run: Path) -> None:
     for m in MODALITIES:
         r = report[m]
         assert 0 <= r["fp32"]["accuracy"] <= 1 and r["fp32"]["bytes"] > 0
+        # The class-aware subject split gives the test subjects training's classes; a label-blind
+        # one once tested image only on classes its 3-epoch model never predicted: 0.000.
+        assert r["fp32"]["accuracy"] > 0.2 and r["methods"][r["selected"]]["accuracy"] > 0.2, m
         for method in METHODS:
             e = r["methods"][method]
             for key in ("accuracy", "macro_f1", "bytes", "compression", "efficiency", "latency_ms_p50"):
@@ -51,6 +65,7 @@ def test_report_has_every_contract_field(run: Path) -> None:
     assert {"accuracy", "best_single_accuracy", "without"} <= set(fusion)
     assert set(fusion["without"]) == set(MODALITIES)
     assert report["split"] == "subject-independent"
+    assert report["class_weights"] == "none"
     assert report["seconds"] > 0
     assert (run / "report.md").read_text().startswith("# mmer trainer report")
     for png in ("confusion.png", "accuracy_vs_compression.png", "latency.png"):

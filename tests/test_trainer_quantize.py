@@ -116,3 +116,41 @@ def test_every_method_makes_a_model_that_agrees_with_fp32(trained, tmp_path: Pat
     ops = {n.op_type for n in onnx.load(q).graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
     assert q.stat().st_size * 2.5 < fp32_path.stat().st_size, "INT8 weights make the file much smaller"
+
+
+def conv_model(path: Path, weight: np.ndarray) -> Path:
+    """x -> Conv(weight, 'same' padding) -> Relu = probs (a feature map: nothing hides a wrong sum)."""
+    graph = helper.make_graph(
+        [
+            helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+            helper.make_node("Relu", ["c"], ["probs"]),
+        ],
+        "conv",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, weight.shape[1], 8, 8])],
+        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, [None, weight.shape[0], 8, 8])],
+        [numpy_helper.from_array(weight, "w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return path
+
+
+def test_int8_kernels_compute_what_the_quantized_graph_means(tmp_path: Path) -> None:
+    """Full-range uint8 activations times full-range int8 weights overflow the int16 pair sums of
+    x86 AVX2 kernels without VNNI (vpmaddubsw saturates): onnxruntime's fused QLinearConv then differs
+    from the QDQ graph's own arithmetic (here by up to a third of the output range, and speech lost
+    3 pp). Quantized weights keep 7 bits (reduce_range), so the sums fit on every x86 CPU."""
+    weight = RNG.uniform(0.8, 1.0, size=(16, 8, 3, 3)).astype(np.float32)
+    x = RNG.uniform(0.0, 1.0, size=(32, 8, 8, 8)).astype(np.float32)
+    x[:, :, ::2] = 1.0  # rows of peak activations: adjacent products are both near 255 x 127
+    q = quantize(conv_model(tmp_path / "conv.onnx", weight), tmp_path / "conv.int8.onnx", "max", x)
+
+    def outputs(level: ort.GraphOptimizationLevel) -> np.ndarray:
+        options = ort.SessionOptions()
+        options.graph_optimization_level = level
+        return ort.InferenceSession(str(q), options).run(["probs"], {"x": x})[0]
+
+    fused = outputs(ort.GraphOptimizationLevel.ORT_ENABLE_ALL)  # QLinearConv, integer kernels
+    reference = outputs(ort.GraphOptimizationLevel.ORT_DISABLE_ALL)  # DequantizeLinear -> float Conv
+    assert np.abs(fused - reference).max() <= 1e-3 * np.abs(reference).max()

@@ -57,8 +57,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     pipe.add_argument("--seconds", type=float, default=300.0, help="synthetic seconds per subject")
     pipe.add_argument("--no-tflite", action="store_true", help="skip the TFLite int8 baseline")
     pipe.add_argument(
+        "--class-weights", choices=("none", "balanced"), default="none",
+        help="balanced: weight the loss by inverse class frequency (imbalanced real data)",
+    )  # fmt: skip
+    pipe.add_argument(
         "--fast", action="store_true", help="tiny data and few epochs, for tests and smoke runs"
     )
+    pipe.add_argument(
+        "-v", "--verbose", action="store_true",
+        help="also print the tools' own output (TensorFlow, tf2onnx, onnxruntime) as debug lines",
+    )  # fmt: skip
     pipe.set_defaults(run=run_pipeline)
 
     push = steps.add_parser("push", help=STEPS["push"], description=STEPS["push"])
@@ -154,6 +162,7 @@ def run_pipeline(args: argparse.Namespace) -> int:
         if modalities != [SOURCES[kind]]:
             print(f"--data {args.data} carries only the {SOURCES[kind]} modality", file=sys.stderr)
             return 2
+    _tool_output(args.verbose)
     key = args.key or args.out / "keys" / bundle.PRIVATE_KEY_FILE
     if not key.exists():
         bundle.generate_keypair(key.parent)
@@ -164,6 +173,7 @@ def run_pipeline(args: argparse.Namespace) -> int:
         out=args.out, key=key, modalities=modalities, methods=[m.strip() for m in args.methods.split(",")],
         percentile=args.percentile, max_drop_pp=args.max_drop_pp, seed=args.seed, split=args.split,
         epochs=epochs, calibration_windows=64 if args.fast else 256, plan=plan, tflite=not args.no_tflite,
+        class_weights=args.class_weights,
     )  # fmt: skip
     if folder is None:
         loader = lambda m: data_mod.synthetic(m, plan)  # noqa: E731
@@ -171,6 +181,20 @@ def run_pipeline(args: argparse.Namespace) -> int:
         loader = lambda m: load(kind, folder, m, args.seed)  # noqa: E731
     run_pipeline(options, loader, log=lambda s: print(s, flush=True))
     return 0
+
+
+def _tool_output(verbose: bool) -> None:
+    """Known-harmless tool warnings off; with --verbose the tools' captured output is shown as debug lines."""
+    import logging
+
+    from trainer.quiet import LOG, silence_tool_loggers
+
+    silence_tool_loggers()
+    if verbose:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("  %(message)s"))
+        LOG.addHandler(handler)
+        LOG.setLevel(logging.DEBUG)
 
 
 def run_push(args: argparse.Namespace) -> int:

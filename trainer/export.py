@@ -9,6 +9,8 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+from trainer.quiet import quiet
+
 OPSET = 17
 AGREEMENT_TOLERANCE = 1e-4
 
@@ -22,7 +24,8 @@ def export_onnx(model, path: Path, input_name: str, check_inputs: np.ndarray) ->
     model(check_inputs[:1])  # Keras exports only models that have been called
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "raw.onnx"
-        model.export(str(raw), format="onnx", opset_version=OPSET, verbose=False)
+        with quiet("onnx export"):
+            model.export(str(raw), format="onnx", opset_version=OPSET, verbose=False)
         graph_model = onnx.load(raw)
     _rename(graph_model, input_name)
     onnx.checker.check_model(graph_model)

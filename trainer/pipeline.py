@@ -38,6 +38,7 @@ class PipelineOptions:
     calibration_windows: int = 256
     plan: data_mod.SyntheticPlan = field(default_factory=data_mod.SyntheticPlan)
     tflite: bool = True
+    class_weights: str = "none"  # or "balanced": inverse class frequency of the training split
 
 
 @dataclass
@@ -69,7 +70,7 @@ def choose(fp32: Evaluation, methods: dict[str, Evaluation], max_drop_pp: float)
 
 def run_modality(modality: str, dataset: data_mod.Dataset, options: PipelineOptions, log: Log) -> ModalityRun:
     """Train, export, quantize with every method, evaluate, choose and bundle one modality."""
-    from trainer.models import build_model, fit
+    from trainer.models import balanced_class_weights, build_model, fit
 
     parts = data_mod.split(dataset, options.split, options.seed)
     k = len(dataset.taxonomy)
@@ -78,8 +79,17 @@ def run_modality(modality: str, dataset: data_mod.Dataset, options: PipelineOpti
     )
     model = build_model(modality, k, parts.train.x, options.seed)
     log(f"[{modality}] training ({model.count_params()} weights, up to {options.epochs} epochs)")
+    weights = balanced_class_weights(parts.train.y) if options.class_weights == "balanced" else None
     info = fit(
-        model, parts.train.x, parts.train.y, parts.val.x, parts.val.y, options.epochs, options.seed, log
+        model,
+        parts.train.x,
+        parts.train.y,
+        parts.val.x,
+        parts.val.y,
+        options.epochs,
+        options.seed,
+        log,
+        weights,
     )
     work = options.out / "work" / modality
     fp32_path = export_onnx(model, work / "model.fp32.onnx", model.input.name, parts.test.x[:64])
@@ -205,6 +215,7 @@ def run_pipeline(options: PipelineOptions, load: Callable[[str], data_mod.Datase
         f"[fusion] accuracy {report['fusion']['accuracy']:.3f} vs best single {report['fusion']['best_single_accuracy']:.3f}"
     )
     report["split"] = options.split
+    report["class_weights"] = options.class_weights
     report["data"] = runs[next(iter(runs))].test.description
     report["seconds"] = round(time.monotonic() - started, 1)
     (options.out / "report.json").write_text(json.dumps(report, indent=2) + "\n")

@@ -14,7 +14,7 @@ def _modalities(report: dict) -> list[str]:
 def write_markdown(report: dict, path: Path) -> None:
     """Per-modality table of fp32, every INT8 method and TFLite, then fusion."""
     lines = [f"# mmer trainer report\n\nData: {report.get('data', '?')}; split: **{report['split']}**; "
-             f"{report['seconds']:.0f} s.\n"]  # fmt: skip
+             f"class weights: {report.get('class_weights', 'none')}; {report['seconds']:.0f} s.\n"]  # fmt: skip
     for m in _modalities(report):
         r = report[m]
         lines += [

@@ -6,11 +6,13 @@ import os
 import random
 from types import ModuleType
 
+from trainer.quiet import silence_tool_loggers
+
 
 def import_tf(seed: int | None = None, threads: int = 2) -> ModuleType:
     """TensorFlow, imported on first use only: the trainer's other steps and the edge never pay for it."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    silence_tool_loggers()
     import tensorflow as tf
 
     if not getattr(import_tf, "_threads_set", False):

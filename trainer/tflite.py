@@ -12,6 +12,7 @@ import time
 import numpy as np
 
 from trainer.evaluate import Evaluation, from_probs
+from trainer.quiet import quiet
 from trainer.tf_setup import import_tf
 
 
@@ -45,9 +46,11 @@ def evaluate_tflite(model, x_calib: np.ndarray, x_test: np.ndarray, y_test: np.n
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
-    flat = converter.convert()
-    interp = Interpreter(model_content=flat, num_threads=1)
-    interp.allocate_tensors()
+    with quiet("tflite convert"):
+        flat = converter.convert()
+        interp = Interpreter(model_content=flat, num_threads=1)
+        interp.allocate_tensors()
+        interp.invoke()  # the first call creates the XNNPACK delegate, which announces itself
     inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
     in_scale, in_zero = inp["quantization"]
     out_scale, out_zero = out["quantization"]
