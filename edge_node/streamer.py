@@ -72,7 +72,7 @@ class Streamer:
         token: str = "",
         status: Callable[[], ingest_pb2.EdgeStatus] | None = None,
         backoff_base_s: float = 0.1,
-        backoff_cap_s: float = 5.0,
+        backoff_cap_s: float = 2.0,  # service must be back within 5 s of a coordinator restart
         max_in_flight: int = 1,
         clock_interval_s: float = 30.0,
     ) -> None:
