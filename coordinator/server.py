@@ -17,6 +17,7 @@ from coordinator.memory_store import MemoryStore
 from coordinator.registry_service import RegistryService
 from coordinator.service import AdminService, ClockService, Coordinator, FusionService, IngestService
 from coordinator.store import Store
+from coordinator.wire_guard import WireGuardInterceptor
 from mmer.v1 import admin_pb2_grpc, clock_pb2_grpc, fusion_pb2_grpc, ingest_pb2_grpc, registry_pb2_grpc
 from mmer_core import bundle
 from mmer_core.config import CoordinatorConfig
@@ -64,6 +65,7 @@ async def build_server(
     interceptors = [aio_server_interceptor()]  # continues the edge's trace from the gRPC metadata
     if app.tokens is not None:
         interceptors.append(AuthInterceptor(app.tokens))
+    interceptors.append(WireGuardInterceptor())  # innermost: its deserializer is the one grpc uses
     server = grpc.aio.server(
         interceptors=interceptors,
         options=[
