@@ -112,9 +112,8 @@ async def serve(
         from coordinator.sharing import SharedFusion
 
         app.sharing = SharedFusion(app, app.store)
+        await app.sharing.start()  # tailing the fused stream before any subscriber can replay it
     server, port, health_servicer = await build_server(app, listen, tls, reuse_port)
-    if app.sharing is not None:
-        await app.sharing.start()
     runner = await start_http(app, http, reuse_port) if http else None
     log.info("coordinator listening on %s (port %d), store %s", listen, port, store_url)
     stop = asyncio.Event()

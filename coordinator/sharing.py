@@ -67,10 +67,14 @@ class SharedFusion:
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
+        # Tail from the stream's current end, read before this replica fuses anything: with "$" an emotion
+        # appended before the first XREAD reached Redis (a takeover's backlog) never reached subscribers.
+        newest = await self.r.xrevrange(self.store.stream, count=1)
+        tail_from = newest[0][0].decode() if newest else "0-0"
         self._tasks = [
+            asyncio.create_task(self._tail_loop(tail_from)),
             asyncio.create_task(self._lease_loop()),
             asyncio.create_task(self._fuse_loop()),
-            asyncio.create_task(self._tail_loop()),
         ]
 
     async def stop(self) -> None:
@@ -203,8 +207,7 @@ class SharedFusion:
                 log.warning("fusing: %s", exc)  # the lease loop retakes shards whose lease lapsed
                 await asyncio.sleep(0.1)
 
-    async def _tail_loop(self) -> None:
-        last = "$"
+    async def _tail_loop(self, last: str) -> None:
         while True:
             try:
                 replies = await self.r.xread({self.store.stream: last}, count=1000, block=1000)
