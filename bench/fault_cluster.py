@@ -330,7 +330,10 @@ def make_bundles(directory: Path, modalities: list[str]) -> Bundles:
 
 
 class InProcessEdge:
-    """The real edge agent (source, queue, ORT, spool, streamer, model watch) in a thread of this process."""
+    """The real edge agent (source, queue, ORT, spool, streamer, model watch) in a thread of this process.
+
+    Edges of one process share grpc's subchannel pool, hence one TCP connection through the proxy; a
+    fault on it hits all of them at once, as it would hit several devices behind one gateway."""
 
     def __init__(self, device_id: str, subject: str, target: str, bundles: Bundles, workdir: Path,
                  modalities: list[str], seed: int) -> None:  # fmt: skip
