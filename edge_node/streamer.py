@@ -175,9 +175,12 @@ class Streamer:
                 acked_event.set()
 
         reader = asyncio.create_task(read_acks())
-        await call.wait_for_connection()
-        self.connected.set()
+        # a failed connect fails the reader too: its error is the one wait_for_connection raises, so mark
+        # it retrieved (asyncio would log a traceback per reconnect attempt) and cancel the call below
+        reader.add_done_callback(lambda t: t.cancelled() or t.exception())
         try:
+            await call.wait_for_connection()
+            self.connected.set()
             while not self._stop.is_set():
                 if reader.done():
                     reader.result()
