@@ -17,6 +17,7 @@ from coordinator.memory_store import MemoryStore
 from coordinator.registry_service import RegistryService
 from coordinator.service import AdminService, ClockService, Coordinator, FusionService, IngestService
 from coordinator.store import Store
+from coordinator.wire_guard import WireGuardInterceptor
 from mmer.v1 import admin_pb2_grpc, clock_pb2_grpc, fusion_pb2_grpc, ingest_pb2_grpc, registry_pb2_grpc
 from mmer_core import bundle
 from mmer_core.config import CoordinatorConfig
@@ -64,6 +65,7 @@ async def build_server(
     interceptors = [aio_server_interceptor()]  # continues the edge's trace from the gRPC metadata
     if app.tokens is not None:
         interceptors.append(AuthInterceptor(app.tokens))
+    interceptors.append(WireGuardInterceptor())  # innermost: its deserializer is the one grpc uses
     server = grpc.aio.server(
         interceptors=interceptors,
         options=[
@@ -110,9 +112,8 @@ async def serve(
         from coordinator.sharing import SharedFusion
 
         app.sharing = SharedFusion(app, app.store)
+        await app.sharing.start()  # tailing the fused stream before any subscriber can replay it
     server, port, health_servicer = await build_server(app, listen, tls, reuse_port)
-    if app.sharing is not None:
-        await app.sharing.start()
     runner = await start_http(app, http, reuse_port) if http else None
     log.info("coordinator listening on %s (port %d), store %s", listen, port, store_url)
     stop = asyncio.Event()

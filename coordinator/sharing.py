@@ -67,10 +67,14 @@ class SharedFusion:
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
+        # Tail from the stream's current end, read before this replica fuses anything: with "$" an emotion
+        # appended before the first XREAD reached Redis (a takeover's backlog) never reached subscribers.
+        newest = await self.r.xrevrange(self.store.stream, count=1)
+        tail_from = newest[0][0].decode() if newest else "0-0"
         self._tasks = [
+            asyncio.create_task(self._tail_loop(tail_from)),
             asyncio.create_task(self._lease_loop()),
             asyncio.create_task(self._fuse_loop()),
-            asyncio.create_task(self._tail_loop()),
         ]
 
     async def stop(self) -> None:
@@ -189,25 +193,28 @@ class SharedFusion:
             streams = {self.store.shard_key(s, "frames"): ">" for s in owned}
             try:
                 replies = await self.r.xreadgroup(GROUP, self.me, streams, count=500, block=50)
-            except ResponseError as exc:  # group vanished (stream trimmed away / flushed): retake next tick
-                log.warning("xreadgroup: %s", exc)
-                await asyncio.sleep(0.05)
-                continue
-            async with self._lock:
-                for stream, entries in replies or []:
-                    name = stream.decode()
-                    shard = int(name.split("{s", 1)[1].split("}", 1)[0])
-                    engine = self.engines.get(shard)
-                    if engine is None:
-                        continue  # lost the lease meanwhile; the next holder re-reads these
-                    for _, fields in entries:
-                        await self._feed(engine, fields)
-                    await self.r.xack(name, GROUP, *[e[0] for e in entries])
+                async with self._lock:
+                    for stream, entries in replies or []:
+                        name = stream.decode()
+                        shard = int(name.split("{s", 1)[1].split("}", 1)[0])
+                        engine = self.engines.get(shard)
+                        if engine is None:
+                            continue  # lost the lease meanwhile; the next holder re-reads these
+                        for _, fields in entries:
+                            await self._feed(engine, fields)
+                        await self.r.xack(name, GROUP, *[e[0] for e in entries])
+            except RedisError as exc:  # group vanished (stream trimmed / flushed) or Redis restarting:
+                log.warning("fusing: %s", exc)  # the lease loop retakes shards whose lease lapsed
+                await asyncio.sleep(0.1)
 
-    async def _tail_loop(self) -> None:
-        last = "$"
+    async def _tail_loop(self, last: str) -> None:
         while True:
-            replies = await self.r.xread({self.store.stream: last}, count=1000, block=1000)
+            try:
+                replies = await self.r.xread({self.store.stream: last}, count=1000, block=1000)
+            except RedisError as exc:  # Redis restarting: resume after the last emotion fanned out
+                log.warning("tailing the fused stream: %s", exc)
+                await asyncio.sleep(0.1)
+                continue
             for _, entries in replies or []:
                 for entry_id, fields in entries:
                     emotion = fusion_pb2.FusedEmotion.FromString(fields[b"e"])

@@ -54,6 +54,9 @@ def make_channel(
 ):
     """An aio channel, TLS when a CA is given (mutual TLS with cert and key)."""
     opts = [("grpc.max_receive_message_length", 4 << 20), ("grpc.keepalive_time_ms", 20_000)]
+    # grpc's own reconnect backoff (1 s x1.6 up to 120 s, shared by every channel of the process) would
+    # otherwise outlast the streamer's: after a minute-long outage the node would wait up to 2 minutes.
+    opts += [("grpc.initial_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 2000)]
     if tls_ca is None:
         return grpc.aio.insecure_channel(target, options=opts)
     creds = grpc.ssl_channel_credentials(root_certificates=tls_ca, private_key=key, certificate_chain=cert)
@@ -72,7 +75,7 @@ class Streamer:
         token: str = "",
         status: Callable[[], ingest_pb2.EdgeStatus] | None = None,
         backoff_base_s: float = 0.1,
-        backoff_cap_s: float = 5.0,
+        backoff_cap_s: float = 2.0,  # service must be back within 5 s of a coordinator restart
         max_in_flight: int = 1,
         clock_interval_s: float = 30.0,
     ) -> None:
@@ -172,9 +175,12 @@ class Streamer:
                 acked_event.set()
 
         reader = asyncio.create_task(read_acks())
-        await call.wait_for_connection()
-        self.connected.set()
+        # a failed connect fails the reader too: its error is the one wait_for_connection raises, so mark
+        # it retrieved (asyncio would log a traceback per reconnect attempt) and cancel the call below
+        reader.add_done_callback(lambda t: t.cancelled() or t.exception())
         try:
+            await call.wait_for_connection()
+            self.connected.set()
             while not self._stop.is_set():
                 if reader.done():
                     reader.result()
