@@ -188,6 +188,9 @@ class Streamer:
                     for w in waits:
                         w.cancel()
                     continue
+                if self.spool.uncommitted:
+                    # the frames must be on disk before the coordinator can see their seqs (spool `batch` sync)
+                    await asyncio.to_thread(self.spool.commit)
                 batch_id += 1
                 with telemetry.tracer.start_as_current_span("edge.send") as span:
                     span.set_attribute("mmer.frames", len(rows))

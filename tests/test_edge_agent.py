@@ -132,3 +132,16 @@ async def test_hot_swap_mid_stream_loses_no_window_and_frames_name_versions(serv
     versions = [f.model_version for f in frames]
     assert versions == sorted(versions) and set(versions) == {1, 2}
     assert agent.slots["eeg"].version == 2 and agent.counters.updates_refused == 1
+
+
+async def test_full_spool_while_the_coordinator_is_down_drops_oldest_and_reports_it(server, tmp_path):
+    agent = build_agent(server, tmp_path, ("eeg",))
+    agent.spool.close()
+    agent.spool = agent.streamer.spool = Spool(tmp_path / "small-spool", max_frames=5)
+    await server.stop()
+    good = np.random.default_rng(1).normal(0, 10, (14, 256))
+    windows = [Window("eeg", i * 0.5, i * 0.5 + 2, good) for i in range(12)]
+    await agent.run(iter(windows), drain_s=0.3)
+    assert agent.counters.scored == 12
+    assert agent.spool.dropped == 7 and agent.status().frames_dropped == 7
+    assert [s for _, s, _ in agent.spool.unsent({})] == [8, 9, 10, 11, 12], "the newest frames are kept"
