@@ -46,6 +46,9 @@ def build_agent(srv, tmp_path, modalities=MODALITIES) -> Agent:
 
 async def test_synthetic_session_scores_every_window_once_in_order(server, tmp_path):
     agent = build_agent(server, tmp_path)
+    # --fast feeds windows as fast as the machine can make them; a queue that holds them all keeps a loaded
+    # machine from dropping some (drops are what test_sensor_reading_never_blocks... checks)
+    agent.queue = __import__("queue").Queue(maxsize=1000)
     windows = open_source("synthetic:3", MODALITIES, "s1", fast=True, seconds=12.0)
     await agent.run(windows)
     c = agent.counters

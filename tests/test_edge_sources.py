@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import time
+import wave
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from edge_node.sources import open_source
+from mmer_core.preprocess import preprocess
 
 
 def test_replay_npz_yields_windows_in_time_order(tmp_path):
@@ -48,5 +53,115 @@ def test_bad_sources_are_refused(tmp_path):
     np.savez(tmp_path / "r.npz", eeg_data=np.zeros((1, 14, 256)), eeg_t_start=[0.0], eeg_t_end=[2.0])
     with pytest.raises(ValueError, match="no speech_data"):
         open_source(f"replay:{tmp_path / 'r.npz'}", ["speech"], "s1", True, None)
-    with pytest.raises(ValueError, match="pylsl"):
-        open_source("lsl:EEG", ["eeg"], "s1", True, None)
+
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def write_wav(path: Path, seconds: float, rate: int = 16000, freq: float = 220.0) -> np.ndarray:
+    """A 16-bit mono wav as RAVDESS ships it; returns the samples as the reader should see them."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t = np.arange(int(seconds * rate)) / rate
+    pcm = (0.5 * np.sin(2 * np.pi * freq * t) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.tobytes())
+    return pcm.astype(np.float32) / 32767
+
+
+def write_e4_session(
+    folder: Path, start: float, beat_s: float, seconds: float, ibi_only: bool = False
+) -> None:
+    """BVP.csv (64 Hz pulse wave with one peak per beat) and IBI.csv, in the E4's export layout."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fs = 64.0
+    t = np.arange(int(seconds * fs)) / fs
+    bvp = 40 * np.sin(2 * np.pi * t / beat_s) ** 21 + 0.5 * np.sin(2 * np.pi * 0.1 * t)
+    if not ibi_only:
+        (folder / "BVP.csv").write_text(
+            f"{start:.2f}\n{fs:.6f}\n" + "\n".join(f"{v:.2f}" for v in bvp) + "\n"
+        )
+    beats = np.arange(beat_s, seconds, beat_s)
+    rows = "\n".join(f"{b:.6f},{beat_s:.6f}" for b in beats)
+    (folder / "IBI.csv").write_text(f"{start:.6f}, IBI\n{rows}\n")
+    (folder / "HR.csv").write_text(f"{start + 10:.6f}\n1.000000\n" + "\n".join(["75.00"] * 20) + "\n")
+
+
+def test_replay_e4_session_gives_labelled_beat_windows(tmp_path):
+    start = 1644227574.0
+    write_e4_session(tmp_path / "S02", start, 0.8, 40.0)
+    (tmp_path / "labels.csv").write_text(
+        "subject,start_unix_utc,end_unix_utc,label\n"
+        f"S02,{start},{start + 20},baseline\nS02,{start + 20},{start + 40},stress\nS03,{start},{start + 40},stress\n"
+    )
+    ws = list(open_source(f"replay:{tmp_path / 'S02'}", ["hr"], "s1", fast=True, seconds=None))
+    assert [w.t_end for w in ws] == [float(t) for t in range(10, 41)]
+    assert {w.modality for w in ws} == {"hr"}
+    hr = np.array([preprocess("hr", w.data)[0] for w in ws])
+    assert np.allclose(hr, 75.0, atol=1.0), "beats detected in the BVP give the pulse's 75 bpm"
+    labels = [w.label for w in ws]
+    assert labels[:11] == ["calm"] * 11 and labels[20:] == ["angry"] * 11, "baseline -> calm, stress -> angry"
+    assert set(labels[11:20]) == {None}, "windows across the change of label have none"
+
+
+def test_replay_e4_without_bvp_uses_ibi_and_without_labels_has_none(tmp_path):
+    write_e4_session(tmp_path / "S05", 1.6e9, 1.0, 30.0, ibi_only=True)
+    ws = list(open_source(f"replay:{tmp_path / 'S05'}", ["hr"], "s1", fast=True, seconds=None))
+    assert len(ws) == 20 and all(w.label is None for w in ws)
+    assert all(np.allclose(w.data, 1.0) and len(w.data) >= 9 for w in ws)
+
+
+def test_replay_wav_folder_plays_files_in_order_with_their_labels(tmp_path):
+    a = write_wav(tmp_path / "Actor_01" / "03-01-05-01-02-01-01.wav", 2.0)  # angry
+    b = write_wav(tmp_path / "Actor_02" / "03-01-04-02-01-01-02.wav", 1.5)  # sad
+    write_wav(tmp_path / "Actor_02" / "03-01-03-01-01-01-02.wav", 0.5)  # happy, shorter than a window
+    ws = list(open_source(f"replay:{tmp_path}", ["speech"], "s1", fast=True, seconds=None))
+    assert [w.label for w in ws] == ["angry", "angry", "angry", "sad", "sad"]
+    # sorted by path: the 0.5 s happy file plays at 2.5 s but fills no window; gaps of 0.5 s between files
+    assert [w.t_start for w in ws] == [0.0, 0.5, 1.0, 3.5, 4.0], "no window spans two files"
+    assert np.array_equal(ws[1].data, a[8000:24000]) and np.array_equal(ws[4].data, b[8000:24000])
+    assert all(preprocess("speech", w.data).shape == (40, 98, 1) for w in ws)
+
+
+def test_replay_is_paced_in_real_time_unless_fast(tmp_path):
+    write_wav(tmp_path / "03-01-05-01-02-01-01.wav", 1.6)
+    started = time.monotonic()
+    ws = list(open_source(f"replay:{tmp_path}", ["speech"], "s1", fast=False, seconds=None))
+    assert len(ws) == 2 and time.monotonic() - started >= 1.5 * 0.95
+
+
+@pytest.mark.parametrize(
+    ("make", "modalities", "message"),
+    [
+        (lambda p: write_e4_session(p, 1.6e9, 0.8, 20.0), ["hr", "eeg"], "holds only hr"),
+        (lambda p: write_wav(p / "03-01-05-01-02-01-01.wav", 1.0), ["hr"], "holds only speech"),
+        (lambda p: (p / "notes.txt").write_text("x"), ["hr"], "E4 session"),
+        (lambda p: write_wav(p / "clip.wav", 1.0), ["speech"], "neither RAVDESS"),
+    ],
+)
+def test_bad_replays_are_refused(tmp_path, make, modalities, message):
+    make(tmp_path)
+    with pytest.raises(ValueError, match=message):
+        list(open_source(f"replay:{tmp_path}", modalities, "s1", fast=True, seconds=None))
+
+
+def test_replay_of_the_real_recordings():
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data not present at {SHARED_DATA}")
+    e4 = SHARED_DATA / "stress-predict-e4" / "S02"
+    ws = list(open_source(f"replay:{e4}", ["hr"], "s1", fast=True, seconds=900.0))
+    labelled = [w for w in ws if w.label]
+    assert len(ws) > 800 and {w.label for w in labelled} == {"calm", "angry"}
+    scored = []
+    for w in labelled:
+        try:
+            scored.append(preprocess("hr", w.data)[0])
+        except ValueError:
+            continue
+    assert len(scored) > 0.8 * len(labelled) and 50 < np.median(scored) < 140
+    speech = list(
+        open_source(f"replay:{SHARED_DATA / 'ravdess-speech-16k' / 'Actor_01'}", ["speech"], "s", True, 30.0)
+    )
+    assert len(speech) > 10 and {w.label for w in speech} <= {"calm", "happy", "sad", "angry"}

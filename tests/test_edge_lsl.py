@@ -1,0 +1,144 @@
+"""The `lsl:NAME` source against real LSL outlets on this machine (pylsl with its bundled liblsl).
+
+liblsl reads its network settings once per process, so each check runs in a
+subprocess whose LSLAPICFG keeps discovery on 127.0.0.1 (machine scope, no
+multicast groups joined, no IPv6): nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from edge_node.sources import open_source
+
+ROOT = Path(__file__).resolve().parents[1]
+LOOPBACK_ONLY = """\
+[ports]
+IPv6 = disable
+[multicast]
+ResolveScope = machine
+MachineAddresses = {127.0.0.1}
+ListenAddress = 127.0.0.1
+Interfaces = {127.0.0.1}
+[lab]
+KnownPeers = {127.0.0.1}
+[log]
+level = -2
+"""
+
+
+def liblsl_missing() -> str | None:
+    """Why LSL cannot run here, or None when it can."""
+    try:
+        import pylsl  # noqa: F401
+    except ImportError:
+        return "pylsl is not installed (optional extra `lsl`)"
+    except RuntimeError as exc:
+        return f"pylsl is installed but liblsl is missing: {exc}"
+    return None
+
+
+pytestmark = pytest.mark.skipif(liblsl_missing() is not None, reason=str(liblsl_missing()))
+
+
+def run_with_lsl(tmp_path: Path, body: str) -> dict:
+    cfg = tmp_path / "lsl_api.cfg"
+    cfg.write_text(LOOPBACK_ONLY)
+    env = {**os.environ, "LSLAPICFG": str(cfg), "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'protos'}"}
+    script = "import json, threading, time\nimport numpy as np\nimport pylsl\n" + textwrap.dedent(body)
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=90, cwd=tmp_path
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_node_source_reads_eeg_speech_and_beats_from_lsl_outlets(tmp_path):
+    result = run_with_lsl(
+        tmp_path,
+        """
+        from edge_node.sources import open_source
+
+        name = f"mmer-test-{time.time_ns()}"
+        eeg = pylsl.StreamOutlet(pylsl.StreamInfo(name, "EEG", 14, 128.0, pylsl.cf_float32, "eeg-1"))
+        audio = pylsl.StreamOutlet(pylsl.StreamInfo(name, "Audio", 1, 16000.0, pylsl.cf_float32, "mic-1"))
+        rr = pylsl.StreamOutlet(pylsl.StreamInfo(name, "RR", 1, pylsl.IRREGULAR_RATE, pylsl.cf_float32, "rr-1"))
+        t = np.arange(6 * 128) / 128.0
+        signal = (20 * np.sin(2 * np.pi * 10 * t)[None, :] + np.arange(14)[:, None]).astype(np.float32)
+        speech = (0.1 * np.sin(2 * np.pi * 440 * np.arange(3 * 16000) / 16000)).astype(np.float32)
+
+        def push():
+            for outlet in (eeg, audio, rr):
+                while not outlet.have_consumers():
+                    time.sleep(0.01)
+            for i in range(0, signal.shape[1], 64):
+                eeg.push_chunk(signal[:, i : i + 64].T.copy())
+            for i in range(0, speech.size, 4000):
+                audio.push_chunk(speech[i : i + 4000, None].copy())
+            now = pylsl.local_clock()
+            beats = np.cumsum(np.full(16, 0.8))
+            for b in beats:
+                rr.push_sample([0.8], now - 13.0 + b)
+
+        pusher = threading.Thread(target=push, daemon=True)
+        windows = open_source(f"lsl:{name}", ["eeg", "speech", "hr"], "s1", fast=False, seconds=20.0)
+        pusher.start()
+        got = {"eeg": [], "speech": [], "hr": []}
+        for w in windows:
+            got[w.modality].append(w)
+            if len(got["eeg"]) == 9 and len(got["speech"]) == 5 and len(got["hr"]) == 3:
+                break
+        eeg_ok = all(
+            np.array_equal(w.data, signal[:, 64 * i : 64 * i + 256]) for i, w in enumerate(got["eeg"])
+        )
+        speech_ok = all(
+            np.array_equal(w.data, speech[8000 * i : 8000 * i + 16000]) for i, w in enumerate(got["speech"])
+        )
+        print(json.dumps({
+            "counts": {m: len(v) for m, v in got.items()},
+            "eeg_starts": [w.t_start for w in got["eeg"]],
+            "eeg_equal": eeg_ok,
+            "speech_equal": speech_ok,
+            "hr_windows": [w.data.tolist() for w in got["hr"]],
+            "hr_ends": [w.t_end for w in got["hr"]],
+        }))
+        """,
+    )
+    assert result["counts"] == {"eeg": 9, "speech": 5, "hr": 3}
+    assert result["eeg_starts"] == [0.5 * i for i in range(9)]
+    assert result["eeg_equal"] and result["speech_equal"], "windows hold exactly the samples pushed"
+    assert result["hr_ends"] == [10.0, 11.0, 12.0]
+    assert all(len(w) >= 12 and w == pytest.approx([0.8] * len(w)) for w in result["hr_windows"])
+
+
+def test_missing_or_mismatched_lsl_streams_are_refused(tmp_path):
+    result = run_with_lsl(
+        tmp_path,
+        """
+        from edge_node.lsl import open_lsl
+
+        name = f"mmer-bad-{time.time_ns()}"
+        wrong = pylsl.StreamOutlet(pylsl.StreamInfo(name, "EEG", 8, 256.0, pylsl.cf_float32, "eeg-8"))
+        errors = {}
+        for key, mods in (("missing", ["speech"]), ("wrong", ["eeg"])):
+            try:
+                open_lsl(name, mods, 1.0, resolve_timeout_s=1.0)
+            except ValueError as exc:
+                errors[key] = str(exc)
+        print(json.dumps(errors))
+        """,
+    )
+    assert "no LSL stream named" in result["missing"] and "Audio" in result["missing"]
+    assert "8 channels at 256 Hz, expected 14 at 128 Hz" in result["wrong"]
+
+
+def test_lsl_source_needs_a_stream_name():
+    with pytest.raises(ValueError, match="stream name"):
+        open_source("lsl:", ["eeg"], "s1", True, None)
