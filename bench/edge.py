@@ -129,6 +129,7 @@ async def bench_realtime(models: Path, workdir: Path, seconds: float, warmup: fl
             await asyncio.sleep(0.5)
             rss = max(rss, proc_rss_mb(proc.pid))
         c1, t1 = proc_cpu_s(proc.pid), time.monotonic()
+        maps = Path(f"/proc/{proc.pid}/maps").read_text()
     finally:
         proc.terminate()
         await asyncio.to_thread(proc.wait)
@@ -137,6 +138,8 @@ async def bench_realtime(models: Path, workdir: Path, seconds: float, warmup: fl
     return {
         "cpu_percent_of_core": round(100 * (c1 - c0) / (t1 - t0), 2),
         "rss_mb": round(rss, 1),
+        # scipy alone costs ~80 MB RSS: the edge path must run without it (mmer_core.dsp)
+        "scipy_loaded": "/scipy/" in maps,
         "seconds": round(t1 - t0, 1),
         "frames_received": frames,
     }

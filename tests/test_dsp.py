@@ -114,7 +114,8 @@ def test_edge_run_path_does_not_import_scipy() -> None:
     """What `mmer node` imports to run (node, agent, synthetic and replay sources, telemetry) stays scipy-free."""
     code = (
         "import json, sys\n"
-        "import edge_node.cli, edge_node.node, edge_node.sources, mmer_core.synthetic, mmer_core.telemetry\n"
+        "import edge_node.cli, edge_node.node, edge_node.sources, edge_node.replay, edge_node.lsl\n"
+        "import mmer_core.synthetic, mmer_core.telemetry\n"
         "from mmer_core.preprocess import preprocess\n"
         "import numpy as np\n"
         "from mmer_core.synthetic import Session, SessionConfig, stream_windows\n"
