@@ -75,14 +75,17 @@ def bench_modalities(models: Path, repeats: int) -> dict:
         for x in xs[:20]:
             slot.score(x)
             sess.run(outs, {feed_name: x})
+
         for _ in range(3):
-            for x in xs:
-                t = time.perf_counter()
-                slot.score(x)
-                node.append((time.perf_counter() - t) * 1e3)
-                t = time.perf_counter()
-                sess.run(outs, {feed_name: x})
-                bare.append((time.perf_counter() - t) * 1e3)
+            for i, x in enumerate(xs):
+                # alternate which path goes first: the second call on the same input finds it in cache
+                for is_node in (True, False) if i % 2 == 0 else (False, True):
+                    t = time.perf_counter()
+                    if is_node:
+                        slot.score(x)
+                    else:
+                        sess.run(outs, {feed_name: x})
+                    (node if is_node else bare).append((time.perf_counter() - t) * 1e3)
         out[m] = {
             "preprocess_ms_p50": pct(pre, 50),
             "preprocess_ms_p99": pct(pre, 99),
