@@ -90,7 +90,12 @@ def read_wav(path: Path) -> np.ndarray:
         raise ValueError(f"{path}: unsupported sample width of {width} bytes")
     x = x.reshape(-1, channels).mean(axis=1)
     if rate != SPEECH_RATE:
-        from scipy.signal import resample_poly
+        try:
+            from scipy.signal import resample_poly
+        except ImportError:
+            raise ImportError(
+                f"{path}: resampling {rate} Hz audio needs scipy: pip install 'mmer[ppg]'"
+            ) from None
 
         ratio = Fraction(int(SPEECH_RATE), rate).limit_denominator(1000)
         x = resample_poly(x, ratio.numerator, ratio.denominator).astype(np.float32)

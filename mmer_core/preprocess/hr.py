@@ -76,7 +76,10 @@ def rr_from_ppg(ppg: object, fs: float) -> tuple[np.ndarray, np.ndarray]:
     HR on the Stress-Predict recordings. scipy.signal is imported here, not at module level: only a
     PPG source needs it, and it would add ~80 MB to every edge node's memory.
     """
-    from scipy import signal
+    try:
+        from scipy import signal
+    except ImportError:
+        raise ImportError("hr: beat detection in a PPG needs scipy: pip install 'mmer[ppg]'") from None
 
     x = as_finite_array("hr", ppg, (1,))
     low, high = P["ppg_band_low_hz"], P["ppg_band_high_hz"]
