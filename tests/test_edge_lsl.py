@@ -118,6 +118,38 @@ def test_node_source_reads_eeg_speech_and_beats_from_lsl_outlets(tmp_path):
     assert all(len(w) >= 12 and w == pytest.approx([0.8] * len(w)) for w in result["hr_windows"])
 
 
+def test_hr_from_a_live_pulse_wave_stream(tmp_path):
+    result = run_with_lsl(
+        tmp_path,
+        """
+        from edge_node.sources import open_source
+
+        name = f"mmer-ppg-{time.time_ns()}"
+        bvp = pylsl.StreamOutlet(pylsl.StreamInfo(name, "BVP", 1, 64.0, pylsl.cf_float32, "wrist-1"))
+        t = np.arange(22 * 64) / 64.0
+        pulse = (40 * np.sin(np.pi * t / 0.8) ** 20).astype(np.float32)
+
+        def push():
+            while not bvp.have_consumers():
+                time.sleep(0.01)
+            for i in range(0, pulse.size, 16):
+                bvp.push_chunk(pulse[i : i + 16, None].copy())
+
+        pusher = threading.Thread(target=push, daemon=True)
+        windows = open_source(f"lsl:{name}", ["hr"], "s1", fast=False, seconds=20.0)
+        pusher.start()
+        got = []
+        for w in windows:
+            got.append(w)
+            if len(got) == 8:
+                break
+        print(json.dumps({"ends": [w.t_end for w in got], "rr": [w.data.tolist() for w in got]}))
+        """,
+    )
+    assert result["ends"] == [float(t) for t in range(10, 18)]
+    assert all(len(rr) >= 11 and rr == pytest.approx([0.8] * len(rr), abs=0.04) for rr in result["rr"])
+
+
 def test_missing_or_mismatched_lsl_streams_are_refused(tmp_path):
     result = run_with_lsl(
         tmp_path,
@@ -126,8 +158,9 @@ def test_missing_or_mismatched_lsl_streams_are_refused(tmp_path):
 
         name = f"mmer-bad-{time.time_ns()}"
         wrong = pylsl.StreamOutlet(pylsl.StreamInfo(name, "EEG", 8, 256.0, pylsl.cf_float32, "eeg-8"))
+        slow = pylsl.StreamOutlet(pylsl.StreamInfo(name, "PPG", 1, 4.0, pylsl.cf_float32, "ppg-4"))
         errors = {}
-        for key, mods in (("missing", ["speech"]), ("wrong", ["eeg"])):
+        for key, mods in (("missing", ["speech"]), ("wrong", ["eeg"]), ("slow", ["hr"])):
             try:
                 open_lsl(name, mods, 1.0, resolve_timeout_s=1.0)
             except ValueError as exc:
@@ -137,6 +170,7 @@ def test_missing_or_mismatched_lsl_streams_are_refused(tmp_path):
     )
     assert "no LSL stream named" in result["missing"] and "Audio" in result["missing"]
     assert "8 channels at 256 Hz, expected 14 at 128 Hz" in result["wrong"]
+    assert "4 Hz, a pulse wave needs a regular rate above 6 Hz" in result["slow"]
 
 
 def test_lsl_source_needs_a_stream_name():

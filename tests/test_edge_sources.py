@@ -165,3 +165,25 @@ def test_replay_of_the_real_recordings():
         open_source(f"replay:{SHARED_DATA / 'ravdess-speech-16k' / 'Actor_01'}", ["speech"], "s", True, 30.0)
     )
     assert len(speech) > 10 and {w.label for w in speech} <= {"calm", "happy", "sad", "angry"}
+
+
+def test_live_ppg_beats_are_handed_out_once_and_only_when_final():
+    from edge_node.lsl import PpgBeats
+
+    fs, beat_s = 64.0, 0.8
+    t = np.arange(int(30 * fs)) / fs
+    pulse = 40 * np.sin(np.pi * t / beat_s) ** 20 + 0.5 * np.sin(2 * np.pi * 0.1 * t)  # one peak per beat
+    ppg = PpgBeats(fs)
+    beats, finals = [], []
+    for i in range(0, len(pulse), 16):  # 0.25 s per pull, as a live inlet delivers
+        out = ppg.push(pulse[i : i + 16])
+        if out is not None:
+            beats.append(out)
+            finals.append(ppg.final_s)
+    rows = np.concatenate(beats)
+    assert np.all(np.diff(rows[:, 0]) > 0.5), "each beat once, in order"
+    assert np.allclose(rows[:, 1], beat_s, atol=2 / fs) and len(rows) >= 30
+    assert np.allclose(rows[:, 0] % beat_s, beat_s / 2, atol=2 / fs), "peaks at the pulse's maxima"
+    assert rows[-1, 0] <= finals[-1] <= 30.0 - ppg.edge_s + 1e-9
+    backlog = PpgBeats(fs).push(pulse)  # 30 s arriving in one pull are analysed as if they came live
+    assert np.array_equal(backlog, rows)
