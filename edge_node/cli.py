@@ -34,7 +34,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--source",
         default="synthetic",
-        help="synthetic[:SEED] | replay:PATH (.npz or dataset folder) | lsl:STREAM",
+        help="synthetic[:SEED] | replay:PATH (.npz, E4 session folder, speech wav folder, DEAP sNN.dat, "
+        "FER2013 .csv) | lsl:NAME (live LSL streams named NAME)",
     )
     parser.add_argument(
         "--modalities", default="hr,eeg,speech,image", help="comma-separated modalities to run"

@@ -17,6 +17,12 @@ time, lazily, so a long recording never sits in memory as windows.
   speech. The files play one after another, as a microphone would hear them,
   with a gap between files so that no window spans two utterances; each
   window carries its file's label.
+- DEAP preprocessed subject file (sNN.dat): eeg, the spec's 14 of DEAP's 32
+  channels. Trials play one after another (each after its 3 s baseline),
+  with a gap between them; windows carry the trial's valence/arousal quadrant.
+  The file is one pickle, read whole (~100 MB while the trials are picked).
+- FER2013 csv: image, one face a frame at the spec's 5 fps with its label,
+  read row by row.
 """
 
 from __future__ import annotations
@@ -27,8 +33,20 @@ from pathlib import Path
 
 import numpy as np
 
-from mmer_core.formats import read_e4_ibi, read_e4_labels, read_e4_signal, read_wav, speech_label_and_speaker
+from mmer_core.formats import (
+    DEAP_BASELINE_S,
+    DEAP_MIDPOINT,
+    DEAP_PICK,
+    read_deap_subject,
+    read_e4_ibi,
+    read_e4_labels,
+    read_e4_signal,
+    read_fer2013,
+    read_wav,
+    speech_label_and_speaker,
+)
 from mmer_core.modalities import SPECS
+from mmer_core.taxonomy import va_to_label
 from mmer_core.windowing import SensorChunk, Window, Windower
 
 GAP_S = 0.5  # silence between two replayed utterances
@@ -41,8 +59,16 @@ def open_replay(path: Path, modalities: Sequence[str]) -> Iterator[Window]:
         if not path.is_file():
             raise ValueError(f"source replay:{path}: not an existing .npz recording")
         return replay_npz(path, modalities)
+    if path.suffix == ".dat" and path.is_file():
+        _only(path, modalities, "eeg", "a DEAP subject file")
+        return replay_deap(path)
+    if path.suffix == ".csv" and path.is_file():
+        _only(path, modalities, "image", "a FER2013 csv")
+        return replay_fer2013(path)
     if not path.is_dir():
-        raise ValueError(f"source replay:{path}: not an existing .npz recording or dataset folder")
+        raise ValueError(
+            f"source replay:{path}: not an existing .npz recording, DEAP .dat, FER2013 .csv or dataset folder"
+        )
     if (path / "BVP.csv").is_file() or (path / "IBI.csv").is_file():
         _only(path, modalities, "hr", "an Empatica E4 session")
         return replay_e4(path)
@@ -134,3 +160,31 @@ def replay_wav_folder(root: Path) -> Iterator[Window]:
         for w in windower.push(SensorChunk("speech", t, t + duration, audio)):
             yield Window(w.modality, w.t_start, w.t_end, w.data, label)
         t += duration + GAP_S
+
+
+# ------------------------------------------------------------------ DEAP
+def replay_deap(path: Path) -> Iterator[Window]:
+    data, ratings = read_deap_subject(path)
+    spec = SPECS["eeg"]
+    trials = [
+        (
+            np.ascontiguousarray(trial[DEAP_PICK, int(DEAP_BASELINE_S * spec.sample_rate_hz) :]),
+            va_to_label(v, a, DEAP_MIDPOINT),
+        )
+        for trial, (v, a, _, _) in zip(data, ratings, strict=True)
+    ]
+    del data  # keep the 14 picked channels, not the file's 40
+    windower = Windower(spec)
+    t = 0.0
+    for eeg, label in trials:
+        duration = eeg.shape[1] / spec.sample_rate_hz
+        for w in windower.push(SensorChunk("eeg", t, t + duration, eeg)):
+            yield Window(w.modality, w.t_start, w.t_end, w.data, label)
+        t += duration + GAP_S
+
+
+# ------------------------------------------------------------------ FER2013
+def replay_fer2013(path: Path) -> Iterator[Window]:
+    step = SPECS["image"].hop_s
+    for i, (image, label) in enumerate(read_fer2013(path)):
+        yield Window("image", i * step, (i + 1) * step, image, label)

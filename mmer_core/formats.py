@@ -8,14 +8,16 @@ them (windows, labels per window, pacing) is theirs.
 from __future__ import annotations
 
 import csv
+import pickle
 import re
 import wave
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
-from mmer_core.modalities import SPECS
+from mmer_core.modalities import EEG_CHANNELS, SPECS
 from mmer_core.taxonomy import map_label
 
 SPEECH_RATE = SPECS["speech"].sample_rate_hz
@@ -114,3 +116,51 @@ def speech_label_and_speaker(path: Path, root: Path) -> tuple[str, str]:
     if len(rel.parts) >= 2 and "_" in path.stem:
         return map_label("generic", rel.parts[-2]), path.stem.split("_", 1)[0]
     raise ValueError(f"{path}: name follows neither RAVDESS, TESS nor <label>/<speaker>_<name>.wav")
+
+
+# ------------------------------------------------------------------ DEAP
+DEAP_CHANNELS = (
+    "Fp1", "AF3", "F3", "F7", "FC5", "FC1", "C3", "T7", "CP5", "CP1", "P3", "P7", "PO3", "O1", "Oz", "Pz",
+    "Fp2", "AF4", "Fz", "F4", "F8", "FC6", "FC2", "Cz", "C4", "T8", "CP6", "CP2", "P4", "P8", "PO4", "O2",
+)  # fmt: skip
+DEAP_PICK = [DEAP_CHANNELS.index(c) for c in EEG_CHANNELS]  # the EEG spec's 14 channels among DEAP's 32
+DEAP_BASELINE_S = 3.0  # every trial starts with 3 s of pre-trial baseline
+DEAP_MIDPOINT = 5.0  # ratings run 1..9
+
+
+def read_deap_subject(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(trials, 32 EEG channels, samples) and (trials, 4) ratings of one DEAP preprocessed file (sNN.dat).
+
+    The file is a Python 2 pickle of `data` (40 trials, 40 channels, 8064 samples at 128 Hz) and
+    `labels` (valence, arousal, dominance, liking on 1..9).
+    """
+    with path.open("rb") as fh:
+        try:
+            raw = pickle.load(fh, encoding="latin1")
+        except Exception as exc:
+            raise ValueError(f"deap:{path}: not a readable pickle ({exc})") from None
+    try:
+        data, ratings = np.asarray(raw["data"], dtype=np.float64), np.asarray(raw["labels"], dtype=np.float64)
+    except (KeyError, TypeError):
+        raise ValueError(f"deap:{path}: expected a dict with 'data' and 'labels'") from None
+    if data.ndim != 3 or data.shape[1] < len(DEAP_CHANNELS) or ratings.shape != (data.shape[0], 4):
+        raise ValueError(f"deap:{path}: data {data.shape} / labels {ratings.shape} are not DEAP's layout")
+    return data[:, : len(DEAP_CHANNELS)], ratings
+
+
+# ------------------------------------------------------------------ FER2013
+def read_fer2013(path: Path) -> Iterator[tuple[np.ndarray, str]]:
+    """(square grey image in [0, 1], taxonomy label) per row of a FER2013 csv (emotion, pixels[, Usage]), lazily."""
+    with Path(path).open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        if not reader.fieldnames or not {"emotion", "pixels"} <= set(reader.fieldnames):
+            raise ValueError(f"faces:{path}: FER2013 csv needs 'emotion' and 'pixels' columns")
+        for i, row in enumerate(reader, start=2):
+            pixels = np.array(row["pixels"].split(), dtype=np.float32)
+            side = int(np.rint(np.sqrt(pixels.size)))
+            if side * side != pixels.size or side == 0:
+                raise ValueError(f"faces:{path}: line {i} has {pixels.size} pixels, not a square image")
+            yield (
+                (pixels.reshape(side, side) / 255.0).astype(np.float32),
+                map_label("fer2013", row["emotion"]),
+            )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import time
 import wave
 from pathlib import Path
@@ -133,18 +134,33 @@ def test_replay_is_paced_in_real_time_unless_fast(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("make", "modalities", "message"),
+    ("make", "target", "modalities", "message"),
     [
-        (lambda p: write_e4_session(p, 1.6e9, 0.8, 20.0), ["hr", "eeg"], "holds only hr"),
-        (lambda p: write_wav(p / "03-01-05-01-02-01-01.wav", 1.0), ["hr"], "holds only speech"),
-        (lambda p: (p / "notes.txt").write_text("x"), ["hr"], "E4 session"),
-        (lambda p: write_wav(p / "clip.wav", 1.0), ["speech"], "neither RAVDESS"),
+        (lambda p: write_e4_session(p, 1.6e9, 0.8, 20.0), "", ["hr", "eeg"], "holds only hr"),
+        (lambda p: write_wav(p / "03-01-05-01-02-01-01.wav", 1.0), "", ["hr"], "holds only speech"),
+        (lambda p: (p / "notes.txt").write_text("x"), "", ["hr"], "E4 session"),
+        (lambda p: write_wav(p / "clip.wav", 1.0), "", ["speech"], "neither RAVDESS"),
+        (lambda p: (p / "s01.dat").write_bytes(b"not a pickle"), "s01.dat", ["eeg"], "not a readable pickle"),
+        (lambda p: (p / "s01.dat").write_bytes(b"x"), "s01.dat", ["eeg", "hr"], "holds only eeg"),
+        (
+            lambda p: (p / "f.csv").write_text("emotion,pixels\n3,1 2 3\n"),
+            "f.csv",
+            ["image"],
+            "line 2 has 3 pixels",
+        ),
+        (
+            lambda p: (p / "f.csv").write_text("label,image\n"),
+            "f.csv",
+            ["image"],
+            "needs 'emotion' and 'pixels'",
+        ),
+        (lambda p: None, "missing.dat", ["eeg"], "not an existing"),
     ],
 )
-def test_bad_replays_are_refused(tmp_path, make, modalities, message):
+def test_bad_replays_are_refused(tmp_path, make, target, modalities, message):
     make(tmp_path)
     with pytest.raises(ValueError, match=message):
-        list(open_source(f"replay:{tmp_path}", modalities, "s1", fast=True, seconds=None))
+        list(open_source(f"replay:{tmp_path / target}", modalities, "s1", fast=True, seconds=None))
 
 
 def test_replay_of_the_real_recordings():
@@ -187,3 +203,33 @@ def test_live_ppg_beats_are_handed_out_once_and_only_when_final():
     assert rows[-1, 0] <= finals[-1] <= 30.0 - ppg.edge_s + 1e-9
     backlog = PpgBeats(fs).push(pulse)  # 30 s arriving in one pull are analysed as if they came live
     assert np.array_equal(backlog, rows)
+
+
+def test_replay_deap_subject_plays_trials_with_their_quadrants(tmp_path):
+    from mmer_core.formats import DEAP_PICK
+
+    rng = np.random.default_rng(0)
+    data = rng.normal(0, 10, size=(2, 40, int(10.0 * 128))).astype(np.float32)  # 3 s baseline + 7 s
+    ratings = np.array([[8.0, 7.5, 5.0, 5.0], [2.0, 8.0, 5.0, 5.0]], dtype=np.float32)  # happy, angry
+    with (tmp_path / "s01.dat").open("wb") as fh:
+        pickle.dump({"data": data, "labels": ratings}, fh, protocol=2)
+    ws = list(open_source(f"replay:{tmp_path / 's01.dat'}", ["eeg"], "s1", fast=True, seconds=None))
+    assert [w.label for w in ws] == ["happy"] * 11 + ["angry"] * 11, (
+        "7 s trials: 11 windows of 2 s every 0.5 s"
+    )
+    assert ws[11].t_start == 7.5, "the second trial starts after a gap: no window spans two trials"
+    assert np.array_equal(ws[3].data, data[0][DEAP_PICK, 384 + 3 * 64 : 384 + 3 * 64 + 256])
+    assert preprocess("eeg", ws[0].data).shape == (73,)
+
+
+def test_replay_fer2013_csv_gives_labelled_frames_at_5_fps(tmp_path):
+    rng = np.random.default_rng(1)
+    pixels = [rng.integers(0, 256, 48 * 48) for _ in range(3)]
+    rows = [
+        f"{code}," + " ".join(map(str, p)) + ",Training" for code, p in zip((3, 0, 6), pixels, strict=True)
+    ]
+    (tmp_path / "fer2013.csv").write_text("emotion,pixels,Usage\n" + "\n".join(rows) + "\n")
+    ws = list(open_source(f"replay:{tmp_path / 'fer2013.csv'}", ["image"], "s1", fast=True, seconds=None))
+    assert [(w.label, w.t_end) for w in ws] == [("happy", 0.2), ("angry", 0.4), ("calm", pytest.approx(0.6))]
+    assert np.allclose(ws[1].data, pixels[1].reshape(48, 48) / 255.0)
+    assert preprocess("image", ws[0].data).shape == (48, 48, 1)
