@@ -23,6 +23,8 @@ time, lazily, so a long recording never sits in memory as windows.
   The file is one pickle, read whole (~100 MB while the trials are picked).
 - FER2013 csv: image, one face a frame at the spec's 5 fps with its label,
   read row by row.
+- WESAD subject pickle (S<n>.pkl): hr, beats from the wrist BVP; a window is
+  labelled when the protocol condition (700 Hz codes) is one throughout it.
 """
 
 from __future__ import annotations
@@ -37,16 +39,20 @@ from mmer_core.formats import (
     DEAP_BASELINE_S,
     DEAP_MIDPOINT,
     DEAP_PICK,
+    WESAD_BVP_HZ,
+    WESAD_LABEL_HZ,
+    WESAD_PROTOCOL,
     read_deap_subject,
     read_e4_ibi,
     read_e4_labels,
     read_e4_signal,
     read_fer2013,
     read_wav,
+    read_wesad,
     speech_label_and_speaker,
 )
 from mmer_core.modalities import SPECS
-from mmer_core.taxonomy import va_to_label
+from mmer_core.taxonomy import map_label, va_to_label
 from mmer_core.windowing import SensorChunk, Window, Windower
 
 GAP_S = 0.5  # silence between two replayed utterances
@@ -62,12 +68,16 @@ def open_replay(path: Path, modalities: Sequence[str]) -> Iterator[Window]:
     if path.suffix == ".dat" and path.is_file():
         _only(path, modalities, "eeg", "a DEAP subject file")
         return replay_deap(path)
+    if path.suffix == ".pkl" and path.is_file():
+        _only(path, modalities, "hr", "a WESAD subject pickle")
+        return replay_wesad(path)
     if path.suffix == ".csv" and path.is_file():
         _only(path, modalities, "image", "a FER2013 csv")
         return replay_fer2013(path)
     if not path.is_dir():
         raise ValueError(
-            f"source replay:{path}: not an existing .npz recording, DEAP .dat, FER2013 .csv or dataset folder"
+            f"source replay:{path}: not an existing .npz recording, DEAP .dat, WESAD .pkl, FER2013 .csv "
+            "or dataset folder"
         )
     if (path / "BVP.csv").is_file() or (path / "IBI.csv").is_file():
         _only(path, modalities, "hr", "an Empatica E4 session")
@@ -136,13 +146,18 @@ def replay_e4(folder: Path) -> Iterator[Window]:
     if times.size == 0:
         raise ValueError(f"source replay:{folder}: no heart beats found in the E4 session")
     intervals = [(a - start, b - start, label) for a, b, label in e4_intervals(folder)]
+    for w in _beat_windows(times, rr, duration):
+        yield Window(w.modality, w.t_start, w.t_end, w.data, _label_of(intervals, w.t_start, w.t_end))
+
+
+def _beat_windows(times: np.ndarray, rr: np.ndarray, duration: float) -> Iterator[Window]:
+    """Beats handed to the hr Windower a second at a time, as a live beat detector would."""
     beats = np.column_stack([times, rr])
     windower = Windower(SPECS["hr"])
     for t0 in np.arange(0.0, duration, HR_CHUNK_S):
         t1 = t0 + HR_CHUNK_S
         chunk = beats[(beats[:, 0] >= t0) & (beats[:, 0] < t1)]
-        for w in windower.push(SensorChunk("hr", float(t0), float(t1), chunk)):
-            yield Window(w.modality, w.t_start, w.t_end, w.data, _label_of(intervals, w.t_start, w.t_end))
+        yield from windower.push(SensorChunk("hr", float(t0), float(t1), chunk))
 
 
 def _label_of(intervals: list[tuple[float, float, str]], t0: float, t1: float) -> str | None:
@@ -188,3 +203,18 @@ def replay_fer2013(path: Path) -> Iterator[Window]:
     step = SPECS["image"].hop_s
     for i, (image, label) in enumerate(read_fer2013(path)):
         yield Window("image", i * step, (i + 1) * step, image, label)
+
+
+# ------------------------------------------------------------------ WESAD
+def replay_wesad(path: Path) -> Iterator[Window]:
+    from mmer_core.preprocess.hr import rr_from_ppg  # scipy, loaded only for a PPG source
+
+    _subject, bvp, protocol = read_wesad(path)
+    times, rr = rr_from_ppg(bvp, WESAD_BVP_HZ)
+    duration = min(len(bvp) / WESAD_BVP_HZ, len(protocol) / WESAD_LABEL_HZ)
+    for w in _beat_windows(times, rr, duration):
+        span = protocol[int(w.t_start * WESAD_LABEL_HZ) : int(w.t_end * WESAD_LABEL_HZ)]
+        one = span.size and span[0] in WESAD_PROTOCOL and np.all(span == span[0])
+        yield Window(
+            w.modality, w.t_start, w.t_end, w.data, map_label("wesad", int(span[0])) if one else None
+        )

@@ -164,3 +164,24 @@ def read_fer2013(path: Path) -> Iterator[tuple[np.ndarray, str]]:
                 (pixels.reshape(side, side) / 255.0).astype(np.float32),
                 map_label("fer2013", row["emotion"]),
             )
+
+
+# ------------------------------------------------------------------ WESAD
+WESAD_BVP_HZ = 64.0
+WESAD_LABEL_HZ = 700.0
+WESAD_PROTOCOL = {1, 2, 3, 4}  # baseline, stress, amusement, meditation; 0 and 5-7 are not conditions
+
+
+def read_wesad(path: Path) -> tuple[str, np.ndarray, np.ndarray]:
+    """(subject, wrist BVP at 64 Hz, protocol label codes at 700 Hz) of a WESAD subject pickle (S<n>.pkl)."""
+    with path.open("rb") as fh:
+        try:
+            data = pickle.load(fh, encoding="latin1")
+        except Exception as exc:
+            raise ValueError(f"wesad:{path}: not a readable pickle ({exc})") from None
+    try:
+        bvp, label = data["signal"]["wrist"]["BVP"], data["label"]
+    except (KeyError, TypeError):
+        raise ValueError(f"wesad:{path}: missing signal.wrist.BVP or label") from None
+    subject = str(data.get("subject", path.stem))
+    return subject, np.asarray(bvp, dtype=np.float64).reshape(-1), np.asarray(label).reshape(-1).astype(int)

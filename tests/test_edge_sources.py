@@ -233,3 +233,22 @@ def test_replay_fer2013_csv_gives_labelled_frames_at_5_fps(tmp_path):
     assert [(w.label, w.t_end) for w in ws] == [("happy", 0.2), ("angry", 0.4), ("calm", pytest.approx(0.6))]
     assert np.allclose(ws[1].data, pixels[1].reshape(48, 48) / 255.0)
     assert preprocess("image", ws[0].data).shape == (48, 48, 1)
+
+
+def test_replay_wesad_pickle_labels_windows_inside_one_condition(tmp_path):
+    fs, beat_s = 64.0, 0.8
+    t = np.arange(int(60 * fs)) / fs
+    bvp = 40 * np.sin(np.pi * t / beat_s) ** 20
+    label = np.concatenate([np.full(30 * 700, 1), np.full(30 * 700, 2)]).astype(np.int32)  # baseline, stress
+    data = {
+        "subject": "S2",
+        "signal": {"wrist": {"BVP": bvp[:, None], "EDA": np.zeros((4, 1))}},
+        "label": label,
+    }
+    with (tmp_path / "S2.pkl").open("wb") as fh:
+        pickle.dump(data, fh, protocol=2)
+    ws = list(open_source(f"replay:{tmp_path / 'S2.pkl'}", ["hr"], "s1", fast=True, seconds=None))
+    assert [w.t_end for w in ws] == [float(e) for e in range(10, 61)]
+    labels = [w.label for w in ws]
+    assert labels[:21] == ["calm"] * 21 and labels[30:] == ["angry"] * 21 and set(labels[21:30]) == {None}
+    assert np.allclose(preprocess("hr", ws[0].data)[0], 75.0, atol=1.0)
