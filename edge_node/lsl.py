@@ -123,8 +123,8 @@ def open_lsl(
     name: str, modalities: Sequence[str], seconds: float | None, resolve_timeout_s: float = 5.0
 ) -> Iterator[Window]:
     """Resolve one stream per modality now (ValueError naming what is missing), then read windows lazily."""
-    if not name:
-        raise ValueError("source lsl: needs a stream name, lsl:NAME")
+    if not name or "'" in name:
+        raise ValueError(f"source lsl:{name}: needs a stream name without quotes, lsl:NAME")
     pylsl = _pylsl()
     streams = []
     for m in modalities:
@@ -141,7 +141,7 @@ def open_lsl(
         rate = info.nominal_srate()
         ppg = PpgBeats(rate) if m == "hr" and info.type() in PPG_TYPES else None
         streams.append(_Stream(m, inlet, Windower(SPECS[m]), rate, ppg=ppg))
-    return _read(name, streams, seconds)
+    return _read(streams, seconds)
 
 
 def _check(name: str, modality: str, channels: int, rate: float, kind: str) -> None:
@@ -165,7 +165,7 @@ def _check(name: str, modality: str, channels: int, rate: float, kind: str) -> N
         raise ValueError(f"{where} has {channels} channels, expected S*S pixels of a square frame (S >= 8)")
 
 
-def _read(name: str, streams: list[_Stream], seconds: float | None) -> Iterator[Window]:
+def _read(streams: list[_Stream], seconds: float | None) -> Iterator[Window]:
     started = time.monotonic()
     try:
         while seconds is None or time.monotonic() - started < seconds:

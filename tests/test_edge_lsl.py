@@ -173,6 +173,7 @@ def test_missing_or_mismatched_lsl_streams_are_refused(tmp_path):
     assert "4 Hz, a pulse wave needs a regular rate above 6 Hz" in result["slow"]
 
 
-def test_lsl_source_needs_a_stream_name():
-    with pytest.raises(ValueError, match="stream name"):
-        open_source("lsl:", ["eeg"], "s1", True, None)
+@pytest.mark.parametrize("name", ["", "it's"])
+def test_lsl_source_needs_a_plain_stream_name(name):
+    with pytest.raises(ValueError, match="stream name without quotes"):
+        open_source(f"lsl:{name}", ["eeg"], "s1", True, None)
