@@ -60,7 +60,7 @@ def run_with_lsl(tmp_path: Path, body: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def test_node_source_reads_eeg_speech_and_beats_from_lsl_outlets(tmp_path):
+def test_node_source_reads_all_four_modalities_from_lsl_outlets(tmp_path):
     result = run_with_lsl(
         tmp_path,
         """
@@ -70,12 +70,14 @@ def test_node_source_reads_eeg_speech_and_beats_from_lsl_outlets(tmp_path):
         eeg = pylsl.StreamOutlet(pylsl.StreamInfo(name, "EEG", 14, 128.0, pylsl.cf_float32, "eeg-1"))
         audio = pylsl.StreamOutlet(pylsl.StreamInfo(name, "Audio", 1, 16000.0, pylsl.cf_float32, "mic-1"))
         rr = pylsl.StreamOutlet(pylsl.StreamInfo(name, "RR", 1, pylsl.IRREGULAR_RATE, pylsl.cf_float32, "rr-1"))
+        cam = pylsl.StreamOutlet(pylsl.StreamInfo(name, "VideoRaw", 48 * 48, 5.0, pylsl.cf_int16, "cam-1"))
+        faces = np.random.default_rng(0).integers(0, 256, (4, 48, 48)).astype(np.int16)
         t = np.arange(6 * 128) / 128.0
         signal = (20 * np.sin(2 * np.pi * 10 * t)[None, :] + np.arange(14)[:, None]).astype(np.float32)
         speech = (0.1 * np.sin(2 * np.pi * 440 * np.arange(3 * 16000) / 16000)).astype(np.float32)
 
         def push():
-            for outlet in (eeg, audio, rr):
+            for outlet in (eeg, audio, rr, cam):
                 while not outlet.have_consumers():
                     time.sleep(0.01)
             for i in range(0, signal.shape[1], 64):
@@ -86,14 +88,15 @@ def test_node_source_reads_eeg_speech_and_beats_from_lsl_outlets(tmp_path):
             beats = np.cumsum(np.full(16, 0.8))
             for b in beats:
                 rr.push_sample([0.8], now - 13.0 + b)
+            cam.push_chunk(faces.reshape(4, -1).copy())
 
         pusher = threading.Thread(target=push, daemon=True)
-        windows = open_source(f"lsl:{name}", ["eeg", "speech", "hr"], "s1", fast=False, seconds=20.0)
+        windows = open_source(f"lsl:{name}", ["eeg", "speech", "hr", "image"], "s1", fast=False, seconds=20.0)
         pusher.start()
-        got = {"eeg": [], "speech": [], "hr": []}
+        got = {"eeg": [], "speech": [], "hr": [], "image": []}
         for w in windows:
             got[w.modality].append(w)
-            if len(got["eeg"]) == 9 and len(got["speech"]) == 5 and len(got["hr"]) == 3:
+            if [len(got[m]) for m in ("eeg", "speech", "hr", "image")] == [9, 5, 3, 4]:
                 break
         eeg_ok = all(
             np.array_equal(w.data, signal[:, 64 * i : 64 * i + 256]) for i, w in enumerate(got["eeg"])
@@ -108,10 +111,13 @@ def test_node_source_reads_eeg_speech_and_beats_from_lsl_outlets(tmp_path):
             "speech_equal": speech_ok,
             "hr_windows": [w.data.tolist() for w in got["hr"]],
             "hr_ends": [w.t_end for w in got["hr"]],
+            "image_equal": all(np.array_equal(w.data, f) for w, f in zip(got["image"], faces, strict=True)),
+            "image_ends": [w.t_end for w in got["image"]],
         }))
         """,
     )
-    assert result["counts"] == {"eeg": 9, "speech": 5, "hr": 3}
+    assert result["counts"] == {"eeg": 9, "speech": 5, "hr": 3, "image": 4}
+    assert result["image_equal"] and result["image_ends"] == pytest.approx([0.2, 0.4, 0.6, 0.8])
     assert result["eeg_starts"] == [0.5 * i for i in range(9)]
     assert result["eeg_equal"] and result["speech_equal"], "windows hold exactly the samples pushed"
     assert result["hr_ends"] == [10.0, 11.0, 12.0]
