@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import grpc
 import pytest
@@ -123,6 +124,31 @@ async def test_server_killed_before_acking_gets_resent_frames_it_drops_as_duplic
     assert server.store.seqs("eeg") == list(range(1, 51)), "every frame accepted once, in order"
     assert server.store.dropped == [("eeg", s) for s in received_before_kill]
     assert server.store.gaps == 0 and st.stats.reconnects >= 1
+
+
+class SlowDiskSpool(Spool):
+    """A spool whose fsync takes 0.3 s, as on a slow SD card."""
+
+    def commit(self) -> bool:
+        time.sleep(0.3)
+        return super().commit()
+
+
+async def test_server_dying_during_a_slow_fsync_is_a_reconnect_not_a_dead_streamer(server, tmp_path):
+    spool = SlowDiskSpool(tmp_path)
+    st = streamer_for(server, spool)
+    task = asyncio.create_task(st.run())
+    await asyncio.wait_for(st.connected.wait(), 5)
+    put(spool, "eeg", 5)
+    st.wake()
+    await asyncio.sleep(0.1)  # the streamer is inside the fsync, about to write the batch
+    await server.stop()
+    await asyncio.sleep(0.5)
+    await server.start()
+    assert await st.drain(10.0), "the streamer survived the write on a finished call and resent"
+    st.stop()
+    await task
+    assert server.store.seqs("eeg") == [1, 2, 3, 4, 5] and st.stats.reconnects >= 1
 
 
 async def test_frames_are_fsynced_before_they_are_sent(server, tmp_path):
