@@ -120,7 +120,8 @@ class Agent:
                 try:
                     w = self.queue.get(timeout=0.05)
                 except queue.Empty:
-                    if self.source_done.is_set():
+                    # stopping too: a live source (LSL) that went quiet may never yield again to see the flag
+                    if self.source_done.is_set() or self.stopping.is_set():
                         break
                     continue
                 self.score_window(w)

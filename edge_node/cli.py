@@ -14,6 +14,7 @@ from pathlib import Path
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
+from edge_node.spool import SYNC_POLICIES  # noqa: E402
 from mmer_core.config import DEFAULT_GRPC  # noqa: E402
 
 AVAILABLE = True
@@ -33,7 +34,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--source",
         default="synthetic",
-        help="synthetic[:SEED] | replay:PATH (.npz or dataset folder) | lsl:STREAM",
+        help="synthetic[:SEED] | replay:PATH (.npz, E4 session folder, speech wav folder, DEAP sNN.dat, WESAD S<n>.pkl, "
+        "FER2013 .csv) | lsl:NAME (live LSL streams named NAME)",
     )
     parser.add_argument(
         "--modalities", default="hr,eeg,speech,image", help="comma-separated modalities to run"
@@ -59,6 +61,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--spool-max-frames", type=int, default=100_000, help="spool bound (frames)")
     parser.add_argument(
         "--drop-policy", default="drop-oldest", help="when the spool is full: drop-oldest|drop-newest"
+    )
+    parser.add_argument(
+        "--spool-sync",
+        default="batch",
+        choices=SYNC_POLICIES,
+        help="fsync policy of the spool: always (every frame, slow), batch (before each batch is sent, "
+        "and at least every second: power loss loses no frame the coordinator has seen), never (OS "
+        "write-back: power loss may lose frames and reuse their seqs); a process crash loses nothing under any",
     )
     parser.add_argument("--queue-max", type=int, default=64, help="inference queue bound (windows)")
     parser.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads per session")

@@ -62,7 +62,7 @@ async def run_node(args: argparse.Namespace) -> int:
     windows = open_source(args.source, modalities, args.subject, args.fast, args.seconds)
     token = args.token or os.environ.get("MMER_TOKEN", "")
     tls = [p.read_bytes() if p else None for p in (args.tls_ca, args.tls_cert, args.tls_key)]
-    spool = Spool(args.spool, max_frames=args.spool_max_frames, policy=args.drop_policy)
+    spool = Spool(args.spool, max_frames=args.spool_max_frames, policy=args.drop_policy, sync=args.spool_sync)
     clock = ClockEstimate()
 
     def channel():

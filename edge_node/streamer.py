@@ -117,7 +117,8 @@ class Streamer:
                 if self._stop.is_set():
                     break
                 failures = 0 if progressed else failures + 1
-            except (grpc.aio.AioRpcError, ConnectionError) as exc:
+            # InvalidStateError: a write raced the call's end (the server went away while we awaited)
+            except (grpc.aio.AioRpcError, ConnectionError, asyncio.InvalidStateError) as exc:
                 detail = exc.details() if isinstance(exc, grpc.aio.AioRpcError) else str(exc)
                 log.warning("stream to coordinator failed: %s", detail)
                 failures += 1
@@ -194,6 +195,11 @@ class Streamer:
                     for w in waits:
                         w.cancel()
                     continue
+                if self.spool.uncommitted:
+                    # the frames must be on disk before the coordinator can see their seqs (spool `batch` sync)
+                    await asyncio.to_thread(self.spool.commit)
+                    if call.done():
+                        raise ConnectionError("the stream ended while the spool was syncing")
                 batch_id += 1
                 with telemetry.tracer.start_as_current_span("edge.send_batch") as span:
                     span.set_attribute("mmer.frames", len(rows))

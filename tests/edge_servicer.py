@@ -22,7 +22,9 @@ class Store:
         self.frames: dict[tuple[str, str], list] = defaultdict(list)
         self.contiguous: dict[tuple[str, str], int] = defaultdict(int)
         self.duplicates = 0
+        self.dropped: list[tuple[str, int]] = []  # (modality, seq) of every duplicate dropped
         self.gaps = 0
+        self.withhold_acks = False  # store frames but never ack them, as a server that dies before acking
         self.auth: list[str] = []
         self.traceparents: list[str] = []
         self.batch_sizes: list[int] = []
@@ -56,12 +58,15 @@ class Ingest(ingest_pb2_grpc.IngestServicer):
                 if f.seq <= s.contiguous[key]:
                     dup += 1
                     s.duplicates += 1
+                    s.dropped.append((f.modality, f.seq))
                     continue
                 if f.seq != s.contiguous[key] + 1:
                     gaps += 1
                     s.gaps += 1
                 s.frames[key].append(f)
                 s.contiguous[key] = f.seq
+            if s.withhold_acks:
+                continue
             yield ingest_pb2.Ack(
                 batch_id=batch.batch_id,
                 acks=[

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import grpc
 import numpy as np
@@ -46,6 +47,9 @@ def build_agent(srv, tmp_path, modalities=MODALITIES) -> Agent:
 
 async def test_synthetic_session_scores_every_window_once_in_order(server, tmp_path):
     agent = build_agent(server, tmp_path)
+    # --fast feeds windows as fast as the machine can make them; a queue that holds them all keeps a loaded
+    # machine from dropping some (drops are what test_sensor_reading_never_blocks... checks)
+    agent.queue = __import__("queue").Queue(maxsize=1000)
     windows = open_source("synthetic:3", MODALITIES, "s1", fast=True, seconds=12.0)
     await agent.run(windows)
     c = agent.counters
@@ -132,3 +136,55 @@ async def test_hot_swap_mid_stream_loses_no_window_and_frames_name_versions(serv
     versions = [f.model_version for f in frames]
     assert versions == sorted(versions) and set(versions) == {1, 2}
     assert agent.slots["eeg"].version == 2 and agent.counters.updates_refused == 1
+
+
+async def test_full_spool_while_the_coordinator_is_down_drops_oldest_and_reports_it(server, tmp_path):
+    agent = build_agent(server, tmp_path, ("eeg",))
+    agent.spool.close()
+    agent.spool = agent.streamer.spool = Spool(tmp_path / "small-spool", max_frames=5)
+    await server.stop()
+    good = np.random.default_rng(1).normal(0, 10, (14, 256))
+    windows = [Window("eeg", i * 0.5, i * 0.5 + 2, good) for i in range(12)]
+    await agent.run(iter(windows), drain_s=0.3)
+    assert agent.counters.scored == 12
+    assert agent.spool.dropped == 7 and agent.status().frames_dropped == 7
+    assert [s for _, s, _ in agent.spool.unsent({})] == [8, 9, 10, 11, 12], "the newest frames are kept"
+
+
+async def test_stop_ends_the_run_even_when_a_live_source_goes_quiet(server, tmp_path):
+    agent = build_agent(server, tmp_path, ("eeg",))
+    silent = threading.Event()
+    good = np.random.default_rng(2).normal(0, 10, (14, 256))
+
+    def live_sensor():
+        yield Window("eeg", 0, 2, good)
+        silent.wait(30)  # the headset stops sending: no window comes to carry the stop flag
+
+    asyncio.get_running_loop().call_later(0.5, agent.stopping.set)
+    try:
+        await asyncio.wait_for(agent.run(live_sensor(), drain_s=2.0), 10)
+    finally:
+        silent.set()
+    assert agent.counters.scored == 1 and server.store.seqs("eeg") == [1]
+
+
+async def test_replayed_speech_folder_is_scored_with_the_files_truth_labels(server, tmp_path):
+    import wave
+
+    rate = 16000
+    for name, seconds in (
+        ("03-01-05-01-02-01-01.wav", 2.0),
+        ("03-01-02-01-01-01-02.wav", 1.5),
+    ):  # angry, calm
+        pcm = (0.3 * np.sin(2 * np.pi * 200 * np.arange(int(seconds * rate)) / rate) * 32767).astype("<i2")
+        with wave.open(str(tmp_path / name), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(rate)
+            w.writeframes(pcm.tobytes())
+    agent = build_agent(server, tmp_path / "node", ("speech",))
+    await agent.run(open_source(f"replay:{tmp_path}", ["speech"], "s1", fast=True, seconds=None))
+    frames = server.store.frames[("dev1", "speech")]
+    # sorted by name: the calm file (…-02-…) plays first: 2 windows, then the angry one: 3 windows
+    assert [f.truth_label for f in frames] == ["calm", "calm", "angry", "angry", "angry"]
+    assert [f.seq for f in frames] == [1, 2, 3, 4, 5]

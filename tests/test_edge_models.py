@@ -66,12 +66,15 @@ def test_tampered_unsigned_or_downgraded_updates_keep_old_model(setup, tmp_path)
     forged.version = 9
     with pytest.raises(BundleError, match="signature"):
         install_update(slot, forged, blobs, pub, models)
-    assert slot.version == 1
+    probs, serving = slot.score(x_eeg())
+    assert slot.version == 1 and serving.version == 1 and np.all(np.isfinite(probs)), (
+        "the old model keeps serving"
+    )
     install_update(slot, good.manifest, blobs, pub, models)
     old = make_bundle(tmp_path / "v1b", keys, "eeg", 1, seed=7)
     with pytest.raises(BundleError, match="downgrade"):
         install_update(slot, old.manifest, bundle_blobs(old), pub, models)
-    assert slot.version == 2
+    assert slot.version == 2 and slot.score(x_eeg())[1].version == 2
     install_update(slot, old.manifest, bundle_blobs(old), pub, models, rollback=True)
     assert slot.version == 1
 

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import pickle
+import time
+import wave
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from edge_node.sources import open_source
+from mmer_core.preprocess import preprocess
 
 
 def test_replay_npz_yields_windows_in_time_order(tmp_path):
@@ -48,5 +54,201 @@ def test_bad_sources_are_refused(tmp_path):
     np.savez(tmp_path / "r.npz", eeg_data=np.zeros((1, 14, 256)), eeg_t_start=[0.0], eeg_t_end=[2.0])
     with pytest.raises(ValueError, match="no speech_data"):
         open_source(f"replay:{tmp_path / 'r.npz'}", ["speech"], "s1", True, None)
-    with pytest.raises(ValueError, match="pylsl"):
-        open_source("lsl:EEG", ["eeg"], "s1", True, None)
+
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def write_wav(path: Path, seconds: float, rate: int = 16000, freq: float = 220.0) -> np.ndarray:
+    """A 16-bit mono wav as RAVDESS ships it; returns the samples as the reader should see them."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t = np.arange(int(seconds * rate)) / rate
+    pcm = (0.5 * np.sin(2 * np.pi * freq * t) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.tobytes())
+    return pcm.astype(np.float32) / 32767
+
+
+def write_e4_session(
+    folder: Path, start: float, beat_s: float, seconds: float, ibi_only: bool = False
+) -> None:
+    """BVP.csv (64 Hz pulse wave with one peak per beat) and IBI.csv, in the E4's export layout."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fs = 64.0
+    t = np.arange(int(seconds * fs)) / fs
+    bvp = 40 * np.sin(2 * np.pi * t / beat_s) ** 21 + 0.5 * np.sin(2 * np.pi * 0.1 * t)
+    if not ibi_only:
+        (folder / "BVP.csv").write_text(
+            f"{start:.2f}\n{fs:.6f}\n" + "\n".join(f"{v:.2f}" for v in bvp) + "\n"
+        )
+    beats = np.arange(beat_s, seconds, beat_s)
+    rows = "\n".join(f"{b:.6f},{beat_s:.6f}" for b in beats)
+    (folder / "IBI.csv").write_text(f"{start:.6f}, IBI\n{rows}\n")
+    (folder / "HR.csv").write_text(f"{start + 10:.6f}\n1.000000\n" + "\n".join(["75.00"] * 20) + "\n")
+
+
+def test_replay_e4_session_gives_labelled_beat_windows(tmp_path):
+    start = 1644227574.0
+    write_e4_session(tmp_path / "S02", start, 0.8, 40.0)
+    (tmp_path / "labels.csv").write_text(
+        "subject,start_unix_utc,end_unix_utc,label\n"
+        f"S02,{start},{start + 20},baseline\nS02,{start + 20},{start + 40},stress\nS03,{start},{start + 40},stress\n"
+    )
+    ws = list(open_source(f"replay:{tmp_path / 'S02'}", ["hr"], "s1", fast=True, seconds=None))
+    assert [w.t_end for w in ws] == [float(t) for t in range(10, 41)]
+    assert {w.modality for w in ws} == {"hr"}
+    hr = np.array([preprocess("hr", w.data)[0] for w in ws])
+    assert np.allclose(hr, 75.0, atol=1.0), "beats detected in the BVP give the pulse's 75 bpm"
+    labels = [w.label for w in ws]
+    assert labels[:11] == ["calm"] * 11 and labels[20:] == ["angry"] * 11, "baseline -> calm, stress -> angry"
+    assert set(labels[11:20]) == {None}, "windows across the change of label have none"
+
+
+def test_replay_e4_without_bvp_uses_ibi_and_without_labels_has_none(tmp_path):
+    write_e4_session(tmp_path / "S05", 1.6e9, 1.0, 30.0, ibi_only=True)
+    ws = list(open_source(f"replay:{tmp_path / 'S05'}", ["hr"], "s1", fast=True, seconds=None))
+    assert len(ws) == 20 and all(w.label is None for w in ws)
+    assert all(np.allclose(w.data, 1.0) and len(w.data) >= 9 for w in ws)
+
+
+def test_replay_wav_folder_plays_files_in_order_with_their_labels(tmp_path):
+    a = write_wav(tmp_path / "Actor_01" / "03-01-05-01-02-01-01.wav", 2.0)  # angry
+    b = write_wav(tmp_path / "Actor_02" / "03-01-04-02-01-01-02.wav", 1.5)  # sad
+    write_wav(tmp_path / "Actor_02" / "03-01-03-01-01-01-02.wav", 0.5)  # happy, shorter than a window
+    ws = list(open_source(f"replay:{tmp_path}", ["speech"], "s1", fast=True, seconds=None))
+    assert [w.label for w in ws] == ["angry", "angry", "angry", "sad", "sad"]
+    # sorted by path: the 0.5 s happy file plays at 2.5 s but fills no window; gaps of 0.5 s between files
+    assert [w.t_start for w in ws] == [0.0, 0.5, 1.0, 3.5, 4.0], "no window spans two files"
+    assert np.array_equal(ws[1].data, a[8000:24000]) and np.array_equal(ws[4].data, b[8000:24000])
+    assert all(preprocess("speech", w.data).shape == (40, 98, 1) for w in ws)
+
+
+def test_replay_is_paced_in_real_time_unless_fast(tmp_path):
+    write_wav(tmp_path / "03-01-05-01-02-01-01.wav", 1.6)
+    started = time.monotonic()
+    ws = list(open_source(f"replay:{tmp_path}", ["speech"], "s1", fast=False, seconds=None))
+    assert len(ws) == 2 and time.monotonic() - started >= 1.5 * 0.95
+
+
+@pytest.mark.parametrize(
+    ("make", "target", "modalities", "message"),
+    [
+        (lambda p: write_e4_session(p, 1.6e9, 0.8, 20.0), "", ["hr", "eeg"], "holds only hr"),
+        (lambda p: write_wav(p / "03-01-05-01-02-01-01.wav", 1.0), "", ["hr"], "holds only speech"),
+        (lambda p: (p / "notes.txt").write_text("x"), "", ["hr"], "E4 session"),
+        (lambda p: write_wav(p / "clip.wav", 1.0), "", ["speech"], "neither RAVDESS"),
+        (lambda p: (p / "s01.dat").write_bytes(b"not a pickle"), "s01.dat", ["eeg"], "not a readable pickle"),
+        (lambda p: (p / "s01.dat").write_bytes(b"x"), "s01.dat", ["eeg", "hr"], "holds only eeg"),
+        (
+            lambda p: (p / "f.csv").write_text("emotion,pixels\n3,1 2 3\n"),
+            "f.csv",
+            ["image"],
+            "line 2 has 3 pixels",
+        ),
+        (
+            lambda p: (p / "f.csv").write_text("label,image\n"),
+            "f.csv",
+            ["image"],
+            "needs 'emotion' and 'pixels'",
+        ),
+        (lambda p: None, "missing.dat", ["eeg"], "not an existing"),
+    ],
+)
+def test_bad_replays_are_refused(tmp_path, make, target, modalities, message):
+    make(tmp_path)
+    with pytest.raises(ValueError, match=message):
+        list(open_source(f"replay:{tmp_path / target}", modalities, "s1", fast=True, seconds=None))
+
+
+def test_replay_of_the_real_recordings():
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data not present at {SHARED_DATA}")
+    e4 = SHARED_DATA / "stress-predict-e4" / "S02"
+    ws = list(open_source(f"replay:{e4}", ["hr"], "s1", fast=True, seconds=900.0))
+    labelled = [w for w in ws if w.label]
+    assert len(ws) > 800 and {w.label for w in labelled} == {"calm", "angry"}
+    scored = []
+    for w in labelled:
+        try:
+            scored.append(preprocess("hr", w.data)[0])
+        except ValueError:
+            continue
+    assert len(scored) > 0.8 * len(labelled) and 50 < np.median(scored) < 140
+    speech = list(
+        open_source(f"replay:{SHARED_DATA / 'ravdess-speech-16k' / 'Actor_01'}", ["speech"], "s", True, 30.0)
+    )
+    assert len(speech) > 10 and {w.label for w in speech} <= {"calm", "happy", "sad", "angry"}
+
+
+def test_live_ppg_beats_are_handed_out_once_and_only_when_final():
+    from edge_node.lsl import PpgBeats
+
+    fs, beat_s = 64.0, 0.8
+    t = np.arange(int(30 * fs)) / fs
+    pulse = 40 * np.sin(np.pi * t / beat_s) ** 20 + 0.5 * np.sin(2 * np.pi * 0.1 * t)  # one peak per beat
+    ppg = PpgBeats(fs)
+    beats, finals = [], []
+    for i in range(0, len(pulse), 16):  # 0.25 s per pull, as a live inlet delivers
+        out = ppg.push(pulse[i : i + 16])
+        if out is not None:
+            beats.append(out)
+            finals.append(ppg.final_s)
+    rows = np.concatenate(beats)
+    assert np.all(np.diff(rows[:, 0]) > 0.5), "each beat once, in order"
+    assert np.allclose(rows[:, 1], beat_s, atol=2 / fs) and len(rows) >= 30
+    assert np.allclose(rows[:, 0] % beat_s, beat_s / 2, atol=2 / fs), "peaks at the pulse's maxima"
+    assert rows[-1, 0] <= finals[-1] <= 30.0 - ppg.edge_s + 1e-9
+    backlog = PpgBeats(fs).push(pulse)  # 30 s arriving in one pull are analysed as if they came live
+    assert np.array_equal(backlog, rows)
+
+
+def test_replay_deap_subject_plays_trials_with_their_quadrants(tmp_path):
+    from mmer_core.formats import DEAP_PICK
+
+    rng = np.random.default_rng(0)
+    data = rng.normal(0, 10, size=(2, 40, int(10.0 * 128))).astype(np.float32)  # 3 s baseline + 7 s
+    ratings = np.array([[8.0, 7.5, 5.0, 5.0], [2.0, 8.0, 5.0, 5.0]], dtype=np.float32)  # happy, angry
+    with (tmp_path / "s01.dat").open("wb") as fh:
+        pickle.dump({"data": data, "labels": ratings}, fh, protocol=2)
+    ws = list(open_source(f"replay:{tmp_path / 's01.dat'}", ["eeg"], "s1", fast=True, seconds=None))
+    assert [w.label for w in ws] == ["happy"] * 11 + ["angry"] * 11, (
+        "7 s trials: 11 windows of 2 s every 0.5 s"
+    )
+    assert ws[11].t_start == 7.5, "the second trial starts after a gap: no window spans two trials"
+    assert np.array_equal(ws[3].data, data[0][DEAP_PICK, 384 + 3 * 64 : 384 + 3 * 64 + 256])
+    assert preprocess("eeg", ws[0].data).shape == (73,)
+
+
+def test_replay_fer2013_csv_gives_labelled_frames_at_5_fps(tmp_path):
+    rng = np.random.default_rng(1)
+    pixels = [rng.integers(0, 256, 48 * 48) for _ in range(3)]
+    rows = [
+        f"{code}," + " ".join(map(str, p)) + ",Training" for code, p in zip((3, 0, 6), pixels, strict=True)
+    ]
+    (tmp_path / "fer2013.csv").write_text("emotion,pixels,Usage\n" + "\n".join(rows) + "\n")
+    ws = list(open_source(f"replay:{tmp_path / 'fer2013.csv'}", ["image"], "s1", fast=True, seconds=None))
+    assert [(w.label, w.t_end) for w in ws] == [("happy", 0.2), ("angry", 0.4), ("calm", pytest.approx(0.6))]
+    assert np.allclose(ws[1].data, pixels[1].reshape(48, 48) / 255.0)
+    assert preprocess("image", ws[0].data).shape == (48, 48, 1)
+
+
+def test_replay_wesad_pickle_labels_windows_inside_one_condition(tmp_path):
+    fs, beat_s = 64.0, 0.8
+    t = np.arange(int(60 * fs)) / fs
+    bvp = 40 * np.sin(np.pi * t / beat_s) ** 20
+    label = np.concatenate([np.full(30 * 700, 1), np.full(30 * 700, 2)]).astype(np.int32)  # baseline, stress
+    data = {
+        "subject": "S2",
+        "signal": {"wrist": {"BVP": bvp[:, None], "EDA": np.zeros((4, 1))}},
+        "label": label,
+    }
+    with (tmp_path / "S2.pkl").open("wb") as fh:
+        pickle.dump(data, fh, protocol=2)
+    ws = list(open_source(f"replay:{tmp_path / 'S2.pkl'}", ["hr"], "s1", fast=True, seconds=None))
+    assert [w.t_end for w in ws] == [float(e) for e in range(10, 61)]
+    labels = [w.label for w in ws]
+    assert labels[:21] == ["calm"] * 21 and labels[30:] == ["angry"] * 21 and set(labels[21:30]) == {None}
+    assert np.allclose(preprocess("hr", ws[0].data)[0], 75.0, atol=1.0)

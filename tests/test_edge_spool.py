@@ -69,7 +69,41 @@ def test_corrupted_tail_is_dropped_on_recovery(tmp_path):
     assert [s for _, s, _ in Spool(tmp_path).unsent({})] == [1, 2, 3, 4, 5]
 
 
+def test_sync_always_fsyncs_every_frame(tmp_path):
+    sp = Spool(tmp_path, sync="always")
+    for i in range(5):
+        sp.append("eeg", b"%d" % i)
+    assert sp.syncs >= 5 and not sp.uncommitted
+    assert sp.commit() is False, "nothing left to sync"
+
+
+def test_sync_batch_fsyncs_on_commit_and_after_the_interval(tmp_path):
+    sp = Spool(tmp_path, sync="batch", batch_interval_s=3600.0)
+    before = sp.syncs
+    for i in range(5):
+        sp.append("eeg", b"%d" % i)
+    assert sp.syncs == before and sp.uncommitted, "appends within the interval wait for the group commit"
+    assert sp.commit() is True and sp.syncs == before + 1 and not sp.uncommitted
+    assert sp.commit() is False and sp.syncs == before + 1
+    quick = Spool(tmp_path / "quick", sync="batch", batch_interval_s=1e-9)
+    quick.append("eeg", b"x")
+    assert not quick.uncommitted, "an append after the interval fsyncs by itself"
+
+
+def test_sync_never_leaves_write_back_to_the_os(tmp_path):
+    sp = Spool(tmp_path, sync="never")
+    for i in range(5):
+        sp.append("eeg", b"%d" % i)
+    assert sp.commit() is False and sp.syncs == 0
+    sp.close()
+    assert len(Spool(tmp_path).unsent({})) == 5, "a process exit loses nothing without fsync"
+
+
 def test_bad_settings_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="sync"):
+        Spool(tmp_path, sync="sometimes")
+    with pytest.raises(ValueError, match="batch_interval_s"):
+        Spool(tmp_path, batch_interval_s=0)
     with pytest.raises(ValueError, match="policy"):
         Spool(tmp_path, policy="keep-all")
     with pytest.raises(ValueError, match="max_frames"):

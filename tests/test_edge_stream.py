@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import grpc
 import pytest
@@ -98,6 +99,79 @@ async def test_server_killed_mid_stream_then_restarted_loses_nothing(server, tmp
     await task
     assert server.store.seqs("speech") == list(range(1, 101))
     assert st.stats.reconnects >= 1
+
+
+async def test_server_killed_before_acking_gets_resent_frames_it_drops_as_duplicates(server, tmp_path):
+    spool = Spool(tmp_path)
+    st = streamer_for(server, spool)
+    server.store.withhold_acks = True  # the server takes frames in, then dies before its acks go out
+    task = asyncio.create_task(st.run())
+    put(spool, "eeg", 40)
+    st.wake()
+    for _ in range(200):
+        await asyncio.sleep(0.01)
+        if server.store.seqs("eeg"):
+            break
+    received_before_kill = server.store.seqs("eeg")
+    assert received_before_kill and spool.depth == 40, "frames arrived but none was acked"
+    await server.stop()
+    put(spool, "eeg", 10)
+    server.store.withhold_acks = False
+    await server.start()
+    assert await st.drain(10.0)
+    st.stop()
+    await task
+    assert server.store.seqs("eeg") == list(range(1, 51)), "every frame accepted once, in order"
+    assert server.store.dropped == [("eeg", s) for s in received_before_kill]
+    assert server.store.gaps == 0 and st.stats.reconnects >= 1
+
+
+class SlowDiskSpool(Spool):
+    """A spool whose fsync takes 0.3 s, as on a slow SD card."""
+
+    def commit(self) -> bool:
+        time.sleep(0.3)
+        return super().commit()
+
+
+async def test_server_dying_during_a_slow_fsync_is_a_reconnect_not_a_dead_streamer(server, tmp_path):
+    spool = SlowDiskSpool(tmp_path)
+    st = streamer_for(server, spool)
+    task = asyncio.create_task(st.run())
+    await asyncio.wait_for(st.connected.wait(), 5)
+    put(spool, "eeg", 5)
+    st.wake()
+    await asyncio.sleep(0.1)  # the streamer is inside the fsync, about to write the batch
+    await server.stop()
+    await asyncio.sleep(0.5)
+    await server.start()
+    assert await st.drain(10.0), "the streamer survived the write on a finished call and resent"
+    st.stop()
+    await task
+    assert server.store.seqs("eeg") == [1, 2, 3, 4, 5] and st.stats.reconnects >= 1
+
+
+async def test_frames_are_fsynced_before_they_are_sent(server, tmp_path):
+    spool = Spool(tmp_path, sync="batch", batch_interval_s=3600.0)
+    st = streamer_for(server, spool)
+    task = asyncio.create_task(st.run())
+    for _ in range(5):
+        put(spool, "hr", 2)
+        st.wake()
+        await st.drain(2.0)
+    st.stop()
+    await task
+    # one group commit per batch sent (no time-based fsync within the hour-long interval)
+    assert spool.syncs == st.stats.batches and st.stats.batches >= 5
+    never = Spool(tmp_path / "never", sync="never")
+    st = streamer_for(server, never)
+    task = asyncio.create_task(st.run())
+    put(never, "hr", 3)
+    st.wake()
+    assert await st.drain(2.0)
+    st.stop()
+    await task
+    assert never.syncs == 0
 
 
 async def test_agent_restart_resends_unacked_spool_frames(server, tmp_path):

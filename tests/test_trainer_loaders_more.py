@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from matplotlib.image import imsave
 
+from mmer_core.formats import DEAP_CHANNELS
 from mmer_core.modalities import SPECS
 from mmer_core.taxonomy import QUADRANTS
 from trainer.loaders import load, parse_source
-from trainer.loaders.deap import DEAP_CHANNELS, load_deap
+from trainer.loaders.deap import load_deap
 from trainer.loaders.faces import load_faces
 from trainer.loaders.wesad import load_wesad
 

@@ -7,8 +7,8 @@ the beta/alpha balance indexes arousal: the two axes of the quadrants.
 from __future__ import annotations
 
 import numpy as np
-from scipy import signal
 
+from mmer_core import dsp
 from mmer_core.modalities import EEG_ASYMMETRY_PAIRS, EEG_BANDS, EEG_CHANNELS, SPECS
 from mmer_core.preprocess._checks import as_finite_array
 
@@ -21,7 +21,7 @@ def band_powers(x: np.ndarray) -> np.ndarray:
     """Welch band power per channel: (..., channels, samples) -> (..., channels, bands), linear scale."""
     nperseg = min(int(SPEC.params["welch_nperseg"]), x.shape[-1])
     noverlap = int(nperseg * SPEC.params["welch_overlap"])
-    freqs, psd = signal.welch(x, fs=SPEC.sample_rate_hz, nperseg=nperseg, noverlap=noverlap, axis=-1)
+    freqs, psd = dsp.welch(x, SPEC.sample_rate_hz, nperseg, noverlap)
     df = freqs[1] - freqs[0]
     out = [psd[..., (freqs >= lo) & (freqs < hi)].sum(axis=-1) * df for _, lo, hi in EEG_BANDS]
     return np.stack(out, axis=-1)

@@ -8,8 +8,8 @@ long enough to hold low-frequency cycles.
 from __future__ import annotations
 
 import numpy as np
-from scipy import signal
 
+from mmer_core import dsp
 from mmer_core.modalities import SPECS
 from mmer_core.preprocess._checks import as_finite_array
 
@@ -57,7 +57,7 @@ def _lf_hf(t: np.ndarray, rr: np.ndarray) -> tuple[float, float]:
     if t[-1] - t[0] < P["min_lfhf_s"] or rr.size < P["min_lfhf_beats"] or np.ptp(rr) == 0:
         return 0.0, 0.0
     freqs = np.linspace(P["lf_low_hz"], P["hf_high_hz"], int(P["lomb_scargle_freqs"]))
-    power = signal.lombscargle(t, rr - rr.mean(), 2 * np.pi * freqs)
+    power = dsp.lombscargle(t, rr - rr.mean(), 2 * np.pi * freqs)
     lf = power[freqs < P["lf_high_hz"]].sum()
     hf = power[freqs >= P["lf_high_hz"]].sum()
     if lf <= 0 or hf <= 0:
@@ -73,8 +73,14 @@ def rr_from_ppg(ppg: object, fs: float) -> tuple[np.ndarray, np.ndarray]:
     signal's spread, so motion bursts and dicrotic notches don't become beats.
     Intervals outside min_rr_s..max_rr_s (missed or extra beats) are dropped
     together with the beat that ends them. Checked against the Empatica E4's own
-    HR on the Stress-Predict recordings.
+    HR on the Stress-Predict recordings. scipy.signal is imported here, not at module level: only a
+    PPG source needs it, and it would add ~80 MB to every edge node's memory.
     """
+    try:
+        from scipy import signal
+    except ImportError:
+        raise ImportError("hr: beat detection in a PPG needs scipy: pip install 'mmer[ppg]'") from None
+
     x = as_finite_array("hr", ppg, (1,))
     low, high = P["ppg_band_low_hz"], P["ppg_band_high_hz"]
     if not np.isfinite(fs) or fs <= 2 * high:

@@ -9,8 +9,8 @@ widens the melody and shifts formants up (the smile).
 from __future__ import annotations
 
 import numpy as np
-from scipy import signal as sps
 
+from mmer_core import dsp
 from mmer_core.synthetic.traits import Traits
 from mmer_core.synthetic.trajectory import Trajectory
 
@@ -19,10 +19,11 @@ CONTROL_HZ = 100.0
 FORMANTS_HZ = ((600.0, 80.0), (1500.0, 120.0), (2600.0, 160.0))
 
 
-def _resonator(freq: float, bw: float) -> tuple[np.ndarray, np.ndarray]:
+def _resonator(freq: float, bw: float) -> tuple[float, np.ndarray]:
+    """Gain and denominator of a two-pole resonator at freq with bandwidth bw (Hz)."""
     r = np.exp(-np.pi * bw / RATE)
     theta = 2 * np.pi * freq / RATE
-    return np.array([1.0 - r]), np.array([1.0, -2 * r * np.cos(theta), r * r])
+    return 1.0 - r, np.array([1.0, -2 * r * np.cos(theta), r * r])
 
 
 def signal(
@@ -47,13 +48,13 @@ def signal(
     f0 = up(traits.f0_hz * (1.0 + 0.22 * a + 0.06 * v)) * (1.0 + melody)
     f0 *= 1.0 + 0.01 * rng.standard_normal(n).cumsum() / np.sqrt(np.arange(1, n + 1))
     phase = 2 * np.pi * np.cumsum(f0) / RATE
-    source = sps.sawtooth(phase)
+    source = dsp.sawtooth(phase)
     bright = up(0.5 + 0.4 * a)
-    dark = sps.lfilter([0.15], [1.0, -0.85], source)
+    dark = dsp.allpole_filter(0.15, [1.0, -0.85], source)
     source = bright * source + (1.0 - bright) * dark
 
     shift = traits.vocal_tract * (1.0 + 0.06 * float(v.mean()))
-    voiced = sum(sps.lfilter(*_resonator(f * shift, bw), source) for f, bw in FORMANTS_HZ)
+    voiced = sum(dsp.allpole_filter(*_resonator(f * shift, bw), source) for f, bw in FORMANTS_HZ)
     voiced /= np.abs(voiced).max() + 1e-9
     loud = up(0.25 * (1.0 + 0.7 * a))
     audio = loud * envelope * voiced

@@ -10,40 +10,16 @@ label) and left out otherwise.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
-import numpy as np
-
+from mmer_core.formats import read_e4_labels, read_e4_signal
 from mmer_core.modalities import SPECS
 from mmer_core.preprocess.hr import rr_from_ppg
-from mmer_core.taxonomy import QUADRANTS, map_label
+from mmer_core.taxonomy import QUADRANTS
 from trainer.data import Dataset
 from trainer.loaders.beats import STRIDE_S, BeatWindows, beats_in_window
 
 SPEC = SPECS["hr"]
-
-
-def read_signal(path: Path) -> tuple[float, float, np.ndarray]:
-    """(start Unix s, rate Hz, samples) of an E4 single-column signal file."""
-    values = np.loadtxt(path, delimiter=",", ndmin=2)[:, 0]
-    if len(values) < 3 or values[1] <= 0:
-        raise ValueError(f"{path}: not an E4 signal file (start, rate, samples...)")
-    return float(values[0]), float(values[1]), values[2:]
-
-
-def read_labels(path: Path) -> dict[str, list[tuple[float, float, str]]]:
-    """Intervals per subject, labels mapped into the taxonomy."""
-    out: dict[str, list[tuple[float, float, str]]] = {}
-    with path.open() as fh:
-        for row in csv.DictReader(fh):
-            try:
-                start, end = float(row["start_unix_utc"]), float(row["end_unix_utc"])
-                subject, label = row["subject"].strip(), map_label("e4", row["label"])
-            except KeyError as exc:
-                raise ValueError(f"{path}: missing column {exc}") from None
-            out.setdefault(subject, []).append((start, end, label))
-    return out
 
 
 def load_e4(root: Path) -> Dataset:
@@ -51,13 +27,13 @@ def load_e4(root: Path) -> Dataset:
     labels_path = root / "labels.csv"
     if not labels_path.is_file():
         raise ValueError(f"e4:{root}: no labels.csv")
-    intervals = read_labels(labels_path)
+    intervals = read_e4_labels(labels_path)
     windows = BeatWindows()
     for subject, spans in sorted(intervals.items()):
         bvp_path = root / subject / "BVP.csv"
         if not bvp_path.is_file():
             raise ValueError(f"e4:{root}: labels name {subject} but {bvp_path} is missing")
-        t0, fs, bvp = read_signal(bvp_path)
+        t0, fs, bvp = read_e4_signal(bvp_path)
         times, rr = rr_from_ppg(bvp, fs)
         times = times + t0
         for start, end, label in spans:

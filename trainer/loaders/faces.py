@@ -7,11 +7,11 @@ the report says which data it was).
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 
+from mmer_core.formats import read_fer2013
 from mmer_core.preprocess import preprocess_batch
 from mmer_core.taxonomy import QUADRANTS, map_label
 from trainer.data import Dataset
@@ -22,17 +22,9 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 def load_fer2013(path: Path) -> Dataset:
     """Rows of 48x48 space-separated grey pixels with the FER2013 emotion code."""
     images, labels = [], []
-    with Path(path).open(newline="") as fh:
-        reader = csv.DictReader(fh)
-        if not reader.fieldnames or not {"emotion", "pixels"} <= set(reader.fieldnames):
-            raise ValueError(f"faces:{path}: FER2013 csv needs 'emotion' and 'pixels' columns")
-        for i, row in enumerate(reader, start=2):
-            pixels = np.array(row["pixels"].split(), dtype=np.float32)
-            side = int(np.rint(np.sqrt(pixels.size)))
-            if side * side != pixels.size or side == 0:
-                raise ValueError(f"faces:{path}: line {i} has {pixels.size} pixels, not a square image")
-            images.append((pixels.reshape(side, side) / 255.0).astype(np.float32))
-            labels.append(QUADRANTS.index(map_label("fer2013", row["emotion"])))
+    for image, label in read_fer2013(path):
+        images.append(image)
+        labels.append(QUADRANTS.index(label))
     if not images:
         raise ValueError(f"faces:{path}: no rows")
     n = len(images)

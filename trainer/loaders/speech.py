@@ -7,55 +7,17 @@ into the spec's 1 s windows every 0.5 s.
 
 from __future__ import annotations
 
-import re
-import wave
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import resample_poly
 
+from mmer_core.formats import read_wav, speech_label_and_speaker
 from mmer_core.modalities import SPECS
 from mmer_core.preprocess import preprocess_batch
-from mmer_core.taxonomy import QUADRANTS, map_label
+from mmer_core.taxonomy import QUADRANTS
 from trainer.data import Dataset
 
 SPEC = SPECS["speech"]
-RAVDESS = re.compile(r"^(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})\.wav$")
-TESS = re.compile(r"^([A-Za-z]+)_([A-Za-z]+)_([A-Za-z]+)\.wav$")
-
-
-def read_wav(path: Path) -> np.ndarray:
-    """Mono float audio in [-1, 1] at the speech spec's rate."""
-    with wave.open(str(path), "rb") as w:
-        rate, width, channels = w.getframerate(), w.getsampwidth(), w.getnchannels()
-        raw = w.readframes(w.getnframes())
-    if width == 1:
-        x = (np.frombuffer(raw, np.uint8).astype(np.float32) - 128) / 128
-    elif width in (2, 4):
-        dtype = np.int16 if width == 2 else np.int32
-        x = np.frombuffer(raw, dtype).astype(np.float32) / float(np.iinfo(dtype).max)
-    else:
-        raise ValueError(f"{path}: unsupported sample width of {width} bytes")
-    x = x.reshape(-1, channels).mean(axis=1)
-    if rate != SPEC.sample_rate_hz:
-        ratio = Fraction(int(SPEC.sample_rate_hz), rate).limit_denominator(1000)
-        x = resample_poly(x, ratio.numerator, ratio.denominator).astype(np.float32)
-    return x
-
-
-def label_and_speaker(path: Path, root: Path) -> tuple[str, str]:
-    """(taxonomy label, speaker id) from the file's naming convention."""
-    m = RAVDESS.match(path.name)
-    if m:
-        return map_label("ravdess", m.group(3)), f"actor{m.group(7)}"
-    m = TESS.match(path.name)
-    if m and m.group(3).lower() in {"angry", "disgust", "fear", "happy", "neutral", "ps", "sad"}:
-        return map_label("tess", m.group(3).lower()), m.group(1).upper()
-    rel = path.relative_to(root)
-    if len(rel.parts) >= 2 and "_" in path.stem:
-        return map_label("generic", rel.parts[-2]), path.stem.split("_", 1)[0]
-    raise ValueError(f"{path}: name follows neither RAVDESS, TESS nor <label>/<speaker>_<name>.wav")
 
 
 def trim(x: np.ndarray, frame: int = 400, floor_db: float = -35.0) -> np.ndarray:
@@ -83,7 +45,7 @@ def load_speech(root: Path) -> Dataset:
         raise ValueError(f"speech:{root}: no .wav files found")
     raws, labels, speakers, ends = [], [], [], []
     for path in files:
-        label, speaker = label_and_speaker(path, root)
+        label, speaker = speech_label_and_speaker(path, root)
         for i, w in enumerate(windows(trim(read_wav(path)))):
             raws.append(w)
             labels.append(QUADRANTS.index(label))

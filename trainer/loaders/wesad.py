@@ -7,11 +7,11 @@ one protocol condition throughout are left out, so no window straddles two condi
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import numpy as np
 
+from mmer_core.formats import WESAD_BVP_HZ, WESAD_LABEL_HZ, WESAD_PROTOCOL, read_wesad
 from mmer_core.modalities import SPECS
 from mmer_core.preprocess.hr import rr_from_ppg
 from mmer_core.taxonomy import QUADRANTS, map_label
@@ -19,23 +19,6 @@ from trainer.data import Dataset
 from trainer.loaders.beats import STRIDE_S, BeatWindows, beats_in_window
 
 SPEC = SPECS["hr"]
-BVP_HZ = 64.0
-LABEL_HZ = 700.0
-PROTOCOL = {1, 2, 3, 4}
-
-
-def read_pickle(path: Path) -> dict:
-    """One subject's dict; ValueError when the file is not a WESAD pickle."""
-    with path.open("rb") as fh:
-        try:
-            data = pickle.load(fh, encoding="latin1")
-        except Exception as exc:
-            raise ValueError(f"wesad:{path}: not a readable pickle ({exc})") from None
-    try:
-        data["signal"]["wrist"]["BVP"], data["label"]
-    except (KeyError, TypeError):
-        raise ValueError(f"wesad:{path}: missing signal.wrist.BVP or label") from None
-    return data
 
 
 def load_wesad(root: Path) -> Dataset:
@@ -45,17 +28,14 @@ def load_wesad(root: Path) -> Dataset:
         raise ValueError(f"wesad:{root}: no S<n>.pkl subject files")
     windows = BeatWindows()
     for path in paths:
-        data = read_pickle(path)
-        subject = str(data.get("subject", path.stem))
-        bvp = np.asarray(data["signal"]["wrist"]["BVP"], dtype=np.float64).reshape(-1)
-        protocol = np.asarray(data["label"]).reshape(-1).astype(int)
-        times, rr = rr_from_ppg(bvp, BVP_HZ)
+        subject, bvp, protocol = read_wesad(path)
+        times, rr = rr_from_ppg(bvp, WESAD_BVP_HZ)
         t = SPEC.window_s
-        duration = min(len(bvp) / BVP_HZ, len(protocol) / LABEL_HZ)
+        duration = min(len(bvp) / WESAD_BVP_HZ, len(protocol) / WESAD_LABEL_HZ)
         while t <= duration:
-            span = protocol[int((t - SPEC.window_s) * LABEL_HZ) : int(t * LABEL_HZ)]
+            span = protocol[int((t - SPEC.window_s) * WESAD_LABEL_HZ) : int(t * WESAD_LABEL_HZ)]
             window = beats_in_window(times, rr, t)
-            if span.size and span[0] in PROTOCOL and np.all(span == span[0]) and window is not None:
+            if span.size and span[0] in WESAD_PROTOCOL and np.all(span == span[0]) and window is not None:
                 windows.add(window, QUADRANTS.index(map_label("wesad", int(span[0]))), subject, t)
             t += STRIDE_S
     if not windows.raws:

@@ -1,0 +1,220 @@
+"""Recorded sessions as window streams: `.npz` recordings, Empatica E4 session folders, speech wav folders.
+
+Every format goes through the same Windower as a live sensor (except .npz,
+which holds windows already), and windows come out in order of their end
+time, lazily, so a long recording never sits in memory as windows.
+
+- `.npz`: per modality m, `m_data` (N, ...) raw windows (hr rows NaN-padded
+  to equal length), `m_t_start`, `m_t_end` (N,) seconds and optionally
+  `m_labels` (N,) strings.
+- E4 session folder (BVP.csv and/or IBI.csv, as the E4 exports them): hr.
+  Beats come from BVP with the shared rr_from_ppg, as the trainer's loader
+  does (IBI.csv only when there is no BVP.csv: the E4 drops beats there for
+  minutes). Truth labels from a labels.csv (subject, start_unix_utc,
+  end_unix_utc, label) in the folder or its parent, rows of subject = the
+  folder's name; a window is labelled when it lies wholly in one interval.
+- Speech folder (*.wav below it, RAVDESS/TESS/<label>/<speaker>_x.wav names):
+  speech. The files play one after another, as a microphone would hear them,
+  with a gap between files so that no window spans two utterances; each
+  window carries its file's label.
+- DEAP preprocessed subject file (sNN.dat): eeg, the spec's 14 of DEAP's 32
+  channels. Trials play one after another (each after its 3 s baseline),
+  with a gap between them; windows carry the trial's valence/arousal quadrant.
+  The file is one pickle, read whole (~100 MB while the trials are picked).
+- FER2013 csv: image, one face a frame at the spec's 5 fps with its label,
+  read row by row.
+- WESAD subject pickle (S<n>.pkl): hr, beats from the wrist BVP; a window is
+  labelled when the protocol condition (700 Hz codes) is one throughout it.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from mmer_core.formats import (
+    DEAP_BASELINE_S,
+    DEAP_MIDPOINT,
+    DEAP_PICK,
+    WESAD_BVP_HZ,
+    WESAD_LABEL_HZ,
+    WESAD_PROTOCOL,
+    read_deap_subject,
+    read_e4_ibi,
+    read_e4_labels,
+    read_e4_signal,
+    read_fer2013,
+    read_wav,
+    read_wesad,
+    speech_label_and_speaker,
+)
+from mmer_core.modalities import SPECS
+from mmer_core.taxonomy import map_label, va_to_label
+from mmer_core.windowing import SensorChunk, Window, Windower
+
+GAP_S = 0.5  # silence between two replayed utterances
+HR_CHUNK_S = 1.0  # beats are handed to the windower this much at a time, as a live beat detector would
+
+
+def open_replay(path: Path, modalities: Sequence[str]) -> Iterator[Window]:
+    """Windows of a recording, in order of window end; ValueError naming the path when it is no recording."""
+    if path.suffix == ".npz":
+        if not path.is_file():
+            raise ValueError(f"source replay:{path}: not an existing .npz recording")
+        return replay_npz(path, modalities)
+    if path.suffix == ".dat" and path.is_file():
+        _only(path, modalities, "eeg", "a DEAP subject file")
+        return replay_deap(path)
+    if path.suffix == ".pkl" and path.is_file():
+        _only(path, modalities, "hr", "a WESAD subject pickle")
+        return replay_wesad(path)
+    if path.suffix == ".csv" and path.is_file():
+        _only(path, modalities, "image", "a FER2013 csv")
+        return replay_fer2013(path)
+    if not path.is_dir():
+        raise ValueError(
+            f"source replay:{path}: not an existing .npz recording, DEAP .dat, WESAD .pkl, FER2013 .csv "
+            "or dataset folder"
+        )
+    if (path / "BVP.csv").is_file() or (path / "IBI.csv").is_file():
+        _only(path, modalities, "hr", "an Empatica E4 session")
+        return replay_e4(path)
+    if next(path.rglob("*.wav"), None) is not None:
+        _only(path, modalities, "speech", "a speech wav folder")
+        return replay_wav_folder(path)
+    raise ValueError(
+        f"source replay:{path}: a folder must be an E4 session (BVP.csv or IBI.csv) or hold .wav files"
+    )
+
+
+def _only(path: Path, modalities: Sequence[str], has: str, what: str) -> None:
+    other = [m for m in modalities if m != has]
+    if other:
+        raise ValueError(f"source replay:{path}: {what} holds only {has}, but --modalities asks for {other}")
+
+
+# ------------------------------------------------------------------ .npz
+def replay_npz(path: Path, modalities: Sequence[str]) -> Iterator[Window]:
+    with np.load(path, allow_pickle=False) as npz:
+        streams = []
+        for m in modalities:
+            if f"{m}_data" not in npz:
+                raise ValueError(f"source replay:{path}: no {m}_data array")
+            labels = npz.get(f"{m}_labels", None)
+            rows = zip(npz[f"{m}_t_start"], npz[f"{m}_t_end"], npz[f"{m}_data"], strict=True)
+            streams.append(
+                [
+                    Window(m, float(ts), float(te), _unpad(m, d), None if labels is None else str(labels[i]))
+                    for i, (ts, te, d) in enumerate(rows)
+                ]
+            )
+    return heapq.merge(*streams, key=lambda w: w.t_end)
+
+
+def _unpad(modality: str, data: np.ndarray) -> np.ndarray:
+    if modality != "hr":
+        return data
+    return data[~np.isnan(data).all(axis=-1)] if data.ndim > 1 else data[~np.isnan(data)]
+
+
+# ------------------------------------------------------------------ Empatica E4
+def e4_beats(folder: Path) -> tuple[float, float, np.ndarray, np.ndarray]:
+    """(session start Unix s, duration s, beat times s from start, RR s) of an E4 session folder."""
+    if (folder / "BVP.csv").is_file():
+        from mmer_core.preprocess.hr import rr_from_ppg  # scipy, loaded only for a PPG source
+
+        start, fs, bvp = read_e4_signal(folder / "BVP.csv")
+        times, rr = rr_from_ppg(bvp, fs)
+        return start, len(bvp) / fs, times, rr
+    start, times, rr = read_e4_ibi(folder / "IBI.csv")
+    return start, float(times[-1]) if times.size else 0.0, times, rr
+
+
+def e4_intervals(folder: Path) -> list[tuple[float, float, str]]:
+    """Labelled intervals (Unix s) of this subject from labels.csv in the folder or its parent, if any."""
+    for candidate in (folder / "labels.csv", folder.parent / "labels.csv"):
+        if candidate.is_file():
+            return sorted(read_e4_labels(candidate).get(folder.name, []))
+    return []
+
+
+def replay_e4(folder: Path) -> Iterator[Window]:
+    start, duration, times, rr = e4_beats(folder)
+    if times.size == 0:
+        raise ValueError(f"source replay:{folder}: no heart beats found in the E4 session")
+    intervals = [(a - start, b - start, label) for a, b, label in e4_intervals(folder)]
+    for w in _beat_windows(times, rr, duration):
+        yield Window(w.modality, w.t_start, w.t_end, w.data, _label_of(intervals, w.t_start, w.t_end))
+
+
+def _beat_windows(times: np.ndarray, rr: np.ndarray, duration: float) -> Iterator[Window]:
+    """Beats handed to the hr Windower a second at a time, as a live beat detector would."""
+    beats = np.column_stack([times, rr])
+    windower = Windower(SPECS["hr"])
+    for t0 in np.arange(0.0, duration, HR_CHUNK_S):
+        t1 = t0 + HR_CHUNK_S
+        chunk = beats[(beats[:, 0] >= t0) & (beats[:, 0] < t1)]
+        yield from windower.push(SensorChunk("hr", float(t0), float(t1), chunk))
+
+
+def _label_of(intervals: list[tuple[float, float, str]], t0: float, t1: float) -> str | None:
+    return next((label for a, b, label in intervals if a <= t0 and t1 <= b), None)
+
+
+# ------------------------------------------------------------------ speech wav folders
+def replay_wav_folder(root: Path) -> Iterator[Window]:
+    windower = Windower(SPECS["speech"])
+    t = 0.0
+    for path in sorted(root.rglob("*.wav")):
+        label, _speaker = speech_label_and_speaker(path, root)
+        audio = read_wav(path)
+        duration = len(audio) / SPECS["speech"].sample_rate_hz
+        for w in windower.push(SensorChunk("speech", t, t + duration, audio)):
+            yield Window(w.modality, w.t_start, w.t_end, w.data, label)
+        t += duration + GAP_S
+
+
+# ------------------------------------------------------------------ DEAP
+def replay_deap(path: Path) -> Iterator[Window]:
+    data, ratings = read_deap_subject(path)
+    spec = SPECS["eeg"]
+    trials = [
+        (
+            np.ascontiguousarray(trial[DEAP_PICK, int(DEAP_BASELINE_S * spec.sample_rate_hz) :]),
+            va_to_label(v, a, DEAP_MIDPOINT),
+        )
+        for trial, (v, a, _, _) in zip(data, ratings, strict=True)
+    ]
+    del data  # keep the 14 picked channels, not the file's 40
+    windower = Windower(spec)
+    t = 0.0
+    for eeg, label in trials:
+        duration = eeg.shape[1] / spec.sample_rate_hz
+        for w in windower.push(SensorChunk("eeg", t, t + duration, eeg)):
+            yield Window(w.modality, w.t_start, w.t_end, w.data, label)
+        t += duration + GAP_S
+
+
+# ------------------------------------------------------------------ FER2013
+def replay_fer2013(path: Path) -> Iterator[Window]:
+    step = SPECS["image"].hop_s
+    for i, (image, label) in enumerate(read_fer2013(path)):
+        yield Window("image", i * step, (i + 1) * step, image, label)
+
+
+# ------------------------------------------------------------------ WESAD
+def replay_wesad(path: Path) -> Iterator[Window]:
+    from mmer_core.preprocess.hr import rr_from_ppg  # scipy, loaded only for a PPG source
+
+    _subject, bvp, protocol = read_wesad(path)
+    times, rr = rr_from_ppg(bvp, WESAD_BVP_HZ)
+    duration = min(len(bvp) / WESAD_BVP_HZ, len(protocol) / WESAD_LABEL_HZ)
+    for w in _beat_windows(times, rr, duration):
+        span = protocol[int(w.t_start * WESAD_LABEL_HZ) : int(w.t_end * WESAD_LABEL_HZ)]
+        one = span.size and span[0] in WESAD_PROTOCOL and np.all(span == span[0])
+        yield Window(
+            w.modality, w.t_start, w.t_end, w.data, map_label("wesad", int(span[0])) if one else None
+        )

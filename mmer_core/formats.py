@@ -1,0 +1,187 @@
+"""Readers of the public recording formats that both the trainer (loaders) and the edge node (replay) read.
+
+Only parsing lives here: files in, arrays and labels out, with a ValueError
+naming the file and what is wrong. What a loader or a replay then does with
+them (windows, labels per window, pacing) is theirs.
+"""
+
+from __future__ import annotations
+
+import csv
+import pickle
+import re
+import wave
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from mmer_core.modalities import EEG_CHANNELS, SPECS
+from mmer_core.taxonomy import map_label
+
+SPEECH_RATE = SPECS["speech"].sample_rate_hz
+RAVDESS = re.compile(r"^(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})\.wav$")
+TESS = re.compile(r"^([A-Za-z]+)_([A-Za-z]+)_([A-Za-z]+)\.wav$")
+TESS_EMOTIONS = {"angry", "disgust", "fear", "happy", "neutral", "ps", "sad"}
+
+
+# ------------------------------------------------------------------ Empatica E4
+def read_e4_signal(path: Path) -> tuple[float, float, np.ndarray]:
+    """(start Unix s, rate Hz, samples) of an E4 single-column signal file (BVP.csv, HR.csv, EDA.csv ...)."""
+    try:
+        values = np.loadtxt(path, delimiter=",", ndmin=2)[:, 0]
+    except ValueError as exc:
+        raise ValueError(f"{path}: not an E4 signal file ({exc})") from None
+    if len(values) < 3 or values[1] <= 0:
+        raise ValueError(f"{path}: not an E4 signal file (start, rate, samples...)")
+    return float(values[0]), float(values[1]), values[2:]
+
+
+def read_e4_ibi(path: Path) -> tuple[float, np.ndarray, np.ndarray]:
+    """(start Unix s, beat times s from start, inter-beat intervals s) of an E4 IBI.csv.
+
+    Row 1 is `start, IBI`; every other row `offset_s, interval_s`, the offset
+    being the time of the beat that ends the interval.
+    """
+    with path.open() as fh:
+        head = fh.readline().split(",")
+        try:
+            start = float(head[0])
+        except ValueError:
+            raise ValueError(f"{path}: not an E4 IBI file (first row must be `start, IBI`)") from None
+        rows = np.loadtxt(fh, delimiter=",", ndmin=2)
+    if rows.size == 0:
+        return start, np.empty(0), np.empty(0)
+    if rows.shape[1] != 2:
+        raise ValueError(f"{path}: E4 IBI rows must be `offset_s, interval_s`, got {rows.shape[1]} columns")
+    return start, rows[:, 0], rows[:, 1]
+
+
+def read_e4_labels(path: Path) -> dict[str, list[tuple[float, float, str]]]:
+    """Labelled intervals per subject of a labels.csv (subject, start_unix_utc, end_unix_utc, label),
+    labels mapped into the taxonomy."""
+    out: dict[str, list[tuple[float, float, str]]] = {}
+    with path.open() as fh:
+        for row in csv.DictReader(fh):
+            try:
+                start, end = float(row["start_unix_utc"]), float(row["end_unix_utc"])
+                subject, label = row["subject"].strip(), map_label("e4", row["label"])
+            except KeyError as exc:
+                raise ValueError(f"{path}: missing column {exc}") from None
+            out.setdefault(subject, []).append((start, end, label))
+    return out
+
+
+# ------------------------------------------------------------------ speech wav folders
+def read_wav(path: Path) -> np.ndarray:
+    """Mono float32 audio in [-1, 1] at the speech spec's 16 kHz.
+
+    Any other rate is resampled with scipy.signal.resample_poly, imported only
+    then: the edge node otherwise never loads scipy.
+    """
+    with wave.open(str(path), "rb") as w:
+        rate, width, channels = w.getframerate(), w.getsampwidth(), w.getnchannels()
+        raw = w.readframes(w.getnframes())
+    if width == 1:
+        x = (np.frombuffer(raw, np.uint8).astype(np.float32) - 128) / 128
+    elif width in (2, 4):
+        dtype = np.int16 if width == 2 else np.int32
+        x = np.frombuffer(raw, dtype).astype(np.float32) / float(np.iinfo(dtype).max)
+    else:
+        raise ValueError(f"{path}: unsupported sample width of {width} bytes")
+    x = x.reshape(-1, channels).mean(axis=1)
+    if rate != SPEECH_RATE:
+        try:
+            from scipy.signal import resample_poly
+        except ImportError:
+            raise ImportError(
+                f"{path}: resampling {rate} Hz audio needs scipy: pip install 'mmer[ppg]'"
+            ) from None
+
+        ratio = Fraction(int(SPEECH_RATE), rate).limit_denominator(1000)
+        x = resample_poly(x, ratio.numerator, ratio.denominator).astype(np.float32)
+    return x
+
+
+def speech_label_and_speaker(path: Path, root: Path) -> tuple[str, str]:
+    """(taxonomy label, speaker id) from RAVDESS or TESS naming, or <label>/<speaker>_<name>.wav."""
+    m = RAVDESS.match(path.name)
+    if m:
+        return map_label("ravdess", m.group(3)), f"actor{m.group(7)}"
+    m = TESS.match(path.name)
+    if m and m.group(3).lower() in TESS_EMOTIONS:
+        return map_label("tess", m.group(3).lower()), m.group(1).upper()
+    rel = path.relative_to(root)
+    if len(rel.parts) >= 2 and "_" in path.stem:
+        return map_label("generic", rel.parts[-2]), path.stem.split("_", 1)[0]
+    raise ValueError(f"{path}: name follows neither RAVDESS, TESS nor <label>/<speaker>_<name>.wav")
+
+
+# ------------------------------------------------------------------ DEAP
+DEAP_CHANNELS = (
+    "Fp1", "AF3", "F3", "F7", "FC5", "FC1", "C3", "T7", "CP5", "CP1", "P3", "P7", "PO3", "O1", "Oz", "Pz",
+    "Fp2", "AF4", "Fz", "F4", "F8", "FC6", "FC2", "Cz", "C4", "T8", "CP6", "CP2", "P4", "P8", "PO4", "O2",
+)  # fmt: skip
+DEAP_PICK = [DEAP_CHANNELS.index(c) for c in EEG_CHANNELS]  # the EEG spec's 14 channels among DEAP's 32
+DEAP_BASELINE_S = 3.0  # every trial starts with 3 s of pre-trial baseline
+DEAP_MIDPOINT = 5.0  # ratings run 1..9
+
+
+def read_deap_subject(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(trials, 32 EEG channels, samples) and (trials, 4) ratings of one DEAP preprocessed file (sNN.dat).
+
+    The file is a Python 2 pickle of `data` (40 trials, 40 channels, 8064 samples at 128 Hz) and
+    `labels` (valence, arousal, dominance, liking on 1..9).
+    """
+    with path.open("rb") as fh:
+        try:
+            raw = pickle.load(fh, encoding="latin1")
+        except Exception as exc:
+            raise ValueError(f"deap:{path}: not a readable pickle ({exc})") from None
+    try:
+        data, ratings = np.asarray(raw["data"], dtype=np.float64), np.asarray(raw["labels"], dtype=np.float64)
+    except (KeyError, TypeError):
+        raise ValueError(f"deap:{path}: expected a dict with 'data' and 'labels'") from None
+    if data.ndim != 3 or data.shape[1] < len(DEAP_CHANNELS) or ratings.shape != (data.shape[0], 4):
+        raise ValueError(f"deap:{path}: data {data.shape} / labels {ratings.shape} are not DEAP's layout")
+    return data[:, : len(DEAP_CHANNELS)], ratings
+
+
+# ------------------------------------------------------------------ FER2013
+def read_fer2013(path: Path) -> Iterator[tuple[np.ndarray, str]]:
+    """(square grey image in [0, 1], taxonomy label) per row of a FER2013 csv (emotion, pixels[, Usage]), lazily."""
+    with Path(path).open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        if not reader.fieldnames or not {"emotion", "pixels"} <= set(reader.fieldnames):
+            raise ValueError(f"faces:{path}: FER2013 csv needs 'emotion' and 'pixels' columns")
+        for i, row in enumerate(reader, start=2):
+            pixels = np.array(row["pixels"].split(), dtype=np.float32)
+            side = int(np.rint(np.sqrt(pixels.size)))
+            if side * side != pixels.size or side == 0:
+                raise ValueError(f"faces:{path}: line {i} has {pixels.size} pixels, not a square image")
+            yield (
+                (pixels.reshape(side, side) / 255.0).astype(np.float32),
+                map_label("fer2013", row["emotion"]),
+            )
+
+
+# ------------------------------------------------------------------ WESAD
+WESAD_BVP_HZ = 64.0
+WESAD_LABEL_HZ = 700.0
+WESAD_PROTOCOL = {1, 2, 3, 4}  # baseline, stress, amusement, meditation; 0 and 5-7 are not conditions
+
+
+def read_wesad(path: Path) -> tuple[str, np.ndarray, np.ndarray]:
+    """(subject, wrist BVP at 64 Hz, protocol label codes at 700 Hz) of a WESAD subject pickle (S<n>.pkl)."""
+    with path.open("rb") as fh:
+        try:
+            data = pickle.load(fh, encoding="latin1")
+        except Exception as exc:
+            raise ValueError(f"wesad:{path}: not a readable pickle ({exc})") from None
+    try:
+        bvp, label = data["signal"]["wrist"]["BVP"], data["label"]
+    except (KeyError, TypeError):
+        raise ValueError(f"wesad:{path}: missing signal.wrist.BVP or label") from None
+    subject = str(data.get("subject", path.stem))
+    return subject, np.asarray(bvp, dtype=np.float64).reshape(-1), np.asarray(label).reshape(-1).astype(int)
