@@ -36,6 +36,7 @@ from mmer_core import bundle
 from mmer_core.config import CoordinatorConfig
 from mmer_core.modalities import MODALITIES
 from mmer_core.taxonomy import QUADRANTS
+from mmer_core.wire import INVALID_FRAME_KEY, format_invalid_frame
 
 log = logging.getLogger("mmer.coordinator")
 MAX_FRAMES_PER_BATCH = 1024
@@ -88,7 +89,10 @@ class Coordinator:
             raise InvalidFrame(f"batch {batch.batch_id}: frames must hold 1..{MAX_FRAMES_PER_BATCH} frames")
         tolerance = int(self.config.clock_tolerance_ms * 1e6)
         for frame in batch.frames:
-            validate_frame(frame, self.labels, receive_ns, tolerance)
+            try:
+                validate_frame(frame, self.labels, receive_ns, tolerance)
+            except InvalidFrame as exc:
+                raise InvalidFrame(str(exc), (frame.modality, frame.seq)) from None
         async with self._lock:  # one batch at a time: fusion order and dedup marks stay consistent
             new_flags = await self.store.store_frames(batch.frames, receive_ns)
             ack = ingest_pb2.Ack(batch_id=batch.batch_id, receive_ns=receive_ns)
@@ -220,7 +224,9 @@ class IngestService(ingest_pb2_grpc.IngestServicer):
                 yield await self.app.ingest(batch, receive_ns)
             except InvalidFrame as exc:
                 self.app.counters["invalid"] += 1
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+                # the edge sets the named frame aside instead of resending it forever
+                named = () if exc.frame is None else ((INVALID_FRAME_KEY, format_invalid_frame(*exc.frame)),)
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc), trailing_metadata=named)
             except StoreError as exc:
                 log.error("store failed, batch %d not acked: %s", batch.batch_id, exc)
                 await context.abort(grpc.StatusCode.UNAVAILABLE, f"store unavailable: {exc}")

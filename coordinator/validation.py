@@ -12,7 +12,11 @@ PROB_TOLERANCE = 1e-3
 
 
 class InvalidFrame(ValueError):
-    """A frame the coordinator will not store."""
+    """A frame the coordinator will not store; `frame` names it (modality, seq) when one frame is at fault."""
+
+    def __init__(self, message: str, frame: tuple[str, int] | None = None) -> None:
+        super().__init__(message)
+        self.frame = frame
 
 
 def validate_frame(

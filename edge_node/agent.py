@@ -192,6 +192,7 @@ class Agent:
             spool_depth=self.spool.depth,
             queue_depth=self.queue.qsize(),
             frames_dropped=self.spool.dropped,
+            frames_refused=self.spool.refused,
             windows_rejected=self.counters.rejected,
             reconnects=self.streamer.stats.reconnects,
             clock_offset_ns=best.offset_ns,

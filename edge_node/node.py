@@ -111,6 +111,7 @@ async def run_node(args: argparse.Namespace) -> int:
                     "frames_sent": streamer.stats.sent,
                     "frames_acked": streamer.stats.acked,
                     "frames_lost": spool.dropped,
+                    "frames_refused": spool.refused,
                     "frames_unacked": spool.depth,
                     "windows": agent.counters.windows,
                     "windows_rejected": agent.counters.rejected,

@@ -95,6 +95,8 @@ class Spool:
         self._order = 0
         self._depth = 0
         self.dropped = 0
+        self.refused = 0  # frames the coordinator refused as invalid, set aside instead of resent
+        self._refused: set[tuple[str, int]] = set()
         self.appended = 0
         self.trimmed = 0
         self._recover()
@@ -138,7 +140,25 @@ class Spool:
     def ack(self, modality: str, acked_seq: int) -> int:
         """Trim every frame of modality with seq <= acked_seq; returns how many left."""
         with self._lock:
-            return self._trim(modality, acked_seq)
+            n = self._trim(modality, acked_seq)
+            self._release_refused(modality)
+            return n
+
+    def refuse(self, modality: str, seq: int) -> bool:
+        """Set aside a frame the coordinator refused as invalid, so it does not block the stream forever.
+
+        It is never sent again and leaves the spool (counted in `refused`) once every frame before it
+        has left; the coordinator then sees a sequence gap, which it accepts and counts. False when the
+        spool does not hold that frame.
+        """
+        with self._lock:
+            frames = self._frames.get(modality, ())
+            if (modality, seq) in self._refused or not any(f[1] == seq for f in frames):
+                return False
+            self._refused.add((modality, seq))
+            self.refused += 1
+            self._release_refused(modality)
+            return True
 
     def unsent(self, after: dict[str, int], limit: int = 1024) -> list[tuple[str, int, bytes]]:
         """Up to limit frames with seq > after[modality], oldest first across modalities."""
@@ -147,7 +167,7 @@ class Spool:
             for m, frames in self._frames.items():
                 floor = after.get(m, 0)
                 for order, seq, _, payload in frames:
-                    if seq > floor:
+                    if seq > floor and (m, seq) not in self._refused:
                         out.append((order, m, seq, payload))
                         if len(out) >= limit * 4:
                             break
@@ -215,6 +235,13 @@ class Spool:
         n = self._trim(oldest, seq)
         self.trimmed -= n
         self.dropped += n
+
+    def _release_refused(self, modality: str) -> None:
+        frames = self._frames.get(modality)
+        while frames and (modality, frames[0][1]) in self._refused:
+            self._refused.discard((modality, frames[0][1]))
+            n = self._trim(modality, frames[0][1])
+            self.trimmed -= n  # refused, not acked
 
     def _trim(self, modality: str, upto: int) -> int:
         frames = self._frames.get(modality)

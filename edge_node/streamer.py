@@ -24,6 +24,7 @@ from edge_node import telemetry
 from edge_node.clock import ClockEstimate
 from edge_node.spool import Spool
 from mmer.v1 import clock_pb2, clock_pb2_grpc, ingest_pb2, ingest_pb2_grpc
+from mmer_core.wire import INVALID_FRAME_KEY, parse_invalid_frame
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class StreamStats:
     acked: int = 0
     batches: int = 0
     reconnects: int = 0
+    refused: int = 0
     batch_sizes: list[int] = field(default_factory=list)
 
 
@@ -120,8 +122,11 @@ class Streamer:
             # InvalidStateError: a write raced the call's end (the server went away while we awaited)
             except (grpc.aio.AioRpcError, ConnectionError, asyncio.InvalidStateError) as exc:
                 detail = exc.details() if isinstance(exc, grpc.aio.AioRpcError) else str(exc)
-                log.warning("stream to coordinator failed: %s", detail)
-                failures += 1
+                if isinstance(exc, grpc.aio.AioRpcError) and self._set_aside_refused(exc):
+                    log.error("coordinator refused a frame, set aside (not resent): %s", detail)
+                else:
+                    log.warning("stream to coordinator failed: %s", detail)
+                    failures += 1
             finally:
                 self.connected.clear()
                 await channel.close(grace=None)
@@ -132,6 +137,17 @@ class Streamer:
             delay = random.uniform(0, min(self.backoff_cap_s, self.backoff_base_s * 2 ** min(failures, 16)))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=delay)
+
+    def _set_aside_refused(self, exc: grpc.aio.AioRpcError) -> bool:
+        """An INVALID_ARGUMENT naming one frame: set that frame aside in the spool; True if one was."""
+        if exc.code() != grpc.StatusCode.INVALID_ARGUMENT:
+            return False
+        for key, value in exc.trailing_metadata() or ():
+            named = parse_invalid_frame(value) if key == INVALID_FRAME_KEY else None
+            if named is not None and self.spool.refuse(*named):
+                self.stats.refused += 1
+                return True
+        return False
 
     async def sync_clock_once(self, channel: grpc.aio.Channel, exchanges: int = 4) -> None:
         stub = clock_pb2_grpc.ClockStub(channel)

@@ -111,3 +111,29 @@ def test_bad_settings_are_refused(tmp_path):
     sp = Spool(tmp_path)
     with pytest.raises(ValueError, match="out of order"):
         sp.append("hr", b"x", seq=7)
+
+
+def test_refused_frame_is_set_aside_and_leaves_after_the_frames_before_it(tmp_path):
+    sp = Spool(tmp_path)
+    for i in range(1, 6):
+        sp.append("hr", b"x%d" % i)
+    assert sp.refuse("hr", 3)
+    assert not sp.refuse("hr", 3), "already set aside"
+    assert not sp.refuse("hr", 99) and not sp.refuse("eeg", 1), "not in the spool"
+    assert [s for _, s, _ in sp.unsent({})] == [1, 2, 4, 5], "never sent again"
+    assert sp.depth == 5 and sp.refused == 1
+    sp.ack("hr", 2)
+    assert sp.depth == 2 and sp.acked()["hr"] == 3, "frames 1-2 acked, the refused 3 left with them"
+    assert sp.trimmed == 2 and sp.refused == 1
+    sp.ack("hr", 5)
+    assert sp.depth == 0
+    assert [s for _, s, _ in Spool(tmp_path).unsent({})] == [], "the set-aside frame is gone after a restart"
+
+
+def test_refusing_the_oldest_frame_releases_it_at_once(tmp_path):
+    sp = Spool(tmp_path)
+    for _ in range(3):
+        sp.append("eeg", b"y")
+    assert sp.refuse("eeg", 1)
+    assert sp.depth == 2 and sp.acked()["eeg"] == 1
+    assert [s for _, s, _ in sp.unsent({})] == [2, 3]

@@ -57,7 +57,7 @@ class ScoreBatch(_message.Message):
     def __init__(self, frames: _Optional[_Iterable[_Union[ScoreFrame, _Mapping]]] = ..., batch_id: _Optional[int] = ..., status: _Optional[_Union[EdgeStatus, _Mapping]] = ...) -> None: ...
 
 class EdgeStatus(_message.Message):
-    __slots__ = ("device_id", "spool_depth", "queue_depth", "frames_dropped", "windows_rejected", "reconnects", "clock_offset_ns", "clock_rtt_ns", "model_versions")
+    __slots__ = ("device_id", "spool_depth", "queue_depth", "frames_dropped", "windows_rejected", "reconnects", "clock_offset_ns", "clock_rtt_ns", "model_versions", "frames_refused")
     class ModelVersionsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -74,6 +74,7 @@ class EdgeStatus(_message.Message):
     CLOCK_OFFSET_NS_FIELD_NUMBER: _ClassVar[int]
     CLOCK_RTT_NS_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_REFUSED_FIELD_NUMBER: _ClassVar[int]
     device_id: str
     spool_depth: int
     queue_depth: int
@@ -83,7 +84,8 @@ class EdgeStatus(_message.Message):
     clock_offset_ns: int
     clock_rtt_ns: int
     model_versions: _containers.ScalarMap[str, int]
-    def __init__(self, device_id: _Optional[str] = ..., spool_depth: _Optional[int] = ..., queue_depth: _Optional[int] = ..., frames_dropped: _Optional[int] = ..., windows_rejected: _Optional[int] = ..., reconnects: _Optional[int] = ..., clock_offset_ns: _Optional[int] = ..., clock_rtt_ns: _Optional[int] = ..., model_versions: _Optional[_Mapping[str, int]] = ...) -> None: ...
+    frames_refused: int
+    def __init__(self, device_id: _Optional[str] = ..., spool_depth: _Optional[int] = ..., queue_depth: _Optional[int] = ..., frames_dropped: _Optional[int] = ..., windows_rejected: _Optional[int] = ..., reconnects: _Optional[int] = ..., clock_offset_ns: _Optional[int] = ..., clock_rtt_ns: _Optional[int] = ..., model_versions: _Optional[_Mapping[str, int]] = ..., frames_refused: _Optional[int] = ...) -> None: ...
 
 class Ack(_message.Message):
     __slots__ = ("batch_id", "acks", "duplicates", "gaps", "receive_ns")

@@ -1,0 +1,55 @@
+"""A frame the coordinator refuses as invalid is set aside by the edge: the rest of the stream flows on.
+
+Real coordinator and real streamer over gRPC on 127.0.0.1; the bad frame sits in the spool between
+good ones, as one would after a bug on the device.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+from coordinator_helpers import frame
+
+from coordinator.memory_store import MemoryStore
+from coordinator.server import build_server
+from coordinator.service import Coordinator
+from edge_node.clock import ClockEstimate
+from edge_node.spool import Spool
+from edge_node.streamer import Streamer
+from mmer_core.config import CoordinatorConfig
+from mmer_core.wire import parse_invalid_frame
+
+
+async def test_refused_frame_is_set_aside_and_every_other_frame_is_acked(tmp_path) -> None:
+    app = Coordinator(CoordinatorConfig(), MemoryStore())
+    server, port, _ = await build_server(app, "127.0.0.1:0")
+    spool = Spool(tmp_path / "spool")
+    for seq in range(1, 9):
+        bad = {"probs": [0.5, 0.5, 0.5, 0.5]} if seq == 4 else {}
+        spool.append("hr", frame(seq, device="dev-1", **bad).SerializeToString())
+    streamer = Streamer(
+        lambda: grpc.aio.insecure_channel(f"127.0.0.1:{port}"), spool, ClockEstimate(), "dev-1"
+    )
+    task = asyncio.create_task(streamer.run())
+    try:
+        for _ in range(200):
+            if spool.depth == 0:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        streamer.stop()
+        await task
+        await server.stop(None)
+        spool.close()
+    assert spool.depth == 0, "the bad frame no longer blocks the frames after it"
+    assert spool.refused == 1 and streamer.stats.refused == 1
+    assert await app.store.acked_seq("dev-1", "hr") == 8
+    assert app.counters["invalid"] == 1 and app.counters["frames_stored"] == 7 and app.counters["gaps"] == 1
+
+
+def test_invalid_frame_metadata_parses_only_what_the_coordinator_writes() -> None:
+    assert parse_invalid_frame("hr#12") == ("hr", 12)
+    assert parse_invalid_frame("a#b#3") == ("a#b", 3)
+    for bad in ("", "hr", "#3", "hr#", "hr#-1", "hr#x"):
+        assert parse_invalid_frame(bad) is None, bad
