@@ -112,7 +112,15 @@ def write_tokens(state: Path, devices: list[str]) -> tuple[Path, dict[str, str]]
 
 
 def run_demo(options: DemoOptions) -> int:
-    """Run the demo end to end; returns the process exit code."""
+    """Run the demo end to end; returns the process exit code (0 also when interrupted)."""
+    try:
+        return _run_demo(options)
+    except KeyboardInterrupt:
+        say("interrupted: every process the demo started has been stopped")
+        return 0
+
+
+def _run_demo(options: DemoOptions) -> int:
     if not 1 <= options.devices <= len(SUBJECT_SEEDS):
         raise SystemExit(f"--devices must be 1..{len(SUBJECT_SEEDS)}")
     _, pub = ensure_models(options)

@@ -46,6 +46,7 @@ class ProcessGroup:
 
     log_dir: Path
     children: list[Child] = field(default_factory=list)
+    _handlers: dict[int, object] = field(default_factory=dict)
 
     def start(self, name: str, argv: Sequence[str], env: dict[str, str] | None = None) -> Child:
         """Start a child with stdout and stderr in log_dir/NAME.log."""
@@ -91,10 +92,28 @@ class ProcessGroup:
         self.children.clear()
 
     def __enter__(self) -> ProcessGroup:
+        """SIGTERM and SIGHUP end the demo the way Ctrl-C does: through __exit__, which stops every child."""
+        for sig in STOP_SIGNALS:
+            self._handlers[sig] = signal.signal(sig, _interrupt)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.stop_all()
+        for sig in (signal.SIGINT, *STOP_SIGNALS):  # a second Ctrl-C must not cut the clean-up short
+            self._handlers.setdefault(sig, signal.getsignal(sig))
+            signal.signal(sig, signal.SIG_IGN)
+        try:
+            self.stop_all()
+        finally:
+            for sig, handler in self._handlers.items():
+                signal.signal(sig, handler)
+            self._handlers.clear()
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def tail(path: Path, lines: int = 20) -> str:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -16,11 +18,28 @@ from mmer_core.modalities import MODALITIES
 pytestmark = pytest.mark.slow
 
 
+def tiny_models(directory: Path) -> Path:
+    for i, modality in enumerate(MODALITIES):
+        make_bundle(directory / modality, directory / "keys", modality, version=1, seed=i)
+    return directory
+
+
+def processes_mentioning(text: str) -> list[str]:
+    """Command lines of live processes that contain text (the demo's run directory names all its children)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in argv:
+            found.append(argv)
+    return found
+
+
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
 def test_demo_streams_pushes_and_reports_every_figure(tmp_path: Path) -> None:
-    models = tmp_path / "models"
-    for i, modality in enumerate(MODALITIES):
-        make_bundle(models / modality, models / "keys", modality, version=1, seed=i)
+    models = tiny_models(tmp_path / "models")
     out = tmp_path / "demo.json"
     proc = subprocess.run(
         [sys.executable, "-m", "mmer_core.cli", "demo", "--models", str(models), "--seconds", "10",
@@ -44,3 +63,28 @@ def test_demo_streams_pushes_and_reports_every_figure(tmp_path: Path) -> None:
     assert figures["model_versions"] == {f"wearable-{i}": dict.fromkeys(MODALITIES, 1) for i in (1, 2)}
     assert 0 < figures["push_to_serving_s"] < 30
     assert "every node serves every model" in proc.stdout
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_demo_exits_0_and_leaves_no_process(tmp_path: Path, sig: signal.Signals) -> None:
+    models = tiny_models(tmp_path / "models")
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mmer_core.cli", "demo", "--models", str(models), "--seconds", "120",
+         "--devices", "2", "--http-port", "0", "--run-dir", str(run_dir), "--store", "memory"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as a terminal's Ctrl-C finds it
+    )  # fmt: skip
+    lines = []
+    deadline = time.monotonic() + 90
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith("subject-") or time.monotonic() > deadline:
+            break
+    assert any(line.startswith("subject-") for line in lines), "".join(lines)
+    assert len(processes_mentioning(str(run_dir))) >= 3, "coordinator and two nodes run"
+    proc.send_signal(sig)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out[-3000:]
+    assert "interrupted: every process the demo started has been stopped" in out
+    assert processes_mentioning(str(run_dir)) == []
