@@ -112,10 +112,9 @@ class Streamer:
         failures = 0
         while not self._stop.is_set():
             channel = self._factory()
+            clock_task = asyncio.create_task(self._sync_clock(channel))
             try:
-                clock_task = asyncio.create_task(self._sync_clock(channel))
                 progressed = await self._stream(channel)
-                clock_task.cancel()
                 if self._stop.is_set():
                     break
                 failures = 0 if progressed else failures + 1
@@ -128,6 +127,7 @@ class Streamer:
                     log.warning("stream to coordinator failed: %s", detail)
                     failures += 1
             finally:
+                clock_task.cancel()  # before the channel closes under it, whichever way the stream ended
                 self.connected.clear()
                 await channel.close(grace=None)
             if self._stop.is_set():

@@ -53,3 +53,36 @@ def test_invalid_frame_metadata_parses_only_what_the_coordinator_writes() -> Non
     assert parse_invalid_frame("a#b#3") == ("a#b", 3)
     for bad in ("", "hr", "#3", "hr#", "hr#-1", "hr#x"):
         assert parse_invalid_frame(bad) is None, bad
+
+
+async def test_reconnecting_to_nobody_keeps_one_clock_task_at_most(tmp_path) -> None:
+    """Each failed attempt used to leave its clock-sync task looping on its closed channel."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nobody listens there
+    spool = Spool(tmp_path / "spool")
+    spool.append("hr", frame(1).SerializeToString())
+    streamer = Streamer(
+        lambda: grpc.aio.insecure_channel(f"127.0.0.1:{port}"),
+        spool,
+        ClockEstimate(),
+        "dev-1",
+        backoff_cap_s=0.2,
+    )
+    task = asyncio.create_task(streamer.run())
+
+    def clock_tasks() -> int:
+        return sum(1 for t in asyncio.all_tasks() if "_sync_clock" in repr(t.get_coro()) and not t.done())
+
+    most = 0
+    for _ in range(30):
+        await asyncio.sleep(0.05)
+        most = max(most, clock_tasks())
+    streamer.stop()
+    await task
+    spool.close()
+    await asyncio.sleep(0)
+    assert streamer.stats.reconnects >= 2
+    assert most <= 1 and clock_tasks() == 0
