@@ -21,14 +21,24 @@ class MemoryStore:
         self._rollouts: dict[str, bytes] = {}
 
     async def store_frames(self, frames: Sequence[ingest_pb2.ScoreFrame], receive_ns: int = 0) -> list[bool]:
-        out = []
+        return (await self.store_batch(frames, receive_ns))[0]
+
+    async def store_batch(
+        self, frames: Sequence[ingest_pb2.ScoreFrame], receive_ns: int = 0
+    ) -> tuple[list[bool], dict[tuple[str, str], int]]:
+        hwm = self._hwm
+        new = []
+        acked: dict[tuple[str, str], int] = {}
         for f in frames:
             key = (f.device_id, f.modality)
-            new = f.seq > self._hwm.get(key, 0)
-            if new:
-                self._hwm[key] = f.seq
-            out.append(new)
-        return out
+            mark = hwm.get(key, 0)
+            if f.seq > mark:
+                mark = hwm[key] = f.seq
+                new.append(True)
+            else:
+                new.append(False)
+            acked[key] = mark
+        return new, acked
 
     async def acked_seq(self, device_id: str, modality: str, subject_id: str = "") -> int:
         return self._hwm.get((device_id, modality), 0)

@@ -1,11 +1,12 @@
 """The deployment store: Redis, shared by every coordinator replica.
 
 Layout (all keys under one prefix; the hash tags keep what one call touches in
-one Redis Cluster slot): dedup high-water marks per device in a hash, the fused
-stream in a Redis Stream capped by MAXLEN, the newest emotion per subject in a
-hash, bundles and rollout state in hashes. Writes of one batch go in one
-pipeline; the dedup check-and-set is a Lua script so two replicas never both
-accept the same frame.
+one Redis Cluster slot): dedup high-water marks per device (or per subject
+shard) in a hash, the fused stream in a Redis Stream capped by MAXLEN, the
+newest emotion per subject in a hash, bundles and rollout state in hashes.
+A batch of frames costs one script call per hash tag, all in one pipeline: the
+script checks and advances the marks atomically, so two replicas never both
+accept the same frame, and returns the marks the Ack reports.
 """
 
 from __future__ import annotations
@@ -19,18 +20,43 @@ from redis.exceptions import RedisError
 from coordinator.store import StoreError
 from mmer.v1 import fusion_pb2, ingest_pb2, manifest_pb2
 
-# KEYS[1] = high-water hash, ARGV[1] = field, ARGV[2] = seq. 1 when the seq is new (and recorded).
-# With KEYS[2] (shared mode: the subject shard's frame stream), a new frame is also appended there,
-# atomically with its mark, so the replica owning the shard fuses it exactly once.
-DEDUP = """
-local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
-if tonumber(ARGV[2]) > cur then
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-  if KEYS[2] then redis.call('XADD', KEYS[2], '*', 'f', ARGV[3], 'r', ARGV[4]) end
-  return 1
+# KEYS[1] = high-water hash; ARGV[1] = receive time, then (field, seq, encoded frame) per frame, in order.
+# Returns (new, mark after it) per frame. With KEYS[2] (shared mode: the subject shard's frame stream),
+# the new frames are appended there as one ScoreBatch entry, atomically with their marks, so the replica
+# owning the shard fuses each exactly once. Marks are written back as the strings received (Lua numbers
+# would print large seqs in exponent form).
+STORE_BATCH = """
+local out, marks, written, parts = {}, {}, {}, {}
+for i = 1, (#ARGV - 1) / 3 do
+  local field, seq = ARGV[3 * i - 1], ARGV[3 * i]
+  local mark = marks[field]
+  if mark == nil then mark = tonumber(redis.call('HGET', KEYS[1], field) or '0') end
+  local new = 0
+  if tonumber(seq) > mark then
+    mark, new = tonumber(seq), 1
+    written[field] = seq
+    parts[#parts + 1] = ARGV[3 * i + 1]
+  end
+  marks[field] = mark
+  out[2 * i - 1], out[2 * i] = new, mark
 end
-return 0
+local fields = {}
+for field, seq in pairs(written) do fields[#fields + 1] = field; fields[#fields + 1] = seq end
+if #fields > 0 then redis.call('HSET', KEYS[1], unpack(fields)) end
+if KEYS[2] and #parts > 0 then redis.call('XADD', KEYS[2], '*', 'b', table.concat(parts), 'r', ARGV[1]) end
+return out
 """
+
+
+def batch_record(frame: ingest_pb2.ScoreFrame) -> bytes:
+    """The frame as one `frames` entry of a serialized ScoreBatch: such records concatenate into a batch."""
+    data = frame.SerializeToString()
+    n, head = len(data), bytearray(b"\n")
+    while n >= 0x80:
+        head.append(n & 0x7F | 0x80)
+        n >>= 7
+    head.append(n)
+    return bytes(head) + data
 
 
 class RedisStore:
@@ -42,7 +68,7 @@ class RedisStore:
         self.client = redis.Redis.from_url(url)
         self.maxlen = maxlen
         self.p = prefix
-        self._dedup = self.client.register_script(DEDUP)
+        self._store_batch = self.client.register_script(STORE_BATCH)
         self.stream = f"{prefix}:{{fused}}:stream"
         self.latest_key = f"{prefix}:{{fused}}:latest"
 
@@ -59,20 +85,37 @@ class RedisStore:
         return f"{self.p}:{{dev:{device_id}}}:hwm"
 
     async def store_frames(self, frames: Sequence[ingest_pb2.ScoreFrame], receive_ns: int = 0) -> list[bool]:
+        return (await self.store_batch(frames, receive_ns))[0]
+
+    async def store_batch(
+        self, frames: Sequence[ingest_pb2.ScoreFrame], receive_ns: int = 0
+    ) -> tuple[list[bool], dict[tuple[str, str], int]]:
+        groups: dict[str, list[int]] = {}
+        for i, f in enumerate(frames):
+            key = (
+                self.shard_key(self.shard_of(f.subject_id), "hwm") if self.shards else self._hwm(f.device_id)
+            )
+            groups.setdefault(key, []).append(i)
         try:
             async with self.client.pipeline(transaction=False) as pipe:
-                for f in frames:
-                    if self.shards:
-                        shard = self.shard_of(f.subject_id)
-                        keys = [self.shard_key(shard, "hwm"), self.shard_key(shard, "frames")]
-                        args = [f"{f.device_id}/{f.modality}", f.seq, f.SerializeToString(), receive_ns]
-                    else:
-                        keys, args = [self._hwm(f.device_id)], [f.modality, f.seq]
-                    await self._dedup(keys=keys, args=args, client=pipe)
+                for key, members in groups.items():
+                    args: list = [receive_ns]
+                    for i in members:
+                        f = frames[i]
+                        field = f"{f.device_id}/{f.modality}" if self.shards else f.modality
+                        args += (field, f.seq, batch_record(f) if self.shards else b"")
+                    keys = [key, key[: -len("hwm")] + "frames"] if self.shards else [key]
+                    await self._store_batch(keys=keys, args=args, client=pipe)
                 results = await pipe.execute()
         except RedisError as exc:
             raise StoreError(f"redis: {exc}") from exc
-        return [bool(r) for r in results]
+        new = [False] * len(frames)
+        acked: dict[tuple[str, str], int] = {}
+        for members, result in zip(groups.values(), results, strict=True):
+            for j, i in enumerate(members):
+                new[i] = bool(result[2 * j])
+                acked[(frames[i].device_id, frames[i].modality)] = int(result[2 * j + 1])
+        return new, acked
 
     async def acked_seq(self, device_id: str, modality: str, subject_id: str = "") -> int:
         field = f"{device_id}/{modality}" if self.shards else modality

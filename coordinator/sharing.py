@@ -39,12 +39,14 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 # KEYS: mark hash, fused stream, latest hash. ARGV: subject, window end, emotion bytes, maxlen.
+# The latest-state copy gets its stream position appended as FusedEmotion.position (field 2, a string:
+# tag 0x12, one length byte as ids are shorter than 128 bytes); a later field wins when parsed.
 APPEND_ONCE = """
 local mark = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
 if tonumber(ARGV[2]) <= mark then return false end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'e', ARGV[3])
-redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[3] .. string.char(18, #id) .. id)
 return id
 """
 
@@ -90,17 +92,23 @@ class SharedFusion:
 
     async def append_once(self, emotion: fusion_pb2.FusedEmotion) -> str | None:
         """Append unless this subject's window was already fused (by us or a dead predecessor)."""
-        shard = self.store.shard_of(emotion.subject_id)
-        keys = [self.store.shard_key(shard, "fusedmark"), self.store.stream, self.store.latest_key]
-        args = [emotion.subject_id, emotion.window_end_ns, emotion.SerializeToString(), self.store.maxlen]
-        result = await self._append(keys=keys, args=args)
-        if not result:
-            return None
-        stored = fusion_pb2.FusedEmotion()
-        stored.CopyFrom(emotion)
-        stored.position = result.decode()
-        await self.r.hset(self.store.latest_key, emotion.subject_id, stored.SerializeToString())
-        return stored.position
+        return (await self.append_many([emotion]))[0]
+
+    async def append_many(self, emotions: list[fusion_pb2.FusedEmotion]) -> list[str | None]:
+        """append_once for many emotions in one pipeline; the position of each, None for those refused."""
+        async with self.r.pipeline(transaction=False) as pipe:
+            for emotion in emotions:
+                shard = self.store.shard_of(emotion.subject_id)
+                keys = [self.store.shard_key(shard, "fusedmark"), self.store.stream, self.store.latest_key]
+                args = [
+                    emotion.subject_id,
+                    emotion.window_end_ns,
+                    emotion.SerializeToString(),
+                    self.store.maxlen,
+                ]
+                await self._append(keys=keys, args=args, client=pipe)
+            results = await pipe.execute()
+        return [r.decode() if r else None for r in results]
 
     def _engine(self) -> FusionEngine:
         c = self.app.config
@@ -163,7 +171,7 @@ class SharedFusion:
         start = f"{int(time.time() * 1000) - self.horizon_ms}"
         if delivered != "0-0":
             for _, fields in await self.r.xrange(stream, min=start, max=delivered):
-                await self._feed(engine, fields)
+                await self.app.publish_many(self._feed(engine, fields))
         cursor = "0-0"
         while True:  # what the dead holder had read but not finished: covered by the rebuild above
             cursor, claimed, *_ = await self.r.xautoclaim(
@@ -175,10 +183,15 @@ class SharedFusion:
                 break
         log.info("%s took shard %d", self.me, shard)
 
-    async def _feed(self, engine: FusionEngine, fields: dict) -> None:
-        frame = ingest_pb2.ScoreFrame.FromString(fields[b"f"])
-        for emotion in engine.add(frame, int(fields[b"r"])):
-            await self.app.publish(emotion)
+    @staticmethod
+    def _feed(engine: FusionEngine, fields: dict) -> list[fusion_pb2.FusedEmotion]:
+        """One stream entry (the new frames of one ingested batch) into the engine; the windows it closes."""
+        receive_ns = int(fields[b"r"])
+        return [
+            e
+            for f in ingest_pb2.ScoreBatch.FromString(fields[b"b"]).frames
+            for e in engine.add(f, receive_ns)
+        ]
 
     async def _fuse_loop(self) -> None:
         while True:
@@ -188,12 +201,14 @@ class SharedFusion:
                 continue
             streams = {self.store.shard_key(s, "frames"): ">" for s in owned}
             try:
-                replies = await self.r.xreadgroup(GROUP, self.me, streams, count=500, block=50)
+                # NOACK: a successor rebuilds from the stream itself, not from what was pending
+                replies = await self.r.xreadgroup(GROUP, self.me, streams, count=500, block=50, noack=True)
             except ResponseError as exc:  # group vanished (stream trimmed away / flushed): retake next tick
                 log.warning("xreadgroup: %s", exc)
                 await asyncio.sleep(0.05)
                 continue
             async with self._lock:
+                emotions = []
                 for stream, entries in replies or []:
                     name = stream.decode()
                     shard = int(name.split("{s", 1)[1].split("}", 1)[0])
@@ -201,8 +216,8 @@ class SharedFusion:
                     if engine is None:
                         continue  # lost the lease meanwhile; the next holder re-reads these
                     for _, fields in entries:
-                        await self._feed(engine, fields)
-                    await self.r.xack(name, GROUP, *[e[0] for e in entries])
+                        emotions += self._feed(engine, fields)
+                await self.app.publish_many(emotions)
 
     async def _tail_loop(self) -> None:
         last = "$"

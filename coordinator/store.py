@@ -26,6 +26,13 @@ class Store(Protocol):
         A shared store also queues each new frame (with its receive time) for the replica fusing its subject."""
         ...
 
+    async def store_batch(
+        self, frames: Sequence[ingest_pb2.ScoreFrame], receive_ns: int = 0
+    ) -> tuple[list[bool], dict[tuple[str, str], int]]:
+        """store_frames, plus the high-water mark of every (device, modality) in the batch after it, for
+        the Ack; one round trip for both."""
+        ...
+
     async def acked_seq(self, device_id: str, modality: str, subject_id: str = "") -> int:
         """Highest seq stored for the device's modality (0 = none)."""
         ...

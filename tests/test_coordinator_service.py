@@ -36,9 +36,12 @@ class FlakyStore:
         self.failing = False
 
     async def store_frames(self, frames, receive_ns=0):
+        return (await self.store_batch(frames, receive_ns))[0]
+
+    async def store_batch(self, frames, receive_ns=0):
         if self.failing:
             raise StoreError("backend down")
-        return await self.inner.store_frames(frames, receive_ns)
+        return await self.inner.store_batch(frames, receive_ns)
 
     def __getattr__(self, name: str):
         return getattr(self.inner, name)
