@@ -43,6 +43,7 @@ FRAME_HOPS = HOPS[:4]
 # The OpenTelemetry hop histogram takes one frame (and one fused emotion) in this many: its per-sample
 # cost would otherwise dominate ingest. GetStats' histograms count every one.
 OTEL_SAMPLE = 10
+TICK_S = 0.005  # the longest a window's grace timer may overrun
 
 
 @dataclass
@@ -76,14 +77,26 @@ class Coordinator:
         self.counters: Counter[str] = Counter()
         self.devices: dict[str, DeviceInfo] = {}
         self.labels = {m: QUADRANTS.labels for m in MODALITIES}
-        self.engine = FusionEngine(
-            config.fusion_window_s, config.staleness_s, config.strategy, config.smoothing_alpha
-        )
+        self.engine = self.new_engine()
         self.started = time.monotonic()
         self._last_seq: dict[tuple[str, str], int] = {}
         self._otel_sampled = 0
+        self._ticker: asyncio.Task | None = None
         self._otel_sampled_emotions = 0
         self._lock = asyncio.Lock()
+
+    def new_engine(self) -> FusionEngine:
+        c = self.config
+        return FusionEngine(
+            c.fusion_window_s, c.staleness_s, c.strategy, c.smoothing_alpha, grace_s=c.fusion_grace_s
+        )
+
+    async def _tick_loop(self) -> None:
+        """Fuse windows whose grace ran out; runs while any window waits, restarted by the next frame."""
+        while (deadline := self.engine.next_deadline()) is not None:
+            await asyncio.sleep(min(max(deadline - time.time_ns(), 0) / 1e9, TICK_S))
+            async with self._lock:
+                await self.publish_many(self.engine.tick())
 
     async def ingest(self, batch: ingest_pb2.ScoreBatch, receive_ns: int) -> ingest_pb2.Ack:
         """Validate, store, fuse and publish one batch; the Ack reflects only what the store accepted.
@@ -121,9 +134,11 @@ class Coordinator:
                     await self.registry.observe(frame)
             if self.sharing is None:
                 async with self._lock:  # one fuser: windows leave the engine and the store in order
-                    emotions = [e for frame in stored for e in self.engine.add(frame, receive_ns)]
-                    for emotion in emotions:
-                        await self.publish(emotion)
+                    await self.publish_many(
+                        [e for frame in stored for e in self.engine.add(frame, receive_ns)]
+                    )
+                if self._ticker is None or self._ticker.done():
+                    self._ticker = asyncio.create_task(self._tick_loop())
         if batch.HasField("status") and batch.status.device_id in self.devices:
             self.devices[batch.status.device_id].status = batch.status
         ack.acks.extend(

@@ -111,8 +111,7 @@ class SharedFusion:
         return [r.decode() if r else None for r in results]
 
     def _engine(self) -> FusionEngine:
-        c = self.app.config
-        return FusionEngine(c.fusion_window_s, c.staleness_s, c.strategy, c.smoothing_alpha)
+        return self.app.new_engine()
 
     async def _lease_loop(self) -> None:
         while True:
@@ -200,9 +199,12 @@ class SharedFusion:
                 await asyncio.sleep(0.05)
                 continue
             streams = {self.store.shard_key(s, "frames"): ">" for s in owned}
-            try:
-                # NOACK: a successor rebuilds from the stream itself, not from what was pending
-                replies = await self.r.xreadgroup(GROUP, self.me, streams, count=500, block=50, noack=True)
+            deadlines = [d for e in self.engines.values() if (d := e.next_deadline()) is not None]
+            wait_ms = int(min(deadlines, default=time.time_ns() + 50_000_000) - time.time_ns()) // 1_000_000
+            try:  # NOACK: a successor rebuilds from the stream itself, not from what was pending
+                replies = await self.r.xreadgroup(
+                    GROUP, self.me, streams, count=500, block=min(max(wait_ms, 1), 50), noack=True
+                )
             except ResponseError as exc:  # group vanished (stream trimmed away / flushed): retake next tick
                 log.warning("xreadgroup: %s", exc)
                 await asyncio.sleep(0.05)
@@ -217,6 +219,9 @@ class SharedFusion:
                         continue  # lost the lease meanwhile; the next holder re-reads these
                     for _, fields in entries:
                         emotions += self._feed(engine, fields)
+                now = time.time_ns()
+                for engine in self.engines.values():  # windows whose grace ran out
+                    emotions += engine.tick(now)
                 await self.app.publish_many(emotions)
 
     async def _tail_loop(self) -> None:

@@ -34,6 +34,7 @@ class CoordinatorConfig:
     http: str = DEFAULT_HTTP
     store: str = "memory"
     fusion_window_s: float = 1.0
+    fusion_grace_s: float = 0.05  # a window is fused this long after it ends unless complete earlier
     strategy: str = "weighted_mean"
     smoothing_alpha: float = 0.0
     staleness_s: dict[str, float] = field(
@@ -106,6 +107,7 @@ CHOICES = {
 # here only have to be non-negative.
 RANGES: dict[tuple[str, str], tuple[float | None, float | None, bool, bool]] = {
     ("coordinator", "fusion_window_s"): (0.0, None, False, False),
+    ("coordinator", "fusion_grace_s"): (0.0, None, True, False),
     ("coordinator", "staleness_s"): (0.0, None, False, False),
     ("coordinator", "smoothing_alpha"): (0.0, 1.0, True, False),
     ("coordinator", "subscriber_buffer"): (1, None, True, False),
