@@ -10,6 +10,7 @@ to start redis-server and coordinators and to sample processes' RSS.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import os
 import queue as queue_mod
@@ -202,33 +203,69 @@ class Sink:
         self.process.join(10)
 
 
-async def subscribe(target: str, stop: asyncio.Event, out: dict) -> None:
-    """Count fused emotions per (subject, window), the frames they used, and latencies per hop."""
+async def subscribe(target: str, stop, out: dict) -> None:
+    """Count fused emotions per (subject, window), the frames they used, and latencies per hop.
+
+    `stop` is a multiprocessing Event. A subscriber cut off for falling behind resumes from its last
+    position, as a real client would (counted in `resumes`)."""
     windows: Counter = Counter()
     added: list[float] = []
     hops: dict[str, list[float]] = {h: [] for h in HOPS}
     contributed: set = set()
+    resumes, last = 0, ""
     async with grpc.aio.insecure_channel(target) as ch:
-        call = fusion_pb2_grpc.FusionStub(ch).Subscribe(fusion_pb2.SubscribeRequest())
-        reader = asyncio.ensure_future(call.read())
-        while not stop.is_set():
-            done, _ = await asyncio.wait({reader}, timeout=0.5)
-            if not done:
-                continue
-            e = reader.result()
-            if e is grpc.aio.EOF:
-                break
-            now = time.time_ns()
-            windows[(e.subject_id, e.window_end_ns)] += 1
-            added.append(e.latency.fuse_ms + e.latency.publish_ms)
-            for h in HOPS[:-1]:
-                hops[h].append(getattr(e.latency, f"{h}_ms"))
-            hops["subscriber"].append((now - e.published_ns) / 1e6)
-            contributed.update((c.device_id, c.modality, c.seq) for c in e.contributions)
-            reader = asyncio.ensure_future(call.read())
+        stub = fusion_pb2_grpc.FusionStub(ch)
+
+        async def read() -> None:
+            nonlocal resumes, last
+            while True:
+                call = stub.Subscribe(fusion_pb2.SubscribeRequest(after_position=last))
+                try:
+                    async for e in call:
+                        now = time.time_ns()
+                        last = e.position
+                        windows[(e.subject_id, e.window_end_ns)] += 1
+                        lat = e.latency
+                        added.append(lat.fuse_ms + lat.publish_ms)
+                        for h in HOPS[:-1]:
+                            hops[h].append(getattr(lat, f"{h}_ms"))
+                        hops["subscriber"].append((now - e.published_ns) / 1e6)
+                        contributed.update((c.device_id, c.modality, c.seq) for c in e.contributions)
+                    return
+                except grpc.aio.AioRpcError as exc:
+                    if exc.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
+                        raise
+                    resumes += 1
+
+        reader = asyncio.create_task(read())
+        while not stop.is_set() and not reader.done():
+            await asyncio.sleep(0.2)
         reader.cancel()
-        call.cancel()
-    out.update(windows=windows, added=added, hops=hops, contributed=len(contributed))
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
+    out.update(windows=windows, added=added, hops=hops, contributed=len(contributed), resumes=resumes)
+
+
+def subscriber_process(target: str, stop, queue) -> None:
+    out: dict = {}
+    asyncio.run(subscribe(target, stop, out))
+    queue.put(out)
+
+
+class Subscriber:
+    """The fused-stream subscriber in its own process, so that it keeps up."""
+
+    def __init__(self, target: str) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.stop_event, self.queue = ctx.Event(), ctx.Queue()
+        self.process = ctx.Process(target=subscriber_process, args=(target, self.stop_event, self.queue))
+        self.process.start()
+
+    def result(self) -> dict:
+        self.stop_event.set()
+        out = self.queue.get(timeout=120)
+        self.process.join(10)
+        return out
 
 
 async def wait_serving(target: str, seconds: float = 30) -> None:

@@ -74,5 +74,36 @@ class LatencyBook:
         self.hists[(hop, modality)].add_many(ms)
         self.hists[(hop, "")].add_many(ms)
 
+    def add_rows(self, hops: tuple[str, ...], modalities: list[str], ms: np.ndarray) -> None:
+        """A batch: row i holds the hops of one frame of modality modalities[i] (shape (n, len(hops))).
+
+        One bucket search for the whole batch and one bincount per hop, whatever the modality mix."""
+        if not modalities:
+            return
+        names = sorted(set(modalities))
+        code = {m: i for i, m in enumerate(names)}
+        rows = np.fromiter((code[m] for m in modalities), dtype=np.int64, count=len(modalities))
+        ms = np.maximum(ms, 0.0)
+        buckets = np.searchsorted(_EDGES, ms)
+        nb = len(_EDGES) + 1
+        per_name = np.bincount(rows, minlength=len(names))
+        for h, hop in enumerate(hops):
+            col = ms[:, h]
+            counts = np.bincount(rows * nb + buckets[:, h], minlength=len(names) * nb).reshape(len(names), nb)
+            sums = np.bincount(rows, weights=col, minlength=len(names))
+            maxima = np.zeros(len(names))
+            np.maximum.at(maxima, rows, col)
+            for j, name in enumerate([*names, ""]):
+                hist = self.hists[(hop, name)]
+                if name:
+                    hist.counts += counts[j]
+                    n, total, top = int(per_name[j]), float(sums[j]), float(maxima[j])
+                else:
+                    hist.counts += counts.sum(axis=0)
+                    n, total, top = len(modalities), float(sums.sum()), float(maxima.max())
+                hist.count += n
+                hist.total += total
+                hist.max = max(hist.max, top)
+
     def reset(self) -> None:
         self.hists.clear()

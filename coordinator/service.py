@@ -42,7 +42,7 @@ HOPS = ("queue", "inference", "spool", "network", "fuse", "publish")
 FRAME_HOPS = HOPS[:4]
 # The OpenTelemetry hop histogram takes one frame (and one fused emotion) in this many: its per-sample
 # cost would otherwise dominate ingest. GetStats' histograms count every one.
-OTEL_SAMPLE = 10
+OTEL_SAMPLE = 50
 TICK_S = 0.005  # the longest a window's grace timer may overrun
 
 
@@ -221,14 +221,9 @@ class Coordinator:
         t = np.concatenate([t, np.full((len(frames), 1), receive_ns, dtype=np.int64)], axis=1)
         hops_ms = np.maximum(np.diff(t, axis=1), 0) / 1e6  # queue, inference, spool, network
         modalities = [f.modality for f in frames]
-        by_modality: dict[str, list[int]] = {}
-        for i, m in enumerate(modalities):
-            by_modality.setdefault(m, []).append(i)
-        for m, rows in by_modality.items():
-            chosen = hops_ms[rows] if len(rows) < len(frames) else hops_ms
-            for h, hop in enumerate(FRAME_HOPS):
-                self.latency.add_many(hop, m, chosen[:, h])
-            self._otel_frames.add(len(rows), {"outcome": "stored", "modality": m})
+        self.latency.add_rows(FRAME_HOPS, modalities, hops_ms)
+        for m, n in Counter(modalities).items():
+            self._otel_frames.add(n, {"outcome": "stored", "modality": m})
         start = -self._otel_sampled % OTEL_SAMPLE
         for i in range(start, len(frames), OTEL_SAMPLE):
             for h, hop in enumerate(FRAME_HOPS):

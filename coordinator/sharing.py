@@ -29,6 +29,7 @@ from mmer.v1 import fusion_pb2, ingest_pb2
 log = logging.getLogger("mmer.coordinator.sharing")
 SHARDS = 16
 GROUP = "fusers"
+STOP_S = 2.0  # how long stop() waits for the loops' last blocking reads
 
 RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
@@ -67,6 +68,7 @@ class SharedFusion:
         self._append = self.r.register_script(APPEND_ONCE)
         self._tasks: list[asyncio.Task] = []
         self._lock = asyncio.Lock()
+        self._stopping = asyncio.Event()
 
     async def start(self) -> None:
         self._tasks = [
@@ -76,11 +78,17 @@ class SharedFusion:
         ]
 
     async def stop(self) -> None:
+        """Let the loops finish their current (short, blocking) read, then give the shards back.
+
+        The loops are asked to stop rather than cancelled: a cancelled blocking XREAD left redis-py's
+        connection waiting for a reply that never came, and the process hung at shutdown."""
+        self._stopping.set()
         with contextlib.suppress(RedisError):
             await self.r.zrem(f"{self.store.p}:{{ctl}}:replicas", self.me)
-        for t in self._tasks:
+        done, pending = await asyncio.wait(self._tasks, timeout=STOP_S)
+        for t in pending:
             t.cancel()
-        for t in self._tasks:
+        for t in done:
             with contextlib.suppress(asyncio.CancelledError, RedisError):
                 await t
         for shard in list(self.engines):
@@ -114,12 +122,13 @@ class SharedFusion:
         return self.app.new_engine()
 
     async def _lease_loop(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self._tick_leases()
             except RedisError as exc:
                 log.warning("lease renewal failed: %s", exc)
-            await asyncio.sleep(self.lease_ms / 3000)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.lease_ms / 3000)
 
     async def _fair_share(self) -> int:
         """Shards per live replica (replicas announce themselves in a sorted set scored by expiry)."""
@@ -193,7 +202,7 @@ class SharedFusion:
         ]
 
     async def _fuse_loop(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             owned = self.owned()
             if not owned:
                 await asyncio.sleep(0.05)
@@ -226,8 +235,8 @@ class SharedFusion:
 
     async def _tail_loop(self) -> None:
         last = "$"
-        while True:
-            replies = await self.r.xread({self.store.stream: last}, count=1000, block=1000)
+        while not self._stopping.is_set():
+            replies = await self.r.xread({self.store.stream: last}, count=1000, block=200)
             for _, entries in replies or []:
                 for entry_id, fields in entries:
                     emotion = fusion_pb2.FusedEmotion.FromString(fields[b"e"])
