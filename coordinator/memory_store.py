@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 
 from coordinator.store import position_key
 from mmer.v1 import fusion_pb2, ingest_pb2, manifest_pb2
@@ -89,6 +90,14 @@ class MemoryStore:
 
     async def get_rollouts(self) -> dict[str, bytes]:
         return dict(self._rollouts)
+
+    async def announce_rollout(self, modality: str, rollback: bool) -> None:
+        return None  # one process: its registry already told its watchers
+
+    async def rollout_changes(self, stop: asyncio.Event) -> AsyncIterator[tuple[str, bool]]:
+        await stop.wait()
+        return
+        yield  # an async generator that yields nothing
 
     async def close(self) -> None:
         return None

@@ -11,14 +11,21 @@ accept the same frame, and returns the marks the Ack reports.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
+import logging
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from coordinator.store import StoreError
 from mmer.v1 import fusion_pb2, ingest_pb2, manifest_pb2
+
+log = logging.getLogger("mmer.coordinator.redis")
+POLL_S = 0.2  # longest wait of one pub/sub poll (bounds how long stopping takes)
 
 # KEYS[1] = high-water hash; ARGV[1] = receive time, then (field, seq, encoded frame) per frame, in order.
 # Returns two strings: one "1"/"0" (new or not) per frame, and the mark after each frame, comma-separated
@@ -73,6 +80,7 @@ class RedisStore:
         self._store_batch = self.client.register_script(STORE_BATCH)
         self.stream = f"{prefix}:{{fused}}:stream"
         self.latest_key = f"{prefix}:{{fused}}:latest"
+        self.changes = f"{prefix}:{{registry}}:changes"
 
     def shard_of(self, subject_id: str) -> int:
         return zlib.crc32(subject_id.encode()) % self.shards
@@ -215,6 +223,33 @@ class RedisStore:
     async def get_rollouts(self) -> dict[str, bytes]:
         raw = await self.client.hgetall(f"{self.p}:{{registry}}:rollouts")
         return {k.decode(): v for k, v in raw.items()}
+
+    async def announce_rollout(self, modality: str, rollback: bool) -> None:
+        try:
+            await self.client.publish(self.changes, json.dumps({"modality": modality, "rollback": rollback}))
+        except RedisError as exc:
+            raise StoreError(f"redis: {exc}") from exc
+
+    async def rollout_changes(self, stop: asyncio.Event) -> AsyncIterator[tuple[str, bool]]:
+        """Redis pub/sub; polled with a short timeout so that `stop` ends it without cancelling a read."""
+        while not stop.is_set():
+            pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.changes)
+                for modality in sorted(await self.get_rollouts()):  # what changed while we were away
+                    yield modality, False
+                while not stop.is_set():
+                    message = await pubsub.get_message(timeout=POLL_S)
+                    if message is not None:
+                        change = json.loads(message["data"])
+                        yield change["modality"], bool(change["rollback"])
+            except RedisError as exc:
+                log.warning("registry change feed: %s; resubscribing", exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 1.0)
+            finally:
+                with contextlib.suppress(RedisError):
+                    await pubsub.aclose()
 
     async def close(self) -> None:
         await self.client.aclose()
