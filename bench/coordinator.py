@@ -21,7 +21,6 @@ import shutil
 import sys
 import tempfile
 import time
-from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -29,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from loadgen import (
     Sink,
     Subscriber,
+    missing_windows,
     pct,
     run_load,
     start_coordinator,
@@ -36,14 +36,6 @@ from loadgen import (
     stop_processes,
     wait_serving,
 )
-
-
-def missing_windows(windows, window_ns: int = 1_000_000_000) -> int:
-    """Windows between a subject's first and last fused window that were never fused."""
-    ends = defaultdict(list)
-    for subject, end in windows:
-        ends[subject].append(end)
-    return sum((max(e) - min(e)) // window_ns + 1 - len(set(e)) for e in ends.values())
 
 
 async def bench(args: argparse.Namespace) -> dict:

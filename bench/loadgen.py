@@ -19,7 +19,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -49,10 +49,20 @@ def pct(xs, p: float) -> float:
     return float(np.percentile(xs, p)) if len(xs) else float("nan")
 
 
-def make_frame(device: str, modality: str, seq: int, now: int) -> ingest_pb2.ScoreFrame:
+def missing_windows(windows, window_ns: int = 1_000_000_000) -> int:
+    """Windows between a subject's first and last fused window that were never fused."""
+    ends = defaultdict(list)
+    for subject, end in windows:
+        ends[subject].append(end)
+    return sum((max(e) - min(e)) // window_ns + 1 - len(set(e)) for e in ends.values())
+
+
+def make_frame(device: str, modality: str, seq: int, end: int, now: int) -> ingest_pb2.ScoreFrame:
+    """A frame whose window ended at `end` (on the modality's regular schedule, as a sample clock gives)
+    and that is inferred and sent at `now` (the generator's next tick)."""
     return ingest_pb2.ScoreFrame(
-        device_id=device, subject_id=device, modality=modality, seq=seq, window_start_ns=now - 10**9,
-        window_end_ns=now, inference_start_ns=now, inference_end_ns=now, send_ns=now, model_id=modality,
+        device_id=device, subject_id=device, modality=modality, seq=seq, window_start_ns=end - 10**9,
+        window_end_ns=end, inference_start_ns=now, inference_end_ns=now, send_ns=now, model_id=modality,
         model_version=1, taxonomy="quadrants", labels=LABELS, probs=[0.55, 0.15, 0.15, 0.15], quality=1.0,
     )  # fmt: skip
 
@@ -84,7 +94,8 @@ async def _stream(target: str, devices: list[str], until: float, paced: bool, ou
             for key, t in due.items():
                 if not paced or t <= now_m:
                     seqs[key] += 1
-                    frames.append(make_frame(key[0], key[1], seqs[key], now))
+                    end = now - int((now_m - t) * 1e9) if paced else now
+                    frames.append(make_frame(key[0], key[1], seqs[key], end, now))
                     due[key] = t + 1 / RATES[key[1]]
             if frames:
                 await inflight.acquire()
@@ -256,10 +267,15 @@ class Subscriber:
     """The fused-stream subscriber in its own process, so that it keeps up."""
 
     def __init__(self, target: str) -> None:
+        self.target = target
         ctx = multiprocessing.get_context("spawn")
         self.stop_event, self.queue = ctx.Event(), ctx.Queue()
         self.process = ctx.Process(target=subscriber_process, args=(target, self.stop_event, self.queue))
         self.process.start()
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid or 0
 
     def result(self) -> dict:
         self.stop_event.set()
@@ -300,10 +316,12 @@ def start_redis(directory: Path) -> tuple[subprocess.Popen, str]:
     return proc, f"redis://127.0.0.1:{port}/0"
 
 
-def start_coordinator(store: str, workers: int = 1) -> tuple[subprocess.Popen, str]:
+def start_coordinator(
+    store: str, workers: int = 1, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen, str]:
     """`mmer coordinator` from this checkout on a free port; returns the process and its target."""
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'protos'}"}
+    env = {**os.environ, **(env or {}), "PYTHONPATH": f"{ROOT}:{ROOT / 'protos'}"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "mmer_core.cli", "coordinator", "--listen", f"127.0.0.1:{port}", "--store", store,
          "--http", f"127.0.0.1:{free_port()}", "--workers", str(workers)],

@@ -3,7 +3,8 @@
 A fusion window [T - w, T) holds the frames whose window ends in (T - w, T].
 It is fused as soon as no frame that could still change it is expected: for
 every modality of the subject, its newest frame already ends at or after T,
-or its next frame (newest end + the modality's observed hop) will end after T,
+or its next frame (newest end + the modality's observed hop: window ends follow
+the sample clock, so hops are regular) will end after T,
 or it has been silent for two hops (or is stale) and is not waited for. Otherwise a
 timer fuses it at max(T, when its first frame arrived) + grace, on the
 coordinator's clock: a modality that lags by more than the grace misses the
@@ -27,7 +28,6 @@ from mmer_core.fusion import Smoother, fuse
 
 MAX_BACKLOG_WINDOWS = 5
 HISTORY_PER_MODALITY = 64
-HOP_SLACK = 0.9  # a next frame due within 10 % of a hop after T could still end by T: wait for it
 OVERDUE_HOPS = 2.0  # a modality silent for this many hops is not waited for
 
 Received = tuple[int, int, ingest_pb2.ScoreFrame]  # (window end, coordinator receive time, frame)
@@ -145,10 +145,7 @@ class FusionEngine:
                 if newest > end_ns - limit:
                     return False  # one frame so far: its rhythm is unknown, wait for the timer
                 continue
-            if (
-                newest + HOP_SLACK * hop > end_ns
-                or now_ns - state.last_receive[modality] > OVERDUE_HOPS * hop
-            ):
+            if newest + hop > end_ns or now_ns - state.last_receive[modality] > OVERDUE_HOPS * hop:
                 continue
             return False
         return True
