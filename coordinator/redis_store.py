@@ -27,24 +27,32 @@ from mmer.v1 import fusion_pb2, ingest_pb2, manifest_pb2
 log = logging.getLogger("mmer.coordinator.redis")
 POLL_S = 0.2  # longest wait of one pub/sub poll (bounds how long stopping takes)
 
-# KEYS[1] = high-water hash; ARGV[1] = receive time, then (field, seq, encoded frame) per frame, in order.
-# Returns two strings: one "1"/"0" (new or not) per frame, and the mark after each frame, comma-separated
-# (two bulk replies parse far faster than 2 integers per frame). With KEYS[2] (shared mode: the subject shard's frame stream),
-# the new frames are appended there as one ScoreBatch entry, atomically with their marks, so the replica
-# owning the shard fuses each exactly once. Marks are written back as the strings received (Lua numbers
-# would print large seqs in exponent form).
+# KEYS[1] = high-water hash. ARGV: receive time; the frames' fields (device/modality, or modality), space-
+# separated (ids never hold spaces); their seqs, comma-separated; in shared mode the lengths of their
+# encoded records, comma-separated, and the records end to end. Five arguments whatever the batch size:
+# packing one argument per frame value cost more than the script. Returns two strings: "1"/"0" (new or
+# not) per frame, and the mark after each frame, comma-separated. With KEYS[2] (shared mode: the subject
+# shard's frame stream), the new frames are appended there as one ScoreBatch entry, atomically with their
+# marks, so the replica owning the shard fuses each exactly once. Marks are written back as the strings
+# received (Lua numbers would print large seqs in exponent form).
 STORE_BATCH = """
 local flags, after, marks, written, parts = {}, {}, {}, {}, {}
-for i = 1, (#ARGV - 1) / 3 do
-  local field, seq = ARGV[3 * i - 1], ARGV[3 * i]
+local seqs, lens = {}, {}
+for v in string.gmatch(ARGV[3], '[^,]+') do seqs[#seqs + 1] = v end
+for v in string.gmatch(ARGV[4], '[^,]+') do lens[#lens + 1] = tonumber(v) end
+local i, pos = 0, 1
+for field in string.gmatch(ARGV[2], '[^ ]+') do
+  i = i + 1
+  local seq = seqs[i]
   local mark = marks[field]
   if mark == nil then mark = tonumber(redis.call('HGET', KEYS[1], field) or '0') end
   local new, seqn = '0', tonumber(seq)
   if seqn > mark then
     mark, new = seqn, '1'
     written[field] = seq
-    parts[#parts + 1] = ARGV[3 * i + 1]
+    if KEYS[2] then parts[#parts + 1] = string.sub(ARGV[5], pos, pos + lens[i] - 1) end
   end
+  if KEYS[2] then pos = pos + lens[i] end
   marks[field] = mark
   flags[i] = new
   after[i] = written[field] or string.format('%d', mark)
@@ -109,12 +117,17 @@ class RedisStore:
         try:
             async with self.client.pipeline(transaction=False) as pipe:
                 for key, members in groups.items():
-                    args: list = [receive_ns]
-                    for i in members:
-                        f = frames[i]
-                        field = f"{f.device_id}/{f.modality}" if self.shards else f.modality
-                        args += (field, f.seq, batch_record(f) if self.shards else b"")
-                    keys = [key, key[: -len("hwm")] + "frames"] if self.shards else [key]
+                    group = [frames[i] for i in members]
+                    seqs = ",".join([str(f.seq) for f in group])
+                    if self.shards:
+                        fields = " ".join([f"{f.device_id}/{f.modality}" for f in group])
+                        records = [batch_record(f) for f in group]
+                        lengths = ",".join([str(len(r)) for r in records])
+                        args = [receive_ns, fields, seqs, lengths, b"".join(records)]
+                        keys = [key, key[: -len("hwm")] + "frames"]
+                    else:
+                        args = [receive_ns, " ".join([f.modality for f in group]), seqs, "", b""]
+                        keys = [key]
                     await self._store_batch(keys=keys, args=args, client=pipe)
                 results = await pipe.execute()
         except RedisError as exc:
