@@ -41,6 +41,10 @@ def stats_json(app) -> dict:
             for d in s.devices
         ],
         "counters": dict(s.counters),
+        "histograms": [
+            {"hop": hop, "buckets": hist.buckets()}
+            for (hop, modality), hist in sorted(app.latency.hists.items()) if modality == "" and hist.count
+        ],
     }  # fmt: skip
 
 

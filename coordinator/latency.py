@@ -52,6 +52,14 @@ class Histogram:
         edge = _EDGES[min(rank, len(_EDGES) - 1)]
         return float(min(edge, self.max))
 
+    def buckets(self) -> list[tuple[float, int]]:
+        """(upper edge ms, count) of every bucket from the first to the last non-empty one, for plotting."""
+        nonzero = np.flatnonzero(self.counts)
+        if not len(nonzero):
+            return []
+        edges = [*_EDGES.tolist(), self.max]  # the overflow bucket ends at the largest sample
+        return [(edges[i], int(self.counts[i])) for i in range(nonzero[0], nonzero[-1] + 1)]
+
     def summary(self) -> common_pb2.LatencySummary:
         return common_pb2.LatencySummary(
             count=self.count, p50_ms=self.percentile(50), p95_ms=self.percentile(95), p99_ms=self.percentile(99),

@@ -15,11 +15,13 @@ import numpy as np
 from opentelemetry import metrics
 
 from coordinator.auth import Principal, principal_of
+from coordinator.device_metrics import observe_devices
 from coordinator.fusion_engine import FusionEngine
 from coordinator.hub import Hub
 from coordinator.latency import LatencyBook
 from coordinator.registry import Registry, RolloutRule
 from coordinator.store import Store, StoreError, position_key
+from coordinator.tracing import WindowTraces
 from coordinator.validation import InvalidFrame, validate_frame
 from mmer.v1 import (
     admin_pb2,
@@ -40,9 +42,6 @@ log = logging.getLogger("mmer.coordinator")
 MAX_FRAMES_PER_BATCH = 1024
 HOPS = ("queue", "inference", "spool", "network", "fuse", "publish")
 FRAME_HOPS = HOPS[:4]
-# The OpenTelemetry hop histogram takes one frame (and one fused emotion) in this many: its per-sample
-# cost would otherwise dominate ingest. GetStats' histograms count every one.
-OTEL_SAMPLE = 50
 TICK_S = 0.005  # the longest a window's grace timer may overrun
 
 
@@ -69,6 +68,7 @@ class Coordinator:
         self.registry = Registry(store, trainer_key, RolloutRule(fraction=config.rollout_fraction))
         self.hub = Hub()
         self.latency = LatencyBook()
+        self.traces = WindowTraces()
         meter = metrics.get_meter("mmer.coordinator")
         self._otel_latency = meter.create_histogram(
             "mmer.coordinator.hop_latency", unit="ms", description="latency per hop and modality"
@@ -76,11 +76,12 @@ class Coordinator:
         self._otel_frames = meter.create_counter("mmer.coordinator.frames", description="frames by outcome")
         self.counters: Counter[str] = Counter()
         self.devices: dict[str, DeviceInfo] = {}
+        observe_devices(meter, self.devices)
         self.labels = {m: QUADRANTS.labels for m in MODALITIES}
         self.engine = self.new_engine()
         self.started = time.monotonic()
         self._last_seq: dict[tuple[str, str], int] = {}
-        self._otel_sampled = 0
+        self._otel_sampled: Counter[str] = Counter()  # frames seen per modality, for metrics_sample_every
         self._ticker: asyncio.Task | None = None
         self._otel_sampled_emotions = 0
         self._lock = asyncio.Lock()
@@ -129,6 +130,9 @@ class Coordinator:
         if stored:
             self._note_devices(stored, receive_ns)
             self._record_frame_latencies(stored, receive_ns)
+            for frame in stored:
+                if frame.traceparent:  # sampled windows only carry one
+                    self.traces.ingested(frame, receive_ns)
             if self.registry.trials:
                 for frame in stored:
                     await self.registry.observe(frame)
@@ -168,8 +172,9 @@ class Coordinator:
         if not emotions:
             return
         now = time.time_ns()
+        fused_at = {}
         for emotion in emotions:
-            fused_ns = emotion.published_ns  # the engine stamps its fusion time here
+            fused_ns = fused_at[id(emotion)] = emotion.published_ns  # the engine stamps its fusion time here
             emotion.published_ns = now
             lat = emotion.latency
             lat.publish_ms = max(now - fused_ns, 0) / 1e6
@@ -192,9 +197,10 @@ class Coordinator:
         self.counters["fused_emotions"] += len(published)
         for emotion in published:
             lat = emotion.latency
+            self.traces.published(emotion, fused_at[id(emotion)])
             hops = {"fuse": lat.fuse_ms, "publish": lat.publish_ms, "total": lat.total_ms}
             hops["added"] = hops["fuse"] + hops["publish"]
-            sampled = self._otel_sampled_emotions % OTEL_SAMPLE == 0
+            sampled = self._otel_sampled_emotions % self.config.metrics_sample_every == 0
             self._otel_sampled_emotions += 1
             for hop, ms in hops.items():
                 self.latency.add(hop, "", ms)
@@ -213,7 +219,7 @@ class Coordinator:
 
     def _record_frame_latencies(self, frames: list[ingest_pb2.ScoreFrame], receive_ns: int) -> None:
         """The device-side hops of every frame into GetStats' histograms (vectorised per batch); one frame
-        in OTEL_SAMPLE also into the OpenTelemetry histogram (a sample, as traces are)."""
+        in config.metrics_sample_every per modality also into the OpenTelemetry histogram."""
         t = np.array(
             [(f.window_end_ns, f.inference_start_ns, f.inference_end_ns, f.send_ns) for f in frames],
             dtype=np.int64,
@@ -224,11 +230,12 @@ class Coordinator:
         self.latency.add_rows(FRAME_HOPS, modalities, hops_ms)
         for m, n in Counter(modalities).items():
             self._otel_frames.add(n, {"outcome": "stored", "modality": m})
-        start = -self._otel_sampled % OTEL_SAMPLE
-        for i in range(start, len(frames), OTEL_SAMPLE):
-            for h, hop in enumerate(FRAME_HOPS):
-                self._otel_latency.record(float(hops_ms[i, h]), {"hop": hop, "modality": modalities[i]})
-        self._otel_sampled += len(frames)
+        every, seen = self.config.metrics_sample_every, self._otel_sampled
+        for i, m in enumerate(modalities):
+            if seen[m] % every == 0:
+                for h, hop in enumerate(FRAME_HOPS):
+                    self._otel_latency.record(float(hops_ms[i, h]), {"hop": hop, "modality": m})
+            seen[m] += 1
 
     def stats(self, reset: bool = False) -> admin_pb2.Stats:
         """Everything Admin.GetStats reports."""
@@ -250,6 +257,7 @@ class Coordinator:
                 state.spool_depth = info.status.spool_depth
                 state.queue_depth = info.status.queue_depth
                 state.frames_dropped = info.status.frames_dropped
+                state.model_versions.update(info.status.model_versions)
             out.devices.append(state)
         if reset:
             self.latency.reset()

@@ -143,16 +143,16 @@ class Agent:
             telemetry.windows_rejected.add(1, {"modality": w.modality})
             log.warning("window rejected: %s", exc)
             return None
+        preprocessed_ns = self.clock.now_ns()
+        telemetry.preprocess_ms.record((preprocessed_ns - end_ns) / 1e6, {"modality": w.modality})
         slot = self.slots[w.modality]
-        with telemetry.tracer.start_as_current_span("edge.inference") as span:
-            span.set_attribute("mmer.modality", w.modality)
-            t0 = self.clock.now_ns()
-            try:
-                probs, runner = slot.score(x[None])
-            except NoModelError:
-                self.counters.unserved += 1
-                return None
-            t1 = self.clock.now_ns()
+        t0 = self.clock.now_ns()
+        try:
+            probs, runner = slot.score(x[None])
+        except NoModelError:
+            self.counters.unserved += 1
+            return None
+        t1 = self.clock.now_ns()
         telemetry.inference_ms.record((t1 - t0) / 1e6, {"modality": w.modality})
         p = probs[0].astype(np.float64)
         p = p / p.sum()
@@ -174,6 +174,7 @@ class Agent:
             truth_label=w.label or "",
         )
         frame.seq = self.spool.next_seq(w.modality)
+        frame.traceparent = telemetry.trace_window(frame, end_ns, preprocessed_ns)
         seq = self.spool.append(w.modality, frame.SerializeToString(), frame.seq)
         if seq == 0:
             telemetry.frames_dropped.add(1)

@@ -189,7 +189,7 @@ class Streamer:
                         w.cancel()
                     continue
                 batch_id += 1
-                with telemetry.tracer.start_as_current_span("edge.send") as span:
+                with telemetry.tracer.start_as_current_span("edge.send_batch") as span:
                     span.set_attribute("mmer.frames", len(rows))
                     batch = ingest_pb2.ScoreBatch(batch_id=batch_id)
                     send_ns = self.clock.now_ns()
@@ -197,6 +197,8 @@ class Streamer:
                         f = batch.frames.add()
                         f.MergeFromString(payload)
                         f.send_ns = send_ns
+                        if f.traceparent:  # the window's trace was sampled: continue it at the coordinator
+                            f.traceparent = telemetry.trace_send(f)
                         sent[m] = max(sent.get(m, 0), seq)
                     if self.status_fn is not None:
                         batch.status.CopyFrom(self.status_fn())

@@ -44,6 +44,10 @@ class CoordinatorConfig:
     clock_tolerance_ms: float = 2000.0
     max_message_bytes: int = 4 * 1024 * 1024
     fused_stream_maxlen: int = 100_000
+    # One frame (and fused emotion) in this many goes into the OpenTelemetry hop histograms, per modality
+    # (as traces are sampled): recording each costs more than the rest of ingest. Admin.GetStats and
+    # the dashboard count every frame; 1 records all.
+    metrics_sample_every: int = 10
     rollout_fraction: float = 0.25
     auth: str = ""
     trainer_pubkey: str = ""
@@ -114,6 +118,7 @@ RANGES: dict[tuple[str, str], tuple[float | None, float | None, bool, bool]] = {
     ("coordinator", "clock_tolerance_ms"): (0.0, None, False, False),
     ("coordinator", "max_message_bytes"): (1024, None, True, False),
     ("coordinator", "fused_stream_maxlen"): (1, None, True, False),
+    ("coordinator", "metrics_sample_every"): (1, None, True, False),
     ("coordinator", "rollout_fraction"): (0.0, 1.0, False, True),
     ("node", "spool_max_frames"): (1, None, True, False),
     ("node", "queue_max_windows"): (1, None, True, False),

@@ -30,6 +30,7 @@ class DemoResult:
     frames_lost: int = 0
     model_versions: dict[str, dict[str, int]] = field(default_factory=dict)
     store: str = "memory"
+    push_to_serving_s: float | None = None
 
     @property
     def fused_accuracy(self) -> float:
@@ -80,6 +81,7 @@ class DemoResult:
             "frames": {"sent": self.frames_sent, "acked": self.frames_acked, "lost": self.frames_lost},
             "latency_ms": self.latency,
             "model_versions": self.model_versions,
+            "push_to_serving_s": None if self.push_to_serving_s is None else round(self.push_to_serving_s, 2),
             "store": self.store,
         }
 
@@ -99,8 +101,29 @@ class DemoResult:
                 rows.append(f"  {hop:<15} {self.latency[hop]['p50']:8.2f} {self.latency[hop]['p99']:8.2f}")
         for device, versions in sorted(self.model_versions.items()):
             rows.append(f"models {device:<12} " + ", ".join(f"{m} v{v}" for m, v in sorted(versions.items())))
+        if self.push_to_serving_s is not None:
+            rows.append(
+                f"model push          serving on every node {self.push_to_serving_s:.1f} s after the push"
+            )
         rows.append(f"store               {self.store}")
         return "\n".join(rows)
+
+
+def wait_until_serving(
+    address: str, token: str, devices: list[str], modalities: list[str], timeout_s: float = 30.0
+) -> float | None:
+    """Seconds until every device reports a model version for every modality (None on timeout)."""
+    metadata = (("authorization", f"Bearer {token}"),)
+    started = time.monotonic()
+    with grpc.insecure_channel(address) as channel:
+        stub = admin_pb2_grpc.AdminStub(channel)
+        while time.monotonic() - started < timeout_s:
+            stats = stub.GetStats(admin_pb2.GetStatsRequest(), metadata=metadata, timeout=5)
+            versions = {d.device_id: d.model_versions for d in stats.devices}
+            if all(all(versions.get(d, {}).get(m, 0) > 0 for m in modalities) for d in devices):
+                return time.monotonic() - started
+            time.sleep(0.05)
+    return None
 
 
 def watch(address: str, token: str, subjects: list[str], seconds: float, group: ProcessGroup) -> DemoResult:

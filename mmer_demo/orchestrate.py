@@ -18,7 +18,7 @@ from pathlib import Path
 
 from mmer_core.modalities import MODALITIES
 from mmer_demo import live
-from mmer_demo.processes import ProcessGroup, free_port, mmer_command, wait_for_port
+from mmer_demo.processes import ProcessGroup, free_port, mmer_command, wait_for_port, wait_for_serving
 
 SUBJECT_SEEDS = (11, 23, 37, 41, 53, 67, 71, 83)
 
@@ -145,6 +145,7 @@ def run_demo(options: DemoOptions) -> int:
         )
         wait_for_port("127.0.0.1", grpc_port, group=group)
         say(f"coordinator on {address}; dashboard: http://127.0.0.1:{http_port}/")
+        health_ports = [free_port() for _ in devices]
         for i, (device, subject) in enumerate(zip(devices, subjects, strict=True)):
             node_dir = state / device
             group.start(
@@ -167,22 +168,39 @@ def run_demo(options: DemoOptions) -> int:
                     str(node_dir / "spool"),
                     "--trainer-pubkey",
                     str(pub),
-                    "--token",
-                    tokens[device],
+                    f"--token={tokens[device]}",  # one word: a token may start with "-"
                     "--seconds",
                     str(options.seconds + 30),
                     "--stats-json",
                     str(node_dir / "stats.json"),
+                    "--health-port",
+                    str(health_ports[i]),
                 ),
             )
-        say(f"{len(devices)} edge nodes started; pushing the models with `mmer trainer push`")
+        for port in health_ports:
+            wait_for_serving(port, "mmer.edge", group=group)
+        say(f"{len(devices)} edge nodes connected; pushing the models with `mmer trainer push`")
+        pushed_at = time.monotonic()
         subprocess.run(
             mmer_command(
-                "trainer", "push", "--coordinator", address, "--token", tokens["trainer"], str(options.models)
+                "trainer",
+                "push",
+                "--coordinator",
+                address,
+                f"--token={tokens['trainer']}",
+                str(options.models),
             ),
             check=True,
         )
+        serving = live.wait_until_serving(address, tokens["demo-viewer"], devices, list(MODALITIES))
+        push_to_serving_s = None if serving is None else time.monotonic() - pushed_at
+        say(
+            "some nodes did not report every model within 30 s of the push"
+            if push_to_serving_s is None
+            else f"every node serves every model {push_to_serving_s:.1f} s after the push began"
+        )
         result = live.watch(address, tokens["demo-viewer"], subjects, options.seconds, group)
+        result.push_to_serving_s = push_to_serving_s
         for device in devices:
             child = next(c for c in group.children if c.name == device)
             group.stop(child, grace_s=15)

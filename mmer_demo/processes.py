@@ -115,3 +115,24 @@ def wait_for_port(host: str, port: int, timeout_s: float = 30.0, group: ProcessG
             return
         time.sleep(0.1)
     raise TimeoutError(f"nothing listens on {host}:{port} after {timeout_s:.0f} s")
+
+
+def wait_for_serving(
+    port: int, service: str, timeout_s: float = 60.0, group: ProcessGroup | None = None
+) -> None:
+    """Block until a grpc.health.v1 server on 127.0.0.1:port says `service` is SERVING."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    deadline = time.monotonic() + timeout_s
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            if group is not None:
+                group.check_alive()
+            with contextlib.suppress(grpc.RpcError):
+                reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=0.5)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            time.sleep(0.1)
+    raise TimeoutError(f"{service} on 127.0.0.1:{port} not SERVING after {timeout_s:.0f} s")

@@ -23,6 +23,7 @@ from mmer.v1 import (
     clock_pb2_grpc,
     fusion_pb2,
     fusion_pb2_grpc,
+    ingest_pb2,
     ingest_pb2_grpc,
 )
 from mmer_core.config import CoordinatorConfig
@@ -250,3 +251,17 @@ async def test_clock_health_and_admin(coordinator) -> None:
     assert hops[("inference", "")].p50_ms == pytest.approx(2.0, rel=0.1)
     assert stats.counters["frames_stored"] == 3
     assert stats.devices[0].device_id == "dev-1" and stats.devices[0].model_versions["hr"] == 1
+
+
+async def test_device_state_reports_the_versions_the_edge_says_it_serves(coordinator) -> None:
+    """A model loaded on the device shows up before its first window of that modality is scored."""
+    _, channel, _ = coordinator
+    first = batch([frame(1)])
+    first.status.CopyFrom(
+        ingest_pb2.EdgeStatus(device_id="dev-1", spool_depth=7, model_versions={"hr": 1, "eeg": 3})
+    )
+    await send(channel, first)
+    stats = await admin_pb2_grpc.AdminStub(channel).GetStats(admin_pb2.GetStatsRequest())
+    (device,) = stats.devices
+    assert dict(device.model_versions) == {"hr": 1, "eeg": 3}
+    assert device.spool_depth == 7

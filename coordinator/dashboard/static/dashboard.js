@@ -1,17 +1,19 @@
-// Live dashboard: one EventSource, per-subject timelines, latency per hop, device table.
+// Live dashboard: one EventSource, per-subject timelines, latency table and histograms per hop, device table.
 // Events (server-sent): "snapshot" once, then "fused" per fused emotion and "stats" every second.
 "use strict";
 
 const COLORS = { happy: "#f2c14e", angry: "#e4572e", sad: "#4f7cac", calm: "#59c3a3" };
 const PALETTE = ["#f2c14e", "#e4572e", "#4f7cac", "#59c3a3", "#b07bd9", "#d98b7b", "#7bd9c6", "#c2d97b"];
-const HOPS = ["queue", "inference", "spool", "network", "fuse", "publish", "total"];
+const HOPS = ["queue", "inference", "spool", "network", "fuse", "publish", "added", "total"];
 const KEEP_POINTS = 180;
 
 const subjects = new Map();  // id -> {el, plot, data: [t, ...per label], labels, hits, total}
-let latencyPlot = null;
+const hopPlots = new Map();  // hop -> {root, title, plot}
 
 function colorOf(label, i) { return COLORS[label] || PALETTE[i % PALETTE.length]; }
 function fmt(x, digits = 1) { return Number.isFinite(x) ? x.toFixed(digits) : "–"; }
+function fmtMs(ms) { if (ms == null) return ""; return ms >= 1000 ? `${+(ms / 1000).toPrecision(2)} s` : `${+ms.toPrecision(2)}`; }
+function hopOrder(a, b) { return HOPS.indexOf(a.hop) - HOPS.indexOf(b.hop); }
 function el(tag, cls, text) {
   const node = document.createElement(tag);
   if (cls) node.className = cls;
@@ -41,12 +43,14 @@ function subjectEntry(id, labels) {
   const mods = el("div", "modalities");
   const chart = el("div", "chart");
   root.append(head, mods, chart);
-  document.getElementById("subjects").appendChild(root);
+  const list = document.getElementById("subjects");
+  list.insertBefore(root, [...list.children].find((c) => c.dataset.subject > id) || null);  // sorted by id
   const width = Math.max(320, document.getElementById("subjects").clientWidth - 10);
   const series = [{}].concat(labels.map((label, i) => ({ label, stroke: colorOf(label, i), width: 2 })));
   const plot = new uPlot({
-    width, height: 140, series,
-    scales: { y: { range: [0, 1] } },
+    width, height: 140, series, legend: { live: false },
+    // one point: uPlot would stretch the time axis over years; show ten seconds around it instead
+    scales: { x: { range: (u, lo, hi) => (u.data[0].length === 1 ? [lo - 5, lo + 5] : [lo, hi]) }, y: { range: [0, 1] } },
     axes: [{ stroke: "#8a96a3", grid: { stroke: "#26313c" } }, { stroke: "#8a96a3", grid: { stroke: "#26313c" } }],
   }, [[]].concat(labels.map(() => [])), chart);
   entry = { root, head, mods, plot, labels, data: [[]].concat(labels.map(() => [])), hits: 0, total: 0 };
@@ -78,8 +82,7 @@ function onFused(f) {
 }
 
 function onStats(s) {
-  const rows = (s.latencies || []).filter((h) => h.modality === "" && h.count > 0);
-  rows.sort((a, b) => HOPS.indexOf(a.hop) - HOPS.indexOf(b.hop));
+  const rows = (s.latencies || []).filter((h) => h.modality === "" && h.count > 0).sort(hopOrder);
   const tbody = document.querySelector("#latency tbody");
   tbody.replaceChildren(...rows.map((h) => {
     const tr = el("tr");
@@ -87,39 +90,48 @@ function onStats(s) {
     [h.hop, String(h.count), fmt(h.p50_ms), fmt(h.p95_ms), fmt(h.p99_ms), fmt(h.max_ms)].forEach((v) => tr.appendChild(el("td", "", v)));
     return tr;
   }));
-  drawLatency(rows);
+  const p50 = new Map(rows.map((h) => [h.hop, h.p50_ms]));
+  (s.histograms || []).slice().sort(hopOrder).forEach((h) => drawHistogram(h, p50.get(h.hop)));
   const devices = document.querySelector("#devices tbody");
   devices.replaceChildren(...(s.devices || []).map((d) => {
     const tr = el("tr");
+    tr.dataset.device = d.device_id;
     const models = Object.entries(d.model_versions || {}).sort().map(([m, v]) => `${m} v${v}`).join(", ");
     const age = d.last_seen_ms ? `${fmt((Date.now() - d.last_seen_ms) / 1000, 1)} s ago` : "–";
     [d.device_id, d.subject_id, models, d.spool_depth ?? "–", d.queue_depth ?? "–", d.frames_dropped ?? "–", age]
-      .forEach((v, i) => tr.appendChild(el("td", i < 3 ? "left" : "", String(v))));
+      .forEach((v, i) => tr.appendChild(el("td", i < 3 ? (i === 2 ? "left models" : "left") : "", String(v))));
     return tr;
   }));
   const counters = document.getElementById("counters");
   counters.replaceChildren(...Object.entries(s.counters || {}).sort().flatMap(([k, v]) => [el("dt", "", k), el("dd", "", String(v))]));
 }
 
-function drawLatency(rows) {
-  const xs = rows.map((_, i) => i);
-  const data = [xs, rows.map((h) => h.p50_ms), rows.map((h) => h.p99_ms)];
-  const container = document.getElementById("latency-chart");
-  if (!latencyPlot || latencyPlot.series.length !== 3 || latencyPlot._n !== rows.length) {
-    if (latencyPlot) latencyPlot.destroy();
-    const bars = uPlot.paths.bars({ size: [0.35, 40] });
-    latencyPlot = new uPlot({
-      width: Math.max(280, container.clientWidth), height: 180,
-      scales: { x: { time: false } },
-      axes: [{ stroke: "#8a96a3", values: (_, ticks) => ticks.map((t) => (rows[t] ? rows[t].hop : "")) },
-             { stroke: "#8a96a3", grid: { stroke: "#26313c" } }],
-      series: [{}, { label: "p50", fill: "#59c3a3", stroke: "#59c3a3", paths: bars },
-                   { label: "p99", fill: "#e4572e88", stroke: "#e4572e", paths: bars }],
-    }, data, container);
-    latencyPlot._n = rows.length;
+// One small bar chart per hop: counts in the coordinator's log-spaced buckets, on a log ms axis.
+function drawHistogram(h, p50) {
+  const data = [h.buckets.map((b) => b[0]), h.buckets.map((b) => b[1])];
+  let entry = hopPlots.get(h.hop);
+  if (!entry) {
+    const container = document.getElementById("latency-hists");
+    const root = el("div", "hist");
+    root.dataset.hop = h.hop;
+    const title = el("div", "hist-title");
+    const chart = el("div");
+    root.append(title, chart);
+    const after = [...container.children].find((c) => HOPS.indexOf(c.dataset.hop) > HOPS.indexOf(h.hop));
+    container.insertBefore(root, after || null);
+    const plot = new uPlot({
+      width: Math.max(180, root.clientWidth), height: 90, legend: { show: false }, cursor: { show: false },
+      scales: { x: { time: false, distr: 3, log: 10 } },
+      axes: [{ stroke: "#8a96a3", size: 24, values: (_, ticks) => ticks.map(fmtMs), grid: { show: false } },
+             { stroke: "#8a96a3", size: 36, grid: { stroke: "#26313c" } }],
+      series: [{}, { fill: "#4f7cacaa", stroke: "#4f7cac", points: { show: false }, paths: uPlot.paths.bars({ size: [1, 12] }) }],
+    }, data, chart);
+    entry = { title, plot };
+    hopPlots.set(h.hop, entry);
   } else {
-    latencyPlot.setData(data);
+    entry.plot.setData(data);
   }
+  entry.title.replaceChildren(el("b", "", h.hop), document.createTextNode(` p50 ${fmt(p50)} ms`));
 }
 
 function connect() {

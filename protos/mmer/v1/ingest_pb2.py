@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14mmer/v1/ingest.proto\x12\x07mmer.v1\"\xe2\x02\n\nScoreFrame\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12\x12\n\nsubject_id\x18\x02 \x01(\t\x12\x10\n\x08modality\x18\x03 \x01(\t\x12\x0b\n\x03seq\x18\x04 \x01(\x04\x12\x17\n\x0fwindow_start_ns\x18\x05 \x01(\x03\x12\x15\n\rwindow_end_ns\x18\x06 \x01(\x03\x12\x1a\n\x12inference_start_ns\x18\x07 \x01(\x03\x12\x18\n\x10inference_end_ns\x18\x08 \x01(\x03\x12\x0f\n\x07send_ns\x18\t \x01(\x03\x12\x10\n\x08model_id\x18\n \x01(\t\x12\x15\n\rmodel_version\x18\x0b \x01(\x04\x12\x10\n\x08taxonomy\x18\x0c \x01(\t\x12\x0e\n\x06labels\x18\r \x03(\t\x12\r\n\x05probs\x18\x0e \x03(\x02\x12\x0f\n\x07quality\x18\x0f \x01(\x02\x12\x17\n\x0f\x63lock_offset_ns\x18\x10 \x01(\x03\x12\x13\n\x0btruth_label\x18\x11 \x01(\t\"h\n\nScoreBatch\x12#\n\x06\x66rames\x18\x01 \x03(\x0b\x32\x13.mmer.v1.ScoreFrame\x12\x10\n\x08\x62\x61tch_id\x18\x02 \x01(\x04\x12#\n\x06status\x18\x03 \x01(\x0b\x32\x13.mmer.v1.EdgeStatus\"\xb4\x02\n\nEdgeStatus\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12\x13\n\x0bspool_depth\x18\x02 \x01(\x04\x12\x13\n\x0bqueue_depth\x18\x03 \x01(\x04\x12\x16\n\x0e\x66rames_dropped\x18\x04 \x01(\x04\x12\x18\n\x10windows_rejected\x18\x05 \x01(\x04\x12\x12\n\nreconnects\x18\x06 \x01(\x04\x12\x17\n\x0f\x63lock_offset_ns\x18\x07 \x01(\x03\x12\x14\n\x0c\x63lock_rtt_ns\x18\x08 \x01(\x03\x12>\n\x0emodel_versions\x18\t \x03(\x0b\x32&.mmer.v1.EdgeStatus.ModelVersionsEntry\x1a\x34\n\x12ModelVersionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"q\n\x03\x41\x63k\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\x04\x12\"\n\x04\x61\x63ks\x18\x02 \x03(\x0b\x32\x14.mmer.v1.ModalityAck\x12\x12\n\nduplicates\x18\x03 \x01(\r\x12\x0c\n\x04gaps\x18\x04 \x01(\r\x12\x12\n\nreceive_ns\x18\x05 \x01(\x03\"E\n\x0bModalityAck\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12\x10\n\x08modality\x18\x02 \x01(\t\x12\x11\n\tacked_seq\x18\x03 \x01(\x04\x32?\n\x06Ingest\x12\x35\n\x0cStreamScores\x12\x13.mmer.v1.ScoreBatch\x1a\x0c.mmer.v1.Ack(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14mmer/v1/ingest.proto\x12\x07mmer.v1\"\xf7\x02\n\nScoreFrame\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12\x12\n\nsubject_id\x18\x02 \x01(\t\x12\x10\n\x08modality\x18\x03 \x01(\t\x12\x0b\n\x03seq\x18\x04 \x01(\x04\x12\x17\n\x0fwindow_start_ns\x18\x05 \x01(\x03\x12\x15\n\rwindow_end_ns\x18\x06 \x01(\x03\x12\x1a\n\x12inference_start_ns\x18\x07 \x01(\x03\x12\x18\n\x10inference_end_ns\x18\x08 \x01(\x03\x12\x0f\n\x07send_ns\x18\t \x01(\x03\x12\x10\n\x08model_id\x18\n \x01(\t\x12\x15\n\rmodel_version\x18\x0b \x01(\x04\x12\x10\n\x08taxonomy\x18\x0c \x01(\t\x12\x0e\n\x06labels\x18\r \x03(\t\x12\r\n\x05probs\x18\x0e \x03(\x02\x12\x0f\n\x07quality\x18\x0f \x01(\x02\x12\x17\n\x0f\x63lock_offset_ns\x18\x10 \x01(\x03\x12\x13\n\x0btruth_label\x18\x11 \x01(\t\x12\x13\n\x0btraceparent\x18\x12 \x01(\t\"h\n\nScoreBatch\x12#\n\x06\x66rames\x18\x01 \x03(\x0b\x32\x13.mmer.v1.ScoreFrame\x12\x10\n\x08\x62\x61tch_id\x18\x02 \x01(\x04\x12#\n\x06status\x18\x03 \x01(\x0b\x32\x13.mmer.v1.EdgeStatus\"\xb4\x02\n\nEdgeStatus\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12\x13\n\x0bspool_depth\x18\x02 \x01(\x04\x12\x13\n\x0bqueue_depth\x18\x03 \x01(\x04\x12\x16\n\x0e\x66rames_dropped\x18\x04 \x01(\x04\x12\x18\n\x10windows_rejected\x18\x05 \x01(\x04\x12\x12\n\nreconnects\x18\x06 \x01(\x04\x12\x17\n\x0f\x63lock_offset_ns\x18\x07 \x01(\x03\x12\x14\n\x0c\x63lock_rtt_ns\x18\x08 \x01(\x03\x12>\n\x0emodel_versions\x18\t \x03(\x0b\x32&.mmer.v1.EdgeStatus.ModelVersionsEntry\x1a\x34\n\x12ModelVersionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"q\n\x03\x41\x63k\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\x04\x12\"\n\x04\x61\x63ks\x18\x02 \x03(\x0b\x32\x14.mmer.v1.ModalityAck\x12\x12\n\nduplicates\x18\x03 \x01(\r\x12\x0c\n\x04gaps\x18\x04 \x01(\r\x12\x12\n\nreceive_ns\x18\x05 \x01(\x03\"E\n\x0bModalityAck\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12\x10\n\x08modality\x18\x02 \x01(\t\x12\x11\n\tacked_seq\x18\x03 \x01(\x04\x32?\n\x06Ingest\x12\x35\n\x0cStreamScores\x12\x13.mmer.v1.ScoreBatch\x1a\x0c.mmer.v1.Ack(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,17 +34,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EDGESTATUS_MODELVERSIONSENTRY']._loaded_options = None
   _globals['_EDGESTATUS_MODELVERSIONSENTRY']._serialized_options = b'8\001'
   _globals['_SCOREFRAME']._serialized_start=34
-  _globals['_SCOREFRAME']._serialized_end=388
-  _globals['_SCOREBATCH']._serialized_start=390
-  _globals['_SCOREBATCH']._serialized_end=494
-  _globals['_EDGESTATUS']._serialized_start=497
-  _globals['_EDGESTATUS']._serialized_end=805
-  _globals['_EDGESTATUS_MODELVERSIONSENTRY']._serialized_start=753
-  _globals['_EDGESTATUS_MODELVERSIONSENTRY']._serialized_end=805
-  _globals['_ACK']._serialized_start=807
-  _globals['_ACK']._serialized_end=920
-  _globals['_MODALITYACK']._serialized_start=922
-  _globals['_MODALITYACK']._serialized_end=991
-  _globals['_INGEST']._serialized_start=993
-  _globals['_INGEST']._serialized_end=1056
+  _globals['_SCOREFRAME']._serialized_end=409
+  _globals['_SCOREBATCH']._serialized_start=411
+  _globals['_SCOREBATCH']._serialized_end=515
+  _globals['_EDGESTATUS']._serialized_start=518
+  _globals['_EDGESTATUS']._serialized_end=826
+  _globals['_EDGESTATUS_MODELVERSIONSENTRY']._serialized_start=774
+  _globals['_EDGESTATUS_MODELVERSIONSENTRY']._serialized_end=826
+  _globals['_ACK']._serialized_start=828
+  _globals['_ACK']._serialized_end=941
+  _globals['_MODALITYACK']._serialized_start=943
+  _globals['_MODALITYACK']._serialized_end=1012
+  _globals['_INGEST']._serialized_start=1014
+  _globals['_INGEST']._serialized_end=1077
 # @@protoc_insertion_point(module_scope)

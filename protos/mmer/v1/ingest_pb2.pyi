@@ -7,7 +7,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ScoreFrame(_message.Message):
-    __slots__ = ("device_id", "subject_id", "modality", "seq", "window_start_ns", "window_end_ns", "inference_start_ns", "inference_end_ns", "send_ns", "model_id", "model_version", "taxonomy", "labels", "probs", "quality", "clock_offset_ns", "truth_label")
+    __slots__ = ("device_id", "subject_id", "modality", "seq", "window_start_ns", "window_end_ns", "inference_start_ns", "inference_end_ns", "send_ns", "model_id", "model_version", "taxonomy", "labels", "probs", "quality", "clock_offset_ns", "truth_label", "traceparent")
     DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
     MODALITY_FIELD_NUMBER: _ClassVar[int]
@@ -25,6 +25,7 @@ class ScoreFrame(_message.Message):
     QUALITY_FIELD_NUMBER: _ClassVar[int]
     CLOCK_OFFSET_NS_FIELD_NUMBER: _ClassVar[int]
     TRUTH_LABEL_FIELD_NUMBER: _ClassVar[int]
+    TRACEPARENT_FIELD_NUMBER: _ClassVar[int]
     device_id: str
     subject_id: str
     modality: str
@@ -42,7 +43,8 @@ class ScoreFrame(_message.Message):
     quality: float
     clock_offset_ns: int
     truth_label: str
-    def __init__(self, device_id: _Optional[str] = ..., subject_id: _Optional[str] = ..., modality: _Optional[str] = ..., seq: _Optional[int] = ..., window_start_ns: _Optional[int] = ..., window_end_ns: _Optional[int] = ..., inference_start_ns: _Optional[int] = ..., inference_end_ns: _Optional[int] = ..., send_ns: _Optional[int] = ..., model_id: _Optional[str] = ..., model_version: _Optional[int] = ..., taxonomy: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., probs: _Optional[_Iterable[float]] = ..., quality: _Optional[float] = ..., clock_offset_ns: _Optional[int] = ..., truth_label: _Optional[str] = ...) -> None: ...
+    traceparent: str
+    def __init__(self, device_id: _Optional[str] = ..., subject_id: _Optional[str] = ..., modality: _Optional[str] = ..., seq: _Optional[int] = ..., window_start_ns: _Optional[int] = ..., window_end_ns: _Optional[int] = ..., inference_start_ns: _Optional[int] = ..., inference_end_ns: _Optional[int] = ..., send_ns: _Optional[int] = ..., model_id: _Optional[str] = ..., model_version: _Optional[int] = ..., taxonomy: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., probs: _Optional[_Iterable[float]] = ..., quality: _Optional[float] = ..., clock_offset_ns: _Optional[int] = ..., truth_label: _Optional[str] = ..., traceparent: _Optional[str] = ...) -> None: ...
 
 class ScoreBatch(_message.Message):
     __slots__ = ("frames", "batch_id", "status")
