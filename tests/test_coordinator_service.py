@@ -103,7 +103,7 @@ INVALID = {
     "not finite": (dict(probs=[float("nan"), 0.5, 0.25, 0.25]), "probs must be finite"),
     "sum": (dict(probs=[0.5, 0.5, 0.5, 0.5]), "probs sum to 2.000000"),
     "length": (dict(probs=[0.5, 0.5]), "probs has 2 values, labels 4"),
-    "future": (dict(send_ns=time.time_ns() + 60_000_000_000), "in the future"),
+    "future": (dict(send_ns=time.time_ns() + 3_600_000_000_000), "in the future"),
     "device id": (dict(device_id="bad id!"), "device_id must match"),
     "window order": (dict(window_start_ns=time.time_ns()), "window_end_ns must be after window_start_ns"),
 }
