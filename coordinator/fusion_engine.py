@@ -1,14 +1,21 @@
-"""Per-subject fusion: frames aligned by window end into fusion windows, fused once each.
+"""Per-subject fusion: frames aligned by window end into fusion windows, fused once each, soon after they end.
 
-A fusion window [T - w, T) is fused when the first frame ending after T
-arrives for that subject: by then every modality's frame for it has normally
-arrived (frames of one device come in order). A modality counts if its latest
-frame ending by T is not older than its staleness limit. Each window is fused
-exactly once; late frames update the state for later windows only.
+A fusion window [T - w, T) holds the frames whose window ends in (T - w, T].
+It is fused as soon as no frame that could still change it is expected: for
+every modality of the subject, its newest frame already ends at or after T,
+or its next frame (newest end + the modality's observed hop: window ends follow
+the sample clock, so hops are regular) will end after T,
+or it has been silent for two hops (or is stale) and is not waited for. Otherwise a
+timer fuses it at max(T, when its first frame arrived) + grace, on the
+coordinator's clock: a modality that lags by more than the grace misses the
+window. A modality counts if its latest frame ending by T is not older than its
+staleness limit. Each window is fused exactly once and windows are fused in
+order; late frames update the state for later windows only.
 """
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections import Counter, deque
 from collections.abc import Mapping
@@ -21,14 +28,9 @@ from mmer_core.fusion import Smoother, fuse
 
 MAX_BACKLOG_WINDOWS = 5
 HISTORY_PER_MODALITY = 64
+OVERDUE_HOPS = 2.0  # a modality silent for this many hops is not waited for
 
-
-@dataclass
-class Received:
-    """A stored frame with its coordinator receive time."""
-
-    frame: ingest_pb2.ScoreFrame
-    receive_ns: int
+Received = tuple[int, int, ingest_pb2.ScoreFrame]  # (window end, coordinator receive time, frame)
 
 
 @dataclass
@@ -36,7 +38,11 @@ class SubjectState:
     """What the engine remembers about one subject."""
 
     frames: dict[str, deque[Received]] = field(default_factory=dict)
-    next_window: int | None = None
+    newest_end: dict[str, int] = field(default_factory=dict)
+    hop: dict[str, int] = field(default_factory=dict)
+    last_receive: dict[str, int] = field(default_factory=dict)
+    next_window: int | None = None  # index of the next window to fuse; its end is (index + 1) * window
+    known_since: dict[int, int] = field(default_factory=dict)  # window index -> first receive covering it
     seq: int = 0
 
 
@@ -50,81 +56,153 @@ class FusionEngine:
         strategy: str,
         smoothing_alpha: float = 0.0,
         weights: Mapping[str, float] | None = None,
+        grace_s: float = 0.05,
     ) -> None:
         if window_s <= 0:
             raise ValueError(f"fusion window must be positive, got {window_s}")
+        if grace_s < 0:
+            raise ValueError(f"fusion grace must not be negative, got {grace_s}")
         self.window_ns = int(window_s * 1e9)
+        self.grace_ns = int(grace_s * 1e9)
         self.staleness_ns = {m: int(s * 1e9) for m, s in staleness_s.items()}
         self.strategy = strategy
         self.weights = dict(weights or {})
         self.smoother = Smoother(smoothing_alpha)
         self.subjects: dict[str, SubjectState] = {}
+        self._deadlines: list[tuple[int, str, int]] = []  # heap of (deadline, subject, window index)
 
     def add(self, frame: ingest_pb2.ScoreFrame, receive_ns: int) -> list[fusion_pb2.FusedEmotion]:
         """Take one new frame; return the fusion windows it completes (usually zero or one)."""
-        state = self.subjects.setdefault(frame.subject_id, SubjectState())
-        history = state.frames.setdefault(frame.modality, deque(maxlen=HISTORY_PER_MODALITY))
-        history.append(Received(frame, receive_ns))
-        window = frame.window_end_ns // self.window_ns
+        subject, modality, end = frame.subject_id, frame.modality, frame.window_end_ns
+        state = self.subjects.get(subject)
+        if state is None:
+            state = self.subjects[subject] = SubjectState()
+        history = state.frames.get(modality)
+        if history is None:
+            history = state.frames[modality] = deque(maxlen=HISTORY_PER_MODALITY)
+        history.append((end, receive_ns, frame))
+        state.last_receive[modality] = receive_ns
+        newest = state.newest_end.get(modality)
+        if newest is None or end > newest:
+            if newest is not None:
+                state.hop[modality] = end - newest
+            state.newest_end[modality] = end
+        window = (end - 1) // self.window_ns
         if state.next_window is None:
             state.next_window = window
-        start = max(state.next_window, window - MAX_BACKLOG_WINDOWS)
+        elif window - state.next_window > MAX_BACKLOG_WINDOWS:  # back after a long gap: skip the void
+            for w in range(state.next_window, window - MAX_BACKLOG_WINDOWS):
+                state.known_since.pop(w, None)
+            state.next_window = window - MAX_BACKLOG_WINDOWS
+        for w in range(state.next_window, window + 1):
+            if w not in state.known_since:
+                state.known_since[w] = receive_ns
+                deadline = max((w + 1) * self.window_ns, receive_ns) + self.grace_ns
+                heapq.heappush(self._deadlines, (deadline, subject, w))
+        return self._fuse_ready(subject, state, None, receive_ns)
+
+    def tick(self, now_ns: int | None = None) -> list[fusion_pb2.FusedEmotion]:
+        """Fuse the windows whose deadline has passed (and any complete ones behind them)."""
+        now_ns = time.time_ns() if now_ns is None else now_ns
+        out: list[fusion_pb2.FusedEmotion] = []
+        heap = self._deadlines
+        while heap and heap[0][0] <= now_ns:
+            _, subject, w = heapq.heappop(heap)
+            state = self.subjects[subject]
+            if state.next_window is not None and w >= state.next_window:
+                out += self._fuse_ready(subject, state, w, now_ns)
+        return out
+
+    def next_deadline(self) -> int | None:
+        """When tick() next has something to do (ns, coordinator clock), None when nothing waits."""
+        return self._deadlines[0][0] if self._deadlines else None
+
+    def _fuse_ready(
+        self, subject: str, state: SubjectState, due: int | None, now_ns: int
+    ) -> list[fusion_pb2.FusedEmotion]:
+        """Fuse windows in order while each is due (index <= `due`) or complete."""
         out = []
-        for w in range(start, window):
-            emotion = self._fuse(frame.subject_id, state, (w + 1) * self.window_ns)
+        while state.next_window is not None and state.next_window in state.known_since:
+            w = state.next_window
+            end_ns = (w + 1) * self.window_ns
+            if not ((due is not None and w <= due) or self._complete(state, end_ns, now_ns)):
+                break
+            del state.known_since[w]
+            state.next_window = w + 1
+            emotion = self._fuse(subject, state, end_ns)
             if emotion is not None:
                 out.append(emotion)
-        state.next_window = max(state.next_window, window)
         return out
+
+    def _complete(self, state: SubjectState, end_ns: int, now_ns: int) -> bool:
+        """True when no modality of the subject is expected to deliver another frame ending by end_ns."""
+        for modality, newest in state.newest_end.items():
+            if newest >= end_ns:
+                continue
+            hop = state.hop.get(modality)
+            if hop is None:
+                limit = self.staleness_ns.get(modality, 3 * self.window_ns)
+                if newest > end_ns - limit:
+                    return False  # one frame so far: its rhythm is unknown, wait for the timer
+                continue
+            if newest + hop > end_ns or now_ns - state.last_receive[modality] > OVERDUE_HOPS * hop:
+                continue
+            return False
+        return True
 
     def _fuse(self, subject: str, state: SubjectState, end_ns: int) -> fusion_pb2.FusedEmotion | None:
         chosen: dict[str, Received] = {}
         for modality, history in state.frames.items():
-            limit = self.staleness_ns.get(modality, 3 * self.window_ns)
-            fresh = [r for r in history if end_ns - limit < r.frame.window_end_ns <= end_ns]
-            if fresh:
-                chosen[modality] = max(fresh, key=lambda r: r.frame.window_end_ns)
+            oldest = end_ns - self.staleness_ns.get(modality, 3 * self.window_ns)
+            best = None
+            for received in reversed(history):  # arrival order is window order for one device
+                end = received[0]
+                if end <= oldest:
+                    break
+                if end <= end_ns and (best is None or end > best[0]):
+                    best = received
+            if best is not None:
+                chosen[modality] = best
         if not chosen:
             return None
-        labels = tuple(next(iter(chosen.values())).frame.labels)
-        scores = {m: np.asarray(r.frame.probs, dtype=np.float64) for m, r in chosen.items()}
+        first = next(iter(chosen.values()))[2]
+        labels = tuple(first.labels)
+        scores = {m: np.asarray(r[2].probs, dtype=np.float64) for m, r in chosen.items()}
         fused = fuse(scores, self.strategy, self.weights or None)
         probs = self.smoother.update(subject, fused.probs)
         fused_ns = time.time_ns()
-        freshest = max(chosen.values(), key=lambda r: r.frame.window_end_ns)
-        truths = Counter(r.frame.truth_label for r in chosen.values() if r.frame.truth_label)
+        freshest = max(chosen.values(), key=lambda r: r[0])
+        truths = Counter(r[2].truth_label for r in chosen.values() if r[2].truth_label)
         state.seq += 1
         return fusion_pb2.FusedEmotion(
             subject_id=subject,
             window_start_ns=end_ns - self.window_ns,
             window_end_ns=end_ns,
             label=labels[int(np.argmax(probs))],
-            taxonomy=common_pb2.Taxonomy(name=freshest.frame.taxonomy, labels=labels),
+            taxonomy=common_pb2.Taxonomy(name=freshest[2].taxonomy, labels=labels),
             probs=probs.tolist(),
             contributions=[
                 fusion_pb2.Contribution(
-                    modality=m, weight=fused.weights[m], probs=list(r.frame.probs), device_id=r.frame.device_id,
-                    seq=r.frame.seq, model_version=r.frame.model_version,
-                    age_ms=(fused_ns - r.frame.window_end_ns) / 1e6,
+                    modality=m, weight=fused.weights[m], probs=r[2].probs, device_id=r[2].device_id,
+                    seq=r[2].seq, model_version=r[2].model_version, age_ms=(fused_ns - r[0]) / 1e6,
                 )
                 for m, r in sorted(chosen.items())
             ],
             strategy=self.strategy,
-            latency=breakdown(freshest, fused_ns),
+            latency=breakdown(freshest[2], freshest[1], fused_ns),
             seq=state.seq,
             published_ns=fused_ns,  # fusion time until the coordinator publishes and overwrites it
             truth_label=truths.most_common(1)[0][0] if truths else "",
         )  # fmt: skip
 
 
-def breakdown(received: Received, fused_ns: int) -> fusion_pb2.LatencyBreakdown:
+def breakdown(f: ingest_pb2.ScoreFrame, receive_ns: int, fused_ns: int) -> fusion_pb2.LatencyBreakdown:
     """Hop durations of one frame up to fusion (publish is filled in when published)."""
-    f = received.frame
     ms = lambda a, b: max(b - a, 0) / 1e6  # noqa: E731
     return fusion_pb2.LatencyBreakdown(
         queue_ms=ms(f.window_end_ns, f.inference_start_ns),
         inference_ms=ms(f.inference_start_ns, f.inference_end_ns),
         spool_ms=ms(f.inference_end_ns, f.send_ns),
-        network_ms=ms(f.send_ns, received.receive_ns),
-        fuse_ms=ms(received.receive_ns, fused_ns),
+        network_ms=ms(f.send_ns, receive_ns),
+        fuse_ms=ms(receive_ns, fused_ns),
     )

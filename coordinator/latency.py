@@ -5,6 +5,7 @@ Percentiles come from the bucket counts (relative error ~2 %), the max is exact.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 
 import numpy as np
@@ -13,6 +14,7 @@ from mmer.v1 import common_pb2
 
 # 0.01 ms .. ~100 s, 8 buckets per factor of 2 (each ~9 % wide).
 _EDGES = 0.01 * 2.0 ** (np.arange(0, 8 * 24) / 8.0)
+_EDGE_LIST = _EDGES.tolist()  # bisect on a list beats a numpy call for one value
 
 
 class Histogram:
@@ -26,10 +28,21 @@ class Histogram:
 
     def add(self, ms: float) -> None:
         ms = max(ms, 0.0)
-        self.counts[np.searchsorted(_EDGES, ms)] += 1
+        self.counts[bisect_left(_EDGE_LIST, ms)] += 1
         self.count += 1
         self.total += ms
-        self.max = max(self.max, ms)
+        if ms > self.max:
+            self.max = ms
+
+    def add_many(self, ms: np.ndarray) -> None:
+        """Many samples at once (a batch of frames): one numpy pass instead of a Python loop."""
+        if ms.size == 0:
+            return
+        ms = np.maximum(ms, 0.0)
+        self.counts += np.bincount(np.searchsorted(_EDGES, ms), minlength=len(self.counts))
+        self.count += int(ms.size)
+        self.total += float(ms.sum())
+        self.max = max(self.max, float(ms.max()))
 
     def percentile(self, p: float) -> float:
         """Upper edge of the bucket holding the p-th percentile, capped at the true max."""
@@ -63,6 +76,42 @@ class LatencyBook:
     def add(self, hop: str, modality: str, ms: float) -> None:
         self.hists[(hop, modality)].add(ms)
         self.hists[(hop, "")].add(ms)
+
+    def add_many(self, hop: str, modality: str, ms: np.ndarray) -> None:
+        """Samples of one hop and modality; the all-modalities histogram gets them too."""
+        self.hists[(hop, modality)].add_many(ms)
+        self.hists[(hop, "")].add_many(ms)
+
+    def add_rows(self, hops: tuple[str, ...], modalities: list[str], ms: np.ndarray) -> None:
+        """A batch: row i holds the hops of one frame of modality modalities[i] (shape (n, len(hops))).
+
+        One bucket search for the whole batch and one bincount per hop, whatever the modality mix."""
+        if not modalities:
+            return
+        names = sorted(set(modalities))
+        code = {m: i for i, m in enumerate(names)}
+        rows = np.fromiter((code[m] for m in modalities), dtype=np.int64, count=len(modalities))
+        ms = np.maximum(ms, 0.0)
+        buckets = np.searchsorted(_EDGES, ms)
+        nb = len(_EDGES) + 1
+        per_name = np.bincount(rows, minlength=len(names))
+        for h, hop in enumerate(hops):
+            col = ms[:, h]
+            counts = np.bincount(rows * nb + buckets[:, h], minlength=len(names) * nb).reshape(len(names), nb)
+            sums = np.bincount(rows, weights=col, minlength=len(names))
+            maxima = np.zeros(len(names))
+            np.maximum.at(maxima, rows, col)
+            for j, name in enumerate([*names, ""]):
+                hist = self.hists[(hop, name)]
+                if name:
+                    hist.counts += counts[j]
+                    n, total, top = int(per_name[j]), float(sums[j]), float(maxima[j])
+                else:
+                    hist.counts += counts.sum(axis=0)
+                    n, total, top = len(modalities), float(sums.sum()), float(maxima.max())
+                hist.count += n
+                hist.total += total
+                hist.max = max(hist.max, top)
 
     def reset(self) -> None:
         self.hists.clear()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 
 from coordinator.store import position_key
 from mmer.v1 import fusion_pb2, ingest_pb2, manifest_pb2
@@ -21,14 +22,24 @@ class MemoryStore:
         self._rollouts: dict[str, bytes] = {}
 
     async def store_frames(self, frames: Sequence[ingest_pb2.ScoreFrame], receive_ns: int = 0) -> list[bool]:
-        out = []
+        return (await self.store_batch(frames, receive_ns))[0]
+
+    async def store_batch(
+        self, frames: Sequence[ingest_pb2.ScoreFrame], receive_ns: int = 0
+    ) -> tuple[list[bool], dict[tuple[str, str], int]]:
+        hwm = self._hwm
+        new = []
+        acked: dict[tuple[str, str], int] = {}
         for f in frames:
             key = (f.device_id, f.modality)
-            new = f.seq > self._hwm.get(key, 0)
-            if new:
-                self._hwm[key] = f.seq
-            out.append(new)
-        return out
+            mark = hwm.get(key, 0)
+            if f.seq > mark:
+                mark = hwm[key] = f.seq
+                new.append(True)
+            else:
+                new.append(False)
+            acked[key] = mark
+        return new, acked
 
     async def acked_seq(self, device_id: str, modality: str, subject_id: str = "") -> int:
         return self._hwm.get((device_id, modality), 0)
@@ -79,6 +90,14 @@ class MemoryStore:
 
     async def get_rollouts(self) -> dict[str, bytes]:
         return dict(self._rollouts)
+
+    async def announce_rollout(self, modality: str, rollback: bool) -> None:
+        return None  # one process: its registry already told its watchers
+
+    async def rollout_changes(self, stop: asyncio.Event) -> AsyncIterator[tuple[str, bool]]:
+        await stop.wait()
+        return
+        yield  # an async generator that yields nothing
 
     async def close(self) -> None:
         return None

@@ -1,17 +1,22 @@
 """The deployment store: Redis, shared by every coordinator replica.
 
 Layout (all keys under one prefix; the hash tags keep what one call touches in
-one Redis Cluster slot): dedup high-water marks per device in a hash, the fused
-stream in a Redis Stream capped by MAXLEN, the newest emotion per subject in a
-hash, bundles and rollout state in hashes. Writes of one batch go in one
-pipeline; the dedup check-and-set is a Lua script so two replicas never both
-accept the same frame.
+one Redis Cluster slot): dedup high-water marks per device (or per subject
+shard) in a hash, the fused stream in a Redis Stream capped by MAXLEN, the
+newest emotion per subject in a hash, bundles and rollout state in hashes.
+A batch of frames costs one script call per hash tag, all in one pipeline: the
+script checks and advances the marks atomically, so two replicas never both
+accept the same frame, and returns the marks the Ack reports.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
+import logging
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 
 import redis.asyncio as redis
 from redis.exceptions import RedisError
@@ -19,18 +24,56 @@ from redis.exceptions import RedisError
 from coordinator.store import StoreError
 from mmer.v1 import fusion_pb2, ingest_pb2, manifest_pb2
 
-# KEYS[1] = high-water hash, ARGV[1] = field, ARGV[2] = seq. 1 when the seq is new (and recorded).
-# With KEYS[2] (shared mode: the subject shard's frame stream), a new frame is also appended there,
-# atomically with its mark, so the replica owning the shard fuses it exactly once.
-DEDUP = """
-local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
-if tonumber(ARGV[2]) > cur then
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-  if KEYS[2] then redis.call('XADD', KEYS[2], '*', 'f', ARGV[3], 'r', ARGV[4]) end
-  return 1
+log = logging.getLogger("mmer.coordinator.redis")
+POLL_S = 0.2  # longest wait of one pub/sub poll (bounds how long stopping takes)
+
+# KEYS[1] = high-water hash. ARGV: receive time; the frames' fields (device/modality, or modality), space-
+# separated (ids never hold spaces); their seqs, comma-separated; in shared mode the lengths of their
+# encoded records, comma-separated, and the records end to end. Five arguments whatever the batch size:
+# packing one argument per frame value cost more than the script. Returns two strings: "1"/"0" (new or
+# not) per frame, and the mark after each frame, comma-separated. With KEYS[2] (shared mode: the subject
+# shard's frame stream), the new frames are appended there as one ScoreBatch entry, atomically with their
+# marks, so the replica owning the shard fuses each exactly once. Marks are written back as the strings
+# received (Lua numbers would print large seqs in exponent form).
+STORE_BATCH = """
+local flags, after, marks, written, parts = {}, {}, {}, {}, {}
+local seqs, lens = {}, {}
+for v in string.gmatch(ARGV[3], '[^,]+') do seqs[#seqs + 1] = v end
+for v in string.gmatch(ARGV[4], '[^,]+') do lens[#lens + 1] = tonumber(v) end
+local i, pos = 0, 1
+for field in string.gmatch(ARGV[2], '[^ ]+') do
+  i = i + 1
+  local seq = seqs[i]
+  local mark = marks[field]
+  if mark == nil then mark = tonumber(redis.call('HGET', KEYS[1], field) or '0') end
+  local new, seqn = '0', tonumber(seq)
+  if seqn > mark then
+    mark, new = seqn, '1'
+    written[field] = seq
+    if KEYS[2] then parts[#parts + 1] = string.sub(ARGV[5], pos, pos + lens[i] - 1) end
+  end
+  if KEYS[2] then pos = pos + lens[i] end
+  marks[field] = mark
+  flags[i] = new
+  after[i] = written[field] or string.format('%d', mark)
 end
-return 0
+local fields = {}
+for field, seq in pairs(written) do fields[#fields + 1] = field; fields[#fields + 1] = seq end
+if #fields > 0 then redis.call('HSET', KEYS[1], unpack(fields)) end
+if KEYS[2] and #parts > 0 then redis.call('XADD', KEYS[2], '*', 'b', table.concat(parts), 'r', ARGV[1]) end
+return {table.concat(flags), table.concat(after, ',')}
 """
+
+
+def batch_record(frame: ingest_pb2.ScoreFrame) -> bytes:
+    """The frame as one `frames` entry of a serialized ScoreBatch: such records concatenate into a batch."""
+    data = frame.SerializeToString()
+    n, head = len(data), bytearray(b"\n")
+    while n >= 0x80:
+        head.append(n & 0x7F | 0x80)
+        n >>= 7
+    head.append(n)
+    return bytes(head) + data
 
 
 class RedisStore:
@@ -42,9 +85,10 @@ class RedisStore:
         self.client = redis.Redis.from_url(url)
         self.maxlen = maxlen
         self.p = prefix
-        self._dedup = self.client.register_script(DEDUP)
+        self._store_batch = self.client.register_script(STORE_BATCH)
         self.stream = f"{prefix}:{{fused}}:stream"
         self.latest_key = f"{prefix}:{{fused}}:latest"
+        self.changes = f"{prefix}:{{registry}}:changes"
 
     def shard_of(self, subject_id: str) -> int:
         return zlib.crc32(subject_id.encode()) % self.shards
@@ -59,20 +103,42 @@ class RedisStore:
         return f"{self.p}:{{dev:{device_id}}}:hwm"
 
     async def store_frames(self, frames: Sequence[ingest_pb2.ScoreFrame], receive_ns: int = 0) -> list[bool]:
+        return (await self.store_batch(frames, receive_ns))[0]
+
+    async def store_batch(
+        self, frames: Sequence[ingest_pb2.ScoreFrame], receive_ns: int = 0
+    ) -> tuple[list[bool], dict[tuple[str, str], int]]:
+        groups: dict[str, list[int]] = {}
+        for i, f in enumerate(frames):
+            key = (
+                self.shard_key(self.shard_of(f.subject_id), "hwm") if self.shards else self._hwm(f.device_id)
+            )
+            groups.setdefault(key, []).append(i)
         try:
             async with self.client.pipeline(transaction=False) as pipe:
-                for f in frames:
+                for key, members in groups.items():
+                    group = [frames[i] for i in members]
+                    seqs = ",".join([str(f.seq) for f in group])
                     if self.shards:
-                        shard = self.shard_of(f.subject_id)
-                        keys = [self.shard_key(shard, "hwm"), self.shard_key(shard, "frames")]
-                        args = [f"{f.device_id}/{f.modality}", f.seq, f.SerializeToString(), receive_ns]
+                        fields = " ".join([f"{f.device_id}/{f.modality}" for f in group])
+                        records = [batch_record(f) for f in group]
+                        lengths = ",".join([str(len(r)) for r in records])
+                        args = [receive_ns, fields, seqs, lengths, b"".join(records)]
+                        keys = [key, key[: -len("hwm")] + "frames"]
                     else:
-                        keys, args = [self._hwm(f.device_id)], [f.modality, f.seq]
-                    await self._dedup(keys=keys, args=args, client=pipe)
+                        args = [receive_ns, " ".join([f.modality for f in group]), seqs, "", b""]
+                        keys = [key]
+                    await self._store_batch(keys=keys, args=args, client=pipe)
                 results = await pipe.execute()
         except RedisError as exc:
             raise StoreError(f"redis: {exc}") from exc
-        return [bool(r) for r in results]
+        new = [False] * len(frames)
+        acked: dict[tuple[str, str], int] = {}
+        for members, (flags, marks) in zip(groups.values(), results, strict=True):
+            for i, flag, mark in zip(members, flags, marks.split(b","), strict=True):
+                new[i] = flag == 49  # b"1"
+                acked[(frames[i].device_id, frames[i].modality)] = int(mark)
+        return new, acked
 
     async def acked_seq(self, device_id: str, modality: str, subject_id: str = "") -> int:
         field = f"{device_id}/{modality}" if self.shards else modality
@@ -170,6 +236,33 @@ class RedisStore:
     async def get_rollouts(self) -> dict[str, bytes]:
         raw = await self.client.hgetall(f"{self.p}:{{registry}}:rollouts")
         return {k.decode(): v for k, v in raw.items()}
+
+    async def announce_rollout(self, modality: str, rollback: bool) -> None:
+        try:
+            await self.client.publish(self.changes, json.dumps({"modality": modality, "rollback": rollback}))
+        except RedisError as exc:
+            raise StoreError(f"redis: {exc}") from exc
+
+    async def rollout_changes(self, stop: asyncio.Event) -> AsyncIterator[tuple[str, bool]]:
+        """Redis pub/sub; polled with a short timeout so that `stop` ends it without cancelling a read."""
+        while not stop.is_set():
+            pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.changes)
+                for modality in sorted(await self.get_rollouts()):  # what changed while we were away
+                    yield modality, False
+                while not stop.is_set():
+                    message = await pubsub.get_message(timeout=POLL_S)
+                    if message is not None:
+                        change = json.loads(message["data"])
+                        yield change["modality"], bool(change["rollback"])
+            except RedisError as exc:
+                log.warning("registry change feed: %s; resubscribing", exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 1.0)
+            finally:
+                with contextlib.suppress(RedisError):
+                    await pubsub.aclose()
 
     async def close(self) -> None:
         await self.client.aclose()

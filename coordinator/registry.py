@@ -268,6 +268,25 @@ class Registry:
         for w in list(self.watchers):
             if modality in w.modalities:
                 self._notify(w, modality, rollback)
+        await self.store.announce_rollout(modality, rollback)
+
+    async def apply_change(self, modality: str, rollback: bool) -> None:
+        """Another replica changed a modality's rollout: reload it from the store and tell our watchers."""
+        async with self._lock:
+            data = (await self.store.get_rollouts()).get(modality)
+            if data is None:
+                return
+            before = self.rollouts.get(modality)
+            r = self.rollouts[modality] = Rollout.decode(data)
+            for m in await self.store.list_manifests(modality):
+                self.manifests[(m.modality, m.version)] = m
+            if not r.canary:
+                self.trials.pop(modality, None)
+            elif before is None or before.canary != r.canary:  # a new trial: evidence starts afresh
+                self.trials[modality] = Trial()
+            for w in list(self.watchers):
+                if modality in w.modalities:
+                    self._notify(w, modality, rollback)
 
     def _notify(self, w: Watcher, modality: str, rollback: bool) -> None:
         version = self.target(w.device_id, modality)

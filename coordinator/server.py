@@ -94,6 +94,13 @@ async def build_server(
     return server, port, health_servicer
 
 
+async def follow_registry(app: Coordinator, stop: asyncio.Event) -> None:
+    """Apply registry changes made through other replicas (and tell this replica's WatchModels streams)."""
+    async for modality, rollback in app.store.rollout_changes(stop):
+        await app.registry.apply_change(modality, rollback)
+        app.refresh_labels()
+
+
 async def serve(
     config: CoordinatorConfig,
     store_url: str,
@@ -114,6 +121,8 @@ async def serve(
         app.sharing = SharedFusion(app, app.store)
         await app.sharing.start()  # tailing the fused stream before any subscriber can replay it
     server, port, health_servicer = await build_server(app, listen, tls, reuse_port)
+    stop_following = asyncio.Event()
+    follower = asyncio.create_task(follow_registry(app, stop_following))
     runner = await start_http(app, http, reuse_port) if http else None
     log.info("coordinator listening on %s (port %d), store %s", listen, port, store_url)
     stop = asyncio.Event()
@@ -125,6 +134,8 @@ async def serve(
     for name in ("", *SERVICES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
     await server.stop(grace=5.0)
+    stop_following.set()
+    await asyncio.wait([follower], timeout=2.0)
     if runner is not None:
         await runner.cleanup()
     if app.sharing is not None:

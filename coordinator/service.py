@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import grpc
+import numpy as np
 from opentelemetry import metrics
 
 from coordinator.auth import Principal, principal_of
@@ -41,6 +42,8 @@ from mmer_core.wire import INVALID_FRAME_KEY, format_invalid_frame
 log = logging.getLogger("mmer.coordinator")
 MAX_FRAMES_PER_BATCH = 1024
 HOPS = ("queue", "inference", "spool", "network", "fuse", "publish")
+FRAME_HOPS = HOPS[:4]
+TICK_S = 0.005  # the longest a window's grace timer may overrun
 
 
 @dataclass
@@ -76,51 +79,80 @@ class Coordinator:
         self.devices: dict[str, DeviceInfo] = {}
         observe_devices(meter, self.devices)
         self.labels = {m: QUADRANTS.labels for m in MODALITIES}
-        self.engine = FusionEngine(
-            config.fusion_window_s, config.staleness_s, config.strategy, config.smoothing_alpha
-        )
+        self.engine = self.new_engine()
         self.started = time.monotonic()
         self._last_seq: dict[tuple[str, str], int] = {}
+        self._otel_sampled: Counter[str] = Counter()  # frames seen per modality, for metrics_sample_every
+        self._ticker: asyncio.Task | None = None
+        self._otel_sampled_emotions = 0
         self._lock = asyncio.Lock()
 
+    def new_engine(self) -> FusionEngine:
+        c = self.config
+        return FusionEngine(
+            c.fusion_window_s, c.staleness_s, c.strategy, c.smoothing_alpha, grace_s=c.fusion_grace_s
+        )
+
+    async def _tick_loop(self) -> None:
+        """Fuse windows whose grace ran out; runs while any window waits, restarted by the next frame."""
+        while (deadline := self.engine.next_deadline()) is not None:
+            await asyncio.sleep(min(max(deadline - time.time_ns(), 0) / 1e9, TICK_S))
+            async with self._lock:
+                await self.publish_many(self.engine.tick())
+
     async def ingest(self, batch: ingest_pb2.ScoreBatch, receive_ns: int) -> ingest_pb2.Ack:
-        """Validate, store, fuse and publish one batch; the Ack reflects only what the store accepted."""
-        if not 1 <= len(batch.frames) <= MAX_FRAMES_PER_BATCH:
+        """Validate, store, fuse and publish one batch; the Ack reflects only what the store accepted.
+
+        Per-frame work is kept to the checks and the bookkeeping that must see every frame; the store
+        gets the batch in one round trip, and counters, latencies and metrics are taken per batch.
+        """
+        frames = batch.frames
+        if not 1 <= len(frames) <= MAX_FRAMES_PER_BATCH:
             raise InvalidFrame(f"batch {batch.batch_id}: frames must hold 1..{MAX_FRAMES_PER_BATCH} frames")
         tolerance = int(self.config.clock_tolerance_ms * 1e6)
-        for frame in batch.frames:
+        for frame in frames:
             try:
                 validate_frame(frame, self.labels, receive_ns, tolerance)
             except InvalidFrame as exc:
                 raise InvalidFrame(str(exc), (frame.modality, frame.seq)) from None
-        async with self._lock:  # one batch at a time: fusion order and dedup marks stay consistent
-            new_flags = await self.store.store_frames(batch.frames, receive_ns)
-            ack = ingest_pb2.Ack(batch_id=batch.batch_id, receive_ns=receive_ns)
-            for frame, new in zip(batch.frames, new_flags, strict=True):
-                self.counters["frames_received"] += 1
-                if not new:
-                    ack.duplicates += 1
-                    self.counters["duplicates"] += 1
-                    continue
-                self.counters["frames_stored"] += 1
-                self._otel_frames.add(1, {"outcome": "stored", "modality": frame.modality})
-                key = (frame.device_id, frame.modality)
-                if frame.seq > self._last_seq.get(key, frame.seq - 1) + 1:
-                    ack.gaps += 1
-                    self.counters["gaps"] += 1
-                self._last_seq[key] = frame.seq
-                self._note_device(frame, receive_ns)
-                self._record_frame_latency(frame, receive_ns)
-                self.traces.ingested(frame, receive_ns)
-                await self.registry.observe(frame)
-                if self.sharing is None:
-                    for emotion in self.engine.add(frame, receive_ns):
-                        await self.publish(emotion)
-            if batch.HasField("status") and batch.status.device_id in self.devices:
-                self.devices[batch.status.device_id].status = batch.status
-            keys = sorted({(f.device_id, f.modality, f.subject_id) for f in batch.frames})
-            for (device, modality, _), acked in zip(keys, await self.store.acked_seqs(keys), strict=True):
-                ack.acks.append(ingest_pb2.ModalityAck(device_id=device, modality=modality, acked_seq=acked))
+        new_flags, acked = await self.store.store_batch(frames, receive_ns)
+        stored = [f for f, new in zip(frames, new_flags, strict=True) if new]
+        ack = ingest_pb2.Ack(batch_id=batch.batch_id, receive_ns=receive_ns)
+        ack.duplicates = len(frames) - len(stored)
+        self.counters["frames_received"] += len(frames)
+        self.counters["frames_stored"] += len(stored)
+        if ack.duplicates:
+            self.counters["duplicates"] += ack.duplicates
+        last_seq = self._last_seq
+        for frame in stored:
+            key = (frame.device_id, frame.modality)
+            if frame.seq > last_seq.get(key, frame.seq - 1) + 1:
+                ack.gaps += 1
+            last_seq[key] = frame.seq
+        if ack.gaps:
+            self.counters["gaps"] += ack.gaps
+        if stored:
+            self._note_devices(stored, receive_ns)
+            self._record_frame_latencies(stored, receive_ns)
+            for frame in stored:
+                if frame.traceparent:  # sampled windows only carry one
+                    self.traces.ingested(frame, receive_ns)
+            if self.registry.trials:
+                for frame in stored:
+                    await self.registry.observe(frame)
+            if self.sharing is None:
+                async with self._lock:  # one fuser: windows leave the engine and the store in order
+                    await self.publish_many(
+                        [e for frame in stored for e in self.engine.add(frame, receive_ns)]
+                    )
+                if self._ticker is None or self._ticker.done():
+                    self._ticker = asyncio.create_task(self._tick_loop())
+        if batch.HasField("status") and batch.status.device_id in self.devices:
+            self.devices[batch.status.device_id].status = batch.status
+        ack.acks.extend(
+            ingest_pb2.ModalityAck(device_id=device, modality=modality, acked_seq=seq)
+            for (device, modality), seq in sorted(acked.items())
+        )
         return ack
 
     def record(self, hop: str, modality: str, ms: float) -> None:
@@ -136,42 +168,78 @@ class Coordinator:
                 self.labels[modality] = tuple(manifest.taxonomy.labels)
 
     async def publish(self, emotion: fusion_pb2.FusedEmotion) -> None:
+        """Publish one fused emotion (see publish_many)."""
+        await self.publish_many([emotion])
+
+    async def publish_many(self, emotions: list[fusion_pb2.FusedEmotion]) -> None:
         """Stamp the publish time, append to the stream, fan out, and record the coordinator's hops."""
-        fused_ns = emotion.published_ns  # the engine stamps its fusion time here
-        emotion.published_ns = time.time_ns()
-        lat = emotion.latency
-        lat.publish_ms = max(emotion.published_ns - fused_ns, 0) / 1e6
-        lat.total_ms = (
-            lat.queue_ms + lat.inference_ms + lat.spool_ms + lat.network_ms + lat.fuse_ms + lat.publish_ms
-        )
+        if not emotions:
+            return
+        now = time.time_ns()
+        fused_at = {}
+        for emotion in emotions:
+            fused_ns = fused_at[id(emotion)] = emotion.published_ns  # the engine stamps its fusion time here
+            emotion.published_ns = now
+            lat = emotion.latency
+            lat.publish_ms = max(now - fused_ns, 0) / 1e6
+            lat.total_ms = (
+                lat.queue_ms + lat.inference_ms + lat.spool_ms + lat.network_ms + lat.fuse_ms + lat.publish_ms
+            )
         if self.sharing is None:
-            emotion.position = await self.store.append_fused(emotion)
-            self.hub.publish(emotion)
+            for emotion in emotions:
+                emotion.position = await self.store.append_fused(emotion)
+                self.hub.publish(emotion)
+            published = emotions
         else:  # at most once per subject window across replicas; hubs are fed from the Redis stream
-            position = await self.sharing.append_once(emotion)
-            if position is None:
-                self.counters["fused_already"] += 1
-                return
-            emotion.position = position
-        self.counters["fused_emotions"] += 1
-        self.traces.published(emotion, fused_ns)
-        for hop in ("fuse", "publish", "total"):
-            self.record(hop, "", getattr(lat, f"{hop}_ms"))
-        self.record("added", "", lat.fuse_ms + lat.publish_ms)
+            published = []
+            for emotion, position in zip(emotions, await self.sharing.append_many(emotions), strict=True):
+                if position is None:
+                    self.counters["fused_already"] += 1
+                else:
+                    emotion.position = position
+                    published.append(emotion)
+        self.counters["fused_emotions"] += len(published)
+        for emotion in published:
+            lat = emotion.latency
+            self.traces.published(emotion, fused_at[id(emotion)])
+            hops = {"fuse": lat.fuse_ms, "publish": lat.publish_ms, "total": lat.total_ms}
+            hops["added"] = hops["fuse"] + hops["publish"]
+            sampled = self._otel_sampled_emotions % self.config.metrics_sample_every == 0
+            self._otel_sampled_emotions += 1
+            for hop, ms in hops.items():
+                self.latency.add(hop, "", ms)
+                if sampled:
+                    self._otel_latency.record(ms, {"hop": hop, "modality": "all"})
 
-    def _note_device(self, frame: ingest_pb2.ScoreFrame, receive_ns: int) -> None:
-        info = self.devices.setdefault(frame.device_id, DeviceInfo())
-        info.subject_id = frame.subject_id
-        info.last_seen_ns = receive_ns
-        info.model_versions[frame.modality] = frame.model_version
+    def _note_devices(self, frames: list[ingest_pb2.ScoreFrame], receive_ns: int) -> None:
+        devices = self.devices
+        for frame in frames:
+            info = devices.get(frame.device_id)
+            if info is None:
+                info = devices[frame.device_id] = DeviceInfo()
+            info.subject_id = frame.subject_id
+            info.last_seen_ns = receive_ns
+            info.model_versions[frame.modality] = frame.model_version
 
-    def _record_frame_latency(self, frame: ingest_pb2.ScoreFrame, receive_ns: int) -> None:
-        ms = lambda a, b: max(b - a, 0) / 1e6  # noqa: E731
-        m = frame.modality
-        self.record("queue", m, ms(frame.window_end_ns, frame.inference_start_ns))
-        self.record("inference", m, ms(frame.inference_start_ns, frame.inference_end_ns))
-        self.record("spool", m, ms(frame.inference_end_ns, frame.send_ns))
-        self.record("network", m, ms(frame.send_ns, receive_ns))
+    def _record_frame_latencies(self, frames: list[ingest_pb2.ScoreFrame], receive_ns: int) -> None:
+        """The device-side hops of every frame into GetStats' histograms (vectorised per batch); one frame
+        in config.metrics_sample_every per modality also into the OpenTelemetry histogram."""
+        t = np.array(
+            [(f.window_end_ns, f.inference_start_ns, f.inference_end_ns, f.send_ns) for f in frames],
+            dtype=np.int64,
+        )
+        t = np.concatenate([t, np.full((len(frames), 1), receive_ns, dtype=np.int64)], axis=1)
+        hops_ms = np.maximum(np.diff(t, axis=1), 0) / 1e6  # queue, inference, spool, network
+        modalities = [f.modality for f in frames]
+        self.latency.add_rows(FRAME_HOPS, modalities, hops_ms)
+        for m, n in Counter(modalities).items():
+            self._otel_frames.add(n, {"outcome": "stored", "modality": m})
+        every, seen = self.config.metrics_sample_every, self._otel_sampled
+        for i, m in enumerate(modalities):
+            if seen[m] % every == 0:
+                for h, hop in enumerate(FRAME_HOPS):
+                    self._otel_latency.record(float(hops_ms[i, h]), {"hop": hop, "modality": m})
+            seen[m] += 1
 
     def stats(self, reset: bool = False) -> admin_pb2.Stats:
         """Everything Admin.GetStats reports."""

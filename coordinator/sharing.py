@@ -29,6 +29,7 @@ from mmer.v1 import fusion_pb2, ingest_pb2
 log = logging.getLogger("mmer.coordinator.sharing")
 SHARDS = 16
 GROUP = "fusers"
+STOP_S = 2.0  # how long stop() waits for the loops' last blocking reads
 
 RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
@@ -39,12 +40,14 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 # KEYS: mark hash, fused stream, latest hash. ARGV: subject, window end, emotion bytes, maxlen.
+# The latest-state copy gets its stream position appended as FusedEmotion.position (field 2, a string:
+# tag 0x12, one length byte as ids are shorter than 128 bytes); a later field wins when parsed.
 APPEND_ONCE = """
 local mark = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
 if tonumber(ARGV[2]) <= mark then return false end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'e', ARGV[3])
-redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[3] .. string.char(18, #id) .. id)
 return id
 """
 
@@ -65,6 +68,7 @@ class SharedFusion:
         self._append = self.r.register_script(APPEND_ONCE)
         self._tasks: list[asyncio.Task] = []
         self._lock = asyncio.Lock()
+        self._stopping = asyncio.Event()
 
     async def start(self) -> None:
         # Tail from the stream's current end, read before this replica fuses anything: with "$" an emotion
@@ -78,11 +82,17 @@ class SharedFusion:
         ]
 
     async def stop(self) -> None:
+        """Let the loops finish their current (short, blocking) read, then give the shards back.
+
+        The loops are asked to stop rather than cancelled: a cancelled blocking XREAD left redis-py's
+        connection waiting for a reply that never came, and the process hung at shutdown."""
+        self._stopping.set()
         with contextlib.suppress(RedisError):
             await self.r.zrem(f"{self.store.p}:{{ctl}}:replicas", self.me)
-        for t in self._tasks:
+        done, pending = await asyncio.wait(self._tasks, timeout=STOP_S)
+        for t in pending:
             t.cancel()
-        for t in self._tasks:
+        for t in done:
             with contextlib.suppress(asyncio.CancelledError, RedisError):
                 await t
         for shard in list(self.engines):
@@ -94,29 +104,35 @@ class SharedFusion:
 
     async def append_once(self, emotion: fusion_pb2.FusedEmotion) -> str | None:
         """Append unless this subject's window was already fused (by us or a dead predecessor)."""
-        shard = self.store.shard_of(emotion.subject_id)
-        keys = [self.store.shard_key(shard, "fusedmark"), self.store.stream, self.store.latest_key]
-        args = [emotion.subject_id, emotion.window_end_ns, emotion.SerializeToString(), self.store.maxlen]
-        result = await self._append(keys=keys, args=args)
-        if not result:
-            return None
-        stored = fusion_pb2.FusedEmotion()
-        stored.CopyFrom(emotion)
-        stored.position = result.decode()
-        await self.r.hset(self.store.latest_key, emotion.subject_id, stored.SerializeToString())
-        return stored.position
+        return (await self.append_many([emotion]))[0]
+
+    async def append_many(self, emotions: list[fusion_pb2.FusedEmotion]) -> list[str | None]:
+        """append_once for many emotions in one pipeline; the position of each, None for those refused."""
+        async with self.r.pipeline(transaction=False) as pipe:
+            for emotion in emotions:
+                shard = self.store.shard_of(emotion.subject_id)
+                keys = [self.store.shard_key(shard, "fusedmark"), self.store.stream, self.store.latest_key]
+                args = [
+                    emotion.subject_id,
+                    emotion.window_end_ns,
+                    emotion.SerializeToString(),
+                    self.store.maxlen,
+                ]
+                await self._append(keys=keys, args=args, client=pipe)
+            results = await pipe.execute()
+        return [r.decode() if r else None for r in results]
 
     def _engine(self) -> FusionEngine:
-        c = self.app.config
-        return FusionEngine(c.fusion_window_s, c.staleness_s, c.strategy, c.smoothing_alpha)
+        return self.app.new_engine()
 
     async def _lease_loop(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self._tick_leases()
             except RedisError as exc:
                 log.warning("lease renewal failed: %s", exc)
-            await asyncio.sleep(self.lease_ms / 3000)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.lease_ms / 3000)
 
     async def _fair_share(self) -> int:
         """Shards per live replica (replicas announce themselves in a sorted set scored by expiry)."""
@@ -167,7 +183,7 @@ class SharedFusion:
         start = f"{int(time.time() * 1000) - self.horizon_ms}"
         if delivered != "0-0":
             for _, fields in await self.r.xrange(stream, min=start, max=delivered):
-                await self._feed(engine, fields)
+                await self.app.publish_many(self._feed(engine, fields))
         cursor = "0-0"
         while True:  # what the dead holder had read but not finished: covered by the rebuild above
             cursor, claimed, *_ = await self.r.xautoclaim(
@@ -179,21 +195,31 @@ class SharedFusion:
                 break
         log.info("%s took shard %d", self.me, shard)
 
-    async def _feed(self, engine: FusionEngine, fields: dict) -> None:
-        frame = ingest_pb2.ScoreFrame.FromString(fields[b"f"])
-        for emotion in engine.add(frame, int(fields[b"r"])):
-            await self.app.publish(emotion)
+    @staticmethod
+    def _feed(engine: FusionEngine, fields: dict) -> list[fusion_pb2.FusedEmotion]:
+        """One stream entry (the new frames of one ingested batch) into the engine; the windows it closes."""
+        receive_ns = int(fields[b"r"])
+        return [
+            e
+            for f in ingest_pb2.ScoreBatch.FromString(fields[b"b"]).frames
+            for e in engine.add(f, receive_ns)
+        ]
 
     async def _fuse_loop(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             owned = self.owned()
             if not owned:
                 await asyncio.sleep(0.05)
                 continue
             streams = {self.store.shard_key(s, "frames"): ">" for s in owned}
-            try:
-                replies = await self.r.xreadgroup(GROUP, self.me, streams, count=500, block=50)
+            deadlines = [d for e in self.engines.values() if (d := e.next_deadline()) is not None]
+            wait_ms = int(min(deadlines, default=time.time_ns() + 50_000_000) - time.time_ns()) // 1_000_000
+            try:  # NOACK: a successor rebuilds from the stream itself, not from what was pending
+                replies = await self.r.xreadgroup(
+                    GROUP, self.me, streams, count=500, block=min(max(wait_ms, 1), 50), noack=True
+                )
                 async with self._lock:
+                    emotions = []
                     for stream, entries in replies or []:
                         name = stream.decode()
                         shard = int(name.split("{s", 1)[1].split("}", 1)[0])
@@ -201,16 +227,19 @@ class SharedFusion:
                         if engine is None:
                             continue  # lost the lease meanwhile; the next holder re-reads these
                         for _, fields in entries:
-                            await self._feed(engine, fields)
-                        await self.r.xack(name, GROUP, *[e[0] for e in entries])
+                            emotions += self._feed(engine, fields)
+                    now = time.time_ns()
+                    for engine in self.engines.values():  # windows whose grace ran out
+                        emotions += engine.tick(now)
+                    await self.app.publish_many(emotions)
             except RedisError as exc:  # group vanished (stream trimmed / flushed) or Redis restarting:
                 log.warning("fusing: %s", exc)  # the lease loop retakes shards whose lease lapsed
                 await asyncio.sleep(0.1)
 
     async def _tail_loop(self, last: str) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
-                replies = await self.r.xread({self.store.stream: last}, count=1000, block=1000)
+                replies = await self.r.xread({self.store.stream: last}, count=1000, block=200)
             except RedisError as exc:  # Redis restarting: resume after the last emotion fanned out
                 log.warning("tailing the fused stream: %s", exc)
                 await asyncio.sleep(0.1)

@@ -7,7 +7,8 @@ acknowledges frames only after store_frames returned.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import asyncio
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Protocol
 
 from mmer.v1 import fusion_pb2, ingest_pb2, manifest_pb2
@@ -24,6 +25,13 @@ class Store(Protocol):
         """Record frames in order; True for each new frame, False for a duplicate (seq already stored).
 
         A shared store also queues each new frame (with its receive time) for the replica fusing its subject."""
+        ...
+
+    async def store_batch(
+        self, frames: Sequence[ingest_pb2.ScoreFrame], receive_ns: int = 0
+    ) -> tuple[list[bool], dict[tuple[str, str], int]]:
+        """store_frames, plus the high-water mark of every (device, modality) in the batch after it, for
+        the Ack; one round trip for both."""
         ...
 
     async def acked_seq(self, device_id: str, modality: str, subject_id: str = "") -> int:
@@ -68,6 +76,15 @@ class Store(Protocol):
 
     async def get_rollouts(self) -> dict[str, bytes]:
         """Every modality's persisted rollout state."""
+        ...
+
+    async def announce_rollout(self, modality: str, rollback: bool) -> None:
+        """Tell the other replicas that a modality's rollout state changed (no-op for a private store)."""
+        ...
+
+    def rollout_changes(self, stop: asyncio.Event) -> AsyncIterator[tuple[str, bool]]:
+        """(modality, rollback) for every change announced by any replica, until `stop` is set; after each
+        (re)connection first every modality, as a change may have been missed meanwhile."""
         ...
 
     async def close(self) -> None:

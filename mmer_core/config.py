@@ -34,6 +34,7 @@ class CoordinatorConfig:
     http: str = DEFAULT_HTTP
     store: str = "memory"
     fusion_window_s: float = 1.0
+    fusion_grace_s: float = 0.05  # a window is fused this long after it ends unless complete earlier
     strategy: str = "weighted_mean"
     smoothing_alpha: float = 0.0
     staleness_s: dict[str, float] = field(
@@ -43,6 +44,10 @@ class CoordinatorConfig:
     clock_tolerance_ms: float = 2000.0
     max_message_bytes: int = 4 * 1024 * 1024
     fused_stream_maxlen: int = 100_000
+    # One frame (and fused emotion) in this many goes into the OpenTelemetry hop histograms, per modality
+    # (as traces are sampled): recording each costs more than the rest of ingest. Admin.GetStats and
+    # the dashboard count every frame; 1 records all.
+    metrics_sample_every: int = 10
     rollout_fraction: float = 0.25
     auth: str = ""
     trainer_pubkey: str = ""
@@ -106,12 +111,14 @@ CHOICES = {
 # here only have to be non-negative.
 RANGES: dict[tuple[str, str], tuple[float | None, float | None, bool, bool]] = {
     ("coordinator", "fusion_window_s"): (0.0, None, False, False),
+    ("coordinator", "fusion_grace_s"): (0.0, None, True, False),
     ("coordinator", "staleness_s"): (0.0, None, False, False),
     ("coordinator", "smoothing_alpha"): (0.0, 1.0, True, False),
     ("coordinator", "subscriber_buffer"): (1, None, True, False),
     ("coordinator", "clock_tolerance_ms"): (0.0, None, False, False),
     ("coordinator", "max_message_bytes"): (1024, None, True, False),
     ("coordinator", "fused_stream_maxlen"): (1, None, True, False),
+    ("coordinator", "metrics_sample_every"): (1, None, True, False),
     ("coordinator", "rollout_fraction"): (0.0, 1.0, False, True),
     ("node", "spool_max_frames"): (1, None, True, False),
     ("node", "queue_max_windows"): (1, None, True, False),

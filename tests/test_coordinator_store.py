@@ -11,12 +11,13 @@ from mmer.v1 import fusion_pb2, manifest_pb2
 from tests.coordinator_helpers import frame
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "redis-sharded"])
 async def store(request):
     if request.param == "memory":
         s = MemoryStore(maxlen=50)
-    else:
-        s = RedisStore(request.getfixturevalue("redis_url"), maxlen=50)
+    else:  # sharded: the layout of replicas sharing fusion (marks per subject shard, frames to shard streams)
+        shards = 4 if request.param == "redis-sharded" else 0
+        s = RedisStore(request.getfixturevalue("redis_url"), maxlen=50, shards=shards)
     yield s
     await s.close()
 
@@ -40,6 +41,9 @@ async def test_dedup_by_device_modality_seq(store) -> None:
         ("dev-9", "hr", "x"),
     ]
     assert await store.acked_seqs(keys) == [3, 1, 1, 0]
+    new, acked = await store.store_batch([frame(4), frame(2), frame(5), frame(2, modality="eeg")])
+    assert new == [True, False, True, True]
+    assert acked == {("dev-1", "hr"): 5, ("dev-1", "eeg"): 2}, "the marks after the batch, for the Ack"
 
 
 async def test_fused_stream_positions_order_resume_and_filter(store) -> None:
@@ -85,4 +89,22 @@ async def test_redis_outage_raises_store_error(tmp_path) -> None:
     store = RedisStore(f"redis://127.0.0.1:{free_port()}/0")
     with pytest.raises(StoreError, match="redis"):
         await store.store_frames([frame(1)])
+    await store.close()
+
+
+async def test_sharded_store_queues_exactly_the_new_frames_for_the_fuser(redis_url) -> None:
+    from mmer.v1 import ingest_pb2
+
+    store = RedisStore(redis_url, shards=4)
+    await store.store_batch([frame(1), frame(2)], receive_ns=7)
+    await store.store_batch([frame(2), frame(3), frame(1, modality="eeg")], receive_ns=8)
+    stream = store.shard_key(store.shard_of("subj-1"), "frames")
+    entries = await store.client.xrange(stream)
+    batches = [(ingest_pb2.ScoreBatch.FromString(f[b"b"]), int(f[b"r"])) for _, f in entries]
+    assert [([(x.modality, x.seq) for x in b.frames], r) for b, r in batches] == [
+        ([("hr", 1), ("hr", 2)], 7), ([("hr", 3), ("eeg", 1)], 8),
+    ]  # fmt: skip
+    assert (
+        batches[1][0].frames[0].probs == frame(3).probs and batches[1][0].frames[0].labels == frame(3).labels
+    )
     await store.close()

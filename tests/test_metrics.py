@@ -36,7 +36,12 @@ def get(url: str) -> str:
 
 async def test_metrics_are_prometheus_text_with_hop_histograms_and_device_gauges() -> None:
     grpc_port, http_port = free_port(), free_port()
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'protos'}"}
+    # every frame into the OpenTelemetry histograms (the default samples one in ten)
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{ROOT}:{ROOT / 'protos'}",
+        "MMER_COORDINATOR__METRICS_SAMPLE_EVERY": "1",
+    }
     cmd = [sys.executable, "-m", "mmer_core.cli", "coordinator", "--listen", f"127.0.0.1:{grpc_port}",
            "--http", f"127.0.0.1:{http_port}"]  # fmt: skip
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

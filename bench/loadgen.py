@@ -1,0 +1,371 @@
+"""Shared load generation for the coordinator benches: simulated devices in separate processes.
+
+Each generator process runs several gRPC streams of DEVICES_PER_STREAM devices;
+every device sends hr 1/s, eeg 2/s, speech 2/s and image 5/s (paced) or as fast
+as acks allow (unpaced). Also a bare grpc.aio sink (the yardstick for ingest
+rate), a fused-stream subscriber that counts windows and latencies, and helpers
+to start redis-server and coordinators and to sample processes' RSS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import os
+import queue as queue_mod
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+for _p in (str(ROOT), str(ROOT / "protos")):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+
+import grpc  # noqa: E402
+
+from mmer.v1 import fusion_pb2, fusion_pb2_grpc, ingest_pb2, ingest_pb2_grpc  # noqa: E402
+
+RATES = {"hr": 1.0, "eeg": 2.0, "speech": 2.0, "image": 5.0}
+LABELS = ["happy", "angry", "sad", "calm"]
+DEVICES_PER_STREAM = 50
+HOPS = ("queue", "inference", "network", "fuse", "publish", "subscriber")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pct(xs, p: float) -> float:
+    return float(np.percentile(xs, p)) if len(xs) else float("nan")
+
+
+def missing_windows(windows, window_ns: int = 1_000_000_000) -> int:
+    """Windows between a subject's first and last fused window that were never fused."""
+    ends = defaultdict(list)
+    for subject, end in windows:
+        ends[subject].append(end)
+    return sum((max(e) - min(e)) // window_ns + 1 - len(set(e)) for e in ends.values())
+
+
+def make_frame(device: str, modality: str, seq: int, end: int, now: int) -> ingest_pb2.ScoreFrame:
+    """A frame whose window ended at `end` (on the modality's regular schedule, as a sample clock gives)
+    and that is inferred and sent at `now` (the generator's next tick)."""
+    return ingest_pb2.ScoreFrame(
+        device_id=device, subject_id=device, modality=modality, seq=seq, window_start_ns=end - 10**9,
+        window_end_ns=end, inference_start_ns=now, inference_end_ns=now, send_ns=now, model_id=modality,
+        model_version=1, taxonomy="quadrants", labels=LABELS, probs=[0.55, 0.15, 0.15, 0.15], quality=1.0,
+    )  # fmt: skip
+
+
+async def _stream(target: str, devices: list[str], until: float, paced: bool, out: dict) -> None:
+    """One device group's bidi stream; counts sent frames and the highest acked seq per key."""
+    async with grpc.aio.insecure_channel(target) as ch:
+        call = ingest_pb2_grpc.IngestStub(ch).StreamScores()
+        seqs: Counter = Counter()
+        start = time.monotonic()
+        due = {(d, m): start + (hash((d, m)) % 1000) / 1000 / RATES[m] for d in devices for m in RATES}
+        acked: dict[tuple[str, str], int] = {}
+        inflight = asyncio.Semaphore(4)
+
+        async def reader() -> None:
+            async for ack in call:
+                for a in ack.acks:
+                    key = (a.device_id, a.modality)
+                    if a.acked_seq > acked.get(key, 0):
+                        acked[key] = a.acked_seq
+                inflight.release()
+
+        task = asyncio.create_task(reader())
+        batch_id = 0
+        while time.monotonic() < until:
+            now_m = time.monotonic()
+            frames = []
+            now = time.time_ns()
+            for key, t in due.items():
+                if not paced or t <= now_m:
+                    seqs[key] += 1
+                    end = now - int((now_m - t) * 1e9) if paced else now
+                    frames.append(make_frame(key[0], key[1], seqs[key], end, now))
+                    due[key] = t + 1 / RATES[key[1]]
+            if frames:
+                await inflight.acquire()
+                batch_id += 1
+                await call.write(ingest_pb2.ScoreBatch(frames=frames, batch_id=batch_id))
+            if paced:
+                await asyncio.sleep(0.1)
+        await call.done_writing()
+        try:
+            await asyncio.wait_for(task, 15)
+        except TimeoutError:
+            task.cancel()
+        out["sent"] = out.get("sent", 0) + sum(seqs.values())
+        out["acked"] = out.get("acked", 0) + sum(min(acked.get(k, 0), n) for k, n in seqs.items())
+
+
+def generator(target: str, devices: list[str], seconds: float, paced: bool, queue) -> None:
+    """One load-generator process: several streams of DEVICES_PER_STREAM devices each."""
+    out: dict = {"pid": os.getpid()}
+
+    async def main() -> None:
+        until = time.monotonic() + seconds
+        groups = [devices[i : i + DEVICES_PER_STREAM] for i in range(0, len(devices), DEVICES_PER_STREAM)]
+        await asyncio.gather(*(_stream(target, g, until, paced, out) for g in groups))
+
+    asyncio.run(main())
+    queue.put(out)
+
+
+class Load:
+    """Generator processes started in the background; `result()` waits for them."""
+
+    def __init__(self, target: str, devices: int, seconds: float, paced: bool, procs: int, prefix: str):
+        ctx = multiprocessing.get_context("spawn")
+        self.queue = ctx.Queue()
+        self.seconds = seconds
+        ids = [f"{prefix}-{i:05d}" for i in range(devices)]
+        self.workers = [
+            ctx.Process(target=generator, args=(target, ids[i::procs], seconds, paced, self.queue))
+            for i in range(procs)
+        ]
+        self.started = time.monotonic()
+        for w in self.workers:
+            w.start()
+
+    @property
+    def pids(self) -> list[int]:
+        return [w.pid for w in self.workers if w.pid]
+
+    def result(self) -> dict:
+        results = []
+        deadline = self.started + self.seconds + 60
+        while len(results) < len(self.workers):
+            try:
+                results.append(self.queue.get(timeout=1))
+            except queue_mod.Empty:
+                if time.monotonic() > deadline or any(w.exitcode not in (None, 0) for w in self.workers):
+                    for w in self.workers:
+                        w.kill()
+                    raise RuntimeError("a load generator died or hung") from None
+        for w in self.workers:
+            w.join()
+        elapsed = time.monotonic() - self.started
+        sent = sum(r["sent"] for r in results)
+        acked = sum(r["acked"] for r in results)
+        return {"sent": sent, "acked": acked, "fps": acked / max(min(elapsed, self.seconds), 1e-9)}
+
+
+def run_load(target: str, devices: int, seconds: float, paced: bool, procs: int, prefix: str) -> dict:
+    """Run generator processes against `target` and wait for their counts."""
+    return Load(target, devices, seconds, paced, procs, prefix).result()
+
+
+def sink_process(port: int, ready) -> None:
+    """A bare grpc.aio streaming sink: parse each batch and ack it, nothing else."""
+
+    class Sink(ingest_pb2_grpc.IngestServicer):
+        async def StreamScores(self, request_iterator, context):
+            async for b in request_iterator:
+                top: dict[tuple[str, str], int] = {}
+                for f in b.frames:
+                    top[(f.device_id, f.modality)] = max(top.get((f.device_id, f.modality), 0), f.seq)
+                yield ingest_pb2.Ack(
+                    batch_id=b.batch_id,
+                    acks=[
+                        ingest_pb2.ModalityAck(device_id=d, modality=m, acked_seq=s)
+                        for (d, m), s in top.items()
+                    ],
+                )
+
+    async def main() -> None:
+        server = grpc.aio.server()
+        ingest_pb2_grpc.add_IngestServicer_to_server(Sink(), server)
+        server.add_insecure_port(f"127.0.0.1:{port}")
+        await server.start()
+        ready.set()
+        await server.wait_for_termination()
+
+    asyncio.run(main())
+
+
+class Sink:
+    """The bare sink in its own process."""
+
+    def __init__(self) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        ready, self.port = ctx.Event(), free_port()
+        self.process = ctx.Process(target=sink_process, args=(self.port, ready))
+        self.process.start()
+        if not ready.wait(30):
+            raise RuntimeError("sink did not start")
+        self.target = f"127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.join(10)
+
+
+async def subscribe(target: str, stop, out: dict) -> None:
+    """Count fused emotions per (subject, window), the frames they used, and latencies per hop.
+
+    `stop` is a multiprocessing Event. A subscriber cut off for falling behind resumes from its last
+    position, as a real client would (counted in `resumes`)."""
+    windows: Counter = Counter()
+    added: list[float] = []
+    hops: dict[str, list[float]] = {h: [] for h in HOPS}
+    contributed: set = set()
+    resumes, last = 0, ""
+    async with grpc.aio.insecure_channel(target) as ch:
+        stub = fusion_pb2_grpc.FusionStub(ch)
+
+        async def read() -> None:
+            nonlocal resumes, last
+            while True:
+                call = stub.Subscribe(fusion_pb2.SubscribeRequest(after_position=last))
+                try:
+                    async for e in call:
+                        now = time.time_ns()
+                        last = e.position
+                        windows[(e.subject_id, e.window_end_ns)] += 1
+                        lat = e.latency
+                        added.append(lat.fuse_ms + lat.publish_ms)
+                        for h in HOPS[:-1]:
+                            hops[h].append(getattr(lat, f"{h}_ms"))
+                        hops["subscriber"].append((now - e.published_ns) / 1e6)
+                        contributed.update((c.device_id, c.modality, c.seq) for c in e.contributions)
+                    return
+                except grpc.aio.AioRpcError as exc:
+                    if exc.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
+                        raise
+                    resumes += 1
+
+        reader = asyncio.create_task(read())
+        while not stop.is_set() and not reader.done():
+            await asyncio.sleep(0.2)
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
+    out.update(windows=windows, added=added, hops=hops, contributed=len(contributed), resumes=resumes)
+
+
+def subscriber_process(target: str, stop, queue) -> None:
+    out: dict = {}
+    asyncio.run(subscribe(target, stop, out))
+    queue.put(out)
+
+
+class Subscriber:
+    """The fused-stream subscriber in its own process, so that it keeps up."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        ctx = multiprocessing.get_context("spawn")
+        self.stop_event, self.queue = ctx.Event(), ctx.Queue()
+        self.process = ctx.Process(target=subscriber_process, args=(target, self.stop_event, self.queue))
+        self.process.start()
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid or 0
+
+    def result(self) -> dict:
+        self.stop_event.set()
+        out = self.queue.get(timeout=120)
+        self.process.join(10)
+        return out
+
+
+async def wait_serving(target: str, seconds: float = 30) -> None:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    deadline = time.monotonic() + seconds
+    async with grpc.aio.insecure_channel(target) as ch:
+        while True:
+            try:
+                await health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=1)
+                return
+            except grpc.aio.AioRpcError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
+
+
+def start_redis(directory: Path) -> tuple[subprocess.Popen, str]:
+    """A throw-away redis-server on a free loopback port (no persistence)."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [shutil.which("redis-server") or "/usr/bin/redis-server", "--port", str(port), "--bind", "127.0.0.1",
+         "--dir", str(directory), "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    return proc, f"redis://127.0.0.1:{port}/0"
+
+
+def start_coordinator(
+    store: str, workers: int = 1, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen, str]:
+    """`mmer coordinator` from this checkout on a free port; returns the process and its target."""
+    port = free_port()
+    env = {**os.environ, **(env or {}), "PYTHONPATH": f"{ROOT}:{ROOT / 'protos'}"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mmer_core.cli", "coordinator", "--listen", f"127.0.0.1:{port}", "--store", store,
+         "--http", f"127.0.0.1:{free_port()}", "--workers", str(workers)],
+        env=env, cwd=ROOT, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    return proc, f"127.0.0.1:{port}"
+
+
+def stop_processes(procs: list[subprocess.Popen]) -> None:
+    """SIGTERM each (newest first), then kill what did not stop within 10 s."""
+    for p in reversed(procs):
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+def process_tree(pid: int) -> list[int]:
+    """pid and all its descendants (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident set size of one process (0 when it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0

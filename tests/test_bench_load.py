@@ -1,0 +1,56 @@
+"""The coordinator benches run at a tiny size and write sane JSON (the figures themselves are bench work)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def run(script: str, out: Path, *args: str) -> dict:
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'protos'}"}
+    subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), *args, "--procs", "1", "--json", str(out)],
+        env=env, cwd=ROOT, check=True, timeout=240, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    return json.loads(out.read_text())
+
+
+def test_coordinator_bench_writes_every_field_of_the_issue(tmp_path: Path) -> None:
+    got = run("coordinator.py", tmp_path / "c.json", "--devices", "10", "--seconds", "3", "--peak-seconds", "1",
+              "--store", "memory")  # fmt: skip
+    for key in ("devices", "seconds", "store", "frames_sent", "frames_acked", "frames_fused", "lost", "duplicates",
+                "ingest_fps", "sink_fps", "ratio", "added_latency_ms_p50", "added_latency_ms_p99"):  # fmt: skip
+        assert key in got, key
+    assert (got["devices"], got["store"]) == (10, "memory")
+    assert got["frames_sent"] == got["frames_acked"] > 0 and got["lost"] == 0 and got["duplicates"] == 0
+    assert got["frames_fused"] > 0 and got["fused_emotions"] > 0
+    assert (
+        got["ingest_fps"] > 0 and got["sink_fps"] > 0 and got["ratio"] == got["ingest_fps"] / got["sink_fps"]
+    )
+    assert 0 <= got["added_latency_ms_p50"] <= got["added_latency_ms_p99"]
+    for hop in ("queue", "inference", "network", "fuse", "publish", "subscriber"):
+        assert 0 <= got["latency_ms"][hop]["p50"] <= got["latency_ms"][hop]["p99"], hop
+
+
+def test_load_bench_runs_both_phases_and_samples_every_process(tmp_path: Path) -> None:
+    got = run("load.py", tmp_path / "l.json", "--devices", "10", "--seconds", "2", "--soak-devices", "5",
+              "--soak-seconds", "6", "--warmup-seconds", "2", "--sample-seconds", "0.5", "--store", "redis")  # fmt: skip
+    for phase in ("load", "soak"):
+        p = got[phase]
+        assert p["frames_sent"] == p["frames_acked"] > 0 and p["lost"] == 0 and p["duplicates"] == 0, phase
+        assert p["fused_emotions"] > 0 and p["added_latency_ms_p50"] <= p["added_latency_ms_p99"], phase
+    rss = got["soak"]["rss"]
+    assert {"coordinator", "redis", "subscriber", "generator-0"} <= set(rss)
+    for name, g in rss.items():
+        assert g["samples"] >= 2 and g["rss_mb_after_warmup"] > 1 and math.isfinite(g["growth_pct"]), name
+    assert got["soak"]["max_growth_pct"] == max(g["growth_pct"] for n, g in rss.items() if n != "subscriber")
+    assert isinstance(got["soak"]["growth_ok"], bool)

@@ -1,0 +1,102 @@
+"""The fusion engine on a synthetic clock: windows fused when complete or when their grace runs out, once each."""
+
+from __future__ import annotations
+
+import pytest
+from coordinator_helpers import frame
+
+from coordinator.fusion_engine import FusionEngine
+
+S = 1_000_000_000
+BASE = 1_000 * S
+GRACE = 0.05
+STALENESS = {"hr": 5.0, "eeg": 3.0, "speech": 3.0, "image": 2.0}
+
+
+def engine() -> FusionEngine:
+    return FusionEngine(1.0, STALENESS, "weighted_mean", grace_s=GRACE)
+
+
+class Feed:
+    """Frames of one subject, each received 1 ms after its window ended; collects what the engine fuses."""
+
+    def __init__(self, e: FusionEngine) -> None:
+        self.e = e
+        self.seq: dict[str, int] = {}
+        self.fused = []
+
+    def add(self, modality: str, end_s: float, label: str = "happy") -> list:
+        self.seq[modality] = self.seq.get(modality, 0) + 1
+        end = BASE + round(end_s * S)
+        out = self.e.add(frame(self.seq[modality], modality, end_ns=end, label=label), end + 1_000_000)
+        self.fused += out
+        return out
+
+    def tick(self, at_s: float) -> list:
+        out = self.e.tick(BASE + round(at_s * S))
+        self.fused += out
+        return out
+
+
+def test_a_window_is_fused_by_the_frame_that_completes_it() -> None:
+    feed = Feed(engine())
+    feed.add("image", 1.0)
+    feed.add("hr", 0.3)
+    feed.add("hr", 1.3)  # hr's hop is 1 s: its next frame ends at 2.3, after the window (1, 2]
+    for end in (1.2, 1.4, 1.6, 1.8):
+        assert not [e for e in feed.add("image", end) if e.window_end_ns == BASE + 2 * S]
+    (done,) = [e for e in feed.add("image", 2.0) if e.window_end_ns == BASE + 2 * S]
+    assert {(c.modality, c.seq) for c in done.contributions} == {("hr", 2), ("image", 6)}
+
+
+def test_a_window_missing_a_frame_is_fused_when_its_grace_runs_out() -> None:
+    feed = Feed(engine())
+    feed.add("image", 0.9)
+    for end in (1.1, 1.3, 1.5, 1.7):  # image's next frame (1.9) would still fall into (1, 2]: wait for it
+        feed.add("image", end)
+    feed.add("hr", 0.3)
+    feed.add("hr", 1.3)
+    assert not [e for e in feed.fused if e.window_end_ns == BASE + 2 * S]
+    assert not feed.tick(2.0 + GRACE - 0.001)
+    (done,) = feed.tick(2.0 + GRACE)
+    assert done.window_end_ns == BASE + 2 * S
+    assert {(c.modality, c.seq) for c in done.contributions} == {("hr", 2), ("image", 5)}
+    feed.add("image", 1.9)  # late: counts for later windows only, never re-fuses (1, 2]
+    feed.add("image", 2.1)
+    feed.tick(10.0)
+    ends = [e.window_end_ns for e in feed.fused]
+    assert ends == sorted(set(ends)), "each window once, in order"
+    assert feed.e.next_deadline() is None
+
+
+def test_stale_and_silent_modalities_are_not_waited_for_and_do_not_count() -> None:
+    feed = Feed(engine())
+    feed.add("eeg", -4.0)
+    feed.add("eeg", -3.5)  # then eeg goes silent: overdue by far more than two hops
+    feed.add("speech", 1.0)  # a single speech frame: rhythm unknown, fresh until 4.0
+    feed.add("hr", 0.5)
+    feed.add("hr", 1.5)
+    feed.add("hr", 2.5)
+    assert not [e for e in feed.fused if e.window_end_ns == BASE + 2 * S], "waits for speech's next frame"
+    (done,) = [e for e in feed.tick(2.0 + GRACE) if e.window_end_ns == BASE + 2 * S]
+    assert {c.modality for c in done.contributions} == {"hr", "speech"}, "stale eeg does not count"
+    feed.add("speech", 2.5)  # speech's hop (1.5 s) is known now: (2, 3] is complete at once
+    assert [e.window_end_ns for e in feed.fused][-1] == BASE + 3 * S
+
+
+def test_a_timer_window_waits_from_its_first_frame_when_data_arrives_late() -> None:
+    """Replayed data (a spool draining): the grace counts from when the window's first frame arrived."""
+    e = engine()
+    now = BASE + 100 * S
+    e.add(frame(1, "hr", end_ns=BASE + int(0.5 * S)), now)
+    assert not e.tick(now + int(GRACE * S) - 1)
+    assert [x.window_end_ns for x in e.tick(now + int(GRACE * S))] == [BASE + S]
+
+
+@pytest.mark.parametrize(
+    "kwargs, message", [({"window_s": 0}, "fusion window"), ({"grace_s": -0.1}, "fusion grace")]
+)
+def test_bad_settings_are_refused(kwargs, message) -> None:
+    args = {"window_s": 1.0, "staleness_s": STALENESS, "strategy": "weighted_mean", **kwargs}
+    with pytest.raises(ValueError, match=message):
+        FusionEngine(**args)
