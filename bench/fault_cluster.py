@@ -186,11 +186,12 @@ class FrameCollector:
                 continue
             with self._lock:
                 for stream, entries in replies or []:
-                    for entry_id, fields in entries:
-                        f = ingest_pb2.ScoreFrame.FromString(fields[b"f"])
-                        key = (f.device_id, f.modality, f.seq)
-                        self.copies[key] += 1
-                        self.frames[key] = StoredFrame(f.model_version, f.window_end_ns, int(fields[b"r"]))
+                    for entry_id, fields in entries:  # one entry: the new frames of one ingested batch
+                        receive_ns = int(fields[b"r"])
+                        for f in ingest_pb2.ScoreBatch.FromString(fields[b"b"]).frames:
+                            key = (f.device_id, f.modality, f.seq)
+                            self.copies[key] += 1
+                            self.frames[key] = StoredFrame(f.model_version, f.window_end_ns, receive_ns)
                         self._cursor[stream.decode()] = entry_id.decode()
 
     def snapshot(self, devices: set[str]) -> dict[tuple[str, str, int], StoredFrame]:

@@ -293,7 +293,8 @@ class IngestService(ingest_pb2_grpc.IngestServicer):
             except InvalidFrame as exc:
                 self.app.counters["invalid"] += 1
                 # the edge sets the named frame aside instead of resending it forever
-                named = () if exc.frame is None else ((INVALID_FRAME_KEY, format_invalid_frame(*exc.frame)),)
+                value = None if exc.frame is None else format_invalid_frame(*exc.frame)
+                named = () if value is None else ((INVALID_FRAME_KEY, value),)
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc), trailing_metadata=named)
             except StoreError as exc:
                 log.error("store failed, batch %d not acked: %s", batch.batch_id, exc)

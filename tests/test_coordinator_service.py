@@ -101,6 +101,7 @@ FAR_FUTURE_NS = 2**62  # year 2116: stays in the future however long the suite h
 
 INVALID = {
     "unknown modality": (dict(modality="gsr"), "modality 'gsr' is unknown"),
+    "unprintable modality": (dict(modality="\x1f"), "is unknown"),  # found by fuzzing: was INTERNAL
     "label set": (dict(labels=["happy", "angry", "sad", "bored"]), "labels .* differ from the registry"),
     "not finite": (dict(probs=[float("nan"), 0.5, 0.25, 0.25]), "probs must be finite"),
     "sum": (dict(probs=[0.5, 0.5, 0.5, 0.5]), "probs sum to 2.000000"),

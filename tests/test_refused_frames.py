@@ -18,7 +18,7 @@ from edge_node.clock import ClockEstimate
 from edge_node.spool import Spool
 from edge_node.streamer import Streamer
 from mmer_core.config import CoordinatorConfig
-from mmer_core.wire import parse_invalid_frame
+from mmer_core.wire import format_invalid_frame, parse_invalid_frame
 
 
 async def test_refused_frame_is_set_aside_and_every_other_frame_is_acked(tmp_path) -> None:
@@ -49,6 +49,10 @@ async def test_refused_frame_is_set_aside_and_every_other_frame_is_acked(tmp_pat
 
 
 def test_invalid_frame_metadata_parses_only_what_the_coordinator_writes() -> None:
+    assert format_invalid_frame("hr", 12) == "hr#12"
+    assert format_invalid_frame("\x1f", 1) is None and format_invalid_frame("hé", 1) is None, (
+        "gRPC refuses those"
+    )
     assert parse_invalid_frame("hr#12") == ("hr", 12)
     assert parse_invalid_frame("a#b#3") == ("a#b", 3)
     for bad in ("", "hr", "#3", "hr#", "hr#-1", "hr#x"):
