@@ -1,4 +1,5 @@
 # The two commands a newcomer needs: `make demo` and `make test`.
+# Options reach the demo through ARGS, e.g. `make demo ARGS="--seconds 20 --json demo.json"`.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -13,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/mmer demo
+	$(BIN)/mmer demo $(ARGS)
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -q; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ]
