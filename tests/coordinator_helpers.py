@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
 import time
+import urllib.request
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
 
 from mmer.v1 import ingest_pb2
 from mmer_core.taxonomy import QUADRANTS
@@ -37,3 +48,40 @@ def frame(seq: int, modality: str = "hr", device: str = "dev-1", subject: str = 
 
 def batch(frames: list[ingest_pb2.ScoreFrame], batch_id: int = 1) -> ingest_pb2.ScoreBatch:
     return ingest_pb2.ScoreBatch(frames=frames, batch_id=batch_id)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def http_get(url: str) -> tuple[int, str, str]:
+    """(status, content type, body) of a GET with a short timeout."""
+    with urllib.request.urlopen(url, timeout=2) as r:
+        return r.status, r.headers["Content-Type"], r.read().decode()
+
+
+@contextlib.asynccontextmanager
+async def coordinator_process(env: dict[str, str] | None = None) -> AsyncIterator[tuple[int, int]]:
+    """A real `mmer coordinator --http` (memory store) on free loopback ports, ready once /metrics answers.
+
+    Yields (grpc_port, http_port); on exit it is stopped with SIGTERM and must exit 0 (clean shutdown)."""
+    from tests.conftest import free_port
+
+    grpc_port, http_port = free_port(), free_port()
+    cmd = [sys.executable, "-m", "mmer_core.cli", "coordinator", "--listen", f"127.0.0.1:{grpc_port}",
+           "--http", f"127.0.0.1:{http_port}"]  # fmt: skip
+    full_env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'protos'}", **(env or {})}
+    proc = subprocess.Popen(cmd, env=full_env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                await asyncio.to_thread(http_get, f"http://127.0.0.1:{http_port}/metrics")
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    pytest.fail(f"coordinator did not start: {proc.stderr.read().decode()[-2000:]}")
+                await asyncio.sleep(0.2)
+        yield grpc_port, http_port
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0

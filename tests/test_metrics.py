@@ -7,54 +7,26 @@ prometheus_client's own text parser.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import grpc
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from mmer.v1 import ingest_pb2, ingest_pb2_grpc
 from mmer_core.telemetry import LATENCY_BUCKETS_MS
-from tests.conftest import free_port
-from tests.coordinator_helpers import frame
+from tests.coordinator_helpers import coordinator_process, frame, http_get
 
-ROOT = Path(__file__).resolve().parents[1]
 FRAME_HOPS = ("queue", "inference", "spool", "network")
 
 
-def get(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=2) as r:
-        assert r.status == 200 and r.headers["Content-Type"].startswith("text/plain")
-        return r.read().decode()
+def get_metrics(http_port: int) -> str:
+    status, content_type, body = http_get(f"http://127.0.0.1:{http_port}/metrics")
+    assert status == 200 and content_type.startswith("text/plain")
+    return body
 
 
 async def test_metrics_are_prometheus_text_with_hop_histograms_and_device_gauges() -> None:
-    grpc_port, http_port = free_port(), free_port()
     # every frame into the OpenTelemetry histograms (the default samples one in ten)
-    env = {
-        **os.environ,
-        "PYTHONPATH": f"{ROOT}:{ROOT / 'protos'}",
-        "MMER_COORDINATOR__METRICS_SAMPLE_EVERY": "1",
-    }
-    cmd = [sys.executable, "-m", "mmer_core.cli", "coordinator", "--listen", f"127.0.0.1:{grpc_port}",
-           "--http", f"127.0.0.1:{http_port}"]  # fmt: skip
-    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                await asyncio.to_thread(get, f"http://127.0.0.1:{http_port}/metrics")
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    pytest.fail(f"coordinator did not start: {proc.stderr.read().decode()[-2000:]}")
-                await asyncio.sleep(0.2)
+    async with coordinator_process({"MMER_COORDINATOR__METRICS_SAMPLE_EVERY": "1"}) as (grpc_port, http_port):
         frames = [frame(i, m, device="wearable-3") for i in range(1, 11) for m in ("hr", "eeg")]
         status = ingest_pb2.EdgeStatus(
             device_id="wearable-3", spool_depth=17, queue_depth=2, model_versions={"hr": 4, "eeg": 3}
@@ -65,10 +37,7 @@ async def test_metrics_are_prometheus_text_with_hop_histograms_and_device_gauges
             assert (await call.read()).acks
             await call.done_writing()
         families = {f.name: f for f in text_string_to_metric_families(
-            await asyncio.to_thread(get, f"http://127.0.0.1:{http_port}/metrics"))}  # fmt: skip
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(15) == 0
+            await asyncio.to_thread(get_metrics, http_port))}  # fmt: skip
 
     hist = families["mmer_coordinator_hop_latency_milliseconds"]
     assert hist.type == "histogram"
