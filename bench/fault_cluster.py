@@ -16,7 +16,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -35,20 +34,14 @@ for _p in (str(ROOT / "protos"), str(ROOT)):
         sys.path.insert(0, _p)
 
 from bench.fault_proxy import ProxyThread  # noqa: E402
+from bench.localhost import REDIS_SERVER, free_port  # noqa: E402
 from mmer.v1 import fusion_pb2, fusion_pb2_grpc  # noqa: E402
 
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 SHARD_STREAMS = (
     16  # coordinator.sharing.SHARDS; read from Redis keys, not imported (no coordinator import here)
 )
 FUSED_STREAM = "mmer:{fused}:stream"
 ENV = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'protos'}", "OMP_NUM_THREADS": "1"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until(predicate, timeout_s: float, what: str, step_s: float = 0.05) -> float:

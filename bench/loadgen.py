@@ -14,8 +14,6 @@ import contextlib
 import multiprocessing
 import os
 import queue as queue_mod
-import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -31,18 +29,15 @@ for _p in (str(ROOT), str(ROOT / "protos")):
 
 import grpc  # noqa: E402
 
+from bench.localhost import free_port, start_redis  # noqa: E402
 from mmer.v1 import fusion_pb2, fusion_pb2_grpc, ingest_pb2, ingest_pb2_grpc  # noqa: E402
+
+__all__ = ["free_port", "start_redis"]  # the benches take them from here with the rest
 
 RATES = {"hr": 1.0, "eeg": 2.0, "speech": 2.0, "image": 5.0}
 LABELS = ["happy", "angry", "sad", "calm"]
 DEVICES_PER_STREAM = 50
 HOPS = ("queue", "inference", "network", "fuse", "publish", "subscriber")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def pct(xs, p: float) -> float:
@@ -297,23 +292,6 @@ async def wait_serving(target: str, seconds: float = 30) -> None:
                 if time.monotonic() > deadline:
                     raise
                 await asyncio.sleep(0.2)
-
-
-def start_redis(directory: Path) -> tuple[subprocess.Popen, str]:
-    """A throw-away redis-server on a free loopback port (no persistence)."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [shutil.which("redis-server") or "/usr/bin/redis-server", "--port", str(port), "--bind", "127.0.0.1",
-         "--dir", str(directory), "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    return proc, f"redis://127.0.0.1:{port}/0"
 
 
 def start_coordinator(
