@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import shutil
 import sys
@@ -30,6 +29,7 @@ from loadgen import (
     Subscriber,
     missing_windows,
     pct,
+    report,
     run_load,
     start_coordinator,
     start_redis,
@@ -98,13 +98,7 @@ def main() -> int:
     if args.workers > 1 and args.store != "redis":
         parser.error("--workers > 1 needs --store redis")
     started = time.monotonic()
-    result = asyncio.run(bench(args))
-    result["bench_seconds"] = time.monotonic() - started
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
-    return 0
+    return report(asyncio.run(bench(args)), started, args.json)
 
 
 if __name__ == "__main__":

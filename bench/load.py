@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import shutil
 import statistics
@@ -33,6 +32,7 @@ from loadgen import (
     missing_windows,
     pct,
     process_tree,
+    report,
     rss_bytes,
     start_coordinator,
     start_redis,
@@ -159,13 +159,7 @@ def main() -> int:
     if args.workers > 1 and args.store != "redis":
         parser.error("--workers > 1 needs --store redis")
     started = time.monotonic()
-    result = bench(args)
-    result["bench_seconds"] = time.monotonic() - started
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
-    return 0
+    return report(bench(args), started, args.json)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import multiprocessing
 import os
 import queue as queue_mod
@@ -38,6 +39,16 @@ RATES = {"hr": 1.0, "eeg": 2.0, "speech": 2.0, "image": 5.0}
 LABELS = ["happy", "angry", "sad", "calm"]
 DEVICES_PER_STREAM = 50
 HOPS = ("queue", "inference", "network", "fuse", "publish", "subscriber")
+
+
+def report(result: dict, started: float, json_path: Path | None) -> int:
+    """Add the bench's wall time, print the figures, and write them to json_path when given."""
+    result["bench_seconds"] = time.monotonic() - started
+    text = json.dumps(result, indent=2)
+    print(text)
+    if json_path:
+        json_path.write_text(text + "\n")
+    return 0
 
 
 def pct(xs, p: float) -> float:
