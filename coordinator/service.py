@@ -111,10 +111,7 @@ class Coordinator:
             raise InvalidFrame(f"batch {batch.batch_id}: frames must hold 1..{MAX_FRAMES_PER_BATCH} frames")
         tolerance = int(self.config.clock_tolerance_ms * 1e6)
         for frame in frames:
-            try:
-                validate_frame(frame, self.labels, receive_ns, tolerance)
-            except InvalidFrame as exc:
-                raise InvalidFrame(str(exc), (frame.modality, frame.seq)) from None
+            validate_frame(frame, self.labels, receive_ns, tolerance)
         new_flags, acked = await self.store.store_batch(frames, receive_ns)
         stored = [f for f, new in zip(frames, new_flags, strict=True) if new]
         ack = ingest_pb2.Ack(batch_id=batch.batch_id, receive_ns=receive_ns)

@@ -66,41 +66,49 @@ def validate_frame(
     now_ns: int,
     tolerance_ns: int,
 ) -> None:
-    """Raise InvalidFrame naming the first bad field."""
+    """Raise InvalidFrame naming the frame (so the edge can set it aside) and its first bad field."""
     if frame_is_valid(frame, labels_by_modality, now_ns, tolerance_ns):
         return
-    where = f"frame {frame.device_id or '?'}/{frame.modality or '?'}#{frame.seq}"
+    problem = _first_problem(frame, labels_by_modality, now_ns, tolerance_ns)
+    if problem is not None:  # None: only the fast path's float sum disagreed at the tolerance's edge
+        where = f"frame {frame.device_id or '?'}/{frame.modality or '?'}#{frame.seq}"
+        raise InvalidFrame(f"{where}: {problem}", (frame.modality, frame.seq))
+
+
+def _first_problem(
+    frame: ingest_pb2.ScoreFrame,
+    labels_by_modality: dict[str, tuple[str, ...]],
+    now_ns: int,
+    tolerance_ns: int,
+) -> str | None:
     if not ID.match(frame.device_id):
-        raise InvalidFrame(f"{where}: device_id must match [A-Za-z0-9_.-]{{1,128}}")
+        return "device_id must match [A-Za-z0-9_.-]{1,128}"
     if not ID.match(frame.subject_id):
-        raise InvalidFrame(f"{where}: subject_id must match [A-Za-z0-9_.-]{{1,128}}")
+        return "subject_id must match [A-Za-z0-9_.-]{1,128}"
     if frame.modality not in labels_by_modality:
-        raise InvalidFrame(
-            f"{where}: modality {frame.modality!r} is unknown (known: {', '.join(labels_by_modality)})"
-        )
+        return f"modality {frame.modality!r} is unknown (known: {', '.join(labels_by_modality)})"
     if frame.seq < 1:
-        raise InvalidFrame(f"{where}: seq must be >= 1")
+        return "seq must be >= 1"
     expected = labels_by_modality[frame.modality]
     if tuple(frame.labels) != expected:
-        raise InvalidFrame(
-            f"{where}: labels {list(frame.labels)} differ from the registry's {list(expected)}"
-        )
+        return f"labels {list(frame.labels)} differ from the registry's {list(expected)}"
     if len(frame.probs) != len(expected):
-        raise InvalidFrame(f"{where}: probs has {len(frame.probs)} values, labels {len(expected)}")
+        return f"probs has {len(frame.probs)} values, labels {len(expected)}"
     if not all(math.isfinite(p) and 0.0 <= p <= 1.0 for p in frame.probs):
-        raise InvalidFrame(f"{where}: probs must be finite and within [0, 1]")
+        return "probs must be finite and within [0, 1]"
     total = math.fsum(frame.probs)
     if abs(total - 1.0) > PROB_TOLERANCE:
-        raise InvalidFrame(f"{where}: probs sum to {total:.6f}, not 1 ± {PROB_TOLERANCE}")
+        return f"probs sum to {total:.6f}, not 1 ± {PROB_TOLERANCE}"
     if not frame.window_end_ns > frame.window_start_ns > 0:
-        raise InvalidFrame(f"{where}: window_end_ns must be after window_start_ns (both > 0)")
+        return "window_end_ns must be after window_start_ns (both > 0)"
     if not frame.window_end_ns <= frame.inference_start_ns <= frame.inference_end_ns:
-        raise InvalidFrame(f"{where}: inference_start_ns/inference_end_ns must not precede the window end")
+        return "inference_start_ns/inference_end_ns must not precede the window end"
     latest = max(frame.window_end_ns, frame.inference_end_ns, frame.send_ns)
     if latest > now_ns + tolerance_ns:
-        raise InvalidFrame(
-            f"{where}: timestamps are {(latest - now_ns) / 1e6:.0f} ms in the future (tolerance "
+        return (
+            f"timestamps are {(latest - now_ns) / 1e6:.0f} ms in the future (tolerance "
             f"{tolerance_ns / 1e6:.0f} ms): is the device's clock synced?"
         )
     if not 0.0 <= frame.quality <= 1.0:
-        raise InvalidFrame(f"{where}: quality must be within [0, 1]")
+        return "quality must be within [0, 1]"
+    return None
