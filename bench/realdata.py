@@ -82,8 +82,11 @@ def per_subject_standardised(data: Dataset) -> Dataset:
     return Dataset(data.modality, x.astype(np.float32), data.y, data.subjects, data.t_end, data.description)
 
 
-def fold(data: Dataset, test_subjects: list[str], val_subject: str, epochs: int, seed: int) -> dict:
-    """Train on every other subject, validate on one, test on the held-out ones."""
+def fold(
+    data: Dataset, normalised: Dataset, test_subjects: list[str], val_subject: str, epochs: int, seed: int
+) -> dict:
+    """Train on every other subject, validate on one, test on the held-out ones (normalised: the same rows,
+    per-subject standardised, for the per-subject-baseline reference)."""
     from trainer.models import build_model, fit
 
     is_test = np.isin(data.subjects, test_subjects)
@@ -101,7 +104,6 @@ def fold(data: Dataset, test_subjects: list[str], val_subject: str, epochs: int,
         "majority": scores(test.y, np.full(len(test), majority), k),
         "logistic": scores(test.y, logistic(train, test, k).argmax(axis=1), k),
     }
-    normalised = per_subject_standardised(data)
     probs_norm = logistic(normalised.take(rows_train), normalised.take(is_test), k)
     out["logistic_per_subject_baseline"] = scores(test.y, probs_norm.argmax(axis=1), k)
     if data.modality == "speech":
@@ -137,12 +139,13 @@ def run(modality: str, root: Path, epochs: int, seed: int, max_folds: int) -> di
 
         data = load_e4(root)
     subjects = sorted(set(data.subjects.tolist()))
+    normalised = per_subject_standardised(data)  # independent of the fold: once
     groups = [g.tolist() for g in np.array_split(np.array(subjects), min(len(subjects), max_folds))]
     started = time.monotonic()
     folds = []
     for i, held_out in enumerate(groups):
         val_subject = groups[(i + 1) % len(groups)][0]
-        folds.append(fold(data, held_out, val_subject, epochs, seed))
+        folds.append(fold(data, normalised, held_out, val_subject, epochs, seed))
         f = folds[-1]
         print(
             f"{modality} fold {i + 1}/{len(groups)} {','.join(held_out)}: model {f['model']['accuracy']:.3f} "
