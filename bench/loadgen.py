@@ -1,8 +1,9 @@
 """Shared load generation for the coordinator benches: simulated devices in separate processes.
 
 Each generator process runs several gRPC streams of DEVICES_PER_STREAM devices;
-every device sends hr 1/s, eeg 2/s, speech 2/s and image 5/s (paced) or as fast
-as acks allow (unpaced). Also a bare grpc.aio sink (the yardstick for ingest
+every device sends hr 1/s, eeg 2/s, speech 2/s and image 5/s (paced: each frame
+when its window ends, batched as the edge node batches) or as fast as acks allow
+(unpaced). Also a bare grpc.aio sink (the yardstick for ingest
 rate), a fused-stream subscriber that counts windows and latencies, and helpers
 to start redis-server and coordinators and to sample processes' RSS.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import json
 import multiprocessing
 import os
@@ -38,6 +40,7 @@ __all__ = ["free_port", "start_redis"]  # the benches take them from here with t
 RATES = {"hr": 1.0, "eeg": 2.0, "speech": 2.0, "image": 5.0}
 LABELS = ["happy", "angry", "sad", "calm"]
 DEVICES_PER_STREAM = 50
+PEAK_IN_FLIGHT = 4  # unpaced batches in flight per stream
 HOPS = ("queue", "inference", "network", "fuse", "publish", "subscriber")
 
 
@@ -74,14 +77,19 @@ def make_frame(device: str, modality: str, seq: int, end: int, now: int) -> inge
 
 
 async def _stream(target: str, devices: list[str], until: float, paced: bool, out: dict) -> None:
-    """One device group's bidi stream; counts sent frames and the highest acked seq per key."""
+    """One device group's bidi stream; counts sent frames and the highest acked seq per key.
+
+    Paced, it batches as the edge node does: a frame goes out when its window ends if no batch is in
+    flight, and frames that come due meanwhile go together as soon as the ack returns. Unpaced, every
+    device sends its four modalities per batch with up to PEAK_IN_FLIGHT batches in flight."""
     async with grpc.aio.insecure_channel(target) as ch:
         call = ingest_pb2_grpc.IngestStub(ch).StreamScores()
         seqs: Counter = Counter()
         start = time.monotonic()
-        due = {(d, m): start + (hash((d, m)) % 1000) / 1000 / RATES[m] for d in devices for m in RATES}
+        due = [(start + (hash((d, m)) % 1000) / 1000 / RATES[m], d, m) for d in devices for m in RATES]
+        heapq.heapify(due)
         acked: dict[tuple[str, str], int] = {}
-        inflight = asyncio.Semaphore(4)
+        inflight = asyncio.Semaphore(1 if paced else PEAK_IN_FLIGHT)
 
         async def reader() -> None:
             async for ack in call:
@@ -94,21 +102,19 @@ async def _stream(target: str, devices: list[str], until: float, paced: bool, ou
         task = asyncio.create_task(reader())
         batch_id = 0
         while time.monotonic() < until:
-            now_m = time.monotonic()
-            frames = []
-            now = time.time_ns()
-            for key, t in due.items():
-                if not paced or t <= now_m:
-                    seqs[key] += 1
-                    end = now - int((now_m - t) * 1e9) if paced else now
-                    frames.append(make_frame(key[0], key[1], seqs[key], end, now))
-                    due[key] = t + 1 / RATES[key[1]]
-            if frames:
-                await inflight.acquire()
-                batch_id += 1
-                await call.write(ingest_pb2.ScoreBatch(frames=frames, batch_id=batch_id))
             if paced:
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(max(due[0][0] - time.monotonic(), 0))
+            await inflight.acquire()
+            now_m, now = time.monotonic(), time.time_ns()
+            frames = []
+            while due and (not paced or due[0][0] <= now_m) and len(frames) < len(due):
+                t, device, modality = due[0]
+                seqs[(device, modality)] += 1
+                end = now - int((now_m - t) * 1e9) if paced else now
+                frames.append(make_frame(device, modality, seqs[(device, modality)], end, now))
+                heapq.heapreplace(due, (t + 1 / RATES[modality], device, modality))
+            batch_id += 1
+            await call.write(ingest_pb2.ScoreBatch(frames=frames, batch_id=batch_id))
         await call.done_writing()
         try:
             await asyncio.wait_for(task, 15)

@@ -21,10 +21,8 @@ from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from mmer.v1 import common_pb2, fusion_pb2, ingest_pb2
-from mmer_core.fusion import Smoother, fuse
+from mmer_core.fusion import Smoother, fuse_row
 
 MAX_BACKLOG_WINDOWS = 5
 HISTORY_PER_MODALITY = 64
@@ -70,6 +68,7 @@ class FusionEngine:
         self.smoother = Smoother(smoothing_alpha)
         self.subjects: dict[str, SubjectState] = {}
         self._deadlines: list[tuple[int, str, int]] = []  # heap of (deadline, subject, window index)
+        self.closed: Counter[str] = Counter()  # windows fused as "complete" or when their "grace" ran out
 
     def add(self, frame: ingest_pb2.ScoreFrame, receive_ns: int) -> list[fusion_pb2.FusedEmotion]:
         """Take one new frame; return the fusion windows it completes (usually zero or one)."""
@@ -125,7 +124,11 @@ class FusionEngine:
         while state.next_window is not None and state.next_window in state.known_since:
             w = state.next_window
             end_ns = (w + 1) * self.window_ns
-            if not ((due is not None and w <= due) or self._complete(state, end_ns, now_ns)):
+            if self._complete(state, end_ns, now_ns):
+                self.closed["complete"] += 1
+            elif due is not None and w <= due:
+                self.closed["grace"] += 1
+            else:
                 break
             del state.known_since[w]
             state.next_window = w + 1
@@ -167,9 +170,10 @@ class FusionEngine:
             return None
         first = next(iter(chosen.values()))[2]
         labels = tuple(first.labels)
-        scores = {m: np.asarray(r[2].probs, dtype=np.float64) for m, r in chosen.items()}
-        fused = fuse(scores, self.strategy, self.weights or None)
-        probs = self.smoother.update(subject, fused.probs)
+        fused, weights = fuse_row(
+            {m: r[2].probs for m, r in chosen.items()}, self.strategy, self.weights or None
+        )
+        probs = self.smoother.update(subject, fused)
         fused_ns = time.time_ns()
         freshest = max(chosen.values(), key=lambda r: r[0])
         truths = Counter(r[2].truth_label for r in chosen.values() if r[2].truth_label)
@@ -178,12 +182,12 @@ class FusionEngine:
             subject_id=subject,
             window_start_ns=end_ns - self.window_ns,
             window_end_ns=end_ns,
-            label=labels[int(np.argmax(probs))],
+            label=labels[probs.index(max(probs))],
             taxonomy=common_pb2.Taxonomy(name=freshest[2].taxonomy, labels=labels),
-            probs=probs.tolist(),
+            probs=probs,
             contributions=[
                 fusion_pb2.Contribution(
-                    modality=m, weight=fused.weights[m], probs=r[2].probs, device_id=r[2].device_id,
+                    modality=m, weight=weights[m], probs=r[2].probs, device_id=r[2].device_id,
                     seq=r[2].seq, model_version=r[2].model_version, age_ms=(fused_ns - r[0]) / 1e6,
                 )
                 for m, r in sorted(chosen.items())

@@ -57,6 +57,7 @@ def build_http_app(app) -> web.Application:
     async def metrics(_: web.Request) -> web.Response:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+        app.hops.flush()
         return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def events(request: web.Request) -> web.StreamResponse:

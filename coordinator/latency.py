@@ -34,16 +34,6 @@ class Histogram:
         if ms > self.max:
             self.max = ms
 
-    def add_many(self, ms: np.ndarray) -> None:
-        """Many samples at once (a batch of frames): one numpy pass instead of a Python loop."""
-        if ms.size == 0:
-            return
-        ms = np.maximum(ms, 0.0)
-        self.counts += np.bincount(np.searchsorted(_EDGES, ms), minlength=len(self.counts))
-        self.count += int(ms.size)
-        self.total += float(ms.sum())
-        self.max = max(self.max, float(ms.max()))
-
     def percentile(self, p: float) -> float:
         """Upper edge of the bucket holding the p-th percentile, capped at the true max."""
         if self.count == 0:
@@ -74,13 +64,10 @@ class LatencyBook:
         self.hists: dict[tuple[str, str], Histogram] = defaultdict(Histogram)
 
     def add(self, hop: str, modality: str, ms: float) -> None:
-        self.hists[(hop, modality)].add(ms)
+        """One sample of a modality's hop ("" = a hop of no single modality: only the overall histogram)."""
+        if modality:
+            self.hists[(hop, modality)].add(ms)
         self.hists[(hop, "")].add(ms)
-
-    def add_many(self, hop: str, modality: str, ms: np.ndarray) -> None:
-        """Samples of one hop and modality; the all-modalities histogram gets them too."""
-        self.hists[(hop, modality)].add_many(ms)
-        self.hists[(hop, "")].add_many(ms)
 
     def add_rows(self, hops: tuple[str, ...], modalities: list[str], ms: np.ndarray) -> None:
         """A batch: row i holds the hops of one frame of modality modalities[i] (shape (n, len(hops))).
@@ -101,9 +88,11 @@ class LatencyBook:
             sums = np.bincount(rows, weights=col, minlength=len(names))
             maxima = np.zeros(len(names))
             np.maximum.at(maxima, rows, col)
-            for j, name in enumerate([*names, ""]):
-                hist = self.hists[(hop, name)]
-                if name:
+            for j, name in enumerate([*names, None]):  # None: the all-modalities histogram ("")
+                if name == "":
+                    continue  # samples of no single modality count in the overall histogram only
+                hist = self.hists[(hop, name or "")]
+                if name is not None:
                     hist.counts += counts[j]
                     n, total, top = int(per_name[j]), float(sums[j]), float(maxima[j])
                 else:

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import zlib
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 
 import redis.asyncio as redis
-from redis.exceptions import RedisError
+from redis.asyncio.client import Pipeline
+from redis.exceptions import NoScriptError, RedisError
 
 from coordinator.store import StoreError
 from mmer.v1 import fusion_pb2, ingest_pb2, manifest_pb2
@@ -65,6 +67,32 @@ return {table.concat(flags), table.concat(after, ',')}
 """
 
 
+class LuaScript:
+    """A script run by EVALSHA inside pipelines. redis-py's registered scripts cost every pipeline an extra
+    SCRIPT EXISTS round trip; this loads the script only when Redis answers NOSCRIPT (first use, restart)."""
+
+    def __init__(self, client: redis.Redis, source: str) -> None:
+        self.client = client
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+    def queue(self, pipe: Pipeline, keys: Sequence[str], args: Sequence[object]) -> None:
+        pipe.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
+
+    async def pipelined(self, fill: Callable[[Pipeline], None]) -> list:
+        """Run the commands `fill` queues (calls of this script among them) in one pipeline; the replies."""
+        for attempt in (1, 2):
+            async with self.client.pipeline(transaction=False) as pipe:
+                fill(pipe)
+                try:
+                    return await pipe.execute()
+                except NoScriptError:  # every EVALSHA failed alike, so none had an effect: load, run again
+                    if attempt == 2:
+                        raise
+            await self.client.script_load(self.source)
+        raise AssertionError("unreachable")
+
+
 def batch_record(frame: ingest_pb2.ScoreFrame) -> bytes:
     """The frame as one `frames` entry of a serialized ScoreBatch: such records concatenate into a batch."""
     data = frame.SerializeToString()
@@ -85,7 +113,7 @@ class RedisStore:
         self.client = redis.Redis.from_url(url)
         self.maxlen = maxlen
         self.p = prefix
-        self._store_batch = self.client.register_script(STORE_BATCH)
+        self._store_batch = LuaScript(self.client, STORE_BATCH)
         self.stream = f"{prefix}:{{fused}}:stream"
         self.latest_key = f"{prefix}:{{fused}}:latest"
         self.changes = f"{prefix}:{{registry}}:changes"
@@ -114,22 +142,24 @@ class RedisStore:
                 self.shard_key(self.shard_of(f.subject_id), "hwm") if self.shards else self._hwm(f.device_id)
             )
             groups.setdefault(key, []).append(i)
+
+        def fill(pipe: Pipeline) -> None:
+            for key, members in groups.items():
+                group = [frames[i] for i in members]
+                seqs = ",".join([str(f.seq) for f in group])
+                if self.shards:
+                    fields = " ".join([f"{f.device_id}/{f.modality}" for f in group])
+                    records = [batch_record(f) for f in group]
+                    lengths = ",".join([str(len(r)) for r in records])
+                    args = [receive_ns, fields, seqs, lengths, b"".join(records)]
+                    keys = [key, key[: -len("hwm")] + "frames"]
+                else:
+                    args = [receive_ns, " ".join([f.modality for f in group]), seqs, "", b""]
+                    keys = [key]
+                self._store_batch.queue(pipe, keys, args)
+
         try:
-            async with self.client.pipeline(transaction=False) as pipe:
-                for key, members in groups.items():
-                    group = [frames[i] for i in members]
-                    seqs = ",".join([str(f.seq) for f in group])
-                    if self.shards:
-                        fields = " ".join([f"{f.device_id}/{f.modality}" for f in group])
-                        records = [batch_record(f) for f in group]
-                        lengths = ",".join([str(len(r)) for r in records])
-                        args = [receive_ns, fields, seqs, lengths, b"".join(records)]
-                        keys = [key, key[: -len("hwm")] + "frames"]
-                    else:
-                        args = [receive_ns, " ".join([f.modality for f in group]), seqs, "", b""]
-                        keys = [key]
-                    await self._store_batch(keys=keys, args=args, client=pipe)
-                results = await pipe.execute()
+            results = await self._store_batch.pipelined(fill)
         except RedisError as exc:
             raise StoreError(f"redis: {exc}") from exc
         new = [False] * len(frames)

@@ -11,12 +11,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import grpc
-import numpy as np
 from opentelemetry import metrics
 
 from coordinator.auth import Principal, principal_of
 from coordinator.device_metrics import observe_devices
 from coordinator.fusion_engine import FusionEngine
+from coordinator.hop_recorder import HopRecorder
 from coordinator.hub import Hub
 from coordinator.latency import LatencyBook
 from coordinator.registry import Registry, RolloutRule
@@ -41,8 +41,6 @@ from mmer_core.wire import INVALID_FRAME_KEY, format_invalid_frame
 
 log = logging.getLogger("mmer.coordinator")
 MAX_FRAMES_PER_BATCH = 1024
-HOPS = ("queue", "inference", "spool", "network", "fuse", "publish")
-FRAME_HOPS = HOPS[:4]
 TICK_S = 0.005  # the longest a window's grace timer may overrun
 
 
@@ -69,12 +67,9 @@ class Coordinator:
         self.registry = Registry(store, trainer_key, RolloutRule(fraction=config.rollout_fraction))
         self.hub = Hub()
         self.latency = LatencyBook()
+        self.hops = HopRecorder(self.latency, config.metrics_sample_every)
         self.traces = WindowTraces()
         meter = metrics.get_meter("mmer.coordinator")
-        self._otel_latency = meter.create_histogram(
-            "mmer.coordinator.hop_latency", unit="ms", description="latency per hop and modality"
-        )
-        self._otel_frames = meter.create_counter("mmer.coordinator.frames", description="frames by outcome")
         self.counters: Counter[str] = Counter()
         self.devices: dict[str, DeviceInfo] = {}
         observe_devices(meter, self.devices)
@@ -82,9 +77,7 @@ class Coordinator:
         self.engine = self.new_engine()
         self.started = time.monotonic()
         self._last_seq: dict[tuple[str, str], int] = {}
-        self._otel_sampled: Counter[str] = Counter()  # frames seen per modality, for metrics_sample_every
         self._ticker: asyncio.Task | None = None
-        self._otel_sampled_emotions = 0
         self._lock = asyncio.Lock()
 
     def new_engine(self) -> FusionEngine:
@@ -130,7 +123,7 @@ class Coordinator:
             self.counters["gaps"] += ack.gaps
         if stored:
             self._note_devices(stored, receive_ns)
-            self._record_frame_latencies(stored, receive_ns)
+            self.hops.frames(stored, receive_ns)
             for frame in stored:
                 if frame.traceparent:  # sampled windows only carry one
                     self.traces.ingested(frame, receive_ns)
@@ -151,11 +144,6 @@ class Coordinator:
             for (device, modality), seq in sorted(acked.items())
         )
         return ack
-
-    def record(self, hop: str, modality: str, ms: float) -> None:
-        """One latency sample: into the GetStats histograms and the OpenTelemetry histogram."""
-        self.latency.add(hop, modality, ms)
-        self._otel_latency.record(ms, {"hop": hop, "modality": modality or "all"})
 
     def refresh_labels(self) -> None:
         """Validate frames against the label set of each modality's stable model in the registry."""
@@ -199,14 +187,7 @@ class Coordinator:
         for emotion in published:
             lat = emotion.latency
             self.traces.published(emotion, fused_at[id(emotion)])
-            hops = {"fuse": lat.fuse_ms, "publish": lat.publish_ms, "total": lat.total_ms}
-            hops["added"] = hops["fuse"] + hops["publish"]
-            sampled = self._otel_sampled_emotions % self.config.metrics_sample_every == 0
-            self._otel_sampled_emotions += 1
-            for hop, ms in hops.items():
-                self.latency.add(hop, "", ms)
-                if sampled:
-                    self._otel_latency.record(ms, {"hop": hop, "modality": "all"})
+            self.hops.emotion(lat.fuse_ms, lat.publish_ms, lat.total_ms)
 
     def _note_devices(self, frames: list[ingest_pb2.ScoreFrame], receive_ns: int) -> None:
         devices = self.devices
@@ -218,34 +199,18 @@ class Coordinator:
             info.last_seen_ns = receive_ns
             info.model_versions[frame.modality] = frame.model_version
 
-    def _record_frame_latencies(self, frames: list[ingest_pb2.ScoreFrame], receive_ns: int) -> None:
-        """The device-side hops of every frame into GetStats' histograms (vectorised per batch); one frame
-        in config.metrics_sample_every per modality also into the OpenTelemetry histogram."""
-        t = np.array(
-            [(f.window_end_ns, f.inference_start_ns, f.inference_end_ns, f.send_ns) for f in frames],
-            dtype=np.int64,
-        )
-        t = np.concatenate([t, np.full((len(frames), 1), receive_ns, dtype=np.int64)], axis=1)
-        hops_ms = np.maximum(np.diff(t, axis=1), 0) / 1e6  # queue, inference, spool, network
-        modalities = [f.modality for f in frames]
-        self.latency.add_rows(FRAME_HOPS, modalities, hops_ms)
-        for m, n in Counter(modalities).items():
-            self._otel_frames.add(n, {"outcome": "stored", "modality": m})
-        every, seen = self.config.metrics_sample_every, self._otel_sampled
-        for i, m in enumerate(modalities):
-            if seen[m] % every == 0:
-                for h, hop in enumerate(FRAME_HOPS):
-                    self._otel_latency.record(float(hops_ms[i, h]), {"hop": hop, "modality": m})
-            seen[m] += 1
-
     def stats(self, reset: bool = False) -> admin_pb2.Stats:
         """Everything Admin.GetStats reports."""
+        self.hops.flush()
         out = admin_pb2.Stats(
             replica=f"{os.uname().nodename}:{os.getpid()}", uptime_s=time.monotonic() - self.started
         )
         for (hop, modality), hist in sorted(self.latency.hists.items()):
             out.latencies.append(admin_pb2.HopLatency(hop=hop, modality=modality, summary=hist.summary()))
         out.counters.update({**self.counters, "subscribers_cut": self.hub.cut_off})
+        engines = [self.engine, *(self.sharing.engines.values() if self.sharing is not None else ())]
+        for how in ("complete", "grace"):  # how fusion windows closed: all inputs in, or grace ran out
+            out.counters[f"windows_{how}"] = sum(e.closed[how] for e in engines)
         out.gauges.update(
             {"connected_devices": len(self.devices), "subscribers": len(self.hub.subscriptions)}
         )

@@ -23,7 +23,7 @@ import uuid
 from redis.exceptions import RedisError, ResponseError
 
 from coordinator.fusion_engine import FusionEngine
-from coordinator.redis_store import RedisStore
+from coordinator.redis_store import LuaScript, RedisStore
 from mmer.v1 import fusion_pb2, ingest_pb2
 
 log = logging.getLogger("mmer.coordinator.sharing")
@@ -65,7 +65,7 @@ class SharedFusion:
         self.engines: dict[int, FusionEngine] = {}
         self._renew = self.r.register_script(RENEW)
         self._release = self.r.register_script(RELEASE)
-        self._append = self.r.register_script(APPEND_ONCE)
+        self._append = LuaScript(self.r, APPEND_ONCE)
         self._tasks: list[asyncio.Task] = []
         self._lock = asyncio.Lock()
         self._stopping = asyncio.Event()
@@ -108,7 +108,8 @@ class SharedFusion:
 
     async def append_many(self, emotions: list[fusion_pb2.FusedEmotion]) -> list[str | None]:
         """append_once for many emotions in one pipeline; the position of each, None for those refused."""
-        async with self.r.pipeline(transaction=False) as pipe:
+
+        def fill(pipe) -> None:
             for emotion in emotions:
                 shard = self.store.shard_of(emotion.subject_id)
                 keys = [self.store.shard_key(shard, "fusedmark"), self.store.stream, self.store.latest_key]
@@ -118,8 +119,9 @@ class SharedFusion:
                     emotion.SerializeToString(),
                     self.store.maxlen,
                 ]
-                await self._append(keys=keys, args=args, client=pipe)
-            results = await pipe.execute()
+                self._append.queue(pipe, keys, args)
+
+        results = await self._append.pipelined(fill)
         return [r.decode() if r else None for r in results]
 
     def _engine(self) -> FusionEngine:

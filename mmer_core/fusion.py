@@ -7,7 +7,8 @@ reports is the accuracy the coordinator delivers.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -87,6 +88,59 @@ def fuse(
     return Fused(fused, {m: float(x) for m, x in zip(names, weight_out, strict=True)})
 
 
+def fuse_row(
+    scores: Mapping[str, Sequence[float]],
+    strategy: str = "weighted_mean",
+    weights: Mapping[str, float] | None = None,
+) -> tuple[list[float], dict[str, float]]:
+    """fuse() of one probability vector per modality, in plain Python: the coordinator fuses one window
+    at a time, and numpy's per-call overhead on vectors of four made fusion its costliest step.
+
+    Same rules and results as fuse() (a test holds them equal); returns (probs, weights)."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"fusion: unknown strategy {strategy!r} (known: {', '.join(STRATEGIES)})")
+    if not scores:
+        raise ValueError("fusion: no modality to fuse")
+    names = sorted(scores)
+    rows = [[float(p) for p in scores[m]] for m in names]
+    k = len(rows[0])
+    if any(len(r) != k for r in rows):
+        raise ValueError("fusion: every modality must score the same number of labels")
+    if not all(math.isfinite(p) and p >= 0 for r in rows for p in r):
+        raise ValueError("fusion: probabilities must be finite and non-negative")
+    base = [float((weights or {}).get(m, 1.0)) for m in names]
+    if any(b < 0 for b in base) or sum(base) <= 0:
+        raise ValueError(
+            f"fusion: weights must be non-negative and not all zero, got {dict(zip(names, base, strict=True))}"
+        )
+    w = base
+    if strategy == "confidence":
+        log_k = math.log(k)
+        w = []
+        for b, r in zip(base, rows, strict=True):
+            entropy = -sum(p * math.log(p) for p in (min(max(x, _EPS), 1.0) for x in r)) / log_k
+            w.append(b * min(max(1.0 - entropy, _EPS), 1.0))
+    total_w = sum(w)
+    w = [x / total_w for x in w]
+    if strategy in ("weighted_mean", "confidence"):
+        fused = [sum(wi * r[j] for wi, r in zip(w, rows, strict=True)) for j in range(k)]
+    elif strategy == "product":
+        z = [
+            sum(wi * math.log(min(max(r[j], _EPS), 1.0)) for wi, r in zip(w, rows, strict=True))
+            for j in range(k)
+        ]
+        top = max(z)
+        fused = [math.exp(x - top) for x in z]
+    elif strategy == "max":
+        fused = [max(r[j] if wi > 0 else 0.0 for wi, r in zip(w, rows, strict=True)) for j in range(k)]
+    else:  # vote, as in fuse()
+        fused = [sum(wi * r[j] for wi, r in zip(w, rows, strict=True)) * 1e-3 for j in range(k)]
+        for wi, r in zip(w, rows, strict=True):
+            fused[r.index(max(r))] += wi
+    total = sum(fused)
+    return [x / total for x in fused], dict(zip(names, w, strict=True))
+
+
 class Smoother:
     """Exponential smoothing of a subject's fused probabilities over time (alpha 0 = off)."""
 
@@ -94,17 +148,16 @@ class Smoother:
         if not 0.0 <= alpha < 1.0:
             raise ValueError(f"fusion: smoothing alpha must be in [0, 1), got {alpha}")
         self.alpha = alpha
-        self._state: dict[str, np.ndarray] = {}
+        self._state: dict[str, list[float]] = {}
 
-    def update(self, key: str, probs: np.ndarray) -> np.ndarray:
+    def update(self, key: str, probs: Sequence[float]) -> list[float]:
         """Blend the new probabilities with the key's history: alpha * previous + (1 - alpha) * new."""
-        previous = self._state.get(key)
-        out = (
-            probs
-            if previous is None or self.alpha == 0.0
-            else self.alpha * previous + (1 - self.alpha) * probs
-        )
-        out = out / out.sum()
+        previous, a = self._state.get(key), self.alpha
+        out = [float(p) for p in probs]
+        if previous is not None and a:
+            out = [a * old + (1 - a) * new for old, new in zip(previous, out, strict=True)]
+        total = sum(out)
+        out = [p / total for p in out]
         self._state[key] = out
         return out
 

@@ -27,3 +27,41 @@ def test_a_batch_equals_its_samples_one_by_one() -> None:
         assert got.total == pytest.approx(want.total) and got.max == want.max, key
     summary = batch.hists[("network", "")].summary()
     assert summary.count == 300 and 0 < summary.p50_ms < summary.p99_ms <= summary.max_ms
+
+
+def test_hops_of_no_single_modality_count_once() -> None:
+    """Fused emotions' hops have no modality: they go into the overall histogram, once per sample."""
+    book = LatencyBook()
+    book.add_rows(("fuse", "publish"), ["", "", ""], np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]))
+    book.add("fuse", "", 7.0)
+    assert set(book.hists) == {("fuse", ""), ("publish", "")}
+    assert book.hists[("fuse", "")].count == 4 and book.hists[("publish", "")].count == 3
+    assert book.hists[("fuse", "")].max == 7.0 and book.hists[("fuse", "")].total == pytest.approx(16.0)
+
+
+def test_the_recorder_holds_samples_until_flushed_then_counts_each() -> None:
+    from coordinator.hop_recorder import HopRecorder
+    from mmer.v1 import ingest_pb2
+
+    book = LatencyBook()
+    hops = HopRecorder(book, sample_every=1)
+    hops._flushed = float("inf")  # no time-based flush during the test
+    frames = [
+        ingest_pb2.ScoreFrame(
+            modality=m,
+            window_end_ns=10**9,
+            inference_start_ns=10**9 + 2 * 10**6,
+            inference_end_ns=10**9 + 5 * 10**6,
+            send_ns=10**9 + 6 * 10**6,
+        )  # fmt: skip
+        for m in ("hr", "eeg", "hr")
+    ]
+    hops.frames(frames, receive_ns=10**9 + 10 * 10**6)
+    hops.emotion(1.5, 0.5, 12.0)
+    assert not book.hists
+    hops.flush()
+    assert book.hists[("queue", "hr")].count == 2 and book.hists[("queue", "")].count == 3
+    assert book.hists[("network", "eeg")].max == pytest.approx(4.0)
+    assert book.hists[("added", "")].count == 1 and book.hists[("added", "")].max == pytest.approx(2.0)
+    hops.flush()  # nothing new: nothing counted twice
+    assert book.hists[("queue", "")].count == 3

@@ -108,3 +108,16 @@ async def test_sharded_store_queues_exactly_the_new_frames_for_the_fuser(redis_u
         batches[1][0].frames[0].probs == frame(3).probs and batches[1][0].frames[0].labels == frame(3).labels
     )
     await store.close()
+
+
+async def test_scripts_survive_a_script_cache_flush(redis_url) -> None:
+    """A restarted Redis has forgotten the scripts: the next batch loads them again and loses nothing."""
+    store = RedisStore(redis_url, shards=4)
+    try:
+        assert (await store.store_batch([frame(1)]))[0] == [True]
+        await store.client.script_flush()
+        new, acked = await store.store_batch([frame(2), frame(2)])
+        assert new == [True, False] and acked == {("dev-1", "hr"): 2}
+        assert await store.acked_seq("dev-1", "hr", "subj-1") == 2
+    finally:
+        await store.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mmer_core.fusion import Smoother, check_label_sets, fit_weights, fuse
+from mmer_core.fusion import Smoother, check_label_sets, fit_weights, fuse, fuse_row
 
 A = np.array([0.7, 0.1, 0.1, 0.1])
 B = np.array([0.1, 0.6, 0.2, 0.1])
@@ -97,3 +97,33 @@ def test_weights_fit_on_validation_accuracy() -> None:
     poor = np.array([[0.1, 0.9, 0, 0], [0.9, 0.1, 0, 0], [0.8, 0.2, 0, 0], [0.2, 0.8, 0, 0]])
     w = fit_weights({"hr": good, "eeg": poor}, labels)
     assert w["hr"] > w["eeg"] > 0
+
+
+@pytest.mark.parametrize("strategy", ["weighted_mean", "product", "max", "vote", "confidence"])
+def test_fuse_row_gives_what_fuse_gives(strategy: str) -> None:
+    """The coordinator's one-window fusion and the trainer's vectorised fusion are the same rules."""
+    rng = np.random.default_rng(7)
+    modalities = ["hr", "eeg", "speech", "image"]
+    for _ in range(200):
+        present = [m for m in modalities if rng.random() < 0.7] or ["eeg"]
+        scores = {m: rng.dirichlet(np.full(4, 0.7)) for m in present}
+        weights = {m: float(rng.choice([0.0, 0.5, 2.0])) for m in present}
+        if sum(weights.values()) == 0:
+            weights[present[0]] = 1.0
+        want = fuse(scores, strategy, weights)
+        probs, got_weights = fuse_row({m: s.tolist() for m, s in scores.items()}, strategy, weights)
+        assert np.allclose(probs, want.probs, atol=1e-12)
+        assert got_weights == pytest.approx(want.weights, abs=1e-12)
+
+
+def test_fuse_row_refuses_what_fuse_refuses() -> None:
+    with pytest.raises(ValueError, match="unknown strategy"):
+        fuse_row({"hr": [1.0, 0.0]}, "median")
+    with pytest.raises(ValueError, match="no modality"):
+        fuse_row({})
+    with pytest.raises(ValueError, match="finite"):
+        fuse_row({"hr": [float("nan"), 1.0]})
+    with pytest.raises(ValueError, match="same number of labels"):
+        fuse_row({"hr": [0.5, 0.5], "eeg": [0.2, 0.3, 0.5]})
+    with pytest.raises(ValueError, match="not all zero"):
+        fuse_row({"hr": [0.5, 0.5]}, weights={"hr": 0.0})
