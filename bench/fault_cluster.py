@@ -169,7 +169,7 @@ class FrameCollector:
         self._thread.start()
 
     def _run(self) -> None:
-        from mmer.v1 import ingest_pb2
+        from coordinator.redis_store import stream_entry_frames
 
         while not self._stop.is_set():
             try:
@@ -179,9 +179,8 @@ class FrameCollector:
                 continue
             with self._lock:
                 for stream, entries in replies or []:
-                    for entry_id, fields in entries:  # one entry: the new frames of one ingested batch
-                        receive_ns = int(fields[b"r"])
-                        for f in ingest_pb2.ScoreBatch.FromString(fields[b"b"]).frames:
+                    for entry_id, fields in entries:  # one entry: new frames stored by one pipeline
+                        for f, receive_ns in stream_entry_frames(fields):
                             key = (f.device_id, f.modality, f.seq)
                             self.copies[key] += 1
                             self.frames[key] = StoredFrame(f.model_version, f.window_end_ns, receive_ns)

@@ -233,6 +233,7 @@ async def subscribe(target: str, stop, out: dict) -> None:
     position, as a real client would (counted in `resumes`)."""
     windows: Counter = Counter()
     added: list[float] = []
+    published: list[int] = []  # each emotion's publish time, for steady()
     hops: dict[str, list[float]] = {h: [] for h in HOPS}
     contributed: set = set()
     resumes, last = 0, ""
@@ -250,6 +251,7 @@ async def subscribe(target: str, stop, out: dict) -> None:
                         windows[(e.subject_id, e.window_end_ns)] += 1
                         lat = e.latency
                         added.append(lat.fuse_ms + lat.publish_ms)
+                        published.append(e.published_ns)
                         for h in HOPS[:-1]:
                             hops[h].append(getattr(lat, f"{h}_ms"))
                         hops["subscriber"].append((now - e.published_ns) / 1e6)
@@ -266,7 +268,21 @@ async def subscribe(target: str, stop, out: dict) -> None:
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reader
-    out.update(windows=windows, added=added, hops=hops, contributed=len(contributed), resumes=resumes)
+    out.update(
+        windows=windows,
+        added=added,
+        published=published,
+        hops=hops,
+        contributed=len(contributed),
+        resumes=resumes,
+    )
+
+
+def steady(sub: dict, since_ns: int) -> tuple[list[float], dict[str, list[float]]]:
+    """Added latencies and hop latencies of the emotions published from since_ns on (past the warm-up, in
+    which each subject's first window waits for its grace: nothing tells yet which modalities it has)."""
+    keep = [i for i, t in enumerate(sub["published"]) if t >= since_ns]
+    return [sub["added"][i] for i in keep], {h: [v[i] for i in keep] for h, v in sub["hops"].items()}
 
 
 def subscriber_process(target: str, stop, queue) -> None:

@@ -28,18 +28,20 @@ from mmer.v1 import fusion_pb2, ingest_pb2, manifest_pb2
 
 log = logging.getLogger("mmer.coordinator.redis")
 POLL_S = 0.2  # longest wait of one pub/sub poll (bounds how long stopping takes)
+MAX_CACHED_SUBJECTS = 100_000
 
-# KEYS[1] = high-water hash. ARGV: receive time; the frames' fields (device/modality, or modality), space-
+# KEYS[1] = high-water hash. ARGV: the frames' receive times, comma-separated; their fields (device/modality, or modality), space-
 # separated (ids never hold spaces); their seqs, comma-separated; in shared mode the lengths of their
 # encoded records, comma-separated, and the records end to end. Five arguments whatever the batch size:
 # packing one argument per frame value cost more than the script. Returns two strings: "1"/"0" (new or
 # not) per frame, and the mark after each frame, comma-separated. With KEYS[2] (shared mode: the subject
-# shard's frame stream), the new frames are appended there as one ScoreBatch entry, atomically with their
-# marks, so the replica owning the shard fuses each exactly once. Marks are written back as the strings
+# shard's frame stream), the new frames are appended there as one entry (a ScoreBatch, and their receive
+# times comma-separated: see stream_entry_frames), atomically with their marks, so the replica owning the shard fuses each exactly once. Marks are written back as the strings
 # received (Lua numbers would print large seqs in exponent form).
 STORE_BATCH = """
 local flags, after, marks, written, parts = {}, {}, {}, {}, {}
-local seqs, lens = {}, {}
+local seqs, lens, received, rparts = {}, {}, {}, {}
+for v in string.gmatch(ARGV[1], '[^,]+') do received[#received + 1] = v end
 for v in string.gmatch(ARGV[3], '[^,]+') do seqs[#seqs + 1] = v end
 for v in string.gmatch(ARGV[4], '[^,]+') do lens[#lens + 1] = tonumber(v) end
 local i, pos = 0, 1
@@ -52,7 +54,10 @@ for field in string.gmatch(ARGV[2], '[^ ]+') do
   if seqn > mark then
     mark, new = seqn, '1'
     written[field] = seq
-    if KEYS[2] then parts[#parts + 1] = string.sub(ARGV[5], pos, pos + lens[i] - 1) end
+    if KEYS[2] then
+      parts[#parts + 1] = string.sub(ARGV[5], pos, pos + lens[i] - 1)
+      rparts[#rparts + 1] = received[i]
+    end
   end
   if KEYS[2] then pos = pos + lens[i] end
   marks[field] = mark
@@ -62,7 +67,7 @@ end
 local fields = {}
 for field, seq in pairs(written) do fields[#fields + 1] = field; fields[#fields + 1] = seq end
 if #fields > 0 then redis.call('HSET', KEYS[1], unpack(fields)) end
-if KEYS[2] and #parts > 0 then redis.call('XADD', KEYS[2], '*', 'b', table.concat(parts), 'r', ARGV[1]) end
+if KEYS[2] and #parts > 0 then redis.call('XADD', KEYS[2], '*', 'b', table.concat(parts), 'r', table.concat(rparts, ',')) end
 return {table.concat(flags), table.concat(after, ',')}
 """
 
@@ -93,6 +98,13 @@ class LuaScript:
         raise AssertionError("unreachable")
 
 
+def stream_entry_frames(fields: Mapping[bytes, bytes]) -> list[tuple[ingest_pb2.ScoreFrame, int]]:
+    """The frames of one shard stream entry, each with its coordinator receive time."""
+    frames = ingest_pb2.ScoreBatch.FromString(fields[b"b"]).frames
+    received = [int(r) for r in fields[b"r"].split(b",")]
+    return list(zip(frames, received, strict=True))
+
+
 def batch_record(frame: ingest_pb2.ScoreFrame) -> bytes:
     """The frame as one `frames` entry of a serialized ScoreBatch: such records concatenate into a batch."""
     data = frame.SerializeToString()
@@ -117,9 +129,17 @@ class RedisStore:
         self.stream = f"{prefix}:{{fused}}:stream"
         self.latest_key = f"{prefix}:{{fused}}:latest"
         self.changes = f"{prefix}:{{registry}}:changes"
+        self._pending: list[tuple[Sequence[ingest_pb2.ScoreFrame], int, asyncio.Future]] = []
+        self._committer: asyncio.Task | None = None
+        self._shard_of: dict[str, int] = {}
 
     def shard_of(self, subject_id: str) -> int:
-        return zlib.crc32(subject_id.encode()) % self.shards
+        shard = self._shard_of.get(subject_id)
+        if shard is None:
+            if len(self._shard_of) >= MAX_CACHED_SUBJECTS:
+                self._shard_of.clear()
+            shard = self._shard_of[subject_id] = zlib.crc32(subject_id.encode()) % self.shards
+        return shard
 
     def shard_key(self, shard: int, what: str) -> str:
         """Keys of one shard share a hash tag, so they live in one Redis Cluster slot."""
@@ -136,25 +156,53 @@ class RedisStore:
     async def store_batch(
         self, frames: Sequence[ingest_pb2.ScoreFrame], receive_ns: int = 0
     ) -> tuple[list[bool], dict[tuple[str, str], int]]:
+        """Group commit: batches that arrive while a pipeline is in flight go together in the next one, with
+        one script call per hash tag for all of them. Edge nodes send small batches when the coordinator keeps
+        up, and a script call per batch and shard cost more than the frames' own work."""
+        waiter: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._pending.append((frames, receive_ns, waiter))
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_pending())
+        return await waiter
+
+    async def _commit_pending(self) -> None:
+        while self._pending:
+            work, self._pending = self._pending, []
+            try:
+                results = await self._commit([(frames, receive_ns) for frames, receive_ns, _ in work])
+            except Exception as exc:
+                for *_, waiter in work:
+                    if not waiter.done():
+                        waiter.set_exception(exc)
+            else:
+                for (*_, waiter), result in zip(work, results, strict=True):
+                    if not waiter.done():  # a cancelled caller (its stream ended): stored, the edge resends
+                        waiter.set_result(result)
+
+    async def _commit(
+        self, work: list[tuple[Sequence[ingest_pb2.ScoreFrame], int]]
+    ) -> list[tuple[list[bool], dict[tuple[str, str], int]]]:
+        """Store several batches in one pipeline; per batch, new flags and the marks for its Ack."""
+        frames = [f for batch, _ in work for f in batch]
+        receive = [str(r) for batch, r in work for _ in batch]
         groups: dict[str, list[int]] = {}
         for i, f in enumerate(frames):
-            key = (
-                self.shard_key(self.shard_of(f.subject_id), "hwm") if self.shards else self._hwm(f.device_id)
-            )
+            key = self._hwm(f.device_id, f.subject_id)
             groups.setdefault(key, []).append(i)
 
         def fill(pipe: Pipeline) -> None:
             for key, members in groups.items():
                 group = [frames[i] for i in members]
                 seqs = ",".join([str(f.seq) for f in group])
+                received = ",".join([receive[i] for i in members])
                 if self.shards:
                     fields = " ".join([f"{f.device_id}/{f.modality}" for f in group])
                     records = [batch_record(f) for f in group]
                     lengths = ",".join([str(len(r)) for r in records])
-                    args = [receive_ns, fields, seqs, lengths, b"".join(records)]
+                    args = [received, fields, seqs, lengths, b"".join(records)]
                     keys = [key, key[: -len("hwm")] + "frames"]
                 else:
-                    args = [receive_ns, " ".join([f.modality for f in group]), seqs, "", b""]
+                    args = [received, " ".join([f.modality for f in group]), seqs, "", b""]
                     keys = [key]
                 self._store_batch.queue(pipe, keys, args)
 
@@ -163,12 +211,17 @@ class RedisStore:
         except RedisError as exc:
             raise StoreError(f"redis: {exc}") from exc
         new = [False] * len(frames)
-        acked: dict[tuple[str, str], int] = {}
+        marks_after = [0] * len(frames)
         for members, (flags, marks) in zip(groups.values(), results, strict=True):
             for i, flag, mark in zip(members, flags, marks.split(b","), strict=True):
                 new[i] = flag == 49  # b"1"
-                acked[(frames[i].device_id, frames[i].modality)] = int(mark)
-        return new, acked
+                marks_after[i] = int(mark)
+        out, start = [], 0
+        for batch, _ in work:
+            acked = {(f.device_id, f.modality): marks_after[start + j] for j, f in enumerate(batch)}
+            out.append((new[start : start + len(batch)], acked))
+            start += len(batch)
+        return out
 
     async def acked_seq(self, device_id: str, modality: str, subject_id: str = "") -> int:
         field = f"{device_id}/{modality}" if self.shards else modality

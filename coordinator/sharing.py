@@ -23,8 +23,8 @@ import uuid
 from redis.exceptions import RedisError, ResponseError
 
 from coordinator.fusion_engine import FusionEngine
-from coordinator.redis_store import LuaScript, RedisStore
-from mmer.v1 import fusion_pb2, ingest_pb2
+from coordinator.redis_store import LuaScript, RedisStore, stream_entry_frames
+from mmer.v1 import fusion_pb2
 
 log = logging.getLogger("mmer.coordinator.sharing")
 SHARDS = 16
@@ -199,13 +199,9 @@ class SharedFusion:
 
     @staticmethod
     def _feed(engine: FusionEngine, fields: dict) -> list[fusion_pb2.FusedEmotion]:
-        """One stream entry (the new frames of one ingested batch) into the engine; the windows it closes."""
-        receive_ns = int(fields[b"r"])
-        return [
-            e
-            for f in ingest_pb2.ScoreBatch.FromString(fields[b"b"]).frames
-            for e in engine.add(f, receive_ns)
-        ]
+        """One stream entry (new frames of the batches one pipeline stored) into the engine; the windows it
+        closes."""
+        return [e for f, receive_ns in stream_entry_frames(fields) for e in engine.add(f, receive_ns)]
 
     async def _fuse_loop(self) -> None:
         while not self._stopping.is_set():

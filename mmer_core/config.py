@@ -45,9 +45,9 @@ class CoordinatorConfig:
     max_message_bytes: int = 4 * 1024 * 1024
     fused_stream_maxlen: int = 100_000
     # One frame (and fused emotion) in this many goes into the OpenTelemetry hop histograms, per modality
-    # (as traces are sampled): recording each costs more than the rest of ingest. Admin.GetStats and
+    # (as traces are sampled): recording one costs ~16 µs, more than validating and storing it. GetStats and
     # the dashboard count every frame; 1 records all.
-    metrics_sample_every: int = 10
+    metrics_sample_every: int = 100
     rollout_fraction: float = 0.25
     auth: str = ""
     trainer_pubkey: str = ""

@@ -53,7 +53,7 @@ def test_the_recorder_holds_samples_until_flushed_then_counts_each() -> None:
             inference_start_ns=10**9 + 2 * 10**6,
             inference_end_ns=10**9 + 5 * 10**6,
             send_ns=10**9 + 6 * 10**6,
-        )  # fmt: skip
+        )
         for m in ("hr", "eeg", "hr")
     ]
     hops.frames(frames, receive_ns=10**9 + 10 * 10**6)

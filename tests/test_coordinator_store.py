@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from coordinator.memory_store import MemoryStore
-from coordinator.redis_store import RedisStore
+from coordinator.redis_store import RedisStore, stream_entry_frames
 from coordinator.store import StoreError, position_key
 from mmer.v1 import fusion_pb2, manifest_pb2
 from tests.coordinator_helpers import frame
@@ -93,20 +95,41 @@ async def test_redis_outage_raises_store_error(tmp_path) -> None:
 
 
 async def test_sharded_store_queues_exactly_the_new_frames_for_the_fuser(redis_url) -> None:
-    from mmer.v1 import ingest_pb2
 
     store = RedisStore(redis_url, shards=4)
     await store.store_batch([frame(1), frame(2)], receive_ns=7)
     await store.store_batch([frame(2), frame(3), frame(1, modality="eeg")], receive_ns=8)
     stream = store.shard_key(store.shard_of("subj-1"), "frames")
-    entries = await store.client.xrange(stream)
-    batches = [(ingest_pb2.ScoreBatch.FromString(f[b"b"]), int(f[b"r"])) for _, f in entries]
-    assert [([(x.modality, x.seq) for x in b.frames], r) for b, r in batches] == [
-        ([("hr", 1), ("hr", 2)], 7), ([("hr", 3), ("eeg", 1)], 8),
+    entries = [stream_entry_frames(f) for _, f in await store.client.xrange(stream)]
+    assert [[(x.modality, x.seq, r) for x, r in e] for e in entries] == [
+        [("hr", 1, 7), ("hr", 2, 7)], [("hr", 3, 8), ("eeg", 1, 8)],
     ]  # fmt: skip
-    assert (
-        batches[1][0].frames[0].probs == frame(3).probs and batches[1][0].frames[0].labels == frame(3).labels
+    assert entries[1][0][0].probs == frame(3).probs and entries[1][0][0].labels == frame(3).labels
+    await store.close()
+
+
+async def test_concurrent_batches_share_one_commit_and_keep_their_own_acks(redis_url) -> None:
+    """Batches stored at once (one per device stream) go in one pipeline: each gets its own flags, marks and
+    receive times, and a frame two batches both carry is new in the first only."""
+    store = RedisStore(redis_url, shards=4)
+    a = [frame(1, device="dev-a"), frame(2, device="dev-a")]
+    b = [frame(1, device="dev-b"), frame(2, device="dev-a"), frame(3, device="dev-a")]
+    c = [frame(1, device="dev-c", modality="eeg")]
+    results = await asyncio.gather(
+        store.store_batch(a, receive_ns=10), store.store_batch(b, receive_ns=20), store.store_batch(c, 30)
     )
+    assert results == [
+        ([True, True], {("dev-a", "hr"): 2}),
+        ([True, False, True], {("dev-b", "hr"): 1, ("dev-a", "hr"): 3}),
+        ([True], {("dev-c", "eeg"): 1}),
+    ]
+    stream = store.shard_key(store.shard_of("subj-1"), "frames")
+    entries = [stream_entry_frames(f) for _, f in await store.client.xrange(stream)]
+    assert len(entries) == 1, "one pipeline, one entry for the shard"
+    assert [(x.device_id, x.modality, x.seq, r) for x, r in entries[0]] == [
+        ("dev-a", "hr", 1, 10), ("dev-a", "hr", 2, 10), ("dev-b", "hr", 1, 20), ("dev-a", "hr", 3, 20),
+        ("dev-c", "eeg", 1, 30),
+    ]  # fmt: skip
     await store.close()
 
 
