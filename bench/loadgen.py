@@ -41,7 +41,7 @@ RATES = {"hr": 1.0, "eeg": 2.0, "speech": 2.0, "image": 5.0}
 LABELS = ["happy", "angry", "sad", "calm"]
 DEVICES_PER_STREAM = 50
 PEAK_IN_FLIGHT = 4  # unpaced batches in flight per stream
-HOPS = ("queue", "inference", "network", "fuse", "publish", "subscriber")
+HOPS = ("queue", "inference", "network", "wait", "fuse", "publish", "subscriber")
 
 
 def report(result: dict, started: float, json_path: Path | None) -> int:

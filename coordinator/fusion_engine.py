@@ -68,7 +68,7 @@ class FusionEngine:
         self.smoother = Smoother(smoothing_alpha)
         self.subjects: dict[str, SubjectState] = {}
         self._deadlines: list[tuple[int, str, int]] = []  # heap of (deadline, subject, window index)
-        self.closed: Counter[str] = Counter()  # windows fused as "complete" or when their "grace" ran out
+        self.closed: Counter[str] = Counter()  # windows fused "complete" or when their "grace" ran out
 
     def add(self, frame: ingest_pb2.ScoreFrame, receive_ns: int) -> list[fusion_pb2.FusedEmotion]:
         """Take one new frame; return the fusion windows it completes (usually zero or one)."""
@@ -126,13 +126,15 @@ class FusionEngine:
             end_ns = (w + 1) * self.window_ns
             if self._complete(state, end_ns, now_ns):
                 self.closed["complete"] += 1
+                ready_ns = now_ns
             elif due is not None and w <= due:
                 self.closed["grace"] += 1
+                ready_ns = min(now_ns, max(end_ns, state.known_since[w]) + self.grace_ns)
             else:
                 break
             del state.known_since[w]
             state.next_window = w + 1
-            emotion = self._fuse(subject, state, end_ns)
+            emotion = self._fuse(subject, state, end_ns, ready_ns)
             if emotion is not None:
                 out.append(emotion)
         return out
@@ -153,7 +155,10 @@ class FusionEngine:
             return False
         return True
 
-    def _fuse(self, subject: str, state: SubjectState, end_ns: int) -> fusion_pb2.FusedEmotion | None:
+    def _fuse(
+        self, subject: str, state: SubjectState, end_ns: int, ready_ns: int
+    ) -> fusion_pb2.FusedEmotion | None:
+        """Fuse the window ending at end_ns; ready_ns is when it could be (all in, or its grace over)."""
         chosen: dict[str, Received] = {}
         for modality, history in state.frames.items():
             oldest = end_ns - self.staleness_ns.get(modality, 3 * self.window_ns)
@@ -193,20 +198,24 @@ class FusionEngine:
                 for m, r in sorted(chosen.items())
             ],
             strategy=self.strategy,
-            latency=breakdown(freshest[2], freshest[1], fused_ns),
+            latency=breakdown(freshest[2], freshest[1], ready_ns, fused_ns),
             seq=state.seq,
             published_ns=fused_ns,  # fusion time until the coordinator publishes and overwrites it
             truth_label=truths.most_common(1)[0][0] if truths else "",
         )  # fmt: skip
 
 
-def breakdown(f: ingest_pb2.ScoreFrame, receive_ns: int, fused_ns: int) -> fusion_pb2.LatencyBreakdown:
-    """Hop durations of one frame up to fusion (publish is filled in when published)."""
+def breakdown(
+    f: ingest_pb2.ScoreFrame, receive_ns: int, ready_ns: int, fused_ns: int
+) -> fusion_pb2.LatencyBreakdown:
+    """Hop durations of a window's freshest frame up to fusion (publish is filled in when published): the
+    wait for a grace deadline (ready_ns, if later than its receipt), then the coordinator's own fuse hop."""
     ms = lambda a, b: max(b - a, 0) / 1e6  # noqa: E731
     return fusion_pb2.LatencyBreakdown(
         queue_ms=ms(f.window_end_ns, f.inference_start_ns),
         inference_ms=ms(f.inference_start_ns, f.inference_end_ns),
         spool_ms=ms(f.inference_end_ns, f.send_ns),
         network_ms=ms(f.send_ns, receive_ns),
-        fuse_ms=ms(receive_ns, fused_ns),
+        wait_ms=ms(receive_ns, ready_ns),
+        fuse_ms=ms(max(receive_ns, ready_ns), fused_ns),
     )

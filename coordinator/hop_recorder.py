@@ -20,7 +20,7 @@ from coordinator.latency import LatencyBook
 from mmer.v1 import ingest_pb2
 
 FRAME_HOPS = ("queue", "inference", "spool", "network")
-EMOTION_HOPS = ("fuse", "publish", "total", "added")
+EMOTION_HOPS = ("wait", "fuse", "publish", "total", "added")
 FLUSH_ROWS = 4096
 FLUSH_S = 0.25
 
@@ -38,7 +38,7 @@ class HopRecorder:
         self._otel_frames = meter.create_counter("mmer.coordinator.frames", description="frames by outcome")
         self._frames: list[tuple[int, int, int, int, int]] = []
         self._modalities: list[str] = []
-        self._emotions: list[tuple[float, float, float, float]] = []
+        self._emotions: list[tuple[float, float, float, float, float]] = []
         self._seen: Counter[str] = Counter()  # samples per modality ("" = emotions), for sample_every
         self._flushed = time.monotonic()
 
@@ -53,9 +53,9 @@ class HopRecorder:
         self._modalities.extend([f.modality for f in frames])
         self._maybe_flush()
 
-    def emotion(self, fuse_ms: float, publish_ms: float, total_ms: float) -> None:
-        """The coordinator-side hops of one published emotion ("added" = fuse + publish)."""
-        self._emotions.append((fuse_ms, publish_ms, total_ms, fuse_ms + publish_ms))
+    def emotion(self, wait_ms: float, fuse_ms: float, publish_ms: float, total_ms: float) -> None:
+        """The coordinator-side hops of one published emotion ("added" = fuse + publish: its own work)."""
+        self._emotions.append((wait_ms, fuse_ms, publish_ms, total_ms, fuse_ms + publish_ms))
         self._maybe_flush()
 
     def _maybe_flush(self) -> None:

@@ -168,7 +168,13 @@ class Coordinator:
             lat = emotion.latency
             lat.publish_ms = max(now - fused_ns, 0) / 1e6
             lat.total_ms = (
-                lat.queue_ms + lat.inference_ms + lat.spool_ms + lat.network_ms + lat.fuse_ms + lat.publish_ms
+                lat.queue_ms
+                + lat.inference_ms
+                + lat.spool_ms
+                + lat.network_ms
+                + lat.wait_ms
+                + lat.fuse_ms
+                + lat.publish_ms
             )
         if self.sharing is None:
             for emotion in emotions:
@@ -187,7 +193,7 @@ class Coordinator:
         for emotion in published:
             lat = emotion.latency
             self.traces.published(emotion, fused_at[id(emotion)])
-            self.hops.emotion(lat.fuse_ms, lat.publish_ms, lat.total_ms)
+            self.hops.emotion(lat.wait_ms, lat.fuse_ms, lat.publish_ms, lat.total_ms)
 
     def _note_devices(self, frames: list[ingest_pb2.ScoreFrame], receive_ns: int) -> None:
         devices = self.devices

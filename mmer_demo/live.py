@@ -13,7 +13,7 @@ import grpc
 from mmer.v1 import admin_pb2, admin_pb2_grpc, fusion_pb2, fusion_pb2_grpc
 from mmer_demo.processes import ProcessGroup
 
-HOPS = ("queue", "inference", "spool", "network", "fuse", "publish", "total")
+HOPS = ("queue", "inference", "spool", "network", "wait", "fuse", "publish", "total")
 
 
 @dataclass

@@ -47,6 +47,8 @@ def test_a_window_is_fused_by_the_frame_that_completes_it() -> None:
         assert not [e for e in feed.add("image", end) if e.window_end_ns == BASE + 2 * S]
     (done,) = [e for e in feed.add("image", 2.0) if e.window_end_ns == BASE + 2 * S]
     assert {(c.modality, c.seq) for c in done.contributions} == {("hr", 2), ("image", 6)}
+    assert done.latency.wait_ms == 0, "completed by its freshest frame: nothing waited for"
+    assert feed.e.closed["complete"] >= 1
 
 
 def test_a_window_missing_a_frame_is_fused_when_its_grace_runs_out() -> None:
@@ -61,6 +63,9 @@ def test_a_window_missing_a_frame_is_fused_when_its_grace_runs_out() -> None:
     (done,) = feed.tick(2.0 + GRACE)
     assert done.window_end_ns == BASE + 2 * S
     assert {(c.modality, c.seq) for c in done.contributions} == {("hr", 2), ("image", 5)}
+    # its freshest frame (image, ended 1.7, received 1 ms later) waited for the grace deadline 2.05
+    assert done.latency.wait_ms == pytest.approx((2.0 + GRACE - 1.701) * 1000)
+    assert feed.e.closed["grace"] == 1
     feed.add("image", 1.9)  # late: counts for later windows only, never re-fuses (1, 2]
     feed.add("image", 2.1)
     feed.tick(10.0)

@@ -57,7 +57,7 @@ def test_the_recorder_holds_samples_until_flushed_then_counts_each() -> None:
         for m in ("hr", "eeg", "hr")
     ]
     hops.frames(frames, receive_ns=10**9 + 10 * 10**6)
-    hops.emotion(1.5, 0.5, 12.0)
+    hops.emotion(0.0, 1.5, 0.5, 12.0)
     assert not book.hists
     hops.flush()
     assert book.hists[("queue", "hr")].count == 2 and book.hists[("queue", "")].count == 3

@@ -4,7 +4,7 @@
 
 const COLORS = { happy: "#f2c14e", angry: "#e4572e", sad: "#4f7cac", calm: "#59c3a3" };
 const PALETTE = ["#f2c14e", "#e4572e", "#4f7cac", "#59c3a3", "#b07bd9", "#d98b7b", "#7bd9c6", "#c2d97b"];
-const HOPS = ["queue", "inference", "spool", "network", "fuse", "publish", "added", "total"];
+const HOPS = ["queue", "inference", "spool", "network", "wait", "fuse", "publish", "added", "total"];
 const KEEP_POINTS = 180;
 
 const subjects = new Map();  // id -> {el, plot, data: [t, ...per label], labels, hits, total}

@@ -76,7 +76,7 @@ class Contribution(_message.Message):
     def __init__(self, modality: _Optional[str] = ..., weight: _Optional[float] = ..., probs: _Optional[_Iterable[float]] = ..., device_id: _Optional[str] = ..., seq: _Optional[int] = ..., model_version: _Optional[int] = ..., age_ms: _Optional[float] = ...) -> None: ...
 
 class LatencyBreakdown(_message.Message):
-    __slots__ = ("queue_ms", "inference_ms", "spool_ms", "network_ms", "fuse_ms", "publish_ms", "total_ms")
+    __slots__ = ("queue_ms", "inference_ms", "spool_ms", "network_ms", "fuse_ms", "publish_ms", "total_ms", "wait_ms")
     QUEUE_MS_FIELD_NUMBER: _ClassVar[int]
     INFERENCE_MS_FIELD_NUMBER: _ClassVar[int]
     SPOOL_MS_FIELD_NUMBER: _ClassVar[int]
@@ -84,6 +84,7 @@ class LatencyBreakdown(_message.Message):
     FUSE_MS_FIELD_NUMBER: _ClassVar[int]
     PUBLISH_MS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_MS_FIELD_NUMBER: _ClassVar[int]
+    WAIT_MS_FIELD_NUMBER: _ClassVar[int]
     queue_ms: float
     inference_ms: float
     spool_ms: float
@@ -91,4 +92,5 @@ class LatencyBreakdown(_message.Message):
     fuse_ms: float
     publish_ms: float
     total_ms: float
-    def __init__(self, queue_ms: _Optional[float] = ..., inference_ms: _Optional[float] = ..., spool_ms: _Optional[float] = ..., network_ms: _Optional[float] = ..., fuse_ms: _Optional[float] = ..., publish_ms: _Optional[float] = ..., total_ms: _Optional[float] = ...) -> None: ...
+    wait_ms: float
+    def __init__(self, queue_ms: _Optional[float] = ..., inference_ms: _Optional[float] = ..., spool_ms: _Optional[float] = ..., network_ms: _Optional[float] = ..., fuse_ms: _Optional[float] = ..., publish_ms: _Optional[float] = ..., total_ms: _Optional[float] = ..., wait_ms: _Optional[float] = ...) -> None: ...
