@@ -18,11 +18,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_redis(directory: Path, appendonly: bool = False) -> tuple[subprocess.Popen, str]:
-    """A redis-server in `directory`; returns the process and its redis:// URL once it answers PING."""
+def start_redis(
+    directory: Path, appendonly: bool = False, cluster: bool = False
+) -> tuple[subprocess.Popen, str]:
+    """A redis-server in `directory`; returns the process and its redis:// URL once it answers PING.
+
+    cluster: in Redis Cluster mode (its caller assigns the slots), which refuses any command or script
+    whose keys span hash slots, as a real cluster does."""
     port = free_port()
     args = [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory), "--save", ""]
     args += ["--appendonly", "yes" if appendonly else "no"]
+    if cluster:
+        args += ["--cluster-enabled", "yes", "--cluster-config-file", str(directory / "nodes.conf")]
+        args += ["--cluster-port", str(free_port())]  # the bus port, else port + 10000 (maybe > 65535)
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:

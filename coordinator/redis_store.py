@@ -128,6 +128,7 @@ class RedisStore:
         self._store_batch = LuaScript(self.client, STORE_BATCH)
         self.stream = f"{prefix}:{{fused}}:stream"
         self.latest_key = f"{prefix}:{{fused}}:latest"
+        self.fused_mark_key = f"{prefix}:{{fused}}:mark"  # last fused window end per subject (sharing.py)
         self.changes = f"{prefix}:{{registry}}:changes"
         self._pending: list[tuple[Sequence[ingest_pb2.ScoreFrame], int, asyncio.Future]] = []
         self._committer: asyncio.Task | None = None

@@ -111,8 +111,7 @@ class SharedFusion:
 
         def fill(pipe) -> None:
             for emotion in emotions:
-                shard = self.store.shard_of(emotion.subject_id)
-                keys = [self.store.shard_key(shard, "fusedmark"), self.store.stream, self.store.latest_key]
+                keys = [self.store.fused_mark_key, self.store.stream, self.store.latest_key]
                 args = [
                     emotion.subject_id,
                     emotion.window_end_ns,

@@ -1,0 +1,74 @@
+"""The Redis layout holds on a Redis Cluster: what one call touches shares one hash slot.
+
+A redis-server in cluster mode that owns every slot refuses cross-slot commands and scripts just as a
+cluster of many nodes does, so the store's calls run against it here."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import redis as redis_sync
+from coordinator_helpers import frame
+
+from bench.localhost import REDIS_SERVER, start_redis
+from coordinator.redis_store import RedisStore
+from coordinator.sharing import SharedFusion
+from mmer.v1 import fusion_pb2
+
+
+@pytest.fixture()
+def cluster_url(tmp_path: Path):
+    if not Path(REDIS_SERVER).exists():
+        pytest.skip("redis-server is not installed")
+    proc, url = start_redis(tmp_path, cluster=True)
+    client = redis_sync.Redis.from_url(url)
+    try:
+        client.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
+        deadline = time.monotonic() + 10
+        while b"cluster_state:ok" not in client.execute_command("CLUSTER", "INFO"):
+            assert time.monotonic() < deadline, "the one-node cluster did not come up"
+            time.sleep(0.05)
+        yield url
+    finally:
+        client.close()
+        proc.kill()
+        proc.wait()
+
+
+async def test_cross_slot_calls_are_refused_there(cluster_url: str) -> None:
+    """The fixture really enforces slots (else the next test proves nothing)."""
+    store = RedisStore(cluster_url)
+    try:
+        with pytest.raises(redis_sync.exceptions.ResponseError, match="same slot"):
+            await store.client.mset({"{a}x": 1, "{b}y": 2})
+    finally:
+        await store.close()
+
+
+async def test_ingest_fused_appends_and_registry_keep_to_one_slot_per_call(cluster_url: str) -> None:
+    store = RedisStore(cluster_url, shards=4)
+    try:
+        frames = [frame(1, subject=f"subj-{i}", device=f"dev-{i}") for i in range(8)]
+        new, acked = await store.store_batch(frames, receive_ns=1)
+        assert new == [True] * 8 and set(acked.values()) == {1}
+        assert await store.acked_seqs([("dev-3", "hr", "subj-3")]) == [1]
+
+        class App:  # what SharedFusion.append_many needs of the coordinator: nothing but the store
+            pass
+
+        sharing = SharedFusion(App(), store)
+        emotions = [
+            fusion_pb2.FusedEmotion(
+                subject_id=f"subj-{i}", window_end_ns=10**9, label="calm", probs=[0, 0, 0, 1]
+            )
+            for i in range(8)
+        ]
+        positions = await sharing.append_many(emotions)
+        assert all(positions) and len(set(positions)) == 8
+        assert await sharing.append_many(emotions[:1]) == [None], "each subject's window once"
+        assert len(await store.latest(None)) == 8
+        assert [e.subject_id for e in await store.read_fused("", ["subj-2"], 10)] == ["subj-2"]
+    finally:
+        await store.close()
