@@ -3,7 +3,7 @@
 Phases: (1) real-time load (every device sends hr 1/s, eeg 2/s, speech 2/s, image 5/s) for --seconds
 against `mmer coordinator` (--workers processes on one port), with a subscriber counting fused emotions
 (lost frames, windows fused twice or never, coordinator-added latency = receive -> fused published,
-after a WARMUP_S warm-up; with it, as added_latency_ms_p99_with_warmup);
+after a --warmup-seconds warm-up; with it, as added_latency_ms_p99_with_warmup);
 (2) peak: the same devices unpaced for --peak-seconds against the coordinator and (3) against a bare
 grpc.aio sink that only acks, under the same generator processes in the same run; ratio = (2) / (3).
 The generators share the machine's cores with the server they load: on a small machine both figures
@@ -38,8 +38,6 @@ from loadgen import (
     stop_processes,
     wait_serving,
 )
-
-WARMUP_S = 5.0  # latencies are taken after it (every subject's first window waits for its grace)
 
 
 async def bench(args: argparse.Namespace) -> dict:
@@ -76,7 +74,8 @@ async def bench(args: argparse.Namespace) -> dict:
         stop_processes(procs)
         shutil.rmtree(tmp, ignore_errors=True)
     windows = sub_out["windows"]
-    added, hops = steady(sub_out, load_start_ns + int(WARMUP_S * 1e9))
+    warmup_s = min(args.warmup_seconds, args.seconds / 2)
+    added, hops = steady(sub_out, load_start_ns + int(warmup_s * 1e9))
     return {
         "devices": args.devices, "seconds": args.seconds, "store": args.store, "workers": args.workers,
         "generator_procs": args.procs, "cpus": os.cpu_count(), "loadavg_start": loadavg,
@@ -86,7 +85,7 @@ async def bench(args: argparse.Namespace) -> dict:
         "windows_missing": missing_windows(windows), "subscriber_resumes": sub_out["resumes"],
         "realtime_fps": real["fps"], "ingest_fps": peak["fps"], "sink_fps": sink_run["fps"],
         "ratio": peak["fps"] / sink_run["fps"] if sink_run["fps"] else float("nan"),
-        "warmup_s": WARMUP_S, "added_latency_ms_p50": pct(added, 50), "added_latency_ms_p99": pct(added, 99),
+        "warmup_s": warmup_s, "added_latency_ms_p50": pct(added, 50), "added_latency_ms_p99": pct(added, 99),
         "added_latency_ms_p99_with_warmup": pct(sub_out["added"], 99),
         "latency_ms": {h: {"p50": pct(v, 50), "p99": pct(v, 99)} for h, v in hops.items()},
     }  # fmt: skip
@@ -97,6 +96,10 @@ def main() -> int:
     parser.add_argument("--devices", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--peak-seconds", type=float, default=10)
+    parser.add_argument(
+        "--warmup-seconds", type=float, default=5.0,
+        help="latencies are taken after it (at most half the run): each subject's first window waits for its grace",
+    )  # fmt: skip
     parser.add_argument("--store", choices=("memory", "redis"), default="redis")
     parser.add_argument("--workers", type=int, default=1, help="coordinator processes (SO_REUSEPORT)")
     parser.add_argument("--procs", type=int, default=2, help="load-generator processes")

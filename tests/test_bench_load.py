@@ -37,7 +37,8 @@ def test_coordinator_bench_writes_every_field_of_the_issue(tmp_path: Path) -> No
         got["ingest_fps"] > 0 and got["sink_fps"] > 0 and got["ratio"] == got["ingest_fps"] / got["sink_fps"]
     )
     assert 0 <= got["added_latency_ms_p50"] <= got["added_latency_ms_p99"]
-    for hop in ("queue", "inference", "network", "fuse", "publish", "subscriber"):
+    assert got["warmup_s"] == 1.5, "at most half the run"
+    for hop in ("queue", "inference", "network", "wait", "fuse", "publish", "subscriber"):
         assert 0 <= got["latency_ms"][hop]["p50"] <= got["latency_ms"][hop]["p99"], hop
 
 
