@@ -80,8 +80,9 @@ async def _stream(target: str, devices: list[str], until: float, paced: bool, ou
     """One device group's bidi stream; counts sent frames and the highest acked seq per key.
 
     Paced, it batches as the edge node does: a frame goes out when its window ends if no batch is in
-    flight, and frames that come due meanwhile go together as soon as the ack returns. Unpaced, every
-    device sends its four modalities per batch with up to PEAK_IN_FLIGHT batches in flight."""
+    flight, and frames that come due meanwhile go together as soon as the ack returns. Unpaced, each batch
+    takes as many frames as the stream has (device, modality) pairs in due order, so the modality mix is the
+    real-time one, time-compressed, with up to PEAK_IN_FLIGHT batches in flight."""
     async with grpc.aio.insecure_channel(target) as ch:
         call = ingest_pb2_grpc.IngestStub(ch).StreamScores()
         seqs: Counter = Counter()
@@ -107,7 +108,7 @@ async def _stream(target: str, devices: list[str], until: float, paced: bool, ou
             await inflight.acquire()
             now_m, now = time.monotonic(), time.time_ns()
             frames = []
-            while due and (not paced or due[0][0] <= now_m) and len(frames) < len(due):
+            while (not paced or due[0][0] <= now_m) and len(frames) < len(due):
                 t, device, modality = due[0]
                 seqs[(device, modality)] += 1
                 end = now - int((now_m - t) * 1e9) if paced else now

@@ -96,8 +96,7 @@ class FusionEngine:
         for w in range(state.next_window, window + 1):
             if w not in state.known_since:
                 state.known_since[w] = receive_ns
-                deadline = max((w + 1) * self.window_ns, receive_ns) + self.grace_ns
-                heapq.heappush(self._deadlines, (deadline, subject, w))
+                heapq.heappush(self._deadlines, (self._deadline(w, receive_ns), subject, w))
         return self._fuse_ready(subject, state, None, receive_ns)
 
     def tick(self, now_ns: int | None = None) -> list[fusion_pb2.FusedEmotion]:
@@ -111,6 +110,10 @@ class FusionEngine:
             if state.next_window is not None and w >= state.next_window:
                 out += self._fuse_ready(subject, state, w, now_ns)
         return out
+
+    def _deadline(self, window: int, first_receive_ns: int) -> int:
+        """When a window's grace runs out: its end or its first frame's arrival, whichever is later, + grace."""
+        return max((window + 1) * self.window_ns, first_receive_ns) + self.grace_ns
 
     def next_deadline(self) -> int | None:
         """When tick() next has something to do (ns, coordinator clock), None when nothing waits."""
@@ -129,7 +132,7 @@ class FusionEngine:
                 ready_ns = now_ns
             elif due is not None and w <= due:
                 self.closed["grace"] += 1
-                ready_ns = min(now_ns, max(end_ns, state.known_since[w]) + self.grace_ns)
+                ready_ns = min(now_ns, self._deadline(w, state.known_since[w]))
             else:
                 break
             del state.known_since[w]

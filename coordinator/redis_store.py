@@ -30,14 +30,15 @@ log = logging.getLogger("mmer.coordinator.redis")
 POLL_S = 0.2  # longest wait of one pub/sub poll (bounds how long stopping takes)
 MAX_CACHED_SUBJECTS = 100_000
 
-# KEYS[1] = high-water hash. ARGV: the frames' receive times, comma-separated; their fields (device/modality, or modality), space-
-# separated (ids never hold spaces); their seqs, comma-separated; in shared mode the lengths of their
-# encoded records, comma-separated, and the records end to end. Five arguments whatever the batch size:
-# packing one argument per frame value cost more than the script. Returns two strings: "1"/"0" (new or
-# not) per frame, and the mark after each frame, comma-separated. With KEYS[2] (shared mode: the subject
-# shard's frame stream), the new frames are appended there as one entry (a ScoreBatch, and their receive
-# times comma-separated: see stream_entry_frames), atomically with their marks, so the replica owning the shard fuses each exactly once. Marks are written back as the strings
-# received (Lua numbers would print large seqs in exponent form).
+# KEYS[1] = high-water hash. ARGV: the frames' receive times, comma-separated; their fields (device/modality,
+# or modality), space-separated (ids never hold spaces); their seqs, comma-separated; in shared mode the
+# lengths of their encoded records, comma-separated, and the records end to end. Five arguments whatever
+# the batch size: packing one argument per frame value cost more than the script. Returns two strings:
+# "1"/"0" (new or not) per frame, and the mark after each frame, comma-separated. With KEYS[2] (shared
+# mode: the subject shard's frame stream), the new frames are appended there as one entry (a ScoreBatch,
+# and their receive times comma-separated: see stream_entry_frames), atomically with their marks, so the
+# replica owning the shard fuses each exactly once. Marks are written back as the strings received (Lua
+# numbers would print large seqs in exponent form).
 STORE_BATCH = """
 local flags, after, marks, written, parts = {}, {}, {}, {}, {}
 local seqs, lens, received, rparts = {}, {}, {}, {}
@@ -67,7 +68,9 @@ end
 local fields = {}
 for field, seq in pairs(written) do fields[#fields + 1] = field; fields[#fields + 1] = seq end
 if #fields > 0 then redis.call('HSET', KEYS[1], unpack(fields)) end
-if KEYS[2] and #parts > 0 then redis.call('XADD', KEYS[2], '*', 'b', table.concat(parts), 'r', table.concat(rparts, ',')) end
+if KEYS[2] and #parts > 0 then
+  redis.call('XADD', KEYS[2], '*', 'b', table.concat(parts), 'r', table.concat(rparts, ','))
+end
 return {table.concat(flags), table.concat(after, ',')}
 """
 
