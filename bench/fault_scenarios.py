@@ -97,6 +97,11 @@ class Run:
         return [e.subject for e in self.edges]
 
 
+# Default fusion window (1 s) + grace (0.05 s) + slack: how long the fused stream must be quiet before
+# the edges' last windows are surely fused.
+SETTLE_S = 1.5
+
+
 def ns_to_s(ns: int) -> float:
     return round(ns / 1e9, 3)
 
@@ -142,14 +147,15 @@ def finish(run: Run) -> Figures:
     """Stop the edges (drain), let the subscriber catch up, and count."""
     c = run.cluster
     figures = Figures(extra=run.extra)
-    edge_figures = []
+    edge_figures, tail = [], ""
     try:
         with ThreadPoolExecutor(len(run.edges)) as pool:  # edges drain in parallel, as separate devices do
             edge_figures = list(zip(run.edges, pool.map(lambda e: e.stop(), run.edges), strict=True))
-        tail = stream_tail(c.redis.url)
+        tail = settled_tail(c.redis.url)
         with contextlib.suppress(TimeoutError):
             wait_until(lambda: run.subscriber.caught_up(tail), 15, "subscriber caught up")
     finally:
+        closed_ns = time.time_ns()
         run.subscriber.close()
     devices = {e.device_id for e in run.edges}
     stored = c.collector.snapshot(devices)
@@ -171,10 +177,33 @@ def finish(run: Run) -> Figures:
     got = Counter((e.subject_id, e.window_end_ns) for e in received)
     figures.duplicates = sum(n - 1 for n in windows.values()) + sum(n - 1 for n in got.values())
     live = {e.position for e in stream if _after(e.position, run.start_position)}
-    figures.subscriber_missing = len(live - {e.position for e in received})
+    missing = live - {e.position for e in received}
+    figures.subscriber_missing = len(missing)
+    if missing:  # what was missed, against when the subscriber was let go: tells a harness race from a loss
+        figures.extra["missed"] = [
+            {"position": e.position, "subject": e.subject_id, "window_end_ns": e.window_end_ns,
+             "published_ns": e.published_ns, "tail": tail, "closed_ns": closed_ns, "at": run.subscriber.position}
+            for e in stream if e.position in missing
+        ]  # fmt: skip
     figures.subscriber_breaks = dict(run.subscriber.breaks)
     figures.max_gap_s, figures.recovery_s = gaps(stream, run.subjects, run.fault_end_ns)
     return figures
+
+
+def settled_tail(redis_url: str, quiet_s: float = SETTLE_S, timeout_s: float = 15.0) -> str:
+    """The fused stream's tail once nothing was appended for quiet_s: after the edges stop, their last
+    windows are still fused when their grace runs out, up to a fusion window later; a subscriber let go
+    before that would miss them."""
+    tail, since = stream_tail(redis_url), time.monotonic()
+    deadline = since + timeout_s
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = stream_tail(redis_url)
+        if now != tail:
+            tail, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            break
+    return tail
 
 
 def _after(position: str, start: str) -> bool:

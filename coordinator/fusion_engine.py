@@ -9,7 +9,10 @@ or it has been silent for two hops (or is stale) and is not waited for. Otherwis
 timer fuses it at max(T, when its first frame arrived) + grace, on the
 coordinator's clock: a modality that lags by more than the grace misses the
 window. A modality counts if its latest frame ending by T is not older than its
-staleness limit. Each window is fused exactly once and windows are fused in
+staleness limit and its weight is not zero. Weights are the configured ones, or
+else those of the models that scored the frames (by modality and model version,
+from the manifests' validation accuracy); a model the registry does not know
+gets the mean weight of the known ones in the window. Each window is fused exactly once and windows are fused in
 order; late frames update the state for later windows only.
 """
 
@@ -55,7 +58,10 @@ class FusionEngine:
         smoothing_alpha: float = 0.0,
         weights: Mapping[str, float] | None = None,
         grace_s: float = 0.05,
+        model_weights: Mapping[tuple[str, int], float] | None = None,
     ) -> None:
+        """`model_weights` ((modality, model version) -> weight) is read, not copied: the coordinator
+        updates it in place when the registry changes."""
         if window_s <= 0:
             raise ValueError(f"fusion window must be positive, got {window_s}")
         if grace_s < 0:
@@ -65,6 +71,7 @@ class FusionEngine:
         self.staleness_ns = {m: int(s * 1e9) for m, s in staleness_s.items()}
         self.strategy = strategy
         self.weights = dict(weights or {})
+        self.model_weights = model_weights if model_weights is not None else {}
         self.smoother = Smoother(smoothing_alpha)
         self.subjects: dict[str, SubjectState] = {}
         self._deadlines: list[tuple[int, str, int]] = []  # heap of (deadline, subject, window index)
@@ -174,13 +181,14 @@ class FusionEngine:
                     best = received
             if best is not None:
                 chosen[modality] = best
+        base = self._weights(chosen)
+        if base is not None:
+            chosen = {m: r for m, r in chosen.items() if base[m] > 0}
         if not chosen:
             return None
         first = next(iter(chosen.values()))[2]
         labels = tuple(first.labels)
-        fused, weights = fuse_row(
-            {m: r[2].probs for m, r in chosen.items()}, self.strategy, self.weights or None
-        )
+        fused, weights = fuse_row({m: r[2].probs for m, r in chosen.items()}, self.strategy, base)
         probs = self.smoother.update(subject, fused)
         fused_ns = time.time_ns()
         freshest = max(chosen.values(), key=lambda r: r[0])
@@ -206,6 +214,22 @@ class FusionEngine:
             published_ns=fused_ns,  # fusion time until the coordinator publishes and overwrites it
             truth_label=truths.most_common(1)[0][0] if truths else "",
         )  # fmt: skip
+
+    def _weights(self, chosen: Mapping[str, Received]) -> dict[str, float] | None:
+        """Each chosen modality's weight (None: all equal)."""
+        if self.weights:
+            return {m: self.weights.get(m, 1.0) for m in chosen}
+        if not self.model_weights:
+            return None
+        known = {}
+        for m, r in chosen.items():
+            w = self.model_weights.get((m, r[2].model_version))
+            if w is not None:
+                known[m] = w
+        if not known:
+            return None
+        fill = sum(known.values()) / len(known)
+        return {m: known.get(m, fill) for m in chosen}
 
 
 def breakdown(

@@ -79,9 +79,9 @@ async def build_server(
     clock_pb2_grpc.add_ClockServicer_to_server(ClockService(app), server)
     admin_pb2_grpc.add_AdminServicer_to_server(AdminService(app), server)
     await app.registry.load()
-    app.refresh_labels()
+    app.refresh_models()
     registry_pb2_grpc.add_RegistryServicer_to_server(
-        RegistryService(app.registry, app.refresh_labels), server
+        RegistryService(app.registry, app.refresh_models), server
     )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -98,7 +98,7 @@ async def follow_registry(app: Coordinator, stop: asyncio.Event) -> None:
     """Apply registry changes made through other replicas (and tell this replica's WatchModels streams)."""
     async for modality, rollback in app.store.rollout_changes(stop):
         await app.registry.apply_change(modality, rollback)
-        app.refresh_labels()
+        app.refresh_models()
 
 
 async def serve(

@@ -35,6 +35,7 @@ from mmer.v1 import (
 )
 from mmer_core import bundle
 from mmer_core.config import CoordinatorConfig
+from mmer_core.fusion import accuracy_weight
 from mmer_core.modalities import MODALITIES
 from mmer_core.taxonomy import QUADRANTS
 from mmer_core.wire import INVALID_FRAME_KEY, format_invalid_frame
@@ -74,6 +75,7 @@ class Coordinator:
         self.devices: dict[str, DeviceInfo] = {}
         observe_devices(meter, self.devices)
         self.labels = {m: QUADRANTS.labels for m in MODALITIES}
+        self.model_weights: dict[tuple[str, int], float] = {}  # shared with every engine; see refresh_models
         self.engine = self.new_engine()
         self.started = time.monotonic()
         self._last_seq: dict[tuple[str, str], int] = {}
@@ -83,8 +85,9 @@ class Coordinator:
     def new_engine(self) -> FusionEngine:
         c = self.config
         return FusionEngine(
-            c.fusion_window_s, c.staleness_s, c.strategy, c.smoothing_alpha, grace_s=c.fusion_grace_s
-        )
+            c.fusion_window_s, c.staleness_s, c.strategy, c.smoothing_alpha, c.weights, c.fusion_grace_s,
+            self.model_weights,
+        )  # fmt: skip
 
     async def _tick_loop(self) -> None:
         """Fuse windows whose grace ran out; runs while any window waits, restarted by the next frame."""
@@ -145,12 +148,20 @@ class Coordinator:
         )
         return ack
 
-    def refresh_labels(self) -> None:
-        """Validate frames against the label set of each modality's stable model in the registry."""
+    def refresh_models(self) -> None:
+        """Follow the registry: validate frames against the label set of each modality's stable model, and
+        weigh each model's scores in fusion by its validation accuracy (every version: canaries too)."""
         for modality, rollout in self.registry.rollouts.items():
             manifest = self.registry.manifests.get((modality, rollout.stable))
             if manifest is not None:
                 self.labels[modality] = tuple(manifest.taxonomy.labels)
+        weights = {
+            key: accuracy_weight(m.metrics.validation_accuracy, len(m.taxonomy.labels))
+            for key, m in self.registry.manifests.items()
+            if m.metrics.validation_accuracy > 0 and len(m.taxonomy.labels) >= 2
+        }
+        self.model_weights.clear()
+        self.model_weights.update(weights)
 
     async def publish(self, emotion: fusion_pb2.FusedEmotion) -> None:
         """Publish one fused emotion (see publish_many)."""

@@ -40,6 +40,8 @@ class CoordinatorConfig:
     staleness_s: dict[str, float] = field(
         default_factory=lambda: {"hr": 5.0, "eeg": 3.0, "speech": 3.0, "image": 2.0}
     )
+    # Fusion weight per modality; empty (the default): each model's validation accuracy from its manifest.
+    weights: dict[str, float] = field(default_factory=dict)
     subscriber_buffer: int = 1024
     clock_tolerance_ms: float = 2000.0
     max_message_bytes: int = 4 * 1024 * 1024
@@ -130,7 +132,7 @@ RANGES: dict[tuple[str, str], tuple[float | None, float | None, bool, bool]] = {
 # host:port settings; a server may listen on port 0 (any free port), a client must name a real one.
 ADDRESSES = {("coordinator", "listen"): 0, ("coordinator", "http"): 0, ("node", "coordinator"): 1}
 # Per-modality tables: keys must be modality names.
-MODALITY_TABLES = {("coordinator", "staleness_s")}
+MODALITY_TABLES = {("coordinator", "staleness_s"), ("coordinator", "weights")}
 # Lists that must not be empty.
 NON_EMPTY = {("node", "providers"), ("trainer", "methods")}
 
@@ -205,6 +207,8 @@ def _validate(path: tuple[str, str], value: object, where: str) -> None:
         unknown = sorted(set(value) - set(MODALITIES))
         if unknown:
             raise ValueError(f"{where}: unknown modality {unknown[0]!r} (known: {', '.join(MODALITIES)})")
+    if path == ("coordinator", "weights") and set(value) >= set(MODALITIES) and not any(value.values()):
+        raise ValueError(f"{where}: fusion weights must not all be zero")
     if path in ADDRESSES:
         _check_address(str(value), ADDRESSES[path], where)
     low, high, low_in, high_in = RANGES.get(path, (0, None, True, False))

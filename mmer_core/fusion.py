@@ -162,11 +162,21 @@ class Smoother:
         return out
 
 
+def accuracy_weight(accuracy: float, n_labels: int) -> float:
+    """A modality's fusion weight: its validation accuracy above chance, so a model that guesses counts
+    for (almost) nothing. The trainer fits weights with it and the coordinator reads them off manifests."""
+    if n_labels < 2:
+        raise ValueError(f"fusion: a model scores at least 2 labels, got {n_labels}")
+    if not 0.0 <= accuracy <= 1.0:
+        raise ValueError(f"fusion: accuracy must be in [0, 1], got {accuracy}")
+    return max(accuracy - 1.0 / n_labels, 0.0) + 1e-3
+
+
 def fit_weights(val_scores: Mapping[str, np.ndarray], val_labels: np.ndarray) -> dict[str, float]:
     """Weights from each modality's validation accuracy above chance, the trainer's default fit."""
     weights = {}
     for modality, probs in val_scores.items():
-        accuracy = float((np.asarray(probs).argmax(axis=-1) == val_labels).mean())
-        chance = 1.0 / np.asarray(probs).shape[-1]
-        weights[modality] = max(accuracy - chance, 0.0) + 1e-3
+        probs = np.asarray(probs)
+        accuracy = float((probs.argmax(axis=-1) == val_labels).mean())
+        weights[modality] = accuracy_weight(accuracy, probs.shape[-1])
     return weights

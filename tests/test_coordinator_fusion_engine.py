@@ -105,3 +105,52 @@ def test_bad_settings_are_refused(kwargs, message) -> None:
     args = {"window_s": 1.0, "staleness_s": STALENESS, "strategy": "weighted_mean", **kwargs}
     with pytest.raises(ValueError, match=message):
         FusionEngine(**args)
+
+
+def _weights_of(emotion) -> dict[str, float]:
+    return {c.modality: round(c.weight, 6) for c in emotion.contributions}
+
+
+def _window(feed: Feed, end_s: int):
+    (emotion,) = [e for e in feed.fused if e.window_end_ns == BASE + end_s * S]
+    return emotion
+
+
+def test_models_weigh_by_their_validation_accuracy_per_version() -> None:
+    """Weights come from the model that scored each frame; an unknown model gets the mean of the known ones."""
+    model_weights = {("hr", 1): 0.6, ("image", 1): 0.2}
+    feed = Feed(FusionEngine(1.0, STALENESS, "weighted_mean", grace_s=GRACE, model_weights=model_weights))
+    feed.add("hr", 0.5, label="sad")
+    feed.add("image", 0.5, label="happy")
+    feed.tick(1.2)
+    first = _window(feed, 1)
+    assert _weights_of(first) == {"hr": 0.75, "image": 0.25}
+    assert first.label == "sad", "the better model wins a disagreement"
+    model_weights[("image", 1)] = 1.8  # the registry changed: the engine reads the same mapping
+    feed.add("hr", 1.5, label="sad")
+    feed.add("image", 1.5, label="happy")
+    feed.tick(2.2)
+    second = _window(feed, 2)
+    assert _weights_of(second) == {"hr": 0.25, "image": 0.75} and second.label == "happy"
+    feed.e.add(frame(9, "eeg", end_ns=BASE + round(2.5 * S), model_version=7), BASE + round(2.5 * S))
+    feed.add("hr", 2.5)
+    feed.add("image", 2.5)
+    feed.tick(3.2)
+    assert _weights_of(_window(feed, 3)) == {
+        "eeg": round(1.2 / 3.6, 6),
+        "hr": round(0.6 / 3.6, 6),
+        "image": 0.5,
+    }
+
+
+def test_configured_weights_win_and_a_zero_weight_leaves_a_modality_out() -> None:
+    e = FusionEngine(1.0, STALENESS, "weighted_mean", weights={"hr": 0.0, "eeg": 3.0}, grace_s=GRACE,
+                     model_weights={("image", 1): 5.0})  # fmt: skip
+    feed = Feed(e)
+    for m in ("hr", "eeg", "image"):
+        feed.add(m, 0.5)
+    feed.tick(1.2)
+    assert _weights_of(_window(feed, 1)) == {"eeg": 0.75, "image": 0.25}
+    only_hr = Feed(FusionEngine(1.0, STALENESS, "weighted_mean", weights={"hr": 0.0}, grace_s=GRACE))
+    only_hr.add("hr", 0.5)
+    assert only_hr.tick(1.2) == [], "a window with only zero-weight modalities has nothing to fuse"

@@ -27,13 +27,14 @@ def keys(tmp_path: Path):
     return bundle.load_private_key(priv), bundle.load_public_key(pub)
 
 
-def signed(priv, version: int, modality: str = "hr", model: bytes = MODEL) -> manifest_pb2.ModelManifest:
+def signed(priv, version: int, modality: str = "hr", model: bytes = MODEL, validation_accuracy: float = 0.0
+           ) -> manifest_pb2.ModelManifest:  # fmt: skip
     m = manifest_pb2.ModelManifest(
         format_version=bundle.FORMAT_VERSION, modality=modality, version=version,
         taxonomy=common_pb2.Taxonomy(name="quadrants", labels=["happy", "angry", "sad", "calm"]),
         input=manifest_pb2.InputSpec(name="x", shape=[1, 8], dtype="float32"), output_name="probs",
         files=[bundle.file_digest("model.onnx", model, "model")],
-        metrics=manifest_pb2.Metrics(accuracy=0.8),
+        metrics=manifest_pb2.Metrics(accuracy=0.8, validation_accuracy=validation_accuracy),
     )  # fmt: skip
     return bundle.sign_manifest(m, priv)
 
@@ -177,3 +178,20 @@ async def test_staged_rollout_promotes_or_rolls_back_on_canary_confidence(
     listed = await stub.ListModels(registry_pb2.ListModelsRequest(modality="hr"))
     assert listed.versions[1].stage == expected
     assert app.registry.target(stable[0], "hr") == (2 if expected == "stable" else 1)
+
+
+async def test_fusion_weighs_each_pushed_model_by_its_validation_accuracy(registry) -> None:
+    app, channel, stub, priv = registry
+    for modality, accuracy in (("hr", 0.9), ("image", 0.4)):
+        await stub.PushModel(chunks(signed(priv, 1, modality, b"m", accuracy), {"model.onnx": b"m"}))
+    assert app.model_weights == {("hr", 1): pytest.approx(0.651), ("image", 1): pytest.approx(0.151)}
+    frames = [
+        frame(s, m, label=label) for s in range(1, 7) for m, label in (("hr", "sad"), ("image", "happy"))
+    ]
+    await _stream(channel, frames)
+    fused = await app.store.read_fused("0", None, 100)
+    assert len(fused) >= 2
+    for emotion in fused:  # 4 classes: weights are accuracy above chance (0.25), + 0.001
+        weights = {c.modality: c.weight for c in emotion.contributions}
+        assert weights == {"hr": pytest.approx(0.651 / 0.802), "image": pytest.approx(0.151 / 0.802)}
+        assert emotion.label == "sad", "the more accurate model wins a disagreement"
