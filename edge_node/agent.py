@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -23,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from edge_node import telemetry
 from edge_node.clock import ClockEstimate
 from edge_node.models import ModelSlot, NoModelError, install_update
+from edge_node.sample_clock import SampleClock
 from edge_node.spool import Spool
 from edge_node.streamer import Streamer, auth_metadata
 from mmer.v1 import ingest_pb2, registry_pb2, registry_pb2_grpc
@@ -32,6 +34,13 @@ from mmer_core.preprocess import preprocess
 from mmer_core.windowing import Window
 
 log = logging.getLogger(__name__)
+
+
+class Queued(NamedTuple):
+    """A window waiting for inference, with when it ended on the device's wall clock (ns)."""
+
+    window: Window
+    end_ns: int
 
 
 @dataclass
@@ -70,7 +79,8 @@ class Agent:
         self.public_key = public_key
         self.models_dir = models_dir
         self.providers = providers
-        self.queue: queue.Queue[Window] = queue.Queue(maxsize=queue_max)
+        self.queue: queue.Queue[Queued] = queue.Queue(maxsize=queue_max)
+        self.sample_clock = SampleClock()
         self.counters = AgentCounters()
         streamer.status_fn = self.status  # every batch reports the node's state
         self.source_done = threading.Event()
@@ -98,9 +108,10 @@ class Agent:
                     break
                 if w.modality not in self.slots:
                     continue
+                item = Queued(w, self.sample_clock.stamp(w.t_end, time.time_ns()))
                 while True:
                     try:
-                        self.queue.put_nowait(w)
+                        self.queue.put_nowait(item)
                         break
                     except queue.Full:
                         try:
@@ -118,20 +129,22 @@ class Agent:
         try:
             while True:
                 try:
-                    w = self.queue.get(timeout=0.05)
+                    w, end_ns = self.queue.get(timeout=0.05)
                 except queue.Empty:
                     # stopping too: a live source (LSL) that went quiet may never yield again to see the flag
                     if self.source_done.is_set() or self.stopping.is_set():
                         break
                     continue
-                self.score_window(w)
+                self.score_window(w, end_ns)
         finally:
             self.inference_done.set()
 
-    def score_window(self, w: Window) -> ingest_pb2.ScoreFrame | None:
-        """Preprocess and score one window; a bad window is logged and counted, never raised."""
+    def score_window(self, w: Window, ended_ns: int | None = None) -> ingest_pb2.ScoreFrame | None:
+        """Preprocess and score one window that ended at ended_ns (device wall clock; default now); a bad
+        window is logged and counted, never raised."""
         self.counters.windows += 1
-        end_ns = self.clock.now_ns()
+        started_ns = self.clock.now_ns()
+        end_ns = started_ns if ended_ns is None else min(self.clock.to_coordinator_ns(ended_ns), started_ns)
         start_ns = end_ns - int((w.t_end - w.t_start) * 1e9)
         try:
             x = preprocess(w.modality, w.data)
@@ -145,7 +158,7 @@ class Agent:
             log.warning("window rejected: %s", exc)
             return None
         preprocessed_ns = self.clock.now_ns()
-        telemetry.preprocess_ms.record((preprocessed_ns - end_ns) / 1e6, {"modality": w.modality})
+        telemetry.preprocess_ms.record((preprocessed_ns - started_ns) / 1e6, {"modality": w.modality})
         slot = self.slots[w.modality]
         t0 = self.clock.now_ns()
         try:

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mmer_core.fusion import DEFAULT_STRATEGY
 from mmer_core.modalities import MODALITIES
 
 ENV_PREFIX = "MMER_"
@@ -35,7 +36,7 @@ class CoordinatorConfig:
     store: str = "memory"
     fusion_window_s: float = 1.0
     fusion_grace_s: float = 0.05  # a window is fused this long after it ends unless complete earlier
-    strategy: str = "weighted_mean"
+    strategy: str = DEFAULT_STRATEGY
     smoothing_alpha: float = 0.0
     staleness_s: dict[str, float] = field(
         default_factory=lambda: {"hr": 5.0, "eeg": 3.0, "speech": 3.0, "image": 2.0}

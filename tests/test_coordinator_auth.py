@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import ipaddress
 from pathlib import Path
@@ -60,9 +61,18 @@ async def secured(tmp_path: Path):
 
 
 async def ingest(channel, frames, metadata=()):
+    """One batch on a new stream: its ack, or AioRpcError with the RPC's final status. A refusal can end the
+    call before the write is through, and the write then fails with a status of its own; the call's is the
+    server's answer."""
     call = ingest_pb2_grpc.IngestStub(channel).StreamScores(metadata=metadata)
-    await call.write(batch(frames))
-    return await call.read()
+    with contextlib.suppress(grpc.aio.AioRpcError):
+        await call.write(batch(frames))
+        reply = await call.read()
+        if reply is not grpc.aio.EOF:
+            return reply
+    code = await call.code()
+    raise grpc.aio.AioRpcError(code, await call.initial_metadata(), await call.trailing_metadata(),
+                               await call.details())  # fmt: skip
 
 
 @pytest.mark.parametrize(

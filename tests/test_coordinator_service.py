@@ -171,7 +171,11 @@ async def test_fusion_emits_one_emotion_per_window_and_subscribers_get_it(coordi
     assert {c.modality for c in e.contributions} == {"hr", "speech"}
     assert sum(c.weight for c in e.contributions) == pytest.approx(1.0)
     assert sum(e.probs) == pytest.approx(1.0, abs=1e-5)
-    assert e.probs[0] == pytest.approx(0.4, abs=1e-5) and e.probs[1] == pytest.approx(0.4, abs=1e-5)
+    # The default product rule: the geometric mean of (0.7, 0.1, 0.1, 0.1) and (0.1, 0.7, 0.1, 0.1),
+    # renormalised: sqrt(0.07) / (2 sqrt(0.07) + 0.2) for happy and angry, 0.1 / (...) for the others.
+    norm = 2 * 0.07**0.5 + 0.2
+    assert e.strategy == "product"
+    assert e.probs == pytest.approx([0.07**0.5 / norm, 0.07**0.5 / norm, 0.1 / norm, 0.1 / norm], abs=1e-5)
     assert e.latency.inference_ms == pytest.approx(2.0) and e.latency.total_ms > e.latency.network_ms
     assert e.truth_label in ("angry", "happy") and e.position
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 
 import grpc
@@ -74,13 +75,25 @@ async def test_synthetic_session_scores_every_window_once_in_order(server, tmp_p
     assert last.device_id == "dev1" and dict(last.model_versions) == dict.fromkeys(MODALITIES, 1)
 
 
+async def test_window_ends_follow_the_sample_clock_in_real_time(server, tmp_path):
+    """The synthetic source hands samples over in 0.2 s chunks, so an eeg window ending at x.5 s arrives with the
+    chunk ending at x.6 s; its frame still says it ended at x.5: hops stay regular and the wait shows as queue."""
+    agent = build_agent(server, tmp_path, ("eeg", "image"))
+    await agent.run(open_source("synthetic:5", ["eeg", "image"], "s1", fast=False, seconds=4.0))
+    eeg = server.store.frames[("dev1", "eeg")]
+    hops = [(b.window_end_ns - a.window_end_ns) / 1e6 for a, b in itertools.pairwise(eeg)]
+    assert len(hops) >= 3 and all(abs(h - 500) < 15 for h in hops), hops
+    queued = sorted((f.inference_start_ns - f.window_end_ns) / 1e6 for f in eeg)
+    assert queued[-1] > 60, f"windows that came a chunk late show it in their queue hop: {queued}"
+
+
 def test_sensor_reading_never_blocks_on_a_stalled_inference_lane(server, tmp_path):
     agent = build_agent(server, tmp_path, ("eeg",))
     agent.queue = __import__("queue").Queue(maxsize=2)
     windows = [Window("eeg", i * 0.5, i * 0.5 + 2, np.zeros((14, 256))) for i in range(10)]
     agent.read_source(iter(windows))  # no inference lane running: must still return at once
     assert agent.counters.queue_dropped == 8 and agent.source_done.is_set()
-    assert [agent.queue.get_nowait().t_start for _ in range(2)] == [4.0, 4.5]
+    assert [agent.queue.get_nowait().window.t_start for _ in range(2)] == [4.0, 4.5]
 
 
 async def test_nan_or_wrong_shape_windows_are_rejected_and_counted(server, tmp_path, caplog):

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from mmer_core import bundle
-from mmer_core.fusion import STRATEGIES, fit_weights, fuse
+from mmer_core.fusion import DEFAULT_STRATEGY, STRATEGIES, fit_weights, fuse
 from mmer_core.modalities import MODALITIES
 from trainer import data as data_mod
 from trainer.compile import to_ort_format
@@ -166,7 +166,7 @@ def align(runs: dict[str, ModalityRun], step_s: float = 1.0) -> tuple[dict[str, 
     return {m: np.stack(v) for m, v in scores.items()}, np.asarray(labels)
 
 
-def fusion_report(runs: dict[str, ModalityRun], strategy: str = "weighted_mean") -> dict:
+def fusion_report(runs: dict[str, ModalityRun], strategy: str = DEFAULT_STRATEGY) -> dict:
     """Fused accuracy on aligned test instants next to the best single modality, and with each left out."""
     if len(runs) == 1:  # nothing to fuse: report the modality itself on its own test set
         ((m, run),) = runs.items()
