@@ -267,7 +267,10 @@ class RedisStore:
         start = "-" if after_position in ("", "0") else f"({after_position}"
         out: list[fusion_pb2.FusedEmotion] = []
         while len(out) < limit:
-            page = await self.client.xrange(self.stream, min=start, max="+", count=max(limit, 100))
+            try:
+                page = await self.client.xrange(self.stream, min=start, max="+", count=max(limit, 100))
+            except RedisError as exc:
+                raise StoreError(f"redis: {exc}") from exc
             for entry_id, fields in page:
                 e = fusion_pb2.FusedEmotion.FromString(fields[b"e"])
                 e.position = entry_id.decode()
@@ -281,7 +284,10 @@ class RedisStore:
         return out
 
     async def latest(self, subjects: Iterable[str] | None) -> list[fusion_pb2.FusedEmotion]:
-        raw = await self.client.hgetall(self.latest_key)
+        try:
+            raw = await self.client.hgetall(self.latest_key)
+        except RedisError as exc:
+            raise StoreError(f"redis: {exc}") from exc
         wanted = set(subjects) if subjects else None
         out = [fusion_pb2.FusedEmotion.FromString(v) for k, v in sorted(raw.items())]
         return [e for e in out if wanted is None or e.subject_id in wanted]

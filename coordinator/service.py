@@ -301,7 +301,10 @@ class FusionService(fusion_pb2_grpc.FusionServicer):
                 except ValueError as exc:
                     await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"after_position: {exc}")
                 while True:
-                    page = await self.app.store.read_fused(after, subjects, 1000)
+                    try:
+                        page = await self.app.store.read_fused(after, subjects, 1000)
+                    except StoreError as exc:  # the client resumes from its last position once we can read
+                        await context.abort(grpc.StatusCode.UNAVAILABLE, f"store unavailable: {exc}")
                     for emotion in page:
                         yield emotion
                     if len(page) < 1000:
@@ -328,9 +331,11 @@ class FusionService(fusion_pb2_grpc.FusionServicer):
         self, request: fusion_pb2.LatestRequest, context: grpc.aio.ServicerContext
     ) -> fusion_pb2.LatestResponse:
         await _check_subjects(self.app, context, request.subject_ids)
-        return fusion_pb2.LatestResponse(
-            emotions=await self.app.store.latest(list(request.subject_ids) or None)
-        )
+        try:
+            emotions = await self.app.store.latest(list(request.subject_ids) or None)
+        except StoreError as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"store unavailable: {exc}")
+        return fusion_pb2.LatestResponse(emotions=emotions)
 
 
 async def _check_subjects(app: Coordinator, context: grpc.aio.ServicerContext, subjects) -> None:

@@ -44,6 +44,16 @@ class FlakyStore:
             raise StoreError("backend down")
         return await self.inner.store_batch(frames, receive_ns)
 
+    async def read_fused(self, after_position, subjects, limit):
+        if self.failing:
+            raise StoreError("backend down")
+        return await self.inner.read_fused(after_position, subjects, limit)
+
+    async def latest(self, subjects):
+        if self.failing:
+            raise StoreError("backend down")
+        return await self.inner.latest(subjects)
+
     def __getattr__(self, name: str):
         return getattr(self.inner, name)
 
@@ -149,6 +159,22 @@ async def test_no_ack_while_the_store_fails_and_resend_is_acked(coordinator) -> 
     app.store.failing = False
     (ack,) = await send(channel, batch([frame(1), frame(2)]))
     assert ack.acks[0].acked_seq == 2 and ack.duplicates == 0
+
+
+async def test_reading_the_fused_stream_during_an_outage_is_unavailable(coordinator) -> None:
+    """A subscriber resuming while the store is down gets UNAVAILABLE (retry later), not UNKNOWN."""
+    app, channel, _address = coordinator
+    stub = fusion_pb2_grpc.FusionStub(channel)
+    app.store.failing = True
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        async for _ in stub.Subscribe(fusion_pb2.SubscribeRequest(after_position="0")):
+            pass
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE and "backend down" in err.value.details()
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.Latest(fusion_pb2.LatestRequest())
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+    app.store.failing = False
+    assert not (await stub.Latest(fusion_pb2.LatestRequest())).emotions
 
 
 async def test_fusion_emits_one_emotion_per_window_and_subscribers_get_it(coordinator) -> None:

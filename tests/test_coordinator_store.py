@@ -91,6 +91,10 @@ async def test_redis_outage_raises_store_error(tmp_path) -> None:
     store = RedisStore(f"redis://127.0.0.1:{free_port()}/0")
     with pytest.raises(StoreError, match="redis"):
         await store.store_frames([frame(1)])
+    with pytest.raises(StoreError, match="redis"):
+        await store.read_fused("0", None, 10)
+    with pytest.raises(StoreError, match="redis"):
+        await store.latest(None)
     await store.close()
 
 
