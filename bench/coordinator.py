@@ -84,6 +84,8 @@ async def bench(args: argparse.Namespace) -> dict:
         "duplicates": sum(n - 1 for n in windows.values() if n > 1),
         "windows_missing": missing_windows(windows), "subscriber_resumes": sub_out["resumes"],
         "realtime_fps": real["fps"], "ingest_fps": peak["fps"], "sink_fps": sink_run["fps"],
+        "frames_per_batch": {"realtime": real["frames_per_batch"], "peak": peak["frames_per_batch"],
+                             "sink": sink_run["frames_per_batch"]},
         "ratio": peak["fps"] / sink_run["fps"] if sink_run["fps"] else float("nan"),
         "warmup_s": warmup_s, "added_latency_ms_p50": pct(added, 50), "added_latency_ms_p99": pct(added, 99),
         "added_latency_ms_p99_with_warmup": pct(sub_out["added"], 99),

@@ -123,6 +123,7 @@ async def _stream(target: str, devices: list[str], until: float, paced: bool, ou
             task.cancel()
         out["sent"] = out.get("sent", 0) + sum(seqs.values())
         out["acked"] = out.get("acked", 0) + sum(min(acked.get(k, 0), n) for k, n in seqs.items())
+        out["batches"] = out.get("batches", 0) + batch_id
 
 
 def generator(target: str, devices: list[str], seconds: float, paced: bool, queue) -> None:
@@ -174,7 +175,9 @@ class Load:
         elapsed = time.monotonic() - self.started
         sent = sum(r["sent"] for r in results)
         acked = sum(r["acked"] for r in results)
-        return {"sent": sent, "acked": acked, "fps": acked / max(min(elapsed, self.seconds), 1e-9)}
+        batches = sum(r["batches"] for r in results)
+        return {"sent": sent, "acked": acked, "fps": acked / max(min(elapsed, self.seconds), 1e-9),
+                "frames_per_batch": sent / max(batches, 1)}  # fmt: skip
 
 
 def run_load(target: str, devices: int, seconds: float, paced: bool, procs: int, prefix: str) -> dict:

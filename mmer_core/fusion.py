@@ -107,14 +107,16 @@ def fuse_row(
     if not scores:
         raise ValueError("fusion: no modality to fuse")
     names = sorted(scores)
-    rows = [[float(p) for p in scores[m]] for m in names]
+    rows = [list(map(float, scores[m])) for m in names]
     k = len(rows[0])
-    if any(len(r) != k for r in rows):
-        raise ValueError("fusion: every modality must score the same number of labels")
-    if not all(math.isfinite(p) and p >= 0 for r in rows for p in r):
-        raise ValueError("fusion: probabilities must be finite and non-negative")
-    base = [float((weights or {}).get(m, 1.0)) for m in names]
-    if any(b < 0 for b in base) or sum(base) <= 0:
+    for r in rows:
+        if len(r) != k:
+            raise ValueError("fusion: every modality must score the same number of labels")
+        if not all(map(math.isfinite, r)) or min(r) < 0:
+            raise ValueError("fusion: probabilities must be finite and non-negative")
+    get = (weights or {}).get
+    base = [float(get(m, 1.0)) for m in names]
+    if min(base) < 0 or sum(base) <= 0:
         raise ValueError(
             f"fusion: weights must be non-negative and not all zero, got {dict(zip(names, base, strict=True))}"
         )
@@ -128,12 +130,15 @@ def fuse_row(
     total_w = sum(w)
     w = [x / total_w for x in w]
     if strategy in ("weighted_mean", "confidence"):
-        fused = [sum(wi * r[j] for wi, r in zip(w, rows, strict=True)) for j in range(k)]
+        fused = [0.0] * k
+        for wi, r in zip(w, rows, strict=True):
+            for j, p in enumerate(r):
+                fused[j] += wi * p
     elif strategy == "product":
-        z = [
-            sum(wi * math.log(min(max(r[j], _EPS), 1.0)) for wi, r in zip(w, rows, strict=True))
-            for j in range(k)
-        ]
+        z = [0.0] * k
+        for wi, r in zip(w, rows, strict=True):
+            for j, p in enumerate(r):
+                z[j] += wi * math.log(min(max(p, _EPS), 1.0))
         top = max(z)
         fused = [math.exp(x - top) for x in z]
     elif strategy == "max":
