@@ -407,25 +407,33 @@ def trainer_push(cluster: Cluster, size: Size) -> Figures:
             ]
             stub.PushModel(iter(chunks), timeout=30)
 
+    devices = {e.device_id for e in run.edges}
+    expected = len(devices) * len(cluster.modalities)
+
+    def firsts() -> dict[tuple[str, str], int]:
+        """When each (device, modality) first had a frame scored by the new version stored."""
+        out: dict[tuple[str, str], int] = {}
+        for (device, modality, _), f in cluster.collector.snapshot(devices).items():
+            if f.model_version == version:
+                out[(device, modality)] = min(out.get((device, modality), f.receive_ns), f.receive_ns)
+        return out
+
     try:
         fault_window(run, inject)
         wait_until(lambda: all(set(e.versions().values()) == {version} for e in run.edges), 15, "edges on v")
+        wait_until(lambda: len(firsts()) == expected, 15, "a window of every modality scored by v")
     except TimeoutError:
         pass
     finally:
         channel.close()
     run.extra["version"] = version
     run.extra["edges_serving"] = sum(set(e.versions().values()) == {version} for e in run.edges)
-    devices = {e.device_id for e in run.edges}
-    firsts: dict[tuple[str, str], int] = {}
-    for (device, modality, _), f in cluster.collector.snapshot(devices).items():
-        if f.model_version == version:
-            firsts[(device, modality)] = min(firsts.get((device, modality), f.receive_ns), f.receive_ns)
-    expected = len(devices) * len(cluster.modalities)
-    run.extra["serving_s"] = (
-        ns_to_s(max(firsts.values()) - run.fault_end_ns) if len(firsts) == expected else None
+    figures = finish(run)
+    served = firsts()
+    figures.extra["serving_s"] = (
+        ns_to_s(max(served.values()) - run.fault_end_ns) if len(served) == expected else None
     )
-    return finish(run)
+    return figures
 
 
 SCENARIOS: dict[str, Callable[[Cluster, Size], Figures]] = {
