@@ -83,7 +83,9 @@ async def _stream(target: str, devices: list[str], until: float, paced: bool, ou
     flight, and frames that come due meanwhile go together as soon as the ack returns. Unpaced, each batch
     takes as many frames as the stream has (device, modality) pairs in due order, so the modality mix is the
     real-time one, time-compressed, with up to PEAK_IN_FLIGHT batches in flight."""
-    async with grpc.aio.insecure_channel(target) as ch:
+    # Its own connection, as a gateway of devices has: grpc would otherwise put every stream of this process
+    # on one TCP connection, and coordinator workers sharing a port (SO_REUSEPORT) get connections, not streams.
+    async with grpc.aio.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)]) as ch:
         call = ingest_pb2_grpc.IngestStub(ch).StreamScores()
         seqs: Counter = Counter()
         start = time.monotonic()
