@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from edge_node.sample_clock import RESYNC_NS, SampleClock
+from edge_node.sample_clock import BACKWARD_NS, SampleClock
 
 S = 1_000_000_000
 T0 = 1_700_000_000 * S  # device wall clock when the source's time was 0
@@ -40,4 +40,15 @@ def test_a_source_whose_time_jumps_back_is_remapped() -> None:
     arrival = T0 + 101 * S
     assert clock.stamp(1.0, arrival) == arrival, "a replay that starts over is not stamped 99 s in the past"
     assert clock.stamp(1.5, arrival + S // 2) == arrival + S // 2
-    assert RESYNC_NS < 99 * S
+    assert BACKWARD_NS < 99 * S
+
+
+def test_windows_a_sensor_held_back_keep_the_time_they_were_taken() -> None:
+    """A radio dropout: 30 s of windows arrive at once; they ended long ago and must look old."""
+    clock = SampleClock()
+    for t in range(1, 11):
+        assert clock.stamp(float(t), T0 + t * S) == T0 + t * S
+    late = T0 + 41 * S
+    assert [clock.stamp(float(t), late) for t in range(11, 41)] == [T0 + t * S for t in range(11, 41)]
+    assert clock.stamp(41.0, T0 + 41 * S) == T0 + 41 * S
+    assert clock.stamp(38.5, T0 + 41 * S) == T0 + 38 * S + S // 2, "a little out of order is not a restart"
