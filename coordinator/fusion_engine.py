@@ -12,8 +12,9 @@ window. A modality counts if its latest frame ending by T is not older than its
 staleness limit and its weight is not zero. Weights are the configured ones, or
 else those of the models that scored the frames (by modality and model version,
 from the manifests' validation accuracy); a model the registry does not know
-gets the mean weight of the known ones in the window. Each window is fused exactly once and windows are fused in
-order; late frames update the state for later windows only.
+gets the mean weight of the known ones in the window. Each window is fused
+exactly once and windows are fused in order; late frames update the state for
+later windows only.
 """
 
 from __future__ import annotations
