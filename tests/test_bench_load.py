@@ -38,8 +38,8 @@ def test_coordinator_bench_writes_every_field_of_the_issue(tmp_path: Path) -> No
     )
     assert 0 <= got["added_latency_ms_p50"] <= got["added_latency_ms_p99"]
     assert got["warmup_s"] == 1.5, "at most half the run"
-    batch = got["frames_per_batch"]
-    assert 1 <= batch["realtime"] <= batch["peak"] and batch["peak"] == batch["sink"] == 40, batch  # 10 devices
+    batch = got["frames_per_batch"]  # unpaced, a batch holds a frame of each of the 10 devices' 4 modalities
+    assert 1 <= batch["realtime"] <= batch["peak"] and batch["peak"] == batch["sink"] == 40, batch
     for hop in ("queue", "inference", "network", "wait", "fuse", "publish", "subscriber"):
         assert 0 <= got["latency_ms"][hop]["p50"] <= got["latency_ms"][hop]["p99"], hop
 
