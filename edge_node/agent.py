@@ -139,12 +139,12 @@ class Agent:
         finally:
             self.inference_done.set()
 
-    def score_window(self, w: Window, ended_ns: int | None = None) -> ingest_pb2.ScoreFrame | None:
-        """Preprocess and score one window that ended at ended_ns (device wall clock; default now); a bad
-        window is logged and counted, never raised."""
+    def score_window(self, w: Window, ended_ns: int) -> ingest_pb2.ScoreFrame | None:
+        """Preprocess and score one window that ended at ended_ns (device wall clock); a bad window is logged
+        and counted, never raised."""
         self.counters.windows += 1
         started_ns = self.clock.now_ns()
-        end_ns = started_ns if ended_ns is None else min(self.clock.to_coordinator_ns(ended_ns), started_ns)
+        end_ns = min(self.clock.to_coordinator_ns(ended_ns), started_ns)  # a clock sync may have moved it
         start_ns = end_ns - int((w.t_end - w.t_start) * 1e9)
         try:
             x = preprocess(w.modality, w.data)
