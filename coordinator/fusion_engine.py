@@ -31,6 +31,7 @@ from mmer_core.fusion import Smoother, fuse_row
 MAX_BACKLOG_WINDOWS = 5
 HISTORY_PER_MODALITY = 64
 OVERDUE_HOPS = 2.0  # a modality silent for this many hops is not waited for
+TICK_S = 0.005  # the longest a window's grace timer may overrun
 
 Received = tuple[int, int, ingest_pb2.ScoreFrame]  # (window end, coordinator receive time, frame)
 
@@ -87,7 +88,18 @@ class FusionEngine:
         history = state.frames.get(modality)
         if history is None:
             history = state.frames[modality] = deque(maxlen=HISTORY_PER_MODALITY)
-        history.append((end, receive_ns, frame))
+        received = (end, receive_ns, frame)
+        if history and end < history[-1][0]:  # another device of the modality is ahead: keep window order
+            i = len(history)
+            while i and history[i - 1][0] > end:
+                i -= 1
+            if len(history) < HISTORY_PER_MODALITY:
+                history.insert(i, received)
+            elif i:  # full: the oldest goes, unless this one is older still
+                history.popleft()
+                history.insert(i - 1, received)
+        else:
+            history.append(received)
         state.last_receive[modality] = receive_ns
         newest = state.newest_end.get(modality)
         if newest is None or end > newest:
@@ -173,15 +185,13 @@ class FusionEngine:
         chosen: dict[str, Received] = {}
         for modality, history in state.frames.items():
             oldest = end_ns - self.staleness_ns.get(modality, 3 * self.window_ns)
-            best = None
-            for received in reversed(history):  # arrival order is window order for one device
-                end = received[0]
-                if end <= oldest:
+            for received in reversed(
+                history
+            ):  # in window order: the first one ending by end_ns is the newest
+                if received[0] <= end_ns:
+                    if received[0] > oldest:
+                        chosen[modality] = received
                     break
-                if end <= end_ns and (best is None or end > best[0]):
-                    best = received
-            if best is not None:
-                chosen[modality] = best
         base = self._weights(chosen)
         if base is not None:
             chosen = {m: r for m, r in chosen.items() if base[m] > 0}

@@ -32,13 +32,14 @@ MAX_CACHED_SUBJECTS = 100_000
 
 # KEYS[1] = high-water hash. ARGV: the frames' receive times, comma-separated; their fields (device/modality,
 # or modality), space-separated (ids never hold spaces); their seqs, comma-separated; in shared mode the
-# lengths of their encoded records, comma-separated, and the records end to end. Five arguments whatever
-# the batch size: packing one argument per frame value cost more than the script. Returns two strings:
-# "1"/"0" (new or not) per frame, and the mark after each frame, comma-separated. With KEYS[2] (shared
-# mode: the subject shard's frame stream), the new frames are appended there as one entry (a ScoreBatch,
-# and their receive times comma-separated: see stream_entry_frames), atomically with their marks, so the
-# replica owning the shard fuses each exactly once. Marks are written back as the strings received (Lua
-# numbers would print large seqs in exponent form).
+# lengths of their encoded records, comma-separated, the records end to end, and the calling replica's id.
+# Six arguments whatever the batch size: packing one argument per frame value cost more than the script.
+# Returns "1"/"0" (new or not) per frame, the mark after each frame (comma-separated), and "1" when the
+# caller owns the shard. Shared mode (KEYS[2..4]: the subject shard's frame history, its inbox and its
+# lease key): the new frames go to the history as one entry (a ScoreBatch, and their receive times
+# comma-separated: see stream_entry_frames), atomically with their marks; a caller holding the shard's
+# lease fuses them itself, anyone else's frames go to the inbox too, which the owner reads. Marks are
+# written back as the strings received (Lua numbers would print large seqs in exponent form).
 STORE_BATCH = """
 local flags, after, marks, written, parts = {}, {}, {}, {}, {}
 local seqs, lens, received, rparts = {}, {}, {}, {}
@@ -68,10 +69,17 @@ end
 local fields = {}
 for field, seq in pairs(written) do fields[#fields + 1] = field; fields[#fields + 1] = seq end
 if #fields > 0 then redis.call('HSET', KEYS[1], unpack(fields)) end
+local owned = '0'
 if KEYS[2] and #parts > 0 then
-  redis.call('XADD', KEYS[2], '*', 'b', table.concat(parts), 'r', table.concat(rparts, ','))
+  local entry = {'b', table.concat(parts), 'r', table.concat(rparts, ',')}
+  redis.call('XADD', KEYS[2], '*', unpack(entry))
+  if ARGV[6] ~= '' and redis.call('GET', KEYS[4]) == ARGV[6] then
+    owned = '1'
+  else
+    redis.call('XADD', KEYS[3], '*', unpack(entry))
+  end
 end
-return {table.concat(flags), table.concat(after, ',')}
+return {table.concat(flags), table.concat(after, ','), owned}
 """
 
 
@@ -136,6 +144,8 @@ class RedisStore:
         self._pending: list[tuple[Sequence[ingest_pb2.ScoreFrame], int, asyncio.Future]] = []
         self._committer: asyncio.Task | None = None
         self._shard_of: dict[str, int] = {}
+        self.owner = ""  # shared mode: this replica's lease id (sharing.SharedFusion sets it and on_owned)
+        self.on_owned: Callable[[int, list[tuple[ingest_pb2.ScoreFrame, int]]], None] | None = None
 
     def shard_of(self, subject_id: str) -> int:
         shard = self._shard_of.get(subject_id)
@@ -188,14 +198,19 @@ class RedisStore:
     ) -> list[tuple[list[bool], dict[tuple[str, str], int]]]:
         """Store several batches in one pipeline; per batch, new flags and the marks for its Ack."""
         frames = [f for batch, _ in work for f in batch]
-        receive = [str(r) for batch, r in work for _ in batch]
-        groups: dict[str, list[int]] = {}
+        receive_ns = [r for batch, r in work for _ in batch]
+        text = {r: str(r) for _, r in work}
+        receive = [text[r] for r in receive_ns]
+        groups: dict[str, tuple[int, list[int]]] = {}  # hash tag's mark key -> (shard, frame indexes)
         for i, f in enumerate(frames):
             key = self._hwm(f.device_id, f.subject_id)
-            groups.setdefault(key, []).append(i)
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = (self.shard_of(f.subject_id) if self.shards else -1, [])
+            group[1].append(i)
 
         def fill(pipe: Pipeline) -> None:
-            for key, members in groups.items():
+            for key, (shard, members) in groups.items():
                 group = [frames[i] for i in members]
                 seqs = ",".join([str(f.seq) for f in group])
                 received = ",".join([receive[i] for i in members])
@@ -203,10 +218,10 @@ class RedisStore:
                     fields = " ".join([f"{f.device_id}/{f.modality}" for f in group])
                     records = [batch_record(f) for f in group]
                     lengths = ",".join([str(len(r)) for r in records])
-                    args = [received, fields, seqs, lengths, b"".join(records)]
-                    keys = [key, key[: -len("hwm")] + "frames"]
+                    args = [received, fields, seqs, lengths, b"".join(records), self.owner]
+                    keys = [key, *(self.shard_key(shard, what) for what in ("frames", "inbox", "owner"))]
                 else:
-                    args = [received, " ".join([f.modality for f in group]), seqs, "", b""]
+                    args = [received, " ".join([f.modality for f in group]), seqs, "", b"", ""]
                     keys = [key]
                 self._store_batch.queue(pipe, keys, args)
 
@@ -216,10 +231,15 @@ class RedisStore:
             raise StoreError(f"redis: {exc}") from exc
         new = [False] * len(frames)
         marks_after = [0] * len(frames)
-        for members, (flags, marks) in zip(groups.values(), results, strict=True):
+        for (shard, members), (flags, marks, owned) in zip(groups.values(), results, strict=True):
             for i, flag, mark in zip(members, flags, marks.split(b","), strict=True):
                 new[i] = flag == 49  # b"1"
                 marks_after[i] = int(mark)
+            if owned == b"1" and self.on_owned is not None:
+                try:  # the frames are stored whatever fusing them does: their acks must not depend on it
+                    self.on_owned(shard, [(frames[i], receive_ns[i]) for i in members if new[i]])
+                except Exception:
+                    log.exception("fusing the frames of shard %d failed", shard)
         out, start = [], 0
         for batch, _ in work:
             acked = {(f.device_id, f.modality): marks_after[start + j] for j, f in enumerate(batch)}

@@ -15,7 +15,7 @@ from opentelemetry import metrics
 
 from coordinator.auth import Principal, principal_of
 from coordinator.device_metrics import observe_devices
-from coordinator.fusion_engine import FusionEngine
+from coordinator.fusion_engine import TICK_S, FusionEngine
 from coordinator.hop_recorder import HopRecorder
 from coordinator.hub import Hub
 from coordinator.latency import LatencyBook
@@ -42,7 +42,6 @@ from mmer_core.wire import INVALID_FRAME_KEY, format_invalid_frame
 
 log = logging.getLogger("mmer.coordinator")
 MAX_FRAMES_PER_BATCH = 1024
-TICK_S = 0.005  # the longest a window's grace timer may overrun
 
 
 @dataclass

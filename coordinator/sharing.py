@@ -1,14 +1,18 @@
 """Several coordinator replicas on one Redis: each subject fused by exactly one replica at a time.
 
-Subjects hash into shards. Ingest (on any replica) appends each new frame to
-its shard's Redis Stream atomically with the dedup mark, then acks. A replica
-owns a shard while it holds the shard's lease key (SET NX PX, renewed; it
-expires when the holder dies) and reads the stream through the consumer group
-"fusers". A replica taking over rebuilds the fusion state from the stream's
-recent history, claims what the dead holder left pending (XAUTOCLAIM), and
-fuses each window once: a per-subject mark (last fused window end) is checked
-and advanced in the same script that appends the fused emotion. Every replica
-tails the fused stream to feed its own subscribers.
+Subjects hash into shards. A replica owns a shard while it holds the shard's
+lease key (SET NX PX, renewed; it expires when the holder dies). Ingest (on any
+replica) appends each new frame to its shard's history stream atomically with
+the dedup mark, then acks; the same script tells whether the caller holds the
+lease. The owner feeds such frames to its fusion engine at once; frames stored
+by any other replica also go to the shard's inbox stream, which the owner reads
+through the consumer group "fusers". A replica taking over rebuilds the fusion
+state from the history's recent past and then reads the inbox (a frame met twice
+is fed once, by its sequence number), and fuses each window once: a per-subject
+mark (last fused window end) is checked and advanced in the same script that
+appends the fused emotion. Fused emotions leave through one outbox, so each
+subject's windows reach the fused stream in order. Every replica tails the
+fused stream to feed its own subscribers.
 """
 
 from __future__ import annotations
@@ -22,14 +26,16 @@ import uuid
 
 from redis.exceptions import RedisError, ResponseError
 
-from coordinator.fusion_engine import FusionEngine
+from coordinator.fusion_engine import TICK_S, FusionEngine
 from coordinator.redis_store import LuaScript, RedisStore, stream_entry_frames
-from mmer.v1 import fusion_pb2
+from mmer.v1 import fusion_pb2, ingest_pb2
 
 log = logging.getLogger("mmer.coordinator.sharing")
 SHARDS = 16
 GROUP = "fusers"
 STOP_S = 2.0  # how long stop() waits for the loops' last blocking reads
+PUBLISH_BATCH = 500  # fused emotions per append pipeline
+OUTBOX_LIMIT = 100_000  # fused emotions kept for the fused stream while Redis is away; the oldest go first
 
 RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
@@ -62,12 +68,15 @@ class SharedFusion:
         self.me = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.lease_ms = int(lease_s * 1000)
         self.horizon_ms = int(horizon_s * 1000)
-        self.engines: dict[int, FusionEngine] = {}
+        self.engines: dict[int, FusionEngine] = {}  # the shards this replica owns, rebuilt and fusing
+        self._fed: dict[int, dict[tuple[str, str], int]] = {}  # per shard: last seq fed per device modality
+        self._rebuilding: dict[int, list[tuple[ingest_pb2.ScoreFrame, int]]] = {}  # frames held meanwhile
+        self._outbox: list[fusion_pb2.FusedEmotion] = []
+        self._outbox_ready = asyncio.Event()
         self._renew = self.r.register_script(RENEW)
         self._release = self.r.register_script(RELEASE)
         self._append = LuaScript(self.r, APPEND_ONCE)
         self._tasks: list[asyncio.Task] = []
-        self._lock = asyncio.Lock()
         self._stopping = asyncio.Event()
 
     async def start(self) -> None:
@@ -75,18 +84,24 @@ class SharedFusion:
         # appended before the first XREAD reached Redis (a takeover's backlog) never reached subscribers.
         newest = await self.r.xrevrange(self.store.stream, count=1)
         tail_from = newest[0][0].decode() if newest else "0-0"
+        self.store.owner, self.store.on_owned = self.me, self._feed
         self._tasks = [
             asyncio.create_task(self._tail_loop(tail_from)),
             asyncio.create_task(self._lease_loop()),
-            asyncio.create_task(self._fuse_loop()),
+            asyncio.create_task(self._inbox_loop()),
+            asyncio.create_task(self._tick_loop()),
+            asyncio.create_task(self._publish_loop()),
         ]
 
     async def stop(self) -> None:
-        """Let the loops finish their current (short, blocking) read, then give the shards back.
+        """Let the loops finish their current (short, blocking) read and the outbox drain, then give the
+        shards back.
 
         The loops are asked to stop rather than cancelled: a cancelled blocking XREAD left redis-py's
         connection waiting for a reply that never came, and the process hung at shutdown."""
         self._stopping.set()
+        self._outbox_ready.set()
+        self.store.on_owned = None
         with contextlib.suppress(RedisError):
             await self.r.zrem(f"{self.store.p}:{{ctl}}:replicas", self.me)
         done, pending = await asyncio.wait(self._tasks, timeout=STOP_S)
@@ -123,6 +138,65 @@ class SharedFusion:
         results = await self._append.pipelined(fill)
         return [r.decode() if r else None for r in results]
 
+    def _feed(self, shard: int, frames: list[tuple[ingest_pb2.ScoreFrame, int]]) -> None:
+        """Frames of a shard (with their receive times) into its engine; the windows they close go to the
+        outbox. Called by the store for the frames this replica stored as the shard's owner, and for the
+        inbox; a shard being taken over holds them until its rebuild is done."""
+        engine = self.engines.get(shard)
+        if engine is None:
+            held = self._rebuilding.get(shard)
+            if held is not None:
+                held.extend(frames)
+            return  # not ours (any more): the next owner rebuilds from the history
+        fed, out = self._fed[shard], self._outbox
+        for frame, receive_ns in frames:
+            key = (frame.device_id, frame.modality)
+            if frame.seq <= fed.get(key, 0):
+                continue  # fed already: the rebuilt history and the inbox overlap
+            fed[key] = frame.seq
+            out += engine.add(frame, receive_ns)
+        if out:
+            self._outbox_ready.set()
+
+    async def _publish_loop(self) -> None:
+        """The one way out of fusion: appends in order, retried while Redis is away (appends are idempotent
+        per subject window), the oldest dropped beyond OUTBOX_LIMIT."""
+        while True:
+            await self._outbox_ready.wait()
+            self._outbox_ready.clear()
+            while self._outbox:
+                batch, self._outbox = self._outbox[:PUBLISH_BATCH], self._outbox[PUBLISH_BATCH:]
+                try:
+                    await self.app.publish_many(batch)
+                except RedisError as exc:
+                    log.warning("publishing %d fused emotions: %s; retrying", len(batch), exc)
+                    self._outbox[:0] = batch
+                    if len(self._outbox) > OUTBOX_LIMIT:
+                        dropped = len(self._outbox) - OUTBOX_LIMIT
+                        del self._outbox[:dropped]
+                        self.app.counters["fused_dropped"] += dropped
+                    if self._stopping.is_set():
+                        return
+                    await asyncio.sleep(0.1)
+                except Exception:  # a bug, not an outage: retrying would repeat it; keep fusing the rest
+                    log.exception("publishing %d fused emotions failed; dropped", len(batch))
+                    self.app.counters["fused_dropped"] += len(batch)
+            if self._stopping.is_set():
+                return
+
+    async def _tick_loop(self) -> None:
+        """Fuse the windows whose grace ran out, at most TICK_S late."""
+        while not self._stopping.is_set():
+            now = time.time_ns()
+            deadlines = [d for e in self.engines.values() if (d := e.next_deadline()) is not None]
+            if deadlines and min(deadlines) <= now:
+                for engine in list(self.engines.values()):
+                    self._outbox += engine.tick(now)
+                if self._outbox:
+                    self._outbox_ready.set()
+            wait = min(deadlines, default=now + int(TICK_S * 1e9)) - time.time_ns()
+            await asyncio.sleep(min(max(wait, 0) / 1e9, TICK_S))
+
     def _engine(self) -> FusionEngine:
         return self.app.new_engine()
 
@@ -152,86 +226,79 @@ class SharedFusion:
             key = self.store.shard_key(shard, "owner")
             if shard in self.engines:
                 if len(self.engines) > share:  # hand over to a replica with fewer shards
-                    async with self._lock:
-                        self.engines.pop(shard, None)
-                        await self._release(keys=[key], args=[self.me])
+                    self._drop(shard)
+                    await self._release(keys=[key], args=[self.me])
                     log.info("%s released shard %d", self.me, shard)
                 elif not await self._renew(keys=[key], args=[self.me, self.lease_ms]):
                     log.warning("lost shard %d", shard)
-                    self.engines.pop(shard, None)
+                    self._drop(shard)
                 continue
-            if len(self.engines) < share and await self.r.set(key, self.me, nx=True, px=self.lease_ms):
-                async with self._lock:
-                    await self._take_over(shard)
+            if len(self.engines) < share:
+                self._rebuilding[shard] = []  # before the lease: our frames may be stored as owned at once
+                try:
+                    if await self.r.set(key, self.me, nx=True, px=self.lease_ms):
+                        await self._take_over(shard)
+                finally:
+                    self._rebuilding.pop(shard, None)
         now_ms = int(time.time() * 1000)
         for shard in self.owned():
-            await self.r.xtrim(
-                self.store.shard_key(shard, "frames"),
-                minid=f"{now_ms - 3 * self.horizon_ms}",
-                approximate=True,
-            )
+            for what in ("frames", "inbox"):
+                await self.r.xtrim(
+                    self.store.shard_key(shard, what),
+                    minid=f"{now_ms - 3 * self.horizon_ms}",
+                    approximate=True,
+                )
+
+    def _drop(self, shard: int) -> None:
+        self.engines.pop(shard, None)
+        self._fed.pop(shard, None)
 
     async def _take_over(self, shard: int) -> None:
-        """Rebuild the shard's fusion state from recent frames and fuse what the last holder left undone."""
-        stream = self.store.shard_key(shard, "frames")
-        with contextlib.suppress(ResponseError):
-            await self.r.xgroup_create(stream, GROUP, id="0", mkstream=True)
-        groups = await self.r.xinfo_groups(stream)
-        delivered = next(g["last-delivered-id"] for g in groups if g["name"] in (GROUP, GROUP.encode()))
-        delivered = delivered.decode() if isinstance(delivered, bytes) else delivered
-        engine = self._engine()
-        self.engines[shard] = engine
-        start = f"{int(time.time() * 1000) - self.horizon_ms}"
-        if delivered != "0-0":
-            for _, fields in await self.r.xrange(stream, min=start, max=delivered):
-                await self.app.publish_many(self._feed(engine, fields))
-        cursor = "0-0"
-        while True:  # what the dead holder had read but not finished: covered by the rebuild above
-            cursor, claimed, *_ = await self.r.xautoclaim(
-                stream, GROUP, self.me, min_idle_time=0, start_id=cursor
-            )
-            if claimed:
-                await self.r.xack(stream, GROUP, *[c[0] for c in claimed])
-            if cursor in (b"0-0", "0-0"):
-                break
+        """Rebuild the shard's fusion state from recent frames and fuse what the last holder left undone;
+        on failure give the lease back, so that the shard is taken over again soon."""
+        inbox = self.store.shard_key(shard, "inbox")
+        try:
+            with contextlib.suppress(ResponseError):
+                await self.r.xgroup_create(inbox, GROUP, id="0", mkstream=True)
+            start = f"{int(time.time() * 1000) - self.horizon_ms}"
+            history = await self.r.xrange(self.store.shard_key(shard, "frames"), min=start, max="+")
+            cursor = "0-0"
+            while True:  # anything a dead holder had claimed: the history covers it
+                cursor, claimed, *_ = await self.r.xautoclaim(
+                    inbox, GROUP, self.me, min_idle_time=0, start_id=cursor
+                )
+                if claimed:
+                    await self.r.xack(inbox, GROUP, *[c[0] for c in claimed])
+                if cursor in (b"0-0", "0-0"):
+                    break
+        except RedisError:
+            with contextlib.suppress(RedisError):
+                await self._release(keys=[self.store.shard_key(shard, "owner")], args=[self.me])
+            raise
+        frames = [f for _, fields in history for f in stream_entry_frames(fields)]
+        frames += self._rebuilding.pop(shard)  # stored since we hold the lease; the history may have them too
+        self.engines[shard], self._fed[shard] = self._engine(), {}
+        self._feed(shard, frames)
         log.info("%s took shard %d", self.me, shard)
 
-    @staticmethod
-    def _feed(engine: FusionEngine, fields: dict) -> list[fusion_pb2.FusedEmotion]:
-        """One stream entry (new frames of the batches one pipeline stored) into the engine; the windows it
-        closes."""
-        return [e for f, receive_ns in stream_entry_frames(fields) for e in engine.add(f, receive_ns)]
-
-    async def _fuse_loop(self) -> None:
+    async def _inbox_loop(self) -> None:
+        """Fuse the frames other replicas stored for the shards this replica owns."""
         while not self._stopping.is_set():
             owned = self.owned()
             if not owned:
                 await asyncio.sleep(0.05)
                 continue
-            streams = {self.store.shard_key(s, "frames"): ">" for s in owned}
-            deadlines = [d for e in self.engines.values() if (d := e.next_deadline()) is not None]
-            wait_ms = int(min(deadlines, default=time.time_ns() + 50_000_000) - time.time_ns()) // 1_000_000
-            try:  # NOACK: a successor rebuilds from the stream itself, not from what was pending
-                replies = await self.r.xreadgroup(
-                    GROUP, self.me, streams, count=500, block=min(max(wait_ms, 1), 50), noack=True
-                )
-                async with self._lock:
-                    emotions = []
-                    for stream, entries in replies or []:
-                        name = stream.decode()
-                        shard = int(name.split("{s", 1)[1].split("}", 1)[0])
-                        engine = self.engines.get(shard)
-                        if engine is None:
-                            continue  # lost the lease meanwhile; the next holder re-reads these
-                        for _, fields in entries:
-                            emotions += self._feed(engine, fields)
-                    now = time.time_ns()
-                    for engine in self.engines.values():  # windows whose grace ran out
-                        emotions += engine.tick(now)
-                    await self.app.publish_many(emotions)
+            streams = {self.store.shard_key(s, "inbox"): ">" for s in owned}
+            try:  # NOACK: a successor rebuilds from the history, not from what was pending
+                replies = await self.r.xreadgroup(GROUP, self.me, streams, count=500, block=50, noack=True)
             except RedisError as exc:  # group vanished (stream trimmed / flushed) or Redis restarting:
-                log.warning("fusing: %s", exc)  # the lease loop retakes shards whose lease lapsed
+                log.warning("reading the inbox: %s", exc)  # the lease loop retakes shards whose lease lapsed
                 await asyncio.sleep(0.1)
+                continue
+            for stream, entries in replies or []:
+                shard = int(stream.decode().split("{s", 1)[1].split("}", 1)[0])
+                for _, fields in entries:
+                    self._feed(shard, stream_entry_frames(fields))
 
     async def _tail_loop(self, last: str) -> None:
         while not self._stopping.is_set():

@@ -98,6 +98,30 @@ def test_a_timer_window_waits_from_its_first_frame_when_data_arrives_late() -> N
     assert [x.window_end_ns for x in e.tick(now + int(GRACE * S))] == [BASE + S]
 
 
+def test_two_devices_of_one_modality_count_by_window_end_not_by_arrival() -> None:
+    """A subject with two cameras: a frame arriving after a newer one from the other device is kept in
+    window order, so each window takes the newest frame that ends inside it; the history stays bounded."""
+    e = engine()
+    fused = []
+    for seq, device, end_s, label in [
+        (1, "cam-a", 1.2, "happy"),
+        (1, "cam-b", 1.9, "sad"),
+        (2, "cam-a", 1.6, "angry"),
+    ]:
+        end = BASE + round(end_s * S)
+        fused += e.add(frame(seq, "image", device, end_ns=end, label=label), end + 1_000_000)
+    history = e.subjects["subj-1"].frames["image"]
+    assert [round((end - BASE) / S, 1) for end, _, _ in history] == [1.2, 1.6, 1.9]
+    (done,) = fused + e.tick(BASE + 3 * S)
+    assert done.window_end_ns == BASE + 2 * S and done.label == "sad"
+    assert [(c.device_id, c.seq) for c in done.contributions] == [("cam-b", 1)], "ends at 1.9, the newest"
+    for seq in range(4, 200):  # cam-b far ahead, cam-a's late frames interleaved, then older than all kept
+        e.add(frame(seq, "image", "cam-b", end_ns=BASE + seq * S), BASE + seq * S)
+        e.add(frame(seq, "image", "cam-a", end_ns=BASE + (seq - 150) * S), BASE + seq * S)
+    ends = [end for end, _, _ in history]
+    assert len(ends) == 64 and ends == sorted(ends) and ends[-1] == BASE + 199 * S
+
+
 @pytest.mark.parametrize(
     "kwargs, message", [({"window_s": 0}, "fusion window"), ({"grace_s": -0.1}, "fusion grace")]
 )

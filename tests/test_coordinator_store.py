@@ -112,6 +112,40 @@ async def test_sharded_store_queues_exactly_the_new_frames_for_the_fuser(redis_u
     await store.close()
 
 
+async def test_the_lease_holder_fuses_its_own_frames_and_the_others_go_to_the_inbox(redis_url) -> None:
+    """Frames stored by the replica holding the shard's lease are handed to its fuser at once (new ones only)
+    and kept in the history; frames stored by any other replica go to the inbox too. A fuser that fails
+    costs no batch its ack."""
+    store = RedisStore(redis_url, shards=4)
+    handed = []
+    store.owner, store.on_owned = (
+        "me",
+        lambda shard, got: handed.append((shard, [(f.seq, r) for f, r in got])),
+    )
+    shard = store.shard_of("subj-1")
+    await store.store_batch([frame(1), frame(2)], receive_ns=7)  # no one holds the lease
+    await store.client.set(store.shard_key(shard, "owner"), "me")
+    await store.store_batch([frame(2), frame(3)], receive_ns=8)
+    await store.client.set(store.shard_key(shard, "owner"), "other")
+    await store.store_batch([frame(4)], receive_ns=9)
+    assert handed == [(shard, [(3, 8)])]
+
+    async def entries(what: str) -> list[list[tuple[int, int]]]:
+        raw = await store.client.xrange(store.shard_key(shard, what))
+        return [[(f.seq, r) for f, r in stream_entry_frames(fields)] for _, fields in raw]
+
+    assert await entries("frames") == [[(1, 7), (2, 7)], [(3, 8)], [(4, 9)]]
+    assert await entries("inbox") == [[(1, 7), (2, 7)], [(4, 9)]]
+
+    def broken(shard: int, got: list) -> None:
+        raise RuntimeError("fuser bug")
+
+    store.on_owned = broken
+    await store.client.set(store.shard_key(shard, "owner"), "me")
+    assert await store.store_batch([frame(5)], receive_ns=10) == ([True], {("dev-1", "hr"): 5})
+    await store.close()
+
+
 async def test_concurrent_batches_share_one_commit_and_keep_their_own_acks(redis_url) -> None:
     """Batches stored at once (one per device stream) go in one pipeline: each gets its own flags, marks and
     receive times, and a frame two batches both carry is new in the first only."""

@@ -53,6 +53,11 @@ async def test_ingest_fused_appends_and_registry_keep_to_one_slot_per_call(clust
         frames = [frame(1, subject=f"subj-{i}", device=f"dev-{i}") for i in range(8)]
         new, acked = await store.store_batch(frames, receive_ns=1)
         assert new == [True] * 8 and set(acked.values()) == {1}
+        store.owner, owned = "me", []
+        store.on_owned = lambda shard, got: owned.append(shard)
+        await store.client.set(store.shard_key(store.shard_of("subj-0"), "owner"), "me")
+        await store.store_batch([frame(2, subject="subj-0", device="dev-0")], receive_ns=2)
+        assert owned == [store.shard_of("subj-0")]
         assert await store.acked_seqs([("dev-3", "hr", "subj-3")]) == [1]
 
         class App:  # what SharedFusion.append_many needs of the coordinator: nothing but the store

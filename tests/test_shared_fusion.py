@@ -1,0 +1,99 @@
+"""Replicas sharing one real Redis, in one process: the shard's owner fuses the frames it stores itself at
+once, frames stored by another replica reach it through the shard's inbox, and each window is fused once."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+
+import pytest
+
+from coordinator.redis_store import RedisStore, stream_entry_frames
+from coordinator.service import Coordinator
+from coordinator.sharing import SHARDS, SharedFusion
+from mmer.v1 import fusion_pb2
+from mmer_core.config import CoordinatorConfig
+from tests.coordinator_helpers import batch, frame
+
+pytestmark = pytest.mark.redis
+SUBJECTS = [f"subj-{i}" for i in range(12)]
+
+
+async def replica(redis_url: str) -> Coordinator:
+    store = RedisStore(redis_url, shards=SHARDS)
+    app = Coordinator(CoordinatorConfig(), store)
+    app.sharing = SharedFusion(app, store, lease_s=1.0)
+    await app.sharing.start()
+    return app
+
+
+async def until(predicate, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
+async def stop(*apps: Coordinator) -> None:
+    for app in apps:
+        await app.sharing.stop()
+        await app.store.close()
+
+
+async def test_owner_fuses_its_frames_directly_and_the_others_through_the_inbox(redis_url: str) -> None:
+    """Every subject's hr device sends to replica a and its eeg device to replica b: each window is fused once,
+    from both modalities, and a shard's inbox holds only the frames the replica not owning it stored."""
+    a, b = await replica(redis_url), await replica(redis_url)
+    try:
+        await until(
+            lambda: len(a.sharing.engines) == len(b.sharing.engines) == SHARDS // 2, 10, "shards split"
+        )
+        base = time.time_ns() - 60 * 10**9
+        for seq in range(1, 9):
+            end = base + seq * 500_000_000
+            for app, modality in ((a, "hr"), (b, "eeg")):
+                frames = [frame(seq, modality, f"{s}-{modality}", s, end) for s in SUBJECTS]
+                await app.ingest(batch(frames, seq), time.time_ns())
+        client = a.store.client
+
+        async def fused() -> list[fusion_pb2.FusedEmotion]:
+            return [
+                fusion_pb2.FusedEmotion.FromString(f[b"e"]) for _, f in await client.xrange(a.store.stream)
+            ]
+
+        deadline = time.monotonic() + 10
+        while len(emotions := await fused()) < len(SUBJECTS) * 4:
+            assert time.monotonic() < deadline, f"{len(emotions)} windows fused"
+            await asyncio.sleep(0.05)
+        windows = Counter((e.subject_id, e.window_end_ns) for e in emotions)
+        assert set(windows.values()) == {1}, "a window was fused twice"
+        assert all({c.modality for c in e.contributions} == {"hr", "eeg"} for e in emotions)
+        used = {a.store.shard_of(s) for s in SUBJECTS}
+        for app, foreign in ((a, "eeg"), (b, "hr")):
+            for shard in set(app.sharing.owned()) & used:
+                inbox = await client.xrange(a.store.shard_key(shard, "inbox"))
+                stored = {f.modality for _, fields in inbox for f, _ in stream_entry_frames(fields)}
+                assert stored == {foreign}, f"shard {shard}: inbox holds {stored}, not just the other's"
+                history = await client.xrange(a.store.shard_key(shard, "frames"))
+                assert len(history) >= len(inbox)
+        assert a.counters["fused_emotions"] + b.counters["fused_emotions"] == len(SUBJECTS) * 4
+    finally:
+        await stop(a, b)
+
+
+async def test_a_frame_met_twice_in_a_takeover_is_fed_once(redis_url: str) -> None:
+    """A replica taking over reads the shard's recent history and then its inbox, which overlap: frames
+    already fed (by seq, per device and modality) are skipped, so no window sees a frame twice."""
+    app = Coordinator(CoordinatorConfig(), RedisStore(redis_url, shards=SHARDS))
+    sharing = SharedFusion(app, app.store)
+    sharing.engines[0], sharing._fed[0] = app.new_engine(), {}
+    base = time.time_ns() - 60 * 10**9
+    frames = [(frame(seq, end_ns=base + seq * 250_000_000), 1) for seq in range(1, 9)]
+    sharing._feed(0, frames[:6])
+    sharing._feed(0, frames[3:])
+    state = sharing.engines[0].subjects["subj-1"]
+    assert [f.seq for _, _, f in state.frames["hr"]] == list(range(1, 9))
+    sharing._feed(1, frames)  # a shard this replica does not own: nothing to do
+    assert list(sharing.engines) == [0]
+    await app.store.close()
