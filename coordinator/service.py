@@ -157,7 +157,7 @@ class Coordinator:
         weights = {
             key: accuracy_weight(m.metrics.validation_accuracy, len(m.taxonomy.labels))
             for key, m in self.registry.manifests.items()
-            if m.metrics.validation_accuracy > 0 and len(m.taxonomy.labels) >= 2
+            if 0 < m.metrics.validation_accuracy <= 1 and len(m.taxonomy.labels) >= 2  # 0: not reported
         }
         self.model_weights.clear()
         self.model_weights.update(weights)

@@ -125,8 +125,12 @@ def verify_manifest(manifest: manifest_pb2.ModelManifest, public_key: Ed25519Pub
         raise BundleError(f"bundle {where}: modality and version >= 1 are required")
     if not manifest.files or manifest.files[0].role != "model":
         raise BundleError(f"bundle {where}: files[0] must be the model")
-    if not manifest.taxonomy.labels:
-        raise BundleError(f"bundle {where}: taxonomy has no labels")
+    if len(manifest.taxonomy.labels) < 2:
+        raise BundleError(f"bundle {where}: taxonomy needs at least 2 labels")
+    for name in ("accuracy", "fp32_accuracy", "validation_accuracy"):  # fusion weighs models by these
+        value = getattr(manifest.metrics, name)
+        if not 0.0 <= value <= 1.0:
+            raise BundleError(f"bundle {where}: metrics.{name} must be within [0, 1], got {value}")
     for f in manifest.files:
         if not f.name or "/" in f.name or f.name.startswith(".") or f.name == MANIFEST_FILE:
             raise BundleError(f"bundle {where}: bad file name {f.name!r}")

@@ -47,7 +47,7 @@ def check_label_sets(label_sets: Mapping[str, tuple[str, ...]]) -> tuple[str, ..
 
 def fuse(
     scores: Mapping[str, np.ndarray],
-    strategy: str = "weighted_mean",
+    strategy: str = DEFAULT_STRATEGY,
     weights: Mapping[str, float] | None = None,
 ) -> Fused:
     """Fuse the modalities present in `scores` (modality -> (K,) or (N, K) probabilities).
@@ -95,7 +95,7 @@ def fuse(
 
 def fuse_row(
     scores: Mapping[str, Sequence[float]],
-    strategy: str = "weighted_mean",
+    strategy: str = DEFAULT_STRATEGY,
     weights: Mapping[str, float] | None = None,
 ) -> tuple[list[float], dict[str, float]]:
     """fuse() of one probability vector per modality, in plain Python: the coordinator fuses one window

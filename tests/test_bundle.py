@@ -102,6 +102,26 @@ def test_bundle_signed_by_another_key_is_refused(tmp_path: Path, keys) -> None:
         bundle.read_bundle(tmp_path / "b", pub)
 
 
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda m: setattr(m.metrics, "validation_accuracy", 1.5), "metrics.validation_accuracy"),
+        (lambda m: setattr(m.metrics, "accuracy", float("nan")), "metrics.accuracy"),
+        (lambda m: setattr(m.metrics, "fp32_accuracy", -0.1), "metrics.fp32_accuracy"),
+        (lambda m: m.taxonomy.CopyFrom(common_pb2.Taxonomy(name="one", labels=["x"])), "at least 2 labels"),
+    ],
+)  # fmt: skip
+def test_signed_manifest_with_impossible_figures_is_refused(tmp_path: Path, keys, edit, message) -> None:
+    """The coordinator weighs each model in fusion by its validation accuracy: a signed bundle claiming an
+    accuracy outside [0, 1] (or NaN), or a taxonomy of fewer than two labels, is refused at verification."""
+    priv, pub = keys
+    manifest = _manifest()
+    edit(manifest)
+    bundle.write_bundle(tmp_path / "b", manifest, FILES, priv)
+    with pytest.raises(bundle.BundleError, match=message):
+        bundle.read_bundle(tmp_path / "b", pub)
+
+
 def test_wire_blobs_must_match_manifest(keys, tmp_path: Path) -> None:
     priv, pub = keys
     signed = bundle.write_bundle(tmp_path / "b", _manifest(), FILES, priv).manifest
