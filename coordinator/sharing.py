@@ -23,6 +23,7 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Callable
 
 from redis.exceptions import RedisError, ResponseError
 
@@ -78,20 +79,24 @@ class SharedFusion:
         self._append = LuaScript(self.r, APPEND_ONCE)
         self._tasks: list[asyncio.Task] = []
         self._stopping = asyncio.Event()
+        self.cluster = False  # on a Redis Cluster each shard's inbox is read by its own call (its own slot)
+        self._readers: dict[int, asyncio.Task] = {}  # the per-shard inbox readers on a cluster
 
     async def start(self) -> None:
         # Tail from the stream's current end, read before this replica fuses anything: with "$" an emotion
         # appended before the first XREAD reached Redis (a takeover's backlog) never reached subscribers.
         newest = await self.r.xrevrange(self.store.stream, count=1)
         tail_from = newest[0][0].decode() if newest else "0-0"
+        self.cluster = (await self.r.info("cluster")).get("cluster_enabled") == 1
         self.store.owner, self.store.on_owned = self.me, self._feed
         self._tasks = [
             asyncio.create_task(self._tail_loop(tail_from)),
             asyncio.create_task(self._lease_loop()),
-            asyncio.create_task(self._inbox_loop()),
             asyncio.create_task(self._tick_loop()),
             asyncio.create_task(self._publish_loop()),
         ]
+        if not self.cluster:  # one call reads every owned shard's inbox
+            self._tasks.append(asyncio.create_task(self._inbox_loop(self.owned)))
 
     async def stop(self) -> None:
         """Let the loops finish their current (short, blocking) read and the outbox drain, then give the
@@ -279,12 +284,23 @@ class SharedFusion:
         frames += self._rebuilding.pop(shard)  # stored since we hold the lease; the history may have them too
         self.engines[shard], self._fed[shard] = self._engine(), {}
         self._feed(shard, frames)
+        reader = self._readers.get(shard)
+        if self.cluster and (reader is None or reader.done()):
+            reader = self._readers[shard] = asyncio.create_task(
+                self._inbox_loop(lambda: self._still_owned(shard))
+            )
+            self._tasks = [t for t in self._tasks if not t.done()] + [reader]
         log.info("%s took shard %d", self.me, shard)
 
-    async def _inbox_loop(self) -> None:
-        """Fuse the frames other replicas stored for the shards this replica owns."""
+    def _still_owned(self, shard: int) -> list[int] | None:
+        return [shard] if shard in self.engines else None
+
+    async def _inbox_loop(self, shards: Callable[[], list[int] | None]) -> None:
+        """Fuse the frames other replicas stored for the shards `shards()` names (None: stop reading)."""
         while not self._stopping.is_set():
-            owned = self.owned()
+            owned = shards()
+            if owned is None:
+                return
             if not owned:
                 await asyncio.sleep(0.05)
                 continue

@@ -5,6 +5,7 @@ cluster of many nodes does, so the store's calls run against it here."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -77,3 +78,37 @@ async def test_ingest_fused_appends_and_registry_keep_to_one_slot_per_call(clust
         assert [e.subject_id for e in await store.read_fused("", ["subj-2"], 10)] == ["subj-2"]
     finally:
         await store.close()
+
+
+async def test_a_replica_fuses_what_another_stored_through_each_shards_inbox(cluster_url: str) -> None:
+    """On a cluster every shard's inbox is in its own slot, so the owner reads each with its own call: frames
+    stored by another replica (one holding no lease) are fused all the same."""
+    from coordinator.service import Coordinator
+    from coordinator.sharing import SHARDS
+    from mmer_core.config import CoordinatorConfig
+
+    app = Coordinator(CoordinatorConfig(), RedisStore(cluster_url, shards=SHARDS))
+    app.sharing = SharedFusion(app, app.store, lease_s=1.0)
+    other = RedisStore(cluster_url, shards=SHARDS)
+    await app.sharing.start()
+    try:
+        assert app.sharing.cluster
+        deadline = time.monotonic() + 10
+        while len(app.sharing.engines) < SHARDS:
+            assert time.monotonic() < deadline, "the replica did not take every shard"
+            await asyncio.sleep(0.05)
+        subjects = [f"subj-{i}" for i in range(6)]
+        base = time.time_ns() - 60 * 10**9
+        for seq in range(1, 7):
+            frames = [
+                frame(seq, subject=s, device=f"dev-{s}", end_ns=base + seq * 500_000_000) for s in subjects
+            ]
+            await other.store_batch(frames, receive_ns=time.time_ns())
+        while len(emotions := await app.store.read_fused("", None, 100)) < len(subjects) * 3:
+            assert time.monotonic() < deadline, f"{len(emotions)} windows fused"
+            await asyncio.sleep(0.05)
+        assert {e.subject_id for e in emotions} == set(subjects)
+    finally:
+        await app.sharing.stop()
+        await app.store.close()
+        await other.close()
