@@ -2,7 +2,8 @@
 
 Layout (all keys under one prefix; the hash tags keep what one call touches in
 one Redis Cluster slot): dedup high-water marks per device (or per subject
-shard) in a hash, the fused stream in a Redis Stream capped by MAXLEN, the
+shard) in a hash; per shard, the frame history and inbox streams and the lease
+key (see sharing.py); the fused stream in a Redis Stream capped by MAXLEN, the
 newest emotion per subject in a hash, bundles and rollout state in hashes.
 A batch of frames costs one script call per hash tag, all in one pipeline: the
 script checks and advances the marks atomically, so two replicas never both
