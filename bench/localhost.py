@@ -43,3 +43,39 @@ def start_redis(
             time.sleep(0.05)
     proc.kill()
     raise RuntimeError(f"redis-server did not start on port {port}")
+
+
+def start_redis_cluster(directory: Path, nodes: int = 3) -> tuple[list[subprocess.Popen], str]:
+    """A Redis Cluster of `nodes` primaries on loopback, the 16,384 slots split evenly between them; returns
+    the processes and a redis+cluster:// URL naming the first (the client discovers the others)."""
+    import redis
+
+    started = [start_redis(_mkdir(directory / f"node{i}"), cluster=True) for i in range(nodes)]
+    procs = [p for p, _ in started]
+    clients = [redis.Redis.from_url(url) for _, url in started]
+    try:
+        bounds = [round(i * 16384 / nodes) for i in range(nodes + 1)]
+        for client, low, high in zip(clients, bounds, bounds[1:], strict=False):
+            client.execute_command("CLUSTER", "ADDSLOTSRANGE", low, high - 1)
+        for client in clients[1:]:
+            port = client.connection_pool.connection_kwargs["port"]
+            bus = int(client.config_get("cluster-port")["cluster-port"])
+            clients[0].execute_command("CLUSTER", "MEET", "127.0.0.1", port, bus)
+        deadline = time.monotonic() + 20
+        while not all(b"cluster_state:ok" in c.execute_command("CLUSTER", "INFO") for c in clients):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the Redis Cluster did not come up")
+            time.sleep(0.05)
+    except BaseException:
+        for p in procs:
+            p.kill()
+        raise
+    finally:
+        for c in clients:
+            c.close()
+    return procs, started[0][1].replace("redis://", "redis+cluster://", 1)
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -20,7 +20,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--listen", default=DEFAULT_GRPC, help="gRPC address HOST:PORT")
     parser.add_argument("--http", default=DEFAULT_HTTP, help="dashboard and Prometheus /metrics HOST:PORT")
-    parser.add_argument("--store", default="memory", help="memory | redis://HOST:PORT/DB")
+    parser.add_argument(
+        "--store",
+        default="memory",
+        help="memory | redis://HOST:PORT/DB | redis+cluster://HOST:PORT (any node of a Redis Cluster)",
+    )
     parser.add_argument("--tls-cert", type=Path, help="server certificate (enables TLS)")
     parser.add_argument("--tls-key", type=Path, help="server private key")
     parser.add_argument("--tls-client-ca", type=Path, help="CA for client certificates (enables mutual TLS)")

@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 
 import redis.asyncio as redis
 from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError, RedisError
 
 from coordinator.store import StoreError
@@ -30,6 +31,15 @@ from mmer.v1 import fusion_pb2, ingest_pb2, manifest_pb2
 log = logging.getLogger("mmer.coordinator.redis")
 POLL_S = 0.2  # longest wait of one pub/sub poll (bounds how long stopping takes)
 MAX_CACHED_SUBJECTS = 100_000
+CLUSTER_SCHEME = "redis+cluster://"  # any node of a Redis Cluster; the client finds the others
+
+
+def connect(url: str) -> redis.Redis | RedisCluster:
+    """A client for redis://, rediss:// or unix:// (one server), or redis+cluster:// (a Redis Cluster)."""
+    if url.startswith(CLUSTER_SCHEME):
+        return RedisCluster.from_url("redis://" + url[len(CLUSTER_SCHEME) :])
+    return redis.Redis.from_url(url)
+
 
 # KEYS[1] = high-water hash. ARGV: the frames' receive times, comma-separated; their fields (device/modality,
 # or modality), space-separated (ids never hold spaces); their seqs, comma-separated; in shared mode the
@@ -88,7 +98,7 @@ class LuaScript:
     """A script run by EVALSHA inside pipelines. redis-py's registered scripts cost every pipeline an extra
     SCRIPT EXISTS round trip; this loads the script only when Redis answers NOSCRIPT (first use, restart)."""
 
-    def __init__(self, client: redis.Redis, source: str) -> None:
+    def __init__(self, client: redis.Redis | RedisCluster, source: str) -> None:
         self.client = client
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()
@@ -129,12 +139,13 @@ def batch_record(frame: ingest_pb2.ScoreFrame) -> bytes:
 
 
 class RedisStore:
-    """Store on a Redis server given as redis://HOST:PORT/DB."""
+    """Store on a Redis server given as redis://HOST:PORT/DB, or on a Redis Cluster (redis+cluster://)."""
 
     def __init__(self, url: str, maxlen: int = 100_000, prefix: str = "mmer", shards: int = 0) -> None:
         self.url = url
         self.shards = shards  # 0: this process fuses what it receives; >0: frames go to shard streams
-        self.client = redis.Redis.from_url(url)
+        self.cluster = url.startswith(CLUSTER_SCHEME)
+        self.client = connect(url)
         self.maxlen = maxlen
         self.p = prefix
         self._store_batch = LuaScript(self.client, STORE_BATCH)

@@ -30,12 +30,12 @@ def open_store(url: str, config: CoordinatorConfig) -> Store:
     """The store named by --store."""
     if url == "memory":
         return MemoryStore(config.fused_stream_maxlen)
-    if url.startswith(("redis://", "rediss://", "unix://")):
+    if url.startswith(("redis://", "rediss://", "unix://", "redis+cluster://")):
         from coordinator.redis_store import RedisStore
         from coordinator.sharing import SHARDS
 
         return RedisStore(url, config.fused_stream_maxlen, shards=SHARDS)
-    raise ValueError(f"--store {url!r}: expected 'memory' or redis://HOST:PORT/DB")
+    raise ValueError(f"--store {url!r}: expected 'memory', redis://HOST:PORT/DB or redis+cluster://HOST:PORT")
 
 
 @dataclass(frozen=True)

@@ -87,7 +87,7 @@ class SharedFusion:
         # appended before the first XREAD reached Redis (a takeover's backlog) never reached subscribers.
         newest = await self.r.xrevrange(self.store.stream, count=1)
         tail_from = newest[0][0].decode() if newest else "0-0"
-        self.cluster = (await self.r.info("cluster")).get("cluster_enabled") == 1
+        self.cluster = self.store.cluster or (await self.r.info("cluster")).get("cluster_enabled") == 1
         self.store.owner, self.store.on_owned = self.me, self._feed
         self._tasks = [
             asyncio.create_task(self._tail_loop(tail_from)),

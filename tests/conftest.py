@@ -1,4 +1,4 @@
-"""Shared fixtures: a real redis-server on a free loopback port."""
+"""Shared fixtures: a real redis-server on a free loopback port, and a real three-node Redis Cluster."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.localhost import REDIS_SERVER, free_port, start_redis
+from bench.localhost import REDIS_SERVER, free_port, start_redis, start_redis_cluster
 
 __all__ = ["REDIS_SERVER", "free_port", "start_redis"]
 
@@ -31,3 +31,21 @@ def redis_url(redis_server: str) -> str:
     client.flushdb()
     client.close()
     return redis_server
+
+
+@pytest.fixture()
+def redis_cluster_url(tmp_path: Path):
+    """A Redis Cluster of three primaries on loopback (redis+cluster:// URL); killed at teardown."""
+    if not Path(REDIS_SERVER).exists():
+        pytest.skip("redis-server is not installed")
+    procs, url = start_redis_cluster(tmp_path / "cluster")
+    yield url
+    for proc in procs:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(params=["redis", "cluster"])
+def shared_url(request) -> str:
+    """What coordinator replicas share: one redis-server, or a three-node Redis Cluster."""
+    return request.getfixturevalue("redis_url" if request.param == "redis" else "redis_cluster_url")

@@ -17,6 +17,7 @@ import pytest
 import redis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from coordinator.redis_store import CLUSTER_SCHEME
 from coordinator.sharing import SHARDS
 from mmer.v1 import fusion_pb2, ingest_pb2_grpc
 from tests.conftest import free_port
@@ -91,9 +92,15 @@ def fused(client: redis.Redis) -> list[fusion_pb2.FusedEmotion]:
     return [fusion_pb2.FusedEmotion.FromString(f[b"e"]) for _, f in client.xrange("mmer:{fused}:stream")]
 
 
-async def test_two_processes_share_subjects_and_take_over_without_loss(redis_url: str) -> None:
-    client = redis.Redis.from_url(redis_url)
-    (a, target_a), (b, target_b) = start(redis_url), start(redis_url)
+def sync_client(url: str) -> redis.Redis | redis.RedisCluster:
+    if url.startswith(CLUSTER_SCHEME):
+        return redis.RedisCluster.from_url("redis://" + url[len(CLUSTER_SCHEME) :])
+    return redis.Redis.from_url(url)
+
+
+async def test_two_processes_share_subjects_and_take_over_without_loss(shared_url: str) -> None:
+    client = sync_client(shared_url)
+    (a, target_a), (b, target_b) = start(shared_url), start(shared_url)
     try:
         await asyncio.gather(wait_serving(target_a), wait_serving(target_b))
         await wait_for(

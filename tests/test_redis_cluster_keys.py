@@ -112,3 +112,52 @@ async def test_a_replica_fuses_what_another_stored_through_each_shards_inbox(clu
         await app.sharing.stop()
         await app.store.close()
         await other.close()
+
+
+async def test_the_store_runs_on_a_three_node_cluster(redis_cluster_url: str) -> None:
+    """redis+cluster:// names one node and the client finds the others: ingest with dedup and acks over
+    subjects on all three, the scripts loaded again after a flush, the fused append and its reads, and the
+    registry with its change feed."""
+    from coordinator.sharing import SHARDS
+    from mmer.v1 import common_pb2, manifest_pb2
+
+    store = RedisStore(redis_cluster_url, shards=SHARDS)
+    try:
+        subjects = [f"subj-{i}" for i in range(24)]
+        frames = [frame(1, subject=s, device=f"dev-{s}") for s in subjects]
+        new, acked = await store.store_batch(frames + frames[:2], receive_ns=1)
+        assert new == [True] * 24 + [False] * 2 and set(acked.values()) == {1}
+        shards = {store.shard_key(store.shard_of(s), "hwm") for s in subjects}
+        assert len({store.client.get_node_from_key(k).name for k in shards}) == 3, "subjects on every node"
+        assert await store.acked_seqs([(f"dev-{s}", "hr", s) for s in subjects]) == [1] * 24
+        await store.client.script_flush()
+        assert (await store.store_batch([frame(2, subject="subj-5", device="dev-subj-5")]))[0] == [True]
+
+        class App:  # what SharedFusion.append_many needs of the coordinator: nothing but the store
+            pass
+
+        emotions = [
+            fusion_pb2.FusedEmotion(subject_id=s, window_end_ns=10**9, label="calm", probs=[0, 0, 0, 1])
+            for s in subjects[:4]
+        ]
+        assert all(await SharedFusion(App(), store).append_many(emotions))
+        assert [e.subject_id for e in await store.read_fused("", None, 10)] == subjects[:4]
+        assert len(await store.latest(None)) == 4
+
+        manifest = manifest_pb2.ModelManifest(
+            modality="hr", version=1, taxonomy=common_pb2.Taxonomy(name="q", labels=["a", "b"])
+        )
+        await store.put_model(manifest, {"model.onnx": b"onnx"})
+        assert (await store.get_model("hr", 1))[1] == {"model.onnx": b"onnx"}
+        assert [m.version for m in await store.list_manifests("hr")] == [1]
+        await store.put_rollout("hr", b"state")
+        assert await store.get_rollouts() == {"hr": b"state"}
+        stop = asyncio.Event()
+        feed = store.rollout_changes(stop)
+        assert await asyncio.wait_for(anext(feed), 5) == ("hr", False), "after subscribing: every modality"
+        await store.announce_rollout("hr", True)
+        assert await asyncio.wait_for(anext(feed), 5) == ("hr", True)
+        stop.set()
+        await feed.aclose()
+    finally:
+        await store.close()

@@ -22,7 +22,7 @@ SUBJECTS = [f"subj-{i}" for i in range(12)]
 
 async def replica(redis_url: str) -> Coordinator:
     store = RedisStore(redis_url, shards=SHARDS)
-    app = Coordinator(CoordinatorConfig(), store)
+    app = Coordinator(CoordinatorConfig(fusion_grace_s=2.0), store)  # every window waits for both paths
     app.sharing = SharedFusion(app, store, lease_s=1.0)
     await app.sharing.start()
     return app
@@ -41,10 +41,10 @@ async def stop(*apps: Coordinator) -> None:
         await app.store.close()
 
 
-async def test_owner_fuses_its_frames_directly_and_the_others_through_the_inbox(redis_url: str) -> None:
+async def test_owner_fuses_its_frames_directly_and_the_others_through_the_inbox(shared_url: str) -> None:
     """Every subject's hr device sends to replica a and its eeg device to replica b: each window is fused once,
     from both modalities, and a shard's inbox holds only the frames the replica not owning it stored."""
-    a, b = await replica(redis_url), await replica(redis_url)
+    a, b = await replica(shared_url), await replica(shared_url)
     try:
         await until(
             lambda: len(a.sharing.engines) == len(b.sharing.engines) == SHARDS // 2, 10, "shards split"
