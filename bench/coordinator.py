@@ -34,6 +34,7 @@ from loadgen import (
     run_load,
     start_coordinator,
     start_redis,
+    start_redis_cluster,
     steady,
     stop_processes,
     wait_serving,
@@ -49,6 +50,9 @@ async def bench(args: argparse.Namespace) -> dict:
         if args.store == "redis":
             redis, store = start_redis(tmp)
             procs.append(redis)
+        elif args.store == "redis-cluster":
+            nodes, store = start_redis_cluster(tmp)
+            procs += nodes
         coordinator, target = start_coordinator(store, args.workers)
         procs.append(coordinator)
         await wait_serving(target, 60)
@@ -102,13 +106,16 @@ def main() -> int:
         "--warmup-seconds", type=float, default=5.0,
         help="latencies are taken after it (at most half the run): each subject's first window waits for its grace",
     )  # fmt: skip
-    parser.add_argument("--store", choices=("memory", "redis"), default="redis")
+    parser.add_argument(
+        "--store", choices=("memory", "redis", "redis-cluster"), default="redis",
+        help="redis-cluster: a three-node Redis Cluster on loopback",
+    )  # fmt: skip
     parser.add_argument("--workers", type=int, default=1, help="coordinator processes (SO_REUSEPORT)")
     parser.add_argument("--procs", type=int, default=2, help="load-generator processes")
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args()
-    if args.workers > 1 and args.store != "redis":
-        parser.error("--workers > 1 needs --store redis")
+    if args.workers > 1 and args.store == "memory":
+        parser.error("--workers > 1 needs a shared store (redis or redis-cluster)")
     started = time.monotonic()
     return report(asyncio.run(bench(args)), started, args.json)
 

@@ -32,10 +32,10 @@ for _p in (str(ROOT), str(ROOT / "protos")):
 
 import grpc  # noqa: E402
 
-from bench.localhost import free_port, start_redis  # noqa: E402
+from bench.localhost import free_port, start_redis, start_redis_cluster  # noqa: E402
 from mmer.v1 import fusion_pb2, fusion_pb2_grpc, ingest_pb2, ingest_pb2_grpc  # noqa: E402
 
-__all__ = ["free_port", "start_redis"]  # the benches take them from here with the rest
+__all__ = ["free_port", "start_redis", "start_redis_cluster"]  # the benches take them from here with the rest
 
 RATES = {"hr": 1.0, "eeg": 2.0, "speech": 2.0, "image": 5.0}
 LABELS = ["happy", "angry", "sad", "calm"]

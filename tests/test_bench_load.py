@@ -24,13 +24,14 @@ def run(script: str, out: Path, *args: str) -> dict:
     return json.loads(out.read_text())
 
 
-def test_coordinator_bench_writes_every_field_of_the_issue(tmp_path: Path) -> None:
+@pytest.mark.parametrize("store, workers", [("memory", 1), ("redis-cluster", 2)])
+def test_coordinator_bench_writes_every_field_of_the_issue(tmp_path: Path, store: str, workers: int) -> None:
     got = run("coordinator.py", tmp_path / "c.json", "--devices", "10", "--seconds", "3", "--peak-seconds", "1",
-              "--store", "memory")  # fmt: skip
+              "--store", store, "--workers", str(workers))  # fmt: skip
     for key in ("devices", "seconds", "store", "frames_sent", "frames_acked", "frames_fused", "lost", "duplicates",
                 "ingest_fps", "sink_fps", "ratio", "added_latency_ms_p50", "added_latency_ms_p99"):  # fmt: skip
         assert key in got, key
-    assert (got["devices"], got["store"]) == (10, "memory")
+    assert (got["devices"], got["store"], got["workers"]) == (10, store, workers)
     assert got["frames_sent"] == got["frames_acked"] > 0 and got["lost"] == 0 and got["duplicates"] == 0
     assert got["frames_fused"] > 0 and got["fused_emotions"] > 0
     assert (
