@@ -50,7 +50,10 @@ def start_redis_cluster(directory: Path, nodes: int = 3) -> tuple[list[subproces
     the processes and a redis+cluster:// URL naming the first (the client discovers the others)."""
     import redis
 
-    started = [start_redis(_mkdir(directory / f"node{i}"), cluster=True) for i in range(nodes)]
+    homes = [directory / f"node{i}" for i in range(nodes)]
+    for home in homes:
+        home.mkdir(parents=True, exist_ok=True)
+    started = [start_redis(home, cluster=True) for home in homes]
     procs = [p for p, _ in started]
     clients = [redis.Redis.from_url(url) for _, url in started]
     try:
@@ -74,8 +77,3 @@ def start_redis_cluster(directory: Path, nodes: int = 3) -> tuple[list[subproces
         for c in clients:
             c.close()
     return procs, started[0][1].replace("redis://", "redis+cluster://", 1)
-
-
-def _mkdir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    return path

@@ -185,9 +185,8 @@ class FusionEngine:
         chosen: dict[str, Received] = {}
         for modality, history in state.frames.items():
             oldest = end_ns - self.staleness_ns.get(modality, 3 * self.window_ns)
-            for received in reversed(
-                history
-            ):  # in window order: the first one ending by end_ns is the newest
+            # the history is in window order: the first frame from the end that ends by end_ns is the newest
+            for received in reversed(history):
                 if received[0] <= end_ns:
                     if received[0] > oldest:
                         chosen[modality] = received
