@@ -11,13 +11,16 @@ leaks no usable token. Health checks need no token.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 
+REFUSAL_WAIT_S = 2.0
 ROLES = ("device", "subscriber", "trainer", "admin")
 METHOD_ROLES: dict[str, tuple[str, ...]] = {
     "/mmer.v1.Ingest/StreamScores": ("device",),
@@ -82,12 +85,26 @@ def principal_of(context: grpc.aio.ServicerContext, tokens: dict[str, Principal]
     return None
 
 
+async def _await_first_request(request: object) -> None:
+    """On a client-streaming call, wait (bounded) for the client's first message before refusing.
+
+    grpc.aio replaces the server's status with INTERNAL "Internal error from Core" when a client write is
+    issued as the call ends (grpc/grpc#36066), so a refusal sent while the first write is on its way would
+    reach the caller as INTERNAL instead of saying what was wrong.
+    """
+    if isinstance(request, AsyncIterator):
+        with contextlib.suppress(StopAsyncIteration, TimeoutError):
+            await asyncio.wait_for(anext(request), REFUSAL_WAIT_S)
+
+
 def _refusal(handler: grpc.RpcMethodHandler, code: grpc.StatusCode, message: str) -> grpc.RpcMethodHandler:
     async def refuse(request, context: grpc.aio.ServicerContext) -> None:
+        await _await_first_request(request)
         await context.abort(code, message)
 
     async def refuse_stream(request, context: grpc.aio.ServicerContext):
         # a generator, as wrapping interceptors (OpenTelemetry) expect of streaming responses
+        await _await_first_request(request)
         await context.abort(code, message)
         yield
 

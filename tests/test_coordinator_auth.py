@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from coordinator import auth
 from coordinator.auth import hash_token, load_tokens
 from coordinator.memory_store import MemoryStore
 from coordinator.server import TlsFiles, build_server
@@ -85,6 +86,26 @@ async def test_unknown_or_missing_token_is_unauthenticated(secured, metadata) ->
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await admin_pb2_grpc.AdminStub(secured).GetStats(admin_pb2.GetStatsRequest(), metadata=metadata)
     assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_refused_streams_report_the_refusal_not_internal(secured, monkeypatch) -> None:
+    """The refusal waits for the client's first write: a write racing the call's end would turn the status
+    into INTERNAL on the client (grpc/grpc#36066). Whether the client writes, half-closes at once or
+    sends nothing, it reads UNAUTHENTICATED."""
+    monkeypatch.setattr(auth, "REFUSAL_WAIT_S", 0.2)
+    codes = set()
+    for _ in range(100):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await ingest(secured, [frame(1)], (("authorization", "Bearer nope"),))
+        codes.add(err.value.code())
+    assert codes == {grpc.StatusCode.UNAUTHENTICATED}
+    for half_close in (True, False):
+        call = ingest_pb2_grpc.IngestStub(secured).StreamScores()
+        if half_close:
+            await call.done_writing()
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await call.read()
+        assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED and "token" in err.value.details()
 
 
 async def test_device_token_ingests_its_own_frames_only(secured) -> None:
