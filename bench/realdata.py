@@ -29,7 +29,7 @@ _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
 
-from trainer.data import Dataset  # noqa: E402
+from trainer.data import Dataset, relative_to_wearers  # noqa: E402
 from trainer.evaluate import confusion, macro_f1  # noqa: E402
 
 SETS = {"speech": "ravdess-speech-16k", "hr": "stress-predict-e4"}
@@ -82,20 +82,32 @@ def per_subject_standardised(data: Dataset) -> Dataset:
     return Dataset(data.modality, x.astype(np.float32), data.y, data.subjects, data.t_end, data.description)
 
 
-def fold(
-    data: Dataset, normalised: Dataset, test_subjects: list[str], val_subject: str, epochs: int, seed: int
-) -> dict:
-    """Train on every other subject, validate on one, test on the held-out ones (normalised: the same rows,
-    per-subject standardised, for the per-subject-baseline reference)."""
+def deployed_model(data: Dataset, test_subjects: list[str], val_subject: str, epochs: int, seed: int):
+    """The deployed Keras model trained on every other subject, validated on one; (probs, test, train)."""
     from trainer.models import build_model, fit
 
     is_test = np.isin(data.subjects, test_subjects)
-    rows_train = ~is_test & (data.subjects != val_subject)
-    test, val, train = data.take(is_test), data.take(data.subjects == val_subject), data.take(rows_train)
-    k = len(data.taxonomy)
-    model = build_model(data.modality, k, train.x, seed)
+    test, val = data.take(is_test), data.take(data.subjects == val_subject)
+    train = data.take(~is_test & (data.subjects != val_subject))
+    model = build_model(data.modality, len(data.taxonomy), train.x, seed)
     fit(model, train.x, train.y, val.x, val.y, epochs, seed, log=lambda _: None)
-    probs = model.predict(test.x, verbose=0)
+    return model.predict(test.x, verbose=0), test, train
+
+
+def fold(
+    data: Dataset,
+    normalised: Dataset,
+    relative: Dataset | None,
+    test_subjects: list[str],
+    val_subject: str,
+    epochs: int,
+    seed: int,
+) -> dict:
+    """Train on every other subject, validate on one, test on the held-out ones (normalised: the same rows,
+    per-subject standardised, for the per-subject-baseline reference; relative: the rows as the edge gives
+    them to a model with a wearer baseline, calibration windows left out)."""
+    probs, test, train = deployed_model(data, test_subjects, val_subject, epochs, seed)
+    k = len(data.taxonomy)
     majority = np.bincount(train.y, minlength=k).argmax()
     out = {
         "subjects": test_subjects,
@@ -104,8 +116,14 @@ def fold(
         "majority": scores(test.y, np.full(len(test), majority), k),
         "logistic": scores(test.y, logistic(train, test, k).argmax(axis=1), k),
     }
+    is_test = np.isin(data.subjects, test_subjects)
+    rows_train = ~is_test & (data.subjects != val_subject)
     probs_norm = logistic(normalised.take(rows_train), normalised.take(is_test), k)
     out["logistic_per_subject_baseline"] = scores(test.y, probs_norm.argmax(axis=1), k)
+    if relative is not None:
+        probs_rel, test_rel, _ = deployed_model(relative, test_subjects, val_subject, epochs, seed)
+        out["model_wearer_baseline"] = scores(test_rel.y, probs_rel.argmax(axis=1), k)
+        out["windows_wearer_baseline"] = len(test_rel)
     if data.modality == "speech":
         groups = utterances(test)
         ids, pred = vote(probs, groups)
@@ -129,7 +147,7 @@ def summary(folds: list[dict]) -> dict:
     return out
 
 
-def run(modality: str, root: Path, epochs: int, seed: int, max_folds: int) -> dict:
+def run(modality: str, root: Path, epochs: int, seed: int, max_folds: int, warmup: int) -> dict:
     if modality == "speech":
         from trainer.loaders.speech import load_speech
 
@@ -140,17 +158,20 @@ def run(modality: str, root: Path, epochs: int, seed: int, max_folds: int) -> di
         data = load_e4(root)
     subjects = sorted(set(data.subjects.tolist()))
     normalised = per_subject_standardised(data)  # independent of the fold: once
+    # feature vectors only (hr): what the edge gives a model trained with `--wearer-baseline warmup`
+    relative = relative_to_wearers(data, warmup) if data.x.ndim == 2 and warmup > 0 else None
     groups = [g.tolist() for g in np.array_split(np.array(subjects), min(len(subjects), max_folds))]
     started = time.monotonic()
     folds = []
     for i, held_out in enumerate(groups):
         val_subject = groups[(i + 1) % len(groups)][0]
-        folds.append(fold(data, normalised, held_out, val_subject, epochs, seed))
+        folds.append(fold(data, normalised, relative, held_out, val_subject, epochs, seed))
         f = folds[-1]
         print(
             f"{modality} fold {i + 1}/{len(groups)} {','.join(held_out)}: model {f['model']['accuracy']:.3f} "
             f"majority {f['majority']['accuracy']:.3f} logistic {f['logistic']['accuracy']:.3f} "
-            f"per-subject {f['logistic_per_subject_baseline']['accuracy']:.3f}",
+            f"per-subject {f['logistic_per_subject_baseline']['accuracy']:.3f}"
+            + (f" model+wearer baseline {f['model_wearer_baseline']['accuracy']:.3f}" if relative else ""),
             flush=True,
         )
     counts = np.bincount(data.y, minlength=len(data.taxonomy))
@@ -161,6 +182,7 @@ def run(modality: str, root: Path, epochs: int, seed: int, max_folds: int) -> di
         else f"{len(groups)}-fold by subject",
         "subjects": len(subjects),
         "windows": len(data),
+        "wearer_baseline_windows": warmup if relative is not None else 0,
         "class_counts": dict(zip(data.taxonomy.labels, counts.tolist(), strict=True)),
         "seconds": round(time.monotonic() - started, 1),
         "summary": summary(folds),
@@ -182,6 +204,13 @@ def main(argv: list[str] | None = None) -> int:
         default=6,
         help="subjects are held out in at most this many groups (default 6)",
     )
+    parser.add_argument(
+        "--wearer-baseline",
+        type=int,
+        default=60,
+        metavar="WINDOWS",
+        help="calibration windows per wearer for the model with a wearer baseline (hr; 0: leave it out)",
+    )
     parser.add_argument("--only", choices=sorted(SETS), action="append", help="run only this modality")
     args = parser.parse_args(argv)
     result: dict = {}
@@ -191,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{modality}: {root} is absent; skipped", flush=True)
             result[modality] = {"skipped": f"{root} is absent"}
             continue
-        result[modality] = run(modality, root, args.epochs, args.seed, args.max_folds)
+        result[modality] = run(modality, root, args.epochs, args.seed, args.max_folds, args.wearer_baseline)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")
     for modality, r in result.items():

@@ -9,6 +9,7 @@ asyncio loop runs the gRPC stream, clock sync, model watch and health.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import queue
 import threading
@@ -23,10 +24,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from edge_node import telemetry
 from edge_node.clock import ClockEstimate
+from edge_node.inference import ModelRunner
 from edge_node.models import ModelSlot, NoModelError, install_update
 from edge_node.sample_clock import SampleClock
 from edge_node.spool import Spool
 from edge_node.streamer import Streamer, auth_metadata
+from edge_node.wearer_baselines import Calibrating, WearerBaselines
 from mmer.v1 import ingest_pb2, registry_pb2, registry_pb2_grpc
 from mmer_core.bundle import BundleError
 from mmer_core.modalities import get_spec
@@ -49,6 +52,7 @@ class AgentCounters:
     scored: int = 0
     rejected: int = 0
     unserved: int = 0
+    calibrating: int = 0  # not scored: the model needs the wearer's baseline, still being calibrated
     queue_dropped: int = 0
     updates_refused: int = 0
     frames_by_version: dict[tuple[str, int], int] = field(default_factory=dict)
@@ -69,6 +73,7 @@ class Agent:
         models_dir: Path | None = None,
         providers: list[str] | None = None,
         queue_max: int = 64,
+        baselines: WearerBaselines | None = None,
     ) -> None:
         self.device_id = device_id
         self.subject_id = subject_id
@@ -79,6 +84,7 @@ class Agent:
         self.public_key = public_key
         self.models_dir = models_dir
         self.providers = providers
+        self.baselines = baselines or WearerBaselines(None, subject_id)
         self.queue: queue.Queue[Queued] = queue.Queue(maxsize=queue_max)
         self.sample_clock = SampleClock()
         self.counters = AgentCounters()
@@ -157,14 +163,19 @@ class Agent:
             telemetry.windows_rejected.add(1, {"modality": w.modality})
             log.warning("window rejected: %s", exc)
             return None
+        self.baselines.observe(w.modality, x)
         preprocessed_ns = self.clock.now_ns()
         telemetry.preprocess_ms.record((preprocessed_ns - started_ns) / 1e6, {"modality": w.modality})
         slot = self.slots[w.modality]
         t0 = self.clock.now_ns()
         try:
-            probs, runner = slot.score(x[None])
+            probs, runner = slot.score(x[None], functools.partial(self._model_input, w.modality))
         except NoModelError:
             self.counters.unserved += 1
+            return None
+        except Calibrating:
+            self.counters.calibrating += 1
+            telemetry.windows_calibrating.add(1, {"modality": w.modality})
             return None
         t1 = self.clock.now_ns()
         telemetry.inference_ms.record((t1 - t0) / 1e6, {"modality": w.modality})
@@ -197,6 +208,10 @@ class Agent:
         self.counters.scored += 1
         self.streamer.wake()
         return frame
+
+    def _model_input(self, modality: str, runner: ModelRunner, batch: np.ndarray) -> np.ndarray:
+        params = runner.manifest.preprocessing.params
+        return self.baselines.model_input(modality, batch[0], params)[None]
 
     def status(self) -> ingest_pb2.EdgeStatus:
         best = self.clock.best

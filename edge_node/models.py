@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,12 @@ from mmer.v1 import manifest_pb2
 from mmer_core.bundle import BundleError, verify_manifest, write_verified_blobs
 
 log = logging.getLogger(__name__)
+
+Prepare = Callable[[ModelRunner, np.ndarray], np.ndarray]
+
+
+def _unchanged(runner: ModelRunner, x: np.ndarray) -> np.ndarray:
+    return x
 
 
 class NoModelError(RuntimeError):
@@ -47,21 +53,25 @@ class ModelSlot:
         """Serving version, 0 while no model was installed yet."""
         return self.current.version if self.current is not None else 0
 
-    def score(self, x: np.ndarray) -> tuple[np.ndarray, ModelRunner]:
+    def score(self, x: np.ndarray, prepare: Prepare | None = None) -> tuple[np.ndarray, ModelRunner]:
         """Probabilities (N, K) and the runner that produced them; rolls back a new model that fails.
 
         Outside probation this is one reference read and `InferenceSession.run`: a swap
         rebinds `current` atomically, so the window in flight finishes on the model it started with.
+        `prepare(runner, x)` makes the input that runner's manifest asks for (a wearer baseline); its
+        exceptions are the caller's, never a reason to roll back.
         """
+        prepare = prepare or _unchanged
         runner = self.current
         if self._probation == 0 and runner is not None:
-            return runner.run(x), runner
+            return runner.run(prepare(runner, x)), runner
         with self._lock:
             runner = self.current
             if runner is None:
                 raise NoModelError(f"{self.modality}: no model installed yet")
+            model_input = prepare(runner, x)
             try:
-                probs = runner.run(x)
+                probs = runner.run(model_input)
                 if not np.all(np.isfinite(probs)):
                     raise ValueError(f"{runner.modality} v{runner.version}: non-finite output")
             except Exception:
@@ -70,7 +80,7 @@ class ModelSlot:
                 log.exception("%s v%d failed during probation; rolling back", runner.modality, runner.version)
                 self._rollback()
                 runner = self.current
-                probs = runner.run(x)
+                probs = runner.run(prepare(runner, x))
             else:
                 if self._probation > 0:
                     self._probation -= 1

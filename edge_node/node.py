@@ -18,6 +18,7 @@ from edge_node.models import ModelSlot
 from edge_node.sources import open_source
 from edge_node.spool import Spool
 from edge_node.streamer import Streamer, make_channel
+from edge_node.wearer_baselines import STATE_FILE, WearerBaselines
 from mmer_core.bundle import PUBLIC_KEY_FILE, BundleError, load_public_key
 from mmer_core.modalities import get_spec
 
@@ -80,6 +81,7 @@ async def run_node(args: argparse.Namespace) -> int:
         args.models,
         providers,
         args.queue_max,
+        WearerBaselines(args.spool / STATE_FILE, args.subject),
     )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -104,6 +106,7 @@ async def run_node(args: argparse.Namespace) -> int:
             mirror_task.cancel()
             await health.stop(grace=None)
         spool.close()
+        agent.baselines.save()
     if args.stats_json:
         args.stats_json.write_text(
             json.dumps(
@@ -116,6 +119,7 @@ async def run_node(args: argparse.Namespace) -> int:
                     "windows": agent.counters.windows,
                     "windows_rejected": agent.counters.rejected,
                     "windows_unserved": agent.counters.unserved,
+                    "windows_calibrating": agent.counters.calibrating,
                     "queue_dropped": agent.counters.queue_dropped,
                     "reconnects": streamer.stats.reconnects,
                     "model_versions": {m: s.version for m, s in slots.items()},

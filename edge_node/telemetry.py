@@ -25,6 +25,10 @@ frames_dropped = meter.create_counter(
     "mmer.edge.frames.dropped", description="frames dropped by the spool policy"
 )
 windows_rejected = meter.create_counter("mmer.edge.windows.rejected", description="NaN/wrong-shape windows")
+windows_calibrating = meter.create_counter(
+    "mmer.edge.windows.calibrating",
+    description="windows not scored: the wearer's baseline is still calibrating",
+)
 reconnects = meter.create_counter("mmer.edge.reconnects", description="stream reconnects")
 model_swaps = meter.create_counter("mmer.edge.model.swaps", description="model swaps by outcome")
 

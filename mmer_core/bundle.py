@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from mmer.v1 import manifest_pb2
+from mmer_core import wearer_baseline
 
 MANIFEST_FILE = "manifest.pb"
 FORMAT_VERSION = 1
@@ -131,6 +132,10 @@ def verify_manifest(manifest: manifest_pb2.ModelManifest, public_key: Ed25519Pub
         value = getattr(manifest.metrics, name)
         if not 0.0 <= value <= 1.0:
             raise BundleError(f"bundle {where}: metrics.{name} must be within [0, 1], got {value}")
+    try:
+        wearer_baseline.requested(manifest.preprocessing.params)
+    except ValueError as exc:
+        raise BundleError(f"bundle {where}: preprocessing: {exc}") from None
     for f in manifest.files:
         if not f.name or "/" in f.name or f.name.startswith(".") or f.name == MANIFEST_FILE:
             raise BundleError(f"bundle {where}: bad file name {f.name!r}")

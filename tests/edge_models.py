@@ -52,7 +52,9 @@ def samples_bytes(model: bytes, modality: str, wrong: bool = False) -> bytes:
     return buf.getvalue()
 
 
-def manifest_for(modality: str, version: int) -> manifest_pb2.ModelManifest:
+def manifest_for(
+    modality: str, version: int, params: dict[str, float] | None = None
+) -> manifest_pb2.ModelManifest:
     spec = SPECS[modality]
     return manifest_pb2.ModelManifest(
         modality=modality,
@@ -60,6 +62,7 @@ def manifest_for(modality: str, version: int) -> manifest_pb2.ModelManifest:
         taxonomy=QUADRANTS.to_proto(),
         input=manifest_pb2.InputSpec(name=spec.input_name, shape=list(spec.input_shape), dtype="float32"),
         output_name="probs",
+        preprocessing=manifest_pb2.Preprocessing(params=params or {}),
         quantization=manifest_pb2.Quantization(method="none"),
     )
 
@@ -72,6 +75,7 @@ def make_bundle(
     seed: int = 0,
     nan: bool = False,
     wrong_samples: bool = False,
+    params: dict[str, float] | None = None,
 ):
     """Write a signed bundle; returns the Bundle (keys are created in key_dir on first use)."""
     if not (key_dir / "trainer.key").exists():
@@ -82,7 +86,7 @@ def make_bundle(
         "samples.npz": (samples_bytes(model_bytes(modality, seed), modality, wrong_samples), "samples"),
     }
     return write_bundle(
-        directory, manifest_for(modality, version), files, load_private_key(key_dir / "trainer.key")
+        directory, manifest_for(modality, version, params), files, load_private_key(key_dir / "trainer.key")
     )
 
 

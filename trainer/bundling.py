@@ -52,8 +52,10 @@ def write_modality_bundle(
     training_data: str,
     split: str,
     key: Ed25519PrivateKey,
+    params: dict[str, float] | None = None,
 ) -> bundle.Bundle:
-    """Write model.int8.onnx, model.int8.ort, samples.npz and the signed manifest into directory."""
+    """Write model.int8.onnx, model.int8.ort, samples.npz and the signed manifest into directory; params
+    are preprocessing parameters beyond the modality's own (a wearer baseline)."""
     spec = get_spec(modality)
     compression = fp32.bytes / chosen.bytes
     ratio = chosen.accuracy / fp32.accuracy if fp32.accuracy else 0.0
@@ -64,7 +66,7 @@ def write_modality_bundle(
         input=manifest_pb2.InputSpec(name=spec.input_name, shape=list(spec.input_shape), dtype="float32"),
         preprocessing=manifest_pb2.Preprocessing(
             sample_rate_hz=spec.sample_rate_hz, channels=spec.channels, window_s=spec.window_s, hop_s=spec.hop_s,
-            params=preprocessing_params(modality),
+            params={**preprocessing_params(modality), **(params or {})},
         ),
         quantization=manifest_pb2.Quantization(
             method=method, percentile=percentile if "percentile" in method else 0.0,

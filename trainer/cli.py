@@ -61,6 +61,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="balanced: weight the loss by inverse class frequency (imbalanced real data)",
     )  # fmt: skip
     pipe.add_argument(
+        "--wearer-baseline", type=int, default=0, metavar="WINDOWS",
+        help="hr and eeg features relative to each wearer's own baseline, after a calibration period of this "
+        "many windows that the edge does not score (0: off)",
+    )  # fmt: skip
+    pipe.add_argument(
         "--fast", action="store_true", help="tiny data and few epochs, for tests and smoke runs"
     )
     pipe.add_argument(
@@ -173,7 +178,7 @@ def run_pipeline(args: argparse.Namespace) -> int:
         out=args.out, key=key, modalities=modalities, methods=[m.strip() for m in args.methods.split(",")],
         percentile=args.percentile, max_drop_pp=args.max_drop_pp, seed=args.seed, split=args.split,
         epochs=epochs, calibration_windows=64 if args.fast else 256, plan=plan, tflite=not args.no_tflite,
-        class_weights=args.class_weights,
+        class_weights=args.class_weights, wearer_baseline=args.wearer_baseline,
     )  # fmt: skip
     if folder is None:
         loader = lambda m: data_mod.synthetic(m, plan)  # noqa: E731

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mmer_core import wearer_baseline
 from mmer_core.preprocess import preprocess_batch
 from mmer_core.synthetic import NoiseConfig, make_windows
 from mmer_core.taxonomy import QUADRANTS, Taxonomy
@@ -67,6 +68,17 @@ class Split:
     val: Dataset
     test: Dataset
     kind: str
+
+
+def relative_to_wearers(
+    data: Dataset, warmup: int, horizon: int = wearer_baseline.DEFAULT_HORIZON
+) -> Dataset:
+    """Feature vectors relative to each subject's running baseline, as the edge computes it; the windows of
+    each subject's calibration period are dropped, as the edge does not score them. Loaders give each
+    subject's windows in recording order, which is the order the baseline sees them in."""
+    x, scored = wearer_baseline.relative_to_wearers(data.x, data.subjects, warmup, horizon)
+    relative = Dataset(data.modality, x, data.y, data.subjects, data.t_end, data.description, data.taxonomy)
+    return relative.take(scored)
 
 
 def split(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mmer_core import bundle
+from mmer_core import bundle, wearer_baseline
 from mmer_core.fusion import DEFAULT_STRATEGY, STRATEGIES, fit_weights, fuse
 from mmer_core.modalities import MODALITIES
 from trainer import data as data_mod
@@ -39,6 +39,9 @@ class PipelineOptions:
     plan: data_mod.SyntheticPlan = field(default_factory=data_mod.SyntheticPlan)
     tflite: bool = True
     class_weights: str = "none"  # or "balanced": inverse class frequency of the training split
+    wearer_baseline: int = (
+        0  # > 0: feature modalities relative to each wearer's baseline after this many windows
+    )
 
 
 @dataclass
@@ -72,6 +75,15 @@ def run_modality(modality: str, dataset: data_mod.Dataset, options: PipelineOpti
     """Train, export, quantize with every method, evaluate, choose and bundle one modality."""
     from trainer.models import balanced_class_weights, build_model, fit
 
+    params: dict[str, float] = {}
+    if options.wearer_baseline > 0 and dataset.x.ndim == 2:
+        before = len(dataset)
+        dataset = data_mod.relative_to_wearers(dataset, options.wearer_baseline)
+        params = {wearer_baseline.WARMUP_PARAM: options.wearer_baseline,
+                  wearer_baseline.HORIZON_PARAM: wearer_baseline.DEFAULT_HORIZON}  # fmt: skip
+        log(
+            f"[{modality}] relative to each wearer's baseline: {before - len(dataset)} calibration windows not scored"
+        )
     parts = data_mod.split(dataset, options.split, options.seed)
     k = len(dataset.taxonomy)
     log(
@@ -129,18 +141,18 @@ def run_modality(modality: str, dataset: data_mod.Dataset, options: PipelineOpti
     report["ort_bytes"] = ort_path.stat().st_size
     val_eval = evaluate_onnx(paths[selected], parts.val.x, parts.val.y, k, latency_runs=1)
     written = _bundle(modality, dataset, options, paths[selected], ort_path, selected, fp32, results[selected],
-                      val_eval.accuracy, parts)  # fmt: skip
+                      val_eval.accuracy, parts, params)  # fmt: skip
     report["bundle"] = {"path": str(written.path), "version": written.manifest.version}
     return ModalityRun(report, parts.test, results[selected].probs, val_eval.probs, parts.val.y)
 
 
-def _bundle(modality, dataset, options, int8_path, ort_path, method, fp32, chosen, val_acc, parts):
+def _bundle(modality, dataset, options, int8_path, ort_path, method, fp32, chosen, val_acc, parts, params):
     from trainer.bundling import write_modality_bundle
 
     return write_modality_bundle(
         options.out / modality, modality, dataset.taxonomy, int8_path, ort_path, method, options.percentile,
         options.calibration_windows, fp32, chosen, val_acc, parts.test.x, dataset.description, parts.kind,
-        bundle.load_private_key(options.key),
+        bundle.load_private_key(options.key), params,
     )  # fmt: skip
 
 
@@ -216,6 +228,7 @@ def run_pipeline(options: PipelineOptions, load: Callable[[str], data_mod.Datase
     )
     report["split"] = options.split
     report["class_weights"] = options.class_weights
+    report["wearer_baseline"] = options.wearer_baseline
     report["data"] = runs[next(iter(runs))].test.description
     report["seconds"] = round(time.monotonic() - started, 1)
     (options.out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
