@@ -10,7 +10,10 @@ deployed Keras model is trained on the other subjects (one of them validates
 for early stopping) and compared with two references on the same split: the
 majority class of the training subjects, and a class-balanced logistic
 regression on the same preprocessed features, also with each subject's features taken relative to that
-subject's own mean and spread (what an unlabelled calibration period would give). For speech, the windows of one
+subject's mean and spread over the whole recording (which no device knows while it scores). For feature
+vectors (hr), the deployed model and the logistic regression are also trained and tested on the features
+the edge gives a model with a wearer baseline (`--wearer-baseline`: running statistics, the first windows of
+each subject left out as calibration). For speech, the windows of one
 utterance are also voted (mean probability), which is how a conversation is
 scored. A data set that is absent is skipped, and the JSON says so.
 """
@@ -121,8 +124,11 @@ def fold(
     probs_norm = logistic(normalised.take(rows_train), normalised.take(is_test), k)
     out["logistic_per_subject_baseline"] = scores(test.y, probs_norm.argmax(axis=1), k)
     if relative is not None:
-        probs_rel, test_rel, _ = deployed_model(relative, test_subjects, val_subject, epochs, seed)
+        probs_rel, test_rel, train_rel = deployed_model(relative, test_subjects, val_subject, epochs, seed)
         out["model_wearer_baseline"] = scores(test_rel.y, probs_rel.argmax(axis=1), k)
+        out["logistic_wearer_baseline"] = scores(
+            test_rel.y, logistic(train_rel, test_rel, k).argmax(axis=1), k
+        )
         out["windows_wearer_baseline"] = len(test_rel)
     if data.modality == "speech":
         groups = utterances(test)

@@ -36,7 +36,15 @@ def test_realdata_bench_cross_validates_by_subject(tmp_path: Path) -> None:
     assert sum(f["windows_wearer_baseline"] for f in hr["folds"]) == hr["windows"] - 16 * 59, (
         "the model with a wearer baseline is not scored on each subject's 59 calibration windows"
     )
-    for name in ("model", "majority", "logistic", "logistic_per_subject_baseline", "model_wearer_baseline"):
+    names = (
+        "model",
+        "majority",
+        "logistic",
+        "logistic_per_subject_baseline",
+        "model_wearer_baseline",
+        "logistic_wearer_baseline",
+    )
+    for name in names:
         for metric in ("accuracy", "macro_f1"):
             s = hr["summary"][name][metric]
             assert 0.0 <= s["mean"] <= 1.0 and s["sd"] >= 0.0, (name, metric)

@@ -13,7 +13,7 @@ import pytest
 
 from edge_node.inference import load_runner
 from edge_node.wearer_baselines import Calibrating, WearerBaselines
-from mmer_core import bundle
+from mmer_core import bundle, cli
 from mmer_core.wearer_baseline import HORIZON_PARAM, WARMUP_PARAM, requested
 from trainer.data import SyntheticPlan, synthetic
 
@@ -51,3 +51,10 @@ def test_feature_models_ask_the_edge_for_a_calibrated_baseline(tmp_path: Path) -
             assert not scored, "calibration comes first"
     assert len(scored) == len(data) - (WARMUP - 1)
     assert all(np.isclose(p.sum(), 1.0, atol=1e-3) for p in scored)
+
+
+def test_a_negative_calibration_period_is_refused(tmp_path: Path, capsys) -> None:
+    argv = ["trainer", "pipeline", "--fast", "--out", str(tmp_path), "--wearer-baseline", "-3"]
+    assert cli.main(argv) == 2
+    assert "--wearer-baseline: a number of windows >= 0, got -3" in capsys.readouterr().err
+    assert not (tmp_path / "report.json").exists()

@@ -154,6 +154,9 @@ def run_pipeline(args: argparse.Namespace) -> int:
         if m not in MODALITIES:
             print(f"unknown modality {m!r} (known: {', '.join(MODALITIES)})", file=sys.stderr)
             return 2
+    if args.wearer_baseline < 0:
+        print(f"--wearer-baseline: a number of windows >= 0, got {args.wearer_baseline}", file=sys.stderr)
+        return 2
     from trainer.loaders import SOURCES, load, parse_source
 
     try:
