@@ -213,9 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--wearer-baseline",
         type=int,
-        default=60,
+        default=300,
         metavar="WINDOWS",
-        help="calibration windows per wearer for the model with a wearer baseline (hr; 0: leave it out)",
+        help="calibration windows per wearer for the model with a wearer baseline (hr; default 5 minutes; 0: leave it out)",
     )
     parser.add_argument("--only", choices=sorted(SETS), action="append", help="run only this modality")
     args = parser.parse_args(argv)

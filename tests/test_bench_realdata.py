@@ -32,9 +32,9 @@ def test_realdata_bench_cross_validates_by_subject(tmp_path: Path) -> None:
         "every subject tested exactly once"
     )
     assert sum(f["windows"] for f in hr["folds"]) == hr["windows"] == sum(hr["class_counts"].values())
-    assert hr["wearer_baseline_windows"] == 60
-    assert sum(f["windows_wearer_baseline"] for f in hr["folds"]) == hr["windows"] - 16 * 59, (
-        "the model with a wearer baseline is not scored on each subject's 59 calibration windows"
+    assert hr["wearer_baseline_windows"] == 300
+    assert sum(f["windows_wearer_baseline"] for f in hr["folds"]) == hr["windows"] - 16 * 299, (
+        "the model with a wearer baseline is not scored on each subject's 299 calibration windows"
     )
     names = (
         "model",

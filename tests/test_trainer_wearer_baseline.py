@@ -34,6 +34,7 @@ def test_feature_models_ask_the_edge_for_a_calibrated_baseline(tmp_path: Path) -
     )
     report = json.loads((out / "report.json").read_text())
     assert report["wearer_baseline"] == WARMUP
+    assert f"wearer baseline: after {WARMUP} calibration windows" in (out / "report.md").read_text()
     public = bundle.load_public_key(out / "keys" / bundle.PUBLIC_KEY_FILE)
     runner = load_runner(out / "hr", public)
     params = runner.manifest.preprocessing.params

@@ -11,10 +11,15 @@ def _modalities(report: dict) -> list[str]:
     return [m for m in MODALITY_KEYS if m in report]
 
 
+def _baseline(windows: int) -> str:
+    return f"after {windows} calibration windows (hr, eeg)" if windows else "none"
+
+
 def write_markdown(report: dict, path: Path) -> None:
     """Per-modality table of fp32, every INT8 method and TFLite, then fusion."""
     lines = [f"# mmer trainer report\n\nData: {report.get('data', '?')}; split: **{report['split']}**; "
-             f"class weights: {report.get('class_weights', 'none')}; {report['seconds']:.0f} s.\n"]  # fmt: skip
+             f"class weights: {report.get('class_weights', 'none')}; "
+             f"wearer baseline: {_baseline(report.get('wearer_baseline', 0))}; {report['seconds']:.0f} s.\n"]  # fmt: skip
     for m in _modalities(report):
         r = report[m]
         lines += [
