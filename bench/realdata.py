@@ -32,7 +32,8 @@ _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
 
-from trainer.data import Dataset, relative_to_wearers  # noqa: E402
+from mmer_core.wearer_baseline import relative_to_wearers  # noqa: E402
+from trainer.data import Dataset  # noqa: E402
 from trainer.evaluate import confusion, macro_f1  # noqa: E402
 
 SETS = {"speech": "ravdess-speech-16k", "hr": "stress-predict-e4"}
@@ -100,7 +101,7 @@ def deployed_model(data: Dataset, test_subjects: list[str], val_subject: str, ep
 def fold(
     data: Dataset,
     normalised: Dataset,
-    relative: Dataset | None,
+    relative: tuple[Dataset, np.ndarray] | None,
     test_subjects: list[str],
     val_subject: str,
     epochs: int,
@@ -108,7 +109,7 @@ def fold(
 ) -> dict:
     """Train on every other subject, validate on one, test on the held-out ones (normalised: the same rows,
     per-subject standardised, for the per-subject-baseline reference; relative: the rows as the edge gives
-    them to a model with a wearer baseline, calibration windows left out)."""
+    them to a model with a wearer baseline, and which rows are past calibration (the only ones scored))."""
     probs, test, train = deployed_model(data, test_subjects, val_subject, epochs, seed)
     k = len(data.taxonomy)
     majority = np.bincount(train.y, minlength=k).argmax()
@@ -124,12 +125,19 @@ def fold(
     probs_norm = logistic(normalised.take(rows_train), normalised.take(is_test), k)
     out["logistic_per_subject_baseline"] = scores(test.y, probs_norm.argmax(axis=1), k)
     if relative is not None:
-        probs_rel, test_rel, train_rel = deployed_model(relative, test_subjects, val_subject, epochs, seed)
+        rows, scored = relative
+        probs_rel, test_rel, train_rel = deployed_model(
+            rows.take(scored), test_subjects, val_subject, epochs, seed
+        )
         out["model_wearer_baseline"] = scores(test_rel.y, probs_rel.argmax(axis=1), k)
         out["logistic_wearer_baseline"] = scores(
             test_rel.y, logistic(train_rel, test_rel, k).argmax(axis=1), k
         )
         out["windows_wearer_baseline"] = len(test_rel)
+        # the calibration windows are all at rest: the plain model and the majority on the same windows
+        past = scored[is_test]
+        out["model_past_calibration"] = scores(test.y[past], probs[past].argmax(axis=1), k)
+        out["majority_past_calibration"] = scores(test.y[past], np.full(int(past.sum()), majority), k)
     if data.modality == "speech":
         groups = utterances(test)
         ids, pred = vote(probs, groups)
@@ -165,7 +173,13 @@ def run(modality: str, root: Path, epochs: int, seed: int, max_folds: int, warmu
     subjects = sorted(set(data.subjects.tolist()))
     normalised = per_subject_standardised(data)  # independent of the fold: once
     # feature vectors only (hr): what the edge gives a model trained with `--wearer-baseline warmup`
-    relative = relative_to_wearers(data, warmup) if data.x.ndim == 2 and warmup > 0 else None
+    relative = None
+    if data.x.ndim == 2 and warmup > 0:
+        x, scored = relative_to_wearers(data.x, data.subjects, warmup)
+        relative = (
+            Dataset(data.modality, x, data.y, data.subjects, data.t_end, data.description, data.taxonomy),
+            scored,
+        )
     groups = [g.tolist() for g in np.array_split(np.array(subjects), min(len(subjects), max_folds))]
     started = time.monotonic()
     folds = []

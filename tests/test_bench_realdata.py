@@ -43,6 +43,8 @@ def test_realdata_bench_cross_validates_by_subject(tmp_path: Path) -> None:
         "logistic_per_subject_baseline",
         "model_wearer_baseline",
         "logistic_wearer_baseline",
+        "model_past_calibration",
+        "majority_past_calibration",
     )
     for name in names:
         for metric in ("accuracy", "macro_f1"):
