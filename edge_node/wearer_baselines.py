@@ -80,11 +80,15 @@ class WearerBaselines:
         return baseline.standardise(x)
 
     def save(self) -> None:
-        """Write the state atomically (a crash leaves the previous file)."""
+        """Write the state atomically (a crash leaves the previous file). A disk that refuses the write costs
+        only the saving: the statistics stay in memory and scoring goes on."""
         if self.path is None:
             return
         data = {"subject_id": self.subject_id, "modalities": {m: b.to_json() for m, b in self.stats.items()}}
         tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps(data))
-        os.replace(tmp, self.path)
+        try:
+            tmp.write_text(json.dumps(data))
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            log.warning("wearer baseline not saved to %s: %s", self.path, exc)
         self._unsaved = 0

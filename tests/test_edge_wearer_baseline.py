@@ -139,3 +139,12 @@ def test_calibrating_says_how_far_it_is() -> None:
     with pytest.raises(Calibrating, match="eeg: 0 of 3"):
         baselines.model_input("eeg", np.zeros(5), {WARMUP_PARAM: 3})
     np.testing.assert_array_equal(baselines.model_input("eeg", np.ones(5), {}), np.ones(5))
+
+
+def test_a_state_file_that_cannot_be_written_costs_only_the_saving(tmp_path, caplog) -> None:
+    unwritable = tmp_path / "gone" / STATE_FILE  # its directory does not exist
+    agent = agent_for(tmp_path, {WARMUP_PARAM: 2}, WearerBaselines(unwritable, "s1", save_every=1))
+    with caplog.at_level(logging.WARNING):
+        frames = [agent.score_window(w, 0) for w in eeg_windows(3)]
+    assert frames[0] is None and frames[1] is not None and frames[2] is not None
+    assert "wearer baseline not saved" in caplog.text and agent.baselines.stats["eeg"].n == 3
