@@ -50,11 +50,28 @@ async def test_owner_fuses_its_frames_directly_and_the_others_through_the_inbox(
             lambda: len(a.sharing.engines) == len(b.sharing.engines) == SHARDS // 2, 10, "shards split"
         )
         base = time.time_ns() - 60 * 10**9
+
+        def both_known() -> bool:
+            """Every subject's owner has seen both modalities: until then it cannot know to wait for the other
+            one, and a window the first one completes on its own is fused without it."""
+            for s in SUBJECTS:
+                shard = a.store.shard_of(s)
+                engine = a.sharing.engines.get(shard) or b.sharing.engines.get(shard)
+                if (
+                    engine is None
+                    or s not in engine.subjects
+                    or set(engine.subjects[s].frames) != {"hr", "eeg"}
+                ):
+                    return False
+            return True
+
         for seq in range(1, 9):
             end = base + seq * 500_000_000
             for app, modality in ((a, "hr"), (b, "eeg")):
                 frames = [frame(seq, modality, f"{s}-{modality}", s, end) for s in SUBJECTS]
                 await app.ingest(batch(frames, seq), time.time_ns())
+            if seq == 1:
+                await until(both_known, 10, "both modalities of every subject at its owner")
         client = a.store.client
 
         async def fused() -> list[fusion_pb2.FusedEmotion]:
