@@ -99,6 +99,12 @@ async def test_refused_streams_report_the_refusal_not_internal(secured, monkeypa
             await ingest(secured, [frame(1)], (("authorization", "Bearer nope"),))
         codes.add(err.value.code())
     assert codes == {grpc.StatusCode.UNAUTHENTICATED}
+    raw = secured.stream_stream("/mmer.v1.Ingest/StreamScores")  # bytes as they come, no serializer
+    garbage = raw(metadata=(("authorization", "Bearer nope"),))
+    await garbage.write(b"\xff\xfe not a ScoreBatch")
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await garbage.read()
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED, "bytes that do not parse change nothing"
     for half_close in (True, False):
         call = ingest_pb2_grpc.IngestStub(secured).StreamScores()
         if half_close:
