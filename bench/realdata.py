@@ -32,8 +32,7 @@ _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
 
-from mmer_core.wearer_baseline import relative_to_wearers  # noqa: E402
-from trainer.data import Dataset  # noqa: E402
+from trainer.data import Dataset, relative_to_wearers  # noqa: E402
 from trainer.evaluate import confusion, macro_f1  # noqa: E402
 
 SETS = {"speech": "ravdess-speech-16k", "hr": "stress-predict-e4"}
@@ -109,7 +108,7 @@ def fold(
 ) -> dict:
     """Train on every other subject, validate on one, test on the held-out ones (normalised: the same rows,
     per-subject standardised, for the per-subject-baseline reference; relative: the rows as the edge gives
-    them to a model with a wearer baseline, and which rows are past calibration (the only ones scored))."""
+    them to a model with a wearer baseline, past calibration, and which rows of data those are)."""
     probs, test, train = deployed_model(data, test_subjects, val_subject, epochs, seed)
     k = len(data.taxonomy)
     majority = np.bincount(train.y, minlength=k).argmax()
@@ -126,9 +125,7 @@ def fold(
     out["logistic_per_subject_baseline"] = scores(test.y, probs_norm.argmax(axis=1), k)
     if relative is not None:
         rows, scored = relative
-        probs_rel, test_rel, train_rel = deployed_model(
-            rows.take(scored), test_subjects, val_subject, epochs, seed
-        )
+        probs_rel, test_rel, train_rel = deployed_model(rows, test_subjects, val_subject, epochs, seed)
         out["model_wearer_baseline"] = scores(test_rel.y, probs_rel.argmax(axis=1), k)
         out["logistic_wearer_baseline"] = scores(
             test_rel.y, logistic(train_rel, test_rel, k).argmax(axis=1), k
@@ -173,13 +170,7 @@ def run(modality: str, root: Path, epochs: int, seed: int, max_folds: int, warmu
     subjects = sorted(set(data.subjects.tolist()))
     normalised = per_subject_standardised(data)  # independent of the fold: once
     # feature vectors only (hr): what the edge gives a model trained with `--wearer-baseline warmup`
-    relative = None
-    if data.x.ndim == 2 and warmup > 0:
-        x, scored = relative_to_wearers(data.x, data.subjects, warmup)
-        relative = (
-            Dataset(data.modality, x, data.y, data.subjects, data.t_end, data.description, data.taxonomy),
-            scored,
-        )
+    relative = relative_to_wearers(data, warmup) if data.x.ndim == 2 and warmup > 0 else None
     groups = [g.tolist() for g in np.array_split(np.array(subjects), min(len(subjects), max_folds))]
     started = time.monotonic()
     folds = []

@@ -93,9 +93,8 @@ async def _await_first_request(request: object) -> None:
     reach the caller as INTERNAL instead of saying what was wrong.
     """
     if isinstance(request, AsyncIterator):
-        with contextlib.suppress(
-            Exception
-        ):  # the end, a timeout or bytes that do not parse: refused all the same
+        # the end, a timeout or bytes that do not parse: refused all the same
+        with contextlib.suppress(Exception):
             await asyncio.wait_for(anext(request), REFUSAL_WAIT_S)
 
 

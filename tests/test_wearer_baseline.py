@@ -115,8 +115,9 @@ def test_the_trainer_sees_what_the_edge_computes_row_for_row() -> None:
             else:
                 assert scored[row]
                 np.testing.assert_allclose(edge.model_input("hr", data.x[row], params), z[row], rtol=1e-6)
-    relative = relative_dataset(data, warmup, horizon=20)
+    relative, kept = relative_dataset(data, warmup, horizon=20)
     assert len(relative) == len(data) - 3 * (warmup - 1) and relative.x.dtype == np.float32
+    np.testing.assert_array_equal(kept, scored)
     np.testing.assert_array_equal(relative.x, z[scored])
     assert np.array_equal(relative.y, data.y[scored]) and np.array_equal(relative.t_end, data.t_end[scored])
 

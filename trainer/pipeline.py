@@ -39,9 +39,8 @@ class PipelineOptions:
     plan: data_mod.SyntheticPlan = field(default_factory=data_mod.SyntheticPlan)
     tflite: bool = True
     class_weights: str = "none"  # or "balanced": inverse class frequency of the training split
-    wearer_baseline: int = (
-        0  # > 0: feature modalities relative to each wearer's baseline after this many windows
-    )
+    # > 0: feature modalities relative to each wearer's baseline after this many calibration windows
+    wearer_baseline: int = 0
 
 
 @dataclass
@@ -78,7 +77,7 @@ def run_modality(modality: str, dataset: data_mod.Dataset, options: PipelineOpti
     params: dict[str, float] = {}
     if options.wearer_baseline > 0 and dataset.x.ndim == 2:
         before = len(dataset)
-        dataset = data_mod.relative_to_wearers(dataset, options.wearer_baseline)
+        dataset, _ = data_mod.relative_to_wearers(dataset, options.wearer_baseline)
         params = {wearer_baseline.WARMUP_PARAM: options.wearer_baseline,
                   wearer_baseline.HORIZON_PARAM: wearer_baseline.DEFAULT_HORIZON}  # fmt: skip
         log(
