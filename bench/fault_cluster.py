@@ -34,7 +34,7 @@ for _p in (str(ROOT / "protos"), str(ROOT)):
         sys.path.insert(0, _p)
 
 from bench.fault_proxy import ProxyThread  # noqa: E402
-from bench.localhost import REDIS_SERVER, free_port  # noqa: E402
+from bench.localhost import free_port, redis_server  # noqa: E402
 from mmer.v1 import fusion_pb2, fusion_pb2_grpc  # noqa: E402
 
 SHARD_STREAMS = (
@@ -77,7 +77,7 @@ class RedisProcess:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir)]
+        args = [redis_server(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir)]
         args += ["--save", "", "--appendonly", "yes", "--appendfsync", "always"]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = redis.Redis(port=self.port, socket_timeout=0.5)

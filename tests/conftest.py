@@ -6,16 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from bench.localhost import REDIS_SERVER, free_port, start_redis, start_redis_cluster
-
-__all__ = ["REDIS_SERVER", "free_port", "start_redis"]
+from bench.localhost import start_redis, start_redis_cluster
 
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory):
     """One redis-server for the session (tests flush their own database); killed at teardown."""
-    if not Path(REDIS_SERVER).exists():
-        pytest.skip("redis-server is not installed")
     proc, url = start_redis(tmp_path_factory.mktemp("redis"))
     yield url
     proc.kill()
@@ -36,8 +32,6 @@ def redis_url(redis_server: str) -> str:
 @pytest.fixture()
 def redis_cluster_url(tmp_path: Path):
     """A Redis Cluster of three primaries on loopback (redis+cluster:// URL); killed at teardown."""
-    if not Path(REDIS_SERVER).exists():
-        pytest.skip("redis-server is not installed")
     procs, url = start_redis_cluster(tmp_path / "cluster")
     yield url
     for proc in procs:

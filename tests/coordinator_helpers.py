@@ -64,7 +64,7 @@ async def coordinator_process(env: dict[str, str] | None = None) -> AsyncIterato
     """A real `mmer coordinator --http` (memory store) on free loopback ports, ready once /metrics answers.
 
     Yields (grpc_port, http_port); on exit it is stopped with SIGTERM and must exit 0 (clean shutdown)."""
-    from tests.conftest import free_port
+    from bench.localhost import free_port
 
     grpc_port, http_port = free_port(), free_port()
     cmd = [sys.executable, "-m", "mmer_core.cli", "coordinator", "--listen", f"127.0.0.1:{grpc_port}",

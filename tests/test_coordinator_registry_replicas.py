@@ -13,9 +13,9 @@ from pathlib import Path
 import grpc
 import pytest
 
+from bench.localhost import free_port
 from mmer.v1 import registry_pb2, registry_pb2_grpc
 from mmer_core import bundle
-from tests.conftest import free_port
 from tests.test_coordinator_registry import MODEL, chunks, signed
 from tests.test_coordinator_sharing import wait_serving
 

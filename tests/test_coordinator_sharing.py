@@ -17,10 +17,10 @@ import pytest
 import redis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from bench.localhost import free_port
 from coordinator.redis_store import CLUSTER_SCHEME
 from coordinator.sharing import SHARDS
 from mmer.v1 import fusion_pb2, ingest_pb2_grpc
-from tests.conftest import free_port
 from tests.coordinator_helpers import batch, frame
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -86,7 +86,7 @@ async def test_bundles_and_rollout_state(store) -> None:
 
 
 async def test_redis_outage_raises_store_error(tmp_path) -> None:
-    from tests.conftest import free_port
+    from bench.localhost import free_port
 
     store = RedisStore(f"redis://127.0.0.1:{free_port()}/0")
     with pytest.raises(StoreError, match="redis"):

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from edge_models import make_bundle
 
+from bench.localhost import free_port
 from mmer_core.modalities import MODALITIES
-from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")

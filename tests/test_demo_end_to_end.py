@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import subprocess
 import sys
@@ -37,7 +36,6 @@ def processes_mentioning(text: str) -> list[str]:
     return found
 
 
-@pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
 def test_demo_streams_pushes_and_reports_every_figure(tmp_path: Path) -> None:
     models = tiny_models(tmp_path / "models")
     out = tmp_path / "demo.json"

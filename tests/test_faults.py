@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from bench.fault_cluster import REDIS_SERVER
 from bench.fault_scenarios import SCENARIOS as RUN
 from bench.fault_scenarios import Figures, Size, open_cluster
 
@@ -31,8 +30,6 @@ pytestmark = pytest.mark.redis
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    if not Path(REDIS_SERVER).exists():
-        pytest.skip("redis-server is not installed")
     c = open_cluster(tmp_path_factory.mktemp("faults"), ["image", "speech"])
     yield c
     c.close()
@@ -104,8 +101,6 @@ def test_coordinator_killed_and_restarted_mid_stream(cluster) -> None:
 
 @pytest.mark.slow
 def test_bench_faults_writes_sane_json(tmp_path) -> None:
-    if not Path(REDIS_SERVER).exists():
-        pytest.skip("redis-server is not installed")
     out = tmp_path / "faults.json"
     cmd = [sys.executable, str(ROOT / "bench" / "faults.py"), "--json", str(out), "--only", "proxy_drop",
            "--edges", "1", "--warm", "1", "--fault", "1", "--tail", "0.5"]  # fmt: skip

@@ -13,7 +13,7 @@ import pytest
 import redis as redis_sync
 from coordinator_helpers import frame
 
-from bench.localhost import REDIS_SERVER, start_redis
+from bench.localhost import start_redis
 from coordinator.redis_store import RedisStore
 from coordinator.sharing import SharedFusion
 from mmer.v1 import fusion_pb2
@@ -21,8 +21,6 @@ from mmer.v1 import fusion_pb2
 
 @pytest.fixture()
 def cluster_url(tmp_path: Path):
-    if not Path(REDIS_SERVER).exists():
-        pytest.skip("redis-server is not installed")
     proc, url = start_redis(tmp_path, cluster=True)
     client = redis_sync.Redis.from_url(url)
     try:

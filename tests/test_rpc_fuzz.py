@@ -28,6 +28,7 @@ from grpc_health.v1 import health_pb2
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bench.localhost import free_port
 from mmer.v1 import (
     admin_pb2,
     clock_pb2,
@@ -38,7 +39,6 @@ from mmer.v1 import (
     registry_pb2,
 )
 from mmer_core.bundle import load_private_key, sign_manifest
-from tests.conftest import free_port
 from tests.coordinator_helpers import frame
 from tests.edge_models import bundle_blobs, make_bundle
 
