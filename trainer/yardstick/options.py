@@ -1,0 +1,15 @@
+"""What every kind's yardstick takes from the command line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class YardstickOptions:
+    """folds: how many folds by person (None: the kind's default); quick: a tiny run for tests (few epochs,
+    small references), whose figures mean nothing."""
+
+    folds: int | None = None
+    seed: int = 7
+    quick: bool = False
