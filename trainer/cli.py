@@ -16,7 +16,7 @@ STEPS = {
     "pipeline": "train, export, quantize (4 methods), evaluate, choose, compile and sign every modality",
     "train": "train the fp32 Keras model of one modality",
     "quantize": "quantize an exported ONNX model to INT8",
-    "evaluate": "evaluate fp32 and INT8 models on the test split",
+    "evaluate": "score a bundle on a labelled set exactly as the edge would (or a work directory's test split)",
     "push": "upload signed bundles to a coordinator's registry",
     "serve": "retrain on new labelled data and push models that are at least as good",
 }
@@ -52,18 +52,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
     pipe.add_argument("--percentile", type=float, default=99.999, help="for percentile and max-percentile")
     pipe.add_argument("--max-drop-pp", type=float, default=1.0, help="allowed INT8 accuracy drop, points")
     pipe.add_argument("--split", choices=("subject-independent", "random"), default="subject-independent")
-    pipe.add_argument("--epochs", type=int, default=30)
+    pipe.add_argument("--epochs", type=int, help="most epochs (default 30; speech data: the speech recipe's)")
     pipe.add_argument("--subjects", type=int, default=16, help="synthetic subjects")
     pipe.add_argument("--seconds", type=float, default=300.0, help="synthetic seconds per subject")
     pipe.add_argument("--no-tflite", action="store_true", help="skip the TFLite int8 baseline")
     pipe.add_argument(
-        "--class-weights", choices=("none", "balanced"), default="none",
-        help="balanced: weight the loss by inverse class frequency (imbalanced real data)",
+        "--class-weights", choices=("none", "balanced"),
+        help="balanced: weight the loss by inverse class frequency (imbalanced real data; the default for speech data)",
     )  # fmt: skip
     pipe.add_argument(
-        "--wearer-baseline", type=int, default=0, metavar="WINDOWS",
-        help="hr and eeg features relative to each wearer's own baseline, after a calibration period of this "
-        "many windows that the edge does not score (0: off)",
+        "--wearer-baseline", type=int, metavar="WINDOWS",
+        help="feature vectors relative to each wearer's own baseline, after a calibration period of this "
+        "many windows (speech: utterances) that the edge does not score (0: off; default for speech: the "
+        "speech recipe's warm-up, else 0)",
     )  # fmt: skip
     pipe.add_argument(
         "--fast", action="store_true", help="tiny data and few epochs, for tests and smoke runs"
@@ -127,7 +128,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
     quant.set_defaults(run=run_quantize)
 
     ev = steps.add_parser("evaluate", help=STEPS["evaluate"], description=STEPS["evaluate"])
-    ev.add_argument("--work", type=Path, required=True, help="a directory `mmer trainer train` wrote")
+    target = ev.add_mutually_exclusive_group(required=True)
+    target.add_argument("--bundle", type=Path, help="a signed bundle directory (e.g. models/speech)")
+    target.add_argument("--work", type=Path, help="a directory `mmer trainer train` wrote: its test split")
+    ev.add_argument(
+        "--data", metavar="KIND:PATH", help=f"with --bundle: a labelled set ({', '.join(EVALUATE_KINDS)})"
+    )
+    ev.add_argument(
+        "--pubkey", type=Path, help="with --bundle: verify with this key (default BUNDLE/../keys/trainer.pub)"
+    )
+    ev.add_argument(
+        "--json", action="store_true", help="with --bundle: one JSON object instead of the report"
+    )
     ev.set_defaults(run=run_evaluate)
 
 
@@ -154,16 +166,25 @@ def run_pipeline(args: argparse.Namespace) -> int:
         if m not in MODALITIES:
             print(f"unknown modality {m!r} (known: {', '.join(MODALITIES)})", file=sys.stderr)
             return 2
-    if args.wearer_baseline < 0:
+    if args.wearer_baseline is not None and args.wearer_baseline < 0:
         print(f"--wearer-baseline: a number of windows >= 0, got {args.wearer_baseline}", file=sys.stderr)
         return 2
     from trainer.loaders import SOURCES, load, parse_source
+    from trainer.recipes import SPEECH
 
     try:
         kind, folder = parse_source(args.data)
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return 2
+    recorded_speech = kind == "speech"  # the speech recipe, unless the options say otherwise
+    wearer = (
+        args.wearer_baseline
+        if args.wearer_baseline is not None
+        else (SPEECH.warmup if recorded_speech else 0)
+    )
+    weights = args.class_weights or ("balanced" if recorded_speech else "none")
+    epochs = args.epochs or (SPEECH.epochs if recorded_speech else 30)
     if folder is not None:
         if args.modalities == ",".join(MODALITIES):
             modalities = [SOURCES[kind]]
@@ -175,13 +196,13 @@ def run_pipeline(args: argparse.Namespace) -> int:
     if not key.exists():
         bundle.generate_keypair(key.parent)
         print(f"made a signing key pair in {key.parent}")
-    subjects, seconds, epochs = (6, 60.0, 3) if args.fast else (args.subjects, args.seconds, args.epochs)
+    subjects, seconds, epochs = (6, 60.0, 3) if args.fast else (args.subjects, args.seconds, epochs)
     plan = data_mod.SyntheticPlan(n_subjects=subjects, seconds=seconds, seed=args.seed)
     options = PipelineOptions(
         out=args.out, key=key, modalities=modalities, methods=[m.strip() for m in args.methods.split(",")],
         percentile=args.percentile, max_drop_pp=args.max_drop_pp, seed=args.seed, split=args.split,
         epochs=epochs, calibration_windows=64 if args.fast else 256, plan=plan, tflite=not args.no_tflite,
-        class_weights=args.class_weights, wearer_baseline=args.wearer_baseline,
+        class_weights=weights, wearer_baseline=wearer,
     )  # fmt: skip
     if folder is None:
         loader = lambda m: data_mod.synthetic(m, plan)  # noqa: E731
@@ -296,11 +317,21 @@ def run_quantize(args: argparse.Namespace) -> int:
     return 0
 
 
+# data kind -> module in trainer.yardstick whose score_bundle(bundle_dir, folder) scores a bundle (given
+# public_key=PATH when --pubkey is, else verified with the key beside the bundles, BUNDLE/../keys/trainer.pub)
+EVALUATE_KINDS = {
+    "speech": "trainer.yardstick.speech",
+}
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
-    """Evaluate every model in --work on its test split and print the figures as JSON."""
+    """Score --bundle on --data as the edge would, or every model in --work on its test split (JSON)."""
     import json
 
     from trainer.steps import evaluate_step
+
+    if args.bundle is not None:
+        return _evaluate_bundle(args)
 
     try:
         result = evaluate_step(args.work)
@@ -308,4 +339,50 @@ def run_evaluate(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 2
     print(json.dumps(result, indent=2))
+    return 0
+
+
+def _evaluate_bundle(args: argparse.Namespace) -> int:
+    """`evaluate --bundle DIR --data KIND:PATH`: the bundle's report on a labelled set."""
+    import importlib
+    import json
+
+    from mmer_core.bundle import BundleError
+
+    if not args.data:
+        print("evaluate --bundle needs --data KIND:PATH, the labelled set to score it on", file=sys.stderr)
+        return 2
+    kind, sep, path = args.data.partition(":")
+    if not sep or kind not in EVALUATE_KINDS:
+        print(
+            f"--data {args.data!r}: expected KIND:PATH with KIND one of {', '.join(EVALUATE_KINDS)}",
+            file=sys.stderr,
+        )
+        return 2
+    if not Path(path).is_dir():
+        print(f"--data {args.data!r}: {path} is not a directory", file=sys.stderr)
+        return 2
+    try:
+        key = {"public_key": args.pubkey} if args.pubkey else {}
+        scored = importlib.import_module(EVALUATE_KINDS[kind]).score_bundle(args.bundle, Path(path), **key)
+    except (BundleError, ValueError, OSError) as exc:
+        print(f"evaluate: {exc}", file=sys.stderr)
+        return 1
+    report = scored.report()
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"{args.bundle} on {args.data}: {report['n']} {report['unit']}s of {report['persons']} persons")
+    print(f"accuracy {report['accuracy']:.3f}  macro-F1 {report['macro_f1']:.3f}  UAR {report['uar']:.3f}  "
+          f"majority-class accuracy {report['majority']:.3f}")  # fmt: skip
+    width = max(len(label) for label in report["labels"])
+    print(
+        f"{'':<{width}}  recall   count  confusion (rows: truth, columns: predicted {' '.join(report['labels'])})"
+    )
+    for i, label in enumerate(report["labels"]):
+        recall = report["recall"][label]
+        shown = "   -  " if recall is None else f"{recall:6.3f}"
+        print(
+            f"{label:<{width}}  {shown}  {report['counts'][label]:6d}  {' '.join(f'{c:5d}' for c in report['confusion'][i])}"
+        )
     return 0

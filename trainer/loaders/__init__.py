@@ -33,7 +33,7 @@ def load(kind: str, folder: Path, modality: str, seed: int) -> Dataset:
     if kind == "speech":
         from trainer.loaders.speech import load_speech
 
-        return load_speech(folder)
+        return load_speech(folder, seed)
     if kind == "wesad":
         from trainer.loaders.wesad import load_wesad
 
