@@ -75,10 +75,9 @@ SPECS: dict[str, ModalitySpec] = {
     ),
     "speech": ModalitySpec(
         name="speech", kind="utterances", sample_rate_hz=16000.0, channels=1, window_s=8.0, hop_s=0.03,
-        input_name="egemaps", input_shape=(88,),
+        input_name="functionals", input_shape=(6373,),
         params={"vad_frame_ms": 30.0, "vad_mode": 2.0, "vad_onset_frames": 3.0, "vad_hangover_s": 0.6,
-                "vad_preroll_s": 0.15, "min_utterance_s": 0.6,
-                "opensmile_egemaps_v02_functionals": 1.0},
+                "vad_preroll_s": 0.15, "min_utterance_s": 0.6, "opensmile_compare_2016_functionals": 1.0},
     ),
     "image": ModalitySpec(
         name="image", kind="frames", sample_rate_hz=5.0, channels=1, window_s=0.2, hop_s=0.2,

@@ -10,16 +10,22 @@ from pathlib import Path
 import numpy as np
 
 from mmer_core import dsp
-from mmer_core.synthetic.speech import FORMANTS_HZ, _resonator
+from mmer_core.synthetic.speech import FORMANTS_HZ
 
 RATE = 16000
+
+
+def _resonator(freq: float, bw: float, rate: int) -> tuple[float, np.ndarray]:
+    """Gain and denominator of a two-pole resonator at freq with bandwidth bw (Hz), at any sample rate."""
+    r = np.exp(-np.pi * bw / rate)
+    return 1.0 - r, np.array([1.0, -2 * r * np.cos(2 * np.pi * freq / rate), r * r])
 
 
 def voiced(seconds: float, f0_hz: float = 130.0, loudness: float = 0.3, rate: int = RATE) -> np.ndarray:
     """seconds of a steady vowel-like sound at f0_hz, with 4 syllables a second."""
     t = np.arange(int(seconds * rate)) / rate
     source = dsp.sawtooth(2 * np.pi * f0_hz * t)
-    shaped = sum(dsp.allpole_filter(*_resonator(f, bw), source) for f, bw in FORMANTS_HZ)
+    shaped = sum(dsp.allpole_filter(*_resonator(f, bw, rate), source) for f, bw in FORMANTS_HZ)
     shaped = shaped / (np.abs(shaped).max() + 1e-9)
     syllables = 0.3 + 0.7 * np.maximum(0.0, np.sin(2 * np.pi * 4 * t)) ** 0.5
     return (loudness * shaped * syllables).astype(np.float32)

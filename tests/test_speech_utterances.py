@@ -8,7 +8,7 @@ from speech_audio import RATE, voiced, with_spans
 
 from mmer_core.modalities import SPECS
 from mmer_core.preprocess import preprocess
-from mmer_core.preprocess.speech import MAX_SAMPLES, Utterances, utterances
+from mmer_core.preprocess.speech import MAX_SAMPLES, Utterances, reference_features, utterances
 from mmer_core.windowing import SensorChunk, Windower
 
 SPANS = [(1.0, 2.5), (3.5, 5.0), (6.2, 7.4)]
@@ -59,28 +59,34 @@ def test_silence_a_click_and_endless_speech() -> None:
     assert len(long) >= 2 and max(len(u.audio) for u in long) <= MAX_SAMPLES
 
 
+F0_POSAMEAN, RMS_AMEAN = 3660, 4177  # ComParE 2016: F0final_sma_posamean (Hz), pcm_RMSenergy_sma_amean
+
+
 def test_functionals_of_a_voiced_tone_know_its_pitch_and_loudness() -> None:
     soft, loud = preprocess("speech", voiced(2.0, 200.0, 0.1)), preprocess("speech", voiced(2.0, 200.0, 0.5))
     assert soft.shape == loud.shape == SPECS["speech"].input_shape
-    semitones = 12 * np.log2(200.0 / 27.5)  # eGeMAPS F0: semitones above 27.5 Hz, its first functional
-    assert soft[0] == pytest.approx(semitones, abs=0.3) and loud[0] == pytest.approx(semitones, abs=0.3)
-    higher = preprocess("speech", voiced(2.0, 250.0, 0.1))
-    assert higher[0] - soft[0] == pytest.approx(12 * np.log2(250 / 200), abs=0.3)
-    assert loud[10] > 2 * soft[10], "loudness_sma3_amean grows with amplitude"
+    assert soft[F0_POSAMEAN] == pytest.approx(200.0, rel=0.03) and loud[F0_POSAMEAN] == pytest.approx(
+        200.0, rel=0.03
+    )
+    assert preprocess("speech", voiced(2.0, 250.0, 0.1))[F0_POSAMEAN] == pytest.approx(250.0, rel=0.03)
+    assert loud[RMS_AMEAN] == pytest.approx(5 * soft[RMS_AMEAN], rel=0.1), "RMS energy follows amplitude"
+
+
+def test_reference_features_know_the_pitch_in_semitones() -> None:
+    egemaps = reference_features(voiced(2.0, 200.0, 0.2))
+    assert egemaps.shape == (88,)
+    assert egemaps[0] == pytest.approx(12 * np.log2(200.0 / 27.5), abs=0.3), "F0 in semitones above 27.5 Hz"
 
 
 def test_light_binding_gives_what_the_opensmile_package_gives() -> None:
     opensmile = pytest.importorskip("opensmile")
     x = voiced(1.5, 160.0)
-    package = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
-                              feature_level=opensmile.FeatureLevel.Functionals)  # fmt: skip
-    assert np.array_equal(
-        preprocess("speech", x), package.process_signal(x, RATE).to_numpy()[0].astype(np.float32)
-    )
-    assert (
-        package.feature_names[0].startswith("F0semitone")
-        and package.feature_names[10] == "loudness_sma3_amean"
-    )
+    for feature_set, ours in ((opensmile.FeatureSet.ComParE_2016, preprocess("speech", x)),
+                              (opensmile.FeatureSet.eGeMAPSv02, reference_features(x))):  # fmt: skip
+        package = opensmile.Smile(feature_set=feature_set, feature_level=opensmile.FeatureLevel.Functionals)
+        assert np.array_equal(ours, package.process_signal(x, RATE).to_numpy()[0].astype(np.float32))
+    names = opensmile.Smile(feature_set=opensmile.FeatureSet.ComParE_2016).feature_names
+    assert (names[F0_POSAMEAN], names[RMS_AMEAN]) == ("F0final_sma_posamean", "pcm_RMSenergy_sma_amean")
 
 
 @pytest.mark.parametrize(

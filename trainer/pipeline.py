@@ -72,7 +72,7 @@ def choose(fp32: Evaluation, methods: dict[str, Evaluation], max_drop_pp: float)
 
 def run_modality(modality: str, dataset: data_mod.Dataset, options: PipelineOptions, log: Log) -> ModalityRun:
     """Train, export, quantize with every method, evaluate, choose and bundle one modality."""
-    from trainer.models import balanced_class_weights, build_model, fit
+    from trainer.models import EARLY_STOPPING, balanced_class_weights, build_model, fit
 
     params: dict[str, float] = {}
     if options.wearer_baseline > 0 and dataset.x.ndim == 2:
@@ -101,6 +101,7 @@ def run_modality(modality: str, dataset: data_mod.Dataset, options: PipelineOpti
         options.seed,
         log,
         weights,
+        EARLY_STOPPING[modality],
     )
     work = options.out / "work" / modality
     fp32_path = export_onnx(model, work / "model.fp32.onnx", model.input.name, parts.test.x[:64])

@@ -29,9 +29,11 @@ def cache_dir() -> Path:
 
 @dataclass(frozen=True)
 class FileUtterances:
-    """One recording's utterances: their features (n, 88) and spans in seconds from the file's start."""
+    """One recording's utterances: the model's features (n, F), the references' eGeMAPSv02 features (n, 88)
+    and the spans in seconds from the file's start."""
 
     features: np.ndarray
+    reference: np.ndarray
     starts_s: np.ndarray
     ends_s: np.ndarray
 
@@ -47,18 +49,25 @@ def file_utterances(path: Path, read: Callable[[Path], np.ndarray]) -> FileUtter
     cached = cache_dir() / f"{_key(path)}.npz"
     if cached.exists():
         with np.load(cached) as z:
-            return FileUtterances(z["features"], z["starts_s"], z["ends_s"])
+            return FileUtterances(z["features"], z["reference"], z["starts_s"], z["ends_s"])
     audio = read(path)
     found = speech.utterances(audio)
     rate = SPEC.sample_rate_hz
     result = FileUtterances(
         speech.preprocess_batch([u.audio for u in found]).reshape(len(found), *SPEC.input_shape),
+        np.array([speech.reference_features(u.audio) for u in found], np.float32).reshape(len(found), -1),
         np.array([u.start / rate for u in found]),
         np.array([u.end / rate for u in found]),
     )
     cached.parent.mkdir(parents=True, exist_ok=True)
     tmp = cached.with_name(cached.name + f".{os.getpid()}.tmp.npz")
-    np.savez(tmp, features=result.features, starts_s=result.starts_s, ends_s=result.ends_s)
+    np.savez(
+        tmp,
+        features=result.features,
+        reference=result.reference,
+        starts_s=result.starts_s,
+        ends_s=result.ends_s,
+    )
     os.replace(tmp, cached)
     return result
 
@@ -67,7 +76,8 @@ def file_utterances(path: Path, read: Callable[[Path], np.ndarray]) -> FileUtter
 class Recordings:
     """Every utterance of a labelled speech corpus: one row each, with the recording (unit) it came from."""
 
-    x: np.ndarray  # (n, 88)
+    x: np.ndarray  # (n, F): the model's features
+    reference: np.ndarray  # (n, 88): eGeMAPSv02, the classical references' features
     y: np.ndarray
     speakers: np.ndarray
     unit: np.ndarray  # index into files
@@ -79,17 +89,19 @@ class Recordings:
 
 def recordings(files: Sequence[tuple[Path, int, str]], read: Callable[[Path], np.ndarray]) -> Recordings:
     """(path, label index, speaker) per file -> utterance rows, in the order given."""
-    xs, ys, speakers, units, silent = [], [], [], [], []
+    xs, refs, ys, speakers, units, silent = [], [], [], [], [], []
     for i, (path, label, speaker) in enumerate(files):
         found = file_utterances(path, read)
         if len(found.features) == 0:
             silent.append(path)
         xs.append(found.features)
+        refs.append(found.reference)
         ys += [label] * len(found.features)
         speakers += [speaker] * len(found.features)
         units += [i] * len(found.features)
     return Recordings(
         np.concatenate(xs).astype(np.float32) if xs else np.empty((0, *SPEC.input_shape), np.float32),
+        np.concatenate(refs).astype(np.float32) if refs else np.empty((0, 88), np.float32),
         np.array(ys, dtype=int),
         np.array(speakers),
         np.array(units, dtype=int),

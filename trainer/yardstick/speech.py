@@ -1,15 +1,15 @@
 """Speech yardstick: folds by speaker, one unit per utterance (recording), the deployed int8 bundle beside the
 classical references on the same folds.
 
-Per fold the deployed recipe (trainer.recipes.SPEECH: openSMILE eGeMAPSv02 functionals relative to the
-speaker's running baseline, a small class-balanced MLP) is trained on the other speakers, exported and
-quantized with every method, the method is chosen on validation speakers as the pipeline chooses, and the
-int8 model is scored the way the edge scores: utterances the edge's segmenter finds, the wearer baseline
-updated utterance by utterance in recording order, the warm-up utterances unscored. Every reference and the
-majority class are scored on the same utterances. References (scaled, class-balanced RBF SVM on the same
-functionals): plain; with the running per-speaker baseline a device has; `-oracle`, z-scored with each
-speaker's statistics over the whole recording (a ceiling no device reaches). With RAVDESS names, the 8
-original emotions are also scored (UAR) beside the published figure.
+Per fold the deployed recipe (trainer.recipes.SPEECH: openSMILE ComParE functionals relative to the
+speaker's running baseline, an L2-regularised class-balanced linear softmax) is trained on the other
+speakers, exported and quantized with every method, the method chosen as the pipeline chooses, and the int8
+model is scored the way the edge scores: utterances the edge's segmenter finds, the wearer baseline updated
+utterance by utterance in recording order, the warm-up utterances unscored. Every reference and the
+majority class are scored on the same utterances. References (scaled, class-balanced RBF SVM on eGeMAPSv02
+functionals of the same utterances): plain; with the running per-speaker baseline a device has; `-oracle`,
+z-scored with each speaker's statistics over the whole recording (a ceiling no device reaches). With
+RAVDESS names, the 8 original emotions are also scored (UAR) beside the published figure.
 """
 
 from __future__ import annotations
@@ -86,14 +86,15 @@ def score_onnx(path: Path, x: np.ndarray) -> np.ndarray:
 
 
 def _fold(
-    rec: Recordings, normalised: np.ndarray, scored: np.ndarray, test_speakers: np.ndarray,
-    recipe: SpeechRecipe, options: YardstickOptions, work: Path,
+    rec: Recordings, normalised: np.ndarray, reference: np.ndarray, ceiling: np.ndarray, scored: np.ndarray,
+    test_speakers: np.ndarray, recipe: SpeechRecipe, options: YardstickOptions, work: Path,
 ) -> dict[str, dict[str, float]]:  # fmt: skip
-    """Every classifier of one fold, scored per unit on the test speakers' units past their warm-up."""
+    """Every classifier of one fold, scored per unit on the test speakers' units past their warm-up
+    (normalised: the model's features relative to the running baseline; reference: the references'
+    features so; ceiling: the references' features z-scored per speaker over the whole recording)."""
     k = len(QUADRANTS)
     train, test = fold_masks(rec.speakers, test_speakers)
-    model = recipe.train(normalised[train & scored], rec.y[train & scored], rec.speakers[train & scored], work,
-                         options.seed, quick=options.quick)  # fmt: skip
+    model = recipe.train(normalised[train & scored], rec.y[train & scored], work, options.seed)
     n_units = len(rec.files)
     rows = test & scored
     units_scored = np.zeros(n_units, bool)
@@ -104,23 +105,21 @@ def _fold(
         probs, _ = unit_probs(probs_rows, rec.unit[rows], n_units)
         return scores(truth, probs[units_scored].argmax(axis=1), k)
 
-    plain_train = train
-    oracle_x = oracle(rec.x, rec.speakers)
-    out = {
+    return {
         "deployed_int8": per_unit(score_onnx(model.int8, normalised[rows])),
         "deployed_fp32": per_unit(score_onnx(model.fp32, normalised[rows])),
         "majority": scores(truth, majority_prediction(rec.y[train], len(truth), k), k),
-        "svm": per_unit(svm_probs(rec.x[plain_train], rec.y[plain_train], rec.x[rows], k)),
+        "svm": per_unit(svm_probs(rec.reference[train], rec.y[train], rec.reference[rows], k)),
         "svm-speaker-running": per_unit(
-            svm_probs(normalised[train & scored], rec.y[train & scored], normalised[rows], k)
+            svm_probs(reference[train & scored], rec.y[train & scored], reference[rows], k)
         ),
-        "svm-speaker-oracle": per_unit(svm_probs(oracle_x[train], rec.y[train], oracle_x[rows], k)),
+        "svm-speaker-oracle": per_unit(svm_probs(ceiling[train], rec.y[train], ceiling[rows], k)),
     }
-    return out
 
 
-def _eight_classes(rec: Recordings, normalised: np.ndarray, scored: np.ndarray, folds: list) -> dict | None:
-    """The running-baseline SVM on RAVDESS's 8 original emotions (UAR), when every file has a RAVDESS name."""
+def _eight_classes(rec: Recordings, reference: np.ndarray, scored: np.ndarray, folds: list) -> dict | None:
+    """The running-baseline SVM (eGeMAPSv02) on RAVDESS's 8 original emotions, when every file has a RAVDESS
+    name: its UAR beside the published one."""
     codes = []
     for path in rec.files:
         m = RAVDESS.match(path.name)
@@ -132,7 +131,7 @@ def _eight_classes(rec: Recordings, normalised: np.ndarray, scored: np.ndarray, 
     for test_speakers in folds:
         train, test = fold_masks(rec.speakers, test_speakers)
         rows = test & scored
-        probs = svm_probs(normalised[train & scored], y8[train & scored], normalised[rows], 8)
+        probs = svm_probs(reference[train & scored], y8[train & scored], reference[rows], 8)
         units, has = unit_probs(probs, rec.unit[rows], len(rec.files))
         truth = np.asarray(codes)[has]
         per_fold.append(scores(truth, units[has].argmax(axis=1), 8))
@@ -147,10 +146,13 @@ def yardstick(folder: Path, options: YardstickOptions) -> dict:
     if options.quick:
         recipe = recipe.quick()
     normalised, scored = running(rec.x, rec.speakers, recipe.warmup)
+    reference, _ = running(rec.reference, rec.speakers, recipe.warmup)
+    ceiling = oracle(rec.reference, rec.speakers)
     per_fold: dict[str, list[dict[str, float]]] = {}
     with threadpool_limits(1), tempfile.TemporaryDirectory(prefix="mmer-yardstick-speech-") as tmp:
         for i, test_speakers in enumerate(folds):
-            fold = _fold(rec, normalised, scored, test_speakers, recipe, options, Path(tmp) / f"fold{i}")
+            work = Path(tmp) / f"fold{i}"
+            fold = _fold(rec, normalised, reference, ceiling, scored, test_speakers, recipe, options, work)
             for name, s in fold.items():
                 per_fold.setdefault(name, []).append(s)
             print(
@@ -158,7 +160,7 @@ def yardstick(folder: Path, options: YardstickOptions) -> dict:
                 + " ".join(f"{n} {s['accuracy']:.3f}/{s['macro_f1']:.3f}" for n, s in fold.items()),
                 flush=True,
             )
-        eight = None if options.quick else _eight_classes(rec, normalised, scored, folds)
+        eight = None if options.quick else _eight_classes(rec, reference, scored, folds)
     references = {n: over_folds(f) for n, f in per_fold.items() if n.startswith("svm")}
     counts = np.bincount(rec.unit_y, minlength=len(QUADRANTS))
     entry = {
