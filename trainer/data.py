@@ -55,8 +55,14 @@ def synthetic(modality: str, plan: SyntheticPlan) -> Dataset:
     """Synthetic windows of one modality, preprocessed."""
     stride = dict(plan.strides)[modality]
     raw = make_windows(modality, plan.n_subjects, plan.seconds, plan.seed, plan.noise, stride=stride)
+    if modality == "speech":
+        from trainer.loaders.utterances import features_of
+
+        x = features_of(raw.windows)
+    else:
+        x = preprocess_batch(modality, raw.windows)
     return Dataset(
-        modality, preprocess_batch(modality, raw.windows), raw.labels, raw.subjects, raw.t_end,
+        modality, x, raw.labels, raw.subjects, raw.t_end,
         f"synthetic seed={plan.seed} subjects={plan.n_subjects} seconds={plan.seconds:g}",
     )  # fmt: skip
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +74,36 @@ def file_utterances(path: Path, read: Callable[[Path], np.ndarray]) -> FileUtter
     return result
 
 
+def in_child_processes(work: Callable, items: Sequence, workers: int = 2) -> list:
+    """work(item) for every item, in fresh (spawned) processes.
+
+    libSMILEapi's heap was corrupted (malloc abort) when it ran in a process where TensorFlow had trained, as
+    the pipeline does modality after modality; a spawned child never loads TensorFlow. It also spreads
+    openSMILE over the cores."""
+    if not items:
+        return []
+    with ProcessPoolExecutor(
+        min(workers, len(items)), mp_context=multiprocessing.get_context("spawn")
+    ) as pool:
+        return list(pool.map(work, items, chunksize=max(1, len(items) // (8 * workers))))
+
+
+def features_of(utterances: list[np.ndarray]) -> np.ndarray:
+    """The model's features of many utterances (N, F), computed in a child process (in_child_processes)."""
+    rows = in_child_processes(speech.preprocess, utterances)
+    return np.stack(rows) if rows else np.empty((0, *SPEC.input_shape), np.float32)
+
+
+@dataclass(frozen=True)
+class _Cached:
+    """Picklable: compute and cache one file's utterances in a child process."""
+
+    read: Callable[[Path], np.ndarray]
+
+    def __call__(self, path: Path) -> None:
+        file_utterances(path, self.read)
+
+
 @dataclass(frozen=True)
 class Recordings:
     """Every utterance of a labelled speech corpus: one row each, with the recording (unit) it came from."""
@@ -90,6 +122,8 @@ class Recordings:
 def recordings(files: Sequence[tuple[Path, int, str]], read: Callable[[Path], np.ndarray]) -> Recordings:
     """(path, label index, speaker) per file -> utterance rows, in the order given."""
     xs, refs, ys, speakers, units, silent = [], [], [], [], [], []
+    missing = [path for path, _, _ in files if not (cache_dir() / f"{_key(path)}.npz").exists()]
+    in_child_processes(_Cached(read), missing)
     for i, (path, label, speaker) in enumerate(files):
         found = file_utterances(path, read)
         if len(found.features) == 0:
