@@ -9,8 +9,6 @@ import threading
 import grpc
 import numpy as np
 import pytest
-from edge_models import bundle_blobs, make_bundle
-from edge_servicer import EdgeTestServer
 
 from edge_node.agent import Agent
 from edge_node.clock import ClockEstimate
@@ -24,6 +22,8 @@ from mmer_core.bundle import load_public_key
 from mmer_core.modalities import MODALITIES
 from mmer_core.synthetic import Session, SessionConfig, stream_windows
 from mmer_core.windowing import Window
+from testkit.edge_models import bundle_blobs, make_bundle
+from testkit.edge_servicer import EdgeTestServer
 
 
 @pytest.fixture

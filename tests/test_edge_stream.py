@@ -7,12 +7,12 @@ import time
 
 import grpc
 import pytest
-from edge_servicer import EdgeTestServer
 
 from edge_node.clock import ClockEstimate
 from edge_node.spool import Spool
 from edge_node.streamer import Streamer
 from mmer.v1 import ingest_pb2
+from testkit.edge_servicer import EdgeTestServer
 
 
 def frame(modality: str, seq: int) -> bytes:
@@ -191,7 +191,7 @@ async def test_agent_restart_resends_unacked_spool_frames(server, tmp_path):
 
 
 async def test_trace_context_travels_in_metadata(server, tmp_path):
-    from memory_tracing import memory_spans
+    from testkit.memory_tracing import memory_spans
 
     exporter = memory_spans()
     spool = Spool(tmp_path)
