@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import logging
 import zlib
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import ParamSpec, TypeVar
 
 import redis.asyncio as redis
 from redis.asyncio.client import Pipeline
@@ -32,6 +34,31 @@ log = logging.getLogger("mmer.coordinator.redis")
 POLL_S = 0.2  # longest wait of one pub/sub poll (bounds how long stopping takes)
 MAX_CACHED_SUBJECTS = 100_000
 CLUSTER_SCHEME = "redis+cluster://"  # any node of a Redis Cluster; the client finds the others
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+@contextlib.contextmanager
+def store_errors() -> Iterator[None]:
+    """The one place a Redis failure becomes StoreError: callers (and the RPC layer, which answers it with
+    UNAVAILABLE) see one exception whatever redis-py raised, a reply error or a lost connection."""
+    try:
+        yield
+    except (RedisError, OSError) as exc:
+        raise StoreError(f"redis: {exc}") from exc
+
+
+def redis_call(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """`method` with its Redis failures raised as StoreError (see store_errors)."""
+
+    @functools.wraps(method)
+    async def call(*args: P.args, **kwargs: P.kwargs) -> T:
+        with store_errors():
+            return await method(*args, **kwargs)
+
+    return call
 
 
 def connect(url: str) -> redis.Redis | RedisCluster:
@@ -205,6 +232,7 @@ class RedisStore:
                     if not waiter.done():  # a cancelled caller (its stream ended): stored, the edge resends
                         waiter.set_result(result)
 
+    @redis_call
     async def _commit(
         self, work: list[tuple[Sequence[ingest_pb2.ScoreFrame], int]]
     ) -> list[tuple[list[bool], dict[tuple[str, str], int]]]:
@@ -237,10 +265,7 @@ class RedisStore:
                     keys = [key]
                 self._store_batch.queue(pipe, keys, args)
 
-        try:
-            results = await self._store_batch.pipelined(fill)
-        except RedisError as exc:
-            raise StoreError(f"redis: {exc}") from exc
+        results = await self._store_batch.pipelined(fill)
         new = [False] * len(frames)
         marks_after = [0] * len(frames)
         for (shard, members), (flags, marks, owned) in zip(groups.values(), results, strict=True):
@@ -259,39 +284,33 @@ class RedisStore:
             start += len(batch)
         return out
 
+    @redis_call
     async def acked_seq(self, device_id: str, modality: str, subject_id: str = "") -> int:
         field = f"{device_id}/{modality}" if self.shards else modality
-        try:
-            value = await self.client.hget(self._hwm(device_id, subject_id), field)
-        except RedisError as exc:
-            raise StoreError(f"redis: {exc}") from exc
-        return int(value or 0)
+        return int(await self.client.hget(self._hwm(device_id, subject_id), field) or 0)
 
+    @redis_call
     async def acked_seqs(self, keys: Sequence[tuple[str, str, str]]) -> list[int]:
-        try:
-            async with self.client.pipeline(transaction=False) as pipe:
-                for device, modality, subject in keys:
-                    pipe.hget(self._hwm(device, subject), f"{device}/{modality}" if self.shards else modality)
-                values = await pipe.execute()
-        except RedisError as exc:
-            raise StoreError(f"redis: {exc}") from exc
+        async with self.client.pipeline(transaction=False) as pipe:
+            for device, modality, subject in keys:
+                pipe.hget(self._hwm(device, subject), f"{device}/{modality}" if self.shards else modality)
+            values = await pipe.execute()
         return [int(v or 0) for v in values]
 
+    @redis_call
     async def append_fused(self, emotion: fusion_pb2.FusedEmotion) -> str:
-        try:
-            position = (
-                await self.client.xadd(
-                    self.stream, {"e": emotion.SerializeToString()}, maxlen=self.maxlen, approximate=True
-                )
-            ).decode()
-            stored = fusion_pb2.FusedEmotion()
-            stored.CopyFrom(emotion)
-            stored.position = position
-            await self.client.hset(self.latest_key, emotion.subject_id, stored.SerializeToString())
-        except RedisError as exc:
-            raise StoreError(f"redis: {exc}") from exc
+        position = (
+            await self.client.xadd(
+                self.stream, {"e": emotion.SerializeToString()}, maxlen=self.maxlen, approximate=True
+            )
+        ).decode()
+        stored = fusion_pb2.FusedEmotion()
+        stored.CopyFrom(emotion)
+        stored.position = position
+        await self.client.hset(self.latest_key, emotion.subject_id, stored.SerializeToString())
         return position
 
+    @redis_call
     async def read_fused(
         self, after_position: str, subjects: Iterable[str] | None, limit: int
     ) -> list[fusion_pb2.FusedEmotion]:
@@ -299,10 +318,7 @@ class RedisStore:
         start = "-" if after_position in ("", "0") else f"({after_position}"
         out: list[fusion_pb2.FusedEmotion] = []
         while len(out) < limit:
-            try:
-                page = await self.client.xrange(self.stream, min=start, max="+", count=max(limit, 100))
-            except RedisError as exc:
-                raise StoreError(f"redis: {exc}") from exc
+            page = await self.client.xrange(self.stream, min=start, max="+", count=max(limit, 100))
             for entry_id, fields in page:
                 e = fusion_pb2.FusedEmotion.FromString(fields[b"e"])
                 e.position = entry_id.decode()
@@ -315,11 +331,9 @@ class RedisStore:
             start = f"({page[-1][0].decode()}"
         return out
 
+    @redis_call
     async def latest(self, subjects: Iterable[str] | None) -> list[fusion_pb2.FusedEmotion]:
-        try:
-            raw = await self.client.hgetall(self.latest_key)
-        except RedisError as exc:
-            raise StoreError(f"redis: {exc}") from exc
+        raw = await self.client.hgetall(self.latest_key)
         wanted = set(subjects) if subjects else None
         out = [fusion_pb2.FusedEmotion.FromString(v) for k, v in sorted(raw.items())]
         return [e for e in out if wanted is None or e.subject_id in wanted]
@@ -327,18 +341,17 @@ class RedisStore:
     def _bundle_key(self, modality: str, version: int) -> str:
         return f"{self.p}:{{registry}}:bundle:{modality}:{version}"
 
+    @redis_call
     async def put_model(self, manifest: manifest_pb2.ModelManifest, blobs: Mapping[str, bytes]) -> None:
         name = f"{manifest.modality}:{manifest.version}"
-        try:
-            async with self.client.pipeline(transaction=True) as pipe:
-                pipe.delete(self._bundle_key(manifest.modality, manifest.version))
-                if blobs:
-                    pipe.hset(self._bundle_key(manifest.modality, manifest.version), mapping=dict(blobs))
-                pipe.hset(f"{self.p}:{{registry}}:manifests", name, manifest.SerializeToString())
-                await pipe.execute()
-        except RedisError as exc:
-            raise StoreError(f"redis: {exc}") from exc
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.delete(self._bundle_key(manifest.modality, manifest.version))
+            if blobs:
+                pipe.hset(self._bundle_key(manifest.modality, manifest.version), mapping=dict(blobs))
+            pipe.hset(f"{self.p}:{{registry}}:manifests", name, manifest.SerializeToString())
+            await pipe.execute()
 
+    @redis_call
     async def get_model(
         self, modality: str, version: int
     ) -> tuple[manifest_pb2.ModelManifest, dict[str, bytes]] | None:
@@ -348,6 +361,7 @@ class RedisStore:
         blobs = await self.client.hgetall(self._bundle_key(modality, version))
         return manifest_pb2.ModelManifest.FromString(raw), {k.decode(): v for k, v in blobs.items()}
 
+    @redis_call
     async def list_manifests(self, modality: str | None) -> list[manifest_pb2.ModelManifest]:
         raw = await self.client.hgetall(f"{self.p}:{{registry}}:manifests")
         out = [manifest_pb2.ModelManifest.FromString(v) for v in raw.values()]
@@ -355,39 +369,43 @@ class RedisStore:
             (m for m in out if modality in (None, "", m.modality)), key=lambda m: (m.modality, m.version)
         )
 
+    @redis_call
     async def put_rollout(self, modality: str, state: bytes) -> None:
         await self.client.hset(f"{self.p}:{{registry}}:rollouts", modality, state)
 
+    @redis_call
     async def get_rollouts(self) -> dict[str, bytes]:
         raw = await self.client.hgetall(f"{self.p}:{{registry}}:rollouts")
         return {k.decode(): v for k, v in raw.items()}
 
+    @redis_call
     async def announce_rollout(self, modality: str, rollback: bool) -> None:
-        try:
-            await self.client.publish(self.changes, json.dumps({"modality": modality, "rollback": rollback}))
-        except RedisError as exc:
-            raise StoreError(f"redis: {exc}") from exc
+        await self.client.publish(self.changes, json.dumps({"modality": modality, "rollback": rollback}))
 
     async def rollout_changes(self, stop: asyncio.Event) -> AsyncIterator[tuple[str, bool]]:
-        """Redis pub/sub; polled with a short timeout so that `stop` ends it without cancelling a read."""
+        """Redis pub/sub; polled with a short timeout so that `stop` ends it without cancelling a read.
+        A failure resubscribes after a second (and replays every modality), rather than ending the feed."""
         while not stop.is_set():
             pubsub = self.client.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(self.changes)
+                with store_errors():
+                    await pubsub.subscribe(self.changes)
                 for modality in sorted(await self.get_rollouts()):  # what changed while we were away
                     yield modality, False
                 while not stop.is_set():
-                    message = await pubsub.get_message(timeout=POLL_S)
+                    with store_errors():
+                        message = await pubsub.get_message(timeout=POLL_S)
                     if message is not None:
                         change = json.loads(message["data"])
                         yield change["modality"], bool(change["rollback"])
-            except RedisError as exc:
+            except StoreError as exc:
                 log.warning("registry change feed: %s; resubscribing", exc)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 1.0)
             finally:
-                with contextlib.suppress(RedisError):
+                with contextlib.suppress(StoreError), store_errors():
                     await pubsub.aclose()
 
+    @redis_call
     async def close(self) -> None:
         await self.client.aclose()

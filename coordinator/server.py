@@ -15,6 +15,7 @@ from coordinator.auth import AuthInterceptor, load_tokens
 from coordinator.http import start_http
 from coordinator.memory_store import MemoryStore
 from coordinator.registry_service import RegistryService
+from coordinator.rpc_errors import ErrorStatusInterceptor
 from coordinator.service import AdminService, ClockService, Coordinator, FusionService, IngestService
 from coordinator.store import Store
 from coordinator.wire_guard import WireGuardInterceptor
@@ -65,6 +66,7 @@ async def build_server(
     interceptors = [aio_server_interceptor()]  # continues the edge's trace from the gRPC metadata
     if app.tokens is not None:
         interceptors.append(AuthInterceptor(app.tokens))
+    interceptors.append(ErrorStatusInterceptor())  # servicers' exceptions -> status codes, in one table
     interceptors.append(WireGuardInterceptor())  # innermost: its deserializer is the one grpc uses
     server = grpc.aio.server(
         interceptors=interceptors,

@@ -20,7 +20,7 @@ from coordinator.hop_recorder import HopRecorder
 from coordinator.hub import Hub
 from coordinator.latency import LatencyBook
 from coordinator.registry import Registry, RolloutRule
-from coordinator.store import Store, StoreError, position_key
+from coordinator.store import Store, position_key
 from coordinator.tracing import WindowTraces
 from coordinator.validation import InvalidFrame, validate_frame
 from mmer.v1 import (
@@ -38,7 +38,6 @@ from mmer_core.config import CoordinatorConfig
 from mmer_core.fusion import accuracy_weight
 from mmer_core.modalities import MODALITIES
 from mmer_core.taxonomy import QUADRANTS
-from mmer_core.wire import INVALID_FRAME_KEY, format_invalid_frame
 
 log = logging.getLogger("mmer.coordinator")
 MAX_FRAMES_PER_BATCH = 1024
@@ -102,11 +101,17 @@ class Coordinator:
         gets the batch in one round trip, and counters, latencies and metrics are taken per batch.
         """
         frames = batch.frames
-        if not 1 <= len(frames) <= MAX_FRAMES_PER_BATCH:
-            raise InvalidFrame(f"batch {batch.batch_id}: frames must hold 1..{MAX_FRAMES_PER_BATCH} frames")
-        tolerance = int(self.config.clock_tolerance_ms * 1e6)
-        for frame in frames:
-            validate_frame(frame, self.labels, receive_ns, tolerance)
+        try:
+            if not 1 <= len(frames) <= MAX_FRAMES_PER_BATCH:
+                raise InvalidFrame(
+                    f"batch {batch.batch_id}: frames must hold 1..{MAX_FRAMES_PER_BATCH} frames"
+                )
+            tolerance = int(self.config.clock_tolerance_ms * 1e6)
+            for frame in frames:
+                validate_frame(frame, self.labels, receive_ns, tolerance)
+        except InvalidFrame:
+            self.counters["invalid"] += 1
+            raise
         new_flags, acked = await self.store.store_batch(frames, receive_ns)
         stored = [f for f, new in zip(frames, new_flags, strict=True) if new]
         ack = ingest_pb2.Ack(batch_id=batch.batch_id, receive_ns=receive_ns)
@@ -262,17 +267,7 @@ class IngestService(ingest_pb2_grpc.IngestServicer):
                         grpc.StatusCode.PERMISSION_DENIED,
                         f"device_id: token of {principal.name!r} cannot send frames of {sorted(foreign)}",
                     )
-            try:
-                yield await self.app.ingest(batch, receive_ns)
-            except InvalidFrame as exc:
-                self.app.counters["invalid"] += 1
-                # the edge sets the named frame aside instead of resending it forever
-                value = None if exc.frame is None else format_invalid_frame(*exc.frame)
-                named = () if value is None else ((INVALID_FRAME_KEY, value),)
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc), trailing_metadata=named)
-            except StoreError as exc:
-                log.error("store failed, batch %d not acked: %s", batch.batch_id, exc)
-                await context.abort(grpc.StatusCode.UNAVAILABLE, f"store unavailable: {exc}")
+            yield await self.app.ingest(batch, receive_ns)
 
 
 class FusionService(fusion_pb2_grpc.FusionServicer):
@@ -296,10 +291,7 @@ class FusionService(fusion_pb2_grpc.FusionServicer):
                 except ValueError as exc:
                     await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"after_position: {exc}")
                 while True:
-                    try:
-                        page = await self.app.store.read_fused(after, subjects, 1000)
-                    except StoreError as exc:  # the client resumes from its last position once we can read
-                        await context.abort(grpc.StatusCode.UNAVAILABLE, f"store unavailable: {exc}")
+                    page = await self.app.store.read_fused(after, subjects, 1000)
                     for emotion in page:
                         yield emotion
                     if len(page) < 1000:
@@ -326,10 +318,7 @@ class FusionService(fusion_pb2_grpc.FusionServicer):
         self, request: fusion_pb2.LatestRequest, context: grpc.aio.ServicerContext
     ) -> fusion_pb2.LatestResponse:
         await _check_subjects(self.app, context, request.subject_ids)
-        try:
-            emotions = await self.app.store.latest(list(request.subject_ids) or None)
-        except StoreError as exc:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"store unavailable: {exc}")
+        emotions = await self.app.store.latest(list(request.subject_ids) or None)
         return fusion_pb2.LatestResponse(emotions=emotions)
 
 

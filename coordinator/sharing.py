@@ -25,10 +25,11 @@ import time
 import uuid
 from collections.abc import Callable
 
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import ResponseError
 
 from coordinator.fusion_engine import TICK_S, FusionEngine
-from coordinator.redis_store import LuaScript, RedisStore, stream_entry_frames
+from coordinator.redis_store import LuaScript, RedisStore, redis_call, store_errors, stream_entry_frames
+from coordinator.store import StoreError
 from mmer.v1 import fusion_pb2, ingest_pb2
 
 log = logging.getLogger("mmer.coordinator.sharing")
@@ -82,6 +83,7 @@ class SharedFusion:
         self.cluster = False  # on a Redis Cluster each shard's inbox is read by its own call (its own slot)
         self._readers: dict[int, asyncio.Task] = {}  # the per-shard inbox readers on a cluster
 
+    @redis_call
     async def start(self) -> None:
         # Tail from the stream's current end, read before this replica fuses anything: with "$" an emotion
         # appended before the first XREAD reached Redis (a takeover's backlog) never reached subscribers.
@@ -107,21 +109,22 @@ class SharedFusion:
         self._stopping.set()
         self._outbox_ready.set()
         self.store.on_owned = None
-        with contextlib.suppress(RedisError):
+        with contextlib.suppress(StoreError), store_errors():
             await self.r.zrem(f"{self.store.p}:{{ctl}}:replicas", self.me)
         done, pending = await asyncio.wait(self._tasks, timeout=STOP_S)
         for t in pending:
             t.cancel()
         for t in done:
-            with contextlib.suppress(asyncio.CancelledError, RedisError):
+            with contextlib.suppress(asyncio.CancelledError, StoreError), store_errors():
                 await t
         for shard in list(self.engines):
-            with contextlib.suppress(RedisError):
+            with contextlib.suppress(StoreError), store_errors():
                 await self._release(keys=[self.store.shard_key(shard, "owner")], args=[self.me])
 
     def owned(self) -> list[int]:
         return sorted(self.engines)
 
+    @redis_call
     async def append_many(self, emotions: list[fusion_pb2.FusedEmotion]) -> list[str | None]:
         """Append each emotion unless its subject's window was already fused (by us or a dead predecessor),
         in one pipeline; the position of each, None for those refused."""
@@ -170,7 +173,7 @@ class SharedFusion:
                 batch, self._outbox = self._outbox[:PUBLISH_BATCH], self._outbox[PUBLISH_BATCH:]
                 try:
                     await self.app.publish_many(batch)
-                except RedisError as exc:
+                except StoreError as exc:
                     log.warning("publishing %d fused emotions: %s; retrying", len(batch), exc)
                     self._outbox[:0] = batch
                     if len(self._outbox) > OUTBOX_LIMIT:
@@ -206,7 +209,7 @@ class SharedFusion:
         while not self._stopping.is_set():
             try:
                 await self._tick_leases()
-            except RedisError as exc:
+            except StoreError as exc:
                 log.warning("lease renewal failed: %s", exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.lease_ms / 3000)
@@ -222,6 +225,7 @@ class SharedFusion:
             live = (await pipe.execute())[-1]
         return -(-self.store.shards // max(live, 1))
 
+    @redis_call
     async def _tick_leases(self) -> None:
         share = await self._fair_share()
         for shard in range(self.store.shards):
@@ -260,21 +264,22 @@ class SharedFusion:
         on failure give the lease back, so that the shard is taken over again soon."""
         inbox = self.store.shard_key(shard, "inbox")
         try:
-            with contextlib.suppress(ResponseError):
-                await self.r.xgroup_create(inbox, GROUP, id="0", mkstream=True)
-            start = f"{int(time.time() * 1000) - self.horizon_ms}"
-            history = await self.r.xrange(self.store.shard_key(shard, "frames"), min=start, max="+")
-            cursor = "0-0"
-            while True:  # anything a dead holder had claimed: the history covers it
-                cursor, claimed, *_ = await self.r.xautoclaim(
-                    inbox, GROUP, self.me, min_idle_time=0, start_id=cursor
-                )
-                if claimed:
-                    await self.r.xack(inbox, GROUP, *[c[0] for c in claimed])
-                if cursor in (b"0-0", "0-0"):
-                    break
-        except RedisError:
-            with contextlib.suppress(RedisError):
+            with store_errors():
+                with contextlib.suppress(ResponseError):
+                    await self.r.xgroup_create(inbox, GROUP, id="0", mkstream=True)
+                start = f"{int(time.time() * 1000) - self.horizon_ms}"
+                history = await self.r.xrange(self.store.shard_key(shard, "frames"), min=start, max="+")
+                cursor = "0-0"
+                while True:  # anything a dead holder had claimed: the history covers it
+                    cursor, claimed, *_ = await self.r.xautoclaim(
+                        inbox, GROUP, self.me, min_idle_time=0, start_id=cursor
+                    )
+                    if claimed:
+                        await self.r.xack(inbox, GROUP, *[c[0] for c in claimed])
+                    if cursor in (b"0-0", "0-0"):
+                        break
+        except StoreError:
+            with contextlib.suppress(StoreError), store_errors():
                 await self._release(keys=[self.store.shard_key(shard, "owner")], args=[self.me])
             raise
         frames = [f for _, fields in history for f in stream_entry_frames(fields)]
@@ -303,8 +308,11 @@ class SharedFusion:
                 continue
             streams = {self.store.shard_key(s, "inbox"): ">" for s in owned}
             try:  # NOACK: a successor rebuilds from the history, not from what was pending
-                replies = await self.r.xreadgroup(GROUP, self.me, streams, count=500, block=50, noack=True)
-            except RedisError as exc:  # group vanished (stream trimmed / flushed) or Redis restarting:
+                with store_errors():
+                    replies = await self.r.xreadgroup(
+                        GROUP, self.me, streams, count=500, block=50, noack=True
+                    )
+            except StoreError as exc:  # group vanished (stream trimmed / flushed) or Redis restarting:
                 log.warning("reading the inbox: %s", exc)  # the lease loop retakes shards whose lease lapsed
                 await asyncio.sleep(0.1)
                 continue
@@ -316,8 +324,9 @@ class SharedFusion:
     async def _tail_loop(self, last: str) -> None:
         while not self._stopping.is_set():
             try:
-                replies = await self.r.xread({self.store.stream: last}, count=1000, block=200)
-            except RedisError as exc:  # Redis restarting: resume after the last emotion fanned out
+                with store_errors():
+                    replies = await self.r.xread({self.store.stream: last}, count=1000, block=200)
+            except StoreError as exc:  # Redis restarting: resume after the last emotion fanned out
                 log.warning("tailing the fused stream: %s", exc)
                 await asyncio.sleep(0.1)
                 continue
