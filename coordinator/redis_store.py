@@ -18,6 +18,8 @@ import functools
 import hashlib
 import json
 import logging
+import os
+import uuid
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from typing import ParamSpec, TypeVar
@@ -27,7 +29,7 @@ from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError, RedisError
 
-from coordinator.store import StoreError
+from coordinator.store import StoredBatch, StoreError
 from mmer.v1 import fusion_pb2, ingest_pb2, manifest_pb2
 
 log = logging.getLogger("mmer.coordinator.redis")
@@ -169,8 +171,11 @@ class RedisStore:
     """Store on a Redis server given as redis://HOST:PORT/DB, or on a Redis Cluster (redis+cluster://)."""
 
     def __init__(self, url: str, maxlen: int = 100_000, prefix: str = "mmer", shards: int = 0) -> None:
+        """shards 0: this process fuses what it stores; more: replicas share the store, frames go to their
+        subject shard's streams, and a replica fuses the shards whose lease it holds (sharing.py)."""
         self.url = url
-        self.shards = shards  # 0: this process fuses what it receives; >0: frames go to shard streams
+        self.shards = shards
+        self.replica = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:6]}"  # its lease holder id
         self.cluster = url.startswith(CLUSTER_SCHEME)
         self.client = connect(url)
         self.maxlen = maxlen
@@ -183,8 +188,6 @@ class RedisStore:
         self._pending: list[tuple[Sequence[ingest_pb2.ScoreFrame], int, asyncio.Future]] = []
         self._committer: asyncio.Task | None = None
         self._shard_of: dict[str, int] = {}
-        self.owner = ""  # shared mode: this replica's lease id (sharing.SharedFusion sets it and on_owned)
-        self.on_owned: Callable[[int, list[tuple[ingest_pb2.ScoreFrame, int]]], None] | None = None
 
     def shard_of(self, subject_id: str) -> int:
         shard = self._shard_of.get(subject_id)
@@ -206,9 +209,7 @@ class RedisStore:
     async def store_frames(self, frames: Sequence[ingest_pb2.ScoreFrame], receive_ns: int = 0) -> list[bool]:
         return (await self.store_batch(frames, receive_ns))[0]
 
-    async def store_batch(
-        self, frames: Sequence[ingest_pb2.ScoreFrame], receive_ns: int = 0
-    ) -> tuple[list[bool], dict[tuple[str, str], int]]:
+    async def store_batch(self, frames: Sequence[ingest_pb2.ScoreFrame], receive_ns: int = 0) -> StoredBatch:
         """Group commit: batches that arrive while a pipeline is in flight go together in the next one, with
         one script call per hash tag for all of them. Edge nodes send small batches when the coordinator keeps
         up, and a script call per batch and shard cost more than the frames' own work."""
@@ -233,10 +234,8 @@ class RedisStore:
                         waiter.set_result(result)
 
     @redis_call
-    async def _commit(
-        self, work: list[tuple[Sequence[ingest_pb2.ScoreFrame], int]]
-    ) -> list[tuple[list[bool], dict[tuple[str, str], int]]]:
-        """Store several batches in one pipeline; per batch, new flags and the marks for its Ack."""
+    async def _commit(self, work: list[tuple[Sequence[ingest_pb2.ScoreFrame], int]]) -> list[StoredBatch]:
+        """Store several batches in one pipeline; per batch, what storing it did."""
         frames = [f for batch, _ in work for f in batch]
         receive_ns = [r for batch, r in work for _ in batch]
         text = {r: str(r) for _, r in work}
@@ -258,7 +257,7 @@ class RedisStore:
                     fields = " ".join([f"{f.device_id}/{f.modality}" for f in group])
                     records = [batch_record(f) for f in group]
                     lengths = ",".join([str(len(r)) for r in records])
-                    args = [received, fields, seqs, lengths, b"".join(records), self.owner]
+                    args = [received, fields, seqs, lengths, b"".join(records), self.replica]
                     keys = [key, *(self.shard_key(shard, what) for what in ("frames", "inbox", "owner"))]
                 else:
                     args = [received, " ".join([f.modality for f in group]), seqs, "", b"", ""]
@@ -267,21 +266,20 @@ class RedisStore:
 
         results = await self._store_batch.pipelined(fill)
         new = [False] * len(frames)
+        mine = [False] * len(frames)
         marks_after = [0] * len(frames)
-        for (shard, members), (flags, marks, owned) in zip(groups.values(), results, strict=True):
+        for (_, members), (flags, marks, owned) in zip(groups.values(), results, strict=True):
+            fused_here = not self.shards or owned == b"1"  # shared: only while this replica holds the lease
             for i, flag, mark in zip(members, flags, marks.split(b","), strict=True):
                 new[i] = flag == 49  # b"1"
+                mine[i] = new[i] and fused_here
                 marks_after[i] = int(mark)
-            if owned == b"1" and self.on_owned is not None:
-                try:  # the frames are stored whatever fusing them does: their acks must not depend on it
-                    self.on_owned(shard, [(frames[i], receive_ns[i]) for i in members if new[i]])
-                except Exception:
-                    log.exception("fusing the frames of shard %d failed", shard)
         out, start = [], 0
         for batch, _ in work:
+            end = start + len(batch)
             acked = {(f.device_id, f.modality): marks_after[start + j] for j, f in enumerate(batch)}
-            out.append((new[start : start + len(batch)], acked))
-            start += len(batch)
+            out.append(StoredBatch(new[start:end], acked, mine[start:end]))
+            start = end
         return out
 
     @redis_call

@@ -10,10 +10,10 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from coordinator.assembly import open_coordinator
 from coordinator.memory_store import MemoryStore
 from coordinator.redis_store import RedisStore
 from coordinator.server import build_server
-from coordinator.service import Coordinator
 from coordinator.store import StoreError
 from mmer.v1 import (
     admin_pb2,
@@ -62,13 +62,13 @@ class FlakyStore:
 async def coordinator(request):
     config = CoordinatorConfig(subscriber_buffer=64, max_message_bytes=64 * 1024)
     inner = MemoryStore() if request.param == "memory" else RedisStore(request.getfixturevalue("redis_url"))
-    app = Coordinator(config, FlakyStore(inner))
+    app = await open_coordinator(config, FlakyStore(inner))
     server, port, _ = await build_server(app, "127.0.0.1:0")
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     yield app, channel, f"127.0.0.1:{port}"
     await channel.close()
     await server.stop(None)
-    await inner.close()
+    await app.close()
 
 
 async def send(channel, *batches):

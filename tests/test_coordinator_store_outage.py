@@ -8,10 +8,10 @@ from pathlib import Path
 import grpc
 import pytest
 
+from coordinator.assembly import open_coordinator
 from coordinator.memory_store import MemoryStore
 from coordinator.redis_store import RedisStore
 from coordinator.server import build_server
-from coordinator.service import Coordinator
 from mmer.v1 import fusion_pb2, fusion_pb2_grpc, ingest_pb2_grpc, registry_pb2, registry_pb2_grpc
 from mmer_core import bundle
 from mmer_core.config import CoordinatorConfig
@@ -28,7 +28,7 @@ async def stopped_redis(tmp_path: Path):
     priv_path, pub_path = bundle.generate_keypair(tmp_path / "keys")
     priv = bundle.load_private_key(priv_path)
     proc, url = start_redis(tmp_path)
-    app = Coordinator(
+    app = await open_coordinator(
         CoordinatorConfig(rollout_fraction=0.5), RedisStore(url), bundle.load_public_key(pub_path)
     )
     server, port, _ = await build_server(app, "127.0.0.1:0")
@@ -41,6 +41,7 @@ async def stopped_redis(tmp_path: Path):
     yield channel, priv
     await channel.close()
     await server.stop(None)
+    await app.close()
 
 
 async def _ingest(channel: grpc.aio.Channel, _priv) -> None:
@@ -99,10 +100,11 @@ async def test_a_call_the_table_does_not_know_stays_internal() -> None:
         async def latest(self, subjects):
             raise KeyError("a bug")
 
-    app = Coordinator(CoordinatorConfig(), BrokenStore())
+    app = await open_coordinator(CoordinatorConfig(), BrokenStore())
     server, port, _ = await build_server(app, "127.0.0.1:0")
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         with pytest.raises(grpc.aio.AioRpcError) as failed:
             await fusion_pb2_grpc.FusionStub(channel).Latest(fusion_pb2.LatestRequest())
     await server.stop(None)
+    await app.close()
     assert failed.value.code() == grpc.StatusCode.UNKNOWN
