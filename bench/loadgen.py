@@ -66,10 +66,22 @@ def make_frame(device: str, modality: str, seq: int, end: int, now: int) -> inge
     """A frame whose window ended at `end` (on the modality's regular schedule, as a sample clock gives)
     and that is inferred and sent at `now` (the generator's next tick)."""
     return ingest_pb2.ScoreFrame(
-        device_id=device, subject_id=device, modality=modality, seq=seq, window_start_ns=end - 10**9,
-        window_end_ns=end, inference_start_ns=now, inference_end_ns=now, send_ns=now, model_id=modality,
-        model_version=1, taxonomy="quadrants", labels=LABELS, probs=[0.55, 0.15, 0.15, 0.15], quality=1.0,
-    )  # fmt: skip
+        device_id=device,
+        subject_id=device,
+        modality=modality,
+        seq=seq,
+        window_start_ns=end - 10**9,
+        window_end_ns=end,
+        inference_start_ns=now,
+        inference_end_ns=now,
+        send_ns=now,
+        model_id=modality,
+        model_version=1,
+        taxonomy="quadrants",
+        labels=LABELS,
+        probs=[0.55, 0.15, 0.15, 0.15],
+        quality=1.0,
+    )
 
 
 async def _stream(target: str, devices: list[str], until: float, paced: bool, out: dict) -> None:
@@ -174,8 +186,12 @@ class Load:
         sent = sum(r["sent"] for r in results)
         acked = sum(r["acked"] for r in results)
         batches = sum(r["batches"] for r in results)
-        return {"sent": sent, "acked": acked, "fps": acked / max(min(elapsed, self.seconds), 1e-9),
-                "frames_per_batch": sent / max(batches, 1)}  # fmt: skip
+        return {
+            "sent": sent,
+            "acked": acked,
+            "fps": acked / max(min(elapsed, self.seconds), 1e-9),
+            "frames_per_batch": sent / max(batches, 1),
+        }
 
 
 def run_load(target: str, devices: int, seconds: float, paced: bool, procs: int, prefix: str) -> dict:
@@ -336,10 +352,24 @@ def start_coordinator(
     port = free_port()
     env = {**os.environ, **(env or {})}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mmer_cli", "coordinator", "--listen", f"127.0.0.1:{port}", "--store", store,
-         "--http", f"127.0.0.1:{free_port()}", "--workers", str(workers)],
-        env=env, cwd=ROOT, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "mmer_cli",
+            "coordinator",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--store",
+            store,
+            "--http",
+            f"127.0.0.1:{free_port()}",
+            "--workers",
+            str(workers),
+        ],
+        env=env,
+        cwd=ROOT,
+        stderr=subprocess.DEVNULL,
+    )
     return proc, f"127.0.0.1:{port}"
 
 

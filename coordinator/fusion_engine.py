@@ -213,8 +213,13 @@ class FusionEngine:
             probs=probs,
             contributions=[
                 fusion_pb2.Contribution(
-                    modality=m, weight=weights[m], probs=r[2].probs, device_id=r[2].device_id,
-                    seq=r[2].seq, model_version=r[2].model_version, age_ms=(fused_ns - r[0]) / 1e6,
+                    modality=m,
+                    weight=weights[m],
+                    probs=r[2].probs,
+                    device_id=r[2].device_id,
+                    seq=r[2].seq,
+                    model_version=r[2].model_version,
+                    age_ms=(fused_ns - r[0]) / 1e6,
                 )
                 for m, r in sorted(chosen.items())
             ],
@@ -223,7 +228,7 @@ class FusionEngine:
             seq=state.seq,
             published_ns=fused_ns,  # fusion time until the coordinator publishes and overwrites it
             truth_label=truths.most_common(1)[0][0] if truths else "",
-        )  # fmt: skip
+        )
 
     def _weights(self, chosen: Mapping[str, Received]) -> dict[str, float] | None:
         """Each chosen modality's weight (None: all equal)."""

@@ -178,9 +178,11 @@ class Coordinator:
         )
         for device_id, info in sorted(self.devices.items()):
             state = admin_pb2.DeviceState(
-                device_id=device_id, subject_id=info.subject_id, last_seen_ns=info.last_seen_ns,
+                device_id=device_id,
+                subject_id=info.subject_id,
+                last_seen_ns=info.last_seen_ns,
                 model_versions=info.model_versions,
-            )  # fmt: skip
+            )
             if info.status is not None:
                 state.spool_depth = info.status.spool_depth
                 state.queue_depth = info.status.queue_depth

@@ -73,8 +73,9 @@ async def ingest(channel, frames, metadata=()):
         if reply is not grpc.aio.EOF:
             return reply
     code = await call.code()
-    raise grpc.aio.AioRpcError(code, await call.initial_metadata(), await call.trailing_metadata(),
-                               await call.details())  # fmt: skip
+    raise grpc.aio.AioRpcError(
+        code, await call.initial_metadata(), await call.trailing_metadata(), await call.details()
+    )
 
 
 @pytest.mark.parametrize(

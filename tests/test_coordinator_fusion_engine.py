@@ -168,8 +168,14 @@ def test_models_weigh_by_their_validation_accuracy_per_version() -> None:
 
 
 def test_configured_weights_win_and_a_zero_weight_leaves_a_modality_out() -> None:
-    e = FusionEngine(1.0, STALENESS, "weighted_mean", weights={"hr": 0.0, "eeg": 3.0}, grace_s=GRACE,
-                     model_weights={("image", 1): 5.0})  # fmt: skip
+    e = FusionEngine(
+        1.0,
+        STALENESS,
+        "weighted_mean",
+        weights={"hr": 0.0, "eeg": 3.0},
+        grace_s=GRACE,
+        model_weights={("image", 1): 5.0},
+    )
     feed = Feed(e)
     for m in ("hr", "eeg", "image"):
         feed.add(m, 0.5)

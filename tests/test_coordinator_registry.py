@@ -103,8 +103,10 @@ async def test_watch_gets_current_then_canary_only_on_canary_devices(registry) -
     await stub.PushModel(chunks(signed(priv, 1, model=b"v1"), {"model.onnx": b"v1"}))
     canary, stable = devices_split(2)
     assert canary and stable
-    watches = {d: stub.WatchModels(registry_pb2.WatchModelsRequest(device_id=d, modalities=["hr"]))
-               for d in (canary[0], stable[0])}  # fmt: skip
+    watches = {
+        d: stub.WatchModels(registry_pb2.WatchModelsRequest(device_id=d, modalities=["hr"]))
+        for d in (canary[0], stable[0])
+    }
     for call in watches.values():
         first = await call.read()
         assert (first.manifest.version, first.stage, first.manifest.files[0].name) == (
@@ -137,8 +139,10 @@ async def _stream(channel, frames) -> None:
     await call.done_writing()
 
 
-@pytest.mark.parametrize(("canary_label_probs", "expected"), [((0.7, 0.1, 0.1, 0.1), "stable"),
-                                                               ((0.3, 0.25, 0.25, 0.2), "rolled_back")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("canary_label_probs", "expected"),
+    [((0.7, 0.1, 0.1, 0.1), "stable"), ((0.3, 0.25, 0.25, 0.2), "rolled_back")],
+)
 async def test_staged_rollout_promotes_or_rolls_back_on_canary_confidence(
     registry, canary_label_probs, expected
 ) -> None:

@@ -30,8 +30,11 @@ def emotion(subject: str, end: int) -> fusion_pb2.FusedEmotion:
 
 async def test_dedup_by_device_modality_seq(store) -> None:
     assert await store.store_frames([frame(1), frame(2), frame(2), frame(1, modality="eeg")]) == [
-        True, True, False, True,
-    ]  # fmt: skip
+        True,
+        True,
+        False,
+        True,
+    ]
     assert await store.store_frames([frame(1), frame(3), frame(1, device="dev-2")]) == [False, True, True]
     assert await store.acked_seq("dev-1", "hr") == 3
     assert await store.acked_seq("dev-1", "eeg") == 1
@@ -61,8 +64,9 @@ async def test_fused_stream_positions_order_resume_and_filter(store) -> None:
     assert [e.window_end_ns for e in only_s1] == [1, 3, 5]
     latest = await store.latest(None)
     assert [(e.subject_id, e.window_end_ns, e.position) for e in latest] == [
-        ("s0", 8, positions[8]), ("s1", 9, positions[9]),
-    ]  # fmt: skip
+        ("s0", 8, positions[8]),
+        ("s1", 9, positions[9]),
+    ]
     assert [e.subject_id for e in await store.latest(["s1"])] == ["s1"]
 
 
@@ -108,8 +112,9 @@ async def test_sharded_store_queues_exactly_the_new_frames_for_the_fuser(redis_u
     stream = store.shard_key(store.shard_of("subj-1"), "frames")
     entries = [stream_entry_frames(f) for _, f in await store.client.xrange(stream)]
     assert [[(x.modality, x.seq, r) for x, r in e] for e in entries] == [
-        [("hr", 1, 7), ("hr", 2, 7)], [("hr", 3, 8), ("eeg", 1, 8)],
-    ]  # fmt: skip
+        [("hr", 1, 7), ("hr", 2, 7)],
+        [("hr", 3, 8), ("eeg", 1, 8)],
+    ]
     assert entries[1][0][0].probs == frame(3).probs and entries[1][0][0].labels == frame(3).labels
     await store.close()
 
@@ -154,9 +159,12 @@ async def test_concurrent_batches_share_one_commit_and_keep_their_own_acks(redis
     entries = [stream_entry_frames(f) for _, f in await store.client.xrange(stream)]
     assert len(entries) == 1, "one pipeline, one entry for the shard"
     assert [(x.device_id, x.modality, x.seq, r) for x, r in entries[0]] == [
-        ("dev-a", "hr", 1, 10), ("dev-a", "hr", 2, 10), ("dev-b", "hr", 1, 20), ("dev-a", "hr", 3, 20),
+        ("dev-a", "hr", 1, 10),
+        ("dev-a", "hr", 2, 10),
+        ("dev-b", "hr", 1, 20),
+        ("dev-a", "hr", 3, 20),
         ("dev-c", "eeg", 1, 30),
-    ]  # fmt: skip
+    ]
     await store.close()
 
 
