@@ -177,8 +177,7 @@ class LocalFuser:
         await self.loop.stop()
 
     def add(self, frames: Sequence[Received]) -> None:
-        add = self.engine.add
-        self.loop.take([emotion for frame, receive_ns in frames for emotion in add(frame, receive_ns)])
+        self.loop.take(self.engine.add_many(frames))
 
     def closed(self) -> Counter[str]:
         return Counter(self.engine.closed)

@@ -177,14 +177,15 @@ class SharedFuser:
             if held is not None:
                 held.extend(frames)
             return  # not ours (any more): the next owner rebuilds from the history
-        fed, out = self._fed[shard], []
-        for frame, receive_ns in frames:
+        fed, fresh = self._fed[shard], []
+        for received in frames:
+            frame = received[0]
             key = (frame.device_id, frame.modality)
             if frame.seq <= fed.get(key, 0):
                 continue  # fed already: the rebuilt history and the inbox overlap
             fed[key] = frame.seq
-            out += engine.add(frame, receive_ns)
-        self.loop.take(out)
+            fresh.append(received)
+        self.loop.take(engine.add_many(fresh))
 
     async def _lease_loop(self) -> None:
         while not self._stopping.is_set():
