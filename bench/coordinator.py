@@ -25,6 +25,7 @@ from pathlib import Path
 from bench.loadgen import (
     Sink,
     Subscriber,
+    cpu_seconds,
     missing_windows,
     pct,
     report,
@@ -60,15 +61,19 @@ async def bench(args: argparse.Namespace) -> dict:
         real = await asyncio.to_thread(run_load, target, args.devices, args.seconds, True, args.procs, "rt")
         await asyncio.sleep(2)  # the last windows' grace, and the stream to the subscriber
         sub_out = await asyncio.to_thread(subscriber.result)
+        cpu_start = cpu_seconds(coordinator.pid)
         peak = await asyncio.to_thread(
             run_load, target, args.devices, args.peak_seconds, False, args.procs, "pk"
         )
+        coordinator_cpu_s = cpu_seconds(coordinator.pid) - cpu_start
         stop_processes([coordinator])  # the sink gets the cores the coordinator had
         sink = await asyncio.to_thread(Sink)
         try:
+            cpu_start = cpu_seconds(sink.process.pid)
             sink_run = await asyncio.to_thread(
                 run_load, sink.target, args.devices, args.peak_seconds, False, args.procs, "sk"
             )
+            sink_cpu_s = cpu_seconds(sink.process.pid) - cpu_start
         finally:
             sink.stop()
     finally:
@@ -107,6 +112,18 @@ async def bench(args: argparse.Namespace) -> dict:
         "added_latency_ms_p99": pct(added, 99),
         "added_latency_ms_p99_with_warmup": pct(sub_out["added"], 99),
         "latency_ms": {h: {"p50": pct(v, 50), "p99": pct(v, 99)} for h, v in hops.items()},
+        # process CPU time (user + system, the coordinator with its workers) over the frames acked, each
+        # under the same unpaced load in this run
+        "cpu_us_per_frame": {
+            "coordinator": 1e6 * coordinator_cpu_s / max(peak["acked"], 1),
+            "sink": 1e6 * sink_cpu_s / max(sink_run["acked"], 1),
+        },
+        # one subscriber of all subjects during the real-time phase: emotions received per second, and
+        # publish -> receive
+        "subscriber": {
+            "emotions_per_s": sum(windows.values()) / args.seconds,
+            "p99_ms": pct(hops.get("subscriber", []), 99),
+        },
     }
 
 

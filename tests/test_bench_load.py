@@ -64,6 +64,9 @@ def test_coordinator_bench_writes_every_field_of_the_issue(tmp_path: Path, store
         got["ingest_fps"] > 0 and got["sink_fps"] > 0 and got["ratio"] == got["ingest_fps"] / got["sink_fps"]
     )
     assert 0 <= got["added_latency_ms_p50"] <= got["added_latency_ms_p99"]
+    cpu = got["cpu_us_per_frame"]
+    assert cpu["coordinator"] > 0 and cpu["sink"] > 0, cpu
+    assert got["subscriber"]["emotions_per_s"] > 0 and got["subscriber"]["p99_ms"] >= 0
     assert got["warmup_s"] == 1.5, "at most half the run"
     batch = got["frames_per_batch"]  # unpaced, a batch holds a frame of each of the 10 devices' 4 modalities
     assert 1 <= batch["realtime"] <= batch["peak"] and batch["peak"] == batch["sink"] == 40, batch
