@@ -261,19 +261,20 @@ async def subscribe(target: str, stop, out: dict) -> None:
         async def read() -> None:
             nonlocal resumes, last
             while True:
-                call = stub.Subscribe(fusion_pb2.SubscribeRequest(after_position=last))
+                call = stub.SubscribeBatches(fusion_pb2.SubscribeRequest(after_position=last))
                 try:
-                    async for e in call:
+                    async for message in call:
                         now = time.time_ns()
-                        last = e.position
-                        windows[(e.subject_id, e.window_end_ns)] += 1
-                        lat = e.latency
-                        added.append(lat.fuse_ms + lat.publish_ms)
-                        published.append(e.published_ns)
-                        for h in HOPS[:-1]:
-                            hops[h].append(getattr(lat, f"{h}_ms"))
-                        hops["subscriber"].append((now - e.published_ns) / 1e6)
-                        contributed.update((c.device_id, c.modality, c.seq) for c in e.contributions)
+                        for e in message.emotions:
+                            last = e.position
+                            windows[(e.subject_id, e.window_end_ns)] += 1
+                            lat = e.latency
+                            added.append(lat.fuse_ms + lat.publish_ms)
+                            published.append(e.published_ns)
+                            for h in HOPS[:-1]:
+                                hops[h].append(getattr(lat, f"{h}_ms"))
+                            hops["subscriber"].append((now - e.published_ns) / 1e6)
+                            contributed.update((c.device_id, c.modality, c.seq) for c in e.contributions)
                     return
                 except grpc.aio.AioRpcError as exc:
                     if exc.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:

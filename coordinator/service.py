@@ -36,6 +36,8 @@ from mmer_core.taxonomy import QUADRANTS
 
 log = logging.getLogger("mmer.coordinator")
 MAX_FRAMES_PER_BATCH = 1024
+DEFAULT_MAX_BATCH = 500  # fused emotions per SubscribeBatches message unless the client asks for fewer
+REPLAY_PAGE = 1000  # stored emotions read per store call when a subscriber resumes
 
 
 @dataclass
@@ -232,6 +234,22 @@ class FusionService(fusion_pb2_grpc.FusionServicer):
     async def Subscribe(
         self, request: fusion_pb2.SubscribeRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[fusion_pb2.FusedEmotion]:
+        async for emotions in self._stream(request, context, 1):
+            for emotion in emotions:
+                yield emotion
+
+    async def SubscribeBatches(
+        self, request: fusion_pb2.SubscribeRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[fusion_pb2.FusedBatch]:
+        most = min(request.max_batch or DEFAULT_MAX_BATCH, REPLAY_PAGE)  # bounds a message's size
+        async for emotions in self._stream(request, context, most):
+            yield fusion_pb2.FusedBatch(emotions=emotions)
+
+    async def _stream(
+        self, request: fusion_pb2.SubscribeRequest, context: grpc.aio.ServicerContext, most: int
+    ) -> AsyncIterator[list[fusion_pb2.FusedEmotion]]:
+        """The subscription's emotions in order, in lists of at most `most`: the stored ones after the
+        request's position first, then live ones, each list what was ready at once."""
         subjects = list(request.subject_ids) or None
         await _check_subjects(self.tokens, context, request.subject_ids)
         sub = self.hub.subscribe(subjects, self.subscriber_buffer)
@@ -244,26 +262,33 @@ class FusionService(fusion_pb2_grpc.FusionServicer):
                 except ValueError as exc:
                     await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"after_position: {exc}")
                 while True:  # a StoreError: the client resumes from its last position once we can read
-                    page = await self.store.read_fused(after, subjects, 1000)
-                    for emotion in page:
-                        yield emotion
-                    if len(page) < 1000:
+                    page = await self.store.read_fused(after, subjects, REPLAY_PAGE)
+                    for start in range(0, len(page), most):
+                        yield page[start : start + most]
+                    if len(page) < REPLAY_PAGE:
                         break
                     after = page[-1].position
                 if request.after_position and after:
                     last = position_key(after) if not page else position_key(page[-1].position)
+            queue = sub.queue
             while True:
-                emotion = await sub.queue.get()
+                ready = [await queue.get()]
+                while len(ready) < most and not queue.empty():
+                    ready.append(queue.get_nowait())
                 if sub.overflowed:
                     await context.abort(
                         grpc.StatusCode.RESOURCE_EXHAUSTED,
                         f"subscriber fell {self.subscriber_buffer} emotions behind; resume from "
-                        f"position {emotion.position} or later",
+                        f"position {ready[0].position} or later",
                     )
-                if position_key(emotion.position) <= last:
-                    continue
-                last = position_key(emotion.position)
-                yield emotion
+                fresh = []
+                for emotion in ready:
+                    key = position_key(emotion.position)
+                    if key > last:
+                        last = key
+                        fresh.append(emotion)
+                if fresh:
+                    yield fresh
         finally:
             self.hub.unsubscribe(sub)
 
