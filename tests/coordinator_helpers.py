@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -53,29 +53,33 @@ def batch(frames: list[ingest_pb2.ScoreFrame], batch_id: int = 1) -> ingest_pb2.
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def http_get(url: str) -> tuple[int, str, str]:
-    """(status, content type, body) of a GET with a short timeout."""
-    with urllib.request.urlopen(url, timeout=2) as r:
+def http_get(url: str, token: str = "") -> tuple[int, str, str]:
+    """(status, content type, body) of a GET with a short timeout, with a bearer token when given."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=2) as r:
         return r.status, r.headers["Content-Type"], r.read().decode()
 
 
 @contextlib.asynccontextmanager
-async def coordinator_process(env: dict[str, str] | None = None) -> AsyncIterator[tuple[int, int]]:
-    """A real `mmer coordinator --http` (memory store) on free loopback ports, ready once /metrics answers.
+async def coordinator_process(
+    env: dict[str, str] | None = None, args: Sequence[str] = ()
+) -> AsyncIterator[tuple[int, int]]:
+    """A real `mmer coordinator --http` (memory store unless `args` say otherwise) on free loopback ports,
+    ready once /healthz answers.
 
     Yields (grpc_port, http_port); on exit it is stopped with SIGTERM and must exit 0 (clean shutdown)."""
     from bench.localhost import free_port
 
     grpc_port, http_port = free_port(), free_port()
     cmd = [sys.executable, "-m", "mmer_core.cli", "coordinator", "--listen", f"127.0.0.1:{grpc_port}",
-           "--http", f"127.0.0.1:{http_port}"]  # fmt: skip
+           "--http", f"127.0.0.1:{http_port}", *args]  # fmt: skip
     full_env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'protos'}", **(env or {})}
     proc = subprocess.Popen(cmd, env=full_env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 20
         while True:
             try:
-                await asyncio.to_thread(http_get, f"http://127.0.0.1:{http_port}/metrics")
+                await asyncio.to_thread(http_get, f"http://127.0.0.1:{http_port}/healthz")
                 break
             except OSError:
                 if time.monotonic() > deadline or proc.poll() is not None:
