@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import time
 from collections import Counter, defaultdict
@@ -10,7 +12,8 @@ from pathlib import Path
 
 import grpc
 
-from mmer.v1 import admin_pb2, admin_pb2_grpc, fusion_pb2, fusion_pb2_grpc
+from mmer.v1 import admin_pb2, admin_pb2_grpc, fusion_pb2
+from mmer_client import FusedEmotion, FusedStream
 from mmer_demo.processes import ProcessGroup
 
 HOPS = ("queue", "inference", "spool", "network", "wait", "fuse", "publish", "total")
@@ -128,32 +131,48 @@ def wait_until_serving(
 
 def watch(address: str, token: str, subjects: list[str], seconds: float, group: ProcessGroup) -> DemoResult:
     """Subscribe for `seconds`, print one line per subject per second, return the figures."""
-    result = DemoResult()
+    result = asyncio.run(_watch(address, token, subjects, seconds, group))
     metadata = (("authorization", f"Bearer {token}"),)
-    last_print: dict[str, float] = defaultdict(float)
-    deadline = time.monotonic() + seconds
     with grpc.insecure_channel(address) as channel:
-        stream = fusion_pb2_grpc.FusionStub(channel).Subscribe(
-            fusion_pb2.SubscribeRequest(subject_ids=subjects), metadata=metadata, timeout=seconds
-        )
-        try:
-            for emotion in stream:
-                result.add(emotion)
-                now = time.monotonic()
-                if now - last_print[emotion.subject_id] >= 1.0:
-                    last_print[emotion.subject_id] = now
-                    print(_line(emotion), flush=True)
-                if now >= deadline:
-                    stream.cancel()
-                    break
-                group.check_alive()
-        except grpc.RpcError as err:
-            if err.code() not in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED):
-                raise
         stats = admin_pb2_grpc.AdminStub(channel).GetStats(
             admin_pb2.GetStatsRequest(), metadata=metadata, timeout=5
         )
-        result.add_stats(stats)
+    result.add_stats(stats)
+    return result
+
+
+async def _watch(
+    address: str, token: str, subjects: list[str], seconds: float, group: ProcessGroup
+) -> DemoResult:
+    """Read the fused stream through mmer_client while checking every half second that the processes live."""
+    result = DemoResult()
+    received: asyncio.Queue[FusedEmotion] = asyncio.Queue()
+
+    async def read() -> None:
+        async for emotion in FusedStream(address, token, subjects=subjects):
+            received.put_nowait(emotion)
+
+    reader = asyncio.create_task(read())
+    last_print: dict[str, float] = defaultdict(float)
+    deadline = time.monotonic() + seconds
+    try:
+        while (left := deadline - time.monotonic()) > 0:
+            group.check_alive()
+            if reader.done():
+                reader.result()  # a refusal no reconnect fixes
+            try:
+                emotion = await asyncio.wait_for(received.get(), min(left, 0.5))
+            except TimeoutError:
+                continue
+            result.add(emotion.message)
+            now = time.monotonic()
+            if now - last_print[emotion.subject] >= 1.0:
+                last_print[emotion.subject] = now
+                print(_line(emotion.message), flush=True)
+    finally:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
     return result
 
 
