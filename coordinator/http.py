@@ -1,6 +1,6 @@
 """The coordinator's HTTP side (aiohttp): dashboard page, server-sent events, Prometheus /metrics, login.
 
-Every route is private unless named in PUBLIC_PATHS. One middleware checks the caller's token against the
+Every route is private unless named in PUBLIC_ROUTES. One middleware checks the caller's token against the
 same token file as gRPC: the session cookie the login form sets for a browser, or an `Authorization: Bearer`
 header for scrapers and scripts. ROUTE_ROLES says which roles reach which route (admin reaches all); a route
 it does not name is for admins only. A subscriber's dashboard and events show only its own subjects.
@@ -35,8 +35,8 @@ STATIC = Path(__file__).parent / "dashboard" / "static"
 SNAPSHOT_SUBJECTS = 64
 COOKIE = "mmer_session"
 SESSION_S = 12 * 3600
-PUBLIC_PATHS = ("/login", "/healthz")
-PUBLIC_PREFIXES = ("/static/",)  # scripts, styles and the login page's look: no one's data
+# the login form, the probes' health check, and scripts and styles: no one's data
+PUBLIC_ROUTES = ("/login", "/healthz", "/static")
 ROUTE_ROLES: dict[str, tuple[str, ...]] = {
     "/": ("subscriber",),
     "/events": ("subscriber",),
@@ -89,13 +89,19 @@ def presented_token(request: web.Request) -> str:
     return request.cookies.get(COOKIE, "")
 
 
-def allowed_roles(path: str) -> tuple[str, ...]:
-    """Roles besides admin that may reach `path`; none for a route ROUTE_ROLES does not name."""
-    return ROUTE_ROLES.get(path, ())
+def route_of(request: web.Request) -> str:
+    """The route a request reaches ("/static" for any static file), or its path when it matches none."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else request.path
 
 
-def is_public(path: str) -> bool:
-    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+def allowed_roles(route: str) -> tuple[str, ...]:
+    """Roles besides admin that may reach `route`; none for a route ROUTE_ROLES does not name."""
+    return ROUTE_ROLES.get(route, ())
+
+
+def is_public(route: str) -> bool:
+    return route in PUBLIC_ROUTES
 
 
 def login_page(status: int, error: str = "") -> web.Response:
@@ -126,12 +132,13 @@ def auth_middleware(tokens: dict[str, Principal] | None):
 
     @web.middleware
     async def check(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
-        if tokens is None or is_public(request.path):
+        route = route_of(request)
+        if tokens is None or is_public(route):
             return await handler(request)
         principal = principal_for(tokens, presented_token(request))
         if principal is None:
             return refuse_unauthenticated(request)
-        if principal.role != "admin" and principal.role not in allowed_roles(request.path):
+        if principal.role != "admin" and principal.role not in allowed_roles(route):
             return web.Response(
                 status=403, text=f"403: {principal.role} {principal.name!r} may not read {request.path}\n"
             )

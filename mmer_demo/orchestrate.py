@@ -116,6 +116,9 @@ def write_tokens(state: Path, devices: list[str]) -> tuple[Path, dict[str, str]]
         f"{hash_token(tokens['trainer'])} trainer trainer",
     ]
     path.write_text("\n".join(lines) + "\n")
+    viewer = state / "viewer.token"  # for the dashboard's login form and `mmer subscribe --token-file`
+    viewer.touch(mode=0o600)
+    viewer.write_text(tokens["demo-viewer"] + "\n")
     return path, tokens
 
 
@@ -160,7 +163,10 @@ def _run_demo(options: DemoOptions) -> int:
             ),
         )
         wait_for_port("127.0.0.1", grpc_port, group=group)
-        say(f"coordinator on {address}; dashboard: http://127.0.0.1:{http_port}/")
+        say(
+            f"coordinator on {address}; dashboard: http://127.0.0.1:{http_port}/ "
+            f"(log in with the token in {state / 'viewer.token'})"
+        )
         health_ports = [free_port() for _ in devices]
         for i, (device, subject) in enumerate(zip(devices, subjects, strict=True)):
             node_dir = state / device

@@ -46,6 +46,9 @@ def test_demo_streams_pushes_and_reports_every_figure(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "dashboard: http://127.0.0.1:" in proc.stdout
+    viewer = next((tmp_path / "run").glob("run-*/viewer.token"))
+    assert f"log in with the token in {viewer}" in proc.stdout and viewer.stat().st_mode & 0o077 == 0
+    assert viewer.read_text().strip() not in proc.stdout + proc.stderr, "the token itself is never printed"
     assert "using the bundles in" in proc.stdout
     figures = json.loads(out.read_text())
     assert figures["store"] == "redis"
