@@ -144,7 +144,6 @@ class FusedStream:
         self.backoff = backoff or Backoff()
         self._after: str | None = start or None  # None: pin the end of the stream first
         self.position = start if start not in (FROM_NOW, FROM_OLDEST) else ""
-        self.reconnects = 0
 
     def _channel(self) -> grpc.aio.Channel:
         if self.ca is None:
@@ -184,7 +183,6 @@ class FusedStream:
                 reason = f"{err.code().name}: {err.details()}"
             delay = self.backoff.delay(attempt)
             attempt += 1
-            self.reconnects += 1
             log.warning("%s; resuming after position %r in %.1f s", reason, self._after, delay)
             await asyncio.sleep(delay)
 

@@ -154,7 +154,6 @@ async def test_subscribe_survives_a_coordinator_restart_without_gap_or_repeat(
         (TOKENS["one"], ["--subject", "subj-2"], "PERMISSION_DENIED"),
         (TOKENS["one"], [], "PERMISSION_DENIED"),  # a scoped token must name its subjects
         (TOKENS["one"], ["--subject", "subj-1", "--from", "yesterday"], "INVALID_ARGUMENT"),
-        ("", [], "holds no token"),
     ],
 )
 async def test_subscribe_refusals_end_with_a_clear_message(tmp_path: Path, token, extra, said) -> None:
@@ -176,12 +175,20 @@ async def test_subscribe_refusals_end_with_a_clear_message(tmp_path: Path, token
     assert said in err.decode() and (not token or token not in err.decode())
 
 
-def test_a_missing_token_file_is_named() -> None:
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--token-file", "/nonexistent/token"], "/nonexistent/token"),
+        (["--token-file", "/dev/null"], "holds no token"),
+        (["--token-file", str(ROOT / "pyproject.toml"), "--max-backoff", "0"], "--max-backoff"),
+    ],
+)
+def test_bad_options_are_named_before_connecting(args: list[str], said: str) -> None:
     done = subprocess.run(
-        mmer("subscribe", "--coordinator", "127.0.0.1:1", "--token-file", "/nonexistent/token"),
+        mmer("subscribe", "--coordinator", "127.0.0.1:1", *args),
         cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=30,
     )  # fmt: skip
-    assert done.returncode == 2 and "/nonexistent/token" in done.stderr
+    assert done.returncode == 2 and said in done.stderr and done.stdout == ""
 
 
 async def test_the_client_over_tls_starts_now_or_from_the_oldest(tmp_path: Path) -> None:
