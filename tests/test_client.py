@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import random
 import signal
 import subprocess
@@ -21,7 +20,6 @@ from pathlib import Path
 import grpc
 import pytest
 
-from bench.localhost import free_port
 from coordinator.auth import hash_token, load_tokens
 from coordinator.memory_store import MemoryStore
 from coordinator.server import TlsFiles, build_server
@@ -29,7 +27,8 @@ from coordinator.service import Coordinator
 from mmer.v1 import fusion_pb2, fusion_pb2_grpc, ingest_pb2_grpc
 from mmer_client import FROM_OLDEST, Backoff, FusedStream, SubscribeError
 from mmer_core.config import CoordinatorConfig
-from tests.coordinator_helpers import ROOT, batch, frame, spawn_coordinator, wait_ready
+from testkit.coordinator_helpers import ROOT, batch, frame, spawn_coordinator, wait_ready
+from testkit.localhost import free_port
 
 TOKENS = {"admin": "tok-admin", "one": "tok-viewer-subj-1"}
 
@@ -80,10 +79,7 @@ async def stored_positions(address: str, subject: str, idle_s: float = 3.0) -> l
 
 
 def mmer(*args: str) -> list[str]:
-    return [sys.executable, "-m", "mmer_core.cli", *args]
-
-
-ENV = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'protos'}"}
+    return [sys.executable, "-m", "mmer_cli", *args]
 
 
 async def read_lines(proc: asyncio.subprocess.Process, n: int, timeout_s: float = 30.0) -> list[dict]:
@@ -107,7 +103,7 @@ async def test_subscribe_survives_a_coordinator_restart_without_gap_or_repeat(
         subscriber = await asyncio.create_subprocess_exec(
             *mmer("subscribe", "--coordinator", address, "--token-file", str(tmp_path / "one.token"),
                   "--subject", "subj-1", "--max-backoff", "1"),
-            cwd=ROOT, env=ENV, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         await asyncio.sleep(2.0)  # connected: it pins the end of the (empty) stream first
         base = (time.time_ns() // 1_000_000_000 - 60) * 1_000_000_000
@@ -166,7 +162,7 @@ async def test_subscribe_refusals_end_with_a_clear_message(tmp_path: Path, token
         proc = await asyncio.create_subprocess_exec(
             *mmer("subscribe", "--coordinator", f"127.0.0.1:{port}", "--token-file", str(tmp_path / "given.token"),
                   *extra),
-            cwd=ROOT, env=ENV, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         out, err = await asyncio.wait_for(proc.communicate(), 30)
     finally:
@@ -186,7 +182,7 @@ async def test_subscribe_refusals_end_with_a_clear_message(tmp_path: Path, token
 def test_bad_options_are_named_before_connecting(args: list[str], said: str) -> None:
     done = subprocess.run(
         mmer("subscribe", "--coordinator", "127.0.0.1:1", *args),
-        cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=30,
+        cwd=ROOT, capture_output=True, text=True, timeout=30,
     )  # fmt: skip
     assert done.returncode == 2 and said in done.stderr and done.stdout == ""
 

@@ -17,7 +17,6 @@ import aiohttp
 import grpc
 import pytest
 
-from bench.localhost import free_port
 from coordinator.auth import hash_token, load_tokens
 from coordinator.http import COOKIE, start_http
 from coordinator.memory_store import MemoryStore
@@ -26,7 +25,8 @@ from coordinator.service import Coordinator
 from mmer.v1 import common_pb2, fusion_pb2, ingest_pb2_grpc
 from mmer_core.config import CoordinatorConfig
 from mmer_core.taxonomy import QUADRANTS
-from tests.coordinator_helpers import batch, coordinator_process, frame, http_get
+from testkit.coordinator_helpers import batch, coordinator_process, frame, http_get
+from testkit.localhost import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKENS = {

@@ -1,4 +1,4 @@
-"""Frames and a running coordinator on 127.0.0.1 for the coordinator's tests."""
+"""Frames, signed bundles and running coordinators on 127.0.0.1 for the coordinator's tests."""
 
 from __future__ import annotations
 
@@ -13,10 +13,14 @@ import urllib.request
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
+import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from mmer.v1 import ingest_pb2
+from mmer.v1 import common_pb2, ingest_pb2, manifest_pb2, registry_pb2
+from mmer_core import bundle
 from mmer_core.taxonomy import QUADRANTS
+from testkit.localhost import free_port
 
 PROBS = {
     "happy": [0.7, 0.1, 0.1, 0.1],
@@ -64,10 +68,11 @@ def spawn_coordinator(
     grpc_port: int, http_port: int, args: Sequence[str] = (), env: dict[str, str] | None = None
 ) -> subprocess.Popen:
     """A real `mmer coordinator` on the given loopback ports (see `wait_ready`), its stderr piped."""
-    cmd = [sys.executable, "-m", "mmer_core.cli", "coordinator", "--listen", f"127.0.0.1:{grpc_port}",
+    cmd = [sys.executable, "-m", "mmer_cli", "coordinator", "--listen", f"127.0.0.1:{grpc_port}",
            "--http", f"127.0.0.1:{http_port}", *args]  # fmt: skip
-    full_env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'protos'}", **(env or {})}
-    return subprocess.Popen(cmd, env=full_env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        cmd, env={**os.environ, **(env or {})}, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
 
 
 async def wait_ready(proc: subprocess.Popen, http_port: int, timeout_s: float = 20.0) -> None:
@@ -92,8 +97,6 @@ async def coordinator_process(
 
     Yields (grpc_port, http_port) once it is ready; on exit it is stopped with SIGTERM and must exit 0
     (clean shutdown)."""
-    from bench.localhost import free_port
-
     grpc_port, http_port = free_port(), free_port()
     proc = spawn_coordinator(grpc_port, http_port, args, env)
     try:
@@ -102,3 +105,56 @@ async def coordinator_process(
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(15) == 0
+
+
+def start_replica(store: str, *args: str) -> tuple[subprocess.Popen, str]:
+    """A `mmer coordinator` process on free loopback ports using `store`; returns it and its gRPC target."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "mmer_cli", "coordinator", "--listen", f"127.0.0.1:{port}", "--store", store]
+    cmd += ["--http", f"127.0.0.1:{free_port()}", *args]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return proc, f"127.0.0.1:{port}"
+
+
+async def wait_serving(target: str, seconds: float = 20) -> None:
+    """Return once the gRPC health check at `target` says SERVING; TimeoutError after `seconds`."""
+    deadline = time.monotonic() + seconds
+    async with grpc.aio.insecure_channel(target) as ch:
+        while time.monotonic() < deadline:
+            try:
+                reply = await health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=1)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.aio.AioRpcError:
+                await asyncio.sleep(0.2)
+    raise TimeoutError(f"{target} not serving")
+
+
+MODEL = b"onnx-model-bytes" * 100_000  # 1.6 MB: several chunks
+
+
+def signed(
+    priv, version: int, modality: str = "hr", model: bytes = MODEL, validation_accuracy: float = 0.0
+) -> manifest_pb2.ModelManifest:
+    """A manifest for `model` signed with the trainer key `priv`."""
+    m = manifest_pb2.ModelManifest(
+        format_version=bundle.FORMAT_VERSION,
+        modality=modality,
+        version=version,
+        taxonomy=common_pb2.Taxonomy(name="quadrants", labels=["happy", "angry", "sad", "calm"]),
+        input=manifest_pb2.InputSpec(name="x", shape=[1, 8], dtype="float32"),
+        output_name="probs",
+        files=[bundle.file_digest("model.onnx", model, "model")],
+        metrics=manifest_pb2.Metrics(accuracy=0.8, validation_accuracy=validation_accuracy),
+    )
+    return bundle.sign_manifest(m, priv)
+
+
+def chunks(manifest, files: dict[str, bytes]):
+    """The PushBundle stream of a manifest and its files, in chunks of 1 MiB."""
+    yield registry_pb2.BundleChunk(manifest=manifest)
+    for name, data in files.items():
+        for off in range(0, len(data), 1 << 20):
+            yield registry_pb2.BundleChunk(
+                file=registry_pb2.FileChunk(name=name, offset=off, data=data[off : off + (1 << 20)])
+            )
