@@ -244,3 +244,22 @@ def test_server_certificate_names_every_address_given(tmp_path: Path) -> None:
     dns = set(names.get_values_for_type(x509.DNSName))
     ips = {str(ip) for ip in names.get_values_for_type(x509.IPAddress)}
     assert dns == {"coordinator-1", "coordinator-2", "localhost"} and ips == {"10.1.2.3", "127.0.0.1"}
+
+
+def test_deployed_trainers_verify_the_coordinator_and_read_their_token_from_a_secret() -> None:
+    trainers = [(s, _options(argv)) for s, argv in INVOCATIONS if argv[:2] == ["trainer", "serve"]]
+    assert {s for s, _ in trainers} == {"compose.yaml", "trainer.yaml"}
+    for source, options in trainers:
+        assert options["--tls-ca"].startswith("/etc/mmer/"), (
+            f"{source}: the trainer must verify the coordinator"
+        )
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]["trainer"]
+    assert compose["env_file"] == ["./secrets/trainer.env"]
+    pod = next(
+        d
+        for d in yaml.safe_load_all((DEPLOY / "k8s" / "trainer.yaml").read_text())
+        if d["kind"] == "Deployment"
+    )
+    container = pod["spec"]["template"]["spec"]["containers"][0]
+    token = next(e for e in container["env"] if e["name"] == "MMER_TOKEN")
+    assert "secretKeyRef" in token["valueFrom"]
