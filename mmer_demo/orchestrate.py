@@ -233,4 +233,8 @@ def _run_demo(options: DemoOptions) -> int:
     if options.json_path:
         options.json_path.write_text(json.dumps(result.to_json(), indent=2) + "\n")
         say(f"figures written to {options.json_path}")
+    say(
+        f"the dashboard was at http://127.0.0.1:{http_port}/ while the demo ran: open it in a browser and log in "
+        f'with the token in {state / "viewer.token"} (ARGS="--seconds 300" keeps it up for five minutes)'
+    )
     return 0 if result.frames_lost == 0 else 1
