@@ -45,8 +45,15 @@ def ravdess(path: Path, root: Path, corpus: str) -> SpeechFile | None:
     if not m:
         return None
     modality, channel, emotion, intensity, statement, repetition, actor = m.groups()
-    meta = {"scheme": "ravdess", "emotion": emotion, "intensity": intensity, "statement": statement,
-            "repetition": repetition, "channel": channel, "modality": modality}  # fmt: skip
+    meta = {
+        "scheme": "ravdess",
+        "emotion": emotion,
+        "intensity": intensity,
+        "statement": statement,
+        "repetition": repetition,
+        "channel": channel,
+        "modality": modality,
+    }
     return SpeechFile(path, _label("ravdess", emotion, path), f"actor{actor}", corpus, meta)
 
 
@@ -116,8 +123,13 @@ def find_speech_files(root: Path, corpus: str | None = None, skip_misnamed: bool
             skipped.append(path)
     if skipped:
         names = ", ".join(str(p.relative_to(root)) for p in skipped)
-        LOG.warning("speech:%s: skipped %d of %d audio files whose names give no label: %s",
-                    root, len(skipped), len(paths), names)  # fmt: skip
+        LOG.warning(
+            "speech:%s: skipped %d of %d audio files whose names give no label: %s",
+            root,
+            len(skipped),
+            len(paths),
+            names,
+        )
     if not found:
         raise ValueError(f"speech:{root}: none of the {len(paths)} audio files has a name that gives a label")
     return found

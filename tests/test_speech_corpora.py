@@ -147,9 +147,13 @@ def toy(subjects: list[str], per_subject: int = 8) -> Dataset:
     n = len(subjects) * per_subject
     y = np.tile(np.arange(len(QUADRANTS)), n // len(QUADRANTS) + 1)[:n]
     return Dataset(
-        "speech", np.random.default_rng(0).normal(size=(n, 3)), y, np.repeat(subjects, per_subject),
-        np.arange(n, dtype=float), "toy",
-    )  # fmt: skip
+        "speech",
+        np.random.default_rng(0).normal(size=(n, 3)),
+        y,
+        np.repeat(subjects, per_subject),
+        np.arange(n, dtype=float),
+        "toy",
+    )
 
 
 def test_two_corpora_keep_people_apart_and_each_has_test_people() -> None:
@@ -229,10 +233,25 @@ def test_pipeline_trains_one_speech_model_on_two_corpora(tmp_path: Path) -> None
     write_clip(ravdess / "readme.wav")
     out = tmp_path / "out"
     command = [
-        sys.executable, "-m", "mmer_core.cli", "trainer", "pipeline", "--data", f"speech:{crema}",
-        "--data", f"speech:{ravdess}", "--out", str(out), "--epochs", "2", "--methods", "max", "--no-tflite",
-        "--class-weights", "balanced",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "mmer_core.cli",
+        "trainer",
+        "pipeline",
+        "--data",
+        f"speech:{crema}",
+        "--data",
+        f"speech:{ravdess}",
+        "--out",
+        str(out),
+        "--epochs",
+        "2",
+        "--methods",
+        "max",
+        "--no-tflite",
+        "--class-weights",
+        "balanced",
+    ]
     refused = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert refused.returncode == 2 and "readme.wav: name follows neither" in refused.stderr
     proc = subprocess.run([*command, "--skip-misnamed"], capture_output=True, text=True, timeout=300)

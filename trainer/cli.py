@@ -45,10 +45,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "(people are kept apart per corpus, named by folder)",
     )
     pipe.add_argument(
-        "--skip-misnamed", action="store_true",
+        "--skip-misnamed",
+        action="store_true",
         help="speech: skip audio files whose names give no label (a warning counts and names them) instead of "
         "stopping at the first",
-    )  # fmt: skip
+    )
     pipe.add_argument(
         "--out", type=Path, default=Path("models"), help="bundles, report.json, report.md, plots"
     )
@@ -176,9 +177,11 @@ def run_pipeline(args: argparse.Namespace) -> int:
     if folders:
         carried = sorted({SOURCES[kind] for kind, _ in folders})
         if len(folders) != len(sources) or len(carried) > 1:
-            print(f"--data {' '.join(specs)}: several --data must be folders of one modality, got "
-                  f"{', '.join(carried)}" + (" and synthetic" if len(folders) != len(sources) else ""),
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"--data {' '.join(specs)}: several --data must be folders of one modality, got "
+                f"{', '.join(carried)}" + (" and synthetic" if len(folders) != len(sources) else ""),
+                file=sys.stderr,
+            )
             return 2
         if args.modalities == ",".join(MODALITIES):
             modalities = carried

@@ -53,17 +53,23 @@ def combine(corpora: dict[str, Dataset]) -> Dataset:
     first = next(iter(corpora.values()))
     for name, d in corpora.items():
         if d.modality != first.modality or d.taxonomy != first.taxonomy or d.x.shape[1:] != first.x.shape[1:]:
-            raise ValueError(f"corpus {name}: {d.modality} {d.x.shape[1:]} does not match {first.modality} "
-                             f"{first.x.shape[1:]} with the same taxonomy")  # fmt: skip
+            raise ValueError(
+                f"corpus {name}: {d.modality} {d.x.shape[1:]} does not match {first.modality} "
+                f"{first.x.shape[1:]} with the same taxonomy"
+            )
     parts = list(corpora.values())
     subjects = [
         np.char.add(f"{name}{CORPUS_SEPARATOR}", d.subjects.astype(str)) for name, d in corpora.items()
     ]
     return Dataset(
-        first.modality, np.concatenate([d.x for d in parts]), np.concatenate([d.y for d in parts]),
-        np.concatenate(subjects), np.concatenate([d.t_end for d in parts]),
-        " + ".join(d.description for d in parts), first.taxonomy,
-    )  # fmt: skip
+        first.modality,
+        np.concatenate([d.x for d in parts]),
+        np.concatenate([d.y for d in parts]),
+        np.concatenate(subjects),
+        np.concatenate([d.t_end for d in parts]),
+        " + ".join(d.description for d in parts),
+        first.taxonomy,
+    )
 
 
 def corpus_of(subjects: np.ndarray) -> np.ndarray:

@@ -50,9 +50,12 @@ def load(sources: Sequence[tuple[str, Path]], modality: str, skip_misnamed: bool
         if SOURCES[kind] != modality:
             raise ValueError(f"{kind} data carries the {SOURCES[kind]} modality, not {modality}")
     names = corpus_names([folder for _, folder in sources])
-    return combine({
-        name: _load_one(kind, folder, skip_misnamed) for name, (kind, folder) in zip(names, sources, strict=True)
-    })  # fmt: skip
+    return combine(
+        {
+            name: _load_one(kind, folder, skip_misnamed)
+            for name, (kind, folder) in zip(names, sources, strict=True)
+        }
+    )
 
 
 def _load_one(kind: str, folder: Path, skip_misnamed: bool) -> Dataset:
