@@ -20,10 +20,12 @@ from mmer_core.taxonomy import map_label
 LOG = logging.getLogger(__name__)
 
 AUDIO_SUFFIXES = (".wav", ".flac")
-RAVDESS = re.compile(r"^(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})$")
-TESS = re.compile(r"^([A-Za-z]+)_([A-Za-z]+)_([A-Za-z]+)$")
+# Whole file names, an audio suffix included.
+AUDIO = r"\.(?i:" + "|".join(suffix[1:] for suffix in AUDIO_SUFFIXES) + ")$"
+RAVDESS = re.compile(r"^(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})" + AUDIO)
+TESS = re.compile(r"^([A-Za-z]+)_([A-Za-z]+)_([A-Za-z]+)" + AUDIO)
 TESS_EMOTIONS = {"angry", "disgust", "fear", "happy", "neutral", "ps", "sad"}
-CREMA_D = re.compile(r"^(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})$")
+CREMA_D = re.compile(r"^(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})" + AUDIO)
 CREMA_D_LEVELS = {"LO": "low", "MD": "medium", "HI": "high", "XX": "unspecified"}
 SCHEME_NAMES = "RAVDESS, TESS, CREMA-D nor <label>/<speaker>_<name>"
 
@@ -41,7 +43,7 @@ class SpeechFile:
 
 def ravdess(path: Path, root: Path, corpus: str) -> SpeechFile | None:
     """`MM-VV-EE-II-SS-RR-AA`: emotion EE, intensity II, statement SS, repetition RR, actor AA."""
-    m = RAVDESS.match(path.stem)
+    m = RAVDESS.match(path.name)
     if not m:
         return None
     modality, channel, emotion, intensity, statement, repetition, actor = m.groups()
@@ -59,7 +61,7 @@ def ravdess(path: Path, root: Path, corpus: str) -> SpeechFile | None:
 
 def crema_d(path: Path, root: Path, corpus: str) -> SpeechFile | None:
     """`AAAA_SSS_EEE_LL`: actor AAAA, sentence SSS, emotion EEE, level LL (LO, MD, HI or XX)."""
-    m = CREMA_D.match(path.stem)
+    m = CREMA_D.match(path.name)
     if not m:
         return None
     actor, sentence, emotion, level = m.groups()
@@ -71,7 +73,7 @@ def crema_d(path: Path, root: Path, corpus: str) -> SpeechFile | None:
 
 def tess(path: Path, root: Path, corpus: str) -> SpeechFile | None:
     """`SPEAKER_word_emotion` (OAF_back_sad)."""
-    m = TESS.match(path.stem)
+    m = TESS.match(path.name)
     if not m or m.group(3).lower() not in TESS_EMOTIONS:
         return None
     speaker, word, emotion = m.groups()
