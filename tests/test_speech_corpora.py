@@ -287,3 +287,29 @@ def test_shared_crema_d_folder() -> None:
     assert len({f.meta["sentence"] for f in files}) == 12
     audio = read_audio(files[0].path)
     assert 0.5 * RATE < len(audio) < 10 * RATE and np.abs(audio).max() <= 1.0
+
+
+def test_pipeline_refuses_corpora_of_different_modalities_and_a_folder_twice(tmp_path: Path) -> None:
+    write_crema(tmp_path / "crema", ("1001",), ".wav", seconds=0.5)
+    (tmp_path / "e4").mkdir()
+    base = [sys.executable, "-m", "mmer_core.cli", "trainer", "pipeline", "--out", str(tmp_path / "out")]
+    mixed = subprocess.run(
+        [*base, "--data", f"speech:{tmp_path / 'crema'}", "--data", f"e4:{tmp_path / 'e4'}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert mixed.returncode == 2 and "must be folders of one modality, got hr, speech" in mixed.stderr
+    with_synthetic = subprocess.run(
+        [*base, "--data", f"speech:{tmp_path / 'crema'}", "--data", "synthetic"],
+        capture_output=True,
+        text=True,
+    )
+    assert with_synthetic.returncode == 2 and "and synthetic" in with_synthetic.stderr
+    twice = subprocess.run(
+        [*base, "--data", f"speech:{tmp_path / 'crema'}", "--data", f"speech:{tmp_path / 'crema'}/"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert twice.returncode == 2 and "the same folder is given twice" in twice.stderr
