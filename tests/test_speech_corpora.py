@@ -235,7 +235,7 @@ def test_pipeline_trains_one_speech_model_on_two_corpora(tmp_path: Path) -> None
     command = [
         sys.executable,
         "-m",
-        "mmer_core.cli",
+        "mmer_cli",
         "trainer",
         "pipeline",
         "--data",
@@ -292,7 +292,7 @@ def test_shared_crema_d_folder() -> None:
 def test_pipeline_refuses_corpora_of_different_modalities_and_a_folder_twice(tmp_path: Path) -> None:
     write_crema(tmp_path / "crema", ("1001",), ".wav", seconds=0.5)
     (tmp_path / "e4").mkdir()
-    base = [sys.executable, "-m", "mmer_core.cli", "trainer", "pipeline", "--out", str(tmp_path / "out")]
+    base = [sys.executable, "-m", "mmer_cli", "trainer", "pipeline", "--out", str(tmp_path / "out")]
     mixed = subprocess.run(
         [*base, "--data", f"speech:{tmp_path / 'crema'}", "--data", f"e4:{tmp_path / 'e4'}"],
         capture_output=True,
