@@ -172,10 +172,14 @@ def test_two_corpora_keep_people_apart_and_each_has_test_people() -> None:
         assert len(test_people) == round(0.25 * n), corpus
 
 
-def test_one_corpus_splits_as_before() -> None:
-    data = toy([f"s{i}" for i in range(12)])
-    plain, named = split(data, seed=5), split(combine({"c": data}), seed=5)
-    assert [f"c/{s}" for s in np.unique(plain.test.subjects)] == list(np.unique(named.test.subjects))
+def test_a_corpus_has_the_same_test_people_alone_and_beside_others() -> None:
+    a, b = toy([f"s{i}" for i in range(12)]), toy([f"s{i}" for i in range(7)])
+    alone, plain = split(combine({"a": a}), seed=5), split(a, seed=5)
+    beside = split(combine({"b": b, "a": a}), seed=5)
+    assert [f"a/{s}" for s in np.unique(plain.test.subjects)] == list(np.unique(alone.test.subjects))
+    for part in ("train", "val", "test"):
+        people = set(getattr(beside, part).subjects)
+        assert {s for s in people if s.startswith("a/")} == set(getattr(alone, part).subjects), part
 
 
 def test_combine_refuses_what_does_not_fit() -> None:

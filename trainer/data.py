@@ -126,10 +126,11 @@ def split(
     """Subject-independent (whole subjects held out: the honest split) or random window split.
 
     Subject-independent splits deal each corpus's subjects into the parts on
-    their own, so every corpus of three or more people has people in each part
-    and its own figures on unseen people; a smaller corpus trains only.
+    their own, with the same seed for each, so every corpus of three or more
+    people has people in each part and its own figures on unseen people, and
+    they are the same people whether it is trained alone or beside other
+    corpora; a smaller corpus trains only.
     """
-    rng = np.random.default_rng(seed)
     if kind == "subject-independent":
         if len(np.unique(data.subjects)) < 3:
             raise ValueError(
@@ -144,11 +145,11 @@ def split(
                 continue
             n_test = max(1, round(test * len(subjects)))
             n_val = max(1, round(val * len(subjects)))
-            order = _subject_order(data, subjects, n_test, n_val, rng)
+            order = _subject_order(data, subjects, n_test, n_val, np.random.default_rng(seed))
             test_mask |= np.isin(data.subjects, order[:n_test])
             val_mask |= np.isin(data.subjects, order[n_test : n_test + n_val])
     elif kind == "random":
-        u = rng.random(len(data))
+        u = np.random.default_rng(seed).random(len(data))
         test_mask, val_mask = u < test, (u >= test) & (u < test + val)
     else:
         raise ValueError(f"unknown split {kind!r} (subject-independent or random)")
