@@ -317,3 +317,9 @@ def test_pipeline_refuses_corpora_of_different_modalities_and_a_folder_twice(tmp
         timeout=120,
     )
     assert twice.returncode == 2 and "the same folder is given twice" in twice.stderr
+
+
+def test_an_unreadable_audio_file_is_an_error_that_names_it(tmp_path: Path) -> None:
+    (tmp_path / "1076_MTI_SAD_XX.wav").write_bytes(b"RIFF\x00\x00")
+    with pytest.raises(ValueError, match=r"1076_MTI_SAD_XX\.wav: not a readable audio file"):
+        read_audio(tmp_path / "1076_MTI_SAD_XX.wav")
