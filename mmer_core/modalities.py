@@ -20,9 +20,17 @@ EEG_BANDS = (
     ("gamma", 30.0, 45.0),
 )
 HR_FEATURES = (
-    "mean_hr_bpm", "sdnn_ms", "rmssd_ms", "pnn50", "min_hr_bpm", "max_hr_bpm", "hr_slope_bpm_per_s",
-    "lf_hf_log", "lf_hf_valid", "n_beats",
-)  # fmt: skip
+    "mean_hr_bpm",
+    "sdnn_ms",
+    "rmssd_ms",
+    "pnn50",
+    "min_hr_bpm",
+    "max_hr_bpm",
+    "hr_slope_bpm_per_s",
+    "lf_hf_log",
+    "lf_hf_valid",
+    "n_beats",
+)
 
 
 @dataclass(frozen=True)
@@ -60,32 +68,91 @@ class ModalitySpec:
 
 SPECS: dict[str, ModalitySpec] = {
     "hr": ModalitySpec(
-        name="hr", kind="events", sample_rate_hz=0.0, channels=1, window_s=10.0, hop_s=1.0,
-        input_name="hrv", input_shape=(len(HR_FEATURES),),
-        params={"min_rr_s": 0.3, "max_rr_s": 2.0, "min_beats": 4.0, "lf_low_hz": 0.04, "lf_high_hz": 0.15,
-                "hf_high_hz": 0.4, "lomb_scargle_freqs": 64.0, "min_lfhf_s": 30.0, "min_lfhf_beats": 16.0,
-                "ppg_band_low_hz": 0.5, "ppg_band_high_hz": 3.0, "ppg_filter_order": 2.0,
-                "ppg_refractory_s": 0.35, "ppg_min_prominence": 0.1, "ppg_min_s": 3.0},
+        name="hr",
+        kind="events",
+        sample_rate_hz=0.0,
+        channels=1,
+        window_s=10.0,
+        hop_s=1.0,
+        input_name="hrv",
+        input_shape=(len(HR_FEATURES),),
+        params={
+            "min_rr_s": 0.3,
+            "max_rr_s": 2.0,
+            "min_beats": 4.0,
+            "lf_low_hz": 0.04,
+            "lf_high_hz": 0.15,
+            "hf_high_hz": 0.4,
+            "lomb_scargle_freqs": 64.0,
+            "min_lfhf_s": 30.0,
+            "min_lfhf_beats": 16.0,
+            "ppg_band_low_hz": 0.5,
+            "ppg_band_high_hz": 3.0,
+            "ppg_filter_order": 2.0,
+            "ppg_refractory_s": 0.35,
+            "ppg_min_prominence": 0.1,
+            "ppg_min_s": 3.0,
+        },
     ),
     "eeg": ModalitySpec(
-        name="eeg", kind="regular", sample_rate_hz=128.0, channels=len(EEG_CHANNELS), window_s=2.0, hop_s=0.5,
-        input_name="bandpower", input_shape=(len(EEG_CHANNELS) * len(EEG_BANDS) + len(EEG_ASYMMETRY_PAIRS),),
-        params={"welch_nperseg": 128.0, "welch_overlap": 0.5, "power_floor": 1e-6, "log10_band_power": 1.0,
-                **{f"{band}_{edge}_hz": hz for band, lo, hi in EEG_BANDS for edge, hz in (("low", lo), ("high", hi))}},
+        name="eeg",
+        kind="regular",
+        sample_rate_hz=128.0,
+        channels=len(EEG_CHANNELS),
+        window_s=2.0,
+        hop_s=0.5,
+        input_name="bandpower",
+        input_shape=(len(EEG_CHANNELS) * len(EEG_BANDS) + len(EEG_ASYMMETRY_PAIRS),),
+        params={
+            "welch_nperseg": 128.0,
+            "welch_overlap": 0.5,
+            "power_floor": 1e-6,
+            "log10_band_power": 1.0,
+            **{
+                f"{band}_{edge}_hz": hz
+                for band, lo, hi in EEG_BANDS
+                for edge, hz in (("low", lo), ("high", hi))
+            },
+        },
     ),
     "speech": ModalitySpec(
-        name="speech", kind="utterances", sample_rate_hz=16000.0, channels=1, window_s=8.0, hop_s=0.03,
-        input_name="functionals", input_shape=(6373,),
-        params={"vad_frame_ms": 30.0, "vad_mode": 2.0, "vad_onset_frames": 3.0, "vad_hangover_s": 0.6,
-                "vad_preroll_s": 0.15, "min_utterance_s": 0.6, "opensmile_compare_2016_functionals": 1.0},
+        name="speech",
+        kind="utterances",
+        sample_rate_hz=16000.0,
+        channels=1,
+        window_s=8.0,
+        hop_s=0.03,
+        input_name="functionals",
+        input_shape=(6373,),
+        params={
+            "vad_frame_ms": 30.0,
+            "vad_mode": 2.0,
+            "vad_onset_frames": 3.0,
+            "vad_hangover_s": 0.6,
+            "vad_preroll_s": 0.15,
+            "min_utterance_s": 0.6,
+            "opensmile_compare_2016_functionals": 1.0,
+        },
     ),
     "image": ModalitySpec(
-        name="image", kind="frames", sample_rate_hz=5.0, channels=1, window_s=0.2, hop_s=0.2,
-        input_name="face", input_shape=(48, 48, 1),
-        params={"size": 48.0, "luma_r": 0.299, "luma_g": 0.587, "luma_b": 0.114, "min_side_px": 8.0,
-                "resample_area": 1.0},
+        name="image",
+        kind="frames",
+        sample_rate_hz=5.0,
+        channels=1,
+        window_s=0.2,
+        hop_s=0.2,
+        input_name="face",
+        input_shape=(48, 48, 1),
+        params={
+            "size": 48.0,
+            "luma_r": 0.299,
+            "luma_g": 0.587,
+            "luma_b": 0.114,
+            "min_side_px": 8.0,
+            "resample_area": 1.0,
+        },
     ),
-}  # fmt: skip
+}
 
 MODALITIES: tuple[str, ...] = tuple(SPECS)
 

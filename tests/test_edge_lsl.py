@@ -51,8 +51,7 @@ pytestmark = pytest.mark.skipif(liblsl_missing() is not None, reason=str(liblsl_
 def run_with_lsl(tmp_path: Path, body: str) -> dict:
     cfg = tmp_path / "lsl_api.cfg"
     cfg.write_text(LOOPBACK_ONLY)
-    path = os.pathsep.join(map(str, (ROOT, ROOT / "protos", ROOT / "tests")))
-    env = {**os.environ, "LSLAPICFG": str(cfg), "PYTHONPATH": path}
+    env = {**os.environ, "LSLAPICFG": str(cfg)}
     script = "import json, threading, time\nimport numpy as np\nimport pylsl\n" + textwrap.dedent(body)
     out = subprocess.run(
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=90, cwd=tmp_path
@@ -75,7 +74,7 @@ def test_node_source_reads_all_four_modalities_from_lsl_outlets(tmp_path):
         faces = np.random.default_rng(0).integers(0, 256, (4, 48, 48)).astype(np.int16)
         t = np.arange(6 * 128) / 128.0
         signal = (20 * np.sin(2 * np.pi * 10 * t)[None, :] + np.arange(14)[:, None]).astype(np.float32)
-        from speech_audio import with_spans
+        from testkit.speech_audio import with_spans
 
         speech = with_spans(3.5, [(1.2, 2.4)])  # one utterance, closed by the pause after it
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from speech_audio import voiced
 
 from edge_node.sources import open_source
 from mmer_core.preprocess import preprocess
+from testkit.speech_audio import voiced
 
 
 def test_replay_npz_yields_windows_in_time_order(tmp_path):

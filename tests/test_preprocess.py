@@ -6,13 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from speech_audio import voiced
 
 from mmer_core.modalities import EEG_BANDS, EEG_CHANNELS, HR_FEATURES, MODALITIES, SPECS, get_spec
 from mmer_core.preprocess import hr as hr_mod
 from mmer_core.preprocess import preprocess, preprocess_batch, preprocessing_params
 from mmer_core.preprocess.eeg import band_powers
 from mmer_core.preprocess.image import preprocess as image_preprocess
+from testkit.speech_audio import voiced
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 RNG = np.random.default_rng(0)

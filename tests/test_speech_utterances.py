@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from speech_audio import RATE, voiced, with_spans
 
 from mmer_core.modalities import SPECS
 from mmer_core.preprocess import preprocess
 from mmer_core.preprocess.speech import MAX_SAMPLES, Utterances, reference_features, utterances
 from mmer_core.windowing import SensorChunk, Windower
+from testkit.speech_audio import RATE, voiced, with_spans
 
 SPANS = [(1.0, 2.5), (3.5, 5.0), (6.2, 7.4)]
 

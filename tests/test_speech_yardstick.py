@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from speech_audio import ravdess_corpus
+
+from testkit.speech_audio import ravdess_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data" / "ravdess-speech-16k"

@@ -73,8 +73,9 @@ def balanced_class_weights(y: np.ndarray) -> dict[int, float]:
 
 def fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
         epochs: int, seed: int, log=print, class_weight: dict[int, float] | None = None,
-        early_stopping: bool = True) -> dict[str, float]:  # fmt: skip
-    """Train with early stopping on validation loss, keeping the best weights (or for all `epochs`)."""
+        sample_weight: np.ndarray | None = None, early_stopping: bool = True) -> dict[str, float]:  # fmt: skip
+    """Train with early stopping on validation loss, keeping the best weights (or for all `epochs`);
+    sample_weight weighs each training row's loss (trainer.balance)."""
     import keras
 
     import_tf(seed)
@@ -93,6 +94,7 @@ def fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_va
     history = model.fit(
         x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=64,
         callbacks=callbacks, verbose=0, shuffle=True, class_weight=class_weight,
+        sample_weight=sample_weight,
     )  # fmt: skip
     best = int(np.argmin(history.history["val_loss"])) if early_stopping else len(history.history["loss"]) - 1
     return {"epochs": len(history.history["loss"]), "best_epoch": best + 1,

@@ -1,12 +1,14 @@
-"""Speech corpora as folders of wav files: RAVDESS and TESS naming, or <label>/<speaker>_<name>.wav.
+"""Speech corpora as folders of audio files named as mmer_core.speech_files reads them (RAVDESS, CREMA-D,
+TESS, <label>/<speaker>_<name>).
 
-Any sample rate and bit depth the wav module reads; audio is resampled to the speech spec's 16 kHz. Each
-recording is cut into utterances by the edge's own voice-activity segmentation and every utterance becomes a
-row of openSMILE functionals (trainer.loaders.utterances).
+Any sample rate, bit depth and format libsndfile reads (WAV, FLAC); audio is resampled to the speech spec's
+16 kHz. Each recording is cut into utterances by the edge's own voice-activity segmentation and every
+utterance becomes a row of openSMILE functionals (trainer.loaders.utterances).
 
 Rows come per speaker in recording order, which is the order a wearer baseline sees them in. Corpus files
-carry no recording time, and their names group emotions (RAVDESS lists neutral and calm first), so each
-speaker's files are taken in a seeded random order: a wearer whose first minutes are whatever they are.
+carry no recording time, and their names group emotions (RAVDESS lists neutral and calm first, CREMA-D
+anger first), so each speaker's files are taken in a seeded random order: a wearer whose first minutes are
+whatever they are.
 """
 
 from __future__ import annotations
@@ -15,22 +17,19 @@ from pathlib import Path
 
 import numpy as np
 
-from mmer_core.formats import read_wav, speech_label_and_speaker
+from mmer_core.formats import read_audio
+from mmer_core.speech_files import find_speech_files
 from mmer_core.taxonomy import QUADRANTS
 from trainer.data import Dataset
 from trainer.loaders.utterances import Recordings, recordings
 
 
-def speech_files(root: Path) -> list[tuple[Path, int, str]]:
-    """(path, quadrant index, speaker) of every wav file below root, sorted by path."""
-    files = sorted(root.rglob("*.wav"))
-    if not files:
-        raise ValueError(f"speech:{root}: no .wav files found")
-    out = []
-    for path in files:
-        label, speaker = speech_label_and_speaker(path, root)
-        out.append((path, QUADRANTS.index(label), speaker))
-    return out
+def speech_files(root: Path, skip_misnamed: bool = False) -> list[tuple[Path, int, str]]:
+    """(path, quadrant index, speaker) of every speech file below root."""
+    return [
+        (f.path, QUADRANTS.index(f.label), f.speaker)
+        for f in find_speech_files(root, skip_misnamed=skip_misnamed)
+    ]
 
 
 def recording_order(files: list[tuple[Path, int, str]], seed: int) -> list[tuple[Path, int, str]]:
@@ -43,9 +42,9 @@ def recording_order(files: list[tuple[Path, int, str]], seed: int) -> list[tuple
     return out
 
 
-def load_recordings(root: Path, seed: int = 7) -> Recordings:
+def load_recordings(root: Path, seed: int = 7, skip_misnamed: bool = False) -> Recordings:
     """Every utterance below root, per speaker in recording order."""
-    return recordings(recording_order(speech_files(root), seed), read_wav)
+    return recordings(recording_order(speech_files(root, skip_misnamed), seed), read_audio)
 
 
 def as_dataset(rec: Recordings, description: str) -> Dataset:
@@ -57,12 +56,12 @@ def as_dataset(rec: Recordings, description: str) -> Dataset:
     return Dataset("speech", rec.x, rec.y, rec.speakers, position, description, QUADRANTS, rec.unit)
 
 
-def load_speech(root: Path, seed: int = 7) -> Dataset:
+def load_speech(root: Path, skip_misnamed: bool = False, seed: int = 7) -> Dataset:
     """Every utterance below root as a row of features, labelled by its file's name."""
-    rec = load_recordings(root, seed)
+    rec = load_recordings(root, seed, skip_misnamed)
     if rec.silent:
         print(f"speech:{root}: no speech found in {len(rec.silent)} files, e.g. {rec.silent[0]}", flush=True)
+    speakers = len(set(rec.unit_speaker.tolist()))
     return as_dataset(
-        rec,
-        f"speech:{root} ({len(rec.files)} files, {len(rec.y)} utterances, {len(set(rec.unit_speaker))} speakers)",
+        rec, f"speech:{root} ({len(rec.files)} files, {len(rec.y)} utterances, {speakers} speakers)"
     )
