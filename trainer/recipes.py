@@ -58,8 +58,8 @@ class SpeechRecipe:
 
         k = len(QUADRANTS)
         model = build_model("speech", k, x, seed)
-        fit(model, x, y, x[:64], y[:64], self.epochs, seed, lambda _: None, balanced_class_weights(y),
-            EARLY_STOPPING["speech"])  # fmt: skip
+        fit(model, x, y, x[:64], y[:64], self.epochs, seed, lambda _: None,
+            class_weight=balanced_class_weights(y), early_stopping=EARLY_STOPPING["speech"])  # fmt: skip
         work.mkdir(parents=True, exist_ok=True)
         fp32 = export_onnx(model, work / "model.fp32.onnx", get_spec("speech").input_name, x[:64])
         reference = evaluate_onnx(fp32, x, y, k, latency_runs=1)

@@ -22,7 +22,7 @@ from threadpoolctl import threadpool_limits
 
 from mmer_core import wearer_baseline
 from mmer_core.bundle import load_public_key, read_bundle
-from mmer_core.formats import RAVDESS
+from mmer_core.speech_files import RAVDESS
 from mmer_core.taxonomy import QUADRANTS
 from trainer.loaders.speech import load_recordings
 from trainer.loaders.utterances import Recordings
