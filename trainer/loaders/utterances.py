@@ -57,7 +57,7 @@ def file_utterances(path: Path, read: Callable[[Path], np.ndarray]) -> FileUtter
     rate = SPEC.sample_rate_hz
     result = FileUtterances(
         speech.preprocess_batch([u.audio for u in found]).reshape(len(found), *SPEC.input_shape),
-        np.array([speech.reference_features(u.audio) for u in found], np.float32).reshape(len(found), -1),
+        np.array([speech.reference_features(u.audio) for u in found], np.float32).reshape(len(found), 88),
         np.array([u.start / rate for u in found]),
         np.array([u.end / rate for u in found]),
     )
