@@ -19,10 +19,18 @@ EEG_BANDS = (
     ("beta", 13.0, 30.0),
     ("gamma", 30.0, 45.0),
 )
-HR_FEATURES = (
+BEAT_FEATURES = (
     "mean_hr_bpm", "sdnn_ms", "rmssd_ms", "pnn50", "min_hr_bpm", "max_hr_bpm", "hr_slope_bpm_per_s",
     "lf_hf_log", "lf_hf_valid", "n_beats",
 )  # fmt: skip
+EDA_FEATURES = ("eda_present", "eda_tonic_us", "eda_tonic_slope_us_per_s", "eda_phasic_sd_us", "scr_per_min",
+                "scr_height_us")  # fmt: skip
+TEMP_FEATURES = ("temp_present", "temp_c", "temp_slope_c_per_s", "temp_sd_c")
+# The hr modality's model input: a wrist window's beats, skin conductance and skin temperature.
+HR_FEATURES = BEAT_FEATURES + EDA_FEATURES + TEMP_FEATURES
+# Features that say whether a measure exists in the window (1) or not (0): a wearer baseline leaves them as
+# they are, so "no EDA sensor" never reads as "EDA at the wearer's usual level".
+HR_INDICATORS = ("lf_hf_valid", "eda_present", "temp_present")
 
 
 @dataclass(frozen=True)
@@ -30,7 +38,8 @@ class ModalitySpec:
     """One modality: raw signal, windowing, and the model input it becomes.
 
     kind is how the sensor delivers data: "regular" (fixed-rate samples),
-    "events" (heart beats with their inter-beat intervals) or "frames" (images).
+    "events" (a wrist's heart beats with their inter-beat intervals, and its timestamped skin conductance and
+    temperature samples: mmer_core.wrist) or "frames" (images).
     """
 
     name: str
@@ -58,9 +67,11 @@ class ModalitySpec:
 
 SPECS: dict[str, ModalitySpec] = {
     "hr": ModalitySpec(
-        name="hr", kind="events", sample_rate_hz=0.0, channels=1, window_s=10.0, hop_s=1.0,
+        name="hr", kind="events", sample_rate_hz=0.0, channels=1, window_s=60.0, hop_s=5.0,
         input_name="hrv", input_shape=(len(HR_FEATURES),),
-        params={"min_rr_s": 0.3, "max_rr_s": 2.0, "min_beats": 4.0, "lf_low_hz": 0.04, "lf_high_hz": 0.15,
+        params={"eda_hz": 4.0, "temp_hz": 4.0, "min_eda_s": 30.0, "min_temp_s": 30.0, "eda_median_s": 4.0,
+                "scr_amplitude_min": 0.1, "scr_min_us": 0.01,
+                "min_rr_s": 0.3, "max_rr_s": 2.0, "min_beats": 4.0, "lf_low_hz": 0.04, "lf_high_hz": 0.15,
                 "hf_high_hz": 0.4, "lomb_scargle_freqs": 64.0, "min_lfhf_s": 30.0, "min_lfhf_beats": 16.0,
                 "ppg_band_low_hz": 0.5, "ppg_band_high_hz": 3.0, "ppg_filter_order": 2.0,
                 "ppg_refractory_s": 0.35, "ppg_min_prominence": 0.1, "ppg_min_s": 3.0},

@@ -20,7 +20,7 @@ def build_model(modality: str, n_classes: int, x_train: np.ndarray, seed: int):
     from keras import layers
 
     spec = get_spec(modality)
-    inputs = keras.Input(shape=spec.input_shape, name=spec.input_name)
+    inputs = keras.Input(shape=x_train.shape[1:], name=spec.input_name)  # the spec's, or wider (levels)
     axis = 0 if len(spec.input_shape) == 1 else None
     mean = x_train.mean(axis=axis)
     std = x_train.std(axis=axis)

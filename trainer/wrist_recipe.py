@@ -1,0 +1,112 @@
+"""The deployed wrist (hr) recipe, shared by `mmer trainer pipeline` on E4 data and the e4 yardstick, so the
+figures the yardstick reports are those of what the pipeline ships.
+
+Chosen on Stress-Predict folds by wearer: each window's features relative to the wearer's running
+baseline (a 10-minute calibration, unscored) followed by the absolute features; a dense model with a
+class-balanced loss; every training window also shown as a beat-only device would give it (no EDA, no
+temperature), so one bundle serves both kinds of device.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from mmer_core import wearer_baseline
+from mmer_core.modalities import HR_FEATURES, get_spec
+from mmer_core.taxonomy import QUADRANTS
+
+OPTIONAL_CHANNELS = ("eda", "temp")
+
+
+def without_channels(x: np.ndarray, channels: tuple[str, ...] = OPTIONAL_CHANNELS) -> np.ndarray:
+    """Feature rows (HR_FEATURES) as a device without these channels gives them: the channel's features and
+    its presence flag 0 (rows the edge rejects stay NaN)."""
+    out = x.copy()
+    prefixes = tuple(f"{c}_" for c in channels) + (("scr_",) if "eda" in channels else ())
+    cols = [i for i, name in enumerate(HR_FEATURES) if name.startswith(prefixes)]
+    out[:, cols] = np.where(np.isnan(out[:, cols]), np.nan, 0.0)
+    return out
+
+
+@dataclass(frozen=True)
+class Trained:
+    """A fold's deployed model: its fp32 and chosen int8 ONNX files and the quantization method."""
+
+    fp32: Path
+    int8: Path
+    method: str
+
+
+@dataclass(frozen=True)
+class WristRecipe:
+    """warmup: windows of a new wearer the baseline sees before the model scores (10 minutes at the hr
+    spec's 5 s hop); epochs: most epochs (early stopping on validation wearers); val_share: training
+    wearers that validate; methods: int8 calibrations tried, chosen on the validation wearers."""
+
+    warmup: int = 120
+    horizon: int = wearer_baseline.DEFAULT_HORIZON
+    epochs: int = 80
+    val_share: float = 0.2
+    methods: tuple[str, ...] = ("max", "percentile", "max-percentile", "entropy")
+
+    def quick(self) -> WristRecipe:
+        """A tiny run for tests: figures mean nothing."""
+        return replace(self, warmup=4, epochs=3, methods=("max",))
+
+    def params(self) -> dict[str, float]:
+        """The manifest's wearer-baseline parameters."""
+        return {wearer_baseline.WARMUP_PARAM: float(self.warmup), wearer_baseline.HORIZON_PARAM: float(self.horizon),
+                wearer_baseline.LEVELS_PARAM: 1.0}  # fmt: skip
+
+    def describe(self) -> dict:
+        return {
+            "features": "60 s windows every 5 s: HR/HRV (beats from BVP), EDA tonic/phasic/SCRs, skin temperature",
+            "normalisation": f"wearer's running baseline, first {self.warmup} windows unscored; absolute features too",
+            "model": "dense, class-balanced loss, trained on every window also as a beat-only device gives it; "
+            "int8 (QDQ) with the calibration chosen on validation wearers",
+        }
+
+    def device_inputs(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One wearer's windows in recording order (NaN rows: rejected by the edge, never seen) -> what the
+        edge gives the model, and which windows it scores (accepted and past the warm-up)."""
+        ok = np.all(np.isfinite(features), axis=1)
+        out = np.full((len(features), 2 * features.shape[1]), np.nan, np.float32)
+        scored = np.zeros(len(features), bool)
+        x, past = wearer_baseline.relative_to_wearers(
+            features[ok], np.zeros(int(ok.sum())), self.warmup, self.horizon, levels=True
+        )
+        out[ok], scored[ok] = x, past
+        return out, scored
+
+    def train(self, x: np.ndarray, y: np.ndarray, persons: np.ndarray, work: Path, seed: int) -> Trained:
+        """Train on model inputs of the training wearers (validation wearers drawn from them), export,
+        quantize with each method and keep the one chosen on the validation wearers."""
+        from trainer.evaluate import evaluate_onnx
+        from trainer.export import export_onnx
+        from trainer.models import balanced_class_weights, build_model, fit
+        from trainer.pipeline import choose
+        from trainer.quantize import quantize
+
+        k = len(QUADRANTS)
+        distinct = np.unique(persons)
+        rng = np.random.default_rng(seed)
+        val = np.isin(persons, rng.permutation(distinct)[: max(1, round(self.val_share * len(distinct)))])
+        model = build_model("hr", k, x[~val], seed)
+        fit(model, x[~val], y[~val], x[val], y[val], self.epochs, seed, lambda _: None,
+            balanced_class_weights(y[~val]))  # fmt: skip
+        work.mkdir(parents=True, exist_ok=True)
+        fp32 = export_onnx(model, work / "model.fp32.onnx", get_spec("hr").input_name, x[:64])
+        reference = evaluate_onnx(fp32, x[val], y[val], k, latency_runs=1)
+        calib = x[~val][rng.permutation(int((~val).sum()))[:256]]
+        methods = {}
+        for method in self.methods:
+            path = quantize(fp32, work / f"model.{method}.onnx", method, calib)
+            methods[method] = evaluate_onnx(path, x[val], y[val], k, latency_runs=1)
+        chosen = choose(reference, methods, 1.0)
+        return Trained(fp32, work / f"model.{chosen}.onnx", chosen)
+
+
+WRIST = WristRecipe()
