@@ -30,7 +30,7 @@ from mmer.v1 import (
     registry_pb2_grpc,
 )
 from mmer_core.config import CoordinatorConfig
-from tests.coordinator_helpers import batch, frame
+from testkit.coordinator_helpers import batch, frame
 
 TOKENS = {"dev": "tok-device-1", "sub": "tok-sub-1", "all": "tok-sub-all", "admin": "tok-admin"}
 

@@ -7,7 +7,7 @@ import asyncio
 import grpc
 
 from mmer.v1 import ingest_pb2_grpc
-from tests.coordinator_helpers import batch, coordinator_process, frame, http_get
+from testkit.coordinator_helpers import batch, coordinator_process, frame, http_get
 
 
 async def test_metrics_dashboard_and_clean_sigterm() -> None:

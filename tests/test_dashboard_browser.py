@@ -7,7 +7,6 @@ a downloaded browser or driver). The screenshot is kept in test-artifacts/ for p
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -17,10 +16,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from edge_models import make_bundle
 
-from bench.localhost import free_port
 from mmer_core.modalities import MODALITIES
+from testkit.edge_models import make_bundle
+from testkit.localhost import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
@@ -38,11 +37,10 @@ pytestmark = [
 
 
 def mmer(*args: str, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'protos'}"}
     with log.open("wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "mmer_core.cli", *args],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            [sys.executable, "-m", "mmer_cli", *args],
+            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )  # fmt: skip
 
 

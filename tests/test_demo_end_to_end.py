@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-from edge_models import make_bundle
 
 from mmer_core.modalities import MODALITIES
+from testkit.edge_models import make_bundle
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +40,7 @@ def test_demo_streams_pushes_and_reports_every_figure(tmp_path: Path) -> None:
     models = tiny_models(tmp_path / "models")
     out = tmp_path / "demo.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "mmer_core.cli", "demo", "--models", str(models), "--seconds", "10",
+        [sys.executable, "-m", "mmer_cli", "demo", "--models", str(models), "--seconds", "10",
          "--devices", "2", "--http-port", "0", "--run-dir", str(tmp_path / "run"), "--json", str(out)],
         capture_output=True, text=True, timeout=180,
     )  # fmt: skip
@@ -68,7 +68,7 @@ def test_interrupted_demo_exits_0_and_leaves_no_process(tmp_path: Path, sig: sig
     models = tiny_models(tmp_path / "models")
     run_dir = tmp_path / "run"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mmer_core.cli", "demo", "--models", str(models), "--seconds", "120",
+        [sys.executable, "-m", "mmer_cli", "demo", "--models", str(models), "--seconds", "120",
          "--devices", "2", "--http-port", "0", "--run-dir", str(run_dir), "--store", "memory"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as a terminal's Ctrl-C finds it

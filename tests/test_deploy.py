@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mmer_core import cli
+from mmer_cli import dispatch as cli
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"

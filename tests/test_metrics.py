@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from mmer.v1 import ingest_pb2, ingest_pb2_grpc
 from mmer_core.telemetry import LATENCY_BUCKETS_MS
-from tests.coordinator_helpers import coordinator_process, frame, http_get
+from testkit.coordinator_helpers import coordinator_process, frame, http_get
 
 FRAME_HOPS = ("queue", "inference", "spool", "network")
 
