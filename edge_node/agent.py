@@ -33,10 +33,14 @@ from edge_node.wearer_baselines import Calibrating, WearerBaselines
 from mmer.v1 import ingest_pb2, registry_pb2, registry_pb2_grpc
 from mmer_core.bundle import BundleError
 from mmer_core.modalities import get_spec
-from mmer_core.preprocess import preprocess
+from mmer_core.preprocess import check_model_input, preprocess
 from mmer_core.windowing import Window
 
 log = logging.getLogger(__name__)
+
+
+class UnusableWindow(Exception):
+    """The window lacks what the serving model needs (a wrist channel it was trained on)."""
 
 
 class Queued(NamedTuple):
@@ -177,6 +181,11 @@ class Agent:
             self.counters.calibrating += 1
             telemetry.windows_calibrating.add(1, {"modality": w.modality})
             return None
+        except UnusableWindow as exc:
+            self.counters.rejected += 1
+            telemetry.windows_rejected.add(1, {"modality": w.modality})
+            log.warning("window rejected: %s", exc)
+            return None
         t1 = self.clock.now_ns()
         telemetry.inference_ms.record((t1 - t0) / 1e6, {"modality": w.modality})
         p = probs[0].astype(np.float64)
@@ -211,6 +220,10 @@ class Agent:
 
     def _model_input(self, modality: str, runner: ModelRunner, batch: np.ndarray) -> np.ndarray:
         params = runner.manifest.preprocessing.params
+        try:
+            check_model_input(modality, batch[0], params)
+        except ValueError as exc:
+            raise UnusableWindow(str(exc)) from None
         return self.baselines.model_input(modality, batch[0], params)[None]
 
     def status(self) -> ingest_pb2.EdgeStatus:

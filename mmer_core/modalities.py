@@ -23,8 +23,14 @@ BEAT_FEATURES = (
     "mean_hr_bpm", "sdnn_ms", "rmssd_ms", "pnn50", "min_hr_bpm", "max_hr_bpm", "hr_slope_bpm_per_s",
     "lf_hf_log", "lf_hf_valid", "n_beats",
 )  # fmt: skip
-EDA_FEATURES = ("eda_present", "eda_tonic_us", "eda_tonic_slope_us_per_s", "eda_phasic_sd_us", "scr_per_min",
-                "scr_height_us")  # fmt: skip
+EDA_FEATURES = (
+    "eda_present",
+    "eda_tonic_us",
+    "eda_tonic_slope_us_per_s",
+    "eda_phasic_sd_us",
+    "scr_per_min",
+    "scr_height_us",
+)
 TEMP_FEATURES = ("temp_present", "temp_c", "temp_slope_c_per_s", "temp_sd_c")
 # The hr modality's model input: a wrist window's beats, skin conductance and skin temperature.
 HR_FEATURES = BEAT_FEATURES + EDA_FEATURES + TEMP_FEATURES

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from e4_files import write_e4_session
 from edge_node.sources import open_source
 from mmer_core.modalities import HR_FEATURES
 from mmer_core.preprocess import preprocess
+from testkit.e4_files import write_e4_session
 
 
 def test_replay_npz_yields_windows_in_time_order(tmp_path):
@@ -85,8 +85,12 @@ def test_replay_e4_session_gives_labelled_wrist_windows(tmp_path):
     assert [w.t_end for w in ws] == [float(t) for t in range(60, 151, 5)], "60 s windows every 5 s"
     f = np.array([preprocess("hr", w.data) for w in ws])
     assert np.allclose(f[:, HR_FEATURES.index("mean_hr_bpm")], 75.0, atol=1.0), "the pulse's 75 bpm"
-    assert np.all(f[:, HR_FEATURES.index("eda_present")] == 1) and np.all(f[:, HR_FEATURES.index("temp_present")] == 1)
-    assert np.allclose(f[:, HR_FEATURES.index("temp_c")], 32.0 + 0.01 * (np.array([w.t_end for w in ws]) - 30), atol=0.01)
+    assert np.all(f[:, HR_FEATURES.index("eda_present")] == 1) and np.all(
+        f[:, HR_FEATURES.index("temp_present")] == 1
+    )
+    assert np.allclose(
+        f[:, HR_FEATURES.index("temp_c")], 32.0 + 0.01 * (np.array([w.t_end for w in ws]) - 30), atol=0.01
+    )
     labels = [w.label for w in ws]
     assert labels[:4] == ["calm"] * 4 and labels[-4:] == ["angry"] * 4, "baseline -> calm, stress -> angry"
     assert set(labels[4:-4]) == {None}, "windows across the change of label have none"
@@ -99,7 +103,9 @@ def test_replay_e4_without_bvp_or_skin_gives_beat_only_windows(tmp_path):
     assert all(w.data.eda is None and w.data.temp is None for w in ws)
     f = np.array([preprocess("hr", w.data) for w in ws])
     assert np.allclose(f[:, HR_FEATURES.index("mean_hr_bpm")], 60.0)
-    assert np.all(f[:, HR_FEATURES.index("eda_present")] == 0) and np.all(f[:, HR_FEATURES.index("temp_present")] == 0)
+    assert np.all(f[:, HR_FEATURES.index("eda_present")] == 0) and np.all(
+        f[:, HR_FEATURES.index("temp_present")] == 0
+    )
 
 
 def _nan_in_eda(folder: Path) -> None:
@@ -120,10 +126,12 @@ def _two_column_temp(folder: Path) -> None:
     [
         (_nan_in_eda, r"EDA\.csv: 1 NaN or infinite values \(first on line 41\)"),
         (_two_column_temp, r"TEMP\.csv: not a single-signal E4 file: 2 columns"),
-        (lambda p: (write_e4_session(p, 1.6e9, 0.8, 70.0), (p / "BVP.csv").write_text("1.6e9\n64\n1\n")),
-         r"too short: PPG"),
+        (
+            lambda p: (write_e4_session(p, 1.6e9, 0.8, 70.0), (p / "BVP.csv").write_text("1.6e9\n64\n1\n")),
+            r"too short: PPG",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_e4_sessions_are_refused_naming_the_file(tmp_path, make, message):
     make(tmp_path / "S07")
     with pytest.raises(ValueError, match=message):
@@ -194,7 +202,10 @@ def test_replay_of_the_real_recordings():
             continue
     f = np.array(scored)
     assert len(f) > 0.8 * len(labelled) and 50 < np.median(f[:, 0]) < 140
-    assert np.all(f[:, HR_FEATURES.index("eda_present")] == 1) and 25 < np.median(f[:, HR_FEATURES.index("temp_c")]) < 40
+    assert (
+        np.all(f[:, HR_FEATURES.index("eda_present")] == 1)
+        and 25 < np.median(f[:, HR_FEATURES.index("temp_c")]) < 40
+    )
     speech = list(
         open_source(f"replay:{SHARED_DATA / 'ravdess-speech-16k' / 'Actor_01'}", ["speech"], "s", True, 30.0)
     )

@@ -7,7 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mmer_core.modalities import EEG_BANDS, EEG_CHANNELS, HR_FEATURES, MODALITIES, SPECS, get_spec
+from mmer_core.modalities import (
+    BEAT_FEATURES,
+    EEG_BANDS,
+    EEG_CHANNELS,
+    HR_FEATURES,
+    MODALITIES,
+    SPECS,
+    get_spec,
+)
 from mmer_core.preprocess import hr as hr_mod
 from mmer_core.preprocess import preprocess, preprocess_batch, preprocessing_params
 from mmer_core.preprocess.eeg import band_powers
@@ -55,6 +63,7 @@ def test_steady_75_bpm_gives_hr_75_and_no_variability() -> None:
     assert f["sdnn_ms"] == pytest.approx(0.0, abs=1e-6)
     assert f["pnn50"] == 0.0
     assert f["lf_hf_valid"] == 0.0, "a 10 s window is too short for LF/HF"
+    assert f["eda_present"] == 0.0 and f["temp_present"] == 0.0, "RR intervals alone: a beat-only device"
 
 
 def test_hrv_of_alternating_intervals() -> None:
@@ -68,7 +77,7 @@ def test_hrv_of_alternating_intervals() -> None:
 def test_lf_hf_is_computed_on_long_windows() -> None:
     t = np.arange(0, 120, 0.85)
     rr = 0.85 + 0.05 * np.sin(2 * np.pi * 0.1 * t)  # LF (0.1 Hz) oscillation only
-    f = dict(zip(HR_FEATURES, hr_mod.hrv_features(rr), strict=True))
+    f = dict(zip(BEAT_FEATURES, hr_mod.hrv_features(rr), strict=True))
     assert f["lf_hf_valid"] == 1.0
     assert f["lf_hf_log"] > 1.0
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from e4_files import write_e4_session
 from mmer_core.modalities import HR_FEATURES, SPECS
 from mmer_core.taxonomy import QUADRANTS
+from testkit.e4_files import write_e4_session
 from trainer.loaders import load, parse_source
 from trainer.loaders.e4 import load_e4
 from trainer.loaders.speech import load_speech, read_wav
@@ -101,7 +101,9 @@ def test_e4_folders_with_labelled_intervals(tmp_path: Path, e4_cache: Path) -> N
 def test_e4_windows_are_cached_until_a_file_changes(tmp_path: Path, e4_cache: Path) -> None:
     root = tmp_path / "set"
     write_e4_session(root / "S01", 1_700_000_000, 0.8, 90)
-    (root / "labels.csv").write_text("subject,start_unix_utc,end_unix_utc,label\nS01,1700000000,1700000090,stress\n")
+    (root / "labels.csv").write_text(
+        "subject,start_unix_utc,end_unix_utc,label\nS01,1700000000,1700000090,stress\n"
+    )
     first = load_e4(root)
     assert len(list(e4_cache.rglob("S01-*.npz"))) == 1
     assert np.array_equal(load_e4(root).x, first.x)

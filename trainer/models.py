@@ -13,8 +13,16 @@ from mmer_core.modalities import get_spec
 from trainer.tf_setup import import_tf
 
 
-def build_model(modality: str, n_classes: int, x_train: np.ndarray, seed: int):
-    """The modality's architecture, standardising its input with x_train's mean and spread."""
+def build_model(
+    modality: str,
+    n_classes: int,
+    x_train: np.ndarray,
+    seed: int,
+    widths: tuple[int, ...] = (256, 128),
+    l2: float = 0.0,
+):
+    """The modality's architecture, standardising its input with x_train's mean and spread. Feature vectors
+    go through dense layers of `widths` (none: a multinomial logistic regression), with an L2 penalty."""
     import_tf(seed)
     import keras
     from keras import layers
@@ -28,12 +36,11 @@ def build_model(modality: str, n_classes: int, x_train: np.ndarray, seed: int):
     x = layers.Rescaling(
         scale=scale.astype("float32"), offset=(-mean * scale).astype("float32"), name="standardise"
     )(inputs)
+    penalty = keras.regularizers.L2(l2) if l2 > 0 else None
     if len(spec.input_shape) == 1:
-        width = 256
-        x = layers.Dense(width, activation="relu")(x)
-        x = layers.Dropout(0.3, seed=seed)(x)
-        x = layers.Dense(width // 2, activation="relu")(x)
-        x = layers.Dropout(0.2, seed=seed)(x)
+        for i, width in enumerate(widths):
+            x = layers.Dense(width, activation="relu", kernel_regularizer=penalty)(x)
+            x = layers.Dropout(0.3 if i == 0 else 0.2, seed=seed)(x)
     else:
         for i, filters in enumerate((24, 48, 96)):
             strides = 2 if i == 0 else 1  # the first layer halves the map: 4x less compute for the rest
@@ -42,7 +49,7 @@ def build_model(modality: str, n_classes: int, x_train: np.ndarray, seed: int):
         x = layers.GlobalAveragePooling2D()(x)
         x = layers.Dropout(0.3, seed=seed)(x)
         x = layers.Dense(64, activation="relu")(x)
-    outputs = layers.Dense(n_classes, activation="softmax", name="probs")(x)
+    outputs = layers.Dense(n_classes, activation="softmax", name="probs", kernel_regularizer=penalty)(x)
     model = keras.Model(inputs, outputs, name=f"mmer_{modality}")
     model.compile(
         optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"]

@@ -2,9 +2,12 @@
 figures the yardstick reports are those of what the pipeline ships.
 
 Chosen on Stress-Predict folds by wearer: each window's features relative to the wearer's running
-baseline (a 10-minute calibration, unscored) followed by the absolute features; a dense model with a
-class-balanced loss; every training window also shown as a beat-only device would give it (no EDA, no
-temperature), so one bundle serves both kinds of device.
+baseline (a 10-minute calibration, unscored) followed by the absolute features, into a multinomial
+logistic regression (an L2-penalised softmax layer) with a class-balanced loss. Wider models (one or two
+hidden layers) learnt the training wearers and scored lower on new ones. A model is trained for the
+channels a device has: the full wrist (beats, EDA, temperature), or beats only; its manifest names the
+channels it needs, and the edge does not score windows that lack them (a model that learnt from skin
+conductance would read its absence as a signal).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from mmer_core.modalities import HR_FEATURES, get_spec
 from mmer_core.taxonomy import QUADRANTS
 
 OPTIONAL_CHANNELS = ("eda", "temp")
+NAMES = {"eda": "EDA tonic level, phasic spread and SCRs (neurokit2's methods)", "temp": "skin temperature"}
 
 
 def without_channels(x: np.ndarray, channels: tuple[str, ...] = OPTIONAL_CHANNELS) -> np.ndarray:
@@ -42,13 +46,17 @@ class Trained:
 
 @dataclass(frozen=True)
 class WristRecipe:
-    """warmup: windows of a new wearer the baseline sees before the model scores (10 minutes at the hr
-    spec's 5 s hop); epochs: most epochs (early stopping on validation wearers); val_share: training
+    """channels: the optional wrist channels the model uses; warmup: windows of a new wearer the baseline
+    sees before the model scores (10 minutes at the hr spec's 5 s hop); widths, l2: hidden layers and
+    penalty of the model; epochs: most epochs (early stopping on validation wearers); val_share: training
     wearers that validate; methods: int8 calibrations tried, chosen on the validation wearers."""
 
+    channels: tuple[str, ...] = OPTIONAL_CHANNELS
     warmup: int = 120
     horizon: int = wearer_baseline.DEFAULT_HORIZON
-    epochs: int = 80
+    widths: tuple[int, ...] = ()
+    l2: float = 1e-3
+    epochs: int = 200
     val_share: float = 0.2
     methods: tuple[str, ...] = ("max", "percentile", "max-percentile", "entropy")
 
@@ -56,22 +64,33 @@ class WristRecipe:
         """A tiny run for tests: figures mean nothing."""
         return replace(self, warmup=4, epochs=3, methods=("max",))
 
+    def beats_only(self) -> WristRecipe:
+        """The same recipe for a device that gives heart beats only."""
+        return replace(self, channels=())
+
     def params(self) -> dict[str, float]:
-        """The manifest's wearer-baseline parameters."""
-        return {wearer_baseline.WARMUP_PARAM: float(self.warmup), wearer_baseline.HORIZON_PARAM: float(self.horizon),
-                wearer_baseline.LEVELS_PARAM: 1.0}  # fmt: skip
+        """The manifest's parameters beyond the hr spec's: the wearer baseline and the channels needed."""
+        return {
+            wearer_baseline.WARMUP_PARAM: float(self.warmup),
+            wearer_baseline.HORIZON_PARAM: float(self.horizon),
+            wearer_baseline.LEVELS_PARAM: 1.0,
+            **{param: float(c in self.channels) for c, param in REQUIRES.items()},
+        }
 
     def describe(self) -> dict:
         return {
-            "features": "60 s windows every 5 s: HR/HRV (beats from BVP), EDA tonic/phasic/SCRs, skin temperature",
+            "features": "60 s windows every 5 s: HR/HRV (beats from BVP)"
+            + "".join(f", {NAMES[c]}" for c in self.channels),
             "normalisation": f"wearer's running baseline, first {self.warmup} windows unscored; absolute features too",
-            "model": "dense, class-balanced loss, trained on every window also as a beat-only device gives it; "
-            "int8 (QDQ) with the calibration chosen on validation wearers",
+            "model": f"softmax on the features{f' after dense {self.widths}' if self.widths else ''}, L2 {self.l2:g}, "
+            "class-balanced loss; int8 (QDQ) with the calibration chosen on validation wearers",
         }
 
     def device_inputs(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """One wearer's windows in recording order (NaN rows: rejected by the edge, never seen) -> what the
-        edge gives the model, and which windows it scores (accepted and past the warm-up)."""
+        """One wearer's windows in recording order (NaN rows: rejected by the edge, never seen), as a device
+        with the recipe's channels gives them -> what the edge gives the model, and which windows it scores
+        (accepted and past the warm-up)."""
+        features = without_channels(features, tuple(c for c in OPTIONAL_CHANNELS if c not in self.channels))
         ok = np.all(np.isfinite(features), axis=1)
         out = np.full((len(features), 2 * features.shape[1]), np.nan, np.float32)
         scored = np.zeros(len(features), bool)
@@ -94,9 +113,18 @@ class WristRecipe:
         distinct = np.unique(persons)
         rng = np.random.default_rng(seed)
         val = np.isin(persons, rng.permutation(distinct)[: max(1, round(self.val_share * len(distinct)))])
-        model = build_model("hr", k, x[~val], seed)
-        fit(model, x[~val], y[~val], x[val], y[val], self.epochs, seed, lambda _: None,
-            balanced_class_weights(y[~val]))  # fmt: skip
+        model = build_model("hr", k, x[~val], seed, self.widths, self.l2)
+        fit(
+            model,
+            x[~val],
+            y[~val],
+            x[val],
+            y[val],
+            self.epochs,
+            seed,
+            lambda _: None,
+            balanced_class_weights(y[~val]),
+        )
         work.mkdir(parents=True, exist_ok=True)
         fp32 = export_onnx(model, work / "model.fp32.onnx", get_spec("hr").input_name, x[:64])
         reference = evaluate_onnx(fp32, x[val], y[val], k, latency_runs=1)

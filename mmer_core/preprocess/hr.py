@@ -8,10 +8,12 @@ intervals (s) from a device that gives beats only.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from mmer_core import dsp
-from mmer_core.modalities import BEAT_FEATURES, SPECS
+from mmer_core.modalities import HR_FEATURES, SPECS
 from mmer_core.preprocess._checks import as_finite_array
 from mmer_core.preprocess.skin import eda_features, temp_features
 from mmer_core.wrist import WristData, rr_only
@@ -70,6 +72,21 @@ def _lf_hf(t: np.ndarray, rr: np.ndarray) -> tuple[float, float]:
     return float(np.log(lf / hf)), 1.0
 
 
+# Manifest params of an hr model trained on these optional channels: 1.0 when its windows must carry them
+REQUIRES = {"eda": "requires_eda", "temp": "requires_temp"}
+
+
+def check_channels(x: np.ndarray, params: Mapping[str, float]) -> None:
+    """ValueError when a window's features (HR_FEATURES) lack a channel the model was trained on: a model
+    that learnt from skin conductance reads its absence as a signal, so such windows are not scored."""
+    for channel, param in REQUIRES.items():
+        if params.get(param, 0.0) == 1.0 and x[HR_FEATURES.index(f"{channel}_present")] != 1.0:
+            raise ValueError(
+                f"hr: the model needs {channel}, and this window has none (a device without it "
+                "needs a model trained without it)"
+            )
+
+
 def wrist_window(raw: object) -> WristData:
     """The window as WristData; a 1-D array is the RR intervals of a beat-only device."""
     if isinstance(raw, WristData):
@@ -82,7 +99,9 @@ def wrist_features(raw: object) -> np.ndarray:
     w = wrist_window(raw)
     for name, arr in (("beats", w.beats), ("eda", w.eda), ("temp", w.temp)):
         if arr is not None and not np.all(np.isfinite(arr)):
-            raise ValueError(f"hr: {name} has {int(np.count_nonzero(~np.isfinite(arr)))} NaN or infinite values")
+            raise ValueError(
+                f"hr: {name} has {int(np.count_nonzero(~np.isfinite(arr)))} NaN or infinite values"
+            )
     if len(w.beats) == 0:
         raise ValueError("hr: input is empty (no beats in the window)")
     beats = hrv_features(w.beats[:, 1], w.beats[:, 0])
@@ -132,4 +151,6 @@ def preprocess(raw: object) -> np.ndarray:
 
 def preprocess_batch(raws: list[object]) -> np.ndarray:
     """Windows hold different beat and sample counts, so this is a loop; each window is cheap."""
-    return np.stack([wrist_features(r) for r in raws]) if raws else np.empty((0, *SPEC.input_shape), np.float32)
+    return (
+        np.stack([wrist_features(r) for r in raws]) if raws else np.empty((0, *SPEC.input_shape), np.float32)
+    )

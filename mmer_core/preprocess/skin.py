@@ -2,7 +2,7 @@
 
 EDA is split into a slow tonic level and fast phasic responses with neurokit2's "smoothmedian" method
 (eda_phasic: tonic = a 4 s running median, phasic = the rest), and skin conductance responses (SCRs) are
-found in the phasic part with neurokit2's "kim2004" method (eda_peaks: zero crossings of the smoothed
+found in the phasic part with neurokit2's "kim2004" method (eda_findpeaks: zero crossings of the smoothed
 derivative, responses below a fraction of the largest dropped). Both are written here in numpy because
 importing neurokit2 (pandas, scipy, scikit-learn, matplotlib) costs an edge node ~175 MB of memory, more
 than its whole budget; tests/test_preprocess_skin.py checks them against neurokit2 itself.
@@ -38,7 +38,7 @@ def eda_phasic(eda: np.ndarray, rate_hz: float) -> tuple[np.ndarray, np.ndarray]
 
 def scr_peaks(phasic: np.ndarray, rate_hz: float) -> tuple[np.ndarray, np.ndarray]:
     """(peak indices, peak heights in microsiemens) of skin conductance responses, as
-    neurokit2.eda_peaks(method="kim2004", amplitude_min=scr_amplitude_min); a trace without any rise and
+    neurokit2.eda_findpeaks(method="kim2004", amplitude_min=scr_amplitude_min); a trace without any rise and
     fall has none (where neurokit2 raises)."""
     size = int(rate_hz)
     window = np.bartlett(size + 1)[:-1]  # scipy.signal.get_window("bartlett", size): the periodic window
@@ -72,7 +72,7 @@ def eda_features(samples: np.ndarray | None) -> np.ndarray:
         return np.zeros(len(EDA_FEATURES))
     x = on_grid(samples, rate)
     tonic, phasic = eda_phasic(x, rate)
-    peaks, heights = scr_peaks(phasic, rate)
+    _, heights = scr_peaks(phasic, rate)
     heights = heights[heights >= P["scr_min_us"]]
     minutes = len(x) / rate / 60.0
     t = np.arange(len(x)) / rate

@@ -51,7 +51,12 @@ def scr_events(trajectory: Trajectory, t0: float, t1: float, rng: np.random.Gene
 
 
 def skin(
-    traits: Traits, trajectory: Trajectory, t0: float, t1: float, events: np.ndarray, rng: np.random.Generator,
+    traits: Traits,
+    trajectory: Trajectory,
+    t0: float,
+    t1: float,
+    events: np.ndarray,
+    rng: np.random.Generator,
     noise: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(EDA, temperature) samples in [t0, t1) at SKIN_HZ as (n, 2) rows of [time_s, value], with the SCRs of

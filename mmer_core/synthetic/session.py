@@ -101,8 +101,9 @@ class Session:
             events = [self._scr_events(j) for j in range(max(k - SCR_BLOCKS, 0), k + 1)]
             skin_rng = self._rng("skin", k)
             hr.scr_events(self.trajectory, t0, t0 + BLOCK_S, skin_rng)  # the block's own events, drawn first
-            eda, temp = hr.skin(self.traits, self.trajectory, t0, t0 + BLOCK_S, np.concatenate(events), skin_rng,
-                                noise)  # fmt: skip
+            eda, temp = hr.skin(
+                self.traits, self.trajectory, t0, t0 + BLOCK_S, np.concatenate(events), skin_rng, noise
+            )
             data = WristData(beats, eda, temp)
         else:
             rate = SPECS[modality].sample_rate_hz

@@ -29,5 +29,11 @@ def load_e4(root: Path) -> Dataset:
         ends.append(s.t_end[keep])
     if not sum(len(part) for part in y):
         raise ValueError(f"e4:{root}: no labelled window with enough beats")
-    return Dataset("hr", np.concatenate(x), np.concatenate(y), np.concatenate(subjects), np.concatenate(ends),
-                   f"e4:{root} ({len(y)} subjects, 60 s windows: beats from BVP, EDA, skin temperature)")  # fmt: skip
+    return Dataset(
+        "hr",
+        np.concatenate(x),
+        np.concatenate(y),
+        np.concatenate(subjects),
+        np.concatenate(ends),
+        f"e4:{root} ({len(y)} subjects, 60 s windows: beats from BVP, EDA, skin temperature)",
+    )

@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_limits
 from mmer_core import wearer_baseline
 from mmer_core.bundle import load_public_key, read_bundle
 from mmer_core.taxonomy import QUADRANTS
-from trainer.wrist_recipe import WRIST, WristRecipe, without_channels
+from trainer.wrist_recipe import WRIST, WristRecipe
 from trainer.yardstick.e4_windows import SessionWindows, labelled_sessions, session_windows
 from trainer.yardstick.folds import fold_masks, person_folds
 from trainer.yardstick.options import YardstickOptions
@@ -30,7 +30,10 @@ from trainer.yardstick.scores import majority_prediction, over_folds, scores
 
 UNIT = "window"
 DEFAULT_FOLDS = 8
-PUBLISHED = {"accuracy": 0.765, "source": "Campanella et al., Sensors 2023: wrist PPG+EDA stress, random forest"}
+PUBLISHED = {
+    "accuracy": 0.765,
+    "source": "Campanella et al., Sensors 2023: wrist PPG+EDA stress, random forest",
+}
 
 
 class Rows:
@@ -41,7 +44,7 @@ class Rows:
         self.persons = np.concatenate([np.full(len(s.y), s.person) for s in sessions])
         self.y = np.concatenate([s.y for s in sessions])
         full = [recipe.device_inputs(s.features) for s in sessions]
-        beats_only = [recipe.device_inputs(without_channels(s.features)) for s in sessions]
+        beats_only = [recipe.beats_only().device_inputs(s.features) for s in sessions]
         self.x = np.concatenate([x for x, _ in full])
         self.x_beats_only = np.concatenate([x for x, _ in beats_only])
         self.scored = np.concatenate([m for _, m in full]) & (self.y >= 0)
@@ -71,8 +74,9 @@ def forest_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import make_pipeline
 
-    forest = RandomForestClassifier(20 if quick else 300, min_samples_leaf=5, class_weight="balanced",
-                                    n_jobs=1, random_state=7)  # fmt: skip
+    forest = RandomForestClassifier(
+        20 if quick else 300, min_samples_leaf=5, class_weight="balanced", n_jobs=1, random_state=7
+    )
     model = make_pipeline(SimpleImputer(keep_empty_features=True), forest)
     return model.fit(x_train, y_train).predict(x_test)
 
@@ -86,17 +90,18 @@ def score_onnx(path: Path, x: np.ndarray) -> np.ndarray:
     return np.concatenate([sess.run(["probs"], {name: x[i : i + 1]})[0] for i in range(len(x))])
 
 
-def _fold(rows: Rows, test_persons: np.ndarray, recipe: WristRecipe, options: YardstickOptions,
-          work: Path) -> dict[str, dict[str, float]]:  # fmt: skip
+def _fold(
+    rows: Rows, test_persons: np.ndarray, recipe: WristRecipe, options: YardstickOptions, work: Path
+) -> dict[str, dict[str, float]]:
     k = len(QUADRANTS)
     train, test = fold_masks(rows.persons, test_persons)
     fit_full, fit_beats = train & rows.scored, train & rows.scored_beats_only
     model = recipe.train(
-        np.concatenate([rows.x[fit_full], rows.x_beats_only[fit_beats]]),
-        np.concatenate([rows.y[fit_full], rows.y[fit_beats]]),
-        np.concatenate([rows.persons[fit_full], rows.persons[fit_beats]]),
-        work, options.seed,
-    )  # fmt: skip
+        rows.x[fit_full], rows.y[fit_full], rows.persons[fit_full], work / "full", options.seed
+    )
+    beats_model = recipe.beats_only().train(
+        rows.x_beats_only[fit_beats], rows.y[fit_beats], rows.persons[fit_beats], work / "beats", options.seed
+    )
     te = test & rows.scored
     truth = rows.y[te]
     labelled = train & (rows.y >= 0)
@@ -105,17 +110,26 @@ def _fold(rows: Rows, test_persons: np.ndarray, recipe: WristRecipe, options: Ya
         "deployed_int8": scores(truth, score_onnx(model.int8, rows.x[te]).argmax(axis=1), k),
         "deployed_fp32": scores(truth, score_onnx(model.fp32, rows.x[te]).argmax(axis=1), k),
         "deployed_int8_beats_only": scores(
-            rows.y[te_beats], score_onnx(model.int8, rows.x_beats_only[te_beats]).argmax(axis=1), k
+            rows.y[te_beats], score_onnx(beats_model.int8, rows.x_beats_only[te_beats]).argmax(axis=1), k
         ),
         "majority": scores(truth, majority_prediction(rows.y[labelled], len(truth), k), k),
-        "rf-stats": scores(truth, forest_predict(rows.stats[labelled], rows.y[labelled], rows.stats[te],
-                                                 options.quick), k),  # fmt: skip
+        "rf-stats": scores(
+            truth, forest_predict(rows.stats[labelled], rows.y[labelled], rows.stats[te], options.quick), k
+        ),
         "rf-stats-wearer-running": scores(
-            truth, forest_predict(rows.stats_running[labelled], rows.y[labelled], rows.stats_running[te],
-                                  options.quick), k),  # fmt: skip
+            truth,
+            forest_predict(
+                rows.stats_running[labelled], rows.y[labelled], rows.stats_running[te], options.quick
+            ),
+            k,
+        ),
         "rf-stats-wearer-oracle": scores(
-            truth, forest_predict(rows.stats_oracle[labelled], rows.y[labelled], rows.stats_oracle[te],
-                                  options.quick), k),  # fmt: skip
+            truth,
+            forest_predict(
+                rows.stats_oracle[labelled], rows.y[labelled], rows.stats_oracle[te], options.quick
+            ),
+            k,
+        ),
     }
 
 
@@ -169,11 +183,14 @@ def score_bundle(bundle_dir: Path, folder: Path, public_key: Path | None = None)
         ok = np.all(np.isfinite(s.features), axis=1)
         x, scored = s.features[ok], np.ones(int(ok.sum()), bool)
         if wanted is not None:
-            x, scored = wearer_baseline.relative_to_wearers(x, np.zeros(len(x)), *wanted,
-                                                            levels=wearer_baseline.with_levels(params))  # fmt: skip
+            x, scored = wearer_baseline.relative_to_wearers(
+                x, np.zeros(len(x)), *wanted, levels=wearer_baseline.with_levels(params)
+            )
         keep = scored & (s.y[ok] >= 0)
         xs.append(x[keep])
         ys.append(s.y[ok][keep])
         persons.append(np.full(int(keep.sum()), s.person))
     probs = score_onnx(bundle.file("model"), np.concatenate(xs).astype(np.float32))
-    return Scored(UNIT, tuple(bundle.manifest.taxonomy.labels), np.concatenate(ys), probs, np.concatenate(persons))
+    return Scored(
+        UNIT, tuple(bundle.manifest.taxonomy.labels), np.concatenate(ys), probs, np.concatenate(persons)
+    )

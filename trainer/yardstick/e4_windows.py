@@ -25,9 +25,23 @@ from mmer_core.wrist import WristData
 
 CACHE_VERSION = "1"
 REFERENCE_STATS = (
-    "hr_mean", "hr_sd", "hr_min", "hr_max", "rmssd", "sdnn", "eda_mean", "eda_sd", "eda_min", "eda_max",
-    "eda_slope", "temp_mean", "temp_sd", "temp_min", "temp_max", "temp_slope",
-)  # fmt: skip
+    "hr_mean",
+    "hr_sd",
+    "hr_min",
+    "hr_max",
+    "rmssd",
+    "sdnn",
+    "eda_mean",
+    "eda_sd",
+    "eda_min",
+    "eda_max",
+    "eda_slope",
+    "temp_mean",
+    "temp_sd",
+    "temp_min",
+    "temp_max",
+    "temp_slope",
+)
 
 
 @dataclass(frozen=True)
@@ -101,8 +115,14 @@ def reference_stats(w: WristData) -> np.ndarray:
     rr = rr[(rr >= 0.3) & (rr <= 2.0)]
     hr = 60.0 / rr if rr.size else np.full(1, np.nan)
     diffs = np.diff(rr)
-    out = [hr.mean(), hr.std(), hr.min(), hr.max(),
-           np.sqrt(np.mean(diffs**2)) if diffs.size else np.nan, rr.std() if rr.size else np.nan]  # fmt: skip
+    out = [
+        hr.mean(),
+        hr.std(),
+        hr.min(),
+        hr.max(),
+        np.sqrt(np.mean(diffs**2)) if diffs.size else np.nan,
+        rr.std() if rr.size else np.nan,
+    ]
     for samples in (w.eda, w.temp):
         if samples is None or len(samples) < 2:
             out += [np.nan] * 5
