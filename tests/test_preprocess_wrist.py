@@ -45,7 +45,7 @@ def test_skin_conductance_responses_are_counted_at_their_level() -> None:
     assert f["eda_present"] == 1.0
     assert f["scr_per_min"] == pytest.approx(4.0), "four responses in the minute"
     assert 3.0 < f["eda_tonic_us"] < 3.3, "the tonic level is the 3 uS floor, not the responses"
-    tonic, phasic = eda_phasic(eda, SKIN_HZ)
+    _, phasic = eda_phasic(eda, SKIN_HZ)
     peaks, heights = scr_peaks(phasic, SKIN_HZ)
     assert np.allclose(peaks / SKIN_HZ, [6.25, 21.25, 36.25, 51.25], atol=0.5), "each just after its onset"
     assert np.all(heights > 0.05) and np.ptp(heights) < 0.01, "equal responses, equal phasic heights"

@@ -185,10 +185,38 @@ def run_pipeline(args: argparse.Namespace) -> int:
     )  # fmt: skip
     if folder is None:
         loader = lambda m: data_mod.synthetic(m, plan)  # noqa: E731
+    elif kind == "e4":
+        options, loader = _wrist_recipe(args, options, folder)
     else:
         loader = lambda m: load(kind, folder, m, args.seed)  # noqa: E731
     run_pipeline(options, loader, log=lambda s: print(s, flush=True))
     return 0
+
+
+def _wrist_recipe(args: argparse.Namespace, options, folder: Path):
+    """E4 data trains the wrist recipe the e4 yardstick measures (trainer.wrist_recipe), for the channels
+    every session has: its wearer baseline, class weights, model and epochs (--fast: few epochs)."""
+    from dataclasses import replace
+
+    from trainer.data import Dataset
+    from trainer.loaders.e4 import load_e4
+    from trainer.wrist_recipe import WRIST
+
+    data = load_e4(folder)
+    recipe = WRIST.for_features(data.x)
+    described = f"{data.description}; model for {', '.join(('beats', *recipe.channels))}"
+    data = Dataset(data.modality, recipe.features(data.x), data.y, data.subjects, data.t_end, described)
+    options = replace(
+        options,
+        wearer_baseline=(recipe.quick() if args.fast else recipe).warmup,
+        class_weights="balanced",
+        epochs=options.epochs if args.fast else recipe.epochs,
+        wearer_levels=True,
+        widths=recipe.widths,
+        l2=recipe.l2,
+        extra_params={k: v for k, v in recipe.params().items() if k.startswith("requires_")},
+    )
+    return options, lambda m: data
 
 
 def _tool_output(verbose: bool) -> None:

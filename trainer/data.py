@@ -71,12 +71,13 @@ class Split:
 
 
 def relative_to_wearers(
-    data: Dataset, warmup: int, horizon: int = wearer_baseline.DEFAULT_HORIZON
+    data: Dataset, warmup: int, horizon: int = wearer_baseline.DEFAULT_HORIZON, levels: bool = False
 ) -> tuple[Dataset, np.ndarray]:
-    """Feature vectors relative to each subject's running baseline, as the edge computes it, and the mask of
-    the rows kept: the windows of each subject's calibration period are dropped, as the edge does not score
-    them. Loaders give each subject's windows in recording order, which is the order the baseline sees them in."""
-    x, scored = wearer_baseline.relative_to_wearers(data.x, data.subjects, warmup, horizon)
+    """Feature vectors relative to each subject's running baseline, as the edge computes it (followed by the
+    absolute features when levels), and the mask of the rows kept: the windows of each subject's calibration
+    period are dropped, as the edge does not score them. Loaders give each subject's windows in recording
+    order, which is the order the baseline sees them in."""
+    x, scored = wearer_baseline.relative_to_wearers(data.x, data.subjects, warmup, horizon, levels)
     relative = Dataset(data.modality, x, data.y, data.subjects, data.t_end, data.description, data.taxonomy)
     return relative.take(scored), scored
 

@@ -41,6 +41,13 @@ class PipelineOptions:
     class_weights: str = "none"  # or "balanced": inverse class frequency of the training split
     # > 0: feature modalities relative to each wearer's baseline after this many calibration windows
     wearer_baseline: int = 0
+    # the model also takes the absolute features after the relative ones (with a wearer baseline)
+    wearer_levels: bool = False
+    # feature-vector models: hidden dense widths (empty: a softmax layer on the features) and L2 penalty
+    widths: tuple[int, ...] = (256, 128)
+    l2: float = 0.0
+    # manifest preprocessing params beyond the modality's own (the wrist channels a model needs)
+    extra_params: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -74,12 +81,15 @@ def run_modality(modality: str, dataset: data_mod.Dataset, options: PipelineOpti
     """Train, export, quantize with every method, evaluate, choose and bundle one modality."""
     from trainer.models import balanced_class_weights, build_model, fit
 
-    params: dict[str, float] = {}
+    params: dict[str, float] = dict(options.extra_params)
     if options.wearer_baseline > 0 and dataset.x.ndim == 2:
         before = len(dataset)
-        dataset, _ = data_mod.relative_to_wearers(dataset, options.wearer_baseline)
-        params = {wearer_baseline.WARMUP_PARAM: options.wearer_baseline,
-                  wearer_baseline.HORIZON_PARAM: wearer_baseline.DEFAULT_HORIZON}  # fmt: skip
+        dataset, _ = data_mod.relative_to_wearers(
+            dataset, options.wearer_baseline, levels=options.wearer_levels
+        )
+        params |= {wearer_baseline.WARMUP_PARAM: options.wearer_baseline,
+                   wearer_baseline.HORIZON_PARAM: wearer_baseline.DEFAULT_HORIZON,
+                   wearer_baseline.LEVELS_PARAM: float(options.wearer_levels)}  # fmt: skip
         log(
             f"[{modality}] relative to each wearer's baseline: {before - len(dataset)} calibration windows not scored"
         )
@@ -88,7 +98,7 @@ def run_modality(modality: str, dataset: data_mod.Dataset, options: PipelineOpti
     log(
         f"[{modality}] {len(parts.train)} train / {len(parts.val)} val / {len(parts.test)} test windows ({parts.kind})"
     )
-    model = build_model(modality, k, parts.train.x, options.seed)
+    model = build_model(modality, k, parts.train.x, options.seed, options.widths, options.l2)
     log(f"[{modality}] training ({model.count_params()} weights, up to {options.epochs} epochs)")
     weights = balanced_class_weights(parts.train.y) if options.class_weights == "balanced" else None
     info = fit(

@@ -19,6 +19,7 @@ import numpy as np
 
 from mmer_core import wearer_baseline
 from mmer_core.modalities import HR_FEATURES, get_spec
+from mmer_core.preprocess.hr import REQUIRES
 from mmer_core.taxonomy import QUADRANTS
 
 OPTIONAL_CHANNELS = ("eda", "temp")
@@ -64,6 +65,16 @@ class WristRecipe:
         """A tiny run for tests: figures mean nothing."""
         return replace(self, warmup=4, epochs=3, methods=("max",))
 
+    def for_features(self, x: np.ndarray) -> WristRecipe:
+        """The recipe for the optional channels present in every window of a data set (HR_FEATURES rows):
+        a set with some wearers lacking EDA trains a model that never needs it."""
+        present = tuple(c for c in OPTIONAL_CHANNELS if np.all(x[:, HR_FEATURES.index(f"{c}_present")] == 1))
+        return replace(self, channels=present)
+
+    def features(self, x: np.ndarray) -> np.ndarray:
+        """Feature rows as the recipe's device gives them: channels it does not use are absent."""
+        return without_channels(x, tuple(c for c in OPTIONAL_CHANNELS if c not in self.channels))
+
     def beats_only(self) -> WristRecipe:
         """The same recipe for a device that gives heart beats only."""
         return replace(self, channels=())
@@ -90,7 +101,7 @@ class WristRecipe:
         """One wearer's windows in recording order (NaN rows: rejected by the edge, never seen), as a device
         with the recipe's channels gives them -> what the edge gives the model, and which windows it scores
         (accepted and past the warm-up)."""
-        features = without_channels(features, tuple(c for c in OPTIONAL_CHANNELS if c not in self.channels))
+        features = self.features(features)
         ok = np.all(np.isfinite(features), axis=1)
         out = np.full((len(features), 2 * features.shape[1]), np.nan, np.float32)
         scored = np.zeros(len(features), bool)

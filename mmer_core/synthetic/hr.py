@@ -67,5 +67,5 @@ def skin(
     since = t[:, None] - events[None, :, 0]
     shape = np.where(since > 0, np.exp(-since / SCR_DECAY_S) - np.exp(-since / SCR_RISE_S * 0.5), 0.0)
     eda = tonic + (shape * events[None, :, 1]).sum(axis=1) + rng.normal(0.0, 0.01 * noise, t.size)
-    temp = traits.temp_base_c - 0.5 * va[:, 1] + rng.normal(0.0, 0.02 * noise, t.size)
+    temp = traits.temp_base_c - 0.5 * va[:, 1] + 0.5 * va[:, 0] + rng.normal(0.0, 0.02 * noise, t.size)
     return np.column_stack([t, np.maximum(eda, 0.01)]), np.column_stack([t, temp])
