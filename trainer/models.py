@@ -20,9 +20,11 @@ def build_model(
     seed: int,
     widths: tuple[int, ...] = (256, 128),
     l2: float = 0.0,
+    clip: float | None = None,
 ):
-    """The modality's architecture, standardising its input with x_train's mean and spread. Feature vectors
-    go through dense layers of `widths` (none: a multinomial logistic regression), with an L2 penalty."""
+    """The modality's architecture, standardising its input with x_train's mean and spread (then limited to
+    +-clip standard deviations when clip is given, so one wild window cannot swing the model). Feature
+    vectors go through dense layers of `widths` (none: a multinomial logistic regression), with an L2 penalty."""
     import_tf(seed)
     import keras
     from keras import layers
@@ -36,6 +38,9 @@ def build_model(
     x = layers.Rescaling(
         scale=scale.astype("float32"), offset=(-mean * scale).astype("float32"), name="standardise"
     )(inputs)
+    if clip is not None:  # clip(x, -c, c) = relu(x + c, max 2c) - c, in layers every exporter knows
+        x = layers.ReLU(max_value=2 * clip)(layers.Rescaling(1.0, offset=clip)(x))
+        x = layers.Rescaling(1.0, offset=-clip)(x)
     penalty = keras.regularizers.L2(l2) if l2 > 0 else None
     if len(spec.input_shape) == 1:
         for i, width in enumerate(widths):

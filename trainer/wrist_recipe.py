@@ -36,6 +36,18 @@ def without_channels(x: np.ndarray, channels: tuple[str, ...] = OPTIONAL_CHANNEL
     return out
 
 
+def never_predict_absent_classes(model, present: np.ndarray, k: int, logit: float = -100.0) -> None:
+    """Classes no training window had (stress data: only calm and angry) get zero weights and a very low
+    bias in the softmax layer. Their weights were only ever pushed down on the training inputs, so on an
+    unusual window they could still win: a model must not answer with a class it never learnt."""
+    layer = model.get_layer("probs")
+    weights, bias = layer.get_weights()
+    absent = np.setdiff1d(np.arange(k), present)
+    weights[:, absent] = 0.0
+    bias[absent] = logit
+    layer.set_weights([weights, bias])
+
+
 @dataclass(frozen=True)
 class Trained:
     """A fold's deployed model: its fp32 and chosen int8 ONNX files and the quantization method."""
@@ -57,6 +69,7 @@ class WristRecipe:
     horizon: int = wearer_baseline.DEFAULT_HORIZON
     widths: tuple[int, ...] = ()
     l2: float = 1e-3
+    clip: float = 5.0
     epochs: int = 200
     val_share: float = 0.2
     methods: tuple[str, ...] = ("max", "percentile", "max-percentile", "entropy")
@@ -124,7 +137,7 @@ class WristRecipe:
         distinct = np.unique(persons)
         rng = np.random.default_rng(seed)
         val = np.isin(persons, rng.permutation(distinct)[: max(1, round(self.val_share * len(distinct)))])
-        model = build_model("hr", k, x[~val], seed, self.widths, self.l2)
+        model = build_model("hr", k, x[~val], seed, self.widths, self.l2, self.clip)
         fit(
             model,
             x[~val],
