@@ -84,11 +84,12 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
     from trainer.export import export_onnx
     from trainer.models import build_model, fit
 
-    data = make_windows("hr", 6, 120, seed=11)
+    data = make_windows("hr", 12, 240, seed=11)
     x = preprocess_batch("hr", data.windows)
     y = data.labels
+    n = len(x) * 4 // 5
     model = build_model("hr", 4, x, seed=1)
-    fit(model, x[:500], y[:500], x[500:600], y[500:600], epochs=8, seed=1, log=lambda _: None)
+    fit(model, x[:n], y[:n], x[n:], y[n:], epochs=8, seed=1, log=lambda _: None)
     path = export_onnx(model, tmp_path_factory.mktemp("m") / "hr.onnx", "hrv", x[:64])
     return model, path, x
 

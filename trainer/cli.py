@@ -175,7 +175,7 @@ def run_pipeline(args: argparse.Namespace) -> int:
     if not key.exists():
         bundle.generate_keypair(key.parent)
         print(f"made a signing key pair in {key.parent}")
-    subjects, seconds, epochs = (6, 60.0, 3) if args.fast else (args.subjects, args.seconds, args.epochs)
+    subjects, seconds, epochs = (6, 90.0, 3) if args.fast else (args.subjects, args.seconds, args.epochs)
     plan = data_mod.SyntheticPlan(n_subjects=subjects, seconds=seconds, seed=args.seed)
     options = PipelineOptions(
         out=args.out, key=key, modalities=modalities, methods=[m.strip() for m in args.methods.split(",")],
@@ -293,7 +293,7 @@ def run_train(args: argparse.Namespace) -> int:
     try:
         kind, folder = parse_source(args.data)
         if folder is None:
-            subjects, seconds = (6, 60.0) if args.fast else (16, 300.0)
+            subjects, seconds = (6, 90.0) if args.fast else (16, 300.0)
             dataset = data_mod.synthetic(args.modality, data_mod.SyntheticPlan(subjects, seconds, args.seed))
         else:
             dataset = load(kind, folder, args.modality, args.seed)
