@@ -23,9 +23,9 @@ from mmer_core.synthetic import Session, SessionConfig, stream_windows
 from mmer_core.windowing import Window
 
 SUBJECT_PLANS = (
-    (("happy", 15.0), ("angry", 15.0), ("sad", 15.0), ("calm", 15.0)),
-    (("calm", 15.0), ("sad", 15.0), ("happy", 15.0), ("angry", 15.0)),
-    (("angry", 15.0), ("calm", 15.0), ("angry", 15.0), ("happy", 15.0)),
+    (("happy", 20.0), ("angry", 20.0), ("sad", 20.0), ("calm", 20.0)),
+    (("calm", 20.0), ("sad", 20.0), ("happy", 20.0), ("angry", 20.0)),
+    (("angry", 20.0), ("calm", 20.0), ("angry", 20.0), ("happy", 20.0)),
 )
 _ALPHA = [b for b, _, _ in EEG_BANDS].index("alpha")
 _BETA = [b for b, _, _ in EEG_BANDS].index("beta")

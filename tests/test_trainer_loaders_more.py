@@ -50,16 +50,16 @@ def write_wesad(root: Path, subject: str, conditions: list[tuple[int, float, flo
 
 def test_wesad_pickles_give_hr_windows_per_protocol_condition(tmp_path: Path) -> None:
     # 0 transient, 1 baseline -> calm, 2 stress -> angry, 3 amusement -> happy; 6 is outside the protocol.
-    write_wesad(tmp_path, "S2", [(0, 20, 70), (1, 40, 65), (2, 40, 95), (6, 20, 80)])
-    write_wesad(tmp_path, "S3", [(3, 40, 80), (4, 30, 60)], seed=1)
+    write_wesad(tmp_path, "S2", [(0, 20, 70), (1, 90, 65), (2, 90, 95), (6, 20, 80)])
+    write_wesad(tmp_path, "S3", [(3, 90, 80), (4, 70, 60)], seed=1)
     d = load_wesad(tmp_path)
     assert d.modality == "hr" and d.x.shape[1:] == SPECS["hr"].input_shape
     assert set(d.subjects) == {"S2", "S3"}
     s2 = {QUADRANTS.labels[i] for i in d.y[d.subjects == "S2"]}
     s3 = {QUADRANTS.labels[i] for i in d.y[d.subjects == "S3"]}
     assert s2 == {"calm", "angry"} and s3 == {"happy", "calm"}
-    # 40 s baseline, 10 s windows every 2 s wholly inside it: 16 windows
-    assert np.sum((d.subjects == "S2") & (d.y == QUADRANTS.index("calm"))) == 16
+    # 90 s baseline, 60 s windows every 5 s wholly inside it: 7 windows
+    assert np.sum((d.subjects == "S2") & (d.y == QUADRANTS.index("calm"))) == 7
 
 
 def test_wesad_bad_file_is_a_clear_error(tmp_path: Path) -> None:
