@@ -209,11 +209,12 @@ def _wrist_recipe(args: argparse.Namespace, options, folder: Path):
     options = replace(
         options,
         wearer_baseline=(recipe.quick() if args.fast else recipe).warmup,
-        class_weights="balanced",
+        class_weights=recipe.class_weights,
         epochs=options.epochs if args.fast else recipe.epochs,
         wearer_levels=True,
         widths=recipe.widths,
         l2=recipe.l2,
+        clip=recipe.clip,
         extra_params={k: v for k, v in recipe.params().items() if k.startswith("requires_")},
     )
     return options, lambda m: data

@@ -46,6 +46,7 @@ class PipelineOptions:
     # feature-vector models: hidden dense widths (empty: a softmax layer on the features) and L2 penalty
     widths: tuple[int, ...] = (256, 128)
     l2: float = 0.0
+    clip: float | None = None  # inputs limited to +-clip standard deviations inside the model
     # manifest preprocessing params beyond the modality's own (the wrist channels a model needs)
     extra_params: dict[str, float] = field(default_factory=dict)
 
@@ -98,7 +99,7 @@ def run_modality(modality: str, dataset: data_mod.Dataset, options: PipelineOpti
     log(
         f"[{modality}] {len(parts.train)} train / {len(parts.val)} val / {len(parts.test)} test windows ({parts.kind})"
     )
-    model = build_model(modality, k, parts.train.x, options.seed, options.widths, options.l2)
+    model = build_model(modality, k, parts.train.x, options.seed, options.widths, options.l2, options.clip)
     log(f"[{modality}] training ({model.count_params()} weights, up to {options.epochs} epochs)")
     weights = balanced_class_weights(parts.train.y) if options.class_weights == "balanced" else None
     info = fit(
