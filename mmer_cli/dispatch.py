@@ -19,6 +19,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "run the coordinator: ingest, fusion, fused stream, registry, latency",
     ),
     "trainer": ("trainer.cli", "train, quantize, evaluate, sign and push per-modality models"),
+    "subscribe": (
+        "mmer_client.subscribe",
+        "print the fused-emotion stream as NDJSON, resuming across restarts",
+    ),
     "demo": ("mmer_demo.cli", "train if needed, start a coordinator and edge nodes, show fused emotions"),
 }
 

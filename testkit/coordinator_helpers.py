@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import grpc
@@ -57,33 +57,50 @@ def batch(frames: list[ingest_pb2.ScoreFrame], batch_id: int = 1) -> ingest_pb2.
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def http_get(url: str) -> tuple[int, str, str]:
-    """(status, content type, body) of a GET with a short timeout."""
-    with urllib.request.urlopen(url, timeout=2) as r:
+def http_get(url: str, token: str = "") -> tuple[int, str, str]:
+    """(status, content type, body) of a GET with a short timeout, with a bearer token when given."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=2) as r:
         return r.status, r.headers["Content-Type"], r.read().decode()
 
 
-@contextlib.asynccontextmanager
-async def coordinator_process(env: dict[str, str] | None = None) -> AsyncIterator[tuple[int, int]]:
-    """A real `mmer coordinator --http` (memory store) on free loopback ports, ready once /metrics answers.
-
-    Yields (grpc_port, http_port); on exit it is stopped with SIGTERM and must exit 0 (clean shutdown)."""
-    grpc_port, http_port = free_port(), free_port()
+def spawn_coordinator(
+    grpc_port: int, http_port: int, args: Sequence[str] = (), env: dict[str, str] | None = None
+) -> subprocess.Popen:
+    """A real `mmer coordinator` on the given loopback ports (see `wait_ready`), its stderr piped."""
     cmd = [sys.executable, "-m", "mmer_cli", "coordinator", "--listen", f"127.0.0.1:{grpc_port}",
-           "--http", f"127.0.0.1:{http_port}"]  # fmt: skip
-    proc = subprocess.Popen(
+           "--http", f"127.0.0.1:{http_port}", *args]  # fmt: skip
+    return subprocess.Popen(
         cmd, env={**os.environ, **(env or {})}, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
+
+
+async def wait_ready(proc: subprocess.Popen, http_port: int, timeout_s: float = 20.0) -> None:
+    """Until the coordinator's /healthz answers; fails the test with its stderr if it exits or never does."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            await asyncio.to_thread(http_get, f"http://127.0.0.1:{http_port}/healthz")
+            return
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                pytest.fail(f"coordinator did not start: {proc.stderr.read().decode()[-2000:]}")
+            await asyncio.sleep(0.2)
+
+
+@contextlib.asynccontextmanager
+async def coordinator_process(
+    env: dict[str, str] | None = None, args: Sequence[str] = ()
+) -> AsyncIterator[tuple[int, int]]:
+    """A real `mmer coordinator --http` (memory store unless `args` say otherwise) on free loopback ports.
+
+    Yields (grpc_port, http_port) once it is ready; on exit it is stopped with SIGTERM and must exit 0
+    (clean shutdown)."""
+    grpc_port, http_port = free_port(), free_port()
+    proc = spawn_coordinator(grpc_port, http_port, args, env)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                await asyncio.to_thread(http_get, f"http://127.0.0.1:{http_port}/metrics")
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    pytest.fail(f"coordinator did not start: {proc.stderr.read().decode()[-2000:]}")
-                await asyncio.sleep(0.2)
+        await wait_ready(proc, http_port)
         yield grpc_port, http_port
     finally:
         proc.send_signal(signal.SIGTERM)

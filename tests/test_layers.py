@@ -17,6 +17,8 @@ FORBIDDEN = {
     "coordinator": (SERVICES - {"coordinator"}) | {"mmer_demo", "mmer_cli", "testkit", "bench", "tests"},
     "trainer": (SERVICES - {"trainer"}) | {"mmer_demo", "mmer_cli", "testkit", "bench", "tests"},
     "mmer_demo": {"mmer_cli", "testkit", "bench", "tests"},
+    # the client: only the wire contract and the shared library, so an app installs nothing of a service
+    "mmer_client": SERVICES | {"mmer_demo", "mmer_cli", "testkit", "bench", "tests"},
     "testkit": {"bench", "tests"},
     "bench": {"tests"},
     "tests": {"bench"},

@@ -63,7 +63,7 @@ async def test_metrics_are_prometheus_text_with_hop_histograms_and_device_gauges
         own = lambda labels: tuple(sorted((k, v) for k, v in labels.items() if not k.startswith("otel_")))  # noqa: E731
         return {own(s.labels): s.value for s in families[name].samples}
 
-    device = (("device", "wearable-3"), ("subject", "subj-1"))
+    device = (("device", "wearable-3"),)  # never the subject: /metrics is for monitoring, not people
     assert gauge("mmer_coordinator_device_spool_depth") == {device: 17}
     assert gauge("mmer_coordinator_device_queue_depth") == {device: 2}
     assert gauge("mmer_coordinator_device_model_version") == {

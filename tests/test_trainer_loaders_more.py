@@ -133,10 +133,10 @@ def test_image_folders_any_size_and_colour(tmp_path: Path) -> None:
         (tmp_path / label).mkdir()
         img = rng.random(shape)
         imsave(tmp_path / label / f"{subject}_img.png", img, cmap="gray" if img.ndim == 2 else None)
-    d = load("faces", parse_source(f"faces:{tmp_path}")[1], "image", 0)
+    d = load([parse_source(f"faces:{tmp_path}")], "image")
     assert d.x.shape == (3, *SPECS["image"].input_shape)
     assert sorted(QUADRANTS.labels[i] for i in d.y) == ["angry", "calm", "happy"]
-    assert sorted(d.subjects) == ["p1", "p1", "p2"]
+    assert sorted(d.subjects) == [f"{tmp_path.name}/p1", f"{tmp_path.name}/p1", f"{tmp_path.name}/p2"]
 
 
 def test_image_folder_unknown_label_is_a_clear_error(tmp_path: Path) -> None:

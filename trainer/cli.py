@@ -39,8 +39,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     pipe = steps.add_parser("pipeline", help=STEPS["pipeline"], description=STEPS["pipeline"])
     pipe.add_argument(
         "--data",
-        default="synthetic",
-        help="synthetic | speech:DIR (RAVDESS/TESS/<label>/<speaker>_x.wav) | e4:DIR | wesad:DIR | deap:DIR | faces:CSV_OR_DIR",
+        action="append",
+        help="synthetic (default) | speech:DIR (RAVDESS/CREMA-D/TESS names or <label>/<speaker>_x, .wav/.flac) | "
+        "e4:DIR | wesad:DIR | deap:DIR | faces:CSV_OR_DIR; repeat it to train one modality on several corpora "
+        "(people are kept apart per corpus, named by folder)",
+    )
+    pipe.add_argument(
+        "--skip-misnamed",
+        action="store_true",
+        help="speech: skip audio files whose names give no label (a warning counts and names them) instead of "
+        "stopping at the first",
     )
     pipe.add_argument(
         "--out", type=Path, default=Path("models"), help="bundles, report.json, report.md, plots"
@@ -76,7 +84,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
     push = steps.add_parser("push", help=STEPS["push"], description=STEPS["push"])
     push.add_argument("--coordinator", required=True, help="coordinator gRPC address HOST:PORT")
-    push.add_argument("--token", default="", help="bearer token of this trainer")
+    push.add_argument(
+        "--token", default=os.environ.get("MMER_TOKEN", ""), help="bearer token (default $MMER_TOKEN)"
+    )
+    push.add_argument("--tls-ca", type=Path, help="CA certificate to verify the coordinator (enables TLS)")
     push.add_argument(
         "--pubkey", type=Path, help="check bundles with this key first (default DIR/keys/trainer.pub)"
     )
@@ -97,6 +108,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     srv.add_argument(
         "--token", default=os.environ.get("MMER_TOKEN"), help="bearer token (default $MMER_TOKEN)"
     )
+    srv.add_argument("--tls-ca", type=Path, help="CA certificate to verify the coordinator (enables TLS)")
     srv.add_argument("--min-new-files", type=int, default=1, help="retrain when this many new files arrived")
     srv.add_argument("--interval", type=float, help="also retrain every INTERVAL seconds")
     srv.add_argument("--poll", type=float, default=30.0, help="seconds between checks of the data directory")
@@ -159,16 +171,26 @@ def run_pipeline(args: argparse.Namespace) -> int:
         return 2
     from trainer.loaders import SOURCES, load, parse_source
 
+    specs = args.data or ["synthetic"]
     try:
-        kind, folder = parse_source(args.data)
+        sources = [parse_source(spec) for spec in specs]
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return 2
-    if folder is not None:
+    folders = [(kind, folder) for kind, folder in sources if folder is not None]
+    if folders:
+        carried = sorted({SOURCES[kind] for kind, _ in folders})
+        if len(folders) != len(sources) or len(carried) > 1:
+            print(
+                f"--data {' '.join(specs)}: several --data must be folders of one modality, got "
+                f"{', '.join(carried)}" + (" and synthetic" if len(folders) != len(sources) else ""),
+                file=sys.stderr,
+            )
+            return 2
         if args.modalities == ",".join(MODALITIES):
-            modalities = [SOURCES[kind]]
-        if modalities != [SOURCES[kind]]:
-            print(f"--data {args.data} carries only the {SOURCES[kind]} modality", file=sys.stderr)
+            modalities = carried
+        if modalities != carried:
+            print(f"--data {' '.join(specs)} carries only the {carried[0]} modality", file=sys.stderr)
             return 2
     _tool_output(args.verbose)
     key = args.key or args.out / "keys" / bundle.PRIVATE_KEY_FILE
@@ -183,26 +205,28 @@ def run_pipeline(args: argparse.Namespace) -> int:
         epochs=epochs, calibration_windows=64 if args.fast else 256, plan=plan, tflite=not args.no_tflite,
         class_weights=args.class_weights, wearer_baseline=args.wearer_baseline,
     )  # fmt: skip
-    if folder is None:
-        loader = lambda m: data_mod.synthetic(m, plan)  # noqa: E731
-    elif kind == "e4":
-        options, loader = _wrist_recipe(args, options, folder)
+    if folders and all(kind == "e4" for kind, _ in folders):
+        options, loader = _wrist_recipe(args, options, load(folders, "hr"))
+    elif folders:
+        loader = lambda m: load(folders, m, args.skip_misnamed)  # noqa: E731
     else:
-        loader = lambda m: load(kind, folder, m, args.seed)  # noqa: E731
-    run_pipeline(options, loader, log=lambda s: print(s, flush=True))
+        loader = lambda m: data_mod.combine({"synthetic": data_mod.synthetic(m, plan)})  # noqa: E731
+    try:
+        run_pipeline(options, loader, log=lambda s: print(s, flush=True))
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     return 0
 
 
-def _wrist_recipe(args: argparse.Namespace, options, folder: Path):
+def _wrist_recipe(args: argparse.Namespace, options, data):
     """E4 data trains the wrist recipe the e4 yardstick measures (trainer.wrist_recipe), for the channels
     every session has: its wearer baseline, class weights, model and epochs (--fast: few epochs)."""
     from dataclasses import replace
 
     from trainer.data import Dataset
-    from trainer.loaders.e4 import load_e4
     from trainer.wrist_recipe import WRIST
 
-    data = load_e4(folder)
     recipe = WRIST.for_features(data.x)
     described = f"{data.description}; model for {', '.join(('beats', *recipe.channels))}"
     data = Dataset(data.modality, recipe.features(data.x), data.y, data.subjects, data.t_end, described)
@@ -242,7 +266,7 @@ def run_push(args: argparse.Namespace) -> int:
     from trainer.push import push_bundles
 
     try:
-        for r in push_bundles(args.coordinator, args.directory, args.token, args.pubkey):
+        for r in push_bundles(args.coordinator, args.directory, args.token, args.pubkey, tls_ca=args.tls_ca):
             print(f"pushed {r.modality} v{r.version}: {r.stage}")
     except (BundleError, ValueError) as exc:
         print(f"push refused locally: {exc}", file=sys.stderr)
@@ -277,10 +301,10 @@ def run_serve(args: argparse.Namespace) -> int:
         seed=args.seed, epochs=args.epochs, tflite=False,
     )  # fmt: skip
     serve(
-        modality, lambda: load(kind, folder, modality, args.seed), folder, options,
+        modality, lambda: load([(kind, folder)], modality), folder, options,
         min_new_files=args.min_new_files, interval_s=args.interval, poll_s=args.poll,
         coordinator=args.coordinator, token=args.token, rounds=1 if args.once else None,
-        log=lambda s: print(s, flush=True),
+        log=lambda s: print(s, flush=True), tls_ca=args.tls_ca,
     )  # fmt: skip
     return 0
 
@@ -297,7 +321,7 @@ def run_train(args: argparse.Namespace) -> int:
             subjects, seconds = (6, 90.0) if args.fast else (16, 300.0)
             dataset = data_mod.synthetic(args.modality, data_mod.SyntheticPlan(subjects, seconds, args.seed))
         else:
-            dataset = load(kind, folder, args.modality, args.seed)
+            dataset = load([(kind, folder)], args.modality)
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return 2

@@ -74,8 +74,10 @@ def balanced_class_weights(y: np.ndarray) -> dict[int, float]:
 
 
 def fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
-        epochs: int, seed: int, log=print, class_weight: dict[int, float] | None = None) -> dict[str, float]:  # fmt: skip
-    """Train with early stopping on validation loss, keeping the best weights."""
+        epochs: int, seed: int, log=print, class_weight: dict[int, float] | None = None,
+        sample_weight: np.ndarray | None = None) -> dict[str, float]:  # fmt: skip
+    """Train with early stopping on validation loss, keeping the best weights; sample_weight weighs each
+    training row's loss (trainer.balance)."""
     import keras
 
     import_tf(seed)
@@ -90,6 +92,7 @@ def fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_va
     history = model.fit(
         x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=64,
         callbacks=[stop, Progress()], verbose=0, shuffle=True, class_weight=class_weight,
+        sample_weight=sample_weight,
     )  # fmt: skip
     best = int(np.argmin(history.history["val_loss"]))
     return {"epochs": len(history.history["loss"]), "best_epoch": best + 1,
