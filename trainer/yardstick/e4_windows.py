@@ -2,8 +2,9 @@
 
 A session's windows take seconds to compute (beat detection in an hour of BVP, then hundreds of
 windows), and the yardstick reads each many times, so they are cached outside the project under
-~/.cache/mmer/e4 (MMER_CACHE overrides), keyed by the session's files (path, size, mtime) and the hr
-spec's parameters: a changed file or parameter is read again.
+~/.cache/mmer/e4 (MMER_CACHE overrides), keyed by the session's files (path, size, mtime), the hr
+spec's parameters and the source of the code that reads, windows and preprocesses them: a changed file,
+parameter or feature is computed again.
 """
 
 from __future__ import annotations
@@ -11,11 +12,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+import mmer_core.dsp
+import mmer_core.e4
+import mmer_core.formats
+import mmer_core.preprocess.hr
+import mmer_core.preprocess.skin
+import mmer_core.windowing
+import mmer_core.wrist
 from mmer_core.e4 import e4_windows, read_e4_session
 from mmer_core.formats import read_e4_labels
 from mmer_core.modalities import HR_FEATURES, SPECS
@@ -23,7 +32,16 @@ from mmer_core.preprocess import preprocess
 from mmer_core.taxonomy import QUADRANTS
 from mmer_core.wrist import WristData
 
-CACHE_VERSION = "1"
+# the code whose output is cached: a change to any of them makes every cached session stale
+CACHED_CODE = (
+    mmer_core.e4,
+    mmer_core.formats,
+    mmer_core.windowing,
+    mmer_core.wrist,
+    mmer_core.preprocess.hr,
+    mmer_core.preprocess.skin,
+    mmer_core.dsp,
+)
 REFERENCE_STATS = (
     "hr_mean",
     "hr_sd",
@@ -90,7 +108,11 @@ def session_windows(folder: Path, cache: Path | None = None) -> SessionWindows:
 def _key(folder: Path) -> str:
     files = sorted([*folder.glob("*.csv"), folder.parent / "labels.csv"])
     described = [(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.is_file()]
-    text = json.dumps([CACHE_VERSION, described, SPECS["hr"].params, SPECS["hr"].window_s, SPECS["hr"].hop_s])
+    code = [
+        hashlib.sha256(Path(module.__file__).read_bytes()).hexdigest()
+        for module in (*CACHED_CODE, sys.modules[__name__])
+    ]
+    text = json.dumps([code, described, SPECS["hr"].params, SPECS["hr"].window_s, SPECS["hr"].hop_s])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -112,7 +134,7 @@ def reference_stats(w: WristData) -> np.ndarray:
     """REFERENCE_STATS of one window: the plain statistics a classical wrist-stress baseline feeds its
     random forest (NaN where a channel has no samples)."""
     rr = w.beats[:, 1]
-    rr = rr[(rr >= 0.3) & (rr <= 2.0)]
+    rr = rr[(rr >= SPECS["hr"].params["min_rr_s"]) & (rr <= SPECS["hr"].params["max_rr_s"])]
     hr = 60.0 / rr if rr.size else np.full(1, np.nan)
     diffs = np.diff(rr)
     out = [
