@@ -20,9 +20,17 @@ EEG_BANDS = (
     ("gamma", 30.0, 45.0),
 )
 BEAT_FEATURES = (
-    "mean_hr_bpm", "sdnn_ms", "rmssd_ms", "pnn50", "min_hr_bpm", "max_hr_bpm", "hr_slope_bpm_per_s",
-    "lf_hf_log", "lf_hf_valid", "n_beats",
-)  # fmt: skip
+    "mean_hr_bpm",
+    "sdnn_ms",
+    "rmssd_ms",
+    "pnn50",
+    "min_hr_bpm",
+    "max_hr_bpm",
+    "hr_slope_bpm_per_s",
+    "lf_hf_log",
+    "lf_hf_valid",
+    "n_beats",
+)
 EDA_FEATURES = (
     "eda_present",
     "eda_tonic_us",
@@ -34,9 +42,6 @@ EDA_FEATURES = (
 TEMP_FEATURES = ("temp_present", "temp_c", "temp_slope_c_per_s", "temp_sd_c")
 # The hr modality's model input: a wrist window's beats, skin conductance and skin temperature.
 HR_FEATURES = BEAT_FEATURES + EDA_FEATURES + TEMP_FEATURES
-# Features that say whether a measure exists in the window (1) or not (0): a wearer baseline leaves them as
-# they are, so "no EDA sensor" never reads as "EDA at the wearer's usual level".
-HR_INDICATORS = ("lf_hf_valid", "eda_present", "temp_present")
 
 
 @dataclass(frozen=True)
@@ -73,35 +78,102 @@ class ModalitySpec:
 
 SPECS: dict[str, ModalitySpec] = {
     "hr": ModalitySpec(
-        name="hr", kind="events", sample_rate_hz=0.0, channels=1, window_s=60.0, hop_s=5.0,
-        input_name="hrv", input_shape=(len(HR_FEATURES),),
-        params={"eda_hz": 4.0, "temp_hz": 4.0, "min_eda_s": 30.0, "min_temp_s": 30.0, "eda_median_s": 4.0,
-                "scr_amplitude_min": 0.1, "scr_min_us": 0.01,
-                "min_rr_s": 0.3, "max_rr_s": 2.0, "min_beats": 4.0, "lf_low_hz": 0.04, "lf_high_hz": 0.15,
-                "hf_high_hz": 0.4, "lomb_scargle_freqs": 64.0, "min_lfhf_s": 30.0, "min_lfhf_beats": 16.0,
-                "ppg_band_low_hz": 0.5, "ppg_band_high_hz": 3.0, "ppg_filter_order": 2.0,
-                "ppg_refractory_s": 0.35, "ppg_min_prominence": 0.1, "ppg_min_s": 3.0},
+        name="hr",
+        kind="events",
+        sample_rate_hz=0.0,
+        channels=1,
+        window_s=60.0,
+        hop_s=5.0,
+        input_name="hrv",
+        input_shape=(len(HR_FEATURES),),
+        params={
+            "eda_hz": 4.0,
+            "temp_hz": 4.0,
+            "min_eda_s": 30.0,
+            "min_temp_s": 30.0,
+            "eda_median_s": 4.0,
+            "scr_amplitude_min": 0.1,
+            "scr_min_us": 0.01,
+            "min_rr_s": 0.3,
+            "max_rr_s": 2.0,
+            "min_beats": 4.0,
+            "lf_low_hz": 0.04,
+            "lf_high_hz": 0.15,
+            "hf_high_hz": 0.4,
+            "lomb_scargle_freqs": 64.0,
+            "min_lfhf_s": 30.0,
+            "min_lfhf_beats": 16.0,
+            "ppg_band_low_hz": 0.5,
+            "ppg_band_high_hz": 3.0,
+            "ppg_filter_order": 2.0,
+            "ppg_refractory_s": 0.35,
+            "ppg_min_prominence": 0.1,
+            "ppg_min_s": 3.0,
+        },
     ),
     "eeg": ModalitySpec(
-        name="eeg", kind="regular", sample_rate_hz=128.0, channels=len(EEG_CHANNELS), window_s=2.0, hop_s=0.5,
-        input_name="bandpower", input_shape=(len(EEG_CHANNELS) * len(EEG_BANDS) + len(EEG_ASYMMETRY_PAIRS),),
-        params={"welch_nperseg": 128.0, "welch_overlap": 0.5, "power_floor": 1e-6, "log10_band_power": 1.0,
-                **{f"{band}_{edge}_hz": hz for band, lo, hi in EEG_BANDS for edge, hz in (("low", lo), ("high", hi))}},
+        name="eeg",
+        kind="regular",
+        sample_rate_hz=128.0,
+        channels=len(EEG_CHANNELS),
+        window_s=2.0,
+        hop_s=0.5,
+        input_name="bandpower",
+        input_shape=(len(EEG_CHANNELS) * len(EEG_BANDS) + len(EEG_ASYMMETRY_PAIRS),),
+        params={
+            "welch_nperseg": 128.0,
+            "welch_overlap": 0.5,
+            "power_floor": 1e-6,
+            "log10_band_power": 1.0,
+            **{
+                f"{band}_{edge}_hz": hz
+                for band, lo, hi in EEG_BANDS
+                for edge, hz in (("low", lo), ("high", hi))
+            },
+        },
     ),
     "speech": ModalitySpec(
-        name="speech", kind="regular", sample_rate_hz=16000.0, channels=1, window_s=1.0, hop_s=0.5,
-        input_name="logmel", input_shape=(40, 98, 1),
-        params={"n_fft": 512.0, "win_length": 400.0, "hop_length": 160.0, "n_mels": 40.0, "fmin": 20.0,
-                "fmax": 8000.0, "log_floor": 1e-10, "mel_scale_htk": 1.0, "mel_norm_slaney": 1.0,
-                "window_periodic_hann": 1.0, "center_pad": 0.0},
+        name="speech",
+        kind="regular",
+        sample_rate_hz=16000.0,
+        channels=1,
+        window_s=1.0,
+        hop_s=0.5,
+        input_name="logmel",
+        input_shape=(40, 98, 1),
+        params={
+            "n_fft": 512.0,
+            "win_length": 400.0,
+            "hop_length": 160.0,
+            "n_mels": 40.0,
+            "fmin": 20.0,
+            "fmax": 8000.0,
+            "log_floor": 1e-10,
+            "mel_scale_htk": 1.0,
+            "mel_norm_slaney": 1.0,
+            "window_periodic_hann": 1.0,
+            "center_pad": 0.0,
+        },
     ),
     "image": ModalitySpec(
-        name="image", kind="frames", sample_rate_hz=5.0, channels=1, window_s=0.2, hop_s=0.2,
-        input_name="face", input_shape=(48, 48, 1),
-        params={"size": 48.0, "luma_r": 0.299, "luma_g": 0.587, "luma_b": 0.114, "min_side_px": 8.0,
-                "resample_area": 1.0},
+        name="image",
+        kind="frames",
+        sample_rate_hz=5.0,
+        channels=1,
+        window_s=0.2,
+        hop_s=0.2,
+        input_name="face",
+        input_shape=(48, 48, 1),
+        params={
+            "size": 48.0,
+            "luma_r": 0.299,
+            "luma_g": 0.587,
+            "luma_b": 0.114,
+            "min_side_px": 8.0,
+            "resample_area": 1.0,
+        },
     ),
-}  # fmt: skip
+}
 
 MODALITIES: tuple[str, ...] = tuple(SPECS)
 
