@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 EEG_CHANNELS = ("AF3", "F7", "F3", "FC5", "T7", "P7", "O1", "O2", "P8", "T8", "FC6", "F4", "F8", "AF4")
 # Left/right frontal pairs for alpha asymmetry.
 EEG_ASYMMETRY_PAIRS = (("F3", "F4"), ("AF3", "AF4"), ("F7", "F8"))
+# The standard affective-EEG bands; delta is left out: DEAP-style recordings are high-passed at 4 Hz and
+# what remains below it on a headset is mostly eye and head movement.
 EEG_BANDS = (
-    ("delta", 1.0, 4.0),
     ("theta", 4.0, 8.0),
     ("alpha", 8.0, 13.0),
     ("beta", 13.0, 30.0),
@@ -67,8 +68,10 @@ SPECS: dict[str, ModalitySpec] = {
     ),
     "eeg": ModalitySpec(
         name="eeg", kind="regular", sample_rate_hz=128.0, channels=len(EEG_CHANNELS), window_s=2.0, hop_s=0.5,
-        input_name="bandpower", input_shape=(len(EEG_CHANNELS) * len(EEG_BANDS) + len(EEG_ASYMMETRY_PAIRS),),
-        params={"welch_nperseg": 128.0, "welch_overlap": 0.5, "power_floor": 1e-6, "log10_band_power": 1.0,
+        input_name="bandpower",
+        input_shape=(2 * len(EEG_CHANNELS) * len(EEG_BANDS) + len(EEG_ASYMMETRY_PAIRS),),
+        params={"welch_nperseg": 64.0, "welch_overlap": 0.5, "welch_median": 1.0, "clip_mad": 6.0,
+                "power_floor": 1e-6,
                 **{f"{band}_{edge}_hz": hz for band, lo, hi in EEG_BANDS for edge, hz in (("low", lo), ("high", hi))}},
     ),
     "speech": ModalitySpec(

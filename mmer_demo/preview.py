@@ -37,6 +37,7 @@ def _cue(modality: str, features: np.ndarray) -> str:
         f = dict(zip(HR_FEATURES, features, strict=True))
         return f"HR {f['mean_hr_bpm']:5.1f} bpm RMSSD {f['rmssd_ms']:4.0f} ms"
     if modality == "eeg":
+        # differential entropy per channel and band comes first: 0.5 ln(2 pi e P), so differences are ln ratios / 2
         bands = features[: len(EEG_CHANNELS) * len(EEG_BANDS)].reshape(len(EEG_CHANNELS), len(EEG_BANDS))
         return f"alpha asym {features[-3]:+.2f} beta/alpha {np.mean(bands[:, _BETA] - bands[:, _ALPHA]):+.2f}"
     if modality == "speech":

@@ -7,10 +7,14 @@ export folds) and the edge needs no extra file.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from mmer_core.modalities import get_spec
 from trainer.tf_setup import import_tf
+
+BATCH = 64
 
 
 def build_model(modality: str, n_classes: int, x_train: np.ndarray, seed: int):
@@ -62,11 +66,14 @@ def balanced_class_weights(y: np.ndarray) -> dict[int, float]:
 
 
 def fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
-        epochs: int, seed: int, log=print, class_weight: dict[int, float] | None = None) -> dict[str, float]:  # fmt: skip
-    """Train with early stopping on validation loss, keeping the best weights."""
+        epochs: int, seed: int, log=print, class_weight: dict[int, float] | None = None,
+        augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None) -> dict[str, float]:  # fmt: skip
+    """Train with early stopping on validation loss, keeping the best weights; with `augment`
+    (trainer.augment.augmenter) every batch is a fresh random variant of its training windows."""
     import keras
 
     import_tf(seed)
+    train = None if augment is None else _augmented_batches(x_train, y_train, augment, seed, class_weight)
 
     class Progress(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -75,13 +82,44 @@ def fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_va
                 f"val_acc {logs.get('val_accuracy', 0):.3f}")  # fmt: skip
 
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=10, restore_best_weights=True)
-    history = model.fit(
-        x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=64,
-        callbacks=[stop, Progress()], verbose=0, shuffle=True, class_weight=class_weight,
-    )  # fmt: skip
+    if augment is None:
+        history = model.fit(
+            x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=BATCH,
+            callbacks=[stop, Progress()], verbose=0, shuffle=True, class_weight=class_weight,
+        )  # fmt: skip
+    else:
+        history = model.fit(train, validation_data=(x_val, y_val), epochs=epochs, callbacks=[stop, Progress()],
+                            verbose=0)  # fmt: skip
     best = int(np.argmin(history.history["val_loss"]))
     return {"epochs": len(history.history["loss"]), "best_epoch": best + 1,
             "val_accuracy": float(history.history["val_accuracy"][best])}  # fmt: skip
+
+
+def _augmented_batches(x, y, augment, seed, class_weight):
+    """A keras PyDataset of shuffled batches, each augmented afresh (with per-window class weights)."""
+    import keras
+
+    class Augmented(keras.utils.PyDataset):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rng = np.random.default_rng(seed)
+            self.order = self.rng.permutation(len(x))
+            self.weights = (
+                None if class_weight is None else np.array([class_weight[int(c)] for c in y], np.float32)
+            )
+
+        def __len__(self) -> int:
+            return int(np.ceil(len(x) / BATCH))
+
+        def __getitem__(self, i: int):
+            rows = self.order[i * BATCH : (i + 1) * BATCH]
+            batch = (augment(x[rows], self.rng), y[rows])
+            return batch if self.weights is None else (*batch, self.weights[rows])
+
+        def on_epoch_end(self) -> None:
+            self.order = self.rng.permutation(len(x))
+
+    return Augmented()
 
 
 def count_weights(model) -> int:

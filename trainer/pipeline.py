@@ -72,6 +72,7 @@ def choose(fp32: Evaluation, methods: dict[str, Evaluation], max_drop_pp: float)
 
 def run_modality(modality: str, dataset: data_mod.Dataset, options: PipelineOptions, log: Log) -> ModalityRun:
     """Train, export, quantize with every method, evaluate, choose and bundle one modality."""
+    from trainer.augment import augmenter
     from trainer.models import balanced_class_weights, build_model, fit
 
     params: dict[str, float] = {}
@@ -101,6 +102,7 @@ def run_modality(modality: str, dataset: data_mod.Dataset, options: PipelineOpti
         options.seed,
         log,
         weights,
+        augmenter(modality),
     )
     work = options.out / "work" / modality
     fp32_path = export_onnx(model, work / "model.fp32.onnx", model.input.name, parts.test.x[:64])

@@ -30,6 +30,7 @@ def train_step(
     log: Callable[[str], None] = print,
 ) -> Path:
     """Train and export the fp32 model of one modality; returns the ONNX path."""
+    from trainer.augment import augmenter
     from trainer.export import export_onnx
     from trainer.models import build_model, fit
 
@@ -39,7 +40,8 @@ def train_step(
     log(
         f"[{dataset.modality}] training ({model.count_params()} weights) on {len(parts.train)} windows ({split})"
     )
-    fit(model, parts.train.x, parts.train.y, parts.val.x, parts.val.y, epochs, seed, log)
+    fit(model, parts.train.x, parts.train.y, parts.val.x, parts.val.y, epochs, seed, log,
+        augment=augmenter(dataset.modality))  # fmt: skip
     np.savez_compressed(
         work / SPLIT_FILE, modality=dataset.modality, split=split, k=len(dataset.taxonomy),
         x_train=parts.train.x, y_train=parts.train.y, x_val=parts.val.x, y_val=parts.val.y,

@@ -47,7 +47,9 @@ def _cascades():
     face = cv2.CascadeClassifier(root + "haarcascade_frontalface_default.xml")
     eye = cv2.CascadeClassifier(root + "haarcascade_eye.xml")
     if face.empty() or eye.empty():
-        raise ImportError(f"image: the Haar cascades in {root} did not load (opencv-python-headless<5 ships them)")
+        raise ImportError(
+            f"image: the Haar cascades in {root} did not load (opencv-python-headless<5 ships them)"
+        )
     return cv2, face, eye
 
 
@@ -61,7 +63,9 @@ def find_face(gray: np.ndarray) -> FoundFace:
     cv2, face_cascade, _ = _cascades()
     h, w = gray.shape
     scale = P["detect_long_side_px"] / max(h, w)
-    small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    small = cv2.resize(
+        gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    )
     pad = round(P["detect_pad"] * min(small.shape))
     small = cv2.copyMakeBorder(cv2.equalizeHist(small), pad, pad, pad, pad, cv2.BORDER_REPLICATE)
     min_side = max(int(P["detect_min_face_px"]), round(P["detect_min_face_frac"] * min(small.shape)))
@@ -142,4 +146,6 @@ def aligned_crop(gray: np.ndarray, face: FoundFace, size: int) -> np.ndarray:
         f = 2.0 * shrink
         src = cv2.resize(src, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
         m = m @ np.diag([1.0 / f, 1.0 / f, 1.0])
-    return cv2.warpAffine(src, m.astype(np.float32), (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpAffine(
+        src, m.astype(np.float32), (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )

@@ -23,7 +23,11 @@ def _soft(d: np.ndarray, width: float = 0.035) -> np.ndarray:
 
 
 def draw(
-    traits: Traits, valence: np.ndarray, arousal: np.ndarray, rng: np.random.Generator, noise: float,
+    traits: Traits,
+    valence: np.ndarray,
+    arousal: np.ndarray,
+    rng: np.random.Generator,
+    noise: float,
     size: int = FACE_PX,
 ) -> np.ndarray:
     """(n, size, size) uint8 face pictures for n (valence, arousal) pairs."""
