@@ -84,12 +84,20 @@ def fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_va
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=10, restore_best_weights=True)
     if augment is None:
         history = model.fit(
-            x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=BATCH,
-            callbacks=[stop, Progress()], verbose=0, shuffle=True, class_weight=class_weight,
-        )  # fmt: skip
+            x_train,
+            y_train,
+            validation_data=(x_val, y_val),
+            epochs=epochs,
+            batch_size=BATCH,
+            callbacks=[stop, Progress()],
+            verbose=0,
+            shuffle=True,
+            class_weight=class_weight,
+        )
     else:
-        history = model.fit(train, validation_data=(x_val, y_val), epochs=epochs, callbacks=[stop, Progress()],
-                            verbose=0)  # fmt: skip
+        history = model.fit(
+            train, validation_data=(x_val, y_val), epochs=epochs, callbacks=[stop, Progress()], verbose=0
+        )
     best = int(np.argmin(history.history["val_loss"]))
     return {"epochs": len(history.history["loss"]), "best_epoch": best + 1,
             "val_accuracy": float(history.history["val_accuracy"][best])}  # fmt: skip

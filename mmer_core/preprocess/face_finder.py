@@ -70,9 +70,11 @@ def find_face(gray: np.ndarray) -> FoundFace:
     small = cv2.copyMakeBorder(cv2.equalizeHist(small), pad, pad, pad, pad, cv2.BORDER_REPLICATE)
     min_side = max(int(P["detect_min_face_px"]), round(P["detect_min_face_frac"] * min(small.shape)))
     boxes = face_cascade.detectMultiScale(
-        small, scaleFactor=P["detect_scale_factor"], minNeighbors=int(P["detect_min_neighbors"]),
+        small,
+        scaleFactor=P["detect_scale_factor"],
+        minNeighbors=int(P["detect_min_neighbors"]),
         minSize=(min_side, min_side),
-    )  # fmt: skip
+    )
     if len(boxes) == 0:
         raise NoFace(f"image: no face found in the {w}x{h} frame")
     bx, by, bw, bh = max(boxes.tolist(), key=lambda b: b[2] * b[3])
@@ -94,12 +96,17 @@ def find_eyes(gray: np.ndarray, box: tuple[float, float, float, float]) -> tuple
     if r1 - r0 < 2 or c1 - c0 < 2:
         return None
     s = side / w
-    band = cv2.resize(gray[r0:r1, c0:c1], (max(1, round((c1 - c0) * s)), max(1, round((r1 - r0) * s))),
-                      interpolation=cv2.INTER_AREA)  # fmt: skip
+    band = cv2.resize(
+        gray[r0:r1, c0:c1],
+        (max(1, round((c1 - c0) * s)), max(1, round((r1 - r0) * s))),
+        interpolation=cv2.INTER_AREA,
+    )
     found = eye_cascade.detectMultiScale(
-        band, scaleFactor=P["eye_scale_factor"], minNeighbors=int(P["eye_min_neighbors"]),
+        band,
+        scaleFactor=P["eye_scale_factor"],
+        minNeighbors=int(P["eye_min_neighbors"]),
         minSize=(int(P["eye_min_px"]), int(P["eye_min_px"])),
-    )  # fmt: skip
+    )
     centres = [(ex + ew / 2, ey + eh / 2) for ex, ey, ew, eh in (found.tolist() if len(found) else [])]
     middle = (x + w / 2 - c0) * s
     left = [c for c in centres if c[0] < middle]

@@ -97,10 +97,14 @@ def _dataset(images: list, labels: np.ndarray, persons: np.ndarray, description:
         raise ValueError(f"{description}: no face found in any of its {len(images)} images")
     n = int(found.sum())
     return Dataset(
-        "image", x, labels[found], persons[found], np.zeros(n),
+        "image",
+        x,
+        labels[found],
+        persons[found],
+        np.zeros(n),
         f"{description}: {n} images of {len(set(persons[found]))} persons, "
         f"{len(images) - n} without a detected face left out",
-    )  # fmt: skip
+    )
 
 
 def load_faces(path: Path) -> Dataset:
