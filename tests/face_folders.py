@@ -26,3 +26,10 @@ def write_face_folder(root: Path, persons: int, per_label: int, seed: int = 0, n
             for k, frame in enumerate(frames):
                 cv2.imwrite(str(root / label / f"p{p:02d}_{k}.png"), frame)
     return root
+
+
+def face_frame(seed: int = 0, grey: bool = True) -> np.ndarray:
+    """One noise-free synthetic camera frame with a face somewhere in it: (H, W) uint8, or (H, W, 3) RGB."""
+    rng = np.random.default_rng(seed)
+    frame = face.frames(sample_traits(rng), np.array([0.5]), np.array([0.5]), rng, 0.0)[0]
+    return frame if grey else np.repeat(frame[..., None], 3, axis=2)

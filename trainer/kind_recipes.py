@@ -10,16 +10,18 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class KindRecipe:
     """class_weights: "balanced" weighs the loss by inverse class frequency; wearer_baseline: calibration
-    windows of the per-wearer feature baseline (0: none)."""
+    windows of the per-wearer feature baseline (0: none); epochs: at most, early stopping decides."""
 
     class_weights: str = "none"
     wearer_baseline: int = 0
+    epochs: int = 30
 
 
 # Face sets are rarely balanced (CK+: few fearful or sad); one picture at a time, no wearer baseline.
 # DEAP: the EEG features relative to the wearer's running baseline after one minute (30 windows of 2 s):
 # EEG levels differ far more between heads and electrode fits than between emotions.
-RECIPES = {"faces": KindRecipe("balanced", 0), "deap": KindRecipe("balanced", 30)}
+# Augmented face crops are new every epoch, so training goes on longer before validation loss stops falling.
+RECIPES = {"faces": KindRecipe("balanced", 0, 60), "deap": KindRecipe("balanced", 30, 60)}
 
 
 def recipe(kind: str) -> KindRecipe:

@@ -78,7 +78,9 @@ def _fold(
     k = len(running.taxonomy)
     train_mask, test_mask = fold_masks(running.subjects, test_subjects)
     y_train, y_test = running.y[train_mask], running.y[test_mask]
-    trained = train_deployed(running.take(train_mask), work, options.seed, *quick_or_full(options))
+    trained = train_deployed(
+        running.take(train_mask), work, options.seed, *quick_or_full(options, recipe("deap").epochs)
+    )
     out = {
         "deployed_int8": scores(y_test, score_onnx(trained.int8, running.x[test_mask]).argmax(axis=1), k),
         "deployed_fp32": scores(y_test, score_onnx(trained.fp32, running.x[test_mask]).argmax(axis=1), k),

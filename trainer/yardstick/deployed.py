@@ -16,7 +16,6 @@ from trainer.evaluate import evaluate_onnx, session
 from trainer.quantize import METHODS, quantize
 from trainer.yardstick.options import YardstickOptions
 
-EPOCHS = 60
 VALIDATION_SHARE = 0.2
 CALIBRATION_WINDOWS = 256
 
@@ -78,7 +77,7 @@ def train_deployed(
     return Trained(fp32_path, paths[chosen], chosen)
 
 
-def quick_or_full(options: YardstickOptions, epochs: int = EPOCHS) -> tuple[int, Sequence[str]]:
+def quick_or_full(options: YardstickOptions, epochs: int) -> tuple[int, Sequence[str]]:
     """(epochs, quantization methods) of a fold: a quick run trains 2 epochs and quantizes with max only."""
     return (2, ("max",)) if options.quick else (epochs, METHODS)
 

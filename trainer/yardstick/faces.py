@@ -21,6 +21,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from trainer.data import Dataset
+from trainer.kind_recipes import recipe
 from trainer.loaders.faces import load_faces
 from trainer.yardstick.deployed import quick_or_full, score_onnx, train_deployed
 from trainer.yardstick.folds import fold_masks, person_folds
@@ -94,7 +95,7 @@ def _fold(
     k = len(data.taxonomy)
     train_mask, test_mask = fold_masks(data.subjects, test_persons)
     train, test = data.take(train_mask), data.take(test_mask)
-    trained = train_deployed(train, work, options.seed, *quick_or_full(options))
+    trained = train_deployed(train, work, options.seed, *quick_or_full(options, recipe("faces").epochs))
     out = {
         "deployed_int8": scores(test.y, score_onnx(trained.int8, test.x).argmax(axis=1), k),
         "deployed_fp32": scores(test.y, score_onnx(trained.fp32, test.x).argmax(axis=1), k),
