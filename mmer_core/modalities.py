@@ -86,9 +86,10 @@ SPECS: dict[str, ModalitySpec] = {
         input_name="face", input_shape=(48, 48, 1),
         params={"size": 48.0, "luma_r": 0.299, "luma_g": 0.587, "luma_b": 0.114, "min_side_px": 8.0,
                 "resample_area": 1.0,
-                # face detection (Haar, frontalface_default) on a copy whose long side is this many pixels
+                # face detection (Haar, frontalface_default) on a copy whose long side is this many pixels:
+                # faces from about 16 % of the frame's long side up (20 px of 128), largest face wins
                 "detect_long_side_px": 128.0, "detect_pad": 0.1, "detect_scale_factor": 1.15,
-                "detect_min_neighbors": 3.0, "detect_min_face_px": 20.0, "detect_min_face_frac": 0.25,
+                "detect_min_neighbors": 3.0, "detect_min_face_px": 20.0, "detect_min_face_frac": 0.2,
                 # eyes (Haar, eye) in the face's upper band resampled to this width
                 "eye_roi_px": 80.0, "eye_band_top": 0.15, "eye_band_bottom": 0.6, "eye_scale_factor": 1.1,
                 "eye_min_neighbors": 3.0, "eye_min_px": 14.0, "eye_min_gap": 0.2, "eye_max_tilt": 0.5,

@@ -19,9 +19,10 @@ RATINGS = {"happy": (7.0, 7.0), "angry": (3.0, 7.0), "sad": (3.0, 3.0), "calm": 
 
 
 def write_deap_subject(
-    path: Path, labels: list[str], trial_s: float, seed: int, baseline_s: float = 3.0
+    path: Path, labels: list[str], trial_s: float, seed: int, baseline_s: float = 3.0, drawn: bool = True
 ) -> np.ndarray:
-    """One sNN.dat with a trial per label; returns the (trials, 4) ratings written."""
+    """One sNN.dat with a trial per label (EEG drawn by the generator, or noise alone when not `drawn`);
+    returns the (trials, 4) ratings written."""
     rng = np.random.default_rng(seed)
     session = Session(
         SessionConfig(
@@ -34,7 +35,7 @@ def write_deap_subject(
     )
     n = round((baseline_s + trial_s) * RATE)
     data = rng.normal(0.0, 5.0, (len(labels), CHANNELS, n)).astype(np.float32)
-    for i in range(len(labels)):
+    for i in range(len(labels) if drawn else 0):
         t0 = i * (baseline_s + trial_s)
         data[i, DEAP_PICK] = session.samples("eeg", t0, t0 + n / RATE)
     ratings = np.array([[*RATINGS[lab], rng.uniform(1, 9), rng.uniform(1, 9)] for lab in labels])
