@@ -28,10 +28,10 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 protos: $(STAMP)
-	$(BIN)/python -m mmer_core.protogen protos
+	$(BIN)/python tools/protogen.py protos
 
 bench: $(STAMP)
-	$(BIN)/python bench/edge.py --json bench/edge.json
+	$(BIN)/python -m bench.edge --json bench/edge.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

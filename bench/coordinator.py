@@ -9,7 +9,7 @@ grpc.aio sink that only acks, under the same generator processes in the same run
 The generators share the machine's cores with the server they load: on a small machine both figures
 are bounded by that, and by whatever else runs (loadavg_start says how busy the machine was).
 
-    python bench/coordinator.py --devices 1000 --seconds 60 --store redis --json FILE
+    python -m bench.coordinator --devices 1000 --seconds 60 --store redis --json FILE
 """
 
 from __future__ import annotations
@@ -18,14 +18,11 @@ import argparse
 import asyncio
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from loadgen import (
+from bench.loadgen import (
     Sink,
     Subscriber,
     missing_windows,

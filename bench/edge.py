@@ -1,7 +1,7 @@
 """Edge node figures: preprocessing and inference latency per modality, node path vs bare ORT,
 real-time CPU/RSS of one `mmer node` process with all four modalities, and spool throughput.
 
-    python bench/edge.py --json FILE [--models DIR] [--realtime-seconds 20]
+    python -m bench.edge --json FILE [--models DIR] [--realtime-seconds 20]
 
 Without --models, tiny signed linear models are generated (the figures then measure the node's
 overhead rather than a trained network's cost); with --models, the trainer's bundles are used.
@@ -21,19 +21,18 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "protos"), str(ROOT / "tests")]
+from edge_node.inference import load_runner
+from edge_node.models import ModelSlot
+from edge_node.spool import Spool
+from edge_node.streamer import MAX_BATCH
+from mmer.v1 import ingest_pb2
+from mmer_core.bundle import PUBLIC_KEY_FILE, load_public_key
+from mmer_core.modalities import MODALITIES
+from mmer_core.preprocess import preprocess
+from mmer_core.preprocess.face_finder import NoFace
+from mmer_core.synthetic import Session, SessionConfig, stream_windows
 
-from edge_node.inference import load_runner  # noqa: E402
-from edge_node.models import ModelSlot  # noqa: E402
-from edge_node.spool import Spool  # noqa: E402
-from edge_node.streamer import MAX_BATCH  # noqa: E402
-from mmer.v1 import ingest_pb2  # noqa: E402
-from mmer_core.bundle import PUBLIC_KEY_FILE, load_public_key  # noqa: E402
-from mmer_core.modalities import MODALITIES  # noqa: E402
-from mmer_core.preprocess import preprocess  # noqa: E402
-from mmer_core.preprocess.face_finder import NoFace  # noqa: E402
-from mmer_core.synthetic import Session, SessionConfig, stream_windows  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -43,7 +42,7 @@ def pct(xs: list[float], q: float) -> float:
 def ensure_models(models: Path | None, workdir: Path) -> Path:
     if models is not None:
         return models
-    from edge_models import make_bundle
+    from testkit.edge_models import make_bundle
 
     out = workdir / "models"
     for m in MODALITIES:
@@ -120,17 +119,16 @@ def proc_rss_mb(pid: int) -> float:
 
 
 async def bench_realtime(models: Path, workdir: Path, seconds: float, warmup: float = 12.0) -> dict:
-    from edge_servicer import EdgeTestServer
+    from testkit.edge_servicer import EdgeTestServer
 
     srv = EdgeTestServer()
     await srv.start()
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'protos'}"}
     cmd = [
-        sys.executable, "-m", "mmer_core.cli", "node", "--coordinator", srv.target, "--device-id", "dev1",
+        sys.executable, "-m", "mmer_cli", "node", "--coordinator", srv.target, "--device-id", "dev1",
         "--subject", "s1", "--source", "synthetic:5", "--modalities", ",".join(MODALITIES), "--models", str(models),
         "--spool", str(workdir / "spool"), "--seconds", str(warmup + seconds + 5),
     ]  # fmt: skip
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         await asyncio.sleep(
             warmup

@@ -1,9 +1,9 @@
 """Fault suite: each scenario against a real redis + coordinator + edges on 127.0.0.1, figures as JSON.
 
-    python bench/faults.py --json faults.json [--edges 4 --warm 5 --fault 3 --tail 8] [--only a,b]
+    python -m bench.faults --json faults.json [--edges 4 --warm 5 --fault 3 --tail 8] [--only a,b]
 
 JSON: scenarios.<name>.{produced, acked, fused, lost, duplicates, max_gap_s, recovery_s, ...} (see
-bench/fault_scenarios.py for what each figure counts) and goals.<name>: whether the scenario met
+testkit/fault_scenarios.py for what each figure counts) and goals.<name>: whether the scenario met
 "0 acked frames lost, 0 duplicates, service back within 5 s" (and, for trainer_push, served within 5 s).
 """
 
@@ -17,10 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "protos")]
-
-from bench.fault_scenarios import SCENARIOS, Figures, Size, open_cluster  # noqa: E402
+from testkit.fault_scenarios import SCENARIOS, Figures, Size, open_cluster
 
 RECOVERY_GOAL_S = 5.0
 

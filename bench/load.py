@@ -8,8 +8,8 @@ of every process (coordinator and its workers, redis-server, load generators, su
 goal <= 10 % for the servers and generators (the subscriber keeps every sample it measures, so it grows). The fused stream is capped at --stream-maxlen so that Redis reaches its steady state within
 the warm-up instead of growing until its default cap.
 
-    python bench/load.py --json FILE                      # both phases
-    python bench/load.py --phases soak --soak-seconds 120 --json FILE
+    python -m bench.load --json FILE                      # both phases
+    python -m bench.load --phases soak --soak-seconds 120 --json FILE
 """
 
 from __future__ import annotations
@@ -19,14 +19,11 @@ import asyncio
 import os
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from loadgen import (
+from bench.loadgen import (
     Load,
     Subscriber,
     missing_windows,

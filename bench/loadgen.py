@@ -23,17 +23,13 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
+import grpc
 import numpy as np
 
+from mmer.v1 import fusion_pb2, fusion_pb2_grpc, ingest_pb2, ingest_pb2_grpc
+from testkit.localhost import free_port, start_redis, start_redis_cluster
+
 ROOT = Path(__file__).resolve().parents[1]
-for _p in (str(ROOT), str(ROOT / "protos")):
-    if _p not in sys.path:
-        sys.path.insert(0, _p)
-
-import grpc  # noqa: E402
-
-from bench.localhost import free_port, start_redis, start_redis_cluster  # noqa: E402
-from mmer.v1 import fusion_pb2, fusion_pb2_grpc, ingest_pb2, ingest_pb2_grpc  # noqa: E402
 
 __all__ = ["free_port", "start_redis", "start_redis_cluster"]  # the benches take them from here with the rest
 
@@ -338,9 +334,9 @@ def start_coordinator(
 ) -> tuple[subprocess.Popen, str]:
     """`mmer coordinator` from this checkout on a free port; returns the process and its target."""
     port = free_port()
-    env = {**os.environ, **(env or {}), "PYTHONPATH": f"{ROOT}:{ROOT / 'protos'}"}
+    env = {**os.environ, **(env or {})}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mmer_core.cli", "coordinator", "--listen", f"127.0.0.1:{port}", "--store", store,
+        [sys.executable, "-m", "mmer_cli", "coordinator", "--listen", f"127.0.0.1:{port}", "--store", store,
          "--http", f"127.0.0.1:{free_port()}", "--workers", str(workers)],
         env=env, cwd=ROOT, stderr=subprocess.DEVNULL,
     )  # fmt: skip

@@ -1,6 +1,6 @@
 """Trainer benchmark: run the full synthetic pipeline and check the issue's goals; writes JSON.
 
-    python bench/trainer.py [--out DIR] [--json FILE] [--seed N] [--fast]
+    python -m bench.trainer [--out DIR] [--json FILE] [--seed N] [--fast]
 
 Goals: selected INT8 >= 3.5x smaller than fp32 for speech and image, >= 3.0x for hr and eeg; selected INT8
 within 1 pp of fp32 and >= TFLite int8 on every modality; fused >= best single + 3 pp; whole run <= 600 s.
@@ -14,12 +14,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-# Run as a script, this file's directory comes first on sys.path and its name would shadow the trainer
-# package; the repository root replaces it.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-sys.path.insert(0, str(_HERE.parent))
 
 MIN_COMPRESSION = {"hr": 3.0, "eeg": 3.0, "speech": 3.5, "image": 3.5}
 
@@ -66,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         "--fast", action="store_true", help="tiny run (checks the bench itself, not the goals)"
     )
     args = parser.parse_args(argv)
-    from mmer_core.cli import main as mmer
+    from mmer_cli.dispatch import main as mmer
 
     with tempfile.TemporaryDirectory(prefix="mmer-bench-") as tmp:
         out = args.out or Path(tmp)

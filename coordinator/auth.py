@@ -4,9 +4,10 @@ Token file, one principal a line (`#` comments):
 
     <sha256 hex of the token>  <role>  <name>  [<subject>,<subject>... | *]
 
-roles: device (name = its device_id: Ingest, Clock, model watch/fetch), subscriber (Fusion, for its
-subjects), trainer (push/promote/rollback), admin (everything). Only hashes are kept, so the file
-leaks no usable token. Health checks need no token.
+roles: device (name = its device_id: Ingest, Clock, model watch/fetch), subscriber (Fusion and the
+dashboard, for its subjects), trainer (push/promote/rollback), metrics (the HTTP side's Prometheus
+/metrics, which names no subject), admin (everything). Only hashes are kept, so the file leaks no
+usable token. Health checks and reflection (the services' descriptions) need no token.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 import grpc
 
 REFUSAL_WAIT_S = 2.0
-ROLES = ("device", "subscriber", "trainer", "admin")
+ROLES = ("device", "subscriber", "trainer", "metrics", "admin")
 METHOD_ROLES: dict[str, tuple[str, ...]] = {
     "/mmer.v1.Ingest/StreamScores": ("device",),
     "/mmer.v1.Clock/Sync": ("device", "subscriber", "trainer"),
@@ -35,7 +36,8 @@ METHOD_ROLES: dict[str, tuple[str, ...]] = {
     "/mmer.v1.Registry/Rollback": ("trainer",),
     "/mmer.v1.Admin/GetStats": (),
 }
-OPEN_PREFIXES = ("/grpc.health.v1.Health/",)
+# health checks and the service descriptions (reflection) carry no one's data
+OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.v1alpha.ServerReflection/")
 
 
 def hash_token(token: str) -> str:
@@ -56,6 +58,11 @@ class Principal:
             return True
         wanted = set(subjects)
         return bool(wanted) and wanted <= self.subjects
+
+
+def principal_for(tokens: dict[str, Principal], token: str) -> Principal | None:
+    """The principal a presented token belongs to (None when empty or unknown)."""
+    return tokens.get(hash_token(token)) if token else None
 
 
 def load_tokens(path: str | Path) -> dict[str, Principal]:
@@ -81,7 +88,7 @@ def principal_of(context: grpc.aio.ServicerContext, tokens: dict[str, Principal]
         return None
     for key, value in context.invocation_metadata() or ():
         if key == "authorization" and value.startswith("Bearer "):
-            return tokens.get(hash_token(value[len("Bearer ") :].strip()))
+            return principal_for(tokens, value[len("Bearer ") :].strip())
     return None
 
 
@@ -140,7 +147,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         for key, value in details.invocation_metadata or ():
             if key == "authorization" and value.startswith("Bearer "):
                 token = value[len("Bearer ") :].strip()
-        principal = self.tokens.get(hash_token(token)) if token else None
+        principal = principal_for(self.tokens, token)
         if principal is None:
             return _refusal(
                 handler,

@@ -1,4 +1,7 @@
-"""Per-device gauges from what the nodes report with their batches: spool and queue depth, model versions."""
+"""Per-device gauges from what the nodes report with their batches: spool and queue depth, model versions.
+
+Series are labelled by device, never by subject: whoever may scrape /metrics may not learn whose device it is.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +16,7 @@ def observe_devices(meter: metrics.Meter, devices: Mapping) -> None:
     def status_field(field: str) -> Callable:
         def callback(_options):
             return [
-                metrics.Observation(
-                    getattr(info.status, field), {"device": device, "subject": info.subject_id}
-                )
+                metrics.Observation(getattr(info.status, field), {"device": device})
                 for device, info in list(devices.items())
                 if info.status is not None
             ]

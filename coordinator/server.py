@@ -10,6 +10,7 @@ from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
 
 from coordinator.auth import AuthInterceptor, load_tokens
 from coordinator.http import start_http
@@ -85,6 +86,8 @@ async def build_server(
     )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    # grpcurl, Postman and evans discover the services and their messages without the .proto files
+    reflection.enable_server_reflection((*SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     port = server.add_secure_port(listen, tls.credentials()) if tls else server.add_insecure_port(listen)
     if port == 0:
         raise OSError(f"cannot listen on {listen}")
@@ -123,7 +126,7 @@ async def serve(
     server, port, health_servicer = await build_server(app, listen, tls, reuse_port)
     stop_following = asyncio.Event()
     follower = asyncio.create_task(follow_registry(app, stop_following))
-    runner = await start_http(app, http, reuse_port) if http else None
+    runner = await start_http(app, http, reuse_port, tls) if http else None
     log.info("coordinator listening on %s (port %d), store %s", listen, port, store_url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -162,10 +162,6 @@ class Coordinator:
         self.model_weights.clear()
         self.model_weights.update(weights)
 
-    async def publish(self, emotion: fusion_pb2.FusedEmotion) -> None:
-        """Publish one fused emotion (see publish_many)."""
-        await self.publish_many([emotion])
-
     async def publish_many(self, emotions: list[fusion_pb2.FusedEmotion]) -> None:
         """Stamp the publish time, append to the stream, fan out, and record the coordinator's hops."""
         if not emotions:

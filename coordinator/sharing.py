@@ -122,12 +122,9 @@ class SharedFusion:
     def owned(self) -> list[int]:
         return sorted(self.engines)
 
-    async def append_once(self, emotion: fusion_pb2.FusedEmotion) -> str | None:
-        """Append unless this subject's window was already fused (by us or a dead predecessor)."""
-        return (await self.append_many([emotion]))[0]
-
     async def append_many(self, emotions: list[fusion_pb2.FusedEmotion]) -> list[str | None]:
-        """append_once for many emotions in one pipeline; the position of each, None for those refused."""
+        """Append each emotion unless its subject's window was already fused (by us or a dead predecessor),
+        in one pipeline; the position of each, None for those refused."""
 
         def fill(pipe) -> None:
             for emotion in emotions:

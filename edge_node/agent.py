@@ -298,6 +298,7 @@ class Agent:
 
     async def run(self, windows: Iterator[Window], channel=None, drain_s: float = 10.0) -> None:
         """Run until the source ends and (within drain_s) everything is acked."""
+        started = time.monotonic()
         stream = asyncio.create_task(self.streamer.run())
         watch = asyncio.create_task(self.watch_models(channel)) if channel is not None else None
         self.start_threads(windows)
@@ -308,5 +309,4 @@ class Agent:
         if watch is not None:
             watch.cancel()
         await stream
-        started = time.monotonic()
         log.info("agent done in %.1fs: %s", time.monotonic() - started, self.counters)

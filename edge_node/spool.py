@@ -37,7 +37,6 @@ import threading
 import time
 import zlib
 from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -47,14 +46,6 @@ POLICIES = ("drop-oldest", "drop-newest")
 SYNC_POLICIES = ("always", "batch", "never")
 _HEAD = struct.Struct("<IIB")
 _KEY = struct.Struct("<BQ")  # modality name length, seq
-
-
-@dataclass
-class SpoolStats:
-    depth: int
-    dropped: int
-    appended: int
-    trimmed: int
 
 
 class Spool:
@@ -182,9 +173,6 @@ class Spool:
     @property
     def depth(self) -> int:
         return self._depth
-
-    def stats(self) -> SpoolStats:
-        return SpoolStats(self._depth, self.dropped, self.appended, self.trimmed)
 
     def disk_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.dir.glob("seg-*.log"))

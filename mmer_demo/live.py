@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import time
 from collections import Counter, defaultdict
@@ -10,10 +12,21 @@ from pathlib import Path
 
 import grpc
 
-from mmer.v1 import admin_pb2, admin_pb2_grpc, fusion_pb2, fusion_pb2_grpc
+from mmer.v1 import admin_pb2, admin_pb2_grpc, fusion_pb2
+from mmer_client import FusedEmotion, FusedStream
 from mmer_demo.processes import ProcessGroup
 
-HOPS = ("queue", "inference", "spool", "network", "wait", "fuse", "publish", "total")
+# Each hop of a fused emotion's latency and what it spans, in the order a window lives through them.
+HOPS = {
+    "queue": "window end -> inference start, on the node",
+    "inference": "the INT8 model scoring the window",
+    "spool": "written to the node's on-disk spool",
+    "network": "node -> coordinator, clocks synchronised",
+    "wait": "waiting for the subject's other signals",
+    "fuse": "fusing the window on the coordinator",
+    "publish": "into the fused stream",
+    "total": "window end -> fused emotion published",
+}
 
 
 @dataclass
@@ -86,26 +99,32 @@ class DemoResult:
         }
 
     def table(self) -> str:
-        rows = [
-            "",
-            f"fused accuracy      {100 * self.fused_accuracy:5.1f} %  ({self.fused_total} fused windows vs truth)",
-        ]
-        for m, a in self.modality_accuracy().items():
-            rows.append(f"  {m:<17} {100 * a:5.1f} %")
+        """The demo's figures, each line saying what it measures and in which unit."""
+        rows = ["", "Accuracy against the synthetic truth (share of 1 s windows labelled right)"]
         rows.append(
-            f"frames              sent {self.frames_sent}, acked {self.frames_acked}, lost {self.frames_lost}"
+            f"  {'fused stream':<24} {100 * self.fused_accuracy:5.1f} %   ({self.fused_total} windows)"
         )
-        rows.append("latency (ms)        p50      p99")
-        for hop in HOPS:
+        for m, a in sorted(self.modality_accuracy().items(), key=lambda item: -item[1]):
+            rows.append(f"  {m + ' alone':<24} {100 * a:5.1f} %")
+        rows += [
+            "",
+            f"Frames from the nodes: {self.frames_sent} sent, {self.frames_acked} acked by the coordinator, "
+            f"{self.frames_lost} lost",
+            "",
+            f"  {'Latency per hop, ms':<24} {'p50':>8} {'p99':>8}   what the hop spans",
+        ]
+        for hop, spans in HOPS.items():
             if hop in self.latency:
-                rows.append(f"  {hop:<15} {self.latency[hop]['p50']:8.2f} {self.latency[hop]['p99']:8.2f}")
+                p50, p99 = self.latency[hop]["p50"], self.latency[hop]["p99"]
+                rows.append(f"  {hop:<24} {p50:8.2f} {p99:8.2f}   {spans}")
+        rows += ["", "Model version each node serves, per modality"]
         for device, versions in sorted(self.model_versions.items()):
-            rows.append(f"models {device:<12} " + ", ".join(f"{m} v{v}" for m, v in sorted(versions.items())))
+            rows.append(f"  {device:<24} " + ", ".join(f"{m} v{v}" for m, v in sorted(versions.items())))
         if self.push_to_serving_s is not None:
             rows.append(
-                f"model push          serving on every node {self.push_to_serving_s:.1f} s after the push"
+                f"  every node served the pushed models {self.push_to_serving_s:.1f} s after the push began"
             )
-        rows.append(f"store               {self.store}")
+        rows.append(f"\nStore: {self.store}")
         return "\n".join(rows)
 
 
@@ -128,40 +147,58 @@ def wait_until_serving(
 
 def watch(address: str, token: str, subjects: list[str], seconds: float, group: ProcessGroup) -> DemoResult:
     """Subscribe for `seconds`, print one line per subject per second, return the figures."""
-    result = DemoResult()
+    result = asyncio.run(_watch(address, token, subjects, seconds, group))
     metadata = (("authorization", f"Bearer {token}"),)
-    last_print: dict[str, float] = defaultdict(float)
-    deadline = time.monotonic() + seconds
     with grpc.insecure_channel(address) as channel:
-        stream = fusion_pb2_grpc.FusionStub(channel).Subscribe(
-            fusion_pb2.SubscribeRequest(subject_ids=subjects), metadata=metadata, timeout=seconds
-        )
-        try:
-            for emotion in stream:
-                result.add(emotion)
-                now = time.monotonic()
-                if now - last_print[emotion.subject_id] >= 1.0:
-                    last_print[emotion.subject_id] = now
-                    print(_line(emotion), flush=True)
-                if now >= deadline:
-                    stream.cancel()
-                    break
-                group.check_alive()
-        except grpc.RpcError as err:
-            if err.code() not in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED):
-                raise
         stats = admin_pb2_grpc.AdminStub(channel).GetStats(
             admin_pb2.GetStatsRequest(), metadata=metadata, timeout=5
         )
-        result.add_stats(stats)
+    result.add_stats(stats)
+    return result
+
+
+async def _watch(
+    address: str, token: str, subjects: list[str], seconds: float, group: ProcessGroup
+) -> DemoResult:
+    """Read the fused stream through mmer_client while checking every half second that the processes live."""
+    result = DemoResult()
+    received: asyncio.Queue[FusedEmotion] = asyncio.Queue()
+
+    async def read() -> None:
+        async for emotion in FusedStream(address, token, subjects=subjects):
+            received.put_nowait(emotion)
+
+    reader = asyncio.create_task(read())
+    last_print: dict[str, float] = defaultdict(float)
+    deadline = time.monotonic() + seconds
+    try:
+        while (left := deadline - time.monotonic()) > 0:
+            group.check_alive()
+            if reader.done():
+                reader.result()  # a refusal no reconnect fixes
+            try:
+                emotion = await asyncio.wait_for(received.get(), min(left, 0.5))
+            except TimeoutError:
+                continue
+            result.add(emotion.message)
+            now = time.monotonic()
+            if now - last_print[emotion.subject] >= 1.0:
+                last_print[emotion.subject] = now
+                print(_line(emotion.message), flush=True)
+    finally:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
     return result
 
 
 def _line(emotion: fusion_pb2.FusedEmotion) -> str:
+    """One fused emotion: subject, label and its probability (the confidence), the truth, and the signals that
+    took part with the share of the fused score each carried (fusion weights, not scores)."""
     truth = emotion.truth_label or "?"
-    mark = "ok  " if emotion.label == truth else "MISS"
-    mods = " ".join(f"{c.modality}:{c.weight:.2f}" for c in emotion.contributions)
+    verdict = "right" if emotion.label == truth else "WRONG"
+    weights = ", ".join(f"{c.modality} {c.weight:.2f}" for c in emotion.contributions)
     return (
-        f"{emotion.subject_id:<10} fused {emotion.label:<6} truth {truth:<6} {mark} "
-        f"p={max(emotion.probs):.2f} [{mods}] {emotion.latency.total_ms:6.1f} ms"
+        f"{emotion.subject_id:<10} {emotion.label:<6} confidence {max(emotion.probs):.2f}  "
+        f"truth {truth:<6} {verdict:<5}  from {weights} (weights)  {emotion.latency.total_ms:6.1f} ms"
     )

@@ -116,6 +116,9 @@ def write_tokens(state: Path, devices: list[str]) -> tuple[Path, dict[str, str]]
         f"{hash_token(tokens['trainer'])} trainer trainer",
     ]
     path.write_text("\n".join(lines) + "\n")
+    viewer = state / "viewer.token"  # for the dashboard's login form and `mmer subscribe --token-file`
+    viewer.touch(mode=0o600)
+    viewer.write_text(tokens["demo-viewer"] + "\n")
     return path, tokens
 
 
@@ -160,7 +163,10 @@ def _run_demo(options: DemoOptions) -> int:
             ),
         )
         wait_for_port("127.0.0.1", grpc_port, group=group)
-        say(f"coordinator on {address}; dashboard: http://127.0.0.1:{http_port}/")
+        say(
+            f"coordinator on {address}; dashboard: http://127.0.0.1:{http_port}/ "
+            f"(log in with the token in {state / 'viewer.token'})"
+        )
         health_ports = [free_port() for _ in devices]
         for i, (device, subject) in enumerate(zip(devices, subjects, strict=True)):
             node_dir = state / device
@@ -227,4 +233,8 @@ def _run_demo(options: DemoOptions) -> int:
     if options.json_path:
         options.json_path.write_text(json.dumps(result.to_json(), indent=2) + "\n")
         say(f"figures written to {options.json_path}")
+    say(
+        f"the dashboard was at http://127.0.0.1:{http_port}/ while the demo ran: open it in a browser and log in "
+        f'with the token in {state / "viewer.token"} (ARGS="--seconds 300" keeps it up for five minutes)'
+    )
     return 0 if result.frames_lost == 0 else 1

@@ -42,7 +42,7 @@ def redis_server_binary() -> str | None:
 
 def mmer_command(*args: str) -> list[str]:
     """argv that runs `mmer ARGS` with this interpreter, installed script or not."""
-    return [sys.executable, "-m", "mmer_core.cli", *args]
+    return [sys.executable, "-m", "mmer_cli", *args]
 
 
 @dataclass

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.localhost import start_redis, start_redis_cluster
+from testkit.localhost import start_redis, start_redis_cluster
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,17 +15,16 @@ pytestmark = pytest.mark.slow
 
 
 def run(script: str, out: Path, *args: str) -> dict:
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'protos'}"}
     subprocess.run(
-        [sys.executable, str(ROOT / "bench" / script), *args, "--procs", "1", "--json", str(out)],
-        env=env, cwd=ROOT, check=True, timeout=240, stdout=subprocess.DEVNULL,
+        [sys.executable, "-m", f"bench.{script}", *args, "--procs", "1", "--json", str(out)],
+        cwd=ROOT, check=True, timeout=240, stdout=subprocess.DEVNULL,
     )  # fmt: skip
     return json.loads(out.read_text())
 
 
 @pytest.mark.parametrize("store, workers", [("memory", 1), ("redis-cluster", 2)])
 def test_coordinator_bench_writes_every_field_of_the_issue(tmp_path: Path, store: str, workers: int) -> None:
-    got = run("coordinator.py", tmp_path / "c.json", "--devices", "10", "--seconds", "3", "--peak-seconds", "1",
+    got = run("coordinator", tmp_path / "c.json", "--devices", "10", "--seconds", "3", "--peak-seconds", "1",
               "--store", store, "--workers", str(workers))  # fmt: skip
     for key in ("devices", "seconds", "store", "frames_sent", "frames_acked", "frames_fused", "lost", "duplicates",
                 "ingest_fps", "sink_fps", "ratio", "added_latency_ms_p50", "added_latency_ms_p99"):  # fmt: skip
@@ -46,7 +44,7 @@ def test_coordinator_bench_writes_every_field_of_the_issue(tmp_path: Path, store
 
 
 def test_load_bench_runs_both_phases_and_samples_every_process(tmp_path: Path) -> None:
-    got = run("load.py", tmp_path / "l.json", "--devices", "10", "--seconds", "2", "--soak-devices", "5",
+    got = run("load", tmp_path / "l.json", "--devices", "10", "--seconds", "2", "--soak-devices", "5",
               "--soak-seconds", "6", "--warmup-seconds", "2", "--sample-seconds", "0.5", "--store", "redis")  # fmt: skip
     for phase in ("load", "soak"):
         p = got[phase]

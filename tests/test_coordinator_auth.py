@@ -30,7 +30,7 @@ from mmer.v1 import (
     registry_pb2_grpc,
 )
 from mmer_core.config import CoordinatorConfig
-from tests.coordinator_helpers import batch, frame
+from testkit.coordinator_helpers import batch, frame
 
 TOKENS = {"dev": "tok-device-1", "sub": "tok-sub-1", "all": "tok-sub-all", "admin": "tok-admin"}
 
@@ -228,3 +228,35 @@ async def test_tls_and_mutual_tls(tmp_path: Path, mutual: bool) -> None:
             assert err.value.code() == grpc.StatusCode.UNAVAILABLE
     finally:
         await server.stop(None)
+
+
+async def test_reflection_lists_every_service_without_a_token(secured) -> None:
+    """What `grpcurl -plaintext HOST:PORT list` asks; describing a service needs no token either."""
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    stub = reflection_pb2_grpc.ServerReflectionStub(secured)
+    requests = [
+        reflection_pb2.ServerReflectionRequest(list_services=""),
+        reflection_pb2.ServerReflectionRequest(file_containing_symbol="mmer.v1.Fusion"),
+    ]
+    listed, described = [r async for r in stub.ServerReflectionInfo(iter(requests))]
+    names = {s.name for s in listed.list_services_response.service}
+    assert {
+        "mmer.v1.Ingest",
+        "mmer.v1.Fusion",
+        "mmer.v1.Registry",
+        "mmer.v1.Clock",
+        "mmer.v1.Admin",
+        "grpc.health.v1.Health",
+    } <= names
+    from google.protobuf import descriptor_pb2
+
+    files = [
+        descriptor_pb2.FileDescriptorProto.FromString(b)
+        for b in described.file_descriptor_response.file_descriptor_proto
+    ]
+    assert any(
+        s.name == "Fusion" and [m.name for m in s.method] == ["Subscribe", "Latest"]
+        for f in files
+        for s in f.service
+    )

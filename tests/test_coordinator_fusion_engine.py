@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from coordinator_helpers import frame
 
 from coordinator.fusion_engine import FusionEngine
+from testkit.coordinator_helpers import frame
 
 S = 1_000_000_000
 BASE = 1_000 * S

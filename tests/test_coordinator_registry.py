@@ -13,39 +13,16 @@ from coordinator.memory_store import MemoryStore
 from coordinator.registry import in_canary
 from coordinator.server import build_server
 from coordinator.service import Coordinator
-from mmer.v1 import common_pb2, ingest_pb2_grpc, manifest_pb2, registry_pb2, registry_pb2_grpc
+from mmer.v1 import ingest_pb2_grpc, registry_pb2, registry_pb2_grpc
 from mmer_core import bundle
 from mmer_core.config import CoordinatorConfig
-from tests.coordinator_helpers import batch, frame
-
-MODEL = b"onnx-model-bytes" * 100_000  # 1.6 MB: several chunks
+from testkit.coordinator_helpers import MODEL, batch, chunks, frame, signed
 
 
 @pytest.fixture()
 def keys(tmp_path: Path):
     priv, pub = bundle.generate_keypair(tmp_path / "keys")
     return bundle.load_private_key(priv), bundle.load_public_key(pub)
-
-
-def signed(priv, version: int, modality: str = "hr", model: bytes = MODEL, validation_accuracy: float = 0.0
-           ) -> manifest_pb2.ModelManifest:  # fmt: skip
-    m = manifest_pb2.ModelManifest(
-        format_version=bundle.FORMAT_VERSION, modality=modality, version=version,
-        taxonomy=common_pb2.Taxonomy(name="quadrants", labels=["happy", "angry", "sad", "calm"]),
-        input=manifest_pb2.InputSpec(name="x", shape=[1, 8], dtype="float32"), output_name="probs",
-        files=[bundle.file_digest("model.onnx", model, "model")],
-        metrics=manifest_pb2.Metrics(accuracy=0.8, validation_accuracy=validation_accuracy),
-    )  # fmt: skip
-    return bundle.sign_manifest(m, priv)
-
-
-def chunks(manifest, files: dict[str, bytes]):
-    yield registry_pb2.BundleChunk(manifest=manifest)
-    for name, data in files.items():
-        for off in range(0, len(data), 1 << 20):
-            yield registry_pb2.BundleChunk(
-                file=registry_pb2.FileChunk(name=name, offset=off, data=data[off : off + (1 << 20)])
-            )
 
 
 @pytest.fixture()

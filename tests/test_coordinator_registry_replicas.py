@@ -4,32 +4,18 @@ WatchModels streams of the other."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import grpc
 import pytest
 
-from bench.localhost import free_port
 from mmer.v1 import registry_pb2, registry_pb2_grpc
 from mmer_core import bundle
-from tests.test_coordinator_registry import MODEL, chunks, signed
-from tests.test_coordinator_sharing import wait_serving
+from testkit.coordinator_helpers import MODEL, chunks, signed, start_replica, wait_serving
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
-
-
-def start(redis_url: str, pubkey: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'protos'}"}
-    cmd = [sys.executable, "-m", "mmer_core.cli", "coordinator", "--listen", f"127.0.0.1:{port}",
-           "--store", redis_url, "--http", f"127.0.0.1:{free_port()}", "--trainer-pubkey", str(pubkey)]  # fmt: skip
-    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return proc, f"127.0.0.1:{port}"
 
 
 async def test_a_push_and_a_rollback_through_one_replica_reach_watchers_of_the_other(
@@ -37,7 +23,10 @@ async def test_a_push_and_a_rollback_through_one_replica_reach_watchers_of_the_o
 ) -> None:
     priv_path, pub_path = bundle.generate_keypair(tmp_path / "keys")
     priv = bundle.load_private_key(priv_path)
-    (a, target_a), (b, target_b) = start(redis_url, pub_path), start(redis_url, pub_path)
+    (a, target_a), (b, target_b) = (
+        start_replica(redis_url, "--trainer-pubkey", str(pub_path)),
+        start_replica(redis_url, "--trainer-pubkey", str(pub_path)),
+    )
     try:
         await asyncio.gather(wait_serving(target_a), wait_serving(target_b))
         async with grpc.aio.insecure_channel(target_a) as ch_a, grpc.aio.insecure_channel(target_b) as ch_b:

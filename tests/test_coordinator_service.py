@@ -8,7 +8,6 @@ import time
 
 import grpc
 import pytest
-from coordinator_helpers import batch, frame
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from coordinator.memory_store import MemoryStore
@@ -27,6 +26,7 @@ from mmer.v1 import (
     ingest_pb2_grpc,
 )
 from mmer_core.config import CoordinatorConfig
+from testkit.coordinator_helpers import batch, frame
 
 
 class FlakyStore:

@@ -4,61 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
-from pathlib import Path
 
 import grpc
 import pytest
 import redis
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from bench.localhost import free_port
 from coordinator.redis_store import CLUSTER_SCHEME
 from coordinator.sharing import SHARDS
 from mmer.v1 import fusion_pb2, ingest_pb2_grpc
-from tests.coordinator_helpers import batch, frame
+from testkit.coordinator_helpers import batch, frame, start_replica, wait_serving
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 SUBJECTS = [f"subj-{i}" for i in range(8)]
 BASE_NS = time.time_ns() - 600 * 10**9
-
-
-def start(redis_url: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'protos'}"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "mmer_core.cli",
-        "coordinator",
-        "--listen",
-        f"127.0.0.1:{port}",
-        "--store",
-        redis_url,
-        "--http",
-        f"127.0.0.1:{free_port()}",
-    ]
-    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return proc, f"127.0.0.1:{port}"
-
-
-async def wait_serving(target: str) -> None:
-    deadline = time.monotonic() + 20
-    async with grpc.aio.insecure_channel(target) as ch:
-        while time.monotonic() < deadline:
-            try:
-                reply = await health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=1)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.aio.AioRpcError:
-                await asyncio.sleep(0.2)
-    raise TimeoutError(f"{target} not serving")
 
 
 def owners(client: redis.Redis) -> list[str | None]:
@@ -100,7 +62,7 @@ def sync_client(url: str) -> redis.Redis | redis.RedisCluster:
 
 async def test_two_processes_share_subjects_and_take_over_without_loss(shared_url: str) -> None:
     client = sync_client(shared_url)
-    (a, target_a), (b, target_b) = start(shared_url), start(shared_url)
+    (a, target_a), (b, target_b) = start_replica(shared_url), start_replica(shared_url)
     try:
         await asyncio.gather(wait_serving(target_a), wait_serving(target_b))
         await wait_for(

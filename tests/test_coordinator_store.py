@@ -10,7 +10,7 @@ from coordinator.memory_store import MemoryStore
 from coordinator.redis_store import RedisStore, stream_entry_frames
 from coordinator.store import StoreError, position_key
 from mmer.v1 import fusion_pb2, manifest_pb2
-from tests.coordinator_helpers import frame
+from testkit.coordinator_helpers import frame
 
 
 @pytest.fixture(params=["memory", "redis", "redis-sharded"])
@@ -86,7 +86,7 @@ async def test_bundles_and_rollout_state(store) -> None:
 
 
 async def test_redis_outage_raises_store_error(tmp_path) -> None:
-    from bench.localhost import free_port
+    from testkit.localhost import free_port
 
     store = RedisStore(f"redis://127.0.0.1:{free_port()}/0")
     with pytest.raises(StoreError, match="redis"):

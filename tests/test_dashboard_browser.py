@@ -1,13 +1,13 @@
 """The live dashboard in a real browser: Debian's headless chromium over a running coordinator and two nodes.
 
-Real processes through the `mmer` CLI (coordinator with --http, two edge nodes with tiny signed models on
-synthetic sessions at real-time pace); Selenium drives /usr/bin/chromium through /usr/bin/chromedriver (never
-a downloaded browser or driver). The screenshot is kept in test-artifacts/ for people to look at.
+Real processes through the `mmer` CLI (coordinator with --http and a token file, two edge nodes with tiny
+signed models on synthetic sessions at real-time pace); Selenium drives /usr/bin/chromium through
+/usr/bin/chromedriver (never a downloaded browser or driver), logs in with a subscriber's token and reads the
+page. The screenshot is kept in test-artifacts/ for people to look at.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -17,10 +17,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from edge_models import make_bundle
 
-from bench.localhost import free_port
+from coordinator.auth import hash_token
 from mmer_core.modalities import MODALITIES
+from testkit.edge_models import make_bundle
+from testkit.localhost import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
@@ -38,11 +39,10 @@ pytestmark = [
 
 
 def mmer(*args: str, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'protos'}"}
     with log.open("wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "mmer_core.cli", *args],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            [sys.executable, "-m", "mmer_cli", *args],
+            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )  # fmt: skip
 
 
@@ -54,6 +54,25 @@ def stop(proc: subprocess.Popen) -> int:
         except subprocess.TimeoutExpired:
             proc.kill()
     return proc.wait()
+
+
+def write_tokens(path: Path) -> dict[str, str]:
+    """A device token per node, a viewer of both subjects and a viewer of the first only."""
+    tokens = {f"wearable-{i + 1}": f"tok-wearable-{i + 1}" for i in range(len(SUBJECTS))}
+    tokens |= {"viewer": "tok-viewer-both", "viewer-1": "tok-viewer-first"}
+    lines = [f"{hash_token(tokens[d])} device {d}" for d in tokens if d.startswith("wearable-")]
+    lines += [f"{hash_token(tokens['viewer'])} subscriber viewer {','.join(SUBJECTS)}",
+              f"{hash_token(tokens['viewer-1'])} subscriber viewer-1 {SUBJECTS[0]}"]  # fmt: skip
+    path.write_text("\n".join(lines) + "\n")
+    return tokens
+
+
+def log_in(driver, url: str, token: str) -> None:
+    """Through the login form, as a person would."""
+    driver.get(url)
+    field = driver.find_element("id", "token")
+    field.send_keys(token)
+    driver.find_element("id", "login").click()
 
 
 def page_served(url: str) -> bool:
@@ -110,27 +129,31 @@ def test_dashboard_shows_live_subjects_latency_and_devices(tmp_path: Path) -> No
     for m in MODALITIES:
         make_bundle(models / m, keys, m, 1)
     grpc_port, http_port = free_port(), free_port()
+    tokens = write_tokens(tmp_path / "tokens")
     procs = [mmer("coordinator", "--listen", f"127.0.0.1:{grpc_port}", "--http", f"127.0.0.1:{http_port}",
-                  log=tmp_path / "coordinator.log")]  # fmt: skip
+                  "--auth", str(tmp_path / "tokens"), log=tmp_path / "coordinator.log")]  # fmt: skip
     for i, subject in enumerate(SUBJECTS):
         node = ["node", "--coordinator", f"127.0.0.1:{grpc_port}", "--device-id", f"wearable-{i + 1}",
                 "--subject", subject, "--source", f"synthetic:{11 + i}", "--models", str(models),
                 "--trainer-pubkey", str(keys / "trainer.pub"), "--spool", str(tmp_path / f"spool-{i}"),
-                "--seconds", "90"]  # fmt: skip
+                "--seconds", "90", f"--token={tokens[f'wearable-{i + 1}']}"]  # fmt: skip
         procs.append(mmer(*node, log=tmp_path / f"node-{i}.log"))
     driver = None
     try:
         driver = browser()
         url = f"http://127.0.0.1:{http_port}/"
         deadline = time.monotonic() + 30
-        while not page_served(url):
+        while not page_served(url + "healthz"):
             dead = [p.args[3] for p in procs if p.poll() is not None]
             if time.monotonic() > deadline or dead:
                 logs = "\n".join(p.read_text()[-1500:] for p in tmp_path.glob("*.log"))
                 pytest.fail(f"dashboard not served at {url} (exited: {dead}):\n{logs}")
             time.sleep(0.3)
-        driver.get(url)
+        log_in(driver, url, tokens["viewer"])
         wait_until(driver, "the live status", lambda d: d.find_element("id", "status").text == "live")
+        session = next(c for c in driver.get_cookies() if c["name"] == "mmer_session")
+        assert session["httpOnly"] and session["sameSite"] == "Strict"
+        assert driver.execute_script("return document.cookie") == "", "no script may read the session"
 
         def subjects_with_labels(d):
             heads = cells(d, "#subjects .subject-head")
@@ -185,6 +208,15 @@ def test_dashboard_shows_live_subjects_latency_and_devices(tmp_path: Path) -> No
         shot = ARTIFACTS / "dashboard.png"
         assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
         print(f"dashboard screenshot: {shot}")
+
+        driver.find_element("id", "logout").click()
+        wait_until(driver, "the login form after logging out", lambda d: d.find_elements("id", "token"))
+        log_in(driver, url, tokens["viewer-1"])
+        wait_until(driver, "the live status", lambda d: d.find_element("id", "status").text == "live")
+        time.sleep(3)  # long enough for both subjects' emotions, if they were sent
+        shown = {h[0] for h in cells(driver, "#subjects .subject-head")}
+        devices = {r[1] for r in cells(driver, "#devices tbody tr")}
+        assert shown == {SUBJECTS[0]} and devices == {SUBJECTS[0]}, (shown, devices)
     finally:
         if driver is not None:
             driver.quit()

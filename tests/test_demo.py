@@ -11,7 +11,7 @@ from pathlib import Path
 def test_preview_demo_runs_and_reports_every_modality(tmp_path: Path) -> None:
     out = tmp_path / "demo.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "mmer_core.cli", "demo", "--preview", "--seconds", "12", "--devices", "2",
+        [sys.executable, "-m", "mmer_cli", "demo", "--preview", "--seconds", "12", "--devices", "2",
          "--speed", "50", "--json", str(out)],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip

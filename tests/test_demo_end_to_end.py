@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-from edge_models import make_bundle
 
 from mmer_core.modalities import MODALITIES
+from testkit.edge_models import make_bundle
 
 pytestmark = pytest.mark.slow
 
@@ -40,12 +40,15 @@ def test_demo_streams_pushes_and_reports_every_figure(tmp_path: Path) -> None:
     models = tiny_models(tmp_path / "models")
     out = tmp_path / "demo.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "mmer_core.cli", "demo", "--models", str(models), "--seconds", "10",
+        [sys.executable, "-m", "mmer_cli", "demo", "--models", str(models), "--seconds", "10",
          "--devices", "2", "--http-port", "0", "--run-dir", str(tmp_path / "run"), "--json", str(out)],
         capture_output=True, text=True, timeout=180,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "dashboard: http://127.0.0.1:" in proc.stdout
+    viewer = next((tmp_path / "run").glob("run-*/viewer.token"))
+    assert f"log in with the token in {viewer}" in proc.stdout and viewer.stat().st_mode & 0o077 == 0
+    assert viewer.read_text().strip() not in proc.stdout + proc.stderr, "the token itself is never printed"
     assert "using the bundles in" in proc.stdout
     figures = json.loads(out.read_text())
     assert figures["store"] == "redis"
@@ -61,6 +64,17 @@ def test_demo_streams_pushes_and_reports_every_figure(tmp_path: Path) -> None:
     assert figures["model_versions"] == {f"wearable-{i}": dict.fromkeys(MODALITIES, 1) for i in (1, 2)}
     assert 0 < figures["push_to_serving_s"] < 30
     assert "every node serves every model" in proc.stdout
+    lines = proc.stdout.splitlines()
+    fused = [line for line in lines if line.startswith("subject-") and "confidence" in line]
+    assert fused, "the fused stream is printed, one line per subject and second"
+    assert all("(weights)" in line and line.split()[1] in {"happy", "angry", "sad", "calm"} for line in fused)
+    for heading in ("Accuracy against the synthetic truth", "Latency per hop, ms", "Model version each node"):
+        assert any(line.startswith(heading) or line.strip().startswith(heading) for line in lines), heading
+    assert any("total" in line and "window end -> fused emotion published" in line for line in lines)
+    assert any(
+        line.strip().startswith("fused stream") and line.rstrip().endswith("windows)") for line in lines
+    )
+    assert f"log in with the token in {viewer}" in lines[-1], "the last line says how to open the dashboard"
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
@@ -68,7 +82,7 @@ def test_interrupted_demo_exits_0_and_leaves_no_process(tmp_path: Path, sig: sig
     models = tiny_models(tmp_path / "models")
     run_dir = tmp_path / "run"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mmer_core.cli", "demo", "--models", str(models), "--seconds", "120",
+        [sys.executable, "-m", "mmer_cli", "demo", "--models", str(models), "--seconds", "120",
          "--devices", "2", "--http-port", "0", "--run-dir", str(run_dir), "--store", "memory"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as a terminal's Ctrl-C finds it

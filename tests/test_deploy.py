@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mmer_core import cli
+from mmer_cli import dispatch as cli
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
@@ -174,3 +174,92 @@ def test_grafana_dashboard_queries_metrics_the_code_exports() -> None:
                 r"\b(mmer_[a-z_]+?)(?:_milliseconds)?(?:_bucket|_count|_sum|_total)?\b", expr
             ):
                 assert metric in exported, f"{path.name}: {metric} is not exported by the code"
+
+
+COORDINATORS = [(source, argv) for source, argv in INVOCATIONS if argv[:1] == ["coordinator"]]
+
+
+def _options(argv: list[str]) -> dict[str, str]:
+    """--flag=value and --flag value pairs of a command line."""
+    out, rest = {}, list(argv)
+    while rest:
+        arg = rest.pop(0)
+        if arg.startswith("--"):
+            flag, eq, value = arg.partition("=")
+            out[flag] = value if eq else (rest.pop(0) if rest and not rest[0].startswith("--") else "")
+    return out
+
+
+@pytest.mark.parametrize(("source", "argv"), COORDINATORS, ids=[s for s, _ in COORDINATORS])
+def test_deployed_coordinators_need_tokens_and_speak_only_tls(source: str, argv: list[str]) -> None:
+    options = _options(argv)
+    assert {"--auth", "--tls-cert", "--tls-key"} <= set(options), f"{source}: {argv}"
+    assert not options["--http"].startswith("127.0.0.1"), f"{source}: the dashboard must be reachable"
+
+
+def test_every_deployment_file_runs_its_coordinators() -> None:
+    assert {source for source, _ in COORDINATORS} >= {"compose.yaml", "coordinator.yaml", "Dockerfile"}
+
+
+def test_k8s_tokens_and_certificates_come_from_secrets() -> None:
+    docs = list(yaml.safe_load_all((DEPLOY / "k8s" / "coordinator.yaml").read_text()))
+    pod = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["mountPath"]: volumes[m["name"]] for m in container["volumeMounts"]}
+    options = _options(container["args"])
+    for flag in ("--auth", "--tls-cert", "--tls-key"):
+        path = options[flag]
+        volume = next(v for mount, v in mounts.items() if path.startswith(mount + "/"))
+        assert "secret" in volume, f"{flag} {path} is not read from a Secret"
+    assert "env" not in container or not any("TOKEN" in e["name"] for e in container["env"])
+    for probe in ("readinessProbe", "livenessProbe"):
+        check = container[probe]["httpGet"]
+        assert check["scheme"] == "HTTPS" and check["path"] == "/healthz"
+    from coordinator.http import is_public
+
+    assert is_public("/healthz"), "the probes' route must need no token"
+
+
+def test_prometheus_scrapes_the_coordinators_with_a_metrics_token_over_tls() -> None:
+    config = yaml.safe_load((DEPLOY / "prometheus.yml").read_text())
+    job = next(j for j in config["scrape_configs"] if j["job_name"] == "mmer-coordinator")
+    assert job["scheme"] == "https"
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    mounted = {v.split(":")[1] for v in compose["services"]["prometheus"]["volumes"]}
+    assert {job["tls_config"]["ca_file"], job["authorization"]["credentials_file"]} <= mounted
+
+
+def test_server_certificate_names_every_address_given(tmp_path: Path) -> None:
+    script = DEPLOY / "certs" / "make-certs.sh"
+    subprocess.run(
+        ["bash", str(script), str(tmp_path), "coordinator-1,coordinator-2,10.1.2.3"],
+        check=True,
+        capture_output=True,
+    )
+    from cryptography import x509
+
+    cert = x509.load_pem_x509_certificate((tmp_path / "server.crt").read_bytes())
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    dns = set(names.get_values_for_type(x509.DNSName))
+    ips = {str(ip) for ip in names.get_values_for_type(x509.IPAddress)}
+    assert dns == {"coordinator-1", "coordinator-2", "localhost"} and ips == {"10.1.2.3", "127.0.0.1"}
+
+
+def test_deployed_trainers_verify_the_coordinator_and_read_their_token_from_a_secret() -> None:
+    trainers = [(s, _options(argv)) for s, argv in INVOCATIONS if argv[:2] == ["trainer", "serve"]]
+    assert {s for s, _ in trainers} == {"compose.yaml", "trainer.yaml"}
+    for source, options in trainers:
+        assert options["--tls-ca"].startswith("/etc/mmer/"), (
+            f"{source}: the trainer must verify the coordinator"
+        )
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]["trainer"]
+    assert compose["env_file"] == ["./secrets/trainer.env"]
+    pod = next(
+        d
+        for d in yaml.safe_load_all((DEPLOY / "k8s" / "trainer.yaml").read_text())
+        if d["kind"] == "Deployment"
+    )
+    container = pod["spec"]["template"]["spec"]["containers"][0]
+    token = next(e for e in container["env"] if e["name"] == "MMER_TOKEN")
+    assert "secretKeyRef" in token["valueFrom"]

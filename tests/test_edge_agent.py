@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
+import re
 import threading
+import time
 
 import grpc
 import numpy as np
 import pytest
-from edge_models import bundle_blobs, make_bundle
-from edge_servicer import EdgeTestServer
 
 from edge_node.agent import Agent
 from edge_node.clock import ClockEstimate
@@ -24,6 +25,8 @@ from mmer_core.bundle import load_public_key
 from mmer_core.modalities import MODALITIES
 from mmer_core.synthetic import Session, SessionConfig, stream_windows
 from mmer_core.windowing import Window
+from testkit.edge_models import bundle_blobs, make_bundle
+from testkit.edge_servicer import EdgeTestServer
 
 
 @pytest.fixture
@@ -77,11 +80,16 @@ async def test_synthetic_session_scores_every_window_once_in_order(server, tmp_p
     assert last.device_id == "dev1" and dict(last.model_versions) == dict.fromkeys(MODALITIES, 1)
 
 
-async def test_window_ends_follow_the_sample_clock_in_real_time(server, tmp_path):
+async def test_window_ends_follow_the_sample_clock_in_real_time(server, tmp_path, caplog):
     """The synthetic source hands samples over in 0.2 s chunks, so an eeg window ending at x.5 s arrives with the
     chunk ending at x.6 s; its frame still says it ended at x.5: hops stay regular and the wait shows as queue."""
     agent = build_agent(server, tmp_path, ("eeg", "image"))
+    caplog.set_level(logging.INFO, logger="edge_node.agent")
+    started = time.monotonic()
     await agent.run(open_source("synthetic:5", ["eeg", "image"], "s1", fast=False, seconds=4.0))
+    took = time.monotonic() - started
+    (logged,) = [float(m) for m in re.findall(r"agent done in ([0-9.]+) ?s", caplog.text)]
+    assert 3.5 <= logged <= took + 0.1, (logged, took)  # the whole run, not the moment after it
     eeg = server.store.frames[("dev1", "eeg")]
     hops = [(b.window_end_ns - a.window_end_ns) / 1e6 for a, b in itertools.pairwise(eeg)]
     assert len(hops) >= 3 and all(abs(h - 500) < 15 for h in hops), hops

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -13,20 +12,19 @@ from pathlib import Path
 
 import grpc
 import pytest
-from edge_models import make_bundle
-from edge_servicer import EdgeTestServer
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from edge_node.cli import configure
 from edge_node.spool import Spool
+from testkit.edge_models import make_bundle
+from testkit.edge_servicer import EdgeTestServer
 
 ROOT = Path(__file__).resolve().parents[1]
-ENV = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'protos'}"}
 
 
 def node_cmd(tmp_path: Path, port: int, seconds: float, extra: tuple[str, ...] = ()) -> list[str]:
     return [
-        sys.executable, "-m", "mmer_core.cli", "node", "--coordinator", f"127.0.0.1:{port}", "--device-id", "dev1",
+        sys.executable, "-m", "mmer_cli", "node", "--coordinator", f"127.0.0.1:{port}", "--device-id", "dev1",
         "--subject", "s1", "--source", "synthetic:4", "--modalities", "eeg", "--models", str(tmp_path / "models"),
         "--spool", str(tmp_path / "spool"), "--token", "tok", "--fast", "--seconds", str(seconds),
         "--stats-json", str(tmp_path / "stats.json"), *extra,
@@ -40,7 +38,7 @@ async def test_killed_node_resends_unacked_frames_after_restart(tmp_path):
     await srv.start()
     port = srv.port
     await srv.stop()  # the coordinator is down: frames pile up in the spool
-    proc = subprocess.Popen(node_cmd(tmp_path, port, 20.0), env=ENV, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(node_cmd(tmp_path, port, 20.0), stderr=subprocess.PIPE)
     spool_dir = tmp_path / "spool"
     for _ in range(600):  # up to 30 s: process start-up is slow on a loaded machine
         await asyncio.sleep(0.05)
@@ -54,7 +52,6 @@ async def test_killed_node_resends_unacked_frames_after_restart(tmp_path):
     out = await asyncio.to_thread(
         subprocess.run,
         node_cmd(tmp_path, port, 3.0, ("--health-port", "0")),
-        env=ENV,
         capture_output=True,
         timeout=60,
     )

@@ -51,7 +51,7 @@ pytestmark = pytest.mark.skipif(liblsl_missing() is not None, reason=str(liblsl_
 def run_with_lsl(tmp_path: Path, body: str) -> dict:
     cfg = tmp_path / "lsl_api.cfg"
     cfg.write_text(LOOPBACK_ONLY)
-    env = {**os.environ, "LSLAPICFG": str(cfg), "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'protos'}"}
+    env = {**os.environ, "LSLAPICFG": str(cfg)}
     script = "import json, threading, time\nimport numpy as np\nimport pylsl\n" + textwrap.dedent(body)
     out = subprocess.run(
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=90, cwd=tmp_path

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from edge_models import bundle_blobs, make_bundle, manifest_for
 
 from edge_node.inference import load_runner, resolve_providers, session_options
 from edge_node.models import ModelSlot, install_update
 from mmer_core.bundle import BundleError, load_public_key
 from mmer_core.modalities import SPECS
+from testkit.edge_models import bundle_blobs, make_bundle, manifest_for
 
 
 @pytest.fixture

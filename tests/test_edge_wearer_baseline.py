@@ -10,7 +10,6 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
-from edge_models import make_bundle
 
 from edge_node.agent import Agent
 from edge_node.clock import ClockEstimate
@@ -23,6 +22,7 @@ from mmer_core.bundle import BundleError, load_public_key
 from mmer_core.preprocess import preprocess
 from mmer_core.wearer_baseline import HORIZON_PARAM, WARMUP_PARAM, WearerBaseline
 from mmer_core.windowing import Window
+from testkit.edge_models import make_bundle
 
 WARMUP = 4
 

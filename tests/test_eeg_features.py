@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from deap_files import write_deap_subject
 
 from mmer_core.formats import DEAP_CHANNELS
 from mmer_core.modalities import EEG_BANDS, EEG_CHANNELS, SPECS
 from mmer_core.preprocess import eeg, preprocess_batch
 from mmer_core.taxonomy import QUADRANTS
+from testkit.deap_files import write_deap_subject
 from trainer.loaders.deap import load_deap
 
 RATE = 128.0

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from face_folders import face_frame
 
 from mmer_core.modalities import SPECS
 from mmer_core.preprocess import face_finder, preprocess, preprocess_kept
 from mmer_core.preprocess.face_finder import FoundFace, NoFace
 from mmer_core.preprocess.image import to_gray
+from testkit.face_folders import face_frame
 from trainer.augment import augment_faces
 
 cv2 = pytest.importorskip("cv2", reason="face detection needs opencv-python-headless (the 'face' extra)")

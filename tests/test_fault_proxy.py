@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from bench.fault_proxy import ProxyThread
+from testkit.fault_proxy import ProxyThread
 
 
 class Echo(socketserver.BaseRequestHandler):

@@ -5,7 +5,7 @@ Every scenario must keep the system's promises: no frame the coordinator acked i
 fusion window published twice (in the stream or to a resuming subscriber), the subscriber misses nothing,
 and fresh fused emotions flow again after the fault ends (within 5 s is the goal that bench/faults.py
 judges). The figures come from witnesses outside
-the coordinator (bench/fault_scenarios.py); bench/faults.py runs the same scenarios bigger.
+the coordinator (testkit/fault_scenarios.py); bench/faults.py runs the same scenarios bigger.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.fault_scenarios import SCENARIOS as RUN
-from bench.fault_scenarios import Figures, Size, open_cluster
+from testkit.fault_scenarios import SCENARIOS as RUN
+from testkit.fault_scenarios import Figures, Size, open_cluster
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = Size(edges=2, warm_s=1.0, fault_s=2.0, tail_s=0.5)
@@ -102,7 +102,7 @@ def test_coordinator_killed_and_restarted_mid_stream(cluster) -> None:
 @pytest.mark.slow
 def test_bench_faults_writes_sane_json(tmp_path) -> None:
     out = tmp_path / "faults.json"
-    cmd = [sys.executable, str(ROOT / "bench" / "faults.py"), "--json", str(out), "--only", "proxy_drop",
+    cmd = [sys.executable, "-m", "bench.faults", "--json", str(out), "--only", "proxy_drop",
            "--edges", "1", "--warm", "1", "--fault", "1", "--tail", "0.5"]  # fmt: skip
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-2000:]

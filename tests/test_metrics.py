@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from mmer.v1 import ingest_pb2, ingest_pb2_grpc
 from mmer_core.telemetry import LATENCY_BUCKETS_MS
-from tests.coordinator_helpers import coordinator_process, frame, http_get
+from testkit.coordinator_helpers import coordinator_process, frame, http_get
 
 FRAME_HOPS = ("queue", "inference", "spool", "network")
 
@@ -63,7 +63,7 @@ async def test_metrics_are_prometheus_text_with_hop_histograms_and_device_gauges
         own = lambda labels: tuple(sorted((k, v) for k, v in labels.items() if not k.startswith("otel_")))  # noqa: E731
         return {own(s.labels): s.value for s in families[name].samples}
 
-    device = (("device", "wearable-3"), ("subject", "subj-1"))
+    device = (("device", "wearable-3"),)  # never the subject: /metrics is for monitoring, not people
     assert gauge("mmer_coordinator_device_spool_depth") == {device: 17}
     assert gauge("mmer_coordinator_device_queue_depth") == {device: 2}
     assert gauge("mmer_coordinator_device_model_version") == {

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from face_folders import face_frame
 
 from mmer_core.modalities import EEG_BANDS, EEG_CHANNELS, HR_FEATURES, MODALITIES, SPECS, get_spec
 from mmer_core.preprocess import hr as hr_mod
@@ -14,6 +13,7 @@ from mmer_core.preprocess import preprocess, preprocess_batch, preprocessing_par
 from mmer_core.preprocess.eeg import band_powers
 from mmer_core.preprocess.image import preprocess as image_preprocess
 from mmer_core.preprocess.speech import mel_band_edges, mel_filterbank
+from testkit.face_folders import face_frame
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 RNG = np.random.default_rng(0)

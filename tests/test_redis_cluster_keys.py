@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 import redis as redis_sync
-from coordinator_helpers import frame
 
-from bench.localhost import start_redis
 from coordinator.redis_store import RedisStore
 from coordinator.sharing import SharedFusion
 from mmer.v1 import fusion_pb2
+from testkit.coordinator_helpers import frame
+from testkit.localhost import start_redis
 
 
 @pytest.fixture()

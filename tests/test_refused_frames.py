@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 
 import grpc
-from coordinator_helpers import frame
 
 from coordinator.memory_store import MemoryStore
 from coordinator.server import build_server
@@ -19,6 +18,7 @@ from edge_node.spool import Spool
 from edge_node.streamer import Streamer
 from mmer_core.config import CoordinatorConfig
 from mmer_core.wire import format_invalid_frame, parse_invalid_frame
+from testkit.coordinator_helpers import frame
 
 
 async def test_refused_frame_is_set_aside_and_every_other_frame_is_acked(tmp_path) -> None:

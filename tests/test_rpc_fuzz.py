@@ -28,7 +28,6 @@ from grpc_health.v1 import health_pb2
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench.localhost import free_port
 from mmer.v1 import (
     admin_pb2,
     clock_pb2,
@@ -39,8 +38,9 @@ from mmer.v1 import (
     registry_pb2,
 )
 from mmer_core.bundle import load_private_key, sign_manifest
-from tests.coordinator_helpers import frame
-from tests.edge_models import bundle_blobs, make_bundle
+from testkit.coordinator_helpers import frame
+from testkit.edge_models import bundle_blobs, make_bundle
+from testkit.localhost import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -120,11 +120,10 @@ def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("fuzz")
     signed = make_bundle(tmp / "image-v1", tmp / "keys", "image", 1)
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'protos'}"}
-    cmd = [sys.executable, "-m", "mmer_core.cli", "coordinator", "--listen", f"127.0.0.1:{port}",
+    cmd = [sys.executable, "-m", "mmer_cli", "coordinator", "--listen", f"127.0.0.1:{port}",
            "--http", f"127.0.0.1:{free_port()}", "--trainer-pubkey", str(tmp / "keys" / "trainer.pub")]  # fmt: skip
     log = open(tmp / "coordinator.log", "wb")  # noqa: SIM115 (closed at teardown)
-    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log, stderr=log)
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=log)
     target = f"127.0.0.1:{port}"
     channel = grpc.insecure_channel(target)
     deadline = time.monotonic() + 60

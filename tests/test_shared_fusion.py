@@ -14,7 +14,7 @@ from coordinator.service import Coordinator
 from coordinator.sharing import SHARDS, SharedFusion
 from mmer.v1 import fusion_pb2
 from mmer_core.config import CoordinatorConfig
-from tests.coordinator_helpers import batch, frame
+from testkit.coordinator_helpers import batch, frame
 
 pytestmark = pytest.mark.redis
 SUBJECTS = [f"subj-{i}" for i in range(12)]

@@ -10,8 +10,6 @@ from collections import defaultdict
 
 import grpc
 import pytest
-from edge_models import make_bundle
-from memory_tracing import memory_spans
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, TraceIdRatioBased
 
@@ -28,6 +26,8 @@ from edge_node.streamer import Streamer
 from mmer_core import telemetry
 from mmer_core.bundle import load_public_key
 from mmer_core.config import CoordinatorConfig
+from testkit.edge_models import make_bundle
+from testkit.memory_tracing import memory_spans
 
 EDGE_HOPS = {"edge.preprocess": "preprocess", "edge.inference": "inference"}
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from face_folders import face_frame
 from matplotlib.image import imsave
 
 from mmer_core.formats import DEAP_CHANNELS
@@ -15,6 +14,7 @@ from mmer_core.modalities import SPECS
 from mmer_core.synthetic import face
 from mmer_core.synthetic.traits import sample_traits
 from mmer_core.taxonomy import QUADRANTS
+from testkit.face_folders import face_frame
 from trainer.loaders import load, parse_source
 from trainer.loaders.deap import load_deap
 from trainer.loaders.faces import load_faces

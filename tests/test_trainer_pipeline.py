@@ -24,7 +24,7 @@ METHODS = ("max", "percentile", "max-percentile", "entropy")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("pipeline")
     proc = subprocess.run(
-        [sys.executable, "-m", "mmer_core.cli", "trainer", "pipeline", "--fast", "--out", str(out)],
+        [sys.executable, "-m", "mmer_cli", "trainer", "pipeline", "--fast", "--out", str(out)],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -85,7 +85,7 @@ def test_serve_loop_retrains_when_new_files_arrive(tmp_path: Path, hr_data: data
 def test_serve_cli_refuses_data_it_cannot_watch(
     data: str, message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from mmer_core.cli import main
+    from mmer_cli.dispatch import main
 
     assert main(["trainer", "serve", "--data", data, "--once"]) == 2
     assert message in capsys.readouterr().err

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mmer_core.cli import main
+from mmer_cli.dispatch import main
 
 
 @pytest.mark.slow

@@ -13,7 +13,8 @@ import pytest
 
 from edge_node.inference import load_runner
 from edge_node.wearer_baselines import Calibrating, WearerBaselines
-from mmer_core import bundle, cli
+from mmer_cli import dispatch as cli
+from mmer_core import bundle
 from mmer_core.wearer_baseline import HORIZON_PARAM, WARMUP_PARAM, requested
 from trainer.data import SyntheticPlan, synthetic
 
@@ -24,7 +25,7 @@ WARMUP = 5
 def test_feature_models_ask_the_edge_for_a_calibrated_baseline(tmp_path: Path) -> None:
     out = tmp_path / "models"
     proc = subprocess.run(
-        [sys.executable, "-m", "mmer_core.cli", "trainer", "pipeline", "--fast", "--out", str(out),
+        [sys.executable, "-m", "mmer_cli", "trainer", "pipeline", "--fast", "--out", str(out),
          "--modalities", "hr", "--methods", "max", "--no-tflite", "--wearer-baseline", str(WARMUP)],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip

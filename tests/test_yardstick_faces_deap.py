@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from deap_files import write_deap_folder
-from face_folders import write_face_folder
 
+from testkit.deap_files import write_deap_folder
+from testkit.face_folders import write_face_folder
 from trainer.yardstick.options import YardstickOptions
 
 pytest.importorskip("tensorflow", reason="the yardsticks train the deployed model (the 'trainer' extra)")
@@ -89,7 +89,9 @@ def test_a_deap_bundle_from_the_pipeline_keeps_its_wearer_baseline(deap: Path, t
     pipeline("deap", deap, tmp_path)
     report = score_bundle(tmp_path / "eeg", deap).report()
     # 40 windows a subject; the baseline takes each window in before scoring it, so the 30th is the first scored
-    assert report["unit"] == "window" and report["n"] == 3 * (40 - 29), "the calibration windows are not scored"
+    assert report["unit"] == "window" and report["n"] == 3 * (40 - 29), (
+        "the calibration windows are not scored"
+    )
     from trainer.yardstick.faces import score_bundle as score_faces
 
     with pytest.raises(ValueError, match="a eeg bundle, not image"):

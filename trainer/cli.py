@@ -77,7 +77,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
     push = steps.add_parser("push", help=STEPS["push"], description=STEPS["push"])
     push.add_argument("--coordinator", required=True, help="coordinator gRPC address HOST:PORT")
-    push.add_argument("--token", default="", help="bearer token of this trainer")
+    push.add_argument(
+        "--token", default=os.environ.get("MMER_TOKEN", ""), help="bearer token (default $MMER_TOKEN)"
+    )
+    push.add_argument("--tls-ca", type=Path, help="CA certificate to verify the coordinator (enables TLS)")
     push.add_argument(
         "--pubkey", type=Path, help="check bundles with this key first (default DIR/keys/trainer.pub)"
     )
@@ -98,6 +101,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     srv.add_argument(
         "--token", default=os.environ.get("MMER_TOKEN"), help="bearer token (default $MMER_TOKEN)"
     )
+    srv.add_argument("--tls-ca", type=Path, help="CA certificate to verify the coordinator (enables TLS)")
     srv.add_argument("--min-new-files", type=int, default=1, help="retrain when this many new files arrived")
     srv.add_argument("--interval", type=float, help="also retrain every INTERVAL seconds")
     srv.add_argument("--poll", type=float, default=30.0, help="seconds between checks of the data directory")
@@ -219,7 +223,7 @@ def run_push(args: argparse.Namespace) -> int:
     from trainer.push import push_bundles
 
     try:
-        for r in push_bundles(args.coordinator, args.directory, args.token, args.pubkey):
+        for r in push_bundles(args.coordinator, args.directory, args.token, args.pubkey, tls_ca=args.tls_ca):
             print(f"pushed {r.modality} v{r.version}: {r.stage}")
     except (BundleError, ValueError) as exc:
         print(f"push refused locally: {exc}", file=sys.stderr)
@@ -257,7 +261,7 @@ def run_serve(args: argparse.Namespace) -> int:
         modality, lambda: load(kind, folder, modality, args.seed), folder, options,
         min_new_files=args.min_new_files, interval_s=args.interval, poll_s=args.poll,
         coordinator=args.coordinator, token=args.token, rounds=1 if args.once else None,
-        log=lambda s: print(s, flush=True),
+        log=lambda s: print(s, flush=True), tls_ca=args.tls_ca,
     )  # fmt: skip
     return 0
 

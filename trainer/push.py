@@ -35,19 +35,27 @@ def find_bundles(directory: Path) -> list[Path]:
     return found
 
 
+def open_channel(address: str, tls_ca: Path | None) -> grpc.Channel:
+    """A channel to the coordinator: TLS verified against tls_ca when given, plaintext otherwise."""
+    if tls_ca is None:
+        return grpc.insecure_channel(address)
+    return grpc.secure_channel(address, grpc.ssl_channel_credentials(root_certificates=tls_ca.read_bytes()))
+
+
 def push_bundles(
     address: str,
     directory: Path,
     token: str = "",
     public_key_path: Path | None = None,
     timeout_s: float = 60.0,
+    tls_ca: Path | None = None,
 ) -> list[registry_pb2.PushModelResponse]:
     """Verify each bundle locally (when the public key is at hand), then push it."""
     key_path = public_key_path or directory / "keys" / bundle.PUBLIC_KEY_FILE
     public = bundle.load_public_key(key_path) if key_path.is_file() else None
     metadata = (("authorization", f"Bearer {token}"),) if token else ()
     out = []
-    with grpc.insecure_channel(address) as channel:
+    with open_channel(address, tls_ca) as channel:
         stub = registry_pb2_grpc.RegistryStub(channel)
         for path in find_bundles(directory):
             b = (

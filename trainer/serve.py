@@ -46,6 +46,7 @@ def retrain_once(
     coordinator: str | None = None,
     token: str | None = None,
     log: Log = print,
+    tls_ca: Path | None = None,
 ) -> Decision:
     """Train a candidate into OUT/staging, compare it with OUT/<modality> on held-out data, promote or refuse."""
     serving = options.out / modality
@@ -72,7 +73,7 @@ def retrain_once(
         from trainer.push import push_bundles
 
         public = options.key.with_name(bundle.PUBLIC_KEY_FILE)
-        for response in push_bundles(coordinator, staging, token or "", public):
+        for response in push_bundles(coordinator, staging, token or "", public, tls_ca=tls_ca):
             log(f"[{modality}] pushed v{response.version} to {coordinator}: {response.stage}")
     shutil.rmtree(serving, ignore_errors=True)
     shutil.copytree(staging, serving)
@@ -111,6 +112,7 @@ def serve(
     token: str | None = None,
     rounds: int | None = None,
     log: Log = print,
+    tls_ca: Path | None = None,
 ) -> list[Decision]:
     """Poll WATCH; retrain when >= min_new_files arrived since the last round or interval_s elapsed."""
     decisions: list[Decision] = []
@@ -122,7 +124,7 @@ def serve(
         if files - seen_files >= min_new_files or due:
             why = f"{files - seen_files} new files" if files - seen_files >= min_new_files else "schedule"
             log(f"[{modality}] retraining ({why}; {files} files in {watch})")
-            decisions.append(retrain_once(modality, load(), options, coordinator, token, log))
+            decisions.append(retrain_once(modality, load(), options, coordinator, token, log, tls_ca))
             seen_files, last = files, time.monotonic()
         else:
             log(

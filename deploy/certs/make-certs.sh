@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Make a private CA, a coordinator server certificate and one client certificate per
-# device for mutual TLS. Usage: deploy/certs/make-certs.sh OUT_DIR SERVER_NAME [DEVICE_ID ...]
-# The coordinator takes --tls-cert OUT/server.crt --tls-key OUT/server.key --tls-client-ca OUT/ca.crt;
-# each device takes --tls-ca OUT/ca.crt --tls-cert OUT/DEVICE.crt --tls-key OUT/DEVICE.key.
+# device for mutual TLS. Usage: deploy/certs/make-certs.sh OUT_DIR SERVER_NAME[,NAME...] [DEVICE_ID ...]
+# The server certificate holds every name (DNS name or IP) clients dial, plus localhost and 127.0.0.1.
+# The coordinator takes --tls-cert OUT/server.crt --tls-key OUT/server.key (gRPC and HTTPS) and, for mutual
+# TLS, --tls-client-ca OUT/ca.crt; each device takes --tls-ca OUT/ca.crt --tls-cert OUT/DEVICE.crt
+# --tls-key OUT/DEVICE.key; `mmer subscribe`, browsers and Prometheus trust OUT/ca.crt.
 set -euo pipefail
-out=${1:?usage: make-certs.sh OUT_DIR SERVER_NAME [DEVICE_ID ...]}
-server=${2:?server name (DNS name or IP the devices dial)}
+out=${1:?usage: make-certs.sh OUT_DIR SERVER_NAME[,NAME...] [DEVICE_ID ...]}
+names=${2:?server names (DNS names or IPs the clients dial, comma-separated)}
 shift 2
 mkdir -p "$out"
 cd "$out"
@@ -14,8 +16,13 @@ days=825
 openssl genrsa -out ca.key 4096 2>/dev/null
 openssl req -x509 -new -key ca.key -sha256 -days "$days" -subj "/CN=mmer CA" -out ca.crt
 
-san="DNS:${server},DNS:localhost,IP:127.0.0.1"
-if [[ $server =~ ^[0-9.]+$ ]]; then san="IP:${server},DNS:localhost,IP:127.0.0.1"; fi
+IFS=, read -r -a servers <<< "$names"
+server=${servers[0]}
+san=""
+for name in "${servers[@]}"; do
+    if [[ $name =~ ^[0-9.]+$ ]]; then san+="IP:${name},"; else san+="DNS:${name},"; fi
+done
+san+="DNS:localhost,IP:127.0.0.1"
 openssl genrsa -out server.key 2048 2>/dev/null
 openssl req -new -key server.key -subj "/CN=${server}" -out server.csr
 printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth\n' "$san" > server.ext
@@ -31,4 +38,4 @@ for device in "$@"; do
 done
 rm -f ./*.csr ./*.ext
 chmod 600 ./*.key
-echo "wrote CA, server (${server}) and ${#} device certificates to $(pwd)"
+echo "wrote CA, server (${names}) and ${#} device certificates to $(pwd)"

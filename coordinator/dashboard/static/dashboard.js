@@ -138,7 +138,12 @@ function connect() {
   const status = document.getElementById("status");
   const source = new EventSource("events");
   source.addEventListener("open", () => { status.textContent = "live"; status.className = "status live"; });
-  source.addEventListener("error", () => { status.textContent = "reconnecting…"; status.className = "status down"; });
+  source.addEventListener("error", () => {
+    status.textContent = "reconnecting…";
+    status.className = "status down";
+    // a refused stream (session expired or revoked) is not retried by the browser: reload to the login form
+    if (source.readyState === EventSource.CLOSED) setTimeout(() => location.reload(), 5000);
+  });
   source.addEventListener("snapshot", (e) => {
     const snap = JSON.parse(e.data);
     (snap.fused || []).forEach(onFused);

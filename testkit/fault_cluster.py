@@ -28,20 +28,17 @@ import grpc
 import redis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-ROOT = Path(__file__).resolve().parents[1]
-for _p in (str(ROOT / "protos"), str(ROOT)):
-    if _p not in sys.path:
-        sys.path.insert(0, _p)
+from mmer.v1 import fusion_pb2, fusion_pb2_grpc
+from testkit.fault_proxy import ProxyThread
+from testkit.localhost import free_port, redis_server
 
-from bench.fault_proxy import ProxyThread  # noqa: E402
-from bench.localhost import free_port, redis_server  # noqa: E402
-from mmer.v1 import fusion_pb2, fusion_pb2_grpc  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 SHARD_STREAMS = (
     16  # coordinator.sharing.SHARDS; read from Redis keys, not imported (no coordinator import here)
 )
 FUSED_STREAM = "mmer:{fused}:stream"
-ENV = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'protos'}", "OMP_NUM_THREADS": "1"}
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
 def wait_until(predicate, timeout_s: float, what: str, step_s: float = 0.05) -> float:
@@ -117,7 +114,7 @@ class CoordinatorProcess:
 
     def start(self, timeout_s: float = 60) -> float:
         """Launch and wait until gRPC health says SERVING; returns the seconds that took."""
-        cmd = [sys.executable, "-m", "mmer_core.cli", "coordinator", "--listen", self.target,
+        cmd = [sys.executable, "-m", "mmer_cli", "coordinator", "--listen", self.target,
                "--http", f"127.0.0.1:{self.http_port}", "--store", self.redis_url,
                "--trainer-pubkey", str(self.pubkey)]  # fmt: skip
         started = time.monotonic()
@@ -314,7 +311,7 @@ class Bundles:
 
 
 def make_bundles(directory: Path, modalities: list[str]) -> Bundles:
-    from tests.edge_models import make_bundle
+    from testkit.edge_models import make_bundle
 
     keys = directory / "keys"
     for m in modalities:
@@ -410,7 +407,7 @@ class ProcessEdge:
         self.models = workdir / "models"
         shutil.copytree(bundles.models, self.models)
         self.health_port = free_port()
-        self.cmd = [sys.executable, "-m", "mmer_core.cli", "node", "--coordinator", target,
+        self.cmd = [sys.executable, "-m", "mmer_cli", "node", "--coordinator", target,
                     "--device-id", device_id, "--subject", subject, "--source", f"synthetic:{seed}",
                     "--modalities", ",".join(modalities), "--models", str(self.models),
                     "--trainer-pubkey", str(bundles.pubkey), "--spool", str(workdir / "spool"),

@@ -1,7 +1,9 @@
 """Regenerate the Python code of the wire contract from protos/mmer/v1/*.proto.
 
-Kept as a module (not a shell line) so the test that proves the committed code is
-current runs exactly the same generator as `make protos`.
+A developer tool, not runtime code: `make protos` runs it on the repository, and the test that
+proves the committed code is current runs it into a scratch directory.
+
+    python tools/protogen.py [OUT_DIR]   # default: protos/
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ def generate(out_dir: Path, proto_root: Path = PROTO_ROOT) -> list[Path]:
 
 
 def main() -> int:
+    """Generate into the directory named on the command line (default: protos/); print each file."""
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else PROTO_ROOT
     for path in generate(out):
         print(path)

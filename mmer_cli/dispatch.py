@@ -1,8 +1,8 @@
 """The `mmer` console script: one entry point, one subcommand per service.
 
 Subcommands are loaded by module name only when chosen, so `mmer node` on an
-edge device never imports the trainer's TensorFlow, and the shared library does
-not depend on the services it dispatches to.
+edge device never imports the trainer's TensorFlow. The dispatcher sits above the
+services; `mmer_core` and the services never import it.
 """
 
 from __future__ import annotations
@@ -19,6 +19,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "run the coordinator: ingest, fusion, fused stream, registry, latency",
     ),
     "trainer": ("trainer.cli", "train, quantize, evaluate, sign and push per-modality models"),
+    "subscribe": (
+        "mmer_client.subscribe",
+        "print the fused-emotion stream as NDJSON, resuming across restarts",
+    ),
     "demo": ("mmer_demo.cli", "train if needed, start a coordinator and edge nodes, show fused emotions"),
 }
 
@@ -43,7 +47,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(args_list).parse_args(args_list)
     return int(args.run(args) or 0)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

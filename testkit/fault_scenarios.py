@@ -31,7 +31,8 @@ from pathlib import Path
 import grpc
 import redis
 
-from bench.fault_cluster import (
+from mmer.v1 import registry_pb2, registry_pb2_grpc
+from testkit.fault_cluster import (
     SHARD_STREAMS,
     Cluster,
     InProcessEdge,
@@ -42,7 +43,6 @@ from bench.fault_cluster import (
     stream_tail,
     wait_until,
 )
-from mmer.v1 import registry_pb2, registry_pb2_grpc
 
 _runs = itertools.count(1)
 
@@ -385,7 +385,7 @@ def slow_subscriber(cluster: Cluster, size: Size) -> Figures:
 def trainer_push(cluster: Cluster, size: Size) -> Figures:
     """PushModel of a new signed version of every modality while the edges stream: each connected edge
     must serve it within 5 s (first frame scored by it stored) with no window dropped."""
-    from tests.edge_models import bundle_blobs, make_bundle
+    from testkit.edge_models import bundle_blobs, make_bundle
 
     run = Run(cluster, "trainer_push", size)
     start_edges(run)

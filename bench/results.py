@@ -1,0 +1,155 @@
+"""Render bench/RESULTS.md, and the README's real-data table, from the benchmarks' published JSON.
+
+    python bench/results.py            # rewrite bench/RESULTS.md and the README block
+    python bench/results.py --check    # exit 1 if either would change (a test runs this)
+
+A benchmark's figures are published by copying the JSON it wrote to `bench/published/NAME.json` (NAME: the
+benchmark, e.g. `realdata`, `edge`, `coordinator`); the documents are then rendered from those files, never
+typed by hand. `bench/published/reference.json` holds published figures from the literature to stand beside
+ours, by set name and metric, with their source.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PUBLISHED = HERE / "published"
+RESULTS = HERE / "RESULTS.md"
+README = HERE.parent / "README.md"
+BEGIN, END = "<!-- realdata:begin (bench/results.py) -->", "<!-- realdata:end -->"
+COMMANDS = {
+    "realdata": "python bench/realdata.py --json FILE --data KIND:PATH ...",
+    "trainer": "python bench/trainer.py --json FILE",
+    "edge": "python bench/edge.py --json FILE",
+    "coordinator": "python bench/coordinator.py --devices 1000 --seconds 60 --store redis --json FILE",
+    "faults": "python bench/faults.py --json FILE",
+    "load": "python bench/load.py --json FILE",
+}
+
+
+def pct(entry: dict | None, metric: str) -> str:
+    """A mean over folds as a fraction with its spread, or a dash."""
+    if not entry or metric not in entry:
+        return "-"
+    sd = entry.get("sd", {}).get(metric)
+    return f"{entry[metric]:.3f}" + (f" ± {sd:.3f}" if sd else "")
+
+
+def realdata_table(data: dict, reference: dict) -> str:
+    """One row per classifier and set (deployed int8 and fp32, every reference, the majority class), then the
+    published figures that stand beside them."""
+    rows = [
+        "| set | split | classifier | accuracy | macro-F1 |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, s in sorted(data["sets"].items()):
+        split = f"{s['folds']} folds by person, {s['subjects']} persons, per {s['unit']}"
+        entries = [("**deployed int8**", s.get("deployed_int8")), ("deployed fp32", s.get("deployed_fp32"))]
+        entries += [(ref, e) for ref, e in sorted(s.get("references", {}).items())]
+        entries.append(("majority class", s.get("majority")))
+        for label, entry in entries:
+            rows.append(
+                f"| {name} | {split} | {label} | {pct(entry, 'accuracy')} | {pct(entry, 'macro_f1')} |"
+            )
+    published = [(name, p) for name in sorted(data["sets"]) for p in reference.get(name, [])]
+    if published:
+        rows += ["", "Published person-independent figures on the same corpora, for orientation:", ""]
+        rows += ["| set | task and split | figure | source |", "| --- | --- | --- | --- |"]
+        rows += [f"| {name} | {p['task']} | {p['figure']} | {p['source']} |" for name, p in published]
+    return "\n".join(rows)
+
+
+def flat_rows(value: object, prefix: str = "") -> list[tuple[str, str]]:
+    """Every scalar of a JSON document as (dotted key, value); lists of scalars joined."""
+    if isinstance(value, dict):
+        return [row for k, v in value.items() for row in flat_rows(v, f"{prefix}.{k}" if prefix else k)]
+    if isinstance(value, list):
+        if all(not isinstance(v, dict | list) for v in value):
+            return [(prefix, ", ".join(str(v) for v in value))]
+        return [row for i, v in enumerate(value) for row in flat_rows(v, f"{prefix}[{i}]")]
+    return [(prefix, str(value))]
+
+
+def generic_section(data: dict) -> str:
+    """A benchmark without a table of its own: every figure it wrote, one row each."""
+    rows = ["| figure | value |", "| --- | --- |"]
+    rows += [f"| `{key}` | {value} |" for key, value in flat_rows(data)]
+    return "\n".join(rows)
+
+
+def render() -> tuple[str, str | None]:
+    """(RESULTS.md, the README's real-data block or None when no real-data JSON is published)."""
+    reference = (
+        json.loads((PUBLISHED / "reference.json").read_text())
+        if (PUBLISHED / "reference.json").exists()
+        else {}
+    )
+    parts = [
+        "# Benchmark results",
+        "",
+        "Rendered by `python bench/results.py` from the JSON in `bench/published/`; do not edit by hand.",
+        "Every benchmark runs on one 2-core machine; each section names the command that wrote its JSON.",
+    ]
+    block = None
+    for name, command in COMMANDS.items():
+        path = PUBLISHED / f"{name}.json"
+        parts += ["", f"## {name}", "", f"`{command}`", ""]
+        if not path.exists():
+            parts.append(
+                f"Not published yet: run the command and copy its JSON to `bench/published/{name}.json`."
+            )
+            continue
+        data = json.loads(path.read_text())
+        if name == "realdata":
+            block = realdata_table(data, reference)
+            parts += [block, "", f"The whole run took {data['seconds'] / 60:.0f} min."]
+        else:
+            parts.append(generic_section(data))
+    return "\n".join(parts) + "\n", block
+
+
+def with_block(readme: str, block: str) -> str:
+    """The README with its real-data block replaced by `block`; ValueError if the markers are missing."""
+    head, begin, rest = readme.partition(BEGIN)
+    _, end, tail = rest.partition(END)
+    if not begin or not end:
+        raise ValueError(f"README.md has no {BEGIN} ... {END} block")
+    return f"{head}{BEGIN}\n{block}\n{END}{tail}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--check", action="store_true", help="exit 1 if a document would change")
+    args = parser.parse_args(argv)
+    results, block = render()
+    readme = README.read_text()
+    new_readme = with_block(readme, block) if block is not None else readme
+    stale = [
+        p.name
+        for p, old, new in (
+            (RESULTS, RESULTS.read_text() if RESULTS.exists() else "", results),
+            (README, readme, new_readme),
+        )
+        if old != new
+    ]
+    if args.check:
+        if stale:
+            print(f"out of date: {', '.join(stale)} (run python bench/results.py)", file=sys.stderr)
+        return 1 if stale else 0
+    RESULTS.write_text(results)
+    README.write_text(new_readme)
+    print(
+        f"rendered {RESULTS.relative_to(HERE.parent)}"
+        + (" and the README's real-data table" if block else "")
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
