@@ -79,7 +79,11 @@ def _fold(
     train_mask, test_mask = fold_masks(running.subjects, test_subjects)
     y_train, y_test = running.y[train_mask], running.y[test_mask]
     trained = train_deployed(
-        running.take(train_mask), work, options.seed, *quick_or_full(options, recipe("deap").epochs)
+        running.take(train_mask),
+        work,
+        options.seed,
+        *quick_or_full(options, recipe("deap").epochs),
+        recipe("deap").class_weights,
     )
     out = {
         "deployed_int8": scores(y_test, score_onnx(trained.int8, running.x[test_mask]).argmax(axis=1), k),

@@ -95,7 +95,13 @@ def _fold(
     k = len(data.taxonomy)
     train_mask, test_mask = fold_masks(data.subjects, test_persons)
     train, test = data.take(train_mask), data.take(test_mask)
-    trained = train_deployed(train, work, options.seed, *quick_or_full(options, recipe("faces").epochs))
+    trained = train_deployed(
+        train,
+        work,
+        options.seed,
+        *quick_or_full(options, recipe("faces").epochs),
+        recipe("faces").class_weights,
+    )
     out = {
         "deployed_int8": scores(test.y, score_onnx(trained.int8, test.x).argmax(axis=1), k),
         "deployed_fp32": scores(test.y, score_onnx(trained.fp32, test.x).argmax(axis=1), k),
