@@ -21,7 +21,7 @@ class KindRecipe:
 # DEAP: the EEG features relative to the wearer's running baseline after one minute (30 windows of 2 s):
 # EEG levels differ far more between heads and electrode fits than between emotions.
 # Augmented face crops are new every epoch, so training goes on longer before validation loss stops falling.
-RECIPES = {"faces": KindRecipe("balanced", 0, 60), "deap": KindRecipe("balanced", 30, 60)}
+RECIPES = {"faces": KindRecipe("balanced", 0, 80), "deap": KindRecipe("balanced", 30, 60)}
 
 
 def recipe(kind: str) -> KindRecipe:

@@ -84,7 +84,12 @@ def fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_va
             log(f"    epoch {epoch + 1:3d}  loss {logs.get('loss', 0):.3f}  acc {logs.get('accuracy', 0):.3f}  "
                 f"val_acc {logs.get('val_accuracy', 0):.3f}")  # fmt: skip
 
-    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=10, restore_best_weights=True)
+    # fresh random variants every batch make a slower start: a model that sees them may sit near chance for
+    # ten epochs before it learns, so it gets longer before its validation loss may stop the run
+    patience, start = (20, 10) if augment is not None else (10, 0)
+    stop = keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=patience, restore_best_weights=True, start_from_epoch=start
+    )
     if augment is None:
         history = model.fit(
             x_train,
