@@ -17,20 +17,18 @@ CONTRAST = (0.7, 1.3)
 MAX_BRIGHTNESS = 0.1
 
 
-def augment_faces(x: np.ndarray, rng: np.random.Generator, strength: float = 1.0) -> np.ndarray:
-    """(N, S, S, 1) crops in [0, 1] -> new random variants: mirror, roll, scale, shift, contrast, brightness
-    (each range scaled by `strength`)."""
+def augment_faces(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(N, S, S, 1) crops in [0, 1] -> new random variants: mirror, roll, scale, shift, contrast, brightness."""
     import cv2
 
     n, size = len(x), x.shape[1]
     out = np.empty_like(x)
-    k = strength
-    angles = rng.uniform(-MAX_ROLL_DEG * k, MAX_ROLL_DEG * k, n)
-    scales = rng.uniform(1 - MAX_SCALE * k, 1 + MAX_SCALE * k, n)
-    shifts = rng.uniform(-MAX_SHIFT * k, MAX_SHIFT * k, (n, 2)) * size
+    angles = rng.uniform(-MAX_ROLL_DEG, MAX_ROLL_DEG, n)
+    scales = rng.uniform(1 - MAX_SCALE, 1 + MAX_SCALE, n)
+    shifts = rng.uniform(-MAX_SHIFT, MAX_SHIFT, (n, 2)) * size
     flips = rng.random(n) < 0.5
-    gains = 1.0 + k * (rng.uniform(*CONTRAST, n) - 1.0)
-    offsets = rng.uniform(-MAX_BRIGHTNESS * k, MAX_BRIGHTNESS * k, n)
+    gains = rng.uniform(*CONTRAST, n)
+    offsets = rng.uniform(-MAX_BRIGHTNESS, MAX_BRIGHTNESS, n)
     for i in range(n):
         m = cv2.getRotationMatrix2D((size / 2, size / 2), float(angles[i]), float(scales[i]))
         m[:, 2] += shifts[i]
