@@ -25,6 +25,7 @@ from pathlib import Path
 from bench.loadgen import (
     Sink,
     Subscriber,
+    cpu_seconds,
     missing_windows,
     pct,
     report,
@@ -60,15 +61,19 @@ async def bench(args: argparse.Namespace) -> dict:
         real = await asyncio.to_thread(run_load, target, args.devices, args.seconds, True, args.procs, "rt")
         await asyncio.sleep(2)  # the last windows' grace, and the stream to the subscriber
         sub_out = await asyncio.to_thread(subscriber.result)
+        cpu_start = cpu_seconds(coordinator.pid)
         peak = await asyncio.to_thread(
             run_load, target, args.devices, args.peak_seconds, False, args.procs, "pk"
         )
+        coordinator_cpu_s = cpu_seconds(coordinator.pid) - cpu_start
         stop_processes([coordinator])  # the sink gets the cores the coordinator had
         sink = await asyncio.to_thread(Sink)
         try:
+            cpu_start = cpu_seconds(sink.process.pid)
             sink_run = await asyncio.to_thread(
                 run_load, sink.target, args.devices, args.peak_seconds, False, args.procs, "sk"
             )
+            sink_cpu_s = cpu_seconds(sink.process.pid) - cpu_start
         finally:
             sink.stop()
     finally:
@@ -78,20 +83,48 @@ async def bench(args: argparse.Namespace) -> dict:
     warmup_s = min(args.warmup_seconds, args.seconds / 2)
     added, hops = steady(sub_out, load_start_ns + int(warmup_s * 1e9))
     return {
-        "devices": args.devices, "seconds": args.seconds, "store": args.store, "workers": args.workers,
-        "generator_procs": args.procs, "cpus": os.cpu_count(), "loadavg_start": loadavg,
-        "frames_sent": real["sent"], "frames_acked": real["acked"], "frames_fused": sub_out["contributed"],
-        "fused_emotions": sum(windows.values()), "lost": real["sent"] - real["acked"],
+        "devices": args.devices,
+        "seconds": args.seconds,
+        "store": args.store,
+        "workers": args.workers,
+        "generator_procs": args.procs,
+        "cpus": os.cpu_count(),
+        "loadavg_start": loadavg,
+        "frames_sent": real["sent"],
+        "frames_acked": real["acked"],
+        "frames_fused": sub_out["contributed"],
+        "fused_emotions": sum(windows.values()),
+        "lost": real["sent"] - real["acked"],
         "duplicates": sum(n - 1 for n in windows.values() if n > 1),
-        "windows_missing": missing_windows(windows), "subscriber_resumes": sub_out["resumes"],
-        "realtime_fps": real["fps"], "ingest_fps": peak["fps"], "sink_fps": sink_run["fps"],
-        "frames_per_batch": {"realtime": real["frames_per_batch"], "peak": peak["frames_per_batch"],
-                             "sink": sink_run["frames_per_batch"]},
+        "windows_missing": missing_windows(windows),
+        "subscriber_resumes": sub_out["resumes"],
+        "realtime_fps": real["fps"],
+        "ingest_fps": peak["fps"],
+        "sink_fps": sink_run["fps"],
+        "frames_per_batch": {
+            "realtime": real["frames_per_batch"],
+            "peak": peak["frames_per_batch"],
+            "sink": sink_run["frames_per_batch"],
+        },
         "ratio": peak["fps"] / sink_run["fps"] if sink_run["fps"] else float("nan"),
-        "warmup_s": warmup_s, "added_latency_ms_p50": pct(added, 50), "added_latency_ms_p99": pct(added, 99),
+        "warmup_s": warmup_s,
+        "added_latency_ms_p50": pct(added, 50),
+        "added_latency_ms_p99": pct(added, 99),
         "added_latency_ms_p99_with_warmup": pct(sub_out["added"], 99),
         "latency_ms": {h: {"p50": pct(v, 50), "p99": pct(v, 99)} for h, v in hops.items()},
-    }  # fmt: skip
+        # process CPU time (user + system, the coordinator with its workers) over the frames acked, each
+        # under the same unpaced load in this run
+        "cpu_us_per_frame": {
+            "coordinator": 1e6 * coordinator_cpu_s / max(peak["acked"], 1),
+            "sink": 1e6 * sink_cpu_s / max(sink_run["acked"], 1),
+        },
+        # one subscriber of all subjects during the real-time phase: emotions received per second, and
+        # publish -> receive
+        "subscriber": {
+            "emotions_per_s": sum(windows.values()) / args.seconds,
+            "p99_ms": pct(hops.get("subscriber", []), 99),
+        },
+    }
 
 
 def main() -> int:
@@ -100,13 +133,17 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--peak-seconds", type=float, default=10)
     parser.add_argument(
-        "--warmup-seconds", type=float, default=5.0,
+        "--warmup-seconds",
+        type=float,
+        default=5.0,
         help="latencies are taken after it (at most half the run): each subject's first window waits for its grace",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--store", choices=("memory", "redis", "redis-cluster"), default="redis",
+        "--store",
+        choices=("memory", "redis", "redis-cluster"),
+        default="redis",
         help="redis-cluster: a three-node Redis Cluster on loopback",
-    )  # fmt: skip
+    )
     parser.add_argument("--workers", type=int, default=1, help="coordinator processes (SO_REUSEPORT)")
     parser.add_argument("--procs", type=int, default=2, help="load-generator processes")
     parser.add_argument("--json", type=Path, help="write the figures here")

@@ -124,10 +124,27 @@ async def bench_realtime(models: Path, workdir: Path, seconds: float, warmup: fl
     srv = EdgeTestServer()
     await srv.start()
     cmd = [
-        sys.executable, "-m", "mmer_cli", "node", "--coordinator", srv.target, "--device-id", "dev1",
-        "--subject", "s1", "--source", "synthetic:5", "--modalities", ",".join(MODALITIES), "--models", str(models),
-        "--spool", str(workdir / "spool"), "--seconds", str(warmup + seconds + 5),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "mmer_cli",
+        "node",
+        "--coordinator",
+        srv.target,
+        "--device-id",
+        "dev1",
+        "--subject",
+        "s1",
+        "--source",
+        "synthetic:5",
+        "--modalities",
+        ",".join(MODALITIES),
+        "--models",
+        str(models),
+        "--spool",
+        str(workdir / "spool"),
+        "--seconds",
+        str(warmup + seconds + 5),
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         await asyncio.sleep(
@@ -157,11 +174,23 @@ async def bench_realtime(models: Path, workdir: Path, seconds: float, warmup: fl
 
 def bench_spool(workdir: Path, n: int = 100_000) -> dict:
     payload = ingest_pb2.ScoreFrame(
-        device_id="dev-000001", subject_id="subject-01", modality="eeg", seq=123456, window_start_ns=time.time_ns(),
-        window_end_ns=time.time_ns(), inference_start_ns=time.time_ns(), inference_end_ns=time.time_ns(),
-        model_id="eeg", model_version=3, taxonomy="quadrants", labels=["happy", "angry", "sad", "calm"],
-        probs=[0.1, 0.2, 0.3, 0.4], quality=1.0, clock_offset_ns=12345678, truth_label="calm",
-    ).SerializeToString()  # fmt: skip
+        device_id="dev-000001",
+        subject_id="subject-01",
+        modality="eeg",
+        seq=123456,
+        window_start_ns=time.time_ns(),
+        window_end_ns=time.time_ns(),
+        inference_start_ns=time.time_ns(),
+        inference_end_ns=time.time_ns(),
+        model_id="eeg",
+        model_version=3,
+        taxonomy="quadrants",
+        labels=["happy", "angry", "sad", "calm"],
+        probs=[0.1, 0.2, 0.3, 0.4],
+        quality=1.0,
+        clock_offset_ns=12345678,
+        truth_label="calm",
+    ).SerializeToString()
     sp = Spool(workdir / "spool-size", max_frames=n + 1, segment_bytes=1 << 30)
     for _ in range(10_000):
         sp.append("eeg", payload)

@@ -44,13 +44,20 @@ EDGE_SAMPLES = 3  # samples averaged (median) at each end of the measured span
 def summary(real: dict, sub: dict, seconds: float, devices: int) -> dict:
     windows = sub["windows"]
     return {
-        "devices": devices, "seconds": seconds, "frames_sent": real["sent"], "frames_acked": real["acked"],
-        "lost": real["sent"] - real["acked"], "fps": real["fps"], "fused_emotions": sum(windows.values()),
-        "duplicates": sum(n - 1 for n in windows.values() if n > 1), "windows_missing": missing_windows(windows),
+        "devices": devices,
+        "seconds": seconds,
+        "frames_sent": real["sent"],
+        "frames_acked": real["acked"],
+        "lost": real["sent"] - real["acked"],
+        "fps": real["fps"],
+        "fused_emotions": sum(windows.values()),
+        "duplicates": sum(n - 1 for n in windows.values() if n > 1),
+        "windows_missing": missing_windows(windows),
         "subscriber_resumes": sub["resumes"],
-        "added_latency_ms_p50": pct(sub["added"], 50), "added_latency_ms_p99": pct(sub["added"], 99),
+        "added_latency_ms_p50": pct(sub["added"], 50),
+        "added_latency_ms_p99": pct(sub["added"], 99),
         "latency_ms": {h: {"p50": pct(v, 50), "p99": pct(v, 99)} for h, v in sub["hops"].items()},
-    }  # fmt: skip
+    }
 
 
 def run_load(target: str, devices: int, seconds: float, procs: int, prefix: str) -> dict:
@@ -69,9 +76,12 @@ def growth(samples: list[tuple[float, int]], warmup_s: float) -> dict:
     k = max(1, min(EDGE_SAMPLES, len(after) // 2))
     start, end = statistics.median(after[:k]), statistics.median(after[-k:])
     return {
-        "samples": len(after), "rss_mb_after_warmup": start / 2**20, "rss_mb_end": end / 2**20,
-        "rss_mb_max": max(after) / 2**20, "growth_pct": 100.0 * (end - start) / start,
-    }  # fmt: skip
+        "samples": len(after),
+        "rss_mb_after_warmup": start / 2**20,
+        "rss_mb_end": end / 2**20,
+        "rss_mb_max": max(after) / 2**20,
+        "growth_pct": 100.0 * (end - start) / start,
+    }
 
 
 def run_soak(args: argparse.Namespace, target: str, servers: dict[str, int]) -> dict:
@@ -112,8 +122,13 @@ async def serving(target: str) -> None:
 def bench(args: argparse.Namespace) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="mmer-load-"))
     procs = []
-    out: dict = {"store": args.store, "workers": args.workers, "generator_procs": args.procs,
-                 "cpus": os.cpu_count(), "loadavg_start": os.getloadavg()[0]}  # fmt: skip
+    out: dict = {
+        "store": args.store,
+        "workers": args.workers,
+        "generator_procs": args.procs,
+        "cpus": os.cpu_count(),
+        "loadavg_start": os.getloadavg()[0],
+    }
     try:
         store, servers = "memory", {}
         if args.store == "redis":

@@ -66,10 +66,22 @@ def make_frame(device: str, modality: str, seq: int, end: int, now: int) -> inge
     """A frame whose window ended at `end` (on the modality's regular schedule, as a sample clock gives)
     and that is inferred and sent at `now` (the generator's next tick)."""
     return ingest_pb2.ScoreFrame(
-        device_id=device, subject_id=device, modality=modality, seq=seq, window_start_ns=end - 10**9,
-        window_end_ns=end, inference_start_ns=now, inference_end_ns=now, send_ns=now, model_id=modality,
-        model_version=1, taxonomy="quadrants", labels=LABELS, probs=[0.55, 0.15, 0.15, 0.15], quality=1.0,
-    )  # fmt: skip
+        device_id=device,
+        subject_id=device,
+        modality=modality,
+        seq=seq,
+        window_start_ns=end - 10**9,
+        window_end_ns=end,
+        inference_start_ns=now,
+        inference_end_ns=now,
+        send_ns=now,
+        model_id=modality,
+        model_version=1,
+        taxonomy="quadrants",
+        labels=LABELS,
+        probs=[0.55, 0.15, 0.15, 0.15],
+        quality=1.0,
+    )
 
 
 async def _stream(target: str, devices: list[str], until: float, paced: bool, out: dict) -> None:
@@ -174,8 +186,12 @@ class Load:
         sent = sum(r["sent"] for r in results)
         acked = sum(r["acked"] for r in results)
         batches = sum(r["batches"] for r in results)
-        return {"sent": sent, "acked": acked, "fps": acked / max(min(elapsed, self.seconds), 1e-9),
-                "frames_per_batch": sent / max(batches, 1)}  # fmt: skip
+        return {
+            "sent": sent,
+            "acked": acked,
+            "fps": acked / max(min(elapsed, self.seconds), 1e-9),
+            "frames_per_batch": sent / max(batches, 1),
+        }
 
 
 def run_load(target: str, devices: int, seconds: float, paced: bool, procs: int, prefix: str) -> dict:
@@ -245,19 +261,20 @@ async def subscribe(target: str, stop, out: dict) -> None:
         async def read() -> None:
             nonlocal resumes, last
             while True:
-                call = stub.Subscribe(fusion_pb2.SubscribeRequest(after_position=last))
+                call = stub.SubscribeBatches(fusion_pb2.SubscribeRequest(after_position=last))
                 try:
-                    async for e in call:
+                    async for message in call:
                         now = time.time_ns()
-                        last = e.position
-                        windows[(e.subject_id, e.window_end_ns)] += 1
-                        lat = e.latency
-                        added.append(lat.fuse_ms + lat.publish_ms)
-                        published.append(e.published_ns)
-                        for h in HOPS[:-1]:
-                            hops[h].append(getattr(lat, f"{h}_ms"))
-                        hops["subscriber"].append((now - e.published_ns) / 1e6)
-                        contributed.update((c.device_id, c.modality, c.seq) for c in e.contributions)
+                        for e in message.emotions:
+                            last = e.position
+                            windows[(e.subject_id, e.window_end_ns)] += 1
+                            lat = e.latency
+                            added.append(lat.fuse_ms + lat.publish_ms)
+                            published.append(e.published_ns)
+                            for h in HOPS[:-1]:
+                                hops[h].append(getattr(lat, f"{h}_ms"))
+                            hops["subscriber"].append((now - e.published_ns) / 1e6)
+                            contributed.update((c.device_id, c.modality, c.seq) for c in e.contributions)
                     return
                 except grpc.aio.AioRpcError as exc:
                     if exc.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
@@ -336,10 +353,24 @@ def start_coordinator(
     port = free_port()
     env = {**os.environ, **(env or {})}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mmer_cli", "coordinator", "--listen", f"127.0.0.1:{port}", "--store", store,
-         "--http", f"127.0.0.1:{free_port()}", "--workers", str(workers)],
-        env=env, cwd=ROOT, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "mmer_cli",
+            "coordinator",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--store",
+            store,
+            "--http",
+            f"127.0.0.1:{free_port()}",
+            "--workers",
+            str(workers),
+        ],
+        env=env,
+        cwd=ROOT,
+        stderr=subprocess.DEVNULL,
+    )
     return proc, f"127.0.0.1:{port}"
 
 
@@ -371,6 +402,19 @@ def process_tree(pid: int) -> list[int]:
         out.append(p)
         todo.extend(children.get(p, []))
     return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its descendants (from /proc; 0 for those gone)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for p in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / tick
 
 
 def rss_bytes(pid: int) -> int:

@@ -27,6 +27,7 @@ METHOD_ROLES: dict[str, tuple[str, ...]] = {
     "/mmer.v1.Ingest/StreamScores": ("device",),
     "/mmer.v1.Clock/Sync": ("device", "subscriber", "trainer"),
     "/mmer.v1.Fusion/Subscribe": ("subscriber",),
+    "/mmer.v1.Fusion/SubscribeBatches": ("subscriber",),
     "/mmer.v1.Fusion/Latest": ("subscriber",),
     "/mmer.v1.Registry/WatchModels": ("device",),
     "/mmer.v1.Registry/GetModel": ("device", "trainer"),

@@ -22,11 +22,13 @@ from __future__ import annotations
 import heapq
 import time
 from collections import Counter, deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from mmer.v1 import common_pb2, fusion_pb2, ingest_pb2
-from mmer_core.fusion import Smoother, fuse_row
+from mmer_core.fusion import Smoother, fuse_stack
 
 MAX_BACKLOG_WINDOWS = 5
 HISTORY_PER_MODALITY = 64
@@ -34,6 +36,18 @@ OVERDUE_HOPS = 2.0  # a modality silent for this many hops is not waited for
 TICK_S = 0.005  # the longest a window's grace timer may overrun
 
 Received = tuple[int, int, ingest_pb2.ScoreFrame]  # (window end, coordinator receive time, frame)
+
+
+@dataclass
+class Closed:
+    """A window whose inputs are chosen, waiting for the numbers: windows closed together fuse in one call."""
+
+    subject: str
+    end_ns: int
+    ready_ns: int
+    chosen: dict[str, Received]
+    weights: dict[str, float] | None  # None: equal
+    seq: int
 
 
 @dataclass
@@ -81,6 +95,16 @@ class FusionEngine:
 
     def add(self, frame: ingest_pb2.ScoreFrame, receive_ns: int) -> list[fusion_pb2.FusedEmotion]:
         """Take one new frame; return the fusion windows it completes (usually zero or one)."""
+        return self.add_many([(frame, receive_ns)])
+
+    def add_many(self, frames: Iterable[tuple[ingest_pb2.ScoreFrame, int]]) -> list[fusion_pb2.FusedEmotion]:
+        """Take new frames in order; return the fusion windows they complete, fused in one call."""
+        closed: list[Closed] = []
+        for frame, receive_ns in frames:
+            self._add(frame, receive_ns, closed)
+        return self._fuse(closed)
+
+    def _add(self, frame: ingest_pb2.ScoreFrame, receive_ns: int, closed: list[Closed]) -> None:
         subject, modality, end = frame.subject_id, frame.modality, frame.window_end_ns
         state = self.subjects.get(subject)
         if state is None:
@@ -117,19 +141,19 @@ class FusionEngine:
             if w not in state.known_since:
                 state.known_since[w] = receive_ns
                 heapq.heappush(self._deadlines, (self._deadline(w, receive_ns), subject, w))
-        return self._fuse_ready(subject, state, None, receive_ns)
+        self._close_ready(subject, state, None, receive_ns, closed)
 
     def tick(self, now_ns: int | None = None) -> list[fusion_pb2.FusedEmotion]:
         """Fuse the windows whose deadline has passed (and any complete ones behind them)."""
         now_ns = time.time_ns() if now_ns is None else now_ns
-        out: list[fusion_pb2.FusedEmotion] = []
+        closed: list[Closed] = []
         heap = self._deadlines
         while heap and heap[0][0] <= now_ns:
             _, subject, w = heapq.heappop(heap)
             state = self.subjects[subject]
             if state.next_window is not None and w >= state.next_window:
-                out += self._fuse_ready(subject, state, w, now_ns)
-        return out
+                self._close_ready(subject, state, w, now_ns, closed)
+        return self._fuse(closed)
 
     def _deadline(self, window: int, first_receive_ns: int) -> int:
         """When a window's grace runs out: its end or its first frame's arrival, whichever is later, + grace."""
@@ -139,11 +163,10 @@ class FusionEngine:
         """When tick() next has something to do (ns, coordinator clock), None when nothing waits."""
         return self._deadlines[0][0] if self._deadlines else None
 
-    def _fuse_ready(
-        self, subject: str, state: SubjectState, due: int | None, now_ns: int
-    ) -> list[fusion_pb2.FusedEmotion]:
-        """Fuse windows in order while each is due (index <= `due`) or complete."""
-        out = []
+    def _close_ready(
+        self, subject: str, state: SubjectState, due: int | None, now_ns: int, closed: list[Closed]
+    ) -> None:
+        """Close windows in order while each is due (index <= `due`) or complete."""
         while state.next_window is not None and state.next_window in state.known_since:
             w = state.next_window
             end_ns = (w + 1) * self.window_ns
@@ -157,10 +180,9 @@ class FusionEngine:
                 break
             del state.known_since[w]
             state.next_window = w + 1
-            emotion = self._fuse(subject, state, end_ns, ready_ns)
-            if emotion is not None:
-                out.append(emotion)
-        return out
+            window = self._close(subject, state, end_ns, ready_ns)
+            if window is not None:
+                closed.append(window)
 
     def _complete(self, state: SubjectState, end_ns: int, now_ns: int) -> bool:
         """True when no modality of the subject is expected to deliver another frame ending by end_ns."""
@@ -178,10 +200,9 @@ class FusionEngine:
             return False
         return True
 
-    def _fuse(
-        self, subject: str, state: SubjectState, end_ns: int, ready_ns: int
-    ) -> fusion_pb2.FusedEmotion | None:
-        """Fuse the window ending at end_ns; ready_ns is when it could be (all in, or its grace over)."""
+    def _close(self, subject: str, state: SubjectState, end_ns: int, ready_ns: int) -> Closed | None:
+        """Choose the window's inputs (ending at end_ns); ready_ns is when it could be fused (all in, or its
+        grace over). None when no modality counts."""
         chosen: dict[str, Received] = {}
         for modality, history in state.frames.items():
             oldest = end_ns - self.staleness_ns.get(modality, 3 * self.window_ns)
@@ -196,34 +217,68 @@ class FusionEngine:
             chosen = {m: r for m, r in chosen.items() if base[m] > 0}
         if not chosen:
             return None
-        first = next(iter(chosen.values()))[2]
-        labels = tuple(first.labels)
-        fused, weights = fuse_row({m: r[2].probs for m, r in chosen.items()}, self.strategy, base)
-        probs = self.smoother.update(subject, fused)
+        state.seq += 1
+        return Closed(subject, end_ns, ready_ns, chosen, base, state.seq)
+
+    def _fuse(self, closed: list[Closed]) -> list[fusion_pb2.FusedEmotion]:
+        """Fuse closed windows, all with one vectorised call per label set, then smooth them in order."""
+        if not closed:
+            return []
+        groups: dict[tuple[str, ...], list[int]] = {}
+        for i, window in enumerate(closed):
+            labels = tuple(next(iter(window.chosen.values()))[2].labels)
+            groups.setdefault(labels, []).append(i)
+        fused: list[tuple[list[float], dict[str, float]]] = [([], {})] * len(closed)
+        for labels, members in groups.items():
+            modalities = sorted({m for i in members for m in closed[i].chosen})
+            index = {m: j for j, m in enumerate(modalities)}
+            stack = np.full((len(modalities), len(members), len(labels)), 1.0 / len(labels))
+            weights = np.zeros((len(modalities), len(members)))
+            for col, i in enumerate(members):
+                window = closed[i]
+                for m, r in window.chosen.items():
+                    stack[index[m], col] = r[2].probs
+                    weights[index[m], col] = 1.0 if window.weights is None else window.weights[m]
+            probs, normalised = fuse_stack(stack, weights, self.strategy)
+            for col, i in enumerate(members):
+                w = {m: float(normalised[index[m], col]) for m in closed[i].chosen}
+                fused[i] = (probs[col].tolist(), w)
+        return [self._emotion(window, *result) for window, result in zip(closed, fused, strict=True)]
+
+    def _emotion(
+        self, window: Closed, fused: list[float], weights: dict[str, float]
+    ) -> fusion_pb2.FusedEmotion:
+        chosen = window.chosen
+        labels = tuple(next(iter(chosen.values()))[2].labels)
+        probs = self.smoother.update(window.subject, fused)
         fused_ns = time.time_ns()
         freshest = max(chosen.values(), key=lambda r: r[0])
         truths = Counter(r[2].truth_label for r in chosen.values() if r[2].truth_label)
-        state.seq += 1
         return fusion_pb2.FusedEmotion(
-            subject_id=subject,
-            window_start_ns=end_ns - self.window_ns,
-            window_end_ns=end_ns,
+            subject_id=window.subject,
+            window_start_ns=window.end_ns - self.window_ns,
+            window_end_ns=window.end_ns,
             label=labels[probs.index(max(probs))],
             taxonomy=common_pb2.Taxonomy(name=freshest[2].taxonomy, labels=labels),
             probs=probs,
             contributions=[
                 fusion_pb2.Contribution(
-                    modality=m, weight=weights[m], probs=r[2].probs, device_id=r[2].device_id,
-                    seq=r[2].seq, model_version=r[2].model_version, age_ms=(fused_ns - r[0]) / 1e6,
+                    modality=m,
+                    weight=weights[m],
+                    probs=r[2].probs,
+                    device_id=r[2].device_id,
+                    seq=r[2].seq,
+                    model_version=r[2].model_version,
+                    age_ms=(fused_ns - r[0]) / 1e6,
                 )
                 for m, r in sorted(chosen.items())
             ],
             strategy=self.strategy,
-            latency=breakdown(freshest[2], freshest[1], ready_ns, fused_ns),
-            seq=state.seq,
+            latency=breakdown(freshest[2], freshest[1], window.ready_ns, fused_ns),
+            seq=window.seq,
             published_ns=fused_ns,  # fusion time until the coordinator publishes and overwrites it
             truth_label=truths.most_common(1)[0][0] if truths else "",
-        )  # fmt: skip
+        )
 
     def _weights(self, chosen: Mapping[str, Received]) -> dict[str, float] | None:
         """Each chosen modality's weight (None: all equal)."""

@@ -179,8 +179,8 @@ def same_origin(request: web.Request) -> bool:
     return origin is None or urlsplit(origin).netloc == request.host
 
 
-def build_http_app(app) -> web.Application:
-    """Routes over one coordinator's state, behind the token file's principals (app.tokens; None: open)."""
+def build_http_app(app, tokens: dict[str, Principal] | None = None) -> web.Application:
+    """Routes over one coordinator's state, behind the token file's principals (`tokens`; None: open)."""
 
     async def index(_: web.Request) -> web.FileResponse:
         return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
@@ -193,7 +193,7 @@ def build_http_app(app) -> web.Application:
             return web.Response(status=403, text="403: log in from this site's own form\n")
         form = await request.post()
         token = str(form.get("token", "")).strip()
-        if app.tokens is not None and principal_for(app.tokens, token) is None:
+        if tokens is not None and principal_for(tokens, token) is None:
             return login_page(401, "Unknown token.")
         response = web.Response(status=303, headers={"Location": "./", "Cache-Control": "no-store"})
         session_cookie(response, token, request.secure)
@@ -241,7 +241,7 @@ def build_http_app(app) -> web.Application:
             app.hub.unsubscribe(sub)
         return resp
 
-    web_app = web.Application(middlewares=[auth_middleware(app.tokens)])
+    web_app = web.Application(middlewares=[auth_middleware(tokens)])
     web_app.router.add_get("/", index)
     web_app.router.add_get("/login", login_form)
     web_app.router.add_post("/login", login)
@@ -269,17 +269,23 @@ def check_exposure(host: str, tokens: dict[str, Principal] | None) -> None:
 
 
 async def start_http(
-    app, listen: str, reuse_port: bool = False, tls: TlsFiles | None = None
+    app,
+    listen: str,
+    reuse_port: bool = False,
+    tls: TlsFiles | None = None,
+    *,
+    tokens: dict[str, Principal] | None = None,
 ) -> web.AppRunner:
-    """Serve the HTTP side on HOST:PORT (HTTPS with the gRPC certificate when `tls`); returns the runner."""
+    """Serve the HTTP side on HOST:PORT (HTTPS with the gRPC certificate when `tls`), behind the token file's
+    principals (`tokens`; None: open, loopback only); returns the runner."""
     host, _, port = listen.rpartition(":")
     host = host.strip("[]") or "127.0.0.1"
-    check_exposure(host, app.tokens)
+    check_exposure(host, tokens)
     context = None
     if tls is not None:  # browsers bring no client certificate: only the server's is used here
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(tls.cert, tls.key)
-    runner = web.AppRunner(build_http_app(app), access_log=None)
+    runner = web.AppRunner(build_http_app(app, tokens), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, int(port), ssl_context=context, reuse_port=reuse_port or None)
     await site.start()

@@ -52,9 +52,13 @@ class Histogram:
 
     def summary(self) -> common_pb2.LatencySummary:
         return common_pb2.LatencySummary(
-            count=self.count, p50_ms=self.percentile(50), p95_ms=self.percentile(95), p99_ms=self.percentile(99),
-            max_ms=self.max, mean_ms=self.total / self.count if self.count else 0.0,
-        )  # fmt: skip
+            count=self.count,
+            p50_ms=self.percentile(50),
+            p95_ms=self.percentile(95),
+            p99_ms=self.percentile(99),
+            max_ms=self.max,
+            mean_ms=self.total / self.count if self.count else 0.0,
+        )
 
 
 class LatencyBook:

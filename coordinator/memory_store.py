@@ -6,7 +6,7 @@ import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 
-from coordinator.store import position_key
+from coordinator.store import StoredBatch, position_key
 from mmer.v1 import fusion_pb2, ingest_pb2, manifest_pb2
 
 
@@ -24,9 +24,7 @@ class MemoryStore:
     async def store_frames(self, frames: Sequence[ingest_pb2.ScoreFrame], receive_ns: int = 0) -> list[bool]:
         return (await self.store_batch(frames, receive_ns))[0]
 
-    async def store_batch(
-        self, frames: Sequence[ingest_pb2.ScoreFrame], receive_ns: int = 0
-    ) -> tuple[list[bool], dict[tuple[str, str], int]]:
+    async def store_batch(self, frames: Sequence[ingest_pb2.ScoreFrame], receive_ns: int = 0) -> StoredBatch:
         hwm = self._hwm
         new = []
         acked: dict[tuple[str, str], int] = {}
@@ -39,7 +37,7 @@ class MemoryStore:
             else:
                 new.append(False)
             acked[key] = mark
-        return new, acked
+        return StoredBatch(new, acked, new)
 
     async def acked_seq(self, device_id: str, modality: str, subject_id: str = "") -> int:
         return self._hwm.get((device_id, modality), 0)

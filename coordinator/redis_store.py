@@ -14,24 +14,53 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import logging
+import os
+import uuid
 import zlib
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import ParamSpec, TypeVar
 
 import redis.asyncio as redis
 from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError, RedisError
 
-from coordinator.store import StoreError
+from coordinator.store import StoredBatch, StoreError
 from mmer.v1 import fusion_pb2, ingest_pb2, manifest_pb2
 
 log = logging.getLogger("mmer.coordinator.redis")
 POLL_S = 0.2  # longest wait of one pub/sub poll (bounds how long stopping takes)
 MAX_CACHED_SUBJECTS = 100_000
 CLUSTER_SCHEME = "redis+cluster://"  # any node of a Redis Cluster; the client finds the others
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+@contextlib.contextmanager
+def store_errors() -> Iterator[None]:
+    """The one place a Redis failure becomes StoreError: callers (and the RPC layer, which answers it with
+    UNAVAILABLE) see one exception whatever redis-py raised, a reply error or a lost connection."""
+    try:
+        yield
+    except (RedisError, OSError) as exc:
+        raise StoreError(f"redis: {exc}") from exc
+
+
+def redis_call(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """`method` with its Redis failures raised as StoreError (see store_errors)."""
+
+    @functools.wraps(method)
+    async def call(*args: P.args, **kwargs: P.kwargs) -> T:
+        with store_errors():
+            return await method(*args, **kwargs)
+
+    return call
 
 
 def connect(url: str) -> redis.Redis | RedisCluster:
@@ -142,8 +171,11 @@ class RedisStore:
     """Store on a Redis server given as redis://HOST:PORT/DB, or on a Redis Cluster (redis+cluster://)."""
 
     def __init__(self, url: str, maxlen: int = 100_000, prefix: str = "mmer", shards: int = 0) -> None:
+        """shards 0: this process fuses what it stores; more: replicas share the store, frames go to their
+        subject shard's streams, and a replica fuses the shards whose lease it holds (sharing.py)."""
         self.url = url
-        self.shards = shards  # 0: this process fuses what it receives; >0: frames go to shard streams
+        self.shards = shards
+        self.replica = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:6]}"  # its lease holder id
         self.cluster = url.startswith(CLUSTER_SCHEME)
         self.client = connect(url)
         self.maxlen = maxlen
@@ -156,8 +188,6 @@ class RedisStore:
         self._pending: list[tuple[Sequence[ingest_pb2.ScoreFrame], int, asyncio.Future]] = []
         self._committer: asyncio.Task | None = None
         self._shard_of: dict[str, int] = {}
-        self.owner = ""  # shared mode: this replica's lease id (sharing.SharedFusion sets it and on_owned)
-        self.on_owned: Callable[[int, list[tuple[ingest_pb2.ScoreFrame, int]]], None] | None = None
 
     def shard_of(self, subject_id: str) -> int:
         shard = self._shard_of.get(subject_id)
@@ -179,9 +209,7 @@ class RedisStore:
     async def store_frames(self, frames: Sequence[ingest_pb2.ScoreFrame], receive_ns: int = 0) -> list[bool]:
         return (await self.store_batch(frames, receive_ns))[0]
 
-    async def store_batch(
-        self, frames: Sequence[ingest_pb2.ScoreFrame], receive_ns: int = 0
-    ) -> tuple[list[bool], dict[tuple[str, str], int]]:
+    async def store_batch(self, frames: Sequence[ingest_pb2.ScoreFrame], receive_ns: int = 0) -> StoredBatch:
         """Group commit: batches that arrive while a pipeline is in flight go together in the next one, with
         one script call per hash tag for all of them. Edge nodes send small batches when the coordinator keeps
         up, and a script call per batch and shard cost more than the frames' own work."""
@@ -205,10 +233,9 @@ class RedisStore:
                     if not waiter.done():  # a cancelled caller (its stream ended): stored, the edge resends
                         waiter.set_result(result)
 
-    async def _commit(
-        self, work: list[tuple[Sequence[ingest_pb2.ScoreFrame], int]]
-    ) -> list[tuple[list[bool], dict[tuple[str, str], int]]]:
-        """Store several batches in one pipeline; per batch, new flags and the marks for its Ack."""
+    @redis_call
+    async def _commit(self, work: list[tuple[Sequence[ingest_pb2.ScoreFrame], int]]) -> list[StoredBatch]:
+        """Store several batches in one pipeline; per batch, what storing it did."""
         frames = [f for batch, _ in work for f in batch]
         receive_ns = [r for batch, r in work for _ in batch]
         text = {r: str(r) for _, r in work}
@@ -230,68 +257,58 @@ class RedisStore:
                     fields = " ".join([f"{f.device_id}/{f.modality}" for f in group])
                     records = [batch_record(f) for f in group]
                     lengths = ",".join([str(len(r)) for r in records])
-                    args = [received, fields, seqs, lengths, b"".join(records), self.owner]
+                    args = [received, fields, seqs, lengths, b"".join(records), self.replica]
                     keys = [key, *(self.shard_key(shard, what) for what in ("frames", "inbox", "owner"))]
                 else:
                     args = [received, " ".join([f.modality for f in group]), seqs, "", b"", ""]
                     keys = [key]
                 self._store_batch.queue(pipe, keys, args)
 
-        try:
-            results = await self._store_batch.pipelined(fill)
-        except RedisError as exc:
-            raise StoreError(f"redis: {exc}") from exc
+        results = await self._store_batch.pipelined(fill)
         new = [False] * len(frames)
+        mine = [False] * len(frames)
         marks_after = [0] * len(frames)
-        for (shard, members), (flags, marks, owned) in zip(groups.values(), results, strict=True):
+        for (_, members), (flags, marks, owned) in zip(groups.values(), results, strict=True):
+            fused_here = not self.shards or owned == b"1"  # shared: only while this replica holds the lease
             for i, flag, mark in zip(members, flags, marks.split(b","), strict=True):
                 new[i] = flag == 49  # b"1"
+                mine[i] = new[i] and fused_here
                 marks_after[i] = int(mark)
-            if owned == b"1" and self.on_owned is not None:
-                try:  # the frames are stored whatever fusing them does: their acks must not depend on it
-                    self.on_owned(shard, [(frames[i], receive_ns[i]) for i in members if new[i]])
-                except Exception:
-                    log.exception("fusing the frames of shard %d failed", shard)
         out, start = [], 0
         for batch, _ in work:
+            end = start + len(batch)
             acked = {(f.device_id, f.modality): marks_after[start + j] for j, f in enumerate(batch)}
-            out.append((new[start : start + len(batch)], acked))
-            start += len(batch)
+            out.append(StoredBatch(new[start:end], acked, mine[start:end]))
+            start = end
         return out
 
+    @redis_call
     async def acked_seq(self, device_id: str, modality: str, subject_id: str = "") -> int:
         field = f"{device_id}/{modality}" if self.shards else modality
-        try:
-            value = await self.client.hget(self._hwm(device_id, subject_id), field)
-        except RedisError as exc:
-            raise StoreError(f"redis: {exc}") from exc
-        return int(value or 0)
+        return int(await self.client.hget(self._hwm(device_id, subject_id), field) or 0)
 
+    @redis_call
     async def acked_seqs(self, keys: Sequence[tuple[str, str, str]]) -> list[int]:
-        try:
-            async with self.client.pipeline(transaction=False) as pipe:
-                for device, modality, subject in keys:
-                    pipe.hget(self._hwm(device, subject), f"{device}/{modality}" if self.shards else modality)
-                values = await pipe.execute()
-        except RedisError as exc:
-            raise StoreError(f"redis: {exc}") from exc
+        async with self.client.pipeline(transaction=False) as pipe:
+            for device, modality, subject in keys:
+                pipe.hget(self._hwm(device, subject), f"{device}/{modality}" if self.shards else modality)
+            values = await pipe.execute()
         return [int(v or 0) for v in values]
 
+    @redis_call
     async def append_fused(self, emotion: fusion_pb2.FusedEmotion) -> str:
-        try:
-            position = (
-                await self.client.xadd(
-                    self.stream, {"e": emotion.SerializeToString()}, maxlen=self.maxlen, approximate=True
-                )
-            ).decode()
-            stored = fusion_pb2.FusedEmotion()
-            stored.CopyFrom(emotion)
-            stored.position = position
-            await self.client.hset(self.latest_key, emotion.subject_id, stored.SerializeToString())
-        except RedisError as exc:
-            raise StoreError(f"redis: {exc}") from exc
+        position = (
+            await self.client.xadd(
+                self.stream, {"e": emotion.SerializeToString()}, maxlen=self.maxlen, approximate=True
+            )
+        ).decode()
+        stored = fusion_pb2.FusedEmotion()
+        stored.CopyFrom(emotion)
+        stored.position = position
+        await self.client.hset(self.latest_key, emotion.subject_id, stored.SerializeToString())
         return position
 
+    @redis_call
     async def read_fused(
         self, after_position: str, subjects: Iterable[str] | None, limit: int
     ) -> list[fusion_pb2.FusedEmotion]:
@@ -299,10 +316,7 @@ class RedisStore:
         start = "-" if after_position in ("", "0") else f"({after_position}"
         out: list[fusion_pb2.FusedEmotion] = []
         while len(out) < limit:
-            try:
-                page = await self.client.xrange(self.stream, min=start, max="+", count=max(limit, 100))
-            except RedisError as exc:
-                raise StoreError(f"redis: {exc}") from exc
+            page = await self.client.xrange(self.stream, min=start, max="+", count=max(limit, 100))
             for entry_id, fields in page:
                 e = fusion_pb2.FusedEmotion.FromString(fields[b"e"])
                 e.position = entry_id.decode()
@@ -315,11 +329,9 @@ class RedisStore:
             start = f"({page[-1][0].decode()}"
         return out
 
+    @redis_call
     async def latest(self, subjects: Iterable[str] | None) -> list[fusion_pb2.FusedEmotion]:
-        try:
-            raw = await self.client.hgetall(self.latest_key)
-        except RedisError as exc:
-            raise StoreError(f"redis: {exc}") from exc
+        raw = await self.client.hgetall(self.latest_key)
         wanted = set(subjects) if subjects else None
         out = [fusion_pb2.FusedEmotion.FromString(v) for k, v in sorted(raw.items())]
         return [e for e in out if wanted is None or e.subject_id in wanted]
@@ -327,18 +339,17 @@ class RedisStore:
     def _bundle_key(self, modality: str, version: int) -> str:
         return f"{self.p}:{{registry}}:bundle:{modality}:{version}"
 
+    @redis_call
     async def put_model(self, manifest: manifest_pb2.ModelManifest, blobs: Mapping[str, bytes]) -> None:
         name = f"{manifest.modality}:{manifest.version}"
-        try:
-            async with self.client.pipeline(transaction=True) as pipe:
-                pipe.delete(self._bundle_key(manifest.modality, manifest.version))
-                if blobs:
-                    pipe.hset(self._bundle_key(manifest.modality, manifest.version), mapping=dict(blobs))
-                pipe.hset(f"{self.p}:{{registry}}:manifests", name, manifest.SerializeToString())
-                await pipe.execute()
-        except RedisError as exc:
-            raise StoreError(f"redis: {exc}") from exc
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.delete(self._bundle_key(manifest.modality, manifest.version))
+            if blobs:
+                pipe.hset(self._bundle_key(manifest.modality, manifest.version), mapping=dict(blobs))
+            pipe.hset(f"{self.p}:{{registry}}:manifests", name, manifest.SerializeToString())
+            await pipe.execute()
 
+    @redis_call
     async def get_model(
         self, modality: str, version: int
     ) -> tuple[manifest_pb2.ModelManifest, dict[str, bytes]] | None:
@@ -348,6 +359,7 @@ class RedisStore:
         blobs = await self.client.hgetall(self._bundle_key(modality, version))
         return manifest_pb2.ModelManifest.FromString(raw), {k.decode(): v for k, v in blobs.items()}
 
+    @redis_call
     async def list_manifests(self, modality: str | None) -> list[manifest_pb2.ModelManifest]:
         raw = await self.client.hgetall(f"{self.p}:{{registry}}:manifests")
         out = [manifest_pb2.ModelManifest.FromString(v) for v in raw.values()]
@@ -355,39 +367,43 @@ class RedisStore:
             (m for m in out if modality in (None, "", m.modality)), key=lambda m: (m.modality, m.version)
         )
 
+    @redis_call
     async def put_rollout(self, modality: str, state: bytes) -> None:
         await self.client.hset(f"{self.p}:{{registry}}:rollouts", modality, state)
 
+    @redis_call
     async def get_rollouts(self) -> dict[str, bytes]:
         raw = await self.client.hgetall(f"{self.p}:{{registry}}:rollouts")
         return {k.decode(): v for k, v in raw.items()}
 
+    @redis_call
     async def announce_rollout(self, modality: str, rollback: bool) -> None:
-        try:
-            await self.client.publish(self.changes, json.dumps({"modality": modality, "rollback": rollback}))
-        except RedisError as exc:
-            raise StoreError(f"redis: {exc}") from exc
+        await self.client.publish(self.changes, json.dumps({"modality": modality, "rollback": rollback}))
 
     async def rollout_changes(self, stop: asyncio.Event) -> AsyncIterator[tuple[str, bool]]:
-        """Redis pub/sub; polled with a short timeout so that `stop` ends it without cancelling a read."""
+        """Redis pub/sub; polled with a short timeout so that `stop` ends it without cancelling a read.
+        A failure resubscribes after a second (and replays every modality), rather than ending the feed."""
         while not stop.is_set():
             pubsub = self.client.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(self.changes)
+                with store_errors():
+                    await pubsub.subscribe(self.changes)
                 for modality in sorted(await self.get_rollouts()):  # what changed while we were away
                     yield modality, False
                 while not stop.is_set():
-                    message = await pubsub.get_message(timeout=POLL_S)
+                    with store_errors():
+                        message = await pubsub.get_message(timeout=POLL_S)
                     if message is not None:
                         change = json.loads(message["data"])
                         yield change["modality"], bool(change["rollback"])
-            except RedisError as exc:
+            except StoreError as exc:
                 log.warning("registry change feed: %s; resubscribing", exc)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 1.0)
             finally:
-                with contextlib.suppress(RedisError):
+                with contextlib.suppress(StoreError), store_errors():
                     await pubsub.aclose()
 
+    @redis_call
     async def close(self) -> None:
         await self.client.aclose()

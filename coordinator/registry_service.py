@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from coordinator.registry import Registry, RegistryError
+from coordinator.registry import Registry
 from mmer.v1 import manifest_pb2, registry_pb2, registry_pb2_grpc
 
 CHUNK_BYTES = 1024 * 1024
@@ -14,14 +14,11 @@ MAX_BUNDLE_BYTES = 512 * 1024 * 1024
 
 
 class RegistryService(registry_pb2_grpc.RegistryServicer):
-    """Thin gRPC face of the Registry; every refusal carries the status the RegistryError names."""
+    """Thin gRPC face of the Registry; a RegistryError ends the call with the status it names (rpc_errors)."""
 
     def __init__(self, registry: Registry, on_change=None) -> None:
         self.registry = registry
         self.on_change = on_change or (lambda: None)
-
-    async def _fail(self, context: grpc.aio.ServicerContext, exc: RegistryError) -> None:
-        await context.abort(getattr(grpc.StatusCode, exc.code), str(exc))
 
     async def PushModel(
         self, request_iterator: AsyncIterator[registry_pb2.BundleChunk], context: grpc.aio.ServicerContext
@@ -48,10 +45,7 @@ class RegistryService(registry_pb2_grpc.RegistryServicer):
                     await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "bundle exceeds the size limit")
         if manifest is None:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "manifest: missing (unsigned bundle)")
-        try:
-            response = await self.registry.push(manifest, {k: bytes(v) for k, v in blobs.items()})
-        except RegistryError as exc:
-            await self._fail(context, exc)
+        response = await self.registry.push(manifest, {k: bytes(v) for k, v in blobs.items()})
         self.on_change()
         return response
 
@@ -93,19 +87,13 @@ class RegistryService(registry_pb2_grpc.RegistryServicer):
     async def Rollback(
         self, request: registry_pb2.RollbackRequest, context: grpc.aio.ServicerContext
     ) -> registry_pb2.RollbackResponse:
-        try:
-            response = await self.registry.rollback(request.modality, request.to_version, request.reason)
-        except RegistryError as exc:
-            await self._fail(context, exc)
+        response = await self.registry.rollback(request.modality, request.to_version, request.reason)
         self.on_change()
         return response
 
     async def Promote(
         self, request: registry_pb2.PromoteRequest, context: grpc.aio.ServicerContext
     ) -> registry_pb2.PromoteResponse:
-        try:
-            response = await self.registry.promote(request.modality, request.version)
-        except RegistryError as exc:
-            await self._fail(context, exc)
+        response = await self.registry.promote(request.modality, request.version)
         self.on_change()
         return response

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,12 +13,12 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from coordinator.auth import AuthInterceptor, load_tokens
+from coordinator.assembly import open_coordinator, open_store
+from coordinator.auth import AuthInterceptor, Principal, load_tokens
 from coordinator.http import start_http
-from coordinator.memory_store import MemoryStore
 from coordinator.registry_service import RegistryService
+from coordinator.rpc_errors import ErrorStatusInterceptor
 from coordinator.service import AdminService, ClockService, Coordinator, FusionService, IngestService
-from coordinator.store import Store
 from coordinator.wire_guard import WireGuardInterceptor
 from mmer.v1 import admin_pb2_grpc, clock_pb2_grpc, fusion_pb2_grpc, ingest_pb2_grpc, registry_pb2_grpc
 from mmer_core import bundle
@@ -25,18 +26,6 @@ from mmer_core.config import CoordinatorConfig
 
 log = logging.getLogger("mmer.coordinator")
 SERVICES = ("mmer.v1.Ingest", "mmer.v1.Fusion", "mmer.v1.Registry", "mmer.v1.Clock", "mmer.v1.Admin")
-
-
-def open_store(url: str, config: CoordinatorConfig) -> Store:
-    """The store named by --store."""
-    if url == "memory":
-        return MemoryStore(config.fused_stream_maxlen)
-    if url.startswith(("redis://", "rediss://", "unix://", "redis+cluster://")):
-        from coordinator.redis_store import RedisStore
-        from coordinator.sharing import SHARDS
-
-        return RedisStore(url, config.fused_stream_maxlen, shards=SHARDS)
-    raise ValueError(f"--store {url!r}: expected 'memory', redis://HOST:PORT/DB or redis+cluster://HOST:PORT")
 
 
 @dataclass(frozen=True)
@@ -57,15 +46,22 @@ class TlsFiles:
 
 
 async def build_server(
-    app: Coordinator, listen: str, tls: TlsFiles | None = None, reuse_port: bool = False
+    app: Coordinator,
+    listen: str,
+    tls: TlsFiles | None = None,
+    reuse_port: bool = False,
+    *,
+    tokens: Mapping[str, Principal] | None = None,
 ) -> tuple[grpc.aio.Server, int, health.HealthServicer]:
-    """A started server on `listen` (port 0 picks one); returns it, its port and its health servicer."""
+    """A started server on `listen` (port 0 picks one) serving `app`; returns it, its port and its health
+    servicer. tokens: the callers allowed and their roles (None: no authentication)."""
     limit = app.config.max_message_bytes
     from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
     interceptors = [aio_server_interceptor()]  # continues the edge's trace from the gRPC metadata
-    if app.tokens is not None:
-        interceptors.append(AuthInterceptor(app.tokens))
+    if tokens is not None:
+        interceptors.append(AuthInterceptor(tokens))
+    interceptors.append(ErrorStatusInterceptor())  # servicers' exceptions -> status codes, in one table
     interceptors.append(WireGuardInterceptor())  # innermost: its deserializer is the one grpc uses
     server = grpc.aio.server(
         interceptors=interceptors,
@@ -75,12 +71,12 @@ async def build_server(
             ("grpc.so_reuseport", 1 if reuse_port else 0),
         ],
     )
-    ingest_pb2_grpc.add_IngestServicer_to_server(IngestService(app), server)
-    fusion_pb2_grpc.add_FusionServicer_to_server(FusionService(app), server)
-    clock_pb2_grpc.add_ClockServicer_to_server(ClockService(app), server)
-    admin_pb2_grpc.add_AdminServicer_to_server(AdminService(app), server)
-    await app.registry.load()
-    app.refresh_models()
+    ingest_pb2_grpc.add_IngestServicer_to_server(IngestService(app, tokens), server)
+    fusion_pb2_grpc.add_FusionServicer_to_server(
+        FusionService(app.hub, app.store, app.config.subscriber_buffer, tokens), server
+    )
+    clock_pb2_grpc.add_ClockServicer_to_server(ClockService(app.config.clock_tolerance_ms), server)
+    admin_pb2_grpc.add_AdminServicer_to_server(AdminService(app.stats), server)
     registry_pb2_grpc.add_RegistryServicer_to_server(
         RegistryService(app.registry, app.refresh_models), server
     )
@@ -116,17 +112,12 @@ async def serve(
 ) -> None:
     """Run until SIGTERM/SIGINT: then report NOT_SERVING, stop accepting, drain, close the store."""
     key = bundle.load_public_key(trainer_pubkey) if trainer_pubkey else None
-    app = Coordinator(config, open_store(store_url, config), key)
-    app.tokens = load_tokens(auth) if auth else None
-    if getattr(app.store, "shards", 0):
-        from coordinator.sharing import SharedFusion
-
-        app.sharing = SharedFusion(app, app.store)
-        await app.sharing.start()  # tailing the fused stream before any subscriber can replay it
-    server, port, health_servicer = await build_server(app, listen, tls, reuse_port)
+    tokens = load_tokens(auth) if auth else None
+    app = await open_coordinator(config, open_store(store_url, config), key)
+    server, port, health_servicer = await build_server(app, listen, tls, reuse_port, tokens=tokens)
     stop_following = asyncio.Event()
     follower = asyncio.create_task(follow_registry(app, stop_following))
-    runner = await start_http(app, http, reuse_port, tls) if http else None
+    runner = await start_http(app, http, reuse_port, tls, tokens=tokens) if http else None
     log.info("coordinator listening on %s (port %d), store %s", listen, port, store_url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -141,7 +132,5 @@ async def serve(
     await asyncio.wait([follower], timeout=2.0)
     if runner is not None:
         await runner.cleanup()
-    if app.sharing is not None:
-        await app.sharing.stop()
-    await app.store.close()
+    await app.close()
     log.info("stopped")

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import time
-from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 
 import grpc
@@ -15,13 +13,11 @@ from opentelemetry import metrics
 
 from coordinator.auth import Principal, principal_of
 from coordinator.device_metrics import observe_devices
-from coordinator.fusion_engine import TICK_S, FusionEngine
-from coordinator.hop_recorder import HopRecorder
+from coordinator.fuser import Fuser
 from coordinator.hub import Hub
-from coordinator.latency import LatencyBook
-from coordinator.registry import Registry, RolloutRule
-from coordinator.store import Store, StoreError, position_key
-from coordinator.tracing import WindowTraces
+from coordinator.measures import Measures
+from coordinator.registry import Registry
+from coordinator.store import Store, position_key
 from coordinator.validation import InvalidFrame, validate_frame
 from mmer.v1 import (
     admin_pb2,
@@ -33,15 +29,15 @@ from mmer.v1 import (
     ingest_pb2,
     ingest_pb2_grpc,
 )
-from mmer_core import bundle
 from mmer_core.config import CoordinatorConfig
 from mmer_core.fusion import accuracy_weight
 from mmer_core.modalities import MODALITIES
 from mmer_core.taxonomy import QUADRANTS
-from mmer_core.wire import INVALID_FRAME_KEY, format_invalid_frame
 
 log = logging.getLogger("mmer.coordinator")
 MAX_FRAMES_PER_BATCH = 1024
+DEFAULT_MAX_BATCH = 500  # fused emotions per SubscribeBatches message unless the client asks for fewer
+REPLAY_PAGE = 1000  # stored emotions read per store call when a subscriber resumes
 
 
 @dataclass
@@ -55,45 +51,40 @@ class DeviceInfo:
 
 
 class Coordinator:
-    """State shared by the services of one coordinator process."""
+    """The state the coordinator's services share, built from its config and the parts it uses
+    (coordinator.assembly.open_coordinator assembles them)."""
 
     def __init__(
-        self, config: CoordinatorConfig, store: Store, trainer_key: bundle.Ed25519PublicKey | None = None
+        self,
+        config: CoordinatorConfig,
+        store: Store,
+        registry: Registry,
+        fuser: Fuser,
+        hub: Hub,
+        measures: Measures,
+        model_weights: dict[tuple[str, int], float],
     ) -> None:
+        """`model_weights` is the dict the fusion engines read: refresh_models updates it in place."""
         self.config = config
         self.store = store
-        self.tokens: dict[str, Principal] | None = None  # None: auth off
-        self.sharing = None  # a coordinator.sharing.SharedFusion when replicas share one Redis
-        self.registry = Registry(store, trainer_key, RolloutRule(fraction=config.rollout_fraction))
-        self.hub = Hub()
-        self.latency = LatencyBook()
-        self.hops = HopRecorder(self.latency, config.metrics_sample_every)
-        self.traces = WindowTraces()
-        meter = metrics.get_meter("mmer.coordinator")
-        self.counters: Counter[str] = Counter()
+        self.registry = registry
+        self.fuser = fuser
+        self.hub = hub
+        self.measures = measures
+        self.counters = measures.counters
+        self.latency = measures.latency
+        self.hops = measures.hops
+        self.model_weights = model_weights
         self.devices: dict[str, DeviceInfo] = {}
-        observe_devices(meter, self.devices)
+        observe_devices(metrics.get_meter("mmer.coordinator"), self.devices)
         self.labels = {m: QUADRANTS.labels for m in MODALITIES}
-        self.model_weights: dict[tuple[str, int], float] = {}  # shared with every engine; see refresh_models
-        self.engine = self.new_engine()
         self.started = time.monotonic()
         self._last_seq: dict[tuple[str, str], int] = {}
-        self._ticker: asyncio.Task | None = None
-        self._lock = asyncio.Lock()
 
-    def new_engine(self) -> FusionEngine:
-        c = self.config
-        return FusionEngine(
-            c.fusion_window_s, c.staleness_s, c.strategy, c.smoothing_alpha, c.weights, c.fusion_grace_s,
-            self.model_weights,
-        )  # fmt: skip
-
-    async def _tick_loop(self) -> None:
-        """Fuse windows whose grace ran out; runs while any window waits, restarted by the next frame."""
-        while (deadline := self.engine.next_deadline()) is not None:
-            await asyncio.sleep(min(max(deadline - time.time_ns(), 0) / 1e9, TICK_S))
-            async with self._lock:
-                await self.publish_many(self.engine.tick())
+    async def close(self) -> None:
+        """Publish what is fused, stop fusing, and release the store."""
+        await self.fuser.stop()
+        await self.store.close()
 
     async def ingest(self, batch: ingest_pb2.ScoreBatch, receive_ns: int) -> ingest_pb2.Ack:
         """Validate, store, fuse and publish one batch; the Ack reflects only what the store accepted.
@@ -102,12 +93,18 @@ class Coordinator:
         gets the batch in one round trip, and counters, latencies and metrics are taken per batch.
         """
         frames = batch.frames
-        if not 1 <= len(frames) <= MAX_FRAMES_PER_BATCH:
-            raise InvalidFrame(f"batch {batch.batch_id}: frames must hold 1..{MAX_FRAMES_PER_BATCH} frames")
-        tolerance = int(self.config.clock_tolerance_ms * 1e6)
-        for frame in frames:
-            validate_frame(frame, self.labels, receive_ns, tolerance)
-        new_flags, acked = await self.store.store_batch(frames, receive_ns)
+        try:
+            if not 1 <= len(frames) <= MAX_FRAMES_PER_BATCH:
+                raise InvalidFrame(
+                    f"batch {batch.batch_id}: frames must hold 1..{MAX_FRAMES_PER_BATCH} frames"
+                )
+            tolerance = int(self.config.clock_tolerance_ms * 1e6)
+            for frame in frames:
+                validate_frame(frame, self.labels, receive_ns, tolerance)
+        except InvalidFrame:
+            self.counters["invalid"] += 1
+            raise
+        new_flags, acked, mine = await self.store.store_batch(frames, receive_ns)
         stored = [f for f, new in zip(frames, new_flags, strict=True) if new]
         ack = ingest_pb2.Ack(batch_id=batch.batch_id, receive_ns=receive_ns)
         ack.duplicates = len(frames) - len(stored)
@@ -128,17 +125,11 @@ class Coordinator:
             self.hops.frames(stored, receive_ns)
             for frame in stored:
                 if frame.traceparent:  # sampled windows only carry one
-                    self.traces.ingested(frame, receive_ns)
+                    self.measures.traces.ingested(frame, receive_ns)
+            self.fuser.add([(f, receive_ns) for f, fuse in zip(frames, mine, strict=True) if fuse])
             if self.registry.trials:
                 for frame in stored:
                     await self.registry.observe(frame)
-            if self.sharing is None:
-                async with self._lock:  # one fuser: windows leave the engine and the store in order
-                    await self.publish_many(
-                        [e for frame in stored for e in self.engine.add(frame, receive_ns)]
-                    )
-                if self._ticker is None or self._ticker.done():
-                    self._ticker = asyncio.create_task(self._tick_loop())
         if batch.HasField("status") and batch.status.device_id in self.devices:
             self.devices[batch.status.device_id].status = batch.status
         ack.acks.extend(
@@ -162,45 +153,6 @@ class Coordinator:
         self.model_weights.clear()
         self.model_weights.update(weights)
 
-    async def publish_many(self, emotions: list[fusion_pb2.FusedEmotion]) -> None:
-        """Stamp the publish time, append to the stream, fan out, and record the coordinator's hops."""
-        if not emotions:
-            return
-        now = time.time_ns()
-        fused_at = {}
-        for emotion in emotions:
-            fused_ns = fused_at[id(emotion)] = emotion.published_ns  # the engine stamps its fusion time here
-            emotion.published_ns = now
-            lat = emotion.latency
-            lat.publish_ms = max(now - fused_ns, 0) / 1e6
-            lat.total_ms = (
-                lat.queue_ms
-                + lat.inference_ms
-                + lat.spool_ms
-                + lat.network_ms
-                + lat.wait_ms
-                + lat.fuse_ms
-                + lat.publish_ms
-            )
-        if self.sharing is None:
-            for emotion in emotions:
-                emotion.position = await self.store.append_fused(emotion)
-                self.hub.publish(emotion)
-            published = emotions
-        else:  # at most once per subject window across replicas; hubs are fed from the Redis stream
-            published = []
-            for emotion, position in zip(emotions, await self.sharing.append_many(emotions), strict=True):
-                if position is None:
-                    self.counters["fused_already"] += 1
-                else:
-                    emotion.position = position
-                    published.append(emotion)
-        self.counters["fused_emotions"] += len(published)
-        for emotion in published:
-            lat = emotion.latency
-            self.traces.published(emotion, fused_at[id(emotion)])
-            self.hops.emotion(lat.wait_ms, lat.fuse_ms, lat.publish_ms, lat.total_ms)
-
     def _note_devices(self, frames: list[ingest_pb2.ScoreFrame], receive_ns: int) -> None:
         devices = self.devices
         for frame in frames:
@@ -220,17 +172,19 @@ class Coordinator:
         for (hop, modality), hist in sorted(self.latency.hists.items()):
             out.latencies.append(admin_pb2.HopLatency(hop=hop, modality=modality, summary=hist.summary()))
         out.counters.update({**self.counters, "subscribers_cut": self.hub.cut_off})
-        engines = [self.engine, *(self.sharing.engines.values() if self.sharing is not None else ())]
+        closed = self.fuser.closed()
         for how in ("complete", "grace"):  # how fusion windows closed: all inputs in, or grace ran out
-            out.counters[f"windows_{how}"] = sum(e.closed[how] for e in engines)
+            out.counters[f"windows_{how}"] = closed[how]
         out.gauges.update(
             {"connected_devices": len(self.devices), "subscribers": len(self.hub.subscriptions)}
         )
         for device_id, info in sorted(self.devices.items()):
             state = admin_pb2.DeviceState(
-                device_id=device_id, subject_id=info.subject_id, last_seen_ns=info.last_seen_ns,
+                device_id=device_id,
+                subject_id=info.subject_id,
+                last_seen_ns=info.last_seen_ns,
                 model_versions=info.model_versions,
-            )  # fmt: skip
+            )
             if info.status is not None:
                 state.spool_depth = info.status.spool_depth
                 state.queue_depth = info.status.queue_depth
@@ -246,13 +200,14 @@ class Coordinator:
 class IngestService(ingest_pb2_grpc.IngestServicer):
     """Bidirectional score stream: batches in, Acks out."""
 
-    def __init__(self, app: Coordinator) -> None:
-        self.app = app
+    def __init__(self, coordinator: Coordinator, tokens: Mapping[str, Principal] | None) -> None:
+        self.coordinator = coordinator
+        self.tokens = tokens
 
     async def StreamScores(
         self, request_iterator: AsyncIterator[ingest_pb2.ScoreBatch], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[ingest_pb2.Ack]:
-        principal = principal_of(context, self.app.tokens)
+        principal = principal_of(context, self.tokens)
         async for batch in request_iterator:
             receive_ns = time.time_ns()
             if principal is not None and principal.role == "device":
@@ -262,31 +217,42 @@ class IngestService(ingest_pb2_grpc.IngestServicer):
                         grpc.StatusCode.PERMISSION_DENIED,
                         f"device_id: token of {principal.name!r} cannot send frames of {sorted(foreign)}",
                     )
-            try:
-                yield await self.app.ingest(batch, receive_ns)
-            except InvalidFrame as exc:
-                self.app.counters["invalid"] += 1
-                # the edge sets the named frame aside instead of resending it forever
-                value = None if exc.frame is None else format_invalid_frame(*exc.frame)
-                named = () if value is None else ((INVALID_FRAME_KEY, value),)
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc), trailing_metadata=named)
-            except StoreError as exc:
-                log.error("store failed, batch %d not acked: %s", batch.batch_id, exc)
-                await context.abort(grpc.StatusCode.UNAVAILABLE, f"store unavailable: {exc}")
+            yield await self.coordinator.ingest(batch, receive_ns)
 
 
 class FusionService(fusion_pb2_grpc.FusionServicer):
     """The fused-emotion stream, resumable from a position."""
 
-    def __init__(self, app: Coordinator) -> None:
-        self.app = app
+    def __init__(
+        self, hub: Hub, store: Store, subscriber_buffer: int, tokens: Mapping[str, Principal] | None
+    ) -> None:
+        self.hub = hub
+        self.store = store
+        self.subscriber_buffer = subscriber_buffer
+        self.tokens = tokens
 
     async def Subscribe(
         self, request: fusion_pb2.SubscribeRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[fusion_pb2.FusedEmotion]:
+        async for emotions in self._stream(request, context, 1):
+            for emotion in emotions:
+                yield emotion
+
+    async def SubscribeBatches(
+        self, request: fusion_pb2.SubscribeRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[fusion_pb2.FusedBatch]:
+        most = min(request.max_batch or DEFAULT_MAX_BATCH, REPLAY_PAGE)  # bounds a message's size
+        async for emotions in self._stream(request, context, most):
+            yield fusion_pb2.FusedBatch(emotions=emotions)
+
+    async def _stream(
+        self, request: fusion_pb2.SubscribeRequest, context: grpc.aio.ServicerContext, most: int
+    ) -> AsyncIterator[list[fusion_pb2.FusedEmotion]]:
+        """The subscription's emotions in order, in lists of at most `most`: the stored ones after the
+        request's position first, then live ones, each list what was ready at once."""
         subjects = list(request.subject_ids) or None
-        await _check_subjects(self.app, context, request.subject_ids)
-        sub = self.app.hub.subscribe(subjects, self.app.config.subscriber_buffer)
+        await _check_subjects(self.tokens, context, request.subject_ids)
+        sub = self.hub.subscribe(subjects, self.subscriber_buffer)
         try:
             last = (0, 0)
             if request.after_position:
@@ -295,47 +261,49 @@ class FusionService(fusion_pb2_grpc.FusionServicer):
                     position_key(after)
                 except ValueError as exc:
                     await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"after_position: {exc}")
-                while True:
-                    try:
-                        page = await self.app.store.read_fused(after, subjects, 1000)
-                    except StoreError as exc:  # the client resumes from its last position once we can read
-                        await context.abort(grpc.StatusCode.UNAVAILABLE, f"store unavailable: {exc}")
-                    for emotion in page:
-                        yield emotion
-                    if len(page) < 1000:
+                while True:  # a StoreError: the client resumes from its last position once we can read
+                    page = await self.store.read_fused(after, subjects, REPLAY_PAGE)
+                    for start in range(0, len(page), most):
+                        yield page[start : start + most]
+                    if len(page) < REPLAY_PAGE:
                         break
                     after = page[-1].position
                 if request.after_position and after:
                     last = position_key(after) if not page else position_key(page[-1].position)
+            queue = sub.queue
             while True:
-                emotion = await sub.queue.get()
+                ready = [await queue.get()]
+                while len(ready) < most and not queue.empty():
+                    ready.append(queue.get_nowait())
                 if sub.overflowed:
                     await context.abort(
                         grpc.StatusCode.RESOURCE_EXHAUSTED,
-                        f"subscriber fell {self.app.config.subscriber_buffer} emotions behind; resume from "
-                        f"position {emotion.position} or later",
+                        f"subscriber fell {self.subscriber_buffer} emotions behind; resume from "
+                        f"position {ready[0].position} or later",
                     )
-                if position_key(emotion.position) <= last:
-                    continue
-                last = position_key(emotion.position)
-                yield emotion
+                fresh = []
+                for emotion in ready:
+                    key = position_key(emotion.position)
+                    if key > last:
+                        last = key
+                        fresh.append(emotion)
+                if fresh:
+                    yield fresh
         finally:
-            self.app.hub.unsubscribe(sub)
+            self.hub.unsubscribe(sub)
 
     async def Latest(
         self, request: fusion_pb2.LatestRequest, context: grpc.aio.ServicerContext
     ) -> fusion_pb2.LatestResponse:
-        await _check_subjects(self.app, context, request.subject_ids)
-        try:
-            emotions = await self.app.store.latest(list(request.subject_ids) or None)
-        except StoreError as exc:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"store unavailable: {exc}")
-        return fusion_pb2.LatestResponse(emotions=emotions)
+        await _check_subjects(self.tokens, context, request.subject_ids)
+        return fusion_pb2.LatestResponse(emotions=await self.store.latest(list(request.subject_ids) or None))
 
 
-async def _check_subjects(app: Coordinator, context: grpc.aio.ServicerContext, subjects) -> None:
+async def _check_subjects(
+    tokens: Mapping[str, Principal] | None, context: grpc.aio.ServicerContext, subjects
+) -> None:
     """PERMISSION_DENIED unless the caller's token covers every subject asked for (all, when none named)."""
-    principal = principal_of(context, app.tokens)
+    principal = principal_of(context, tokens)
     if principal is not None and not principal.may_see(subjects):
         await context.abort(
             grpc.StatusCode.PERMISSION_DENIED,
@@ -347,26 +315,25 @@ async def _check_subjects(app: Coordinator, context: grpc.aio.ServicerContext, s
 class ClockService(clock_pb2_grpc.ClockServicer):
     """NTP-style exchange: the coordinator's receive and send times."""
 
-    def __init__(self, app: Coordinator) -> None:
-        self.app = app
+    def __init__(self, tolerance_ms: float) -> None:
+        self.tolerance_ms = tolerance_ms
 
     async def Sync(
         self, request: clock_pb2.SyncRequest, context: grpc.aio.ServicerContext
     ) -> clock_pb2.SyncResponse:
         t1 = time.time_ns()
         return clock_pb2.SyncResponse(
-            t0_device_ns=request.t0_device_ns, t1_ns=t1, t2_ns=time.time_ns(),
-            tolerance_ms=self.app.config.clock_tolerance_ms,
-        )  # fmt: skip
+            t0_device_ns=request.t0_device_ns, t1_ns=t1, t2_ns=time.time_ns(), tolerance_ms=self.tolerance_ms
+        )
 
 
 class AdminService(admin_pb2_grpc.AdminServicer):
     """Latency percentiles, counters and device states."""
 
-    def __init__(self, app: Coordinator) -> None:
-        self.app = app
+    def __init__(self, stats: Callable[[bool], admin_pb2.Stats]) -> None:
+        self.stats = stats
 
     async def GetStats(
         self, request: admin_pb2.GetStatsRequest, context: grpc.aio.ServicerContext
     ) -> admin_pb2.Stats:
-        return self.app.stats(reset=request.reset)
+        return self.stats(request.reset)

@@ -4,7 +4,7 @@ Subjects hash into shards. A replica owns a shard while it holds the shard's
 lease key (SET NX PX, renewed; it expires when the holder dies). Ingest (on any
 replica) appends each new frame to its shard's history stream atomically with
 the dedup mark, then acks; the same script tells whether the caller holds the
-lease. The owner feeds such frames to its fusion engine at once; frames stored
+lease. The owner fuses such frames at once (Fuser.add); frames stored
 by any other replica also go to the shard's inbox stream, which the owner reads
 through the consumer group "fusers". A replica taking over rebuilds the fusion
 state from the history's recent past and then reads the inbox (a frame met twice
@@ -20,23 +20,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
-import uuid
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import ResponseError
 
-from coordinator.fusion_engine import TICK_S, FusionEngine
-from coordinator.redis_store import LuaScript, RedisStore, stream_entry_frames
-from mmer.v1 import fusion_pb2, ingest_pb2
+from coordinator.fuser import EngineFactory, FusionLoop, Received
+from coordinator.fusion_engine import FusionEngine
+from coordinator.hub import Hub
+from coordinator.measures import Measures
+from coordinator.redis_store import LuaScript, RedisStore, redis_call, store_errors, stream_entry_frames
+from coordinator.store import StoreError
+from mmer.v1 import fusion_pb2
 
 log = logging.getLogger("mmer.coordinator.sharing")
 SHARDS = 16
 GROUP = "fusers"
 STOP_S = 2.0  # how long stop() waits for the loops' last blocking reads
-PUBLISH_BATCH = 500  # fused emotions per append pipeline
-OUTBOX_LIMIT = 100_000  # fused emotions kept for the fused stream while Redis is away; the oldest go first
 
 RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
@@ -59,41 +60,48 @@ return id
 """
 
 
-class SharedFusion:
-    """This replica's part in sharing fusion work over one Redis."""
+class SharedFuser:
+    """This replica's part in sharing fusion work over one Redis: a Fuser (coordinator.fuser)."""
 
-    def __init__(self, app, store: RedisStore, lease_s: float = 3.0, horizon_s: float = 10.0) -> None:
-        self.app = app
+    def __init__(
+        self,
+        new_engine: EngineFactory,
+        store: RedisStore,
+        hub: Hub,
+        measures: Measures,
+        lease_s: float = 3.0,
+        horizon_s: float = 10.0,
+    ) -> None:
+        self.new_engine = new_engine
         self.store = store
+        self.hub = hub
         self.r = store.client
-        self.me = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.me = store.replica  # the id the store's script compares with a shard's lease holder
         self.lease_ms = int(lease_s * 1000)
         self.horizon_ms = int(horizon_s * 1000)
         self.engines: dict[int, FusionEngine] = {}  # the shards this replica owns, rebuilt and fusing
+        self.loop = FusionLoop(self.engines.values, self.append, measures)
         self._fed: dict[int, dict[tuple[str, str], int]] = {}  # per shard: last seq fed per device modality
-        self._rebuilding: dict[int, list[tuple[ingest_pb2.ScoreFrame, int]]] = {}  # frames held meanwhile
-        self._outbox: list[fusion_pb2.FusedEmotion] = []
-        self._outbox_ready = asyncio.Event()
+        self._rebuilding: dict[int, list[Received]] = {}  # frames held meanwhile
         self._renew = self.r.register_script(RENEW)
         self._release = self.r.register_script(RELEASE)
-        self._append = LuaScript(self.r, APPEND_ONCE)
+        self._append_once = LuaScript(self.r, APPEND_ONCE)
         self._tasks: list[asyncio.Task] = []
         self._stopping = asyncio.Event()
-        self.cluster = False  # on a Redis Cluster each shard's inbox is read by its own call (its own slot)
+        self.cluster = store.cluster  # on a Redis Cluster each shard's inbox is read by its own call (slot)
         self._readers: dict[int, asyncio.Task] = {}  # the per-shard inbox readers on a cluster
 
+    @redis_call
     async def start(self) -> None:
         # Tail from the stream's current end, read before this replica fuses anything: with "$" an emotion
         # appended before the first XREAD reached Redis (a takeover's backlog) never reached subscribers.
         newest = await self.r.xrevrange(self.store.stream, count=1)
         tail_from = newest[0][0].decode() if newest else "0-0"
-        self.cluster = self.store.cluster or (await self.r.info("cluster")).get("cluster_enabled") == 1
-        self.store.owner, self.store.on_owned = self.me, self._feed
+        self.cluster = self.cluster or (await self.r.info("cluster")).get("cluster_enabled") == 1
+        self.loop.start()
         self._tasks = [
             asyncio.create_task(self._tail_loop(tail_from)),
             asyncio.create_task(self._lease_loop()),
-            asyncio.create_task(self._tick_loop()),
-            asyncio.create_task(self._publish_loop()),
         ]
         if not self.cluster:  # one call reads every owned shard's inbox
             self._tasks.append(asyncio.create_task(self._inbox_loop(self.owned)))
@@ -105,108 +113,85 @@ class SharedFusion:
         The loops are asked to stop rather than cancelled: a cancelled blocking XREAD left redis-py's
         connection waiting for a reply that never came, and the process hung at shutdown."""
         self._stopping.set()
-        self._outbox_ready.set()
-        self.store.on_owned = None
-        with contextlib.suppress(RedisError):
+        await self.loop.stop()
+        with contextlib.suppress(StoreError), store_errors():
             await self.r.zrem(f"{self.store.p}:{{ctl}}:replicas", self.me)
-        done, pending = await asyncio.wait(self._tasks, timeout=STOP_S)
+        done, pending = await asyncio.wait(self._tasks, timeout=STOP_S) if self._tasks else (set(), set())
         for t in pending:
             t.cancel()
         for t in done:
-            with contextlib.suppress(asyncio.CancelledError, RedisError):
+            with contextlib.suppress(asyncio.CancelledError, StoreError), store_errors():
                 await t
         for shard in list(self.engines):
-            with contextlib.suppress(RedisError):
+            with contextlib.suppress(StoreError), store_errors():
                 await self._release(keys=[self.store.shard_key(shard, "owner")], args=[self.me])
+        self.engines.clear()
 
     def owned(self) -> list[int]:
         return sorted(self.engines)
 
-    async def append_many(self, emotions: list[fusion_pb2.FusedEmotion]) -> list[str | None]:
+    def closed(self) -> Counter[str]:
+        total: Counter[str] = Counter()
+        for engine in self.engines.values():
+            total.update(engine.closed)
+        return total
+
+    def add(self, frames: Sequence[Received]) -> None:
+        """Frames stored by this replica while it held their shard's lease."""
+        by_shard: dict[int, list[Received]] = {}
+        for received in frames:
+            by_shard.setdefault(self.store.shard_of(received[0].subject_id), []).append(received)
+        for shard, group in by_shard.items():
+            self._feed(shard, group)
+
+    @redis_call
+    async def append(self, emotions: list[fusion_pb2.FusedEmotion]) -> list[fusion_pb2.FusedEmotion]:
         """Append each emotion unless its subject's window was already fused (by us or a dead predecessor),
-        in one pipeline; the position of each, None for those refused."""
+        in one pipeline; the emotions appended, with their positions. Subscribers get them from the tail."""
 
         def fill(pipe) -> None:
+            keys = [self.store.fused_mark_key, self.store.stream, self.store.latest_key]
             for emotion in emotions:
-                keys = [self.store.fused_mark_key, self.store.stream, self.store.latest_key]
                 args = [
                     emotion.subject_id,
                     emotion.window_end_ns,
                     emotion.SerializeToString(),
                     self.store.maxlen,
                 ]
-                self._append.queue(pipe, keys, args)
+                self._append_once.queue(pipe, keys, args)
 
-        results = await self._append.pipelined(fill)
-        return [r.decode() if r else None for r in results]
+        appended = []
+        for emotion, position in zip(emotions, await self._append_once.pipelined(fill), strict=True):
+            if position:
+                emotion.position = position.decode()
+                appended.append(emotion)
+        return appended
 
-    def _feed(self, shard: int, frames: list[tuple[ingest_pb2.ScoreFrame, int]]) -> None:
+    def _feed(self, shard: int, frames: list[Received]) -> None:
         """Frames of a shard (with their receive times) into its engine; the windows they close go to the
-        outbox. Called by the store for the frames this replica stored as the shard's owner, and for the
-        inbox; a shard being taken over holds them until its rebuild is done."""
+        outbox. Called for the frames this replica stored as the shard's owner, and for the inbox; a shard
+        being taken over holds them until its rebuild is done."""
         engine = self.engines.get(shard)
         if engine is None:
             held = self._rebuilding.get(shard)
             if held is not None:
                 held.extend(frames)
             return  # not ours (any more): the next owner rebuilds from the history
-        fed, out = self._fed[shard], self._outbox
-        for frame, receive_ns in frames:
+        fed, fresh = self._fed[shard], []
+        for received in frames:
+            frame = received[0]
             key = (frame.device_id, frame.modality)
             if frame.seq <= fed.get(key, 0):
                 continue  # fed already: the rebuilt history and the inbox overlap
             fed[key] = frame.seq
-            out += engine.add(frame, receive_ns)
-        if out:
-            self._outbox_ready.set()
-
-    async def _publish_loop(self) -> None:
-        """The one way out of fusion: appends in order, retried while Redis is away (appends are idempotent
-        per subject window), the oldest dropped beyond OUTBOX_LIMIT."""
-        while True:
-            await self._outbox_ready.wait()
-            self._outbox_ready.clear()
-            while self._outbox:
-                batch, self._outbox = self._outbox[:PUBLISH_BATCH], self._outbox[PUBLISH_BATCH:]
-                try:
-                    await self.app.publish_many(batch)
-                except RedisError as exc:
-                    log.warning("publishing %d fused emotions: %s; retrying", len(batch), exc)
-                    self._outbox[:0] = batch
-                    if len(self._outbox) > OUTBOX_LIMIT:
-                        dropped = len(self._outbox) - OUTBOX_LIMIT
-                        del self._outbox[:dropped]
-                        self.app.counters["fused_dropped"] += dropped
-                    if self._stopping.is_set():
-                        return
-                    await asyncio.sleep(0.1)
-                except Exception:  # a bug, not an outage: retrying would repeat it; keep fusing the rest
-                    log.exception("publishing %d fused emotions failed; dropped", len(batch))
-                    self.app.counters["fused_dropped"] += len(batch)
-            if self._stopping.is_set():
-                return
-
-    async def _tick_loop(self) -> None:
-        """Fuse the windows whose grace ran out, at most TICK_S late."""
-        while not self._stopping.is_set():
-            now = time.time_ns()
-            deadlines = [d for e in self.engines.values() if (d := e.next_deadline()) is not None]
-            if deadlines and min(deadlines) <= now:
-                for engine in list(self.engines.values()):
-                    self._outbox += engine.tick(now)
-                if self._outbox:
-                    self._outbox_ready.set()
-            wait = min(deadlines, default=now + int(TICK_S * 1e9)) - time.time_ns()
-            await asyncio.sleep(min(max(wait, 0) / 1e9, TICK_S))
-
-    def _engine(self) -> FusionEngine:
-        return self.app.new_engine()
+            fresh.append(received)
+        self.loop.take(engine.add_many(fresh))
 
     async def _lease_loop(self) -> None:
         while not self._stopping.is_set():
             try:
                 await self._tick_leases()
-            except RedisError as exc:
+            except StoreError as exc:
                 log.warning("lease renewal failed: %s", exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.lease_ms / 3000)
@@ -222,6 +207,7 @@ class SharedFusion:
             live = (await pipe.execute())[-1]
         return -(-self.store.shards // max(live, 1))
 
+    @redis_call
     async def _tick_leases(self) -> None:
         share = await self._fair_share()
         for shard in range(self.store.shards):
@@ -252,6 +238,7 @@ class SharedFusion:
                 )
 
     def _drop(self, shard: int) -> None:
+        """Stop fusing a shard; windows it held open are the next owner's to fuse (it rebuilds them)."""
         self.engines.pop(shard, None)
         self._fed.pop(shard, None)
 
@@ -260,26 +247,27 @@ class SharedFusion:
         on failure give the lease back, so that the shard is taken over again soon."""
         inbox = self.store.shard_key(shard, "inbox")
         try:
-            with contextlib.suppress(ResponseError):
-                await self.r.xgroup_create(inbox, GROUP, id="0", mkstream=True)
-            start = f"{int(time.time() * 1000) - self.horizon_ms}"
-            history = await self.r.xrange(self.store.shard_key(shard, "frames"), min=start, max="+")
-            cursor = "0-0"
-            while True:  # anything a dead holder had claimed: the history covers it
-                cursor, claimed, *_ = await self.r.xautoclaim(
-                    inbox, GROUP, self.me, min_idle_time=0, start_id=cursor
-                )
-                if claimed:
-                    await self.r.xack(inbox, GROUP, *[c[0] for c in claimed])
-                if cursor in (b"0-0", "0-0"):
-                    break
-        except RedisError:
-            with contextlib.suppress(RedisError):
+            with store_errors():
+                with contextlib.suppress(ResponseError):
+                    await self.r.xgroup_create(inbox, GROUP, id="0", mkstream=True)
+                start = f"{int(time.time() * 1000) - self.horizon_ms}"
+                history = await self.r.xrange(self.store.shard_key(shard, "frames"), min=start, max="+")
+                cursor = "0-0"
+                while True:  # anything a dead holder had claimed: the history covers it
+                    cursor, claimed, *_ = await self.r.xautoclaim(
+                        inbox, GROUP, self.me, min_idle_time=0, start_id=cursor
+                    )
+                    if claimed:
+                        await self.r.xack(inbox, GROUP, *[c[0] for c in claimed])
+                    if cursor in (b"0-0", "0-0"):
+                        break
+        except StoreError:
+            with contextlib.suppress(StoreError), store_errors():
                 await self._release(keys=[self.store.shard_key(shard, "owner")], args=[self.me])
             raise
         frames = [f for _, fields in history for f in stream_entry_frames(fields)]
         frames += self._rebuilding.pop(shard)  # stored since we hold the lease; the history may have them too
-        self.engines[shard], self._fed[shard] = self._engine(), {}
+        self.engines[shard], self._fed[shard] = self.new_engine(), {}
         self._feed(shard, frames)
         reader = self._readers.get(shard)
         if self.cluster and (reader is None or reader.done()):
@@ -303,8 +291,11 @@ class SharedFusion:
                 continue
             streams = {self.store.shard_key(s, "inbox"): ">" for s in owned}
             try:  # NOACK: a successor rebuilds from the history, not from what was pending
-                replies = await self.r.xreadgroup(GROUP, self.me, streams, count=500, block=50, noack=True)
-            except RedisError as exc:  # group vanished (stream trimmed / flushed) or Redis restarting:
+                with store_errors():
+                    replies = await self.r.xreadgroup(
+                        GROUP, self.me, streams, count=500, block=50, noack=True
+                    )
+            except StoreError as exc:  # group vanished (stream trimmed / flushed) or Redis restarting:
                 log.warning("reading the inbox: %s", exc)  # the lease loop retakes shards whose lease lapsed
                 await asyncio.sleep(0.1)
                 continue
@@ -316,8 +307,9 @@ class SharedFusion:
     async def _tail_loop(self, last: str) -> None:
         while not self._stopping.is_set():
             try:
-                replies = await self.r.xread({self.store.stream: last}, count=1000, block=200)
-            except RedisError as exc:  # Redis restarting: resume after the last emotion fanned out
+                with store_errors():
+                    replies = await self.r.xread({self.store.stream: last}, count=1000, block=200)
+            except StoreError as exc:  # Redis restarting: resume after the last emotion fanned out
                 log.warning("tailing the fused stream: %s", exc)
                 await asyncio.sleep(0.1)
                 continue
@@ -325,5 +317,5 @@ class SharedFusion:
                 for entry_id, fields in entries:
                     emotion = fusion_pb2.FusedEmotion.FromString(fields[b"e"])
                     emotion.position = entry_id.decode()
-                    self.app.hub.publish(emotion)
+                    self.hub.publish(emotion)
                     last = entry_id

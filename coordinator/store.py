@@ -9,13 +9,22 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from mmer.v1 import fusion_pb2, ingest_pb2, manifest_pb2
 
 
 class StoreError(RuntimeError):
     """The backend failed; nothing the call was about may be assumed stored."""
+
+
+class StoredBatch(NamedTuple):
+    """What storing a batch did: per frame, whether it was new and whether this replica fuses it; and the
+    high-water mark of every (device, modality) in the batch after it, for the Ack."""
+
+    new: list[bool]
+    acked: dict[tuple[str, str], int]
+    mine: list[bool]
 
 
 class Store(Protocol):
@@ -27,11 +36,9 @@ class Store(Protocol):
         A shared store also queues each new frame (with its receive time) for the replica fusing its subject."""
         ...
 
-    async def store_batch(
-        self, frames: Sequence[ingest_pb2.ScoreFrame], receive_ns: int = 0
-    ) -> tuple[list[bool], dict[tuple[str, str], int]]:
-        """store_frames, plus the high-water mark of every (device, modality) in the batch after it, for
-        the Ack; one round trip for both."""
+    async def store_batch(self, frames: Sequence[ingest_pb2.ScoreFrame], receive_ns: int = 0) -> StoredBatch:
+        """store_frames, plus the marks for the Ack and which new frames this replica fuses (all of them,
+        unless replicas share the store and another holds the subject's lease); one round trip."""
         ...
 
     async def acked_seq(self, device_id: str, modality: str, subject_id: str = "") -> int:

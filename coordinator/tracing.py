@@ -86,7 +86,10 @@ class WindowTraces:
             "coordinator.publish",
             context=trace.set_span_in_context(fuse),
             start_time=fused_ns,
-            attributes={**_attributes(freshest, "publish", lat.publish_ms), **common,
-                        "mmer.position": emotion.position},
-        )  # fmt: skip
+            attributes={
+                **_attributes(freshest, "publish", lat.publish_ms),
+                **common,
+                "mmer.position": emotion.position,
+            },
+        )
         publish.end(end_time=time.time_ns())

@@ -27,9 +27,9 @@ DEFAULT_GRPC = "127.0.0.1:50051"
 DEFAULT_HTTP = "127.0.0.1:8080"
 
 
-@dataclass
+@dataclass(frozen=True)
 class CoordinatorConfig:
-    """The coordinator's settings."""
+    """The coordinator's settings; frozen, as every part of a running coordinator reads the same ones."""
 
     listen: str = DEFAULT_GRPC
     http: str = DEFAULT_HTTP
@@ -191,7 +191,7 @@ def _set(config: Config, keys: tuple[str, ...], value: object, where: str) -> No
         # A table sets the entries it names; the other defaults stay (one modality's staleness, say).
         coerced = {**getattr(section, key), **coerced}
     _validate((section_name, key), coerced, where)
-    setattr(section, key, coerced)
+    setattr(config, section_name, dataclasses.replace(section, **{key: coerced}))  # sections may be frozen
 
 
 def _validate(path: tuple[str, str], value: object, where: str) -> None:

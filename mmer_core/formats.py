@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import pickle
-import re
 import wave
 from collections.abc import Iterator
 from fractions import Fraction
@@ -18,12 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from mmer_core.modalities import EEG_CHANNELS, SPECS
+from mmer_core.speech_files import label_file
 from mmer_core.taxonomy import map_label
 
 SPEECH_RATE = SPECS["speech"].sample_rate_hz
-RAVDESS = re.compile(r"^(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})\.wav$")
-TESS = re.compile(r"^([A-Za-z]+)_([A-Za-z]+)_([A-Za-z]+)\.wav$")
-TESS_EMOTIONS = {"angry", "disgust", "fear", "happy", "neutral", "ps", "sad"}
 
 
 # ------------------------------------------------------------------ Empatica E4
@@ -75,11 +72,8 @@ def read_e4_labels(path: Path) -> dict[str, list[tuple[float, float, str]]]:
 
 # ------------------------------------------------------------------ speech wav folders
 def read_wav(path: Path) -> np.ndarray:
-    """Mono float32 audio in [-1, 1] at the speech spec's 16 kHz.
-
-    Any other rate is resampled with scipy.signal.resample_poly, imported only
-    then: the edge node otherwise never loads scipy.
-    """
+    """Mono float32 audio in [-1, 1] at the speech spec's 16 kHz, read with the standard library's wave module
+    (8-, 16- and 32-bit PCM): what the edge's replay reads without any audio library installed."""
     with wave.open(str(path), "rb") as w:
         rate, width, channels = w.getframerate(), w.getsampwidth(), w.getnchannels()
         raw = w.readframes(w.getnframes())
@@ -90,7 +84,34 @@ def read_wav(path: Path) -> np.ndarray:
         x = np.frombuffer(raw, dtype).astype(np.float32) / float(np.iinfo(dtype).max)
     else:
         raise ValueError(f"{path}: unsupported sample width of {width} bytes")
-    x = x.reshape(-1, channels).mean(axis=1)
+    return to_speech_rate(x.reshape(-1, channels), rate, path)
+
+
+def read_audio(path: Path) -> np.ndarray:
+    """Mono float32 audio in [-1, 1] at 16 kHz from any file libsndfile reads (WAV of any depth, FLAC, ...).
+
+    soundfile is imported only here: it comes with the trainer, not with the edge.
+    """
+    try:
+        import soundfile
+    except ImportError:
+        raise ImportError(
+            f"{path}: reading audio files needs soundfile: pip install 'mmer[trainer]'"
+        ) from None
+    try:
+        x, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    except (soundfile.LibsndfileError, RuntimeError) as exc:
+        raise ValueError(f"{path}: not a readable audio file ({exc})") from None
+    return to_speech_rate(x, rate, path)
+
+
+def to_speech_rate(x: np.ndarray, rate: int, path: Path) -> np.ndarray:
+    """(samples, channels) audio as one channel at the speech spec's rate.
+
+    Any other rate is resampled with scipy.signal.resample_poly, imported only
+    then: the edge node otherwise never loads scipy.
+    """
+    x = x.mean(axis=1).astype(np.float32)
     if rate != SPEECH_RATE:
         try:
             from scipy.signal import resample_poly
@@ -105,17 +126,9 @@ def read_wav(path: Path) -> np.ndarray:
 
 
 def speech_label_and_speaker(path: Path, root: Path) -> tuple[str, str]:
-    """(taxonomy label, speaker id) from RAVDESS or TESS naming, or <label>/<speaker>_<name>.wav."""
-    m = RAVDESS.match(path.name)
-    if m:
-        return map_label("ravdess", m.group(3)), f"actor{m.group(7)}"
-    m = TESS.match(path.name)
-    if m and m.group(3).lower() in TESS_EMOTIONS:
-        return map_label("tess", m.group(3).lower()), m.group(1).upper()
-    rel = path.relative_to(root)
-    if len(rel.parts) >= 2 and "_" in path.stem:
-        return map_label("generic", rel.parts[-2]), path.stem.split("_", 1)[0]
-    raise ValueError(f"{path}: name follows neither RAVDESS, TESS nor <label>/<speaker>_<name>.wav")
+    """(taxonomy label, speaker id) from the file's name (mmer_core.speech_files' naming schemes)."""
+    found = label_file(path, root)
+    return found.label, found.speaker
 
 
 # ------------------------------------------------------------------ DEAP

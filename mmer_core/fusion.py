@@ -45,6 +45,37 @@ def check_label_sets(label_sets: Mapping[str, tuple[str, ...]]) -> tuple[str, ..
     return tuple(labels)
 
 
+def fuse_stack(
+    stack: np.ndarray, weights: np.ndarray, strategy: str = DEFAULT_STRATEGY
+) -> tuple[np.ndarray, np.ndarray]:
+    """The fusion rules, once, over N rows at a time: `stack` (M, N, K) holds each of M modalities' scores
+    of N rows, `weights` (M, N) each modality's weight in each row (0: absent from that row).
+
+    Returns the fused (N, K) probabilities and the normalised (M, N) weights. Callers check their input
+    (fuse does); a row whose weights are all zero is refused."""
+    m, n, k = stack.shape
+    w = np.asarray(weights, dtype=np.float64).reshape(m, n, 1)
+    if strategy == "confidence":
+        p = np.clip(stack, _EPS, 1.0)
+        entropy = -(p * np.log(p)).sum(axis=-1, keepdims=True) / math.log(k)
+        w = w * np.clip(1.0 - entropy, _EPS, 1.0)
+    total = w.sum(axis=0, keepdims=True)
+    if np.any(total <= 0):
+        raise ValueError("fusion: every row needs a modality with a weight above zero")
+    w = w / total
+    if strategy in ("weighted_mean", "confidence"):
+        fused = (w * stack).sum(axis=0)
+    elif strategy == "product":
+        z = (w * np.log(np.clip(stack, _EPS, 1.0))).sum(axis=0)
+        fused = np.exp(z - z.max(axis=-1, keepdims=True))
+    elif strategy == "max":
+        fused = np.where(w > 0, stack, 0.0).max(axis=0)
+    else:  # vote: each modality votes its argmax with its weight; ties keep the mean scores' order
+        votes = np.eye(k)[stack.argmax(axis=-1)]
+        fused = (w * votes).sum(axis=0) + 1e-3 * (w * stack).sum(axis=0)
+    return fused / fused.sum(axis=-1, keepdims=True), w[..., 0]
+
+
 def fuse(
     scores: Mapping[str, np.ndarray],
     strategy: str = DEFAULT_STRATEGY,
@@ -61,36 +92,24 @@ def fuse(
     if not scores:
         raise ValueError("fusion: no modality to fuse")
     names = sorted(scores)
-    stack = np.stack([np.asarray(scores[m], dtype=np.float64) for m in names])  # (M, [N,] K)
+    arrays = [np.asarray(scores[m], dtype=np.float64) for m in names]
+    if len({a.shape for a in arrays}) > 1:
+        raise ValueError(
+            "fusion: every modality must score the same number of labels (and rows), got "
+            f"{ {m: a.shape for m, a in zip(names, arrays, strict=True)} }"
+        )
+    single = arrays[0].ndim == 1
+    stack = np.stack(arrays).reshape(len(names), -1, arrays[0].shape[-1])  # (M, N, K)
     if not np.all(np.isfinite(stack)) or np.any(stack < 0):
         raise ValueError("fusion: probabilities must be finite and non-negative")
-    k = stack.shape[-1]
     base = np.array([float((weights or {}).get(m, 1.0)) for m in names])
     if np.any(base < 0) or base.sum() <= 0:
         raise ValueError(
             f"fusion: weights must be non-negative and not all zero, got {dict(zip(names, base, strict=True))}"
         )
-    w = base.reshape((-1,) + (1,) * (stack.ndim - 1))  # (M, 1[, 1])
-    if strategy == "confidence":
-        p = np.clip(stack, _EPS, 1.0)
-        entropy = -(p * np.log(p)).sum(axis=-1, keepdims=True) / np.log(k)
-        w = w * np.clip(1.0 - entropy, _EPS, 1.0)
-    w = w / w.sum(axis=0, keepdims=True)
-    if strategy in ("weighted_mean", "confidence"):
-        fused = (w * stack).sum(axis=0)
-    elif strategy == "product":
-        logp = np.log(np.clip(stack, _EPS, 1.0))
-        z = (w * logp).sum(axis=0)
-        z = z - z.max(axis=-1, keepdims=True)
-        fused = np.exp(z)
-    elif strategy == "max":
-        fused = (stack * (w > 0)).max(axis=0)
-    else:  # vote: each modality votes its argmax with its weight; ties keep the mean scores' order
-        votes = np.eye(k)[stack.argmax(axis=-1)]
-        fused = (w * votes).sum(axis=0) + 1e-3 * (w * stack).sum(axis=0)
-    fused = fused / fused.sum(axis=-1, keepdims=True)
-    weight_out = w.reshape(len(names), -1).mean(axis=1)
-    return Fused(fused, {m: float(x) for m, x in zip(names, weight_out, strict=True)})
+    fused, w = fuse_stack(stack, np.repeat(base[:, None], stack.shape[1], axis=1), strategy)
+    weight_out = w.mean(axis=1)
+    return Fused(fused[0] if single else fused, {m: float(x) for m, x in zip(names, weight_out, strict=True)})
 
 
 def fuse_row(
@@ -98,57 +117,9 @@ def fuse_row(
     strategy: str = DEFAULT_STRATEGY,
     weights: Mapping[str, float] | None = None,
 ) -> tuple[list[float], dict[str, float]]:
-    """fuse() of one probability vector per modality, in plain Python: the coordinator fuses one window
-    at a time, and numpy's per-call overhead on vectors of four made fusion its costliest step.
-
-    Same rules and results as fuse() (a test holds them equal); returns (probs, weights)."""
-    if strategy not in STRATEGIES:
-        raise ValueError(f"fusion: unknown strategy {strategy!r} (known: {', '.join(STRATEGIES)})")
-    if not scores:
-        raise ValueError("fusion: no modality to fuse")
-    names = sorted(scores)
-    rows = [list(map(float, scores[m])) for m in names]
-    k = len(rows[0])
-    for r in rows:
-        if len(r) != k:
-            raise ValueError("fusion: every modality must score the same number of labels")
-        if not all(map(math.isfinite, r)) or min(r) < 0:
-            raise ValueError("fusion: probabilities must be finite and non-negative")
-    get = (weights or {}).get
-    base = [float(get(m, 1.0)) for m in names]
-    if min(base) < 0 or sum(base) <= 0:
-        raise ValueError(
-            f"fusion: weights must be non-negative and not all zero, got {dict(zip(names, base, strict=True))}"
-        )
-    w = base
-    if strategy == "confidence":
-        log_k = math.log(k)
-        w = []
-        for b, r in zip(base, rows, strict=True):
-            entropy = -sum(p * math.log(p) for p in (min(max(x, _EPS), 1.0) for x in r)) / log_k
-            w.append(b * min(max(1.0 - entropy, _EPS), 1.0))
-    total_w = sum(w)
-    w = [x / total_w for x in w]
-    if strategy in ("weighted_mean", "confidence"):
-        fused = [0.0] * k
-        for wi, r in zip(w, rows, strict=True):
-            for j, p in enumerate(r):
-                fused[j] += wi * p
-    elif strategy == "product":
-        z = [0.0] * k
-        for wi, r in zip(w, rows, strict=True):
-            for j, p in enumerate(r):
-                z[j] += wi * math.log(min(max(p, _EPS), 1.0))
-        top = max(z)
-        fused = [math.exp(x - top) for x in z]
-    elif strategy == "max":
-        fused = [max(r[j] if wi > 0 else 0.0 for wi, r in zip(w, rows, strict=True)) for j in range(k)]
-    else:  # vote, as in fuse()
-        fused = [sum(wi * r[j] for wi, r in zip(w, rows, strict=True)) * 1e-3 for j in range(k)]
-        for wi, r in zip(w, rows, strict=True):
-            fused[r.index(max(r))] += wi
-    total = sum(fused)
-    return [x / total for x in fused], dict(zip(names, w, strict=True))
+    """fuse() of one probability vector per modality, as plain lists: (probs, weights)."""
+    fused = fuse(scores, strategy, weights)
+    return fused.probs.tolist(), fused.weights
 
 
 class Smoother:

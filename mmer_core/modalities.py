@@ -21,9 +21,17 @@ EEG_BANDS = (
     ("gamma", 30.0, 45.0),
 )
 HR_FEATURES = (
-    "mean_hr_bpm", "sdnn_ms", "rmssd_ms", "pnn50", "min_hr_bpm", "max_hr_bpm", "hr_slope_bpm_per_s",
-    "lf_hf_log", "lf_hf_valid", "n_beats",
-)  # fmt: skip
+    "mean_hr_bpm",
+    "sdnn_ms",
+    "rmssd_ms",
+    "pnn50",
+    "min_hr_bpm",
+    "max_hr_bpm",
+    "hr_slope_bpm_per_s",
+    "lf_hf_log",
+    "lf_hf_valid",
+    "n_beats",
+)
 
 
 @dataclass(frozen=True)
@@ -59,46 +67,121 @@ class ModalitySpec:
 
 SPECS: dict[str, ModalitySpec] = {
     "hr": ModalitySpec(
-        name="hr", kind="events", sample_rate_hz=0.0, channels=1, window_s=10.0, hop_s=1.0,
-        input_name="hrv", input_shape=(len(HR_FEATURES),),
-        params={"min_rr_s": 0.3, "max_rr_s": 2.0, "min_beats": 4.0, "lf_low_hz": 0.04, "lf_high_hz": 0.15,
-                "hf_high_hz": 0.4, "lomb_scargle_freqs": 64.0, "min_lfhf_s": 30.0, "min_lfhf_beats": 16.0,
-                "ppg_band_low_hz": 0.5, "ppg_band_high_hz": 3.0, "ppg_filter_order": 2.0,
-                "ppg_refractory_s": 0.35, "ppg_min_prominence": 0.1, "ppg_min_s": 3.0},
+        name="hr",
+        kind="events",
+        sample_rate_hz=0.0,
+        channels=1,
+        window_s=10.0,
+        hop_s=1.0,
+        input_name="hrv",
+        input_shape=(len(HR_FEATURES),),
+        params={
+            "min_rr_s": 0.3,
+            "max_rr_s": 2.0,
+            "min_beats": 4.0,
+            "lf_low_hz": 0.04,
+            "lf_high_hz": 0.15,
+            "hf_high_hz": 0.4,
+            "lomb_scargle_freqs": 64.0,
+            "min_lfhf_s": 30.0,
+            "min_lfhf_beats": 16.0,
+            "ppg_band_low_hz": 0.5,
+            "ppg_band_high_hz": 3.0,
+            "ppg_filter_order": 2.0,
+            "ppg_refractory_s": 0.35,
+            "ppg_min_prominence": 0.1,
+            "ppg_min_s": 3.0,
+        },
     ),
     "eeg": ModalitySpec(
-        name="eeg", kind="regular", sample_rate_hz=128.0, channels=len(EEG_CHANNELS), window_s=2.0, hop_s=0.5,
+        name="eeg",
+        kind="regular",
+        sample_rate_hz=128.0,
+        channels=len(EEG_CHANNELS),
+        window_s=2.0,
+        hop_s=0.5,
         input_name="bandpower",
         input_shape=(2 * len(EEG_CHANNELS) * len(EEG_BANDS) + len(EEG_ASYMMETRY_PAIRS),),
-        params={"welch_nperseg": 64.0, "welch_overlap": 0.5, "welch_median": 1.0, "clip_mad": 6.0,
-                "power_floor": 1e-6,
-                **{f"{band}_{edge}_hz": hz for band, lo, hi in EEG_BANDS for edge, hz in (("low", lo), ("high", hi))}},
+        params={
+            "welch_nperseg": 64.0,
+            "welch_overlap": 0.5,
+            "welch_median": 1.0,
+            "clip_mad": 6.0,
+            "power_floor": 1e-6,
+            **{
+                f"{band}_{edge}_hz": hz
+                for band, lo, hi in EEG_BANDS
+                for edge, hz in (("low", lo), ("high", hi))
+            },
+        },
     ),
     "speech": ModalitySpec(
-        name="speech", kind="regular", sample_rate_hz=16000.0, channels=1, window_s=1.0, hop_s=0.5,
-        input_name="logmel", input_shape=(40, 98, 1),
-        params={"n_fft": 512.0, "win_length": 400.0, "hop_length": 160.0, "n_mels": 40.0, "fmin": 20.0,
-                "fmax": 8000.0, "log_floor": 1e-10, "mel_scale_htk": 1.0, "mel_norm_slaney": 1.0,
-                "window_periodic_hann": 1.0, "center_pad": 0.0},
+        name="speech",
+        kind="regular",
+        sample_rate_hz=16000.0,
+        channels=1,
+        window_s=1.0,
+        hop_s=0.5,
+        input_name="logmel",
+        input_shape=(40, 98, 1),
+        params={
+            "n_fft": 512.0,
+            "win_length": 400.0,
+            "hop_length": 160.0,
+            "n_mels": 40.0,
+            "fmin": 20.0,
+            "fmax": 8000.0,
+            "log_floor": 1e-10,
+            "mel_scale_htk": 1.0,
+            "mel_norm_slaney": 1.0,
+            "window_periodic_hann": 1.0,
+            "center_pad": 0.0,
+        },
     ),
     "image": ModalitySpec(
-        name="image", kind="frames", sample_rate_hz=5.0, channels=1, window_s=0.2, hop_s=0.2,
-        input_name="face", input_shape=(48, 48, 1),
-        params={"size": 48.0, "luma_r": 0.299, "luma_g": 0.587, "luma_b": 0.114, "min_side_px": 8.0,
-                "resample_area": 1.0,
-                # face detection (Haar, frontalface_default) on a copy whose long side is this many pixels:
-                # faces from about 16 % of the frame's long side up (20 px of 128), largest face wins
-                "detect_long_side_px": 128.0, "detect_pad": 0.1, "detect_scale_factor": 1.15,
-                "detect_min_neighbors": 3.0, "detect_min_face_px": 20.0, "detect_min_face_frac": 0.2,
-                # eyes (Haar, eye) in the face's upper band resampled to this width
-                "eye_roi_px": 80.0, "eye_band_top": 0.15, "eye_band_bottom": 0.6, "eye_scale_factor": 1.1,
-                "eye_min_neighbors": 3.0, "eye_min_px": 14.0, "eye_min_gap": 0.2, "eye_max_tilt": 0.5,
-                # where a Haar face box puts the eyes on average (measured on real frontal frames)
-                "box_eye_left_x": 0.30, "box_eye_right_x": 0.68, "box_eye_y": 0.395,
-                # where the aligned crop puts them
-                "aligned_eye_left_x": 0.30, "aligned_eye_right_x": 0.70, "aligned_eye_y": 0.40},
+        name="image",
+        kind="frames",
+        sample_rate_hz=5.0,
+        channels=1,
+        window_s=0.2,
+        hop_s=0.2,
+        input_name="face",
+        input_shape=(48, 48, 1),
+        params={
+            "size": 48.0,
+            "luma_r": 0.299,
+            "luma_g": 0.587,
+            "luma_b": 0.114,
+            "min_side_px": 8.0,
+            "resample_area": 1.0,
+            # face detection (Haar, frontalface_default) on a copy whose long side is this many pixels:
+            # faces from about 16 % of the frame's long side up (20 px of 128), largest face wins
+            "detect_long_side_px": 128.0,
+            "detect_pad": 0.1,
+            "detect_scale_factor": 1.15,
+            "detect_min_neighbors": 3.0,
+            "detect_min_face_px": 20.0,
+            "detect_min_face_frac": 0.2,
+            # eyes (Haar, eye) in the face's upper band resampled to this width
+            "eye_roi_px": 80.0,
+            "eye_band_top": 0.15,
+            "eye_band_bottom": 0.6,
+            "eye_scale_factor": 1.1,
+            "eye_min_neighbors": 3.0,
+            "eye_min_px": 14.0,
+            "eye_min_gap": 0.2,
+            "eye_max_tilt": 0.5,
+            # where a Haar face box puts the eyes on average (measured on real frontal frames)
+            "box_eye_left_x": 0.30,
+            "box_eye_right_x": 0.68,
+            "box_eye_y": 0.395,
+            # where the aligned crop puts them
+            "aligned_eye_left_x": 0.30,
+            "aligned_eye_right_x": 0.70,
+            "aligned_eye_y": 0.40,
+        },
     ),
-}  # fmt: skip
+}
 
 MODALITIES: tuple[str, ...] = tuple(SPECS)
 

@@ -67,20 +67,42 @@ EMOTION_WORDS: dict[str, str] = {
 # Dataset label codes -> common emotion word.
 DATASET_LABELS: dict[str, dict[str, str]] = {
     # RAVDESS file names: emotion field 01..08.
-    "ravdess": {"01": "neutral", "02": "calm", "03": "happy", "04": "sad", "05": "angry", "06": "fearful",
-                "07": "disgust", "08": "surprised"},
+    "ravdess": {
+        "01": "neutral",
+        "02": "calm",
+        "03": "happy",
+        "04": "sad",
+        "05": "angry",
+        "06": "fearful",
+        "07": "disgust",
+        "08": "surprised",
+    },
     # TESS file names end in the emotion word; "ps" is pleasant surprise.
     "tess": {w: w for w in ("angry", "disgust", "fear", "happy", "neutral", "ps", "sad")},
     # CREMA-D file names carry a three-letter emotion code.
-    "crema-d": {"ANG": "angry", "DIS": "disgust", "FEA": "fear", "HAP": "happy", "NEU": "neutral", "SAD": "sad"},
+    "crema-d": {
+        "ANG": "angry",
+        "DIS": "disgust",
+        "FEA": "fear",
+        "HAP": "happy",
+        "NEU": "neutral",
+        "SAD": "sad",
+    },
     # FER2013 csv: emotion column 0..6.
-    "fer2013": {"0": "angry", "1": "disgust", "2": "fear", "3": "happy", "4": "sad", "5": "surprise",
-                "6": "neutral"},
+    "fer2013": {
+        "0": "angry",
+        "1": "disgust",
+        "2": "fear",
+        "3": "happy",
+        "4": "sad",
+        "5": "surprise",
+        "6": "neutral",
+    },
     # WESAD protocol labels 1..4 (0 and 5-7 are transient/undefined and must be dropped by the loader).
     "wesad": {"1": "baseline", "2": "stress", "3": "amusement", "4": "meditation"},
     # Empatica E4 studies such as Stress-Predict: labels.csv intervals.
     "e4": {"baseline": "baseline", "relax": "relaxed", "stress": "stress"},
-}  # fmt: skip
+}
 
 
 def get_taxonomy(name: str) -> Taxonomy:

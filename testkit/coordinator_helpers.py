@@ -30,17 +30,36 @@ PROBS = {
 }
 
 
-def frame(seq: int, modality: str = "hr", device: str = "dev-1", subject: str = "subj-1",
-          end_ns: int | None = None, label: str = "happy", **overrides) -> ingest_pb2.ScoreFrame:  # fmt: skip
+def frame(
+    seq: int,
+    modality: str = "hr",
+    device: str = "dev-1",
+    subject: str = "subj-1",
+    end_ns: int | None = None,
+    label: str = "happy",
+    **overrides,
+) -> ingest_pb2.ScoreFrame:
     """A valid frame whose window ended `end_ns` (default: seq * 0.5 s before now, in order)."""
     now = time.time_ns()
     end = end_ns if end_ns is not None else now - 120_000_000_000 + seq * 500_000_000
     f = ingest_pb2.ScoreFrame(
-        device_id=device, subject_id=subject, modality=modality, seq=seq,
-        window_start_ns=end - 1_000_000_000, window_end_ns=end, inference_start_ns=end + 1_000_000,
-        inference_end_ns=end + 3_000_000, send_ns=end + 4_000_000, model_id=modality, model_version=1,
-        taxonomy="quadrants", labels=list(QUADRANTS.labels), probs=PROBS[label], quality=1.0, truth_label=label,
-    )  # fmt: skip
+        device_id=device,
+        subject_id=subject,
+        modality=modality,
+        seq=seq,
+        window_start_ns=end - 1_000_000_000,
+        window_end_ns=end,
+        inference_start_ns=end + 1_000_000,
+        inference_end_ns=end + 3_000_000,
+        send_ns=end + 4_000_000,
+        model_id=modality,
+        model_version=1,
+        taxonomy="quadrants",
+        labels=list(QUADRANTS.labels),
+        probs=PROBS[label],
+        quality=1.0,
+        truth_label=label,
+    )
     for key, value in overrides.items():
         if isinstance(value, list):
             del getattr(f, key)[:]
@@ -68,8 +87,8 @@ def spawn_coordinator(
     grpc_port: int, http_port: int, args: Sequence[str] = (), env: dict[str, str] | None = None
 ) -> subprocess.Popen:
     """A real `mmer coordinator` on the given loopback ports (see `wait_ready`), its stderr piped."""
-    cmd = [sys.executable, "-m", "mmer_cli", "coordinator", "--listen", f"127.0.0.1:{grpc_port}",
-           "--http", f"127.0.0.1:{http_port}", *args]  # fmt: skip
+    cmd = [sys.executable, "-m", "mmer_cli", "coordinator", "--listen", f"127.0.0.1:{grpc_port}"]
+    cmd += ["--http", f"127.0.0.1:{http_port}", *args]
     return subprocess.Popen(
         cmd, env={**os.environ, **(env or {})}, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )

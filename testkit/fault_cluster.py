@@ -114,9 +114,20 @@ class CoordinatorProcess:
 
     def start(self, timeout_s: float = 60) -> float:
         """Launch and wait until gRPC health says SERVING; returns the seconds that took."""
-        cmd = [sys.executable, "-m", "mmer_cli", "coordinator", "--listen", self.target,
-               "--http", f"127.0.0.1:{self.http_port}", "--store", self.redis_url,
-               "--trainer-pubkey", str(self.pubkey)]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "mmer_cli",
+            "coordinator",
+            "--listen",
+            self.target,
+            "--http",
+            f"127.0.0.1:{self.http_port}",
+            "--store",
+            self.redis_url,
+            "--trainer-pubkey",
+            str(self.pubkey),
+        ]
         started = time.monotonic()
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(cmd, env=self.env, cwd=ROOT, stdout=log, stderr=log)
@@ -239,8 +250,9 @@ class Subscriber:
     `pause_s` makes it a slow reader (sleeps after each emotion) until `speed_up()`.
     """
 
-    def __init__(self, target: str, subjects: list[str], after: str, pause_s: float = 0.0,
-                 window_bytes: int = 0) -> None:  # fmt: skip
+    def __init__(
+        self, target: str, subjects: list[str], after: str, pause_s: float = 0.0, window_bytes: int = 0
+    ) -> None:
         self.target = target
         self.subjects = subjects
         self.position = after
@@ -325,8 +337,16 @@ class InProcessEdge:
     Edges of one process share grpc's subchannel pool, hence one TCP connection through the proxy; a
     fault on it hits all of them at once, as it would hit several devices behind one gateway."""
 
-    def __init__(self, device_id: str, subject: str, target: str, bundles: Bundles, workdir: Path,
-                 modalities: list[str], seed: int) -> None:  # fmt: skip
+    def __init__(
+        self,
+        device_id: str,
+        subject: str,
+        target: str,
+        bundles: Bundles,
+        workdir: Path,
+        modalities: list[str],
+        seed: int,
+    ) -> None:
         from edge_node.agent import Agent
         from edge_node.clock import ClockEstimate
         from edge_node.node import load_slots
@@ -344,8 +364,9 @@ class InProcessEdge:
         self.spool = Spool(workdir / "spool")
         self.streamer = Streamer(lambda: make_channel(target), self.spool, ClockEstimate(), device_id)
         slots = load_slots(models, modalities, key, providers, 1)
-        self.agent = Agent(device_id, subject, slots, self.spool, self.streamer, self.streamer.clock, key,
-                           models, providers)  # fmt: skip
+        self.agent = Agent(
+            device_id, subject, slots, self.spool, self.streamer, self.streamer.clock, key, models, providers
+        )
         self._windows = open_source(f"synthetic:{seed}", modalities, subject, False, None)
         self._target = target
         self._make_channel = make_channel
@@ -398,8 +419,16 @@ def spool_figures(spool, modalities: list[str]) -> dict:
 class ProcessEdge:
     """A real `mmer node` process with its spool on disk; SIGKILL and restart resume from the spool."""
 
-    def __init__(self, device_id: str, subject: str, target: str, bundles: Bundles, workdir: Path,
-                 modalities: list[str], seed: int) -> None:  # fmt: skip
+    def __init__(
+        self,
+        device_id: str,
+        subject: str,
+        target: str,
+        bundles: Bundles,
+        workdir: Path,
+        modalities: list[str],
+        seed: int,
+    ) -> None:
         self.device_id = device_id
         self.subject = subject
         self.modalities = modalities
@@ -407,12 +436,34 @@ class ProcessEdge:
         self.models = workdir / "models"
         shutil.copytree(bundles.models, self.models)
         self.health_port = free_port()
-        self.cmd = [sys.executable, "-m", "mmer_cli", "node", "--coordinator", target,
-                    "--device-id", device_id, "--subject", subject, "--source", f"synthetic:{seed}",
-                    "--modalities", ",".join(modalities), "--models", str(self.models),
-                    "--trainer-pubkey", str(bundles.pubkey), "--spool", str(workdir / "spool"),
-                    "--health-port", str(self.health_port), "--stats-json", str(workdir / "stats.json"),
-                    "--seconds", "3600"]  # fmt: skip
+        self.cmd = [
+            sys.executable,
+            "-m",
+            "mmer_cli",
+            "node",
+            "--coordinator",
+            target,
+            "--device-id",
+            device_id,
+            "--subject",
+            subject,
+            "--source",
+            f"synthetic:{seed}",
+            "--modalities",
+            ",".join(modalities),
+            "--models",
+            str(self.models),
+            "--trainer-pubkey",
+            str(bundles.pubkey),
+            "--spool",
+            str(workdir / "spool"),
+            "--health-port",
+            str(self.health_port),
+            "--stats-json",
+            str(workdir / "stats.json"),
+            "--seconds",
+            "3600",
+        ]
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout_s: float = 60) -> float:

@@ -181,10 +181,18 @@ def finish(run: Run) -> Figures:
     figures.subscriber_missing = len(missing)
     if missing:  # what was missed, against when the subscriber was let go: tells a harness race from a loss
         figures.extra["missed"] = [
-            {"position": e.position, "subject": e.subject_id, "window_end_ns": e.window_end_ns,
-             "published_ns": e.published_ns, "tail": tail, "closed_ns": closed_ns, "at": run.subscriber.position}
-            for e in stream if e.position in missing
-        ]  # fmt: skip
+            {
+                "position": e.position,
+                "subject": e.subject_id,
+                "window_end_ns": e.window_end_ns,
+                "published_ns": e.published_ns,
+                "tail": tail,
+                "closed_ns": closed_ns,
+                "at": run.subscriber.position,
+            }
+            for e in stream
+            if e.position in missing
+        ]
     figures.subscriber_breaks = dict(run.subscriber.breaks)
     figures.max_gap_s, figures.recovery_s = gaps(stream, run.subjects, run.fault_end_ns)
     return figures
@@ -350,8 +358,11 @@ def slow_subscriber(cluster: Cluster, size: Size) -> Figures:
     def inject() -> None:
         cut_before = cut()
         created = time.monotonic()
-        slow.append(Subscriber(cluster.coordinator.target, run.subjects, run.start_position, pause_s=3600,
-                               window_bytes=1024))  # fmt: skip
+        slow.append(
+            Subscriber(
+                cluster.coordinator.target, run.subjects, run.start_position, pause_s=3600, window_bytes=1024
+            )
+        )
         with contextlib.suppress(TimeoutError):
             cut_at = wait_until(
                 lambda: cut() > cut_before, max(size.fault_s, 60), "slow subscriber cut off", 0.2

@@ -17,17 +17,45 @@ pytestmark = pytest.mark.slow
 def run(script: str, out: Path, *args: str) -> dict:
     subprocess.run(
         [sys.executable, "-m", f"bench.{script}", *args, "--procs", "1", "--json", str(out)],
-        cwd=ROOT, check=True, timeout=240, stdout=subprocess.DEVNULL,
-    )  # fmt: skip
+        cwd=ROOT,
+        check=True,
+        timeout=240,
+        stdout=subprocess.DEVNULL,
+    )
     return json.loads(out.read_text())
 
 
 @pytest.mark.parametrize("store, workers", [("memory", 1), ("redis-cluster", 2)])
 def test_coordinator_bench_writes_every_field_of_the_issue(tmp_path: Path, store: str, workers: int) -> None:
-    got = run("coordinator", tmp_path / "c.json", "--devices", "10", "--seconds", "3", "--peak-seconds", "1",
-              "--store", store, "--workers", str(workers))  # fmt: skip
-    for key in ("devices", "seconds", "store", "frames_sent", "frames_acked", "frames_fused", "lost", "duplicates",
-                "ingest_fps", "sink_fps", "ratio", "added_latency_ms_p50", "added_latency_ms_p99"):  # fmt: skip
+    got = run(
+        "coordinator",
+        tmp_path / "c.json",
+        "--devices",
+        "10",
+        "--seconds",
+        "3",
+        "--peak-seconds",
+        "1",
+        "--store",
+        store,
+        "--workers",
+        str(workers),
+    )
+    for key in (
+        "devices",
+        "seconds",
+        "store",
+        "frames_sent",
+        "frames_acked",
+        "frames_fused",
+        "lost",
+        "duplicates",
+        "ingest_fps",
+        "sink_fps",
+        "ratio",
+        "added_latency_ms_p50",
+        "added_latency_ms_p99",
+    ):
         assert key in got, key
     assert (got["devices"], got["store"], got["workers"]) == (10, store, workers)
     assert got["frames_sent"] == got["frames_acked"] > 0 and got["lost"] == 0 and got["duplicates"] == 0
@@ -36,6 +64,9 @@ def test_coordinator_bench_writes_every_field_of_the_issue(tmp_path: Path, store
         got["ingest_fps"] > 0 and got["sink_fps"] > 0 and got["ratio"] == got["ingest_fps"] / got["sink_fps"]
     )
     assert 0 <= got["added_latency_ms_p50"] <= got["added_latency_ms_p99"]
+    cpu = got["cpu_us_per_frame"]
+    assert cpu["coordinator"] > 0 and cpu["sink"] > 0, cpu
+    assert got["subscriber"]["emotions_per_s"] > 0 and got["subscriber"]["p99_ms"] >= 0
     assert got["warmup_s"] == 1.5, "at most half the run"
     batch = got["frames_per_batch"]  # unpaced, a batch holds a frame of each of the 10 devices' 4 modalities
     assert 1 <= batch["realtime"] <= batch["peak"] and batch["peak"] == batch["sink"] == 40, batch
@@ -44,8 +75,24 @@ def test_coordinator_bench_writes_every_field_of_the_issue(tmp_path: Path, store
 
 
 def test_load_bench_runs_both_phases_and_samples_every_process(tmp_path: Path) -> None:
-    got = run("load", tmp_path / "l.json", "--devices", "10", "--seconds", "2", "--soak-devices", "5",
-              "--soak-seconds", "6", "--warmup-seconds", "2", "--sample-seconds", "0.5", "--store", "redis")  # fmt: skip
+    got = run(
+        "load",
+        tmp_path / "l.json",
+        "--devices",
+        "10",
+        "--seconds",
+        "2",
+        "--soak-devices",
+        "5",
+        "--soak-seconds",
+        "6",
+        "--warmup-seconds",
+        "2",
+        "--sample-seconds",
+        "0.5",
+        "--store",
+        "redis",
+    )
     for phase in ("load", "soak"):
         p = got[phase]
         assert p["frames_sent"] == p["frames_acked"] > 0 and p["lost"] == 0 and p["duplicates"] == 0, phase

@@ -110,7 +110,7 @@ def test_bundle_signed_by_another_key_is_refused(tmp_path: Path, keys) -> None:
         (lambda m: setattr(m.metrics, "fp32_accuracy", -0.1), "metrics.fp32_accuracy"),
         (lambda m: m.taxonomy.CopyFrom(common_pb2.Taxonomy(name="one", labels=["x"])), "at least 2 labels"),
     ],
-)  # fmt: skip
+)
 def test_signed_manifest_with_impossible_figures_is_refused(tmp_path: Path, keys, edit, message) -> None:
     """The coordinator weighs each model in fusion by its validation accuracy: a signed bundle claiming an
     accuracy outside [0, 1] (or NaN), or a taxonomy of fewer than two labels, is refused at verification."""

@@ -20,10 +20,10 @@ from pathlib import Path
 import grpc
 import pytest
 
+from coordinator.assembly import open_coordinator
 from coordinator.auth import hash_token, load_tokens
 from coordinator.memory_store import MemoryStore
 from coordinator.server import TlsFiles, build_server
-from coordinator.service import Coordinator
 from mmer.v1 import fusion_pb2, fusion_pb2_grpc, ingest_pb2_grpc
 from mmer_client import FROM_OLDEST, Backoff, FusedStream, SubscribeError
 from mmer_core.config import CoordinatorConfig
@@ -154,9 +154,8 @@ async def test_subscribe_survives_a_coordinator_restart_without_gap_or_repeat(
 )
 async def test_subscribe_refusals_end_with_a_clear_message(tmp_path: Path, token, extra, said) -> None:
     """What no retry can fix ends the command (exit 2) naming the cause, instead of retrying forever."""
-    app = Coordinator(CoordinatorConfig(), MemoryStore())
-    app.tokens = load_tokens(write_tokens(tmp_path))
-    server, port, _ = await build_server(app, "127.0.0.1:0")
+    app = await open_coordinator(CoordinatorConfig(), MemoryStore())
+    server, port, _ = await build_server(app, "127.0.0.1:0", tokens=load_tokens(write_tokens(tmp_path)))
     (tmp_path / "given.token").write_text(token)
     try:
         proc = await asyncio.create_subprocess_exec(
@@ -167,6 +166,7 @@ async def test_subscribe_refusals_end_with_a_clear_message(tmp_path: Path, token
         out, err = await asyncio.wait_for(proc.communicate(), 30)
     finally:
         await server.stop(None)
+        await app.close()
     assert proc.returncode == 2 and out == b""
     assert said in err.decode() and (not token or token not in err.decode())
 
@@ -191,10 +191,12 @@ async def test_the_client_over_tls_starts_now_or_from_the_oldest(tmp_path: Path)
     certs = tmp_path / "certs"
     subprocess.run(["bash", str(ROOT / "deploy/certs/make-certs.sh"), str(certs), "127.0.0.1"], check=True,
                    capture_output=True)  # fmt: skip
-    app = Coordinator(CoordinatorConfig(), MemoryStore())
-    app.tokens = load_tokens(write_tokens(tmp_path))
+    app = await open_coordinator(CoordinatorConfig(), MemoryStore())
     server, port, _ = await build_server(
-        app, "127.0.0.1:0", TlsFiles(certs / "server.crt", certs / "server.key")
+        app,
+        "127.0.0.1:0",
+        TlsFiles(certs / "server.crt", certs / "server.key"),
+        tokens=load_tokens(write_tokens(tmp_path)),
     )
     target, ca = f"127.0.0.1:{port}", certs / "ca.crt"
     base = (time.time_ns() // 1_000_000_000 - 60) * 1_000_000_000
@@ -223,6 +225,7 @@ async def test_the_client_over_tls_starts_now_or_from_the_oldest(tmp_path: Path)
         assert refused.value.code == grpc.StatusCode.PERMISSION_DENIED
     finally:
         await server.stop(None)
+        await app.close()
 
 
 def test_backoff_is_full_jitter_capped() -> None:

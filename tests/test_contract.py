@@ -117,7 +117,7 @@ def test_every_field_is_documented() -> None:
 def test_services_are_complete() -> None:
     expected = {
         "Ingest": {"StreamScores"},
-        "Fusion": {"Subscribe", "Latest"},
+        "Fusion": {"Subscribe", "SubscribeBatches", "Latest"},
         "Registry": {"PushModel", "WatchModels", "GetModel", "ListModels", "Rollback", "Promote"},
         "Clock": {"Sync"},
         "Admin": {"GetStats"},

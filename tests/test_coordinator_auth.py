@@ -16,10 +16,10 @@ from cryptography.x509.oid import NameOID
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from coordinator import auth
+from coordinator.assembly import open_coordinator
 from coordinator.auth import hash_token, load_tokens
 from coordinator.memory_store import MemoryStore
 from coordinator.server import TlsFiles, build_server
-from coordinator.service import Coordinator
 from mmer.v1 import (
     admin_pb2,
     admin_pb2_grpc,
@@ -52,13 +52,14 @@ def md(name: str) -> tuple[tuple[str, str], ...]:
 
 @pytest.fixture()
 async def secured(tmp_path: Path):
-    app = Coordinator(CoordinatorConfig(), MemoryStore())
-    app.tokens = load_tokens(token_file(tmp_path / "tokens"))
-    server, port, _ = await build_server(app, "127.0.0.1:0")
+    app = await open_coordinator(CoordinatorConfig(), MemoryStore())
+    tokens = load_tokens(token_file(tmp_path / "tokens"))
+    server, port, _ = await build_server(app, "127.0.0.1:0", tokens=tokens)
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     yield channel
     await channel.close()
     await server.stop(None)
+    await app.close()
 
 
 async def ingest(channel, frames, metadata=()):
@@ -72,8 +73,9 @@ async def ingest(channel, frames, metadata=()):
         if reply is not grpc.aio.EOF:
             return reply
     code = await call.code()
-    raise grpc.aio.AioRpcError(code, await call.initial_metadata(), await call.trailing_metadata(),
-                               await call.details())  # fmt: skip
+    raise grpc.aio.AioRpcError(
+        code, await call.initial_metadata(), await call.trailing_metadata(), await call.details()
+    )
 
 
 @pytest.mark.parametrize(
@@ -208,7 +210,7 @@ def make_pki(d: Path) -> dict[str, bytes]:
 async def test_tls_and_mutual_tls(tmp_path: Path, mutual: bool) -> None:
     pki = make_pki(tmp_path)
     tls = TlsFiles(tmp_path / "server_cert", tmp_path / "server_key", tmp_path / "ca" if mutual else None)
-    app = Coordinator(CoordinatorConfig(), MemoryStore())
+    app = await open_coordinator(CoordinatorConfig(), MemoryStore())
     server, port, _ = await build_server(app, "127.0.0.1:0", tls)
     target = f"127.0.0.1:{port}"
     try:
@@ -228,6 +230,7 @@ async def test_tls_and_mutual_tls(tmp_path: Path, mutual: bool) -> None:
             assert err.value.code() == grpc.StatusCode.UNAVAILABLE
     finally:
         await server.stop(None)
+        await app.close()
 
 
 async def test_reflection_lists_every_service_without_a_token(secured) -> None:
@@ -256,7 +259,7 @@ async def test_reflection_lists_every_service_without_a_token(secured) -> None:
         for b in described.file_descriptor_response.file_descriptor_proto
     ]
     assert any(
-        s.name == "Fusion" and [m.name for m in s.method] == ["Subscribe", "Latest"]
+        s.name == "Fusion" and [m.name for m in s.method] == ["Subscribe", "SubscribeBatches", "Latest"]
         for f in files
         for s in f.service
     )

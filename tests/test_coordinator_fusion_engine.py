@@ -168,8 +168,14 @@ def test_models_weigh_by_their_validation_accuracy_per_version() -> None:
 
 
 def test_configured_weights_win_and_a_zero_weight_leaves_a_modality_out() -> None:
-    e = FusionEngine(1.0, STALENESS, "weighted_mean", weights={"hr": 0.0, "eeg": 3.0}, grace_s=GRACE,
-                     model_weights={("image", 1): 5.0})  # fmt: skip
+    e = FusionEngine(
+        1.0,
+        STALENESS,
+        "weighted_mean",
+        weights={"hr": 0.0, "eeg": 3.0},
+        grace_s=GRACE,
+        model_weights={("image", 1): 5.0},
+    )
     feed = Feed(e)
     for m in ("hr", "eeg", "image"):
         feed.add(m, 0.5)
@@ -178,3 +184,28 @@ def test_configured_weights_win_and_a_zero_weight_leaves_a_modality_out() -> Non
     only_hr = Feed(FusionEngine(1.0, STALENESS, "weighted_mean", weights={"hr": 0.0}, grace_s=GRACE))
     only_hr.add("hr", 0.5)
     assert only_hr.tick(1.2) == [], "a window with only zero-weight modalities has nothing to fuse"
+
+
+@pytest.mark.parametrize("strategy", ["weighted_mean", "product", "confidence"])
+def test_a_batch_of_frames_fuses_as_the_same_frames_one_by_one(strategy: str) -> None:
+    """Windows closed by one batch (many subjects, different modalities each) fuse in one vectorised call:
+    the emotions are those that adding the frames one at a time gives, in the same order."""
+    labels = ["happy", "angry", "sad", "calm"]
+    received = []
+    for step in range(12):
+        for n in range(6):
+            for modality in ("hr", "eeg", "image")[: 1 + n % 3]:
+                end = BASE + step * S // 2 + n * 7_000_000
+                f = frame(step + 1, modality, f"dev-{n}-{modality}", f"subj-{n}", end, labels[(n + step) % 4])
+                received.append((f, end + 1_000_000))
+    one_by_one = FusionEngine(1.0, STALENESS, strategy, smoothing_alpha=0.3, grace_s=GRACE)
+    at_once = FusionEngine(1.0, STALENESS, strategy, smoothing_alpha=0.3, grace_s=GRACE)
+    want = [e for f, r in received for e in one_by_one.add(f, r)]
+    got = at_once.add_many(received)
+    assert len(want) > 20 and [(e.subject_id, e.window_end_ns, e.label) for e in got] == [
+        (e.subject_id, e.window_end_ns, e.label) for e in want
+    ]
+    for g, w in zip(got, want, strict=True):
+        assert list(g.probs) == pytest.approx(list(w.probs), abs=1e-9)
+        assert [c.modality for c in g.contributions] == [c.modality for c in w.contributions]
+        assert [c.weight for c in g.contributions] == pytest.approx([c.weight for c in w.contributions])

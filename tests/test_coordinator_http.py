@@ -17,11 +17,11 @@ import aiohttp
 import grpc
 import pytest
 
+from coordinator.assembly import open_coordinator
 from coordinator.auth import hash_token, load_tokens
 from coordinator.http import COOKIE, start_http
 from coordinator.memory_store import MemoryStore
 from coordinator.server import TlsFiles
-from coordinator.service import Coordinator
 from mmer.v1 import common_pb2, fusion_pb2, ingest_pb2_grpc
 from mmer_core.config import CoordinatorConfig
 from mmer_core.taxonomy import QUADRANTS
@@ -109,14 +109,15 @@ def emotion(subject: str, label: str = "happy") -> fusion_pb2.FusedEmotion:
 @pytest.fixture()
 async def web(tmp_path: Path):
     """An in-process coordinator with a token file, its HTTP side on 127.0.0.1, devices of two subjects."""
-    app = Coordinator(CoordinatorConfig(), MemoryStore())
-    app.tokens = load_tokens(write_tokens(tmp_path / "tokens"))
+    app = await open_coordinator(CoordinatorConfig(), MemoryStore())
+    tokens = load_tokens(write_tokens(tmp_path / "tokens"))
     for subject, device in (("subj-1", "dev-1"), ("subj-2", "dev-2")):
         await app.ingest(batch([frame(1, device=device, subject=subject)]), frame(1).send_ns)
     port = free_port()
-    runner = await start_http(app, f"127.0.0.1:{port}")
+    runner = await start_http(app, f"127.0.0.1:{port}", tokens=tokens)
     yield app, f"http://127.0.0.1:{port}"
     await runner.cleanup()
+    await app.close()
 
 
 def bearer(name: str) -> dict[str, str]:
@@ -190,14 +191,14 @@ async def test_login_refuses_unknown_tokens_and_other_sites(web) -> None:
 
 async def test_a_subscriber_sees_only_its_own_subjects(web) -> None:
     app, base = web
-    await app.publish_many([emotion("subj-1", "sad"), emotion("subj-2", "angry")])
+    await app.fuser.append([emotion("subj-1", "sad"), emotion("subj-2", "angry")])
     async with aiohttp.ClientSession() as http, http.get(base + "/events", headers=bearer("one")) as r:
         assert r.status == 200
         ((kind, snapshot),) = await read_events(r, 1)
         assert kind == "snapshot"
         assert [f["subject_id"] for f in snapshot["fused"]] == ["subj-1"]
         assert [d["subject_id"] for d in snapshot["stats"]["devices"]] == ["subj-1"]
-        await app.publish_many([emotion("subj-2"), emotion("subj-1", "calm"), emotion("subj-2")])
+        await app.fuser.append([emotion("subj-2"), emotion("subj-1", "calm"), emotion("subj-2")])
         live = [data for kind, data in await read_events(r, 2) if kind == "fused"]
         assert live and {f["subject_id"] for f in live} == {"subj-1"} and live[0]["label"] == "calm"
 
@@ -248,20 +249,21 @@ async def test_health_and_static_files_need_no_token(web) -> None:
 
 
 async def test_an_open_http_side_only_binds_loopback() -> None:
-    app = Coordinator(CoordinatorConfig(), MemoryStore())
+    app = await open_coordinator(CoordinatorConfig(), MemoryStore())
     with pytest.raises(ValueError, match="--auth"):
         await start_http(app, f"0.0.0.0:{free_port()}")
+    await app.close()
 
 
 async def test_over_tls_the_cookie_is_secure(tmp_path: Path) -> None:
     certs = tmp_path / "certs"
     subprocess.run(["bash", str(ROOT / "deploy/certs/make-certs.sh"), str(certs), "127.0.0.1"], check=True,
                    capture_output=True)  # fmt: skip
-    app = Coordinator(CoordinatorConfig(), MemoryStore())
-    app.tokens = load_tokens(write_tokens(tmp_path / "tokens"))
+    app = await open_coordinator(CoordinatorConfig(), MemoryStore())
+    tokens = load_tokens(write_tokens(tmp_path / "tokens"))
     port = free_port()
     runner = await start_http(
-        app, f"127.0.0.1:{port}", tls=TlsFiles(certs / "server.crt", certs / "server.key")
+        app, f"127.0.0.1:{port}", tls=TlsFiles(certs / "server.crt", certs / "server.key"), tokens=tokens
     )
     try:
         import ssl
@@ -277,3 +279,4 @@ async def test_over_tls_the_cookie_is_secure(tmp_path: Path) -> None:
                     pass
     finally:
         await runner.cleanup()
+        await app.close()

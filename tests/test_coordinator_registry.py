@@ -9,10 +9,10 @@ from pathlib import Path
 import grpc
 import pytest
 
+from coordinator.assembly import open_coordinator
 from coordinator.memory_store import MemoryStore
-from coordinator.registry import in_canary
+from coordinator.registry import RolloutRule, in_canary
 from coordinator.server import build_server
-from coordinator.service import Coordinator
 from mmer.v1 import ingest_pb2_grpc, registry_pb2, registry_pb2_grpc
 from mmer_core import bundle
 from mmer_core.config import CoordinatorConfig
@@ -28,13 +28,14 @@ def keys(tmp_path: Path):
 @pytest.fixture()
 async def registry(keys):
     config = CoordinatorConfig(rollout_fraction=0.5)
-    app = Coordinator(config, MemoryStore(), keys[1])
-    app.registry.rule = type(app.registry.rule)(fraction=0.5, min_frames=5, min_confidence_ratio=0.8)
+    rule = RolloutRule(fraction=0.5, min_frames=5, min_confidence_ratio=0.8)
+    app = await open_coordinator(config, MemoryStore(), keys[1], rollout=rule)
     server, port, _ = await build_server(app, "127.0.0.1:0")
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     yield app, channel, registry_pb2_grpc.RegistryStub(channel), keys[0]
     await channel.close()
     await server.stop(None)
+    await app.close()
 
 
 async def test_signed_bundle_is_stored_and_served_back_intact(registry) -> None:
@@ -78,7 +79,7 @@ async def test_tampered_and_unsigned_bundles_are_refused(registry, tmp_path: Pat
 
 
 async def test_push_without_a_trainer_key_is_refused(keys) -> None:
-    app = Coordinator(CoordinatorConfig(), MemoryStore(), None)
+    app = await open_coordinator(CoordinatorConfig(), MemoryStore(), None)
     server, port, _ = await build_server(app, "127.0.0.1:0")
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         with pytest.raises(grpc.aio.AioRpcError) as err:
@@ -86,6 +87,7 @@ async def test_push_without_a_trainer_key_is_refused(keys) -> None:
                 chunks(signed(keys[0], 1), {"model.onnx": MODEL})
             )
     await server.stop(None)
+    await app.close()
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "--trainer-pubkey" in err.value.details()
 
@@ -101,8 +103,10 @@ async def test_watch_gets_current_then_canary_only_on_canary_devices(registry) -
     await stub.PushModel(chunks(signed(priv, 1, model=b"v1"), {"model.onnx": b"v1"}))
     canary, stable = devices_split(2)
     assert canary and stable
-    watches = {d: stub.WatchModels(registry_pb2.WatchModelsRequest(device_id=d, modalities=["hr"]))
-               for d in (canary[0], stable[0])}  # fmt: skip
+    watches = {
+        d: stub.WatchModels(registry_pb2.WatchModelsRequest(device_id=d, modalities=["hr"]))
+        for d in (canary[0], stable[0])
+    }
     for call in watches.values():
         first = await call.read()
         assert (first.manifest.version, first.stage, first.manifest.files[0].name) == (
@@ -135,8 +139,10 @@ async def _stream(channel, frames) -> None:
     await call.done_writing()
 
 
-@pytest.mark.parametrize(("canary_label_probs", "expected"), [((0.7, 0.1, 0.1, 0.1), "stable"),
-                                                               ((0.3, 0.25, 0.25, 0.2), "rolled_back")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("canary_label_probs", "expected"),
+    [((0.7, 0.1, 0.1, 0.1), "stable"), ((0.3, 0.25, 0.25, 0.2), "rolled_back")],
+)
 async def test_staged_rollout_promotes_or_rolls_back_on_canary_confidence(
     registry, canary_label_probs, expected
 ) -> None:

@@ -10,10 +10,10 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from coordinator.assembly import open_coordinator
 from coordinator.memory_store import MemoryStore
 from coordinator.redis_store import RedisStore
 from coordinator.server import build_server
-from coordinator.service import Coordinator
 from coordinator.store import StoreError
 from mmer.v1 import (
     admin_pb2,
@@ -62,13 +62,13 @@ class FlakyStore:
 async def coordinator(request):
     config = CoordinatorConfig(subscriber_buffer=64, max_message_bytes=64 * 1024)
     inner = MemoryStore() if request.param == "memory" else RedisStore(request.getfixturevalue("redis_url"))
-    app = Coordinator(config, FlakyStore(inner))
+    app = await open_coordinator(config, FlakyStore(inner))
     server, port, _ = await build_server(app, "127.0.0.1:0")
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     yield app, channel, f"127.0.0.1:{port}"
     await channel.close()
     await server.stop(None)
-    await inner.close()
+    await app.close()
 
 
 async def send(channel, *batches):
@@ -219,6 +219,32 @@ async def test_resume_from_a_position_has_no_gap_and_no_repeat(coordinator) -> N
     rest = [await asyncio.wait_for(resumed.read(), 5) for _ in range(9)]
     resumed.cancel()
     assert [e.seq for e in rest] == list(range(5, 14)), "history then live, no gap, no repeat"
+
+
+async def test_batched_subscribers_get_what_one_by_one_subscribers_get(coordinator) -> None:
+    """SubscribeBatches: the same emotions in the same order as Subscribe (which old clients keep using),
+    history then live, resumable from a position, at most max_batch per message."""
+    _app, channel, _address = coordinator
+    base = (time.time_ns() // 1_000_000_000 - 60) * 1_000_000_000
+    stub = fusion_pb2_grpc.FusionStub(channel)
+    one_by_one = stub.Subscribe(fusion_pb2.SubscribeRequest(after_position="0"))
+    batched = stub.SubscribeBatches(fusion_pb2.SubscribeRequest(after_position="0", max_batch=4))
+    await send(channel, batch([frame(i, end_ns=base + i * 1_000_000_000 - 1) for i in range(1, 12)]))
+    await send(channel, batch([frame(i, end_ns=base + i * 1_000_000_000 - 1) for i in range(12, 22)]))
+    singles = [await asyncio.wait_for(one_by_one.read(), 5) for _ in range(20)]
+    batches, got = [], []
+    while len(got) < 20:
+        message = await asyncio.wait_for(batched.read(), 5)
+        batches.append(len(message.emotions))
+        got += message.emotions
+    one_by_one.cancel()
+    batched.cancel()
+    assert [e.position for e in got[:20]] == [e.position for e in singles]
+    assert [e.seq for e in got[:20]] == list(range(1, 21)) and max(batches) <= 4
+    resumed = stub.SubscribeBatches(fusion_pb2.SubscribeRequest(after_position=got[5].position))
+    rest = (await asyncio.wait_for(resumed.read(), 5)).emotions
+    resumed.cancel()
+    assert [e.seq for e in rest][:3] == [7, 8, 9], "after the position, no gap and no repeat"
 
 
 async def test_a_slow_subscriber_is_cut_off_and_ingest_keeps_going(coordinator) -> None:

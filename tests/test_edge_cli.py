@@ -24,11 +24,33 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def node_cmd(tmp_path: Path, port: int, seconds: float, extra: tuple[str, ...] = ()) -> list[str]:
     return [
-        sys.executable, "-m", "mmer_cli", "node", "--coordinator", f"127.0.0.1:{port}", "--device-id", "dev1",
-        "--subject", "s1", "--source", "synthetic:4", "--modalities", "eeg", "--models", str(tmp_path / "models"),
-        "--spool", str(tmp_path / "spool"), "--token", "tok", "--fast", "--seconds", str(seconds),
-        "--stats-json", str(tmp_path / "stats.json"), *extra,
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "mmer_cli",
+        "node",
+        "--coordinator",
+        f"127.0.0.1:{port}",
+        "--device-id",
+        "dev1",
+        "--subject",
+        "s1",
+        "--source",
+        "synthetic:4",
+        "--modalities",
+        "eeg",
+        "--models",
+        str(tmp_path / "models"),
+        "--spool",
+        str(tmp_path / "spool"),
+        "--token",
+        "tok",
+        "--fast",
+        "--seconds",
+        str(seconds),
+        "--stats-json",
+        str(tmp_path / "stats.json"),
+        *extra,
+    ]
 
 
 @pytest.mark.slow

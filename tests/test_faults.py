@@ -102,8 +102,23 @@ def test_coordinator_killed_and_restarted_mid_stream(cluster) -> None:
 @pytest.mark.slow
 def test_bench_faults_writes_sane_json(tmp_path) -> None:
     out = tmp_path / "faults.json"
-    cmd = [sys.executable, "-m", "bench.faults", "--json", str(out), "--only", "proxy_drop",
-           "--edges", "1", "--warm", "1", "--fault", "1", "--tail", "0.5"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.faults",
+        "--json",
+        str(out),
+        "--only",
+        "proxy_drop",
+        "--edges",
+        "1",
+        "--warm",
+        "1",
+        "--fault",
+        "1",
+        "--tail",
+        "0.5",
+    ]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-2000:]
     data = json.loads(out.read_text())

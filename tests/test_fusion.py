@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mmer_core.fusion import Smoother, check_label_sets, fit_weights, fuse, fuse_row
+from mmer_core.fusion import Smoother, check_label_sets, fit_weights, fuse, fuse_row, fuse_stack
 
 A = np.array([0.7, 0.1, 0.1, 0.1])
 B = np.array([0.1, 0.6, 0.2, 0.1])
@@ -100,20 +100,32 @@ def test_weights_fit_on_validation_accuracy() -> None:
 
 
 @pytest.mark.parametrize("strategy", ["weighted_mean", "product", "max", "vote", "confidence"])
-def test_fuse_row_gives_what_fuse_gives(strategy: str) -> None:
-    """The coordinator's one-window fusion and the trainer's vectorised fusion are the same rules."""
+def test_rows_with_different_modalities_fuse_at_once_as_they_fuse_alone(strategy: str) -> None:
+    """The coordinator fuses many windows in one call, each with the modalities it has (an absent one
+    weighs 0): the result is each window fused on its own, whatever its placeholder scores."""
     rng = np.random.default_rng(7)
-    modalities = ["hr", "eeg", "speech", "image"]
-    for _ in range(200):
-        present = [m for m in modalities if rng.random() < 0.7] or ["eeg"]
-        scores = {m: rng.dirichlet(np.full(4, 0.7)) for m in present}
-        weights = {m: float(rng.choice([0.0, 0.5, 2.0])) for m in present}
-        if sum(weights.values()) == 0:
-            weights[present[0]] = 1.0
-        want = fuse(scores, strategy, weights)
-        probs, got_weights = fuse_row({m: s.tolist() for m, s in scores.items()}, strategy, weights)
-        assert np.allclose(probs, want.probs, atol=1e-12)
-        assert got_weights == pytest.approx(want.weights, abs=1e-12)
+    modalities = ["eeg", "hr", "image", "speech"]
+    stack = rng.dirichlet(np.full(4, 0.7), size=(4, 200))  # (M, N, K), absent rows hold noise
+    weights = np.zeros((4, 200))
+    for row in range(200):
+        present = [i for i in range(4) if rng.random() < 0.7] or [1]
+        weights[present, row] = rng.choice([0.0, 0.5, 2.0], size=len(present))
+        if weights[:, row].sum() == 0:
+            weights[present[0], row] = 1.0
+    fused, normalised = fuse_stack(stack, weights, strategy)
+    for row in range(200):
+        here = {modalities[i]: stack[i, row] for i in range(4) if weights[i, row] > 0}
+        want = fuse(here, strategy, {modalities[i]: weights[i, row] for i in range(4) if weights[i, row] > 0})
+        assert np.allclose(fused[row], want.probs, atol=1e-12)
+        got = {modalities[i]: normalised[i, row] for i in range(4) if weights[i, row] > 0}
+        assert got == pytest.approx(want.weights, abs=1e-12)
+        assert normalised[weights[:, row] == 0, row].sum() == 0
+
+
+def test_fuse_row_is_fuse_of_one_row() -> None:
+    probs, weights = fuse_row({"hr": A.tolist(), "eeg": B.tolist()}, "weighted_mean", {"hr": 3.0, "eeg": 1.0})
+    assert probs == pytest.approx((0.75 * A + 0.25 * B).tolist())
+    assert weights == pytest.approx({"hr": 0.75, "eeg": 0.25})
 
 
 def test_fuse_row_refuses_what_fuse_refuses() -> None:

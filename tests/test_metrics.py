@@ -36,8 +36,9 @@ async def test_metrics_are_prometheus_text_with_hop_histograms_and_device_gauges
             await call.write(ingest_pb2.ScoreBatch(frames=frames, batch_id=1, status=status))
             assert (await call.read()).acks
             await call.done_writing()
-        families = {f.name: f for f in text_string_to_metric_families(
-            await asyncio.to_thread(get_metrics, http_port))}  # fmt: skip
+        families = {
+            f.name: f for f in text_string_to_metric_families(await asyncio.to_thread(get_metrics, http_port))
+        }
 
     hist = families["mmer_coordinator_hop_latency_milliseconds"]
     assert hist.type == "histogram"
@@ -70,8 +71,11 @@ async def test_metrics_are_prometheus_text_with_hop_histograms_and_device_gauges
         (("device", "wearable-3"), ("modality", "eeg")): 3,
         (("device", "wearable-3"), ("modality", "hr")): 4,
     }
-    frames_total = {s.labels["outcome"]: s.value for s in families["mmer_coordinator_frames"].samples
-                    if s.name.endswith("_total") and s.labels["modality"] == "hr"}  # fmt: skip
+    frames_total = {
+        s.labels["outcome"]: s.value
+        for s in families["mmer_coordinator_frames"].samples
+        if s.name.endswith("_total") and s.labels["modality"] == "hr"
+    }
     assert frames_total == {"stored": 10}
 
 

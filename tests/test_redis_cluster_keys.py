@@ -12,9 +12,13 @@ from pathlib import Path
 import pytest
 import redis as redis_sync
 
+from coordinator.assembly import engine_factory, open_coordinator
+from coordinator.hub import Hub
+from coordinator.measures import Measures
 from coordinator.redis_store import RedisStore
-from coordinator.sharing import SharedFusion
+from coordinator.sharing import SharedFuser
 from mmer.v1 import fusion_pb2
+from mmer_core.config import CoordinatorConfig
 from testkit.coordinator_helpers import frame
 from testkit.localhost import start_redis
 
@@ -50,28 +54,23 @@ async def test_ingest_fused_appends_and_registry_keep_to_one_slot_per_call(clust
     store = RedisStore(cluster_url, shards=4)
     try:
         frames = [frame(1, subject=f"subj-{i}", device=f"dev-{i}") for i in range(8)]
-        new, acked = await store.store_batch(frames, receive_ns=1)
+        new, acked, _ = await store.store_batch(frames, receive_ns=1)
         assert new == [True] * 8 and set(acked.values()) == {1}
-        store.owner, owned = "me", []
-        store.on_owned = lambda shard, got: owned.append(shard)
-        await store.client.set(store.shard_key(store.shard_of("subj-0"), "owner"), "me")
-        await store.store_batch([frame(2, subject="subj-0", device="dev-0")], receive_ns=2)
-        assert owned == [store.shard_of("subj-0")]
+        await store.client.set(store.shard_key(store.shard_of("subj-0"), "owner"), store.replica)
+        mine = (await store.store_batch([frame(2, subject="subj-0", device="dev-0")], receive_ns=2)).mine
+        assert mine == [True], "stored by the lease holder: its to fuse"
         assert await store.acked_seqs([("dev-3", "hr", "subj-3")]) == [1]
-
-        class App:  # what SharedFusion.append_many needs of the coordinator: nothing but the store
-            pass
-
-        sharing = SharedFusion(App(), store)
+        sharing = SharedFuser(engine_factory(CoordinatorConfig(), {}), store, Hub(), Measures.new(100))
         emotions = [
             fusion_pb2.FusedEmotion(
                 subject_id=f"subj-{i}", window_end_ns=10**9, label="calm", probs=[0, 0, 0, 1]
             )
             for i in range(8)
         ]
-        positions = await sharing.append_many(emotions)
+        positions = [e.position for e in await sharing.append(emotions)]
         assert all(positions) and len(set(positions)) == 8
-        assert await sharing.append_many(emotions[:1]) == [None], "each subject's window once"
+        again = fusion_pb2.FusedEmotion(subject_id="subj-0", window_end_ns=10**9)
+        assert await sharing.append([again]) == [], "each subject's window once"
         assert len(await store.latest(None)) == 8
         assert [e.subject_id for e in await store.read_fused("", ["subj-2"], 10)] == ["subj-2"]
     finally:
@@ -81,18 +80,14 @@ async def test_ingest_fused_appends_and_registry_keep_to_one_slot_per_call(clust
 async def test_a_replica_fuses_what_another_stored_through_each_shards_inbox(cluster_url: str) -> None:
     """On a cluster every shard's inbox is in its own slot, so the owner reads each with its own call: frames
     stored by another replica (one holding no lease) are fused all the same."""
-    from coordinator.service import Coordinator
     from coordinator.sharing import SHARDS
-    from mmer_core.config import CoordinatorConfig
 
-    app = Coordinator(CoordinatorConfig(), RedisStore(cluster_url, shards=SHARDS))
-    app.sharing = SharedFusion(app, app.store, lease_s=1.0)
+    app = await open_coordinator(CoordinatorConfig(), RedisStore(cluster_url, shards=SHARDS), lease_s=1.0)
     other = RedisStore(cluster_url, shards=SHARDS)
-    await app.sharing.start()
     try:
-        assert app.sharing.cluster
+        assert app.fuser.cluster
         deadline = time.monotonic() + 10
-        while len(app.sharing.engines) < SHARDS:
+        while len(app.fuser.engines) < SHARDS:
             assert time.monotonic() < deadline, "the replica did not take every shard"
             await asyncio.sleep(0.05)
         subjects = [f"subj-{i}" for i in range(6)]
@@ -107,8 +102,7 @@ async def test_a_replica_fuses_what_another_stored_through_each_shards_inbox(clu
             await asyncio.sleep(0.05)
         assert {e.subject_id for e in emotions} == set(subjects)
     finally:
-        await app.sharing.stop()
-        await app.store.close()
+        await app.close()
         await other.close()
 
 
@@ -123,7 +117,7 @@ async def test_the_store_runs_on_a_three_node_cluster(redis_cluster_url: str) ->
     try:
         subjects = [f"subj-{i}" for i in range(24)]
         frames = [frame(1, subject=s, device=f"dev-{s}") for s in subjects]
-        new, acked = await store.store_batch(frames + frames[:2], receive_ns=1)
+        new, acked, _ = await store.store_batch(frames + frames[:2], receive_ns=1)
         assert new == [True] * 24 + [False] * 2 and set(acked.values()) == {1}
         shards = {store.shard_key(store.shard_of(s), "hwm") for s in subjects}
         assert len({store.client.get_node_from_key(k).name for k in shards}) == 3, "subjects on every node"
@@ -131,14 +125,12 @@ async def test_the_store_runs_on_a_three_node_cluster(redis_cluster_url: str) ->
         await store.client.script_flush()
         assert (await store.store_batch([frame(2, subject="subj-5", device="dev-subj-5")]))[0] == [True]
 
-        class App:  # what SharedFusion.append_many needs of the coordinator: nothing but the store
-            pass
-
         emotions = [
             fusion_pb2.FusedEmotion(subject_id=s, window_end_ns=10**9, label="calm", probs=[0, 0, 0, 1])
             for s in subjects[:4]
         ]
-        assert all(await SharedFusion(App(), store).append_many(emotions))
+        sharing = SharedFuser(engine_factory(CoordinatorConfig(), {}), store, Hub(), Measures.new(100))
+        assert len(await sharing.append(emotions)) == len(emotions)
         assert [e.subject_id for e in await store.read_fused("", None, 10)] == subjects[:4]
         assert len(await store.latest(None)) == 4
 

@@ -10,9 +10,9 @@ import asyncio
 
 import grpc
 
+from coordinator.assembly import open_coordinator
 from coordinator.memory_store import MemoryStore
 from coordinator.server import build_server
-from coordinator.service import Coordinator
 from edge_node.clock import ClockEstimate
 from edge_node.spool import Spool
 from edge_node.streamer import Streamer
@@ -22,7 +22,7 @@ from testkit.coordinator_helpers import frame
 
 
 async def test_refused_frame_is_set_aside_and_every_other_frame_is_acked(tmp_path) -> None:
-    app = Coordinator(CoordinatorConfig(), MemoryStore())
+    app = await open_coordinator(CoordinatorConfig(), MemoryStore())
     server, port, _ = await build_server(app, "127.0.0.1:0")
     spool = Spool(tmp_path / "spool")
     for seq in range(1, 9):
@@ -41,6 +41,7 @@ async def test_refused_frame_is_set_aside_and_every_other_frame_is_acked(tmp_pat
         streamer.stop()
         await task
         await server.stop(None)
+        await app.close()
         spool.close()
     assert spool.depth == 0, "the bad frame no longer blocks the frames after it"
     assert spool.refused == 1 and streamer.stats.refused == 1

@@ -120,8 +120,18 @@ def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("fuzz")
     signed = make_bundle(tmp / "image-v1", tmp / "keys", "image", 1)
     port = free_port()
-    cmd = [sys.executable, "-m", "mmer_cli", "coordinator", "--listen", f"127.0.0.1:{port}",
-           "--http", f"127.0.0.1:{free_port()}", "--trainer-pubkey", str(tmp / "keys" / "trainer.pub")]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "mmer_cli",
+        "coordinator",
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--http",
+        f"127.0.0.1:{free_port()}",
+        "--trainer-pubkey",
+        str(tmp / "keys" / "trainer.pub"),
+    ]
     log = open(tmp / "coordinator.log", "wb")  # noqa: SIM115 (closed at teardown)
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=log)
     target = f"127.0.0.1:{port}"
@@ -179,11 +189,17 @@ def check(server, method: str, payloads: list[bytes]) -> None:
 # ------------------------------------------------------------------ message strategies from descriptors
 
 INT_BOUNDS = {
-    FD.TYPE_INT32: (-(2**31), 2**31 - 1), FD.TYPE_SINT32: (-(2**31), 2**31 - 1), FD.TYPE_SFIXED32: (-(2**31), 2**31 - 1),
-    FD.TYPE_INT64: (-(2**63), 2**63 - 1), FD.TYPE_SINT64: (-(2**63), 2**63 - 1), FD.TYPE_SFIXED64: (-(2**63), 2**63 - 1),
-    FD.TYPE_UINT32: (0, 2**32 - 1), FD.TYPE_FIXED32: (0, 2**32 - 1),
-    FD.TYPE_UINT64: (0, 2**64 - 1), FD.TYPE_FIXED64: (0, 2**64 - 1),
-}  # fmt: skip
+    FD.TYPE_INT32: (-(2**31), 2**31 - 1),
+    FD.TYPE_SINT32: (-(2**31), 2**31 - 1),
+    FD.TYPE_SFIXED32: (-(2**31), 2**31 - 1),
+    FD.TYPE_INT64: (-(2**63), 2**63 - 1),
+    FD.TYPE_SINT64: (-(2**63), 2**63 - 1),
+    FD.TYPE_SFIXED64: (-(2**63), 2**63 - 1),
+    FD.TYPE_UINT32: (0, 2**32 - 1),
+    FD.TYPE_FIXED32: (0, 2**32 - 1),
+    FD.TYPE_UINT64: (0, 2**64 - 1),
+    FD.TYPE_FIXED64: (0, 2**64 - 1),
+}
 ODD_STRINGS = ["", "hr", "image", "0", "-1", "1-2-3", "9" * 40, "a" * 300, "é\u0000\U0001f600", "../x", " "]
 
 

@@ -9,9 +9,12 @@ from collections import Counter
 
 import pytest
 
+from coordinator.assembly import engine_factory, open_coordinator
+from coordinator.hub import Hub
+from coordinator.measures import Measures
 from coordinator.redis_store import RedisStore, stream_entry_frames
 from coordinator.service import Coordinator
-from coordinator.sharing import SHARDS, SharedFusion
+from coordinator.sharing import SHARDS, SharedFuser
 from mmer.v1 import fusion_pb2
 from mmer_core.config import CoordinatorConfig
 from testkit.coordinator_helpers import batch, frame
@@ -21,11 +24,8 @@ SUBJECTS = [f"subj-{i}" for i in range(12)]
 
 
 async def replica(redis_url: str) -> Coordinator:
-    store = RedisStore(redis_url, shards=SHARDS)
-    app = Coordinator(CoordinatorConfig(fusion_grace_s=2.0), store)  # every window waits for both paths
-    app.sharing = SharedFusion(app, store, lease_s=1.0)
-    await app.sharing.start()
-    return app
+    config = CoordinatorConfig(fusion_grace_s=2.0)  # every window waits for both paths
+    return await open_coordinator(config, RedisStore(redis_url, shards=SHARDS), lease_s=1.0)
 
 
 async def until(predicate, seconds: float, what: str) -> None:
@@ -37,8 +37,7 @@ async def until(predicate, seconds: float, what: str) -> None:
 
 async def stop(*apps: Coordinator) -> None:
     for app in apps:
-        await app.sharing.stop()
-        await app.store.close()
+        await app.close()
 
 
 async def test_owner_fuses_its_frames_directly_and_the_others_through_the_inbox(shared_url: str) -> None:
@@ -46,9 +45,7 @@ async def test_owner_fuses_its_frames_directly_and_the_others_through_the_inbox(
     from both modalities, and a shard's inbox holds only the frames the replica not owning it stored."""
     a, b = await replica(shared_url), await replica(shared_url)
     try:
-        await until(
-            lambda: len(a.sharing.engines) == len(b.sharing.engines) == SHARDS // 2, 10, "shards split"
-        )
+        await until(lambda: len(a.fuser.engines) == len(b.fuser.engines) == SHARDS // 2, 10, "shards split")
         base = time.time_ns() - 60 * 10**9
 
         def both_known() -> bool:
@@ -56,7 +53,7 @@ async def test_owner_fuses_its_frames_directly_and_the_others_through_the_inbox(
             one, and a window the first one completes on its own is fused without it."""
             for s in SUBJECTS:
                 shard = a.store.shard_of(s)
-                engine = a.sharing.engines.get(shard) or b.sharing.engines.get(shard)
+                engine = a.fuser.engines.get(shard) or b.fuser.engines.get(shard)
                 if (
                     engine is None
                     or s not in engine.subjects
@@ -88,7 +85,7 @@ async def test_owner_fuses_its_frames_directly_and_the_others_through_the_inbox(
         assert all({c.modality for c in e.contributions} == {"hr", "eeg"} for e in emotions)
         used = {a.store.shard_of(s) for s in SUBJECTS}
         for app, foreign in ((a, "eeg"), (b, "hr")):
-            for shard in set(app.sharing.owned()) & used:
+            for shard in set(app.fuser.owned()) & used:
                 inbox = await client.xrange(a.store.shard_key(shard, "inbox"))
                 stored = {f.modality for _, fields in inbox for f, _ in stream_entry_frames(fields)}
                 assert stored == {foreign}, f"shard {shard}: inbox holds {stored}, not just the other's"
@@ -102,9 +99,9 @@ async def test_owner_fuses_its_frames_directly_and_the_others_through_the_inbox(
 async def test_a_frame_met_twice_in_a_takeover_is_fed_once(redis_url: str) -> None:
     """A replica taking over reads the shard's recent history and then its inbox, which overlap: frames
     already fed (by seq, per device and modality) are skipped, so no window sees a frame twice."""
-    app = Coordinator(CoordinatorConfig(), RedisStore(redis_url, shards=SHARDS))
-    sharing = SharedFusion(app, app.store)
-    sharing.engines[0], sharing._fed[0] = app.new_engine(), {}
+    store = RedisStore(redis_url, shards=SHARDS)
+    sharing = SharedFuser(engine_factory(CoordinatorConfig(), {}), store, Hub(), Measures.new(100))
+    sharing.engines[0], sharing._fed[0] = sharing.new_engine(), {}
     base = time.time_ns() - 60 * 10**9
     frames = [(frame(seq, end_ns=base + seq * 250_000_000), 1) for seq in range(1, 9)]
     sharing._feed(0, frames[:6])
@@ -113,4 +110,4 @@ async def test_a_frame_met_twice_in_a_takeover_is_fed_once(redis_url: str) -> No
     assert [f.seq for _, _, f in state.frames["hr"]] == list(range(1, 9))
     sharing._feed(1, frames)  # a shard this replica does not own: nothing to do
     assert list(sharing.engines) == [0]
-    await app.store.close()
+    await store.close()

@@ -9,20 +9,62 @@ from mmer.v1 import common_pb2
 from mmer_core.taxonomy import QUADRANTS, Taxonomy, get_taxonomy, map_label, va_to_label
 
 CASES = {
-    "ravdess": {"01": "calm", "02": "calm", "03": "happy", "04": "sad", "05": "angry", "06": "angry",
-                "07": "angry", "08": "happy", 3: "happy", "fearful": "angry", "surprised": "happy"},
-    "tess": {"angry": "angry", "disgust": "angry", "fear": "angry", "happy": "happy", "neutral": "calm",
-             "ps": "happy", "sad": "sad"},
+    "ravdess": {
+        "01": "calm",
+        "02": "calm",
+        "03": "happy",
+        "04": "sad",
+        "05": "angry",
+        "06": "angry",
+        "07": "angry",
+        "08": "happy",
+        3: "happy",
+        "fearful": "angry",
+        "surprised": "happy",
+    },
+    "tess": {
+        "angry": "angry",
+        "disgust": "angry",
+        "fear": "angry",
+        "happy": "happy",
+        "neutral": "calm",
+        "ps": "happy",
+        "sad": "sad",
+    },
     "crema-d": {"ANG": "angry", "DIS": "angry", "FEA": "angry", "HAP": "happy", "NEU": "calm", "SAD": "sad"},
     "fer2013": {0: "angry", 1: "angry", 2: "angry", 3: "happy", 4: "sad", 5: "happy", 6: "calm"},
-    "wesad": {1: "calm", 2: "angry", 3: "happy", 4: "calm", "baseline": "calm", "stress": "angry",
-              "amusement": "happy", "meditation": "calm"},
+    "wesad": {
+        1: "calm",
+        2: "angry",
+        3: "happy",
+        4: "calm",
+        "baseline": "calm",
+        "stress": "angry",
+        "amusement": "happy",
+        "meditation": "calm",
+    },
     "e4": {"baseline": "calm", "stress": "angry", "relax": "calm"},
-    "generic": {"anger": "angry", "Fear": "angry", "joy": "happy", "happiness": "happy", "surprise": "happy",
-                "sadness": "sad", "boredom": "sad", "bored": "sad", "neutral": "calm", "calm": "calm",
-                "disgust": "angry", "relaxed": "calm", "stress": "angry", "amusement": "happy",
-                "contentment": "calm", "surprised": "happy", "fearful": "angry", "sad": "sad"},
-}  # fmt: skip
+    "generic": {
+        "anger": "angry",
+        "Fear": "angry",
+        "joy": "happy",
+        "happiness": "happy",
+        "surprise": "happy",
+        "sadness": "sad",
+        "boredom": "sad",
+        "bored": "sad",
+        "neutral": "calm",
+        "calm": "calm",
+        "disgust": "angry",
+        "relaxed": "calm",
+        "stress": "angry",
+        "amusement": "happy",
+        "contentment": "calm",
+        "surprised": "happy",
+        "fearful": "angry",
+        "sad": "sad",
+    },
+}
 
 
 @pytest.mark.parametrize("dataset", sorted(CASES))
@@ -61,9 +103,16 @@ def test_unknown_dataset_is_a_clear_error() -> None:
 
 @pytest.mark.parametrize(
     ("valence", "arousal", "midpoint", "expected"),
-    [(7, 8, 5, "happy"), (2, 8, 5, "angry"), (2, 2, 5, "sad"), (8, 2, 5, "calm"), (5, 5, 5, "happy"),
-     (4, 1, 3, "calm"), (1, 4, 3, "angry")],
-)  # fmt: skip
+    [
+        (7, 8, 5, "happy"),
+        (2, 8, 5, "angry"),
+        (2, 2, 5, "sad"),
+        (8, 2, 5, "calm"),
+        (5, 5, 5, "happy"),
+        (4, 1, 3, "calm"),
+        (1, 4, 3, "angry"),
+    ],
+)
 def test_deap_and_dreamer_ratings_split_at_midpoint(valence, arousal, midpoint, expected) -> None:
     assert va_to_label(valence, arousal, midpoint) == expected
 

@@ -13,9 +13,9 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, TraceIdRatioBased
 
+from coordinator.assembly import open_coordinator
 from coordinator.memory_store import MemoryStore
 from coordinator.server import build_server
-from coordinator.service import Coordinator
 from edge_node.agent import Agent
 from edge_node.clock import ClockEstimate
 from edge_node.inference import load_runner
@@ -34,7 +34,7 @@ EDGE_HOPS = {"edge.preprocess": "preprocess", "edge.inference": "inference"}
 
 async def run_edge_to_coordinator(tmp_path, modalities, seconds: float, fast: bool):
     """Score a synthetic session on a real agent streaming to a real coordinator; returns both."""
-    app = Coordinator(CoordinatorConfig(), MemoryStore())
+    app = await open_coordinator(CoordinatorConfig(), MemoryStore())
     server, port, _ = await build_server(app, "127.0.0.1:0")
     keys, models = tmp_path / "keys", tmp_path / "models"
     for m in modalities:
@@ -49,6 +49,7 @@ async def run_edge_to_coordinator(tmp_path, modalities, seconds: float, fast: bo
     finally:
         spool.close()
         await server.stop(None)
+        await app.close()
     assert spool.depth == 0 and agent.counters.scored > 0
     return agent, app
 
@@ -143,7 +144,7 @@ async def test_nothing_is_traced_when_the_edge_samples_nothing(tmp_path) -> None
         "coordinator.ingest",
         "coordinator.fuse",
     }
-    assert not app.traces._ingested
+    assert not app.measures.traces._ingested
 
 
 def test_sampler_follows_the_standard_environment(monkeypatch) -> None:

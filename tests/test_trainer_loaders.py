@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mmer_core.formats import read_audio
 from mmer_core.modalities import SPECS
 from mmer_core.taxonomy import QUADRANTS
 from trainer.loaders import load, parse_source
 from trainer.loaders.e4 import load_e4
-from trainer.loaders.speech import load_speech, read_wav
+from trainer.loaders.speech import load_speech
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -47,7 +48,7 @@ def test_tess_naming_and_other_rates(tmp_path: Path) -> None:
     d = load_speech(tmp_path)
     assert {QUADRANTS.labels[i] for i in d.y} == {"happy", "sad"}
     assert set(d.subjects) == {"OAF", "YAF"}
-    x = read_wav(tmp_path / "OAF_back_sad.wav")
+    x = read_audio(tmp_path / "OAF_back_sad.wav")
     assert abs(len(x) - 1.7 * 16000) < 20, "resampled to 16 kHz"
 
 
@@ -62,7 +63,7 @@ def test_generic_layout_and_unknown_label(tmp_path: Path) -> None:
 
 
 def test_unnamed_file_and_empty_folder_are_clear_errors(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"no \.wav files"):
+    with pytest.raises(ValueError, match=r"no audio files"):
         load_speech(tmp_path)
     write_wav(tmp_path / "recording.wav", 1.0)
     with pytest.raises(ValueError, match="neither RAVDESS, TESS"):
@@ -116,7 +117,7 @@ def test_data_source_parsing(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not a directory"):
         parse_source("e4:/no/such/dir")
     with pytest.raises(ValueError, match="carries the hr modality, not speech"):
-        load("e4", tmp_path, "speech", 1)
+        load([("e4", tmp_path)], "speech")
 
 
 @pytest.mark.parametrize(
@@ -127,6 +128,6 @@ def test_real_sets_load(kind: str, folder: str, modality: str) -> None:
     path = SHARED_DATA / folder
     if not path.is_dir():
         pytest.skip(f"real data not found at {path}")
-    d = load(kind, path, modality, 1)
+    d = load([(kind, path)], modality)
     assert len(d) > 500 and len(np.unique(d.subjects)) >= 6
     assert d.x.shape[1:] == SPECS[modality].input_shape and np.isfinite(d.x).all()

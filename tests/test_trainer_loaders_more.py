@@ -143,10 +143,10 @@ def test_image_folders_any_size_and_colour(tmp_path: Path) -> None:
             frame = cv2.resize(frame, size)
         cv2.imwrite(str(tmp_path / label / f"{person}_img.png"), frame)
     cv2.imwrite(str(tmp_path / "calm" / "p3_blank.jpg"), np.full((90, 120), 128, np.uint8))
-    d = load("faces", parse_source(f"faces:{tmp_path}")[1], "image", 0)
+    d = load([parse_source(f"faces:{tmp_path}")], "image")
     assert d.x.shape == (3, *SPECS["image"].input_shape)
     assert sorted(QUADRANTS.labels[i] for i in d.y) == ["angry", "calm", "happy"]
-    assert sorted(d.subjects) == ["p1", "p1", "p2"]
+    assert sorted(d.subjects) == [f"{tmp_path.name}/p1", f"{tmp_path.name}/p1", f"{tmp_path.name}/p2"]
     assert "3 images of 2 persons, 1 without a detected face left out" in d.description
 
 

@@ -39,8 +39,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     pipe = steps.add_parser("pipeline", help=STEPS["pipeline"], description=STEPS["pipeline"])
     pipe.add_argument(
         "--data",
-        default="synthetic",
-        help="synthetic | speech:DIR (RAVDESS/TESS/<label>/<speaker>_x.wav) | e4:DIR | wesad:DIR | deap:DIR | faces:CSV_OR_DIR",
+        action="append",
+        help="synthetic (default) | speech:DIR (RAVDESS/CREMA-D/TESS names or <label>/<speaker>_x, .wav/.flac) | "
+        "e4:DIR | wesad:DIR | deap:DIR | faces:CSV_OR_DIR; repeat it to train one modality on several corpora "
+        "(people are kept apart per corpus, named by folder)",
+    )
+    pipe.add_argument(
+        "--skip-misnamed",
+        action="store_true",
+        help="speech: skip audio files whose names give no label (a warning counts and names them) instead of "
+        "stopping at the first",
     )
     pipe.add_argument(
         "--out", type=Path, default=Path("models"), help="bundles, report.json, report.md, plots"
@@ -162,22 +170,33 @@ def run_pipeline(args: argparse.Namespace) -> int:
     from trainer.kind_recipes import recipe
     from trainer.loaders import SOURCES, load, parse_source
 
+    specs = args.data or ["synthetic"]
     try:
-        kind, folder = parse_source(args.data)
+        sources = [parse_source(spec) for spec in specs]
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return 2
-    kind_recipe = recipe(kind)
+    kinds = {kind for kind, _ in sources}
+    kind_recipe = recipe(kinds.pop()) if len(kinds) == 1 else recipe("")
     class_weights = args.class_weights or kind_recipe.class_weights
     baseline = kind_recipe.wearer_baseline if args.wearer_baseline is None else args.wearer_baseline
     if baseline < 0:
         print(f"--wearer-baseline: a number of windows >= 0, got {baseline}", file=sys.stderr)
         return 2
-    if folder is not None:
+    folders = [(kind, folder) for kind, folder in sources if folder is not None]
+    if folders:
+        carried = sorted({SOURCES[kind] for kind, _ in folders})
+        if len(folders) != len(sources) or len(carried) > 1:
+            print(
+                f"--data {' '.join(specs)}: several --data must be folders of one modality, got "
+                f"{', '.join(carried)}" + (" and synthetic" if len(folders) != len(sources) else ""),
+                file=sys.stderr,
+            )
+            return 2
         if args.modalities == ",".join(MODALITIES):
-            modalities = [SOURCES[kind]]
-        if modalities != [SOURCES[kind]]:
-            print(f"--data {args.data} carries only the {SOURCES[kind]} modality", file=sys.stderr)
+            modalities = carried
+        if modalities != carried:
+            print(f"--data {' '.join(specs)} carries only the {carried[0]} modality", file=sys.stderr)
             return 2
     _tool_output(args.verbose)
     key = args.key or args.out / "keys" / bundle.PRIVATE_KEY_FILE
@@ -193,11 +212,15 @@ def run_pipeline(args: argparse.Namespace) -> int:
         epochs=epochs, calibration_windows=64 if args.fast else 256, plan=plan, tflite=not args.no_tflite,
         class_weights=class_weights, wearer_baseline=baseline,
     )  # fmt: skip
-    if folder is None:
-        loader = lambda m: data_mod.synthetic(m, plan)  # noqa: E731
+    if folders:
+        loader = lambda m: load(folders, m, args.skip_misnamed)  # noqa: E731
     else:
-        loader = lambda m: load(kind, folder, m, args.seed)  # noqa: E731
-    run_pipeline(options, loader, log=lambda s: print(s, flush=True))
+        loader = lambda m: data_mod.combine({"synthetic": data_mod.synthetic(m, plan)})  # noqa: E731
+    try:
+        run_pipeline(options, loader, log=lambda s: print(s, flush=True))
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     return 0
 
 
@@ -258,7 +281,7 @@ def run_serve(args: argparse.Namespace) -> int:
         seed=args.seed, epochs=args.epochs, tflite=False,
     )  # fmt: skip
     serve(
-        modality, lambda: load(kind, folder, modality, args.seed), folder, options,
+        modality, lambda: load([(kind, folder)], modality), folder, options,
         min_new_files=args.min_new_files, interval_s=args.interval, poll_s=args.poll,
         coordinator=args.coordinator, token=args.token, rounds=1 if args.once else None,
         log=lambda s: print(s, flush=True), tls_ca=args.tls_ca,
@@ -278,7 +301,7 @@ def run_train(args: argparse.Namespace) -> int:
             subjects, seconds = (6, 60.0) if args.fast else (16, 300.0)
             dataset = data_mod.synthetic(args.modality, data_mod.SyntheticPlan(subjects, seconds, args.seed))
         else:
-            dataset = load(kind, folder, args.modality, args.seed)
+            dataset = load([(kind, folder)], args.modality)
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return 2

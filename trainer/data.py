@@ -39,6 +39,45 @@ class Dataset:
         )  # fmt: skip
 
 
+CORPUS_SEPARATOR = "/"
+
+
+def combine(corpora: dict[str, Dataset]) -> Dataset:
+    """Several corpora of one modality as one Dataset whose subjects are `<corpus>/<subject>`: two corpora that
+    both have a speaker "01" keep two people, and every split by subject stays a split by person."""
+    if not corpora:
+        raise ValueError("combine: no corpora")
+    for name in corpora:
+        if not name or CORPUS_SEPARATOR in name:
+            raise ValueError(f"corpus name {name!r}: must be non-empty and without {CORPUS_SEPARATOR!r}")
+    first = next(iter(corpora.values()))
+    for name, d in corpora.items():
+        if d.modality != first.modality or d.taxonomy != first.taxonomy or d.x.shape[1:] != first.x.shape[1:]:
+            raise ValueError(
+                f"corpus {name}: {d.modality} {d.x.shape[1:]} does not match {first.modality} "
+                f"{first.x.shape[1:]} with the same taxonomy"
+            )
+    parts = list(corpora.values())
+    subjects = [
+        np.char.add(f"{name}{CORPUS_SEPARATOR}", d.subjects.astype(str)) for name, d in corpora.items()
+    ]
+    return Dataset(
+        first.modality,
+        np.concatenate([d.x for d in parts]),
+        np.concatenate([d.y for d in parts]),
+        np.concatenate(subjects),
+        np.concatenate([d.t_end for d in parts]),
+        " + ".join(d.description for d in parts),
+        first.taxonomy,
+    )
+
+
+def corpus_of(subjects: np.ndarray) -> np.ndarray:
+    """The corpus of each `<corpus>/<subject>` (empty for a subject named outside any corpus)."""
+    named = [str(s).partition(CORPUS_SEPARATOR) for s in subjects]
+    return np.array([corpus if sep else "" for corpus, sep, _ in named], dtype=str)
+
+
 @dataclass(frozen=True)
 class SyntheticPlan:
     """How much synthetic data to make: subjects, seconds each, and per-modality window strides."""
@@ -86,21 +125,33 @@ def relative_to_wearers(
 def split(
     data: Dataset, kind: str = "subject-independent", seed: int = 7, test: float = 0.25, val: float = 0.2
 ) -> Split:
-    """Subject-independent (whole subjects held out: the honest split) or random window split."""
-    rng = np.random.default_rng(seed)
+    """Subject-independent (whole subjects held out: the honest split) or random window split.
+
+    Subject-independent splits deal each corpus's subjects into the parts on
+    their own, with the same seed for each, so every corpus of three or more
+    people has people in each part and its own figures on unseen people, and
+    they are the same people whether it is trained alone or beside other
+    corpora; a smaller corpus trains only.
+    """
     if kind == "subject-independent":
-        subjects = np.unique(data.subjects)
-        if len(subjects) < 3:
+        if len(np.unique(data.subjects)) < 3:
             raise ValueError(
-                f"{data.modality}: a subject-independent split needs >= 3 subjects, got {len(subjects)}"
+                f"{data.modality}: a subject-independent split needs >= 3 subjects, got {len(np.unique(data.subjects))}"
             )
-        n_test = max(1, round(test * len(subjects)))
-        n_val = max(1, round(val * len(subjects)))
-        order = _subject_order(data, subjects, n_test, n_val, rng)
-        test_mask = np.isin(data.subjects, order[:n_test])
-        val_mask = np.isin(data.subjects, order[n_test : n_test + n_val])
+        corpora = corpus_of(data.subjects)
+        test_mask = np.zeros(len(data), bool)
+        val_mask = np.zeros(len(data), bool)
+        for corpus in np.unique(corpora):
+            subjects = np.unique(data.subjects[corpora == corpus])
+            if len(subjects) < 3:
+                continue
+            n_test = max(1, round(test * len(subjects)))
+            n_val = max(1, round(val * len(subjects)))
+            order = _subject_order(data, subjects, n_test, n_val, np.random.default_rng(seed))
+            test_mask |= np.isin(data.subjects, order[:n_test])
+            val_mask |= np.isin(data.subjects, order[n_test : n_test + n_val])
     elif kind == "random":
-        u = rng.random(len(data))
+        u = np.random.default_rng(seed).random(len(data))
         test_mask, val_mask = u < test, (u >= test) & (u < test + val)
     else:
         raise ValueError(f"unknown split {kind!r} (subject-independent or random)")

@@ -72,13 +72,17 @@ def balanced_class_weights(y: np.ndarray) -> dict[int, float]:
 
 def fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
         epochs: int, seed: int, log=print, class_weight: dict[int, float] | None = None,
+        sample_weight: np.ndarray | None = None,
         augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None) -> dict[str, float]:  # fmt: skip
-    """Train with early stopping on validation loss, keeping the best weights; with `augment`
-    (trainer.augment.augmenter) every batch is a fresh random variant of its training windows."""
+    """Train with early stopping on validation loss, keeping the best weights; sample_weight weighs each
+    training row's loss (trainer.balance); with `augment` (trainer.augment.augmenter) every batch is a fresh
+    random variant of its training windows."""
     import keras
 
     import_tf(seed)
-    train = None if augment is None else _augmented_batches(x_train, y_train, augment, seed, class_weight)
+    if sample_weight is None and class_weight is not None and augment is not None:
+        sample_weight = np.array([class_weight[int(c)] for c in y_train], np.float32)
+    train = None if augment is None else _augmented_batches(x_train, y_train, augment, seed, sample_weight)
 
     class Progress(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -103,6 +107,7 @@ def fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_va
             verbose=0,
             shuffle=True,
             class_weight=class_weight,
+            sample_weight=sample_weight,
         )
     else:
         history = model.fit(
@@ -113,8 +118,8 @@ def fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_va
             "val_accuracy": float(history.history["val_accuracy"][best])}  # fmt: skip
 
 
-def _augmented_batches(x, y, augment, seed, class_weight):
-    """A keras PyDataset of shuffled batches, each augmented afresh (with per-window class weights)."""
+def _augmented_batches(x, y, augment, seed, sample_weight):
+    """A keras PyDataset of shuffled batches, each augmented afresh (with their rows' weights, if any)."""
     import keras
 
     class Augmented(keras.utils.PyDataset):
@@ -122,9 +127,7 @@ def _augmented_batches(x, y, augment, seed, class_weight):
             super().__init__()
             self.rng = np.random.default_rng(seed)
             self.order = self.rng.permutation(len(x))
-            self.weights = (
-                None if class_weight is None else np.array([class_weight[int(c)] for c in y], np.float32)
-            )
+            self.weights = None if sample_weight is None else np.asarray(sample_weight, np.float32)
 
         def __len__(self) -> int:
             return int(np.ceil(len(x) / BATCH))

@@ -14,7 +14,9 @@ from mmer_core import bundle, wearer_baseline
 from mmer_core.fusion import DEFAULT_STRATEGY, STRATEGIES, fit_weights, fuse
 from mmer_core.modalities import MODALITIES
 from trainer import data as data_mod
+from trainer.balance import balanced_sample_weights
 from trainer.compile import to_ort_format
+from trainer.corpus_report import corpus_report
 from trainer.evaluate import Evaluation, evaluate_onnx
 from trainer.export import export_onnx
 from trainer.quantize import METHODS, quantize
@@ -38,7 +40,8 @@ class PipelineOptions:
     calibration_windows: int = 256
     plan: data_mod.SyntheticPlan = field(default_factory=data_mod.SyntheticPlan)
     tflite: bool = True
-    class_weights: str = "none"  # or "balanced": inverse class frequency of the training split
+    # or "balanced": every corpus of the training split weighs the same, and within it every class
+    class_weights: str = "none"
     # > 0: feature modalities relative to each wearer's baseline after this many calibration windows
     wearer_baseline: int = 0
 
@@ -73,7 +76,7 @@ def choose(fp32: Evaluation, methods: dict[str, Evaluation], max_drop_pp: float)
 def run_modality(modality: str, dataset: data_mod.Dataset, options: PipelineOptions, log: Log) -> ModalityRun:
     """Train, export, quantize with every method, evaluate, choose and bundle one modality."""
     from trainer.augment import augmenter
-    from trainer.models import balanced_class_weights, build_model, fit
+    from trainer.models import build_model, fit
 
     params: dict[str, float] = {}
     if options.wearer_baseline > 0 and dataset.x.ndim == 2:
@@ -91,7 +94,11 @@ def run_modality(modality: str, dataset: data_mod.Dataset, options: PipelineOpti
     )
     model = build_model(modality, k, parts.train.x, options.seed)
     log(f"[{modality}] training ({model.count_params()} weights, up to {options.epochs} epochs)")
-    weights = balanced_class_weights(parts.train.y) if options.class_weights == "balanced" else None
+    weights = (
+        balanced_sample_weights(parts.train.y, data_mod.corpus_of(parts.train.subjects))
+        if options.class_weights == "balanced"
+        else None
+    )
     info = fit(
         model,
         parts.train.x,
@@ -101,8 +108,8 @@ def run_modality(modality: str, dataset: data_mod.Dataset, options: PipelineOpti
         options.epochs,
         options.seed,
         log,
-        weights,
-        augmenter(modality),
+        sample_weight=weights,
+        augment=augmenter(modality),
     )
     work = options.out / "work" / modality
     fp32_path = export_onnx(model, work / "model.fp32.onnx", model.input.name, parts.test.x[:64])
@@ -131,7 +138,15 @@ def run_modality(modality: str, dataset: data_mod.Dataset, options: PipelineOpti
         },
         "selected": selected,
         "windows": {"train": len(parts.train), "val": len(parts.val), "test": len(parts.test)},
+        "corpora": corpus_report(parts, {"fp32": fp32.probs, "int8": results[selected].probs}),
     }  # fmt: skip
+    for name, c in report["corpora"].items():
+        figure = (
+            f", int8 accuracy {c['test']['int8']['accuracy']:.3f} on its test people" if c["test"] else ""
+        )
+        log(
+            f"[{modality}] corpus {name}: {c['share']:.1%} of the data, {sum(c['people'].values())} people{figure}"
+        )
     if options.tflite:
         from trainer.tflite import evaluate_tflite
 

@@ -41,6 +41,7 @@ def write_markdown(report: dict, path: Path) -> None:
                 f"| TFLite int8 | {t['accuracy']:.3f} | {t['macro_f1']:.3f} | {t['bytes']} | "
                 f"{r['fp32']['bytes'] / t['bytes']:.2f} | | {t['latency_ms_p50']:.3f} | {t['latency_ms_p99']:.3f} |"
             )
+        lines += _corpus_lines(r.get("corpora", {}))
     f = report.get("fusion")
     if f:
         lines += [
@@ -52,6 +53,26 @@ def write_markdown(report: dict, path: Path) -> None:
             *[f"| {s} | {a:.3f} |" for s, a in f["strategies"].items()],
         ]  # fmt: skip
     path.write_text("\n".join(lines) + "\n")
+
+
+def _corpus_lines(corpora: dict) -> list[str]:
+    """Each corpus's share of the data, its people per part, and the int8 model's figures on its test people."""
+    if not corpora:
+        return []
+    lines = [
+        "\n| corpus | share | people train/val/test | labels | int8 accuracy / macro-F1 on its test people "
+        "| fp32 | majority |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, c in corpora.items():
+        people = "/".join(str(c["people"][p]) for p in ("train", "val", "test"))
+        labels = ", ".join(f"{label} {n}" for label, n in c["labels"].items())
+        figures = [
+            f"{c['test'][m]['accuracy']:.3f} / {c['test'][m]['macro_f1']:.3f}" if m in c["test"] else "-"
+            for m in ("int8", "fp32", "majority")
+        ]
+        lines.append(f"| {name or '-'} | {c['share']:.1%} | {people} | {labels} | {' | '.join(figures)} |")
+    return lines
 
 
 def write_plots(report: dict, out: Path) -> None:

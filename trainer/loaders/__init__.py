@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
-from trainer.data import Dataset
+from trainer.data import CORPUS_SEPARATOR, Dataset, combine
 
 SOURCES = {"speech": "speech", "e4": "hr", "wesad": "hr", "deap": "eeg", "faces": "image"}
 
@@ -26,14 +27,42 @@ def parse_source(spec: str) -> tuple[str, Path | None]:
     return kind, folder
 
 
-def load(kind: str, folder: Path, modality: str, seed: int) -> Dataset:
-    """Load a real data set for the one modality it carries."""
-    if SOURCES[kind] != modality:
-        raise ValueError(f"{kind} data carries the {SOURCES[kind]} modality, not {modality}")
+def corpus_names(folders: Sequence[Path]) -> list[str]:
+    """A distinct name per folder: its base name, or as many of its last path parts (joined by "-") as it
+    takes to tell folders of the same base name apart. The same folder twice is an error, not two corpora."""
+    resolved = [f.resolve() for f in folders]
+    for i, f in enumerate(resolved):
+        if f in resolved[:i]:
+            raise ValueError(f"--data {folders[i]}: the same folder is given twice")
+    depth = 1
+    while True:
+        names = ["-".join(f.parts[-depth:]).replace(CORPUS_SEPARATOR, "-").lstrip("-") for f in resolved]
+        if len(set(names)) == len(names) or depth >= max(len(f.parts) for f in resolved):
+            return names
+        depth += 1
+
+
+def load(sources: Sequence[tuple[str, Path]], modality: str, skip_misnamed: bool = False) -> Dataset:
+    """One modality's data from one or several (kind, folder) sources, each a corpus named by corpus_names:
+    subjects become `<corpus>/<subject>`, so people of different corpora never merge. skip_misnamed: speech
+    files whose names give no label are skipped with a warning instead of stopping the load."""
+    for kind, _ in sources:
+        if SOURCES[kind] != modality:
+            raise ValueError(f"{kind} data carries the {SOURCES[kind]} modality, not {modality}")
+    names = corpus_names([folder for _, folder in sources])
+    return combine(
+        {
+            name: _load_one(kind, folder, skip_misnamed)
+            for name, (kind, folder) in zip(names, sources, strict=True)
+        }
+    )
+
+
+def _load_one(kind: str, folder: Path, skip_misnamed: bool) -> Dataset:
     if kind == "speech":
         from trainer.loaders.speech import load_speech
 
-        return load_speech(folder)
+        return load_speech(folder, skip_misnamed)
     if kind == "wesad":
         from trainer.loaders.wesad import load_wesad
 

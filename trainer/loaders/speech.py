@@ -1,6 +1,7 @@
-"""Speech corpora as folders of wav files: RAVDESS and TESS naming, or <label>/<speaker>_<name>.wav.
+"""Speech corpora as folders of audio files named as mmer_core.speech_files reads them (RAVDESS, CREMA-D,
+TESS, <label>/<speaker>_<name>).
 
-Any sample rate and bit depth the wav module reads; audio is resampled to the
+Any sample rate, bit depth and format libsndfile reads (WAV, FLAC); audio is resampled to the
 speech spec's 16 kHz, silence at the ends is trimmed, and each utterance is cut
 into the spec's 1 s windows every 0.5 s.
 """
@@ -11,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mmer_core.formats import read_wav, speech_label_and_speaker
+from mmer_core.formats import read_audio
 from mmer_core.modalities import SPECS
 from mmer_core.preprocess import preprocess_batch
+from mmer_core.speech_files import find_speech_files
 from mmer_core.taxonomy import QUADRANTS
 from trainer.data import Dataset
 
@@ -38,18 +40,15 @@ def windows(x: np.ndarray) -> list[np.ndarray]:
     return [x[i : i + win] for i in range(0, len(x) - win + 1, hop)]
 
 
-def load_speech(root: Path) -> Dataset:
-    """Every wav file below root, labelled by its name, windowed and preprocessed."""
-    files = sorted(root.rglob("*.wav"))
-    if not files:
-        raise ValueError(f"speech:{root}: no .wav files found")
+def load_speech(root: Path, skip_misnamed: bool = False) -> Dataset:
+    """Every audio file below root, labelled by its name, windowed and preprocessed."""
+    files = find_speech_files(root, skip_misnamed=skip_misnamed)
     raws, labels, speakers, ends = [], [], [], []
-    for path in files:
-        label, speaker = speech_label_and_speaker(path, root)
-        for i, w in enumerate(windows(trim(read_wav(path)))):
+    for file in files:
+        for i, w in enumerate(windows(trim(read_audio(file.path)))):
             raws.append(w)
-            labels.append(QUADRANTS.index(label))
-            speakers.append(speaker)
+            labels.append(QUADRANTS.index(file.label))
+            speakers.append(file.speaker)
             ends.append(SPEC.window_s + i * SPEC.hop_s)
     return Dataset(
         "speech", preprocess_batch("speech", raws), np.array(labels), np.array(speakers), np.array(ends, float),

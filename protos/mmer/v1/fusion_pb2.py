@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from mmer.v1 import common_pb2 as mmer_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14mmer/v1/fusion.proto\x12\x07mmer.v1\x1a\x14mmer/v1/common.proto\"?\n\x10SubscribeRequest\x12\x13\n\x0bsubject_ids\x18\x01 \x03(\t\x12\x16\n\x0e\x61\x66ter_position\x18\x02 \x01(\t\"$\n\rLatestRequest\x12\x13\n\x0bsubject_ids\x18\x01 \x03(\t\"9\n\x0eLatestResponse\x12\'\n\x08\x65motions\x18\x01 \x03(\x0b\x32\x15.mmer.v1.FusedEmotion\"\xcb\x02\n\x0c\x46usedEmotion\x12\x12\n\nsubject_id\x18\x01 \x01(\t\x12\x10\n\x08position\x18\x02 \x01(\t\x12\x17\n\x0fwindow_start_ns\x18\x03 \x01(\x03\x12\x15\n\rwindow_end_ns\x18\x04 \x01(\x03\x12\r\n\x05label\x18\x05 \x01(\t\x12#\n\x08taxonomy\x18\x06 \x01(\x0b\x32\x11.mmer.v1.Taxonomy\x12\r\n\x05probs\x18\x07 \x03(\x02\x12,\n\rcontributions\x18\x08 \x03(\x0b\x32\x15.mmer.v1.Contribution\x12\x10\n\x08strategy\x18\t \x01(\t\x12*\n\x07latency\x18\n \x01(\x0b\x32\x19.mmer.v1.LatencyBreakdown\x12\x14\n\x0cpublished_ns\x18\x0b \x01(\x03\x12\x0b\n\x03seq\x18\x0c \x01(\x04\x12\x13\n\x0btruth_label\x18\r \x01(\t\"\x86\x01\n\x0c\x43ontribution\x12\x10\n\x08modality\x18\x01 \x01(\t\x12\x0e\n\x06weight\x18\x02 \x01(\x02\x12\r\n\x05probs\x18\x03 \x03(\x02\x12\x11\n\tdevice_id\x18\x04 \x01(\t\x12\x0b\n\x03seq\x18\x05 \x01(\x04\x12\x15\n\rmodel_version\x18\x06 \x01(\x04\x12\x0e\n\x06\x61ge_ms\x18\x07 \x01(\x01\"\xa8\x01\n\x10LatencyBreakdown\x12\x10\n\x08queue_ms\x18\x01 \x01(\x01\x12\x14\n\x0cinference_ms\x18\x02 \x01(\x01\x12\x10\n\x08spool_ms\x18\x03 \x01(\x01\x12\x12\n\nnetwork_ms\x18\x04 \x01(\x01\x12\x0f\n\x07\x66use_ms\x18\x05 \x01(\x01\x12\x12\n\npublish_ms\x18\x06 \x01(\x01\x12\x10\n\x08total_ms\x18\x07 \x01(\x01\x12\x0f\n\x07wait_ms\x18\x08 \x01(\x01\x32\x84\x01\n\x06\x46usion\x12?\n\tSubscribe\x12\x19.mmer.v1.SubscribeRequest\x1a\x15.mmer.v1.FusedEmotion0\x01\x12\x39\n\x06Latest\x12\x16.mmer.v1.LatestRequest\x1a\x17.mmer.v1.LatestResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14mmer/v1/fusion.proto\x12\x07mmer.v1\x1a\x14mmer/v1/common.proto\"R\n\x10SubscribeRequest\x12\x13\n\x0bsubject_ids\x18\x01 \x03(\t\x12\x16\n\x0e\x61\x66ter_position\x18\x02 \x01(\t\x12\x11\n\tmax_batch\x18\x03 \x01(\r\"5\n\nFusedBatch\x12\'\n\x08\x65motions\x18\x01 \x03(\x0b\x32\x15.mmer.v1.FusedEmotion\"$\n\rLatestRequest\x12\x13\n\x0bsubject_ids\x18\x01 \x03(\t\"9\n\x0eLatestResponse\x12\'\n\x08\x65motions\x18\x01 \x03(\x0b\x32\x15.mmer.v1.FusedEmotion\"\xcb\x02\n\x0c\x46usedEmotion\x12\x12\n\nsubject_id\x18\x01 \x01(\t\x12\x10\n\x08position\x18\x02 \x01(\t\x12\x17\n\x0fwindow_start_ns\x18\x03 \x01(\x03\x12\x15\n\rwindow_end_ns\x18\x04 \x01(\x03\x12\r\n\x05label\x18\x05 \x01(\t\x12#\n\x08taxonomy\x18\x06 \x01(\x0b\x32\x11.mmer.v1.Taxonomy\x12\r\n\x05probs\x18\x07 \x03(\x02\x12,\n\rcontributions\x18\x08 \x03(\x0b\x32\x15.mmer.v1.Contribution\x12\x10\n\x08strategy\x18\t \x01(\t\x12*\n\x07latency\x18\n \x01(\x0b\x32\x19.mmer.v1.LatencyBreakdown\x12\x14\n\x0cpublished_ns\x18\x0b \x01(\x03\x12\x0b\n\x03seq\x18\x0c \x01(\x04\x12\x13\n\x0btruth_label\x18\r \x01(\t\"\x86\x01\n\x0c\x43ontribution\x12\x10\n\x08modality\x18\x01 \x01(\t\x12\x0e\n\x06weight\x18\x02 \x01(\x02\x12\r\n\x05probs\x18\x03 \x03(\x02\x12\x11\n\tdevice_id\x18\x04 \x01(\t\x12\x0b\n\x03seq\x18\x05 \x01(\x04\x12\x15\n\rmodel_version\x18\x06 \x01(\x04\x12\x0e\n\x06\x61ge_ms\x18\x07 \x01(\x01\"\xa8\x01\n\x10LatencyBreakdown\x12\x10\n\x08queue_ms\x18\x01 \x01(\x01\x12\x14\n\x0cinference_ms\x18\x02 \x01(\x01\x12\x10\n\x08spool_ms\x18\x03 \x01(\x01\x12\x12\n\nnetwork_ms\x18\x04 \x01(\x01\x12\x0f\n\x07\x66use_ms\x18\x05 \x01(\x01\x12\x12\n\npublish_ms\x18\x06 \x01(\x01\x12\x10\n\x08total_ms\x18\x07 \x01(\x01\x12\x0f\n\x07wait_ms\x18\x08 \x01(\x01\x32\xca\x01\n\x06\x46usion\x12?\n\tSubscribe\x12\x19.mmer.v1.SubscribeRequest\x1a\x15.mmer.v1.FusedEmotion0\x01\x12\x44\n\x10SubscribeBatches\x12\x19.mmer.v1.SubscribeRequest\x1a\x13.mmer.v1.FusedBatch0\x01\x12\x39\n\x06Latest\x12\x16.mmer.v1.LatestRequest\x1a\x17.mmer.v1.LatestResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,17 +33,19 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'mmer.v1.fusion_pb2', _globa
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_SUBSCRIBEREQUEST']._serialized_start=55
-  _globals['_SUBSCRIBEREQUEST']._serialized_end=118
-  _globals['_LATESTREQUEST']._serialized_start=120
-  _globals['_LATESTREQUEST']._serialized_end=156
-  _globals['_LATESTRESPONSE']._serialized_start=158
-  _globals['_LATESTRESPONSE']._serialized_end=215
-  _globals['_FUSEDEMOTION']._serialized_start=218
-  _globals['_FUSEDEMOTION']._serialized_end=549
-  _globals['_CONTRIBUTION']._serialized_start=552
-  _globals['_CONTRIBUTION']._serialized_end=686
-  _globals['_LATENCYBREAKDOWN']._serialized_start=689
-  _globals['_LATENCYBREAKDOWN']._serialized_end=857
-  _globals['_FUSION']._serialized_start=860
-  _globals['_FUSION']._serialized_end=992
+  _globals['_SUBSCRIBEREQUEST']._serialized_end=137
+  _globals['_FUSEDBATCH']._serialized_start=139
+  _globals['_FUSEDBATCH']._serialized_end=192
+  _globals['_LATESTREQUEST']._serialized_start=194
+  _globals['_LATESTREQUEST']._serialized_end=230
+  _globals['_LATESTRESPONSE']._serialized_start=232
+  _globals['_LATESTRESPONSE']._serialized_end=289
+  _globals['_FUSEDEMOTION']._serialized_start=292
+  _globals['_FUSEDEMOTION']._serialized_end=623
+  _globals['_CONTRIBUTION']._serialized_start=626
+  _globals['_CONTRIBUTION']._serialized_end=760
+  _globals['_LATENCYBREAKDOWN']._serialized_start=763
+  _globals['_LATENCYBREAKDOWN']._serialized_end=931
+  _globals['_FUSION']._serialized_start=934
+  _globals['_FUSION']._serialized_end=1136
 # @@protoc_insertion_point(module_scope)

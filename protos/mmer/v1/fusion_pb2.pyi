@@ -8,12 +8,20 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class SubscribeRequest(_message.Message):
-    __slots__ = ("subject_ids", "after_position")
+    __slots__ = ("subject_ids", "after_position", "max_batch")
     SUBJECT_IDS_FIELD_NUMBER: _ClassVar[int]
     AFTER_POSITION_FIELD_NUMBER: _ClassVar[int]
+    MAX_BATCH_FIELD_NUMBER: _ClassVar[int]
     subject_ids: _containers.RepeatedScalarFieldContainer[str]
     after_position: str
-    def __init__(self, subject_ids: _Optional[_Iterable[str]] = ..., after_position: _Optional[str] = ...) -> None: ...
+    max_batch: int
+    def __init__(self, subject_ids: _Optional[_Iterable[str]] = ..., after_position: _Optional[str] = ..., max_batch: _Optional[int] = ...) -> None: ...
+
+class FusedBatch(_message.Message):
+    __slots__ = ("emotions",)
+    EMOTIONS_FIELD_NUMBER: _ClassVar[int]
+    emotions: _containers.RepeatedCompositeFieldContainer[FusedEmotion]
+    def __init__(self, emotions: _Optional[_Iterable[_Union[FusedEmotion, _Mapping]]] = ...) -> None: ...
 
 class LatestRequest(_message.Message):
     __slots__ = ("subject_ids",)

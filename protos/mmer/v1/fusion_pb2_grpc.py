@@ -40,6 +40,11 @@ class FusionStub:
                 request_serializer=mmer_dot_v1_dot_fusion__pb2.SubscribeRequest.SerializeToString,
                 response_deserializer=mmer_dot_v1_dot_fusion__pb2.FusedEmotion.FromString,
                 _registered_method=True)
+        self.SubscribeBatches = channel.unary_stream(
+                '/mmer.v1.Fusion/SubscribeBatches',
+                request_serializer=mmer_dot_v1_dot_fusion__pb2.SubscribeRequest.SerializeToString,
+                response_deserializer=mmer_dot_v1_dot_fusion__pb2.FusedBatch.FromString,
+                _registered_method=True)
         self.Latest = channel.unary_unary(
                 '/mmer.v1.Fusion/Latest',
                 request_serializer=mmer_dot_v1_dot_fusion__pb2.LatestRequest.SerializeToString,
@@ -61,6 +66,16 @@ class FusionServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SubscribeBatches(self, request, context):
+        """Subscribe, with the emotions that are ready together sent in one message
+        (at most max_batch each): a subscriber of many subjects keeps up with
+        thousands of emotions a second. Same order, resume and refusals as
+        Subscribe; a client that does not know this method keeps using Subscribe.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Latest(self, request, context):
         """The latest fused emotion of each requested subject (empty list = all).
         """
@@ -75,6 +90,11 @@ def add_FusionServicer_to_server(servicer, server):
                     servicer.Subscribe,
                     request_deserializer=mmer_dot_v1_dot_fusion__pb2.SubscribeRequest.FromString,
                     response_serializer=mmer_dot_v1_dot_fusion__pb2.FusedEmotion.SerializeToString,
+            ),
+            'SubscribeBatches': grpc.unary_stream_rpc_method_handler(
+                    servicer.SubscribeBatches,
+                    request_deserializer=mmer_dot_v1_dot_fusion__pb2.SubscribeRequest.FromString,
+                    response_serializer=mmer_dot_v1_dot_fusion__pb2.FusedBatch.SerializeToString,
             ),
             'Latest': grpc.unary_unary_rpc_method_handler(
                     servicer.Latest,
@@ -110,6 +130,33 @@ class Fusion:
             '/mmer.v1.Fusion/Subscribe',
             mmer_dot_v1_dot_fusion__pb2.SubscribeRequest.SerializeToString,
             mmer_dot_v1_dot_fusion__pb2.FusedEmotion.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubscribeBatches(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/mmer.v1.Fusion/SubscribeBatches',
+            mmer_dot_v1_dot_fusion__pb2.SubscribeRequest.SerializeToString,
+            mmer_dot_v1_dot_fusion__pb2.FusedBatch.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,110 @@
+"""A Redis that goes away reaches every client as UNAVAILABLE (retry later), never as INTERNAL or UNKNOWN:
+a real redis-server is stopped under a running coordinator, and each kind of call is made against it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import grpc
+import pytest
+
+from coordinator.assembly import open_coordinator
+from coordinator.memory_store import MemoryStore
+from coordinator.redis_store import RedisStore
+from coordinator.server import build_server
+from mmer.v1 import fusion_pb2, fusion_pb2_grpc, ingest_pb2_grpc, registry_pb2, registry_pb2_grpc
+from mmer_core import bundle
+from mmer_core.config import CoordinatorConfig
+from testkit.coordinator_helpers import batch, chunks, frame, signed
+from testkit.localhost import start_redis
+
+pytestmark = pytest.mark.redis
+SMALL = b"m" * 1000
+
+
+@pytest.fixture()
+async def stopped_redis(tmp_path: Path):
+    """A coordinator whose Redis held a stable and a canary version of the hr model, then was killed."""
+    priv_path, pub_path = bundle.generate_keypair(tmp_path / "keys")
+    priv = bundle.load_private_key(priv_path)
+    proc, url = start_redis(tmp_path)
+    app = await open_coordinator(
+        CoordinatorConfig(rollout_fraction=0.5), RedisStore(url), bundle.load_public_key(pub_path)
+    )
+    server, port, _ = await build_server(app, "127.0.0.1:0")
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    registry = registry_pb2_grpc.RegistryStub(channel)
+    for version in (1, 2):
+        await registry.PushModel(chunks(signed(priv, version, model=SMALL), {"model.onnx": SMALL}))
+    proc.kill()
+    proc.wait()
+    yield channel, priv
+    await channel.close()
+    await server.stop(None)
+    await app.close()
+
+
+async def _ingest(channel: grpc.aio.Channel, _priv) -> None:
+    call = ingest_pb2_grpc.IngestStub(channel).StreamScores()
+    await call.write(batch([frame(1)]))
+    await call.read()
+
+
+async def _get_model(channel: grpc.aio.Channel, _priv) -> None:
+    async for _ in registry_pb2_grpc.RegistryStub(channel).GetModel(
+        registry_pb2.GetModelRequest(modality="hr", version=1)
+    ):
+        pass
+
+
+async def _subscribe_from(channel: grpc.aio.Channel, _priv) -> None:
+    async for _ in fusion_pb2_grpc.FusionStub(channel).Subscribe(
+        fusion_pb2.SubscribeRequest(after_position="0-1")
+    ):
+        pass
+
+
+CALLS = {
+    "ingest": _ingest,
+    "latest": lambda ch, _: fusion_pb2_grpc.FusionStub(ch).Latest(fusion_pb2.LatestRequest()),
+    "subscribe from a position": _subscribe_from,
+    "models: get": _get_model,
+    "models: push": lambda ch, priv: registry_pb2_grpc.RegistryStub(ch).PushModel(
+        chunks(signed(priv, 3, model=SMALL), {"model.onnx": SMALL})
+    ),
+    "manifests: list": lambda ch, _: registry_pb2_grpc.RegistryStub(ch).ListModels(
+        registry_pb2.ListModelsRequest()
+    ),
+    "rollouts: promote": lambda ch, _: registry_pb2_grpc.RegistryStub(ch).Promote(
+        registry_pb2.PromoteRequest(modality="hr", version=2)
+    ),
+    "rollouts: rollback": lambda ch, _: registry_pb2_grpc.RegistryStub(ch).Rollback(
+        registry_pb2.RollbackRequest(modality="hr")
+    ),
+}
+
+
+@pytest.mark.parametrize("call", sorted(CALLS))
+async def test_a_stopped_redis_is_unavailable_to_every_call(stopped_redis, call: str) -> None:
+    channel, priv = stopped_redis
+    with pytest.raises(grpc.aio.AioRpcError) as failed:
+        await CALLS[call](channel, priv)
+    assert failed.value.code() == grpc.StatusCode.UNAVAILABLE, failed.value.details()
+    assert failed.value.details().startswith("store unavailable: redis: "), failed.value.details()
+
+
+async def test_a_call_the_table_does_not_know_stays_internal() -> None:
+    """Only the table's exceptions are mapped: a bug is not dressed up as an outage."""
+
+    class BrokenStore(MemoryStore):
+        async def latest(self, subjects):
+            raise KeyError("a bug")
+
+    app = await open_coordinator(CoordinatorConfig(), BrokenStore())
+    server, port, _ = await build_server(app, "127.0.0.1:0")
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as failed:
+            await fusion_pb2_grpc.FusionStub(channel).Latest(fusion_pb2.LatestRequest())
+    await server.stop(None)
+    await app.close()
+    assert failed.value.code() == grpc.StatusCode.UNKNOWN
