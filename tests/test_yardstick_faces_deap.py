@@ -64,7 +64,7 @@ def test_deap_yardstick_reports_every_classifier_on_folds_by_subject(deap: Path)
 
 def pipeline(kind: str, folder: Path, out: Path) -> None:
     data = f"{kind}:{folder}"
-    cmd = [sys.executable, "-m", "mmer_core.cli", "trainer", "pipeline", "--data", data, "--out", str(out)]
+    cmd = [sys.executable, "-m", "mmer_cli", "trainer", "pipeline", "--data", data, "--out", str(out)]
     cmd += ["--fast", "--methods", "max", "--no-tflite"]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -63,8 +63,8 @@ def train_deployed(
         epochs,
         seed,
         lambda _: None,
-        weights,
-        augmenter(train.modality),
+        class_weight=weights,
+        augment=augmenter(train.modality),
     )
     work.mkdir(parents=True, exist_ok=True)
     fp32_path = export_onnx(model, work / "model.fp32.onnx", model.input.name, val.x[:64])
