@@ -46,8 +46,9 @@ class PipelineOptions:
     wearer_baseline: int = 0
     # the model also takes the absolute features after the relative ones (with a wearer baseline)
     wearer_levels: bool = False
-    # feature-vector models: hidden dense widths (empty: a softmax layer on the features) and L2 penalty
-    widths: tuple[int, ...] = (256, 128)
+    # feature-vector models: hidden dense widths (None: the modality's; empty: a softmax layer on the
+    # features) and L2 penalty
+    widths: tuple[int, ...] | None = None
     l2: float = 0.0
     clip: float | None = None  # inputs limited to +-clip standard deviations inside the model
     # manifest preprocessing params beyond the modality's own (the wrist channels a model needs)
@@ -83,6 +84,7 @@ def choose(fp32: Evaluation, methods: dict[str, Evaluation], max_drop_pp: float)
 
 def run_modality(modality: str, dataset: data_mod.Dataset, options: PipelineOptions, log: Log) -> ModalityRun:
     """Train, export, quantize with every method, evaluate, choose and bundle one modality."""
+    from trainer.augment import augmenter
     from trainer.models import build_model, fit
 
     params: dict[str, float] = dict(options.extra_params)
@@ -119,6 +121,7 @@ def run_modality(modality: str, dataset: data_mod.Dataset, options: PipelineOpti
         options.seed,
         log,
         sample_weight=weights,
+        augment=augmenter(modality),
     )
     work = options.out / "work" / modality
     fp32_path = export_onnx(model, work / "model.fp32.onnx", model.input.name, parts.test.x[:64])

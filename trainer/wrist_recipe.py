@@ -142,7 +142,7 @@ class WristRecipe:
         val = np.isin(persons, rng.permutation(distinct)[: max(1, round(self.val_share * len(distinct)))])
         model = build_model("hr", k, x[~val], seed, self.widths, self.l2, self.clip)
         weights = balanced_class_weights(y[~val]) if self.class_weights == "balanced" else None
-        fit(model, x[~val], y[~val], x[val], y[val], self.epochs, seed, lambda _: None, weights)
+        fit(model, x[~val], y[~val], x[val], y[val], self.epochs, seed, lambda _: None, class_weight=weights)
         work.mkdir(parents=True, exist_ok=True)
         fp32 = export_onnx(model, work / "model.fp32.onnx", get_spec("hr").input_name, x[:64])
         reference = evaluate_onnx(fp32, x[val], y[val], k, latency_runs=1)
