@@ -156,6 +156,7 @@ async def subscriber_capacity(target: str, args: argparse.Namespace) -> dict:
         "p50_ms": pct(latency, 50),
         "p99_ms": pct(latency, 99),
         "emotions": len(received),
+        "frames_sent": sent["sent"],
         "frames_acked": sent["acked"],
         "seconds": elapsed_s,
     }

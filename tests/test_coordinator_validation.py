@@ -71,7 +71,7 @@ def test_the_first_bad_frame_is_named() -> None:
     assert err.value.frame == ("hr", 2)
 
 
-def test_label_sets_of_several_sizes_are_checked_frame_by_frame() -> None:
+def test_each_frame_is_checked_against_its_own_modality_s_label_set() -> None:
     labels = {**LABELS, "eeg": ("low", "high")}
     good = [frame(1), frame(1, modality="eeg", labels=["low", "high"], probs=[0.3, 0.7])]
     validate_batch(good, labels, time.time_ns(), TOLERANCE_NS)
