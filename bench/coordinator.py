@@ -149,7 +149,9 @@ async def subscriber_capacity(target: str, args: argparse.Namespace) -> dict:
     sent = await asyncio.to_thread(load.result)
     await asyncio.sleep(2)  # the last windows, and the stream to the subscriber
     out = await asyncio.to_thread(subscriber.result)
-    received, latency = out["received"], out["latency_ms"]
+    # this phase's subjects only: an earlier phase's last windows may still be published meanwhile
+    mine = [i for i, subject in enumerate(out["subjects"]) if subject.startswith("sb-")]
+    received, latency = [out["received"][i] for i in mine], [out["latency_ms"][i] for i in mine]
     elapsed_s = (max(received) - started_ns) / 1e9 if received else float("nan")
     return {
         "emotions_per_s": len(received) / elapsed_s if received else 0.0,

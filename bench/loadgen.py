@@ -373,6 +373,7 @@ async def read_with_client(target: str, stop, out: dict) -> None:
     receive latency and when it came, until `stop` (a multiprocessing Event) is set."""
     received: list[int] = []
     latency_ms: list[float] = []
+    subjects: list[str] = []
     stream = FusedStream(target)
 
     async def read() -> None:
@@ -381,6 +382,7 @@ async def read_with_client(target: str, stop, out: dict) -> None:
             for e in emotions:
                 received.append(now)
                 latency_ms.append((now - e.message.published_ns) / 1e6)
+                subjects.append(e.subject)
 
     reader = asyncio.create_task(read())
     while not stop.is_set() and not reader.done():
@@ -388,7 +390,7 @@ async def read_with_client(target: str, stop, out: dict) -> None:
     reader.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await reader
-    out.update(received=received, latency_ms=latency_ms)
+    out.update(received=received, latency_ms=latency_ms, subjects=subjects)
 
 
 def client_subscriber_process(target: str, stop, queue) -> None:
