@@ -34,6 +34,7 @@ from mmer.v1 import ingest_pb2, registry_pb2, registry_pb2_grpc
 from mmer_core.bundle import BundleError
 from mmer_core.modalities import get_spec
 from mmer_core.preprocess import preprocess
+from mmer_core.preprocess.face_finder import NoFace
 from mmer_core.windowing import Window
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class AgentCounters:
     rejected: int = 0
     unserved: int = 0
     calibrating: int = 0  # not scored: the model needs the wearer's baseline, still being calibrated
+    no_face: int = 0  # camera frames without a face: nothing to score, not an error
     queue_dropped: int = 0
     updates_refused: int = 0
     frames_by_version: dict[tuple[str, int], int] = field(default_factory=dict)
@@ -158,6 +160,10 @@ class Agent:
                 raise ValueError(
                     f"{w.modality}: preprocessed window has shape {x.shape} or non-finite values"
                 )
+        except NoFace:
+            self.counters.no_face += 1
+            telemetry.windows_no_face.add(1, {"modality": w.modality})
+            return None
         except ValueError as exc:
             self.counters.rejected += 1
             telemetry.windows_rejected.add(1, {"modality": w.modality})

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 EEG_CHANNELS = ("AF3", "F7", "F3", "FC5", "T7", "P7", "O1", "O2", "P8", "T8", "FC6", "F4", "F8", "AF4")
 # Left/right frontal pairs for alpha asymmetry.
 EEG_ASYMMETRY_PAIRS = (("F3", "F4"), ("AF3", "AF4"), ("F7", "F8"))
+# The standard affective-EEG bands; delta is left out: DEAP-style recordings are high-passed at 4 Hz and
+# what remains below it on a headset is mostly eye and head movement.
 EEG_BANDS = (
-    ("delta", 1.0, 4.0),
     ("theta", 4.0, 8.0),
     ("alpha", 8.0, 13.0),
     ("beta", 13.0, 30.0),
@@ -100,12 +101,13 @@ SPECS: dict[str, ModalitySpec] = {
         window_s=2.0,
         hop_s=0.5,
         input_name="bandpower",
-        input_shape=(len(EEG_CHANNELS) * len(EEG_BANDS) + len(EEG_ASYMMETRY_PAIRS),),
+        input_shape=(2 * len(EEG_CHANNELS) * len(EEG_BANDS) + len(EEG_ASYMMETRY_PAIRS),),
         params={
-            "welch_nperseg": 128.0,
+            "welch_nperseg": 64.0,
             "welch_overlap": 0.5,
+            "welch_median": 1.0,
+            "clip_mad": 6.0,
             "power_floor": 1e-6,
-            "log10_band_power": 1.0,
             **{
                 f"{band}_{edge}_hz": hz
                 for band, lo, hi in EEG_BANDS
@@ -152,6 +154,31 @@ SPECS: dict[str, ModalitySpec] = {
             "luma_b": 0.114,
             "min_side_px": 8.0,
             "resample_area": 1.0,
+            # face detection (Haar, frontalface_default) on a copy whose long side is this many pixels:
+            # faces from about 16 % of the frame's long side up (20 px of 128), largest face wins
+            "detect_long_side_px": 128.0,
+            "detect_pad": 0.1,
+            "detect_scale_factor": 1.15,
+            "detect_min_neighbors": 3.0,
+            "detect_min_face_px": 20.0,
+            "detect_min_face_frac": 0.2,
+            # eyes (Haar, eye) in the face's upper band resampled to this width
+            "eye_roi_px": 80.0,
+            "eye_band_top": 0.15,
+            "eye_band_bottom": 0.6,
+            "eye_scale_factor": 1.1,
+            "eye_min_neighbors": 3.0,
+            "eye_min_px": 14.0,
+            "eye_min_gap": 0.2,
+            "eye_max_tilt": 0.5,
+            # where a Haar face box puts the eyes on average (measured on real frontal frames)
+            "box_eye_left_x": 0.30,
+            "box_eye_right_x": 0.68,
+            "box_eye_y": 0.395,
+            # where the aligned crop puts them
+            "aligned_eye_left_x": 0.30,
+            "aligned_eye_right_x": 0.70,
+            "aligned_eye_y": 0.40,
         },
     ),
 }

@@ -11,7 +11,10 @@ import numpy as np
 import pytest
 
 from edge_node.sources import open_source
+from mmer_core.modalities import SPECS
 from mmer_core.preprocess import preprocess
+from mmer_core.synthetic import face
+from mmer_core.synthetic.traits import sample_traits
 
 
 def test_replay_npz_yields_windows_in_time_order(tmp_path):
@@ -219,12 +222,13 @@ def test_replay_deap_subject_plays_trials_with_their_quadrants(tmp_path):
     )
     assert ws[11].t_start == 7.5, "the second trial starts after a gap: no window spans two trials"
     assert np.array_equal(ws[3].data, data[0][DEAP_PICK, 384 + 3 * 64 : 384 + 3 * 64 + 256])
-    assert preprocess("eeg", ws[0].data).shape == (73,)
+    assert preprocess("eeg", ws[0].data).shape == SPECS["eeg"].input_shape
 
 
 def test_replay_fer2013_csv_gives_labelled_frames_at_5_fps(tmp_path):
     rng = np.random.default_rng(1)
     pixels = [rng.integers(0, 256, 48 * 48) for _ in range(3)]
+    pixels[0] = face.draw(sample_traits(rng), np.array([0.5]), np.array([0.5]), rng, 0.0, size=48)[0].ravel()
     rows = [
         f"{code}," + " ".join(map(str, p)) + ",Training" for code, p in zip((3, 0, 6), pixels, strict=True)
     ]

@@ -99,8 +99,9 @@ def test_each_modality_alone_separates_the_classes_but_imperfectly(modality: str
 def test_noise_is_configurable_and_validated() -> None:
     quiet = make_windows("image", 1, 10, seed=4, noise=NoiseConfig(image=0.0))
     loud = make_windows("image", 1, 10, seed=4, noise=NoiseConfig(image=3.0))
-    diff_quiet = np.abs(np.diff(np.stack(quiet.windows).astype(float), axis=0)).mean()
-    diff_loud = np.abs(np.diff(np.stack(loud.windows).astype(float), axis=0)).mean()
+    # pixel noise shows as differences between neighbouring pixels within a frame
+    diff_quiet = np.abs(np.diff(np.stack(quiet.windows).astype(float), axis=2)).mean()
+    diff_loud = np.abs(np.diff(np.stack(loud.windows).astype(float), axis=2)).mean()
     assert diff_loud > 2 * diff_quiet
     with pytest.raises(ValueError, match=r"noise\.eeg"):
         NoiseConfig(eeg=-1.0)

@@ -154,3 +154,15 @@ def test_int8_kernels_compute_what_the_quantized_graph_means(tmp_path: Path) -> 
     fused = outputs(ort.GraphOptimizationLevel.ORT_ENABLE_ALL)  # QLinearConv, integer kernels
     reference = outputs(ort.GraphOptimizationLevel.ORT_DISABLE_ALL)  # DequantizeLinear -> float Conv
     assert np.abs(fused - reference).max() <= 1e-3 * np.abs(reference).max()
+
+
+@pytest.mark.parametrize("method", ["percentile", "entropy"])
+def test_histogram_methods_calibrate_on_a_count_that_is_not_a_whole_number_of_batches(
+    tmp_path: Path, method: str
+) -> None:
+    model = tiny_model(tmp_path / "tiny.onnx")
+    x = RNG.normal(size=(250, 4)).astype(np.float32)  # 15 batches of 16 and 10 left over
+    assert len(BatchReader("x", x)) == 15
+    out = quantize(model, tmp_path / f"{method}.onnx", method, x)
+    assert out.is_file()
+    assert len(BatchReader("x", x[:5])) == 1, "fewer windows than one batch: they are the batch"

@@ -60,18 +60,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
     pipe.add_argument("--percentile", type=float, default=99.999, help="for percentile and max-percentile")
     pipe.add_argument("--max-drop-pp", type=float, default=1.0, help="allowed INT8 accuracy drop, points")
     pipe.add_argument("--split", choices=("subject-independent", "random"), default="subject-independent")
-    pipe.add_argument("--epochs", type=int, default=30)
+    pipe.add_argument("--epochs", type=int, help="at most (default: the data kind's recipe, else 30)")
     pipe.add_argument("--subjects", type=int, default=16, help="synthetic subjects")
     pipe.add_argument("--seconds", type=float, default=300.0, help="synthetic seconds per subject")
     pipe.add_argument("--no-tflite", action="store_true", help="skip the TFLite int8 baseline")
     pipe.add_argument(
-        "--class-weights", choices=("none", "balanced"), default="none",
-        help="balanced: weight the loss by inverse class frequency (imbalanced real data)",
+        "--class-weights", choices=("none", "balanced"),
+        help="balanced: weight the loss by inverse class frequency (imbalanced real data); default: the data "
+        "kind's recipe (trainer/kind_recipes.py), else none",
     )  # fmt: skip
     pipe.add_argument(
-        "--wearer-baseline", type=int, default=0, metavar="WINDOWS",
+        "--wearer-baseline", type=int, metavar="WINDOWS",
         help="hr and eeg features relative to each wearer's own baseline, after a calibration period of this "
-        "many windows that the edge does not score (0: off)",
+        "many windows that the edge does not score (0: off); default: the data kind's recipe, else 0",
     )  # fmt: skip
     pipe.add_argument(
         "--fast", action="store_true", help="tiny data and few epochs, for tests and smoke runs"
@@ -166,9 +167,7 @@ def run_pipeline(args: argparse.Namespace) -> int:
         if m not in MODALITIES:
             print(f"unknown modality {m!r} (known: {', '.join(MODALITIES)})", file=sys.stderr)
             return 2
-    if args.wearer_baseline < 0:
-        print(f"--wearer-baseline: a number of windows >= 0, got {args.wearer_baseline}", file=sys.stderr)
-        return 2
+    from trainer.kind_recipes import recipe
     from trainer.loaders import SOURCES, load, parse_source
 
     specs = args.data or ["synthetic"]
@@ -176,6 +175,13 @@ def run_pipeline(args: argparse.Namespace) -> int:
         sources = [parse_source(spec) for spec in specs]
     except ValueError as exc:
         print(exc, file=sys.stderr)
+        return 2
+    kinds = {kind for kind, _ in sources}
+    kind_recipe = recipe(kinds.pop()) if len(kinds) == 1 else recipe("")
+    class_weights = args.class_weights or kind_recipe.class_weights
+    baseline = kind_recipe.wearer_baseline if args.wearer_baseline is None else args.wearer_baseline
+    if baseline < 0:
+        print(f"--wearer-baseline: a number of windows >= 0, got {baseline}", file=sys.stderr)
         return 2
     folders = [(kind, folder) for kind, folder in sources if folder is not None]
     if folders:
@@ -197,13 +203,14 @@ def run_pipeline(args: argparse.Namespace) -> int:
     if not key.exists():
         bundle.generate_keypair(key.parent)
         print(f"made a signing key pair in {key.parent}")
-    subjects, seconds, epochs = (6, 60.0, 3) if args.fast else (args.subjects, args.seconds, args.epochs)
+    epochs = args.epochs or kind_recipe.epochs
+    subjects, seconds, epochs = (6, 60.0, 3) if args.fast else (args.subjects, args.seconds, epochs)
     plan = data_mod.SyntheticPlan(n_subjects=subjects, seconds=seconds, seed=args.seed)
     options = PipelineOptions(
         out=args.out, key=key, modalities=modalities, methods=[m.strip() for m in args.methods.split(",")],
         percentile=args.percentile, max_drop_pp=args.max_drop_pp, seed=args.seed, split=args.split,
         epochs=epochs, calibration_windows=64 if args.fast else 256, plan=plan, tflite=not args.no_tflite,
-        class_weights=args.class_weights, wearer_baseline=args.wearer_baseline,
+        class_weights=class_weights, wearer_baseline=baseline,
     )  # fmt: skip
     if folders:
         loader = lambda m: load(folders, m, args.skip_misnamed)  # noqa: E731

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mmer_core import wearer_baseline
-from mmer_core.preprocess import preprocess_batch
+from mmer_core.preprocess import preprocess_kept
 from mmer_core.synthetic import NoiseConfig, make_windows
 from mmer_core.taxonomy import QUADRANTS, Taxonomy
 
@@ -93,9 +93,11 @@ def synthetic(modality: str, plan: SyntheticPlan) -> Dataset:
     """Synthetic windows of one modality, preprocessed."""
     stride = dict(plan.strides)[modality]
     raw = make_windows(modality, plan.n_subjects, plan.seconds, plan.seed, plan.noise, stride=stride)
+    x, kept = preprocess_kept(modality, raw.windows)
+    left_out = f", {int((~kept).sum())} frames without a face left out" if not kept.all() else ""
     return Dataset(
-        modality, preprocess_batch(modality, raw.windows), raw.labels, raw.subjects, raw.t_end,
-        f"synthetic seed={plan.seed} subjects={plan.n_subjects} seconds={plan.seconds:g}",
+        modality, x, raw.labels[kept], raw.subjects[kept], raw.t_end[kept],
+        f"synthetic seed={plan.seed} subjects={plan.n_subjects} seconds={plan.seconds:g}{left_out}",
     )  # fmt: skip
 
 

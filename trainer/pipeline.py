@@ -75,6 +75,7 @@ def choose(fp32: Evaluation, methods: dict[str, Evaluation], max_drop_pp: float)
 
 def run_modality(modality: str, dataset: data_mod.Dataset, options: PipelineOptions, log: Log) -> ModalityRun:
     """Train, export, quantize with every method, evaluate, choose and bundle one modality."""
+    from trainer.augment import augmenter
     from trainer.models import build_model, fit
 
     params: dict[str, float] = {}
@@ -108,6 +109,7 @@ def run_modality(modality: str, dataset: data_mod.Dataset, options: PipelineOpti
         options.seed,
         log,
         sample_weight=weights,
+        augment=augmenter(modality),
     )
     work = options.out / "work" / modality
     fp32_path = export_onnx(model, work / "model.fp32.onnx", model.input.name, parts.test.x[:64])

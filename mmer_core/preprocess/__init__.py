@@ -24,6 +24,15 @@ def preprocess_batch(modality: str, raws: Sequence[object]) -> np.ndarray:
     return _MODULES[modality].preprocess_batch(list(raws))
 
 
+def preprocess_kept(modality: str, raws: Sequence[object]) -> tuple[np.ndarray, np.ndarray]:
+    """Like preprocess_batch, but frames without a face are left out instead of failing the batch: the
+    preprocessed rows and the boolean mask of the raw windows they came from (all True for signals)."""
+    get_spec(modality)
+    if modality == "image":
+        return image.preprocess_found(list(raws))
+    return _MODULES[modality].preprocess_batch(list(raws)), np.ones(len(raws), bool)
+
+
 def preprocessing_params(modality: str) -> dict[str, float]:
     """Every parameter the preprocessing uses, for the model manifest."""
     spec = get_spec(modality)

@@ -129,15 +129,15 @@ class Session:
         return beats[(beats[:, 0] >= t0) & (beats[:, 0] < t1)]
 
     def frames(self, t0: float, t1: float) -> tuple[np.ndarray, np.ndarray]:
-        """Face frames at 5 fps in [t0, t1): (frame times, (n, 48, 48) uint8)."""
+        """Camera frames at 5 fps in [t0, t1), a face somewhere in each: (frame times, (n, H, W) uint8)."""
         rate = SPECS["image"].sample_rate_hz
         idx = np.arange(int(np.ceil(t0 * rate - 1e-9)), int(np.ceil(t1 * rate - 1e-9)))
         if idx.size == 0:
-            return np.empty(0), np.empty((0, face.SIZE, face.SIZE), np.uint8)
+            return np.empty(0), np.empty((0, face.FRAME_H, face.FRAME_W), np.uint8)
         times = idx / rate
         va = self.trajectory.valence_arousal(times)
         rng = self._rng("image", int(idx[0]))
-        return times, face.draw(self.traits, va[:, 0], va[:, 1], rng, self.config.noise.image)
+        return times, face.frames(self.traits, va[:, 0], va[:, 1], rng, self.config.noise.image)
 
     def chunk(self, modality: str, t0: float, t1: float) -> SensorChunk:
         """Sensor data of one modality over [t0, t1) as a sensor would deliver it."""
