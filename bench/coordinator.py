@@ -5,7 +5,9 @@ against `mmer coordinator` (--workers processes on one port), with a subscriber 
 (lost frames, windows fused twice or never, coordinator-added latency = receive -> fused published,
 after a --warmup-seconds warm-up; with it, as added_latency_ms_p99_with_warmup);
 (2) peak: the same devices unpaced for --peak-seconds against the coordinator and (3) against a bare
-grpc.aio sink that only acks, under the same generator processes in the same run; ratio = (2) / (3).
+grpc.aio sink that only acks, under the same generator processes in the same run; ratio = (2) / (3);
+between (2) and (3), the subscriber's capacity: one mmer_client subscriber of all subjects while every
+frame closes a fusion window (see subscriber_capacity).
 The generators share the machine's cores with the server they load: on a small machine both figures
 are bounded by that, and by whatever else runs (loadavg_start says how busy the machine was).
 
@@ -23,6 +25,8 @@ import time
 from pathlib import Path
 
 from bench.loadgen import (
+    ClientSubscriber,
+    Load,
     Sink,
     Subscriber,
     cpu_seconds,
@@ -66,6 +70,7 @@ async def bench(args: argparse.Namespace) -> dict:
             run_load, target, args.devices, args.peak_seconds, False, args.procs, "pk"
         )
         coordinator_cpu_s = cpu_seconds(coordinator.pid) - cpu_start
+        capacity = await subscriber_capacity(target, args)
         stop_processes([coordinator])  # the sink gets the cores the coordinator had
         sink = await asyncio.to_thread(Sink)
         try:
@@ -118,12 +123,44 @@ async def bench(args: argparse.Namespace) -> dict:
             "coordinator": 1e6 * coordinator_cpu_s / max(peak["acked"], 1),
             "sink": 1e6 * sink_cpu_s / max(sink_run["acked"], 1),
         },
-        # one subscriber of all subjects during the real-time phase: emotions received per second, and
-        # publish -> receive
-        "subscriber": {
+        # one subscriber of all subjects (mmer_client) while fusion publishes as fast as frames come:
+        # emotions received per second, and publish -> receive
+        "subscriber": capacity,
+        # the subscriber of the real-time phase, which gets what real time offers
+        "subscriber_realtime": {
             "emotions_per_s": sum(windows.values()) / args.seconds,
             "p99_ms": pct(hops.get("subscriber", []), 99),
         },
+    }
+
+
+async def subscriber_capacity(target: str, args: argparse.Namespace) -> dict:
+    """One mmer_client subscriber of all subjects while the devices send one modality unpaced with window
+    ends on their own schedule (an hour back): every frame closes a fusion window, so emotions are published
+    as fast as the coordinator ingests. Received per second over the phase (until the last arrived) and
+    publish -> receive percentiles."""
+    subscriber = ClientSubscriber(target)
+    await asyncio.sleep(3)  # the subscriber process starts and pins the stream's end
+    started_ns = time.time_ns()
+    virtual_from_ns = started_ns - 3600 * 10**9
+    load = Load(
+        target, args.devices, args.subscriber_seconds, False, args.procs, "sb", {"hr": 1.0}, virtual_from_ns
+    )
+    sent = await asyncio.to_thread(load.result)
+    await asyncio.sleep(2)  # the last windows, and the stream to the subscriber
+    out = await asyncio.to_thread(subscriber.result)
+    # this phase's subjects only: an earlier phase's last windows may still be published meanwhile
+    mine = [i for i, subject in enumerate(out["subjects"]) if subject.startswith("sb-")]
+    received, latency = [out["received"][i] for i in mine], [out["latency_ms"][i] for i in mine]
+    elapsed_s = (max(received) - started_ns) / 1e9 if received else float("nan")
+    return {
+        "emotions_per_s": len(received) / elapsed_s if received else 0.0,
+        "p50_ms": pct(latency, 50),
+        "p99_ms": pct(latency, 99),
+        "emotions": len(received),
+        "frames_sent": sent["sent"],
+        "frames_acked": sent["acked"],
+        "seconds": elapsed_s,
     }
 
 
@@ -143,6 +180,9 @@ def main() -> int:
         choices=("memory", "redis", "redis-cluster"),
         default="redis",
         help="redis-cluster: a three-node Redis Cluster on loopback",
+    )
+    parser.add_argument(
+        "--subscriber-seconds", type=float, default=10, help="the subscriber capacity phase (one modality)"
     )
     parser.add_argument("--workers", type=int, default=1, help="coordinator processes (SO_REUSEPORT)")
     parser.add_argument("--procs", type=int, default=2, help="load-generator processes")

@@ -27,6 +27,7 @@ import grpc
 import numpy as np
 
 from mmer.v1 import fusion_pb2, fusion_pb2_grpc, ingest_pb2, ingest_pb2_grpc
+from mmer_client import FusedStream
 from testkit.localhost import free_port, start_redis, start_redis_cluster
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,20 +85,30 @@ def make_frame(device: str, modality: str, seq: int, end: int, now: int) -> inge
     )
 
 
-async def _stream(target: str, devices: list[str], until: float, paced: bool, out: dict) -> None:
+async def _stream(
+    target: str,
+    devices: list[str],
+    until: float,
+    paced: bool,
+    out: dict,
+    rates: dict[str, float] = RATES,
+    virtual_from_ns: int = 0,
+) -> None:
     """One device group's bidi stream; counts sent frames and the highest acked seq per key.
 
     Paced, it batches as the edge node does: a frame goes out when its window ends if no batch is in
     flight, and frames that come due meanwhile go together as soon as the ack returns. Unpaced, each batch
     takes as many frames as the stream has (device, modality) pairs in due order, so the modality mix is the
-    real-time one, time-compressed, with up to PEAK_IN_FLIGHT batches in flight."""
+    real-time one, time-compressed, with up to PEAK_IN_FLIGHT batches in flight. With `virtual_from_ns`
+    (unpaced), window ends follow each device's schedule from that time on rather than the wall clock, so
+    fusion windows close as fast as frames arrive: a fused emotion per frame with one modality."""
     # Its own connection, as a gateway of devices has: grpc would otherwise put every stream of this process
     # on one TCP connection, and coordinator workers sharing a port (SO_REUSEPORT) get connections, not streams.
     async with grpc.aio.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)]) as ch:
         call = ingest_pb2_grpc.IngestStub(ch).StreamScores()
         seqs: Counter = Counter()
         start = time.monotonic()
-        due = [(start + (hash((d, m)) % 1000) / 1000 / RATES[m], d, m) for d in devices for m in RATES]
+        due = [(start + (hash((d, m)) % 1000) / 1000 / rates[m], d, m) for d in devices for m in rates]
         heapq.heapify(due)
         acked: dict[tuple[str, str], int] = {}
         inflight = asyncio.Semaphore(1 if paced else PEAK_IN_FLIGHT)
@@ -121,9 +132,12 @@ async def _stream(target: str, devices: list[str], until: float, paced: bool, ou
             while (not paced or due[0][0] <= now_m) and len(frames) < len(due):
                 t, device, modality = due[0]
                 seqs[(device, modality)] += 1
-                end = now - int((now_m - t) * 1e9) if paced else now
+                if virtual_from_ns:
+                    end = virtual_from_ns + int((t - start) * 1e9)
+                else:
+                    end = now - int((now_m - t) * 1e9) if paced else now
                 frames.append(make_frame(device, modality, seqs[(device, modality)], end, now))
-                heapq.heapreplace(due, (t + 1 / RATES[modality], device, modality))
+                heapq.heapreplace(due, (t + 1 / rates[modality], device, modality))
             batch_id += 1
             await call.write(ingest_pb2.ScoreBatch(frames=frames, batch_id=batch_id))
         await call.done_writing()
@@ -136,14 +150,22 @@ async def _stream(target: str, devices: list[str], until: float, paced: bool, ou
         out["batches"] = out.get("batches", 0) + batch_id
 
 
-def generator(target: str, devices: list[str], seconds: float, paced: bool, queue) -> None:
+def generator(
+    target: str,
+    devices: list[str],
+    seconds: float,
+    paced: bool,
+    queue,
+    rates: dict[str, float] = RATES,
+    virtual_from_ns: int = 0,
+) -> None:
     """One load-generator process: several streams of DEVICES_PER_STREAM devices each."""
     out: dict = {"pid": os.getpid()}
 
     async def main() -> None:
         until = time.monotonic() + seconds
         groups = [devices[i : i + DEVICES_PER_STREAM] for i in range(0, len(devices), DEVICES_PER_STREAM)]
-        await asyncio.gather(*(_stream(target, g, until, paced, out) for g in groups))
+        await asyncio.gather(*(_stream(target, g, until, paced, out, rates, virtual_from_ns) for g in groups))
 
     asyncio.run(main())
     queue.put(out)
@@ -152,13 +174,26 @@ def generator(target: str, devices: list[str], seconds: float, paced: bool, queu
 class Load:
     """Generator processes started in the background; `result()` waits for them."""
 
-    def __init__(self, target: str, devices: int, seconds: float, paced: bool, procs: int, prefix: str):
+    def __init__(
+        self,
+        target: str,
+        devices: int,
+        seconds: float,
+        paced: bool,
+        procs: int,
+        prefix: str,
+        rates: dict[str, float] = RATES,
+        virtual_from_ns: int = 0,
+    ):
         ctx = multiprocessing.get_context("spawn")
         self.queue = ctx.Queue()
         self.seconds = seconds
         ids = [f"{prefix}-{i:05d}" for i in range(devices)]
         self.workers = [
-            ctx.Process(target=generator, args=(target, ids[i::procs], seconds, paced, self.queue))
+            ctx.Process(
+                target=generator,
+                args=(target, ids[i::procs], seconds, paced, self.queue, rates, virtual_from_ns),
+            )
             for i in range(procs)
         ]
         self.started = time.monotonic()
@@ -313,11 +348,13 @@ def subscriber_process(target: str, stop, queue) -> None:
 class Subscriber:
     """The fused-stream subscriber in its own process, so that it keeps up."""
 
+    process_main = staticmethod(subscriber_process)
+
     def __init__(self, target: str) -> None:
         self.target = target
         ctx = multiprocessing.get_context("spawn")
         self.stop_event, self.queue = ctx.Event(), ctx.Queue()
-        self.process = ctx.Process(target=subscriber_process, args=(target, self.stop_event, self.queue))
+        self.process = ctx.Process(target=self.process_main, args=(target, self.stop_event, self.queue))
         self.process.start()
 
     @property
@@ -329,6 +366,43 @@ class Subscriber:
         out = self.queue.get(timeout=120)
         self.process.join(10)
         return out
+
+
+async def read_with_client(target: str, stop, out: dict) -> None:
+    """One subscriber of all subjects through mmer_client (SubscribeBatches): each emotion's publish ->
+    receive latency and when it came, until `stop` (a multiprocessing Event) is set."""
+    received: list[int] = []
+    latency_ms: list[float] = []
+    subjects: list[str] = []
+    stream = FusedStream(target)
+
+    async def read() -> None:
+        async for emotions in stream.batches():
+            now = time.time_ns()
+            for e in emotions:
+                received.append(now)
+                latency_ms.append((now - e.message.published_ns) / 1e6)
+                subjects.append(e.subject)
+
+    reader = asyncio.create_task(read())
+    while not stop.is_set() and not reader.done():
+        await asyncio.sleep(0.1)
+    reader.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await reader
+    out.update(received=received, latency_ms=latency_ms, subjects=subjects)
+
+
+def client_subscriber_process(target: str, stop, queue) -> None:
+    out: dict = {}
+    asyncio.run(read_with_client(target, stop, out))
+    queue.put(out)
+
+
+class ClientSubscriber(Subscriber):
+    """read_with_client in its own process."""
+
+    process_main = staticmethod(client_subscriber_process)
 
 
 async def wait_serving(target: str, seconds: float = 30) -> None:

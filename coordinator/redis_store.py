@@ -156,15 +156,21 @@ def stream_entry_frames(fields: Mapping[bytes, bytes]) -> list[tuple[ingest_pb2.
     return list(zip(frames, received, strict=True))
 
 
+@functools.lru_cache(maxsize=4096)
+def _record_head(size: int) -> bytes:
+    """Tag and length of a `frames` entry of `size` bytes (field 1, length-delimited)."""
+    head = bytearray(b"\n")
+    while size >= 0x80:
+        head.append(size & 0x7F | 0x80)
+        size >>= 7
+    head.append(size)
+    return bytes(head)
+
+
 def batch_record(frame: ingest_pb2.ScoreFrame) -> bytes:
     """The frame as one `frames` entry of a serialized ScoreBatch: such records concatenate into a batch."""
     data = frame.SerializeToString()
-    n, head = len(data), bytearray(b"\n")
-    while n >= 0x80:
-        head.append(n & 0x7F | 0x80)
-        n >>= 7
-    head.append(n)
-    return bytes(head) + data
+    return _record_head(len(data)) + data
 
 
 class RedisStore:
@@ -237,38 +243,34 @@ class RedisStore:
     async def _commit(self, work: list[tuple[Sequence[ingest_pb2.ScoreFrame], int]]) -> list[StoredBatch]:
         """Store several batches in one pipeline; per batch, what storing it did."""
         frames = [f for batch, _ in work for f in batch]
-        receive_ns = [r for batch, r in work for _ in batch]
+        rows = [(f.device_id, f.modality, f.subject_id, f.seq) for f in frames]  # each field read once
         text = {r: str(r) for _, r in work}
-        receive = [text[r] for r in receive_ns]
-        groups: dict[str, tuple[int, list[int]]] = {}  # hash tag's mark key -> (shard, frame indexes)
-        for i, f in enumerate(frames):
-            key = self._hwm(f.device_id, f.subject_id)
-            group = groups.get(key)
-            if group is None:
-                group = groups[key] = (self.shard_of(f.subject_id) if self.shards else -1, [])
-            group[1].append(i)
+        receive = [text[r] for batch, r in work for _ in batch]
+        groups: dict[object, list[int]] = {}  # hash tag (subject shard, or device) -> frame indexes
+        shard_of = self.shard_of
+        for i, (device, _, subject, _) in enumerate(rows):
+            groups.setdefault(shard_of(subject) if self.shards else device, []).append(i)
 
         def fill(pipe: Pipeline) -> None:
-            for key, (shard, members) in groups.items():
-                group = [frames[i] for i in members]
-                seqs = ",".join([str(f.seq) for f in group])
+            for tag, members in groups.items():
+                seqs = ",".join([str(rows[i][3]) for i in members])
                 received = ",".join([receive[i] for i in members])
                 if self.shards:
-                    fields = " ".join([f"{f.device_id}/{f.modality}" for f in group])
-                    records = [batch_record(f) for f in group]
+                    fields = " ".join([f"{rows[i][0]}/{rows[i][1]}" for i in members])
+                    records = [batch_record(frames[i]) for i in members]
                     lengths = ",".join([str(len(r)) for r in records])
                     args = [received, fields, seqs, lengths, b"".join(records), self.replica]
-                    keys = [key, *(self.shard_key(shard, what) for what in ("frames", "inbox", "owner"))]
+                    keys = [self.shard_key(tag, what) for what in ("hwm", "frames", "inbox", "owner")]
                 else:
-                    args = [received, " ".join([f.modality for f in group]), seqs, "", b"", ""]
-                    keys = [key]
+                    args = [received, " ".join([rows[i][1] for i in members]), seqs, "", b"", ""]
+                    keys = [self._hwm(tag)]
                 self._store_batch.queue(pipe, keys, args)
 
         results = await self._store_batch.pipelined(fill)
         new = [False] * len(frames)
         mine = [False] * len(frames)
         marks_after = [0] * len(frames)
-        for (_, members), (flags, marks, owned) in zip(groups.values(), results, strict=True):
+        for members, (flags, marks, owned) in zip(groups.values(), results, strict=True):
             fused_here = not self.shards or owned == b"1"  # shared: only while this replica holds the lease
             for i, flag, mark in zip(members, flags, marks.split(b","), strict=True):
                 new[i] = flag == 49  # b"1"
@@ -277,7 +279,7 @@ class RedisStore:
         out, start = [], 0
         for batch, _ in work:
             end = start + len(batch)
-            acked = {(f.device_id, f.modality): marks_after[start + j] for j, f in enumerate(batch)}
+            acked = {(rows[i][0], rows[i][1]): marks_after[i] for i in range(start, end)}
             out.append(StoredBatch(new[start:end], acked, mine[start:end]))
             start = end
         return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import grpc
@@ -18,7 +18,7 @@ from coordinator.hub import Hub
 from coordinator.measures import Measures
 from coordinator.registry import Registry
 from coordinator.store import Store, position_key
-from coordinator.validation import InvalidFrame, validate_frame
+from coordinator.validation import BatchColumns, InvalidFrame, validate_batch
 from mmer.v1 import (
     admin_pb2,
     admin_pb2_grpc,
@@ -99,37 +99,27 @@ class Coordinator:
                     f"batch {batch.batch_id}: frames must hold 1..{MAX_FRAMES_PER_BATCH} frames"
                 )
             tolerance = int(self.config.clock_tolerance_ms * 1e6)
-            for frame in frames:
-                validate_frame(frame, self.labels, receive_ns, tolerance)
+            cols = validate_batch(frames, self.labels, receive_ns, tolerance)
         except InvalidFrame:
             self.counters["invalid"] += 1
             raise
         new_flags, acked, mine = await self.store.store_batch(frames, receive_ns)
-        stored = [f for f, new in zip(frames, new_flags, strict=True) if new]
+        kept = range(len(frames)) if all(new_flags) else [i for i, new in enumerate(new_flags) if new]
         ack = ingest_pb2.Ack(batch_id=batch.batch_id, receive_ns=receive_ns)
-        ack.duplicates = len(frames) - len(stored)
+        ack.duplicates = len(frames) - len(kept)
         self.counters["frames_received"] += len(frames)
-        self.counters["frames_stored"] += len(stored)
+        self.counters["frames_stored"] += len(kept)
         if ack.duplicates:
             self.counters["duplicates"] += ack.duplicates
-        last_seq = self._last_seq
-        for frame in stored:
-            key = (frame.device_id, frame.modality)
-            if frame.seq > last_seq.get(key, frame.seq - 1) + 1:
-                ack.gaps += 1
-            last_seq[key] = frame.seq
-        if ack.gaps:
-            self.counters["gaps"] += ack.gaps
-        if stored:
-            self._note_devices(stored, receive_ns)
-            self.hops.frames(stored, receive_ns)
-            for frame in stored:
-                if frame.traceparent:  # sampled windows only carry one
-                    self.measures.traces.ingested(frame, receive_ns)
+        if kept:
+            ack.gaps = self._note_frames(frames, cols, kept, receive_ns)
+            if ack.gaps:
+                self.counters["gaps"] += ack.gaps
+            self.hops.frame_times([cols.modalities[i] for i in kept], cols.times[kept])
             self.fuser.add([(f, receive_ns) for f, fuse in zip(frames, mine, strict=True) if fuse])
             if self.registry.trials:
-                for frame in stored:
-                    await self.registry.observe(frame)
+                for i in kept:
+                    await self.registry.observe(frames[i])
         if batch.HasField("status") and batch.status.device_id in self.devices:
             self.devices[batch.status.device_id].status = batch.status
         ack.acks.extend(
@@ -153,15 +143,37 @@ class Coordinator:
         self.model_weights.clear()
         self.model_weights.update(weights)
 
-    def _note_devices(self, frames: list[ingest_pb2.ScoreFrame], receive_ns: int) -> None:
-        devices = self.devices
-        for frame in frames:
-            info = devices.get(frame.device_id)
+    def _note_frames(
+        self,
+        frames: Sequence[ingest_pb2.ScoreFrame],
+        cols: BatchColumns,
+        kept: Sequence[int],
+        receive_ns: int,
+    ) -> int:
+        """One pass over the stored frames: each device's last state, the ingest span of each sampled
+        window, and the seq gaps per (device, modality), returned."""
+        devices, last_seq, gaps = self.devices, self._last_seq, 0
+        device_ids, subject_ids, modalities, seqs = (
+            cols.device_ids,
+            cols.subject_ids,
+            cols.modalities,
+            cols.seqs,
+        )
+        for i in kept:
+            frame, device, modality, seq = frames[i], device_ids[i], modalities[i], seqs[i]
+            key = (device, modality)
+            if seq > last_seq.get(key, seq - 1) + 1:
+                gaps += 1
+            last_seq[key] = seq
+            info = devices.get(device)
             if info is None:
-                info = devices[frame.device_id] = DeviceInfo()
-            info.subject_id = frame.subject_id
+                info = devices[device] = DeviceInfo()
+            info.subject_id = subject_ids[i]
             info.last_seen_ns = receive_ns
-            info.model_versions[frame.modality] = frame.model_version
+            info.model_versions[modality] = frame.model_version
+            if frame.traceparent:  # sampled windows only carry one
+                self.measures.traces.ingested(frame, receive_ns)
+        return gaps
 
     def stats(self, reset: bool = False) -> admin_pb2.Stats:
         """Everything Admin.GetStats reports."""

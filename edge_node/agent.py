@@ -33,10 +33,15 @@ from edge_node.wearer_baselines import Calibrating, WearerBaselines
 from mmer.v1 import ingest_pb2, registry_pb2, registry_pb2_grpc
 from mmer_core.bundle import BundleError
 from mmer_core.modalities import get_spec
-from mmer_core.preprocess import preprocess
+from mmer_core.preprocess import check_model_input, preprocess
+from mmer_core.preprocess.face_finder import NoFace
 from mmer_core.windowing import Window
 
 log = logging.getLogger(__name__)
+
+
+class UnusableWindow(Exception):
+    """The window lacks what the serving model needs (a wrist channel it was trained on)."""
 
 
 class Queued(NamedTuple):
@@ -53,6 +58,7 @@ class AgentCounters:
     rejected: int = 0
     unserved: int = 0
     calibrating: int = 0  # not scored: the model needs the wearer's baseline, still being calibrated
+    no_face: int = 0  # camera frames without a face: nothing to score, not an error
     queue_dropped: int = 0
     updates_refused: int = 0
     frames_by_version: dict[tuple[str, int], int] = field(default_factory=dict)
@@ -158,6 +164,10 @@ class Agent:
                 raise ValueError(
                     f"{w.modality}: preprocessed window has shape {x.shape} or non-finite values"
                 )
+        except NoFace:
+            self.counters.no_face += 1
+            telemetry.windows_no_face.add(1, {"modality": w.modality})
+            return None
         except ValueError as exc:
             self.counters.rejected += 1
             telemetry.windows_rejected.add(1, {"modality": w.modality})
@@ -176,6 +186,11 @@ class Agent:
         except Calibrating:
             self.counters.calibrating += 1
             telemetry.windows_calibrating.add(1, {"modality": w.modality})
+            return None
+        except UnusableWindow as exc:
+            self.counters.rejected += 1
+            telemetry.windows_rejected.add(1, {"modality": w.modality})
+            log.warning("window rejected: %s", exc)
             return None
         t1 = self.clock.now_ns()
         telemetry.inference_ms.record((t1 - t0) / 1e6, {"modality": w.modality})
@@ -211,6 +226,10 @@ class Agent:
 
     def _model_input(self, modality: str, runner: ModelRunner, batch: np.ndarray) -> np.ndarray:
         params = runner.manifest.preprocessing.params
+        try:
+            check_model_input(modality, batch[0], params)
+        except ValueError as exc:
+            raise UnusableWindow(str(exc)) from None
         return self.baselines.model_input(modality, batch[0], params)[None]
 
     def status(self) -> ingest_pb2.EdgeStatus:

@@ -9,11 +9,16 @@ NAME whose type names that modality (case as LSL devices publish it):
 | speech | Audio | 1 at 16 kHz | float in [-1, 1] |
 | hr | RR or IBI | 1, irregular | one sample per beat: the interval (s) ending at the sample's timestamp |
 | hr | PPG or BVP | 1, regular (e.g. 64 Hz) | pulse wave; beats detected live (`PpgBeats`, needs `mmer[ppg]`) |
+| hr, optional | EDA or GSR | 1, any rate (E4: 4 Hz) | skin conductance, microsiemens |
+| hr, optional | TEMP or Temperature | 1, any rate (E4: 4 Hz) | skin temperature, degrees C |
 | image | VideoRaw or Face | S*S, any rate | one grayscale SxS frame per sample, row-major |
 
 Regular streams run on a sample clock (time = samples received / rate), so
 windows are cut exactly as from a recording; beats run on their LSL
-timestamps. The LSL network settings (discovery scope, known peers) are
+timestamps. A wrist's skin conductance and temperature streams, when the
+device publishes them under the same name, join its hr windows on the beats'
+clock by their LSL timestamps (a device without them gives beat-only windows);
+a window takes the skin samples that have arrived when its beats are final. The LSL network settings (discovery scope, known peers) are
 liblsl's own: an lsl_api.cfg, or the file named by the LSLAPICFG variable.
 """
 
@@ -21,12 +26,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from mmer_core.modalities import SPECS
 from mmer_core.windowing import SensorChunk, Window, Windower
+from mmer_core.wrist import WristData
 
 STREAM_TYPES = {
     "eeg": ("EEG",),
@@ -35,6 +41,8 @@ STREAM_TYPES = {
     "image": ("VideoRaw", "Face"),
 }
 PPG_TYPES = ("PPG", "BVP")
+SKIN_TYPES = {"eda": ("EDA", "GSR"), "temp": ("TEMP", "Temperature")}
+SKIN_RESOLVE_S = 1.0  # how long to look for a wrist's optional skin streams once its beats stream is found
 IDLE_SLEEP_S = 0.01
 
 
@@ -117,6 +125,9 @@ class _Stream:
     t0: float | None = None
     t_last: float = 0.0
     ppg: PpgBeats | None = None
+    # optional wrist channels: channel -> inlet, and their samples not yet in a chunk as (lsl_time, value)
+    skin: dict[str, object] = field(default_factory=dict)
+    pending: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def open_lsl(
@@ -137,11 +148,38 @@ def open_lsl(
             )
         info = found[0]
         _check(name, m, info.channel_count(), info.nominal_srate(), info.type())
-        inlet = pylsl.StreamInlet(info, max_buflen=30, recover=True, as_numpy=True)
+        inlet = pylsl.StreamInlet(info, max_buflen=_buffer_s(m), recover=True, as_numpy=True)
         rate = info.nominal_srate()
         ppg = PpgBeats(rate) if m == "hr" and info.type() in PPG_TYPES else None
-        streams.append(_Stream(m, inlet, Windower(SPECS[m]), rate, ppg=ppg))
+        stream = _Stream(m, inlet, Windower(SPECS[m]), rate, ppg=ppg)
+        if m == "hr":
+            stream.skin = _skin_inlets(pylsl, name)
+            stream.pending = {c: np.empty((0, 2)) for c in stream.skin}
+        streams.append(stream)
     return _read(streams, seconds)
+
+
+def _buffer_s(modality: str) -> int:
+    """Seconds an inlet holds before it drops the oldest samples: two windows of the modality, at least 30 s
+    (a wrist's minute-long windows must survive a reader that fell behind by one)."""
+    return max(30, int(2 * SPECS[modality].window_s))
+
+
+def _skin_inlets(pylsl, name: str) -> dict[str, object]:
+    """The wrist's optional EDA and temperature streams of this name that exist (ValueError for a wrong one)."""
+    inlets = {}
+    for channel, types in SKIN_TYPES.items():
+        preds = " or ".join(f"type='{t}'" for t in types)
+        found = pylsl.resolve_bypred(f"name='{name}' and ({preds})", 1, SKIN_RESOLVE_S)
+        if not found:
+            continue
+        info = found[0]
+        if info.channel_count() != 1:
+            raise ValueError(
+                f"source lsl:{name}: {channel} stream ({info.type()}) has {info.channel_count()} channels, expected 1"
+            )
+        inlets[channel] = pylsl.StreamInlet(info, max_buflen=_buffer_s("hr"), recover=True, as_numpy=True)
+    return inlets
 
 
 def _check(name: str, modality: str, channels: int, rate: float, kind: str) -> None:
@@ -171,6 +209,11 @@ def _read(streams: list[_Stream], seconds: float | None) -> Iterator[Window]:
         while seconds is None or time.monotonic() - started < seconds:
             got = 0
             for s in streams:
+                for channel, inlet in s.skin.items():
+                    values, times = inlet.pull_chunk(timeout=0.0, max_samples=8192)
+                    if len(times):
+                        rows = np.column_stack([np.asarray(times), np.asarray(values)[:, 0]])
+                        s.pending[channel] = np.concatenate([s.pending[channel], rows])
                 samples, stamps = s.inlet.pull_chunk(timeout=0.0, max_samples=8192)
                 if len(stamps):
                     got += len(stamps)
@@ -182,25 +225,28 @@ def _read(streams: list[_Stream], seconds: float | None) -> Iterator[Window]:
     finally:
         for s in streams:
             s.inlet.close_stream()
+            for inlet in s.skin.values():
+                inlet.close_stream()
 
 
 def _chunk(s: _Stream, samples: np.ndarray, stamps: np.ndarray) -> SensorChunk | None:
     """One pull of a stream as the windower's sensor chunk on the stream's own clock (None: nothing final yet)."""
     n = len(stamps)
     if s.ppg is not None:
+        if s.t0 is None:
+            s.t0 = float(stamps[0])  # the pulse wave's first sample is session time 0
         beats = s.ppg.push(samples[:, 0])
         if beats is None or s.ppg.final_s <= s.t_last:
             return None
         t_start, s.t_last = s.t_last, s.ppg.final_s
-        return SensorChunk("hr", t_start, s.t_last, beats)
+        return SensorChunk("hr", t_start, s.t_last, _wrist(s, beats))
     if s.modality == "hr":
         if s.t0 is None:
             s.t0 = float(stamps[0]) - float(samples[0, 0])  # the first interval began one RR earlier
         times = stamps - s.t0
         t_start, s.t_last = s.t_last, float(times[-1]) + 1e-6
-        return SensorChunk(
-            "hr", t_start, max(s.t_last, t_start + 1e-6), np.column_stack([times, samples[:, 0]])
-        )
+        beats = np.column_stack([times, samples[:, 0]])
+        return SensorChunk("hr", t_start, max(s.t_last, t_start + 1e-6), _wrist(s, beats))
     t_start = s.received / s.rate if s.rate > 0 else s.t_last
     s.received += n
     if s.modality == "image":
@@ -210,3 +256,16 @@ def _chunk(s: _Stream, samples: np.ndarray, stamps: np.ndarray) -> SensorChunk |
         return SensorChunk("image", t_start, t_end, samples.reshape(n, side, side))
     data = samples.T.astype(np.float64) if s.modality == "eeg" else samples[:, 0].astype(np.float32)
     return SensorChunk(s.modality, t_start, s.received / s.rate, data)
+
+
+def _wrist(s: _Stream, beats: np.ndarray) -> WristData:
+    """The chunk's beats with the skin samples on the beats' clock up to the chunk's end (later ones wait)."""
+    if not s.skin:
+        return WristData(beats)
+    skin = {}
+    for channel, rows in s.pending.items():
+        times = rows[:, 0] - s.t0
+        ready = times <= s.t_last
+        skin[channel] = np.column_stack([times[ready], rows[ready, 1]])
+        s.pending[channel] = rows[~ready]
+    return WristData(beats, skin.get("eda"), skin.get("temp"))

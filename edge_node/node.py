@@ -120,6 +120,7 @@ async def run_node(args: argparse.Namespace) -> int:
                     "windows_rejected": agent.counters.rejected,
                     "windows_unserved": agent.counters.unserved,
                     "windows_calibrating": agent.counters.calibrating,
+                    "windows_no_face": agent.counters.no_face,
                     "queue_dropped": agent.counters.queue_dropped,
                     "reconnects": streamer.stats.reconnects,
                     "model_versions": {m: s.version for m, s in slots.items()},

@@ -7,12 +7,10 @@ time, lazily, so a long recording never sits in memory as windows.
 - `.npz`: per modality m, `m_data` (N, ...) raw windows (hr rows NaN-padded
   to equal length), `m_t_start`, `m_t_end` (N,) seconds and optionally
   `m_labels` (N,) strings.
-- E4 session folder (BVP.csv and/or IBI.csv, as the E4 exports them): hr.
-  Beats come from BVP with the shared rr_from_ppg, as the trainer's loader
-  does (IBI.csv only when there is no BVP.csv: the E4 drops beats there for
-  minutes). Truth labels from a labels.csv (subject, start_unix_utc,
-  end_unix_utc, label) in the folder or its parent, rows of subject = the
-  folder's name; a window is labelled when it lies wholly in one interval.
+- E4 session folder (BVP.csv and/or IBI.csv, optionally EDA.csv and TEMP.csv,
+  as the E4 exports them): hr, read and windowed by mmer_core.e4 exactly as the
+  trainer's loader and the e4 yardstick read it (beats from BVP, EDA and skin
+  temperature when present, labels from a labels.csv in the folder or its parent).
 - Speech folder (*.wav below it, RAVDESS/TESS/<label>/<speaker>_x.wav names):
   speech. The files play one after another, as a microphone would hear them,
   with a gap between files so that no window spans two utterances; each
@@ -43,9 +41,6 @@ from mmer_core.formats import (
     WESAD_LABEL_HZ,
     WESAD_PROTOCOL,
     read_deap_subject,
-    read_e4_ibi,
-    read_e4_labels,
-    read_e4_signal,
     read_fer2013,
     read_wav,
     read_wesad,
@@ -121,33 +116,14 @@ def _unpad(modality: str, data: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ Empatica E4
-def e4_beats(folder: Path) -> tuple[float, float, np.ndarray, np.ndarray]:
-    """(session start Unix s, duration s, beat times s from start, RR s) of an E4 session folder."""
-    if (folder / "BVP.csv").is_file():
-        from mmer_core.preprocess.hr import rr_from_ppg  # scipy, loaded only for a PPG source
-
-        start, fs, bvp = read_e4_signal(folder / "BVP.csv")
-        times, rr = rr_from_ppg(bvp, fs)
-        return start, len(bvp) / fs, times, rr
-    start, times, rr = read_e4_ibi(folder / "IBI.csv")
-    return start, float(times[-1]) if times.size else 0.0, times, rr
-
-
-def e4_intervals(folder: Path) -> list[tuple[float, float, str]]:
-    """Labelled intervals (Unix s) of this subject from labels.csv in the folder or its parent, if any."""
-    for candidate in (folder / "labels.csv", folder.parent / "labels.csv"):
-        if candidate.is_file():
-            return sorted(read_e4_labels(candidate).get(folder.name, []))
-    return []
-
-
 def replay_e4(folder: Path) -> Iterator[Window]:
-    start, duration, times, rr = e4_beats(folder)
-    if times.size == 0:
-        raise ValueError(f"source replay:{folder}: no heart beats found in the E4 session")
-    intervals = [(a - start, b - start, label) for a, b, label in e4_intervals(folder)]
-    for w in _beat_windows(times, rr, duration):
-        yield Window(w.modality, w.t_start, w.t_end, w.data, _label_of(intervals, w.t_start, w.t_end))
+    from mmer_core.e4 import e4_windows, read_e4_session  # scipy (beats from BVP), loaded only for E4 replays
+
+    try:
+        session = read_e4_session(folder)
+    except ValueError as exc:
+        raise ValueError(f"source replay:{folder}: {exc}") from None
+    return e4_windows(session)
 
 
 def _beat_windows(times: np.ndarray, rr: np.ndarray, duration: float) -> Iterator[Window]:
@@ -158,10 +134,6 @@ def _beat_windows(times: np.ndarray, rr: np.ndarray, duration: float) -> Iterato
         t1 = t0 + HR_CHUNK_S
         chunk = beats[(beats[:, 0] >= t0) & (beats[:, 0] < t1)]
         yield from windower.push(SensorChunk("hr", float(t0), float(t1), chunk))
-
-
-def _label_of(intervals: list[tuple[float, float, str]], t0: float, t1: float) -> str | None:
-    return next((label for a, b, label in intervals if a <= t0 and t1 <= b), None)
 
 
 # ------------------------------------------------------------------ speech wav folders

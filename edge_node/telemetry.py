@@ -25,6 +25,9 @@ frames_dropped = meter.create_counter(
     "mmer.edge.frames.dropped", description="frames dropped by the spool policy"
 )
 windows_rejected = meter.create_counter("mmer.edge.windows.rejected", description="NaN/wrong-shape windows")
+windows_no_face = meter.create_counter(
+    "mmer.edge.windows.no_face", description="camera frames without a face"
+)
 windows_calibrating = meter.create_counter(
     "mmer.edge.windows.calibrating",
     description="windows not scored: the wearer's baseline is still calibrating",

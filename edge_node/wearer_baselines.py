@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mmer_core.wearer_baseline import DEFAULT_HORIZON, WearerBaseline, requested
+from mmer_core.wearer_baseline import DEFAULT_HORIZON, WearerBaseline, model_input, requested, with_levels
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class WearerBaselines:
             seen = 0 if baseline is None else baseline.n
             raise Calibrating(f"{modality}: {seen} of {warmup} calibration windows")
         baseline.horizon = horizon
-        return baseline.standardise(x)
+        return model_input(baseline.standardise(x), x, with_levels(params))
 
     def save(self) -> None:
         """Write the state atomically (a crash leaves the previous file). A disk that refuses the write costs

@@ -124,7 +124,8 @@ class FusedStream:
 
     `start`: FROM_NOW ("", the default) for emotions published from now on, FROM_OLDEST ("0") for all the
     coordinator still holds, or a position an earlier reader got, to continue after it. A subscriber token
-    scoped to some subjects must name them in `subjects`.
+    scoped to some subjects must name them in `subjects`. Emotions come over Fusion.SubscribeBatches (many
+    per message) from coordinators that have it, else over Fusion.Subscribe.
     """
 
     def __init__(
@@ -144,6 +145,7 @@ class FusedStream:
         self.backoff = backoff or Backoff()
         self._after: str | None = start or None  # None: pin the end of the stream first
         self.position = start if start not in (FROM_NOW, FROM_OLDEST) else ""
+        self.batched = True  # Fusion.SubscribeBatches until the coordinator says it has none
 
     def _channel(self) -> grpc.aio.Channel:
         if self.ca is None:
@@ -162,6 +164,22 @@ class FusedStream:
         return self._emotions()
 
     async def _emotions(self) -> AsyncIterator[FusedEmotion]:
+        async for messages in self._messages():
+            for message in messages:
+                self._after = self.position = message.position
+                yield FusedEmotion.from_message(message)
+
+    async def batches(self) -> AsyncIterator[list[FusedEmotion]]:
+        """The same emotions as iterating the stream, in the lists the coordinator sent together: the way
+        for a reader of many subjects to keep up."""
+        async for messages in self._messages():
+            self._after = self.position = messages[-1].position
+            yield [FusedEmotion.from_message(m) for m in messages]
+
+    async def _messages(self) -> AsyncIterator[list[fusion_pb2.FusedEmotion]]:
+        """Wire messages in lists, resumed after `self._after` (which the callers advance as they hand
+        emotions out). Fusion.SubscribeBatches when the coordinator has it, else Fusion.Subscribe: a
+        coordinator that answers UNIMPLEMENTED is asked with Subscribe from then on, at once."""
         attempt = 0
         while True:
             try:
@@ -172,12 +190,21 @@ class FusedStream:
                     request = fusion_pb2.SubscribeRequest(
                         subject_ids=self.subjects, after_position=self._after
                     )
-                    async for message in stub.Subscribe(request, metadata=self.metadata):
-                        attempt = 0
-                        self._after = self.position = message.position
-                        yield FusedEmotion.from_message(message)
+                    if self.batched:
+                        async for batch in stub.SubscribeBatches(request, metadata=self.metadata):
+                            attempt = 0
+                            if batch.emotions:
+                                yield list(batch.emotions)
+                    else:
+                        async for message in stub.Subscribe(request, metadata=self.metadata):
+                            attempt = 0
+                            yield [message]
                 reason = "the coordinator ended the stream"
             except grpc.aio.AioRpcError as err:
+                if err.code() == grpc.StatusCode.UNIMPLEMENTED and self.batched:
+                    log.info("the coordinator has no SubscribeBatches; subscribing one emotion at a time")
+                    self.batched = False
+                    continue
                 if err.code() not in RETRYABLE:
                     raise SubscribeError(err.code(), err.details() or "") from None
                 reason = f"{err.code().name}: {err.details()}"

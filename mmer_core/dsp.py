@@ -17,13 +17,23 @@ def hann_periodic(n: int) -> np.ndarray:
     return 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n)
 
 
-def welch(x: np.ndarray, fs: float, nperseg: int, noverlap: int) -> tuple[np.ndarray, np.ndarray]:
+def median_bias(n: int) -> float:
+    """How much the median of n chi-squared(2) periodogram values underestimates their mean (scipy's)."""
+    k = 2 * np.arange(1, (n - 1) // 2 + 1)
+    return float(1.0 + np.sum(1.0 / (k + 1) - 1.0 / k))
+
+
+def welch(
+    x: np.ndarray, fs: float, nperseg: int, noverlap: int, average: str = "mean"
+) -> tuple[np.ndarray, np.ndarray]:
     """Welch PSD along the last axis, as scipy.signal.welch with its defaults.
 
-    Hann window, mean removed per segment, density scaling, one-sided, mean of
-    the segments; no padding, so a trailing partial segment is left out.
-    Returns (frequencies, psd).
+    Hann window, mean removed per segment, density scaling, one-sided; the segments' mean, or with
+    average="median" their bias-corrected median (one segment hit by an artefact then moves nothing);
+    no padding, so a trailing partial segment is left out. Returns (frequencies, psd).
     """
+    if average not in ("mean", "median"):
+        raise ValueError(f"welch: average must be mean or median, got {average!r}")
     x = np.asarray(x, dtype=np.float64)
     n = x.shape[-1]
     nperseg = min(int(nperseg), n)
@@ -37,7 +47,10 @@ def welch(x: np.ndarray, fs: float, nperseg: int, noverlap: int) -> tuple[np.nda
     spec = np.fft.rfft(segments * win, axis=-1)
     psd = (spec.real**2 + spec.imag**2) / (fs * np.sum(win**2))
     psd[..., 1 : -1 if nperseg % 2 == 0 else None] *= 2.0
-    return np.fft.rfftfreq(nperseg, 1.0 / fs), psd.mean(axis=-2)
+    freqs = np.fft.rfftfreq(nperseg, 1.0 / fs)
+    if average == "median":
+        return freqs, np.median(psd, axis=-2) / median_bias(psd.shape[-2])
+    return freqs, psd.mean(axis=-2)
 
 
 def lombscargle(t: np.ndarray, y: np.ndarray, angular_freqs: np.ndarray) -> np.ndarray:

@@ -27,11 +27,17 @@ SPEECH_RATE = SPECS["speech"].sample_rate_hz
 def read_e4_signal(path: Path) -> tuple[float, float, np.ndarray]:
     """(start Unix s, rate Hz, samples) of an E4 single-column signal file (BVP.csv, HR.csv, EDA.csv ...)."""
     try:
-        values = np.loadtxt(path, delimiter=",", ndmin=2)[:, 0]
+        table = np.loadtxt(path, delimiter=",", ndmin=2)
     except ValueError as exc:
         raise ValueError(f"{path}: not an E4 signal file ({exc})") from None
-    if len(values) < 3 or values[1] <= 0:
+    if table.shape[1] != 1:
+        raise ValueError(f"{path}: not a single-signal E4 file: {table.shape[1]} columns, expected 1")
+    values = table[:, 0]
+    if len(values) < 3 or not np.isfinite(values[1]) or values[1] <= 0:
         raise ValueError(f"{path}: not an E4 signal file (start, rate, samples...)")
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        raise ValueError(f"{path}: {bad.size} NaN or infinite values (first on line {bad[0] + 1})")
     return float(values[0]), float(values[1]), values[2:]
 
 

@@ -12,14 +12,15 @@ from dataclasses import dataclass, field
 EEG_CHANNELS = ("AF3", "F7", "F3", "FC5", "T7", "P7", "O1", "O2", "P8", "T8", "FC6", "F4", "F8", "AF4")
 # Left/right frontal pairs for alpha asymmetry.
 EEG_ASYMMETRY_PAIRS = (("F3", "F4"), ("AF3", "AF4"), ("F7", "F8"))
+# The standard affective-EEG bands; delta is left out: DEAP-style recordings are high-passed at 4 Hz and
+# what remains below it on a headset is mostly eye and head movement.
 EEG_BANDS = (
-    ("delta", 1.0, 4.0),
     ("theta", 4.0, 8.0),
     ("alpha", 8.0, 13.0),
     ("beta", 13.0, 30.0),
     ("gamma", 30.0, 45.0),
 )
-HR_FEATURES = (
+BEAT_FEATURES = (
     "mean_hr_bpm",
     "sdnn_ms",
     "rmssd_ms",
@@ -31,6 +32,17 @@ HR_FEATURES = (
     "lf_hf_valid",
     "n_beats",
 )
+EDA_FEATURES = (
+    "eda_present",
+    "eda_tonic_us",
+    "eda_tonic_slope_us_per_s",
+    "eda_phasic_sd_us",
+    "scr_per_min",
+    "scr_height_us",
+)
+TEMP_FEATURES = ("temp_present", "temp_c", "temp_slope_c_per_s", "temp_sd_c")
+# The hr modality's model input: a wrist window's beats, skin conductance and skin temperature.
+HR_FEATURES = BEAT_FEATURES + EDA_FEATURES + TEMP_FEATURES
 
 
 @dataclass(frozen=True)
@@ -39,8 +51,9 @@ class ModalitySpec:
 
     kind is how the sensor delivers data and what a window is: "regular" (fixed-rate samples in windows of
     window_s every hop_s), "utterances" (fixed-rate audio cut where voice activity begins and ends, one
-    window per utterance of at most window_s; hop_s is the voice detector's frame), "events" (heart beats
-    with their inter-beat intervals) or "frames" (images).
+    window per utterance of at most window_s; hop_s is the voice detector's frame), "events" (a wrist's heart
+    beats with their inter-beat intervals, and its timestamped skin conductance and temperature samples:
+    mmer_core.wrist) or "frames" (images).
     """
 
     name: str
@@ -72,11 +85,18 @@ SPECS: dict[str, ModalitySpec] = {
         kind="events",
         sample_rate_hz=0.0,
         channels=1,
-        window_s=10.0,
-        hop_s=1.0,
+        window_s=60.0,
+        hop_s=5.0,
         input_name="hrv",
         input_shape=(len(HR_FEATURES),),
         params={
+            "eda_hz": 4.0,
+            "temp_hz": 4.0,
+            "min_eda_s": 30.0,
+            "min_temp_s": 30.0,
+            "eda_median_s": 4.0,
+            "scr_amplitude_min": 0.1,
+            "scr_min_us": 0.01,
             "min_rr_s": 0.3,
             "max_rr_s": 2.0,
             "min_beats": 4.0,
@@ -102,12 +122,13 @@ SPECS: dict[str, ModalitySpec] = {
         window_s=2.0,
         hop_s=0.5,
         input_name="bandpower",
-        input_shape=(len(EEG_CHANNELS) * len(EEG_BANDS) + len(EEG_ASYMMETRY_PAIRS),),
+        input_shape=(2 * len(EEG_CHANNELS) * len(EEG_BANDS) + len(EEG_ASYMMETRY_PAIRS),),
         params={
-            "welch_nperseg": 128.0,
+            "welch_nperseg": 64.0,
             "welch_overlap": 0.5,
+            "welch_median": 1.0,
+            "clip_mad": 6.0,
             "power_floor": 1e-6,
-            "log10_band_power": 1.0,
             **{
                 f"{band}_{edge}_hz": hz
                 for band, lo, hi in EEG_BANDS
@@ -150,6 +171,31 @@ SPECS: dict[str, ModalitySpec] = {
             "luma_b": 0.114,
             "min_side_px": 8.0,
             "resample_area": 1.0,
+            # face detection (Haar, frontalface_default) on a copy whose long side is this many pixels:
+            # faces from about 16 % of the frame's long side up (20 px of 128), largest face wins
+            "detect_long_side_px": 128.0,
+            "detect_pad": 0.1,
+            "detect_scale_factor": 1.15,
+            "detect_min_neighbors": 3.0,
+            "detect_min_face_px": 20.0,
+            "detect_min_face_frac": 0.2,
+            # eyes (Haar, eye) in the face's upper band resampled to this width
+            "eye_roi_px": 80.0,
+            "eye_band_top": 0.15,
+            "eye_band_bottom": 0.6,
+            "eye_scale_factor": 1.1,
+            "eye_min_neighbors": 3.0,
+            "eye_min_px": 14.0,
+            "eye_min_gap": 0.2,
+            "eye_max_tilt": 0.5,
+            # where a Haar face box puts the eyes on average (measured on real frontal frames)
+            "box_eye_left_x": 0.30,
+            "box_eye_right_x": 0.68,
+            "box_eye_y": 0.395,
+            # where the aligned crop puts them
+            "aligned_eye_left_x": 0.30,
+            "aligned_eye_right_x": 0.70,
+            "aligned_eye_y": 0.40,
         },
     ),
 }

@@ -9,7 +9,8 @@ model is trained on exactly what the edge will give it.
 
 A model asks for it in its manifest: `preprocessing.params[WARMUP_PARAM]` > 0 windows of calibration,
 `preprocessing.params[HORIZON_PARAM]` windows remembered (exponential forgetting, so a baseline follows
-slow drift over days without being moved by one stressful hour).
+slow drift over days without being moved by one stressful hour), `preprocessing.params[LEVELS_PARAM]` = 1
+when the model also takes the absolute features (`model_input`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ import numpy as np
 
 WARMUP_PARAM = "wearer_baseline_windows"
 HORIZON_PARAM = "wearer_baseline_horizon"
+# 1: the model takes the relative features followed by the window's own (absolute) features, so it sees
+# both change from the wearer's baseline and levels that mean the same for everyone (a channel's absence)
+LEVELS_PARAM = "wearer_baseline_levels"
 DEFAULT_HORIZON = 3600
 MIN_STD = 1e-6
 
@@ -39,6 +43,17 @@ def requested(params: Mapping[str, float]) -> tuple[int, int] | None:
     if horizon < 1:
         raise ValueError(f"{HORIZON_PARAM} must be >= 1, got {horizon}")
     return int(warmup), int(horizon)
+
+
+def with_levels(params: Mapping[str, float]) -> bool:
+    """Whether a manifest's model takes the absolute features after the relative ones."""
+    return params.get(LEVELS_PARAM, 0.0) == 1.0
+
+
+def model_input(relative: np.ndarray, x: np.ndarray, levels: bool) -> np.ndarray:
+    """What a model with a wearer baseline takes: the relative features, followed by the absolute ones
+    when it asks for levels (float32, along the last axis)."""
+    return np.concatenate([relative, x], axis=-1).astype(np.float32) if levels else relative
 
 
 @dataclass
@@ -113,10 +128,11 @@ class WearerBaseline:
 
 
 def relative_to_wearers(
-    x: np.ndarray, wearers: np.ndarray, warmup: int, horizon: int = DEFAULT_HORIZON
+    x: np.ndarray, wearers: np.ndarray, warmup: int, horizon: int = DEFAULT_HORIZON, levels: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each row relative to its wearer's baseline as the edge computes it, rows taken in the given (recording)
-    order per wearer; returns (standardised rows, mask of rows scored, i.e. past each wearer's warm-up)."""
+    order per wearer; returns (model inputs: standardised rows, followed by the rows themselves when
+    levels; mask of rows scored, i.e. past each wearer's warm-up)."""
     if x.ndim != 2:
         raise ValueError(f"wearer baseline: needs feature vectors (N, F), got shape {x.shape}")
     out = np.zeros(x.shape, dtype=np.float32)
@@ -127,4 +143,4 @@ def relative_to_wearers(
             baseline.update(x[i])
             out[i] = baseline.standardise(x[i])
             scored[i] = baseline.calibrated(warmup)
-    return out, scored
+    return model_input(out, x, levels), scored

@@ -12,21 +12,23 @@ from dataclasses import dataclass
 import numpy as np
 
 from mmer_core.modalities import ModalitySpec
+from mmer_core.wrist import CHANNELS, WristData
 
 
 @dataclass(frozen=True)
 class SensorChunk:
     """Consecutive sensor data of one modality.
 
-    Times are seconds on the session clock. data: hr -> (n_beats, 2) rows of
-    [beat_time_s, rr_s]; eeg -> (channels, n); speech -> (n,); image ->
+    Times are seconds on the session clock. data: hr -> mmer_core.wrist.WristData
+    holding every channel the device has up to t_end (or just the beats as (n_beats, 2)
+    rows of [beat_time_s, rr_s]); eeg -> (channels, n); speech -> (n,); image ->
     (n_frames, H, W) with frames evenly spaced in [t_start, t_end).
     """
 
     modality: str
     t_start: float
     t_end: float
-    data: np.ndarray
+    data: np.ndarray | WristData
     label: str | None = None
 
 
@@ -37,7 +39,7 @@ class Window:
     modality: str
     t_start: float
     t_end: float
-    data: np.ndarray
+    data: np.ndarray | WristData
     label: str | None = None
 
 
@@ -53,7 +55,7 @@ class Windower:
         self._t_last: float | None = None
         self._buf: np.ndarray | None = None
         self._buf_t0 = 0.0
-        self._beats = np.empty((0, 2))
+        self._wrist = WristData(np.empty((0, 2)))
 
     def push(self, chunk: SensorChunk) -> list[Window]:
         """Add a chunk; return every window completed by it, in order."""
@@ -125,23 +127,24 @@ class Windower:
         ]
 
     def _events(self, chunk: SensorChunk) -> list[Window]:
-        beats = np.asarray(chunk.data, dtype=np.float64)
-        if beats.ndim != 2 or beats.shape[1] != 2:
-            raise ValueError(
-                f"hr: chunk data must be (n_beats, 2) [beat_time_s, rr_s], got shape {beats.shape}"
-            )
-        self._beats = np.concatenate([self._beats, beats]) if beats.size else self._beats
+        data = chunk.data
+        if not isinstance(data, WristData):
+            beats = np.asarray(data, dtype=np.float64)
+            if beats.ndim != 2 or beats.shape[1] != 2:
+                raise ValueError(
+                    f"hr: chunk data must be WristData or (n_beats, 2) [beat_time_s, rr_s], got shape {beats.shape}"
+                )
+            data = WristData(beats)
+        self._wrist = WristData(*(_joined(getattr(self._wrist, c), getattr(data, c)) for c in CHANNELS))
         if self._t_next_end is None:
             self._t_next_end = chunk.t_start + self.spec.window_s
         out = []
         while self._t_next_end <= chunk.t_end + 1e-9:
             end = self._t_next_end
             start = end - self.spec.window_s
-            times = self._beats[:, 0]
-            inside = (times > start) & (times <= end)
-            out.append(Window("hr", start, end, self._beats[inside, 1].copy(), chunk.label))
+            out.append(Window("hr", start, end, self._wrist.between(start, end), chunk.label))
             self._t_next_end = end + self.spec.hop_s
-        self._beats = self._beats[self._beats[:, 0] > self._t_next_end - self.spec.window_s]
+        self._wrist = self._wrist.between(self._t_next_end - self.spec.window_s, np.inf)
         return out
 
     def _regular(self, chunk: SensorChunk) -> list[Window]:
@@ -167,3 +170,10 @@ class Windower:
             self._buf = self._buf[..., hop:]
             self._buf_t0 += hop / rate
         return out
+
+
+def _joined(kept: np.ndarray | None, new: np.ndarray | None) -> np.ndarray | None:
+    """A channel's buffered samples followed by a chunk's; a channel stays absent until a chunk carries it."""
+    if new is None:
+        return kept
+    return new if kept is None else np.concatenate([kept, new])

@@ -10,7 +10,10 @@ from pathlib import Path
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add the demo's options."""
     parser.add_argument(
-        "--seconds", type=float, default=45.0, help="how long the edge nodes stream (default 45)"
+        "--seconds",
+        type=float,
+        default=90.0,
+        help="how long the edge nodes stream (default 90: the wrist's first 60 s window, then half a minute more)",
     )
     parser.add_argument("--devices", type=int, default=3, help="edge nodes, one subject each (default 3)")
     parser.add_argument("--json", type=Path, help="also write the final figures to this JSON file")

@@ -19,13 +19,14 @@ import numpy as np
 
 from mmer_core.modalities import EEG_BANDS, EEG_CHANNELS, HR_FEATURES, MODALITIES
 from mmer_core.preprocess import preprocess
+from mmer_core.preprocess.face_finder import NoFace
 from mmer_core.synthetic import Session, SessionConfig, stream_windows
 from mmer_core.windowing import Window
 
 SUBJECT_PLANS = (
-    (("happy", 15.0), ("angry", 15.0), ("sad", 15.0), ("calm", 15.0)),
-    (("calm", 15.0), ("sad", 15.0), ("happy", 15.0), ("angry", 15.0)),
-    (("angry", 15.0), ("calm", 15.0), ("angry", 15.0), ("happy", 15.0)),
+    (("happy", 20.0), ("angry", 20.0), ("sad", 20.0), ("calm", 20.0)),
+    (("calm", 20.0), ("sad", 20.0), ("happy", 20.0), ("angry", 20.0)),
+    (("angry", 20.0), ("calm", 20.0), ("angry", 20.0), ("happy", 20.0)),
 )
 _ALPHA = [b for b, _, _ in EEG_BANDS].index("alpha")
 _BETA = [b for b, _, _ in EEG_BANDS].index("beta")
@@ -37,6 +38,7 @@ def _cue(modality: str, features: np.ndarray) -> str:
         f = dict(zip(HR_FEATURES, features, strict=True))
         return f"HR {f['mean_hr_bpm']:5.1f} bpm RMSSD {f['rmssd_ms']:4.0f} ms"
     if modality == "eeg":
+        # differential entropy per channel and band comes first: 0.5 ln(2 pi e P), so differences are ln ratios / 2
         bands = features[: len(EEG_CHANNELS) * len(EEG_BANDS)].reshape(len(EEG_CHANNELS), len(EEG_BANDS))
         return f"alpha asym {features[-3]:+.2f} beta/alpha {np.mean(bands[:, _BETA] - bands[:, _ALPHA]):+.2f}"
     if modality == "speech":
@@ -67,9 +69,13 @@ def run_preview(seconds: float, devices: int, json_path: Path | None, speed: flo
     shown = 0.0
     for session, window in merged:
         t0 = time.perf_counter()
-        features = preprocess(window.modality, window.data)
+        try:
+            features = preprocess(window.modality, window.data)
+            cue = _cue(window.modality, features)
+        except NoFace:
+            cue = "no face in view"
         timings[window.modality].append((time.perf_counter() - t0) * 1000)
-        last[(session.config.subject_id, window.modality)] = _cue(window.modality, features)
+        last[(session.config.subject_id, window.modality)] = cue
         lag = window.t_end / speed - (time.monotonic() - started)
         if lag > 0:
             time.sleep(lag)

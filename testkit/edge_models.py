@@ -14,12 +14,22 @@ from mmer.v1 import manifest_pb2
 from mmer_core.bundle import generate_keypair, load_private_key, write_bundle
 from mmer_core.modalities import SPECS
 from mmer_core.taxonomy import QUADRANTS
+from mmer_core.wearer_baseline import with_levels
 
 
-def model_bytes(modality: str, seed: int = 0, nan: bool = False) -> bytes:
+def input_shape(modality: str, params: dict[str, float] | None = None) -> tuple[int, ...]:
+    """The model input a bundle with these params takes: the spec's, twice as wide with wearer levels."""
+    shape = SPECS[modality].input_shape
+    return (2 * shape[0],) if with_levels(params or {}) else shape
+
+
+def model_bytes(
+    modality: str, seed: int = 0, nan: bool = False, params: dict[str, float] | None = None
+) -> bytes:
     """input (N, *shape) -> flatten -> matmul -> softmax -> "probs" (N, 4); all-NaN output when nan."""
     spec = SPECS[modality]
-    d = int(np.prod(spec.input_shape))
+    shape = input_shape(modality, params)
+    d = int(np.prod(shape))
     w = np.random.default_rng(seed).normal(0, 0.05, (d, 4)).astype(np.float32)
     if nan:
         w[:] = np.nan
@@ -31,7 +41,7 @@ def model_bytes(modality: str, seed: int = 0, nan: bool = False) -> bytes:
     graph = helper.make_graph(
         nodes,
         f"{modality}_tiny",
-        [helper.make_tensor_value_info(spec.input_name, TensorProto.FLOAT, ["N", *spec.input_shape])],
+        [helper.make_tensor_value_info(spec.input_name, TensorProto.FLOAT, ["N", *shape])],
         [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", 4])],
         [numpy_helper.from_array(w, "w")],
     )
@@ -40,9 +50,11 @@ def model_bytes(modality: str, seed: int = 0, nan: bool = False) -> bytes:
     return model.SerializeToString()
 
 
-def samples_bytes(model: bytes, modality: str, wrong: bool = False) -> bytes:
+def samples_bytes(
+    model: bytes, modality: str, wrong: bool = False, params: dict[str, float] | None = None
+) -> bytes:
     spec = SPECS[modality]
-    x = np.random.default_rng(1).normal(0, 1, (4, *spec.input_shape)).astype(np.float32)
+    x = np.random.default_rng(1).normal(0, 1, (4, *input_shape(modality, params))).astype(np.float32)
     sess = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
     probs = sess.run(["probs"], {spec.input_name: x})[0]
     if wrong:
@@ -60,7 +72,9 @@ def manifest_for(
         modality=modality,
         version=version,
         taxonomy=QUADRANTS.to_proto(),
-        input=manifest_pb2.InputSpec(name=spec.input_name, shape=list(spec.input_shape), dtype="float32"),
+        input=manifest_pb2.InputSpec(
+            name=spec.input_name, shape=list(input_shape(modality, params)), dtype="float32"
+        ),
         output_name="probs",
         preprocessing=manifest_pb2.Preprocessing(params=params or {}),
         quantization=manifest_pb2.Quantization(method="none"),
@@ -80,10 +94,13 @@ def make_bundle(
     """Write a signed bundle; returns the Bundle (keys are created in key_dir on first use)."""
     if not (key_dir / "trainer.key").exists():
         generate_keypair(key_dir)
-    model = model_bytes(modality, seed, nan)
+    model = model_bytes(modality, seed, nan, params)
     files = {
         "model.onnx": (model, "model"),
-        "samples.npz": (samples_bytes(model_bytes(modality, seed), modality, wrong_samples), "samples"),
+        "samples.npz": (
+            samples_bytes(model_bytes(modality, seed, params=params), modality, wrong_samples, params),
+            "samples",
+        ),
     }
     return write_bundle(
         directory, manifest_for(modality, version, params), files, load_private_key(key_dir / "trainer.key")

@@ -36,6 +36,8 @@ def test_coordinator_bench_writes_every_field_of_the_issue(tmp_path: Path, store
         "3",
         "--peak-seconds",
         "1",
+        "--subscriber-seconds",
+        "1",
         "--store",
         store,
         "--workers",
@@ -66,7 +68,10 @@ def test_coordinator_bench_writes_every_field_of_the_issue(tmp_path: Path, store
     assert 0 <= got["added_latency_ms_p50"] <= got["added_latency_ms_p99"]
     cpu = got["cpu_us_per_frame"]
     assert cpu["coordinator"] > 0 and cpu["sink"] > 0, cpu
-    assert got["subscriber"]["emotions_per_s"] > 0 and got["subscriber"]["p99_ms"] >= 0
+    capacity = got["subscriber"]  # every frame of that phase closes a fusion window: one emotion each
+    assert capacity["emotions"] == capacity["frames_acked"] > 0 and capacity["emotions_per_s"] > 0, capacity
+    assert 0 <= capacity["p50_ms"] <= capacity["p99_ms"], capacity
+    assert got["subscriber_realtime"]["emotions_per_s"] > 0 and got["subscriber_realtime"]["p99_ms"] >= 0
     assert got["warmup_s"] == 1.5, "at most half the run"
     batch = got["frames_per_batch"]  # unpaced, a batch holds a frame of each of the 10 devices' 4 modalities
     assert 1 <= batch["realtime"] <= batch["peak"] and batch["peak"] == batch["sink"] == 40, batch

@@ -24,6 +24,7 @@ from coordinator.assembly import open_coordinator
 from coordinator.auth import hash_token, load_tokens
 from coordinator.memory_store import MemoryStore
 from coordinator.server import TlsFiles, build_server
+from coordinator.service import FusionService
 from mmer.v1 import fusion_pb2, fusion_pb2_grpc, ingest_pb2_grpc
 from mmer_client import FROM_OLDEST, Backoff, FusedStream, SubscribeError
 from mmer_core.config import CoordinatorConfig
@@ -236,3 +237,51 @@ def test_backoff_is_full_jitter_capped() -> None:
         assert 0 <= min(waits) < 0.05 * bound and 0.95 * bound < max(waits) <= bound, attempt
         assert abs(sum(waits) / len(waits) - bound / 2) < 0.05 * bound, "uniform over [0, bound]"
     assert backoff.delay(10_000) <= 4.0
+
+
+class CoordinatorWithoutBatches(fusion_pb2_grpc.FusionServicer):
+    """A coordinator from before Fusion.SubscribeBatches: the real Subscribe and Latest, nothing else (the
+    generated servicer answers SubscribeBatches with UNIMPLEMENTED)."""
+
+    def __init__(self, service: FusionService) -> None:
+        self.Subscribe = service.Subscribe
+        self.Latest = service.Latest
+
+
+@pytest.mark.parametrize("batched", [True, False])
+async def test_the_client_reads_batches_and_falls_back_to_one_by_one(batched: bool) -> None:
+    app = await open_coordinator(CoordinatorConfig(), MemoryStore())
+    server = grpc.aio.server()
+    service = FusionService(app.hub, app.store, app.config.subscriber_buffer, None)
+    fusion_pb2_grpc.add_FusionServicer_to_server(
+        service if batched else CoordinatorWithoutBatches(service), server
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    base = (time.time_ns() // 1_000_000_000 - 60) * 1_000_000_000
+    try:
+        await app.ingest(batch(windows(1, 4, base)), time.time_ns())
+        async with asyncio.timeout(5):
+            while app.counters["fused_emotions"] < 8:
+                await asyncio.sleep(0.05)
+        stream = FusedStream(f"127.0.0.1:{port}", start=FROM_OLDEST)
+        batches = aiter(stream.batches())
+        got = [await asyncio.wait_for(anext(batches), 5)]
+        while sum(map(len, got)) < 8:
+            got.append(await asyncio.wait_for(anext(batches), 5))
+        await batches.aclose()
+        assert stream.batched is batched
+        assert [len(b) for b in got] == ([8] if batched else [1] * 8), "as the coordinator sent them"
+        emotions = [e for b in got for e in b]
+        assert sorted((e.subject, e.window_end_ns) for e in emotions) == [
+            (s, base + i * 1_000_000_000) for s in ("subj-1", "subj-2") for i in range(1, 5)
+        ]
+        assert stream.position == emotions[-1].position
+
+        one_by_one = aiter(FusedStream(f"127.0.0.1:{port}", start=emotions[3].position))
+        rest = [await asyncio.wait_for(anext(one_by_one), 5) for _ in range(4)]
+        await one_by_one.aclose()
+        assert [e.position for e in rest] == [e.position for e in emotions[4:]], "resumed after a position"
+    finally:
+        await server.stop(None)
+        await app.close()

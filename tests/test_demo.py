@@ -11,7 +11,7 @@ from pathlib import Path
 def test_preview_demo_runs_and_reports_every_modality(tmp_path: Path) -> None:
     out = tmp_path / "demo.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "mmer_cli", "demo", "--preview", "--seconds", "12", "--devices", "2",
+        [sys.executable, "-m", "mmer_cli", "demo", "--preview", "--seconds", "80", "--devices", "2",
          "--speed", "50", "--json", str(out)],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
@@ -22,4 +22,5 @@ def test_preview_demo_runs_and_reports_every_modality(tmp_path: Path) -> None:
     for name, m in figures["modalities"].items():
         assert m["windows"] > 0, name
         assert 0 < m["preprocess_ms_p50"] <= m["preprocess_ms_p99"], name
-    assert figures["modalities"]["image"]["windows"] == 2 * 12 * 5
+    assert figures["modalities"]["image"]["windows"] == 2 * 80 * 5
+    assert figures["modalities"]["hr"]["windows"] == 2 * 5, "60 s wrist windows every 5 s from 60 s on"

@@ -40,9 +40,9 @@ def test_demo_streams_pushes_and_reports_every_figure(tmp_path: Path) -> None:
     models = tiny_models(tmp_path / "models")
     out = tmp_path / "demo.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "mmer_cli", "demo", "--models", str(models), "--seconds", "10",
+        [sys.executable, "-m", "mmer_cli", "demo", "--models", str(models), "--seconds", "70",
          "--devices", "2", "--http-port", "0", "--run-dir", str(tmp_path / "run"), "--json", str(out)],
-        capture_output=True, text=True, timeout=180,
+        capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "dashboard: http://127.0.0.1:" in proc.stdout

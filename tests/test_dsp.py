@@ -34,6 +34,16 @@ def test_welch_equals_scipy(n: int, nperseg: int, noverlap: int) -> None:
     assert rel_err(p_ref, p) < 1e-12
 
 
+@pytest.mark.parametrize("n_segments", [1, 2, 3, 7, 8])
+def test_median_welch_equals_scipy(n_segments: int) -> None:
+    x = 10 * RNG.standard_normal((2, 14, 32 * (n_segments + 1)))
+    x[0, 3, 40:60] += 500.0  # an artefact in one segment
+    f_ref, p_ref = signal.welch(x, fs=128.0, nperseg=64, noverlap=32, axis=-1, average="median")
+    f, p = dsp.welch(x, 128.0, 64, 32, average="median")
+    assert np.array_equal(f, f_ref)
+    assert rel_err(p_ref, p) < 1e-12
+
+
 def test_welch_refuses_an_overlap_as_long_as_the_segment() -> None:
     with pytest.raises(ValueError, match="noverlap"):
         dsp.welch(np.zeros(64), 128.0, 32, 32)
@@ -77,17 +87,21 @@ def test_sawtooth_equals_scipy() -> None:
 
 
 def _scipy_eeg_features(x: np.ndarray) -> np.ndarray:
-    """The EEG preprocessing as it was written with scipy.signal.welch (the reference)."""
+    """The EEG preprocessing written with scipy.signal.welch's median average (the reference)."""
     from mmer_core.modalities import EEG_BANDS
     from mmer_core.preprocess import eeg
 
-    freqs, psd = signal.welch(x, fs=128.0, nperseg=128, noverlap=64, axis=-1)
+    freqs, psd = signal.welch(
+        eeg.clip_artefacts(x), fs=128.0, nperseg=64, noverlap=32, axis=-1, average="median"
+    )
     df = freqs[1] - freqs[0]
     bp = np.stack([psd[..., (freqs >= lo) & (freqs < hi)].sum(axis=-1) * df for _, lo, hi in EEG_BANDS], -1)
     power = bp + eeg.SPEC.params["power_floor"]
+    de = 0.5 * np.log(2 * np.pi * np.e * power)
+    relative = power / power.sum(axis=-1, keepdims=True)
     alpha = np.log(power[..., eeg._ALPHA])
     asym = np.stack([alpha[..., r] - alpha[..., left] for left, r in eeg._PAIRS], axis=-1)
-    return np.concatenate([np.log10(power).reshape(len(x), -1), asym], axis=-1)
+    return np.concatenate([de.reshape(len(x), -1), relative.reshape(len(x), -1), asym], axis=-1)
 
 
 def test_eeg_features_equal_the_scipy_reference() -> None:
@@ -115,11 +129,11 @@ def test_edge_run_path_does_not_import_scipy() -> None:
         "import json, sys\n"
         "import edge_node.cli, edge_node.node, edge_node.sources, edge_node.replay, edge_node.lsl\n"
         "import mmer_core.synthetic, mmer_core.telemetry\n"
-        "from mmer_core.preprocess import preprocess\n"
+        "from mmer_core.preprocess import preprocess_kept\n"
         "import numpy as np\n"
         "from mmer_core.synthetic import Session, SessionConfig, stream_windows\n"
         "ws = list(stream_windows(Session(SessionConfig('s', 1, 12.0))))\n"
-        "[preprocess(w.modality, w.data) for w in ws]\n"
+        "[preprocess_kept(w.modality, [w.data]) for w in ws]\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('scipy', 'tensorflow', 'trainer'))))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -87,9 +87,9 @@ def test_node_source_reads_all_four_modalities_from_lsl_outlets(tmp_path):
             for i in range(0, speech.size, 4000):
                 audio.push_chunk(speech[i : i + 4000, None].copy())
             now = pylsl.local_clock()
-            beats = np.cumsum(np.full(16, 0.8))
+            beats = np.cumsum(np.full(90, 0.8))
             for b in beats:
-                rr.push_sample([0.8], now - 13.0 + b)
+                rr.push_sample([0.8], now - 75.0 + b)
             cam.push_chunk(faces.reshape(4, -1).copy())
 
         pusher = threading.Thread(target=push, daemon=True)
@@ -113,7 +113,7 @@ def test_node_source_reads_all_four_modalities_from_lsl_outlets(tmp_path):
             "eeg_starts": [w.t_start for w in got["eeg"]],
             "eeg_equal": eeg_ok,
             "speech_equal": speech_ok,
-            "hr_windows": [w.data.tolist() for w in got["hr"]],
+            "hr_windows": [w.data.beats[:, 1].tolist() for w in got["hr"]],
             "hr_ends": [w.t_end for w in got["hr"]],
             "image_equal": all(np.array_equal(w.data, f) for w, f in zip(got["image"], faces, strict=True)),
             "image_ends": [w.t_end for w in got["image"]],
@@ -124,8 +124,8 @@ def test_node_source_reads_all_four_modalities_from_lsl_outlets(tmp_path):
     assert result["image_equal"] and result["image_ends"] == pytest.approx([0.2, 0.4, 0.6, 0.8])
     assert result["eeg_starts"] == [0.5 * i for i in range(9)]
     assert result["eeg_equal"] and result["speech_equal"], "windows hold exactly the samples pushed"
-    assert result["hr_ends"] == [10.0, 11.0, 12.0]
-    assert all(len(w) >= 12 and w == pytest.approx([0.8] * len(w)) for w in result["hr_windows"])
+    assert result["hr_ends"] == [60.0, 65.0, 70.0]
+    assert all(len(w) >= 74 and w == pytest.approx([0.8] * len(w)) for w in result["hr_windows"])
 
 
 def test_hr_from_a_live_pulse_wave_stream(tmp_path):
@@ -136,7 +136,7 @@ def test_hr_from_a_live_pulse_wave_stream(tmp_path):
 
         name = f"mmer-ppg-{time.time_ns()}"
         bvp = pylsl.StreamOutlet(pylsl.StreamInfo(name, "BVP", 1, 64.0, pylsl.cf_float32, "wrist-1"))
-        t = np.arange(22 * 64) / 64.0
+        t = np.arange(77 * 64) / 64.0
         pulse = (40 * np.sin(np.pi * t / 0.8) ** 20).astype(np.float32)
 
         def push():
@@ -151,13 +151,60 @@ def test_hr_from_a_live_pulse_wave_stream(tmp_path):
         got = []
         for w in windows:
             got.append(w)
-            if len(got) == 8:
+            if len(got) == 3:
                 break
-        print(json.dumps({"ends": [w.t_end for w in got], "rr": [w.data.tolist() for w in got]}))
+        print(json.dumps({"ends": [w.t_end for w in got], "rr": [w.data.beats[:, 1].tolist() for w in got]}))
         """,
     )
-    assert result["ends"] == [float(t) for t in range(10, 18)]
-    assert all(len(rr) >= 11 and rr == pytest.approx([0.8] * len(rr), abs=0.04) for rr in result["rr"])
+    assert result["ends"] == [60.0, 65.0, 70.0]
+    assert all(len(rr) >= 70 and rr == pytest.approx([0.8] * len(rr), abs=0.04) for rr in result["rr"])
+
+
+def test_a_wrist_with_skin_streams_gives_eda_and_temperature_with_its_beats(tmp_path):
+    result = run_with_lsl(
+        tmp_path,
+        """
+        from edge_node.sources import open_source
+        from mmer_core.modalities import HR_FEATURES
+        from mmer_core.preprocess import preprocess
+
+        name = f"mmer-wrist-{time.time_ns()}"
+        rr = pylsl.StreamOutlet(pylsl.StreamInfo(name, "IBI", 1, pylsl.IRREGULAR_RATE, pylsl.cf_float32, "w-ibi"))
+        eda = pylsl.StreamOutlet(pylsl.StreamInfo(name, "EDA", 1, 4.0, pylsl.cf_float32, "w-eda"))
+        temp = pylsl.StreamOutlet(pylsl.StreamInfo(name, "TEMP", 1, 4.0, pylsl.cf_float32, "w-temp"))
+
+        def push():
+            for outlet in (rr, eda, temp):
+                while not outlet.have_consumers():
+                    time.sleep(0.01)
+            zero = pylsl.local_clock() - 80.0  # session time 0: one interval before the first beat
+            ts = np.arange(0, 76, 0.25)
+            for t in ts:  # the skin samples arrive first: a window takes those that are there
+                eda.push_sample([2.0], zero + t)
+                temp.push_sample([30.0 + 0.01 * t], zero + t)
+            time.sleep(0.3)
+            for b in np.arange(0.8, 76, 0.8):
+                rr.push_sample([0.8], zero + b)
+
+        pusher = threading.Thread(target=push, daemon=True)
+        windows = open_source(f"lsl:{name}", ["hr"], "s1", fast=False, seconds=20.0)
+        pusher.start()
+        got = []
+        for w in windows:
+            got.append(w)
+            if len(got) == 3:
+                break
+        f = [dict(zip(HR_FEATURES, preprocess("hr", w.data).tolist())) for w in got]
+        print(json.dumps({"ends": [w.t_end for w in got], "features": f}))
+        """,
+    )
+    assert result["ends"] == [60.0, 65.0, 70.0]
+    for end, f in zip(result["ends"], result["features"], strict=True):
+        assert f["eda_present"] == 1.0 and f["eda_tonic_us"] == pytest.approx(2.0)
+        assert f["temp_present"] == 1.0 and f["temp_c"] == pytest.approx(30.0 + 0.01 * (end - 30), abs=0.01)
+        assert f["temp_slope_c_per_s"] == pytest.approx(0.01, rel=1e-3) and f["mean_hr_bpm"] == pytest.approx(
+            75.0
+        )
 
 
 def test_missing_or_mismatched_lsl_streams_are_refused(tmp_path):
@@ -169,10 +216,14 @@ def test_missing_or_mismatched_lsl_streams_are_refused(tmp_path):
         name = f"mmer-bad-{time.time_ns()}"
         wrong = pylsl.StreamOutlet(pylsl.StreamInfo(name, "EEG", 8, 256.0, pylsl.cf_float32, "eeg-8"))
         slow = pylsl.StreamOutlet(pylsl.StreamInfo(name, "PPG", 1, 4.0, pylsl.cf_float32, "ppg-4"))
+        other = f"{name}-b"
+        rr = pylsl.StreamOutlet(pylsl.StreamInfo(other, "RR", 1, pylsl.IRREGULAR_RATE, pylsl.cf_float32, "rr-b"))
+        eda = pylsl.StreamOutlet(pylsl.StreamInfo(other, "GSR", 2, 4.0, pylsl.cf_float32, "gsr-2"))
         errors = {}
-        for key, mods in (("missing", ["speech"]), ("wrong", ["eeg"]), ("slow", ["hr"])):
+        for key, stream, mods in (("missing", name, ["speech"]), ("wrong", name, ["eeg"]), ("slow", name, ["hr"]),
+                                  ("eda", other, ["hr"])):
             try:
-                open_lsl(name, mods, 1.0, resolve_timeout_s=1.0)
+                open_lsl(stream, mods, 1.0, resolve_timeout_s=1.0)
             except ValueError as exc:
                 errors[key] = str(exc)
         print(json.dumps(errors))
@@ -181,6 +232,7 @@ def test_missing_or_mismatched_lsl_streams_are_refused(tmp_path):
     assert "no LSL stream named" in result["missing"] and "Audio" in result["missing"]
     assert "8 channels at 256 Hz, expected 14 at 128 Hz" in result["wrong"]
     assert "4 Hz, a pulse wave needs a regular rate above 6 Hz" in result["slow"]
+    assert "eda stream (GSR) has 2 channels, expected 1" in result["eda"]
 
 
 @pytest.mark.parametrize("name", ["", "it's"])

@@ -11,7 +11,11 @@ import numpy as np
 import pytest
 
 from edge_node.sources import open_source
+from mmer_core.modalities import HR_FEATURES, SPECS
 from mmer_core.preprocess import preprocess
+from mmer_core.synthetic import face
+from mmer_core.synthetic.traits import sample_traits
+from testkit.e4_files import write_e4_session
 from testkit.speech_audio import voiced
 
 
@@ -72,46 +76,68 @@ def write_wav(path: Path, seconds: float, rate: int = 16000, freq: float = 220.0
     return pcm.astype(np.float32) / 32767
 
 
-def write_e4_session(
-    folder: Path, start: float, beat_s: float, seconds: float, ibi_only: bool = False
-) -> None:
-    """BVP.csv (64 Hz pulse wave with one peak per beat) and IBI.csv, in the E4's export layout."""
-    folder.mkdir(parents=True, exist_ok=True)
-    fs = 64.0
-    t = np.arange(int(seconds * fs)) / fs
-    bvp = 40 * np.sin(2 * np.pi * t / beat_s) ** 21 + 0.5 * np.sin(2 * np.pi * 0.1 * t)
-    if not ibi_only:
-        (folder / "BVP.csv").write_text(
-            f"{start:.2f}\n{fs:.6f}\n" + "\n".join(f"{v:.2f}" for v in bvp) + "\n"
-        )
-    beats = np.arange(beat_s, seconds, beat_s)
-    rows = "\n".join(f"{b:.6f},{beat_s:.6f}" for b in beats)
-    (folder / "IBI.csv").write_text(f"{start:.6f}, IBI\n{rows}\n")
-    (folder / "HR.csv").write_text(f"{start + 10:.6f}\n1.000000\n" + "\n".join(["75.00"] * 20) + "\n")
-
-
-def test_replay_e4_session_gives_labelled_beat_windows(tmp_path):
+def test_replay_e4_session_gives_labelled_wrist_windows(tmp_path):
     start = 1644227574.0
-    write_e4_session(tmp_path / "S02", start, 0.8, 40.0)
+    write_e4_session(tmp_path / "S02", start, 0.8, 150.0)
     (tmp_path / "labels.csv").write_text(
         "subject,start_unix_utc,end_unix_utc,label\n"
-        f"S02,{start},{start + 20},baseline\nS02,{start + 20},{start + 40},stress\nS03,{start},{start + 40},stress\n"
+        f"S02,{start},{start + 75},baseline\nS02,{start + 75},{start + 150},stress\nS03,{start},{start + 40},stress\n"
     )
     ws = list(open_source(f"replay:{tmp_path / 'S02'}", ["hr"], "s1", fast=True, seconds=None))
-    assert [w.t_end for w in ws] == [float(t) for t in range(10, 41)]
-    assert {w.modality for w in ws} == {"hr"}
-    hr = np.array([preprocess("hr", w.data)[0] for w in ws])
-    assert np.allclose(hr, 75.0, atol=1.0), "beats detected in the BVP give the pulse's 75 bpm"
+    assert [w.t_end for w in ws] == [float(t) for t in range(60, 151, 5)], "60 s windows every 5 s"
+    f = np.array([preprocess("hr", w.data) for w in ws])
+    assert np.allclose(f[:, HR_FEATURES.index("mean_hr_bpm")], 75.0, atol=1.0), "the pulse's 75 bpm"
+    assert np.all(f[:, HR_FEATURES.index("eda_present")] == 1) and np.all(
+        f[:, HR_FEATURES.index("temp_present")] == 1
+    )
+    assert np.allclose(
+        f[:, HR_FEATURES.index("temp_c")], 32.0 + 0.01 * (np.array([w.t_end for w in ws]) - 30), atol=0.01
+    )
     labels = [w.label for w in ws]
-    assert labels[:11] == ["calm"] * 11 and labels[20:] == ["angry"] * 11, "baseline -> calm, stress -> angry"
-    assert set(labels[11:20]) == {None}, "windows across the change of label have none"
+    assert labels[:4] == ["calm"] * 4 and labels[-4:] == ["angry"] * 4, "baseline -> calm, stress -> angry"
+    assert set(labels[4:-4]) == {None}, "windows across the change of label have none"
 
 
-def test_replay_e4_without_bvp_uses_ibi_and_without_labels_has_none(tmp_path):
-    write_e4_session(tmp_path / "S05", 1.6e9, 1.0, 30.0, ibi_only=True)
+def test_replay_e4_without_bvp_or_skin_gives_beat_only_windows(tmp_path):
+    write_e4_session(tmp_path / "S05", 1.6e9, 1.0, 90.0, ibi_only=True, skin=False)
     ws = list(open_source(f"replay:{tmp_path / 'S05'}", ["hr"], "s1", fast=True, seconds=None))
-    assert len(ws) == 20 and all(w.label is None for w in ws)
-    assert all(np.allclose(w.data, 1.0) and len(w.data) >= 9 for w in ws)
+    assert len(ws) == 6 and all(w.label is None for w in ws)
+    assert all(w.data.eda is None and w.data.temp is None for w in ws)
+    f = np.array([preprocess("hr", w.data) for w in ws])
+    assert np.allclose(f[:, HR_FEATURES.index("mean_hr_bpm")], 60.0)
+    assert np.all(f[:, HR_FEATURES.index("eda_present")] == 0) and np.all(
+        f[:, HR_FEATURES.index("temp_present")] == 0
+    )
+
+
+def _nan_in_eda(folder: Path) -> None:
+    write_e4_session(folder, 1.6e9, 0.8, 70.0)
+    lines = (folder / "EDA.csv").read_text().splitlines()
+    lines[40] = "nan"
+    (folder / "EDA.csv").write_text("\n".join(lines) + "\n")
+
+
+def _two_column_temp(folder: Path) -> None:
+    write_e4_session(folder, 1.6e9, 0.8, 70.0)
+    lines = (folder / "TEMP.csv").read_text().splitlines()
+    (folder / "TEMP.csv").write_text("\n".join(f"{line},{line}" for line in lines) + "\n")
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (_nan_in_eda, r"EDA\.csv: 1 NaN or infinite values \(first on line 41\)"),
+        (_two_column_temp, r"TEMP\.csv: not a single-signal E4 file: 2 columns"),
+        (
+            lambda p: (write_e4_session(p, 1.6e9, 0.8, 70.0), (p / "BVP.csv").write_text("1.6e9\n64\n1\n")),
+            r"too short: PPG",
+        ),
+    ],
+)
+def test_bad_e4_sessions_are_refused_naming_the_file(tmp_path, make, message):
+    make(tmp_path / "S07")
+    with pytest.raises(ValueError, match=message):
+        list(open_source(f"replay:{tmp_path / 'S07'}", ["hr"], "s1", fast=True, seconds=None))
 
 
 def test_replay_wav_folder_plays_files_in_order_with_their_labels(tmp_path):
@@ -172,14 +198,19 @@ def test_replay_of_the_real_recordings():
     e4 = SHARED_DATA / "stress-predict-e4" / "S02"
     ws = list(open_source(f"replay:{e4}", ["hr"], "s1", fast=True, seconds=900.0))
     labelled = [w for w in ws if w.label]
-    assert len(ws) > 800 and {w.label for w in labelled} == {"calm", "angry"}
+    assert len(ws) > 150 and {w.label for w in labelled} == {"calm", "angry"}
     scored = []
     for w in labelled:
         try:
-            scored.append(preprocess("hr", w.data)[0])
+            scored.append(preprocess("hr", w.data))
         except ValueError:
             continue
-    assert len(scored) > 0.8 * len(labelled) and 50 < np.median(scored) < 140
+    f = np.array(scored)
+    assert len(f) > 0.8 * len(labelled) and 50 < np.median(f[:, 0]) < 140
+    assert (
+        np.all(f[:, HR_FEATURES.index("eda_present")] == 1)
+        and 25 < np.median(f[:, HR_FEATURES.index("temp_c")]) < 40
+    )
     speech = list(
         open_source(f"replay:{SHARED_DATA / 'ravdess-speech-16k' / 'Actor_01'}", ["speech"], "s", True, 30.0)
     )
@@ -222,12 +253,13 @@ def test_replay_deap_subject_plays_trials_with_their_quadrants(tmp_path):
     )
     assert ws[11].t_start == 7.5, "the second trial starts after a gap: no window spans two trials"
     assert np.array_equal(ws[3].data, data[0][DEAP_PICK, 384 + 3 * 64 : 384 + 3 * 64 + 256])
-    assert preprocess("eeg", ws[0].data).shape == (73,)
+    assert preprocess("eeg", ws[0].data).shape == SPECS["eeg"].input_shape
 
 
 def test_replay_fer2013_csv_gives_labelled_frames_at_5_fps(tmp_path):
     rng = np.random.default_rng(1)
     pixels = [rng.integers(0, 256, 48 * 48) for _ in range(3)]
+    pixels[0] = face.draw(sample_traits(rng), np.array([0.5]), np.array([0.5]), rng, 0.0, size=48)[0].ravel()
     rows = [
         f"{code}," + " ".join(map(str, p)) + ",Training" for code, p in zip((3, 0, 6), pixels, strict=True)
     ]
@@ -240,9 +272,9 @@ def test_replay_fer2013_csv_gives_labelled_frames_at_5_fps(tmp_path):
 
 def test_replay_wesad_pickle_labels_windows_inside_one_condition(tmp_path):
     fs, beat_s = 64.0, 0.8
-    t = np.arange(int(60 * fs)) / fs
+    t = np.arange(int(180 * fs)) / fs
     bvp = 40 * np.sin(np.pi * t / beat_s) ** 20
-    label = np.concatenate([np.full(30 * 700, 1), np.full(30 * 700, 2)]).astype(np.int32)  # baseline, stress
+    label = np.concatenate([np.full(90 * 700, 1), np.full(90 * 700, 2)]).astype(np.int32)  # baseline, stress
     data = {
         "subject": "S2",
         "signal": {"wrist": {"BVP": bvp[:, None], "EDA": np.zeros((4, 1))}},
@@ -251,7 +283,7 @@ def test_replay_wesad_pickle_labels_windows_inside_one_condition(tmp_path):
     with (tmp_path / "S2.pkl").open("wb") as fh:
         pickle.dump(data, fh, protocol=2)
     ws = list(open_source(f"replay:{tmp_path / 'S2.pkl'}", ["hr"], "s1", fast=True, seconds=None))
-    assert [w.t_end for w in ws] == [float(e) for e in range(10, 61)]
+    assert [w.t_end for w in ws] == [float(e) for e in range(60, 181, 5)]
     labels = [w.label for w in ws]
-    assert labels[:21] == ["calm"] * 21 and labels[30:] == ["angry"] * 21 and set(labels[21:30]) == {None}
+    assert labels[:7] == ["calm"] * 7 and labels[18:] == ["angry"] * 7 and set(labels[7:18]) == {None}
     assert np.allclose(preprocess("hr", ws[0].data)[0], 75.0, atol=1.0)

@@ -20,8 +20,9 @@ from edge_node.streamer import Streamer
 from edge_node.wearer_baselines import STATE_FILE, Calibrating, WearerBaselines
 from mmer_core.bundle import BundleError, load_public_key
 from mmer_core.preprocess import preprocess
-from mmer_core.wearer_baseline import HORIZON_PARAM, WARMUP_PARAM, WearerBaseline
+from mmer_core.wearer_baseline import HORIZON_PARAM, LEVELS_PARAM, WARMUP_PARAM, WearerBaseline
 from mmer_core.windowing import Window
+from mmer_core.wrist import WristData
 from testkit.edge_models import make_bundle
 
 WARMUP = 4
@@ -148,3 +149,42 @@ def test_a_state_file_that_cannot_be_written_costs_only_the_saving(tmp_path, cap
         frames = [agent.score_window(w, 0) for w in eeg_windows(3)]
     assert frames[0] is None and frames[1] is not None and frames[2] is not None
     assert "wearer baseline not saved" in caplog.text and agent.baselines.stats["eeg"].n == 3
+
+
+def wrist_windows(n: int, eda: bool) -> list[Window]:
+    """Beats of a heart at 70-80 bpm and, with eda, the skin conductance a wrist gives beside them."""
+    rng = np.random.default_rng(4)
+    out = []
+    for i in range(n):
+        rr = 60.0 / rng.uniform(70, 80)
+        t = np.arange(rr, 60.0, rr)
+        skin = np.column_stack([np.arange(240) / 4.0, np.full(240, rng.uniform(1, 3))]) if eda else None
+        out.append(
+            Window("hr", 5.0 * i, 5.0 * i + 60, WristData(np.column_stack([t, np.full(t.size, rr)]), skin))
+        )
+    return out
+
+
+def test_an_hr_model_with_levels_that_needs_eda_is_given_what_it_was_trained_on(tmp_path) -> None:
+    keys, models = tmp_path / "keys", tmp_path / "models"
+    params = {WARMUP_PARAM: 2, HORIZON_PARAM: 100, LEVELS_PARAM: 1.0, "requires_eda": 1.0}
+    make_bundle(models / "hr", keys, "hr", 1, params=params)
+    pub = load_public_key(keys / "trainer.pub")
+    spool = Spool(tmp_path / "spool")
+    clock = ClockEstimate()
+    streamer = Streamer(lambda: grpc.aio.insecure_channel("127.0.0.1:9"), spool, clock, "dev1")
+    slots = {"hr": ModelSlot("hr", load_runner(models / "hr", pub))}
+    agent = Agent(
+        "dev1", "s1", slots, spool, streamer, clock, pub, models, baselines=WearerBaselines(None, "s1")
+    )
+    beats_only = [agent.score_window(w, 0) for w in wrist_windows(3, eda=False)]
+    assert beats_only == [None] * 3 and agent.counters.rejected == 3, "no EDA: not scored, never zeros"
+    fresh = WearerBaselines(None, "s1")
+    agent.baselines = fresh
+    frames = [agent.score_window(w, 0) for w in wrist_windows(5, eda=True)]
+    assert [f is None for f in frames] == [True, False, False, False, False] and agent.counters.scored == 4
+    x = preprocess("hr", wrist_windows(5, eda=True)[-1].data)
+    model_input = fresh.model_input("hr", x, params)
+    assert model_input.shape == (2 * x.size,) and np.array_equal(model_input[x.size :], x), (
+        "relative, then levels"
+    )

@@ -7,11 +7,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mmer_core.modalities import EEG_BANDS, EEG_CHANNELS, HR_FEATURES, MODALITIES, SPECS, get_spec
+from mmer_core.modalities import (
+    BEAT_FEATURES,
+    EEG_BANDS,
+    EEG_CHANNELS,
+    HR_FEATURES,
+    MODALITIES,
+    SPECS,
+    get_spec,
+)
 from mmer_core.preprocess import hr as hr_mod
 from mmer_core.preprocess import preprocess, preprocess_batch, preprocessing_params
 from mmer_core.preprocess.eeg import band_powers
 from mmer_core.preprocess.image import preprocess as image_preprocess
+from testkit.face_folders import face_frame
 from testkit.speech_audio import voiced
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -23,27 +32,32 @@ def valid_raw(modality: str) -> np.ndarray:
         "hr": 0.8 + 0.03 * RNG.standard_normal(12),
         "eeg": 10 * RNG.standard_normal((14, 256)),
         "speech": voiced(1.0),
-        "image": RNG.integers(0, 256, (60, 80, 3), dtype=np.uint8),
+        "image": face_frame(int(RNG.integers(1000)), grey=False),
     }[modality]
+
+
+N_BANDS = len(EEG_BANDS)
+ALPHA = [name for name, _, _ in EEG_BANDS].index("alpha")
 
 
 def test_alpha_sine_puts_most_power_in_alpha_on_every_channel() -> None:
     t = np.arange(256) / 128.0
     x = np.tile(20 * np.sin(2 * np.pi * 10 * t), (14, 1))
     powers = band_powers(x)
-    alpha = [name for name, _, _ in EEG_BANDS].index("alpha")
-    assert (powers.argmax(axis=1) == alpha).all()
+    assert (powers.argmax(axis=1) == ALPHA).all()
     features = preprocess("eeg", x)
-    per_band = features[: 14 * 5].reshape(14, 5)
-    assert (per_band.argmax(axis=1) == alpha).all()
-    assert np.allclose(features[14 * 5 :], 0.0, atol=1e-6), "identical channels have no asymmetry"
+    de = features[: 14 * N_BANDS].reshape(14, N_BANDS)
+    relative = features[14 * N_BANDS : 2 * 14 * N_BANDS].reshape(14, N_BANDS)
+    assert (de.argmax(axis=1) == ALPHA).all()
+    assert relative[:, ALPHA] == pytest.approx(1.0, abs=1e-6)
+    assert np.allclose(features[2 * 14 * N_BANDS :], 0.0, atol=1e-6), "identical channels have no asymmetry"
 
 
 def test_frontal_alpha_asymmetry_has_the_right_sign() -> None:
     t = np.arange(256) / 128.0
     x = np.tile(10 * np.sin(2 * np.pi * 10 * t), (14, 1))
     x[EEG_CHANNELS.index("F4")] *= 2.0  # more right alpha = relatively more left activity
-    asym = preprocess("eeg", x)[14 * 5 :]
+    asym = preprocess("eeg", x)[2 * 14 * N_BANDS :]
     assert asym[0] == pytest.approx(np.log(4.0), rel=1e-3)  # F4-F3 power ratio 4
     assert asym[1] == pytest.approx(0.0, abs=1e-6)
 
@@ -55,6 +69,7 @@ def test_steady_75_bpm_gives_hr_75_and_no_variability() -> None:
     assert f["sdnn_ms"] == pytest.approx(0.0, abs=1e-6)
     assert f["pnn50"] == 0.0
     assert f["lf_hf_valid"] == 0.0, "a 10 s window is too short for LF/HF"
+    assert f["eda_present"] == 0.0 and f["temp_present"] == 0.0, "RR intervals alone: a beat-only device"
 
 
 def test_hrv_of_alternating_intervals() -> None:
@@ -68,7 +83,7 @@ def test_hrv_of_alternating_intervals() -> None:
 def test_lf_hf_is_computed_on_long_windows() -> None:
     t = np.arange(0, 120, 0.85)
     rr = 0.85 + 0.05 * np.sin(2 * np.pi * 0.1 * t)  # LF (0.1 Hz) oscillation only
-    f = dict(zip(HR_FEATURES, hr_mod.hrv_features(rr), strict=True))
+    f = dict(zip(BEAT_FEATURES, hr_mod.hrv_features(rr), strict=True))
     assert f["lf_hf_valid"] == 1.0
     assert f["lf_hf_log"] > 1.0
 
@@ -140,33 +155,20 @@ def test_rr_from_real_e4_bvp_agrees_with_the_device_hr() -> None:
 
 def test_image_crop_box_and_grayscale() -> None:
     frame = np.zeros((100, 200, 3), dtype=np.uint8)
-    frame[20:68, 50:98] = (255, 255, 255)
+    frame[10:78, 40:108] = (255, 255, 255)
     out = image_preprocess(frame, box=(50, 20, 48, 48))
     assert out.shape == (48, 48, 1) and out.dtype == np.float32
-    assert np.allclose(out, 1.0)
-    red = np.zeros((48, 48, 3), dtype=np.uint8)
+    assert np.allclose(out[8:40, 8:40], 1.0), "the crop is the given box, eyes where a face box puts them"
+    red = np.zeros((60, 60, 3), dtype=np.uint8)
     red[..., 0] = 255
-    assert np.allclose(preprocess("image", red), 0.299, atol=1e-3)
+    assert np.allclose(image_preprocess(red, box=(6, 6, 48, 48)), 0.299, atol=1e-3)
     with pytest.raises(ValueError, match="image: face box"):
         image_preprocess(frame, box=(180, 20, 48, 48))
 
 
 def test_single_channel_image_equals_plain_grayscale() -> None:
-    gray = RNG.integers(0, 256, (60, 80), dtype=np.uint8)
+    gray = face_frame(3)
     assert np.array_equal(preprocess("image", gray[..., None]), preprocess("image", gray))
-
-
-def test_centre_square_crop_without_a_box() -> None:
-    frame = np.zeros((50, 150), dtype=np.uint8)
-    frame[:, 50:100] = 255  # the centre square is white, the sides black
-    assert np.allclose(preprocess("image", frame), 1.0)
-
-
-def test_image_resample_keeps_the_picture() -> None:
-    big = np.zeros((96, 96), dtype=np.float64)
-    big[:, 48:] = 1.0
-    out = preprocess("image", big)[..., 0]
-    assert np.allclose(out[:, :24], 0.0) and np.allclose(out[:, 24:], 1.0)
 
 
 @pytest.mark.parametrize("modality", MODALITIES)

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from mmer_core.formats import read_audio
-from mmer_core.modalities import SPECS
+from mmer_core.modalities import HR_FEATURES, SPECS
 from mmer_core.taxonomy import QUADRANTS
+from testkit.e4_files import write_e4_session
 from testkit.speech_audio import voiced
 from trainer.loaders import load, parse_source
 from trainer.loaders.e4 import load_e4
@@ -72,42 +73,60 @@ def test_unnamed_file_and_empty_folder_are_clear_errors(tmp_path: Path) -> None:
         load_speech(tmp_path)
 
 
-def write_e4(root: Path, subject: str, start: int, seconds: int, bpm: float) -> None:
-    folder = root / subject
-    folder.mkdir(parents=True)
-    fs = 64
-    t = np.arange(seconds * fs) / fs
-    bvp = 50 * np.sin(2 * np.pi * bpm / 60 * t) + 15 * np.sin(2 * np.pi * 2 * bpm / 60 * t + 0.6)
-    (folder / "BVP.csv").write_text(f"{start:.2f}\n{fs:.6f}\n" + "\n".join(f"{v:.2f}" for v in bvp) + "\n")
-    (folder / "HR.csv").write_text(
-        f"{start + 10:.6f}\n1.000000\n" + "\n".join([f"{bpm:.2f}"] * (seconds - 10)) + "\n"
-    )
-    (folder / "IBI.csv").write_text(f"{start:.6f}, IBI\n5.0,{60 / bpm:.6f}\n")
-    (folder / "EDA.csv").write_text(f"{start:.2f}\n4.000000\n" + "0.1\n" * (seconds * 4))
+@pytest.fixture
+def e4_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Session windows are cached per test, never in the user's cache."""
+    monkeypatch.setenv("MMER_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
 
 
-def test_e4_folders_with_labelled_intervals(tmp_path: Path) -> None:
-    write_e4(tmp_path, "S01", 1_700_000_000, 120, bpm=66)
-    write_e4(tmp_path, "S02", 1_700_100_000, 120, bpm=90)
-    (tmp_path / "labels.csv").write_text(
+def test_e4_folders_with_labelled_intervals(tmp_path: Path, e4_cache: Path) -> None:
+    root = tmp_path / "set"
+    write_e4_session(root / "S01", 1_700_000_000, 60 / 66, 180)
+    write_e4_session(root / "S02", 1_700_100_000, 60 / 90, 150, skin=False)
+    (root / "labels.csv").write_text(
         "subject,start_unix_utc,end_unix_utc,label\n"
-        "S01,1700000000,1700000060,baseline\nS01,1700000060,1700000120,stress\n"
-        "S02,1700100000,1700100100,stress\n"
+        "S01,1700000000,1700000090,baseline\nS01,1700000090,1700000180,stress\n"
+        "S02,1700100000,1700100150,stress\n"
     )
-    d = load_e4(tmp_path)
+    d = load_e4(root)
     assert set(d.subjects) == {"S01", "S02"}
     s1 = d.subjects == "S01"
     assert {QUADRANTS.labels[i] for i in d.y[s1]} == {"calm", "angry"}
-    assert {QUADRANTS.labels[i] for i in d.y[~s1]} == {"angry"}
-    assert np.allclose(d.x[~s1, 0], 90, atol=2), "mean HR from the BVP beats"
-    assert (d.t_end[s1] <= 1_700_000_120).all()
+    assert s1.sum() == 7 + 7, "60 s windows every 5 s wholly inside one of the two 90 s intervals"
+    assert {QUADRANTS.labels[i] for i in d.y[~s1]} == {"angry"} and (~s1).sum() == 19
+    f = dict(zip(HR_FEATURES, d.x.T, strict=True))
+    assert np.allclose(f["mean_hr_bpm"][~s1], 90, atol=2), "mean HR from the BVP beats"
+    assert np.all(f["eda_present"][s1] == 1) and np.all(f["eda_present"][~s1] == 0), "S02 has no EDA.csv"
+    assert np.all(np.diff(d.t_end[s1]) > 0), "recording order"
 
 
-def test_e4_missing_labels_or_subject_folder(tmp_path: Path) -> None:
+def test_e4_windows_are_cached_until_a_file_changes(tmp_path: Path, e4_cache: Path) -> None:
+    root = tmp_path / "set"
+    write_e4_session(root / "S01", 1_700_000_000, 0.8, 90)
+    (root / "labels.csv").write_text(
+        "subject,start_unix_utc,end_unix_utc,label\nS01,1700000000,1700000090,stress\n"
+    )
+    first = load_e4(root)
+    assert len(list(e4_cache.rglob("S01-*.npz"))) == 1
+    assert np.array_equal(load_e4(root).x, first.x)
+    write_e4_session(root / "S01", 1_700_000_000, 0.6, 90)
+    assert np.allclose(load_e4(root).x[:, 0], 100, atol=2), "a changed BVP.csv is read again"
+    assert len(list(e4_cache.rglob("S01-*.npz"))) == 2
+
+
+def test_e4_missing_labels_or_subject_folder(tmp_path: Path, e4_cache: Path) -> None:
     with pytest.raises(ValueError, match=r"no labels\.csv"):
         load_e4(tmp_path)
     (tmp_path / "labels.csv").write_text("subject,start_unix_utc,end_unix_utc,label\nS09,1,100,baseline\n")
-    with pytest.raises(ValueError, match=r"S09.*missing"):
+    with pytest.raises(ValueError, match=r"without a folder: .*S09"):
+        load_e4(tmp_path)
+
+
+def test_e4_session_without_beats_is_a_clear_error(tmp_path: Path, e4_cache: Path) -> None:
+    (tmp_path / "S01").mkdir()
+    (tmp_path / "labels.csv").write_text("subject,start_unix_utc,end_unix_utc,label\nS01,1,100,baseline\n")
+    with pytest.raises(ValueError, match=r"no BVP\.csv or IBI\.csv"):
         load_e4(tmp_path)
 
 

@@ -11,7 +11,10 @@ from matplotlib.image import imsave
 
 from mmer_core.formats import DEAP_CHANNELS
 from mmer_core.modalities import SPECS
+from mmer_core.synthetic import face
+from mmer_core.synthetic.traits import sample_traits
 from mmer_core.taxonomy import QUADRANTS
+from testkit.face_folders import face_frame
 from trainer.loaders import load, parse_source
 from trainer.loaders.deap import load_deap
 from trainer.loaders.faces import load_faces
@@ -50,16 +53,16 @@ def write_wesad(root: Path, subject: str, conditions: list[tuple[int, float, flo
 
 def test_wesad_pickles_give_hr_windows_per_protocol_condition(tmp_path: Path) -> None:
     # 0 transient, 1 baseline -> calm, 2 stress -> angry, 3 amusement -> happy; 6 is outside the protocol.
-    write_wesad(tmp_path, "S2", [(0, 20, 70), (1, 40, 65), (2, 40, 95), (6, 20, 80)])
-    write_wesad(tmp_path, "S3", [(3, 40, 80), (4, 30, 60)], seed=1)
+    write_wesad(tmp_path, "S2", [(0, 20, 70), (1, 90, 65), (2, 90, 95), (6, 20, 80)])
+    write_wesad(tmp_path, "S3", [(3, 90, 80), (4, 70, 60)], seed=1)
     d = load_wesad(tmp_path)
     assert d.modality == "hr" and d.x.shape[1:] == SPECS["hr"].input_shape
     assert set(d.subjects) == {"S2", "S3"}
     s2 = {QUADRANTS.labels[i] for i in d.y[d.subjects == "S2"]}
     s3 = {QUADRANTS.labels[i] for i in d.y[d.subjects == "S3"]}
     assert s2 == {"calm", "angry"} and s3 == {"happy", "calm"}
-    # 40 s baseline, 10 s windows every 2 s wholly inside it: 16 windows
-    assert np.sum((d.subjects == "S2") & (d.y == QUADRANTS.index("calm"))) == 16
+    # 90 s baseline, 60 s windows every 5 s wholly inside it: 7 windows
+    assert np.sum((d.subjects == "S2") & (d.y == QUADRANTS.index("calm"))) == 7
 
 
 def test_wesad_bad_file_is_a_clear_error(tmp_path: Path) -> None:
@@ -107,13 +110,16 @@ def test_fer2013_csv(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     rows = ["emotion,pixels,Usage"]
     for code in (0, 3, 4, 6, 5):
-        rows.append(f"{code}," + " ".join(str(v) for v in rng.integers(0, 256, 48 * 48)) + ",Training")
+        pixels = face.draw(sample_traits(rng), np.array([0.5]), np.array([0.5]), rng, 0.0, size=48)[0]
+        rows.append(f"{code}," + " ".join(str(v) for v in pixels.ravel()) + ",Training")
+    rows.append("3," + " ".join(["128"] * 48 * 48) + ",Training")  # a blank picture: no face in it
     path = tmp_path / "fer2013.csv"
     path.write_text("\n".join(rows) + "\n")
     d = load_faces(path)
     assert d.x.shape == (5, *SPECS["image"].input_shape)
     assert [QUADRANTS.labels[i] for i in d.y] == ["angry", "happy", "sad", "calm", "happy"]
     assert len(set(d.subjects)) == 5
+    assert "1 without a detected face left out" in d.description
 
 
 def test_fer2013_bad_pixels_are_a_clear_error(tmp_path: Path) -> None:
@@ -124,19 +130,45 @@ def test_fer2013_bad_pixels_are_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_image_folders_any_size_and_colour(tmp_path: Path) -> None:
-    rng = np.random.default_rng(0)
-    for label, subject, shape in (
-        ("joy", "p1", (64, 64, 3)),
-        ("fear", "p2", (30, 40)),
-        ("calm", "p1", (48, 48)),
+    import cv2
+
+    for label, person, seed, size in (
+        ("joy", "p1", 1, (200, 160)),
+        ("fear", "p2", 2, (160, 120)),
+        ("calm", "p1", 3, None),
     ):
         (tmp_path / label).mkdir()
-        img = rng.random(shape)
-        imsave(tmp_path / label / f"{subject}_img.png", img, cmap="gray" if img.ndim == 2 else None)
+        frame = face_frame(seed, grey=label != "fear")
+        if size is not None:
+            frame = cv2.resize(frame, size)
+        cv2.imwrite(str(tmp_path / label / f"{person}_img.png"), frame)
+    cv2.imwrite(str(tmp_path / "calm" / "p3_blank.jpg"), np.full((90, 120), 128, np.uint8))
     d = load([parse_source(f"faces:{tmp_path}")], "image")
     assert d.x.shape == (3, *SPECS["image"].input_shape)
     assert sorted(QUADRANTS.labels[i] for i in d.y) == ["angry", "calm", "happy"]
     assert sorted(d.subjects) == [f"{tmp_path.name}/p1", f"{tmp_path.name}/p1", f"{tmp_path.name}/p2"]
+    assert "3 images of 2 persons, 1 without a detected face left out" in d.description
+
+
+def test_image_folders_persons_csv_names_the_persons(tmp_path: Path) -> None:
+    import cv2
+
+    for label, name, seed in (("happy", "a.png", 1), ("sad", "b.png", 2), ("sad", "c.png", 3)):
+        (tmp_path / label).mkdir(exist_ok=True)
+        cv2.imwrite(str(tmp_path / label / name), face_frame(seed))
+    (tmp_path / "persons.csv").write_text("file,person\nhappy/a.png,S005\nsad/b.png,S005\nsad/c.png,S010\n")
+    d = load_faces(tmp_path)
+    assert sorted(d.subjects.tolist()) == ["S005", "S005", "S010"]
+    (tmp_path / "persons.csv").write_text("file,person\nhappy/a.png,S005\n")
+    with pytest.raises(ValueError, match="not listed in"):
+        load_faces(tmp_path)
+
+
+def test_image_folders_without_any_face_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "happy").mkdir()
+    imsave(tmp_path / "happy" / "p1_a.png", np.full((60, 60), 0.5), cmap="gray")
+    with pytest.raises(ValueError, match="no face found in any of its 1 images"):
+        load_faces(tmp_path)
 
 
 def test_image_folder_unknown_label_is_a_clear_error(tmp_path: Path) -> None:

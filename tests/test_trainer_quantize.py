@@ -84,11 +84,12 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
     from trainer.export import export_onnx
     from trainer.models import build_model, fit
 
-    data = make_windows("hr", 6, 120, seed=11)
+    data = make_windows("hr", 12, 240, seed=11)
     x = preprocess_batch("hr", data.windows)
     y = data.labels
+    n = len(x) * 4 // 5
     model = build_model("hr", 4, x, seed=1)
-    fit(model, x[:500], y[:500], x[500:600], y[500:600], epochs=8, seed=1, log=lambda _: None)
+    fit(model, x[:n], y[:n], x[n:], y[n:], epochs=8, seed=1, log=lambda _: None)
     path = export_onnx(model, tmp_path_factory.mktemp("m") / "hr.onnx", "hrv", x[:64])
     return model, path, x
 
@@ -154,3 +155,15 @@ def test_int8_kernels_compute_what_the_quantized_graph_means(tmp_path: Path) -> 
     fused = outputs(ort.GraphOptimizationLevel.ORT_ENABLE_ALL)  # QLinearConv, integer kernels
     reference = outputs(ort.GraphOptimizationLevel.ORT_DISABLE_ALL)  # DequantizeLinear -> float Conv
     assert np.abs(fused - reference).max() <= 1e-3 * np.abs(reference).max()
+
+
+@pytest.mark.parametrize("method", ["percentile", "entropy"])
+def test_histogram_methods_calibrate_on_a_count_that_is_not_a_whole_number_of_batches(
+    tmp_path: Path, method: str
+) -> None:
+    model = tiny_model(tmp_path / "tiny.onnx")
+    x = RNG.normal(size=(250, 4)).astype(np.float32)  # 15 batches of 16 and 10 left over
+    assert len(BatchReader("x", x)) == 15
+    out = quantize(model, tmp_path / f"{method}.onnx", method, x)
+    assert out.is_file()
+    assert len(BatchReader("x", x[:5])) == 1, "fewer windows than one batch: they are the batch"

@@ -42,7 +42,7 @@ def test_feature_models_ask_the_edge_for_a_calibrated_baseline(tmp_path: Path) -
     assert requested(params) == (WARMUP, 3600) and params[WARMUP_PARAM] == WARMUP and HORIZON_PARAM in params
     assert "min_beats" in params, "the modality's own preprocessing parameters are still there"
 
-    data = synthetic("hr", SyntheticPlan(n_subjects=1, seconds=30.0, seed=11))
+    data = synthetic("hr", SyntheticPlan(n_subjects=1, seconds=120.0, seed=11))
     edge = WearerBaselines(None, str(data.subjects[0]))
     scored = []
     for x in data.x:

@@ -98,7 +98,7 @@ def test_manifest_params_ask_for_a_baseline_or_are_refused() -> None:
 def test_the_trainer_sees_what_the_edge_computes_row_for_row() -> None:
     """The trainer standardises whole arrays; the edge one window at a time as they come. Both must give
     the model the same numbers, or the model is trained on inputs it never gets."""
-    data = synthetic("hr", SyntheticPlan(n_subjects=3, seconds=40.0, seed=3))
+    data = synthetic("hr", SyntheticPlan(n_subjects=3, seconds=150.0, seed=3))
     warmup = 5
     z, scored = relative_to_wearers(data.x, data.subjects, warmup, horizon=20)
     params = {WARMUP_PARAM: warmup, HORIZON_PARAM: 20}

@@ -63,7 +63,7 @@ def write_modality_bundle(
         modality=modality,
         version=next_version(directory),
         taxonomy=taxonomy.to_proto(),
-        input=manifest_pb2.InputSpec(name=spec.input_name, shape=list(spec.input_shape), dtype="float32"),
+        input=manifest_pb2.InputSpec(name=spec.input_name, shape=list(smoke_x.shape[1:]), dtype="float32"),
         preprocessing=manifest_pb2.Preprocessing(
             sample_rate_hz=spec.sample_rate_hz, channels=spec.channels, window_s=spec.window_s, hop_s=spec.hop_s,
             params={**preprocessing_params(modality), **(params or {})},

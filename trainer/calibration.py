@@ -33,7 +33,10 @@ class BatchReader(CalibrationDataReader):
 
     def __init__(self, input_name: str, x: np.ndarray, batch_size: int = 16) -> None:
         self.input_name = input_name
-        self.batches = [x[i : i + batch_size].astype(np.float32) for i in range(0, len(x), batch_size)]
+        # whole batches only (unless there are fewer windows than one batch): onnxruntime's histogram
+        # calibrators (percentile, entropy) stack the batches and fail on a shorter last one
+        usable = len(x) // batch_size * batch_size or len(x)
+        self.batches = [x[i : i + batch_size].astype(np.float32) for i in range(0, usable, batch_size)]
         self._it: Iterator[np.ndarray] = iter(self.batches)
 
     def get_next(self) -> dict[str, np.ndarray] | None:

@@ -60,19 +60,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
     pipe.add_argument("--percentile", type=float, default=99.999, help="for percentile and max-percentile")
     pipe.add_argument("--max-drop-pp", type=float, default=1.0, help="allowed INT8 accuracy drop, points")
     pipe.add_argument("--split", choices=("subject-independent", "random"), default="subject-independent")
-    pipe.add_argument("--epochs", type=int, help="most epochs (default 30; speech data: the speech recipe's)")
+    pipe.add_argument("--epochs", type=int, help="at most (default: the data kind's recipe, else 30)")
     pipe.add_argument("--subjects", type=int, default=16, help="synthetic subjects")
     pipe.add_argument("--seconds", type=float, default=300.0, help="synthetic seconds per subject")
     pipe.add_argument("--no-tflite", action="store_true", help="skip the TFLite int8 baseline")
     pipe.add_argument(
         "--class-weights", choices=("none", "balanced"),
-        help="balanced: weight the loss by inverse class frequency (imbalanced real data; the default for speech data)",
+        help="balanced: weight the loss by inverse class frequency (imbalanced real data); default: the data "
+        "kind's recipe (trainer/kind_recipes.py), else none",
     )  # fmt: skip
     pipe.add_argument(
         "--wearer-baseline", type=int, metavar="WINDOWS",
-        help="feature vectors relative to each wearer's own baseline, after a calibration period of this "
-        "many windows (speech: utterances) that the edge does not score (0: off; default for speech: the "
-        "speech recipe's warm-up, else 0)",
+        help="hr and eeg features relative to each wearer's own baseline, after a calibration period of this "
+        "many windows that the edge does not score (0: off); default: the data kind's recipe, else 0",
     )  # fmt: skip
     pipe.add_argument(
         "--fast", action="store_true", help="tiny data and few epochs, for tests and smoke runs"
@@ -178,17 +178,21 @@ def run_pipeline(args: argparse.Namespace) -> int:
         if m not in MODALITIES:
             print(f"unknown modality {m!r} (known: {', '.join(MODALITIES)})", file=sys.stderr)
             return 2
-    if args.wearer_baseline is not None and args.wearer_baseline < 0:
-        print(f"--wearer-baseline: a number of windows >= 0, got {args.wearer_baseline}", file=sys.stderr)
-        return 2
+    from trainer.kind_recipes import recipe
     from trainer.loaders import SOURCES, load, parse_source
-    from trainer.recipes import SPEECH
 
     specs = args.data or ["synthetic"]
     try:
         sources = [parse_source(spec) for spec in specs]
     except ValueError as exc:
         print(exc, file=sys.stderr)
+        return 2
+    kinds = {kind for kind, _ in sources}
+    kind_recipe = recipe(kinds.pop()) if len(kinds) == 1 else recipe("")
+    class_weights = args.class_weights or kind_recipe.class_weights
+    baseline = kind_recipe.wearer_baseline if args.wearer_baseline is None else args.wearer_baseline
+    if baseline < 0:
+        print(f"--wearer-baseline: a number of windows >= 0, got {baseline}", file=sys.stderr)
         return 2
     folders = [(kind, folder) for kind, folder in sources if folder is not None]
     if folders:
@@ -200,17 +204,6 @@ def run_pipeline(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
-    recorded_speech = bool(folders) and carried == [
-        "speech"
-    ]  # the speech recipe, unless options say otherwise
-    wearer = (
-        args.wearer_baseline
-        if args.wearer_baseline is not None
-        else (SPEECH.warmup if recorded_speech else 0)
-    )
-    weights = args.class_weights or ("balanced" if recorded_speech else "none")
-    epochs = args.epochs or (SPEECH.epochs if recorded_speech else 30)
-    if folders:
         if args.modalities == ",".join(MODALITIES):
             modalities = carried
         if modalities != carried:
@@ -221,15 +214,18 @@ def run_pipeline(args: argparse.Namespace) -> int:
     if not key.exists():
         bundle.generate_keypair(key.parent)
         print(f"made a signing key pair in {key.parent}")
-    subjects, seconds, epochs = (6, 60.0, 3) if args.fast else (args.subjects, args.seconds, epochs)
+    epochs = args.epochs or kind_recipe.epochs
+    subjects, seconds, epochs = (6, 90.0, 3) if args.fast else (args.subjects, args.seconds, epochs)
     plan = data_mod.SyntheticPlan(n_subjects=subjects, seconds=seconds, seed=args.seed)
     options = PipelineOptions(
         out=args.out, key=key, modalities=modalities, methods=[m.strip() for m in args.methods.split(",")],
         percentile=args.percentile, max_drop_pp=args.max_drop_pp, seed=args.seed, split=args.split,
         epochs=epochs, calibration_windows=64 if args.fast else 256, plan=plan, tflite=not args.no_tflite,
-        class_weights=weights, wearer_baseline=wearer,
+        class_weights=class_weights, wearer_baseline=baseline,
     )  # fmt: skip
-    if folders:
+    if folders and all(kind == "e4" for kind, _ in folders):
+        options, loader = _wrist_recipe(args, options, load(folders, "hr"))
+    elif folders:
         loader = lambda m: load(folders, m, args.skip_misnamed)  # noqa: E731
     else:
         loader = lambda m: data_mod.combine({"synthetic": data_mod.synthetic(m, plan)})  # noqa: E731
@@ -239,6 +235,31 @@ def run_pipeline(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 2
     return 0
+
+
+def _wrist_recipe(args: argparse.Namespace, options, data):
+    """E4 data trains the wrist recipe the e4 yardstick measures (trainer.wrist_recipe), for the channels
+    every session has: its wearer baseline, class weights, model and epochs (--fast: few epochs)."""
+    from dataclasses import replace
+
+    from trainer.data import Dataset
+    from trainer.wrist_recipe import WRIST
+
+    recipe = WRIST.for_features(data.x)
+    described = f"{data.description}; model for {', '.join(('beats', *recipe.channels))}"
+    data = Dataset(data.modality, recipe.features(data.x), data.y, data.subjects, data.t_end, described)
+    options = replace(
+        options,
+        wearer_baseline=(recipe.quick() if args.fast else recipe).warmup,
+        class_weights=recipe.class_weights,
+        epochs=options.epochs if args.fast else recipe.epochs,
+        wearer_levels=True,
+        widths=recipe.widths,
+        l2=recipe.l2,
+        clip=recipe.clip,
+        extra_params={k: v for k, v in recipe.params().items() if k.startswith("requires_")},
+    )
+    return options, lambda m: data
 
 
 def _tool_output(verbose: bool) -> None:
@@ -315,7 +336,7 @@ def run_train(args: argparse.Namespace) -> int:
     try:
         kind, folder = parse_source(args.data)
         if folder is None:
-            subjects, seconds = (6, 60.0) if args.fast else (16, 300.0)
+            subjects, seconds = (6, 90.0) if args.fast else (16, 300.0)
             dataset = data_mod.synthetic(args.modality, data_mod.SyntheticPlan(subjects, seconds, args.seed))
         else:
             dataset = load([(kind, folder)], args.modality)

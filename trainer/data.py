@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mmer_core import wearer_baseline
-from mmer_core.preprocess import preprocess_batch
+from mmer_core.preprocess import preprocess_kept
 from mmer_core.synthetic import NoiseConfig, make_windows
 from mmer_core.taxonomy import QUADRANTS, Taxonomy
 
@@ -94,15 +94,16 @@ def synthetic(modality: str, plan: SyntheticPlan) -> Dataset:
     """Synthetic windows of one modality, preprocessed."""
     stride = dict(plan.strides)[modality]
     raw = make_windows(modality, plan.n_subjects, plan.seconds, plan.seed, plan.noise, stride=stride)
-    if modality == "speech":
+    if modality == "speech":  # openSMILE in child processes (trainer.loaders.utterances.in_child_processes)
         from trainer.loaders.utterances import features_of
 
-        x = features_of(raw.windows)
+        x, kept = features_of(raw.windows), np.ones(len(raw.windows), bool)
     else:
-        x = preprocess_batch(modality, raw.windows)
+        x, kept = preprocess_kept(modality, raw.windows)
+    left_out = f", {int((~kept).sum())} frames without a face left out" if not kept.all() else ""
     return Dataset(
-        modality, x, raw.labels, raw.subjects, raw.t_end,
-        f"synthetic seed={plan.seed} subjects={plan.n_subjects} seconds={plan.seconds:g}",
+        modality, x, raw.labels[kept], raw.subjects[kept], raw.t_end[kept],
+        f"synthetic seed={plan.seed} subjects={plan.n_subjects} seconds={plan.seconds:g}{left_out}",
     )  # fmt: skip
 
 
@@ -117,12 +118,13 @@ class Split:
 
 
 def relative_to_wearers(
-    data: Dataset, warmup: int, horizon: int = wearer_baseline.DEFAULT_HORIZON
+    data: Dataset, warmup: int, horizon: int = wearer_baseline.DEFAULT_HORIZON, levels: bool = False
 ) -> tuple[Dataset, np.ndarray]:
-    """Feature vectors relative to each subject's running baseline, as the edge computes it, and the mask of
-    the rows kept: the windows of each subject's calibration period are dropped, as the edge does not score
-    them. Loaders give each subject's windows in recording order, which is the order the baseline sees them in."""
-    x, scored = wearer_baseline.relative_to_wearers(data.x, data.subjects, warmup, horizon)
+    """Feature vectors relative to each subject's running baseline, as the edge computes it (followed by the
+    absolute features when levels), and the mask of the rows kept: the windows of each subject's calibration
+    period are dropped, as the edge does not score them. Loaders give each subject's windows in recording
+    order, which is the order the baseline sees them in."""
+    x, scored = wearer_baseline.relative_to_wearers(data.x, data.subjects, warmup, horizon, levels)
     relative = Dataset(
         data.modality, x, data.y, data.subjects, data.t_end, data.description, data.taxonomy, data.units
     )

@@ -44,6 +44,15 @@ class PipelineOptions:
     class_weights: str = "none"
     # > 0: feature modalities relative to each wearer's baseline after this many calibration windows
     wearer_baseline: int = 0
+    # the model also takes the absolute features after the relative ones (with a wearer baseline)
+    wearer_levels: bool = False
+    # feature-vector models: hidden dense widths (None: the modality's; empty: a softmax layer on the
+    # features) and L2 penalty
+    widths: tuple[int, ...] | None = None
+    l2: float = 0.0
+    clip: float | None = None  # inputs limited to +-clip standard deviations inside the model
+    # manifest preprocessing params beyond the modality's own (the wrist channels a model needs)
+    extra_params: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -75,14 +84,18 @@ def choose(fp32: Evaluation, methods: dict[str, Evaluation], max_drop_pp: float)
 
 def run_modality(modality: str, dataset: data_mod.Dataset, options: PipelineOptions, log: Log) -> ModalityRun:
     """Train, export, quantize with every method, evaluate, choose and bundle one modality."""
+    from trainer.augment import augmenter
     from trainer.models import EARLY_STOPPING, build_model, fit
 
-    params: dict[str, float] = {}
+    params: dict[str, float] = dict(options.extra_params)
     if options.wearer_baseline > 0 and dataset.x.ndim == 2:
         before = len(dataset)
-        dataset, _ = data_mod.relative_to_wearers(dataset, options.wearer_baseline)
-        params = {wearer_baseline.WARMUP_PARAM: options.wearer_baseline,
-                  wearer_baseline.HORIZON_PARAM: wearer_baseline.DEFAULT_HORIZON}  # fmt: skip
+        dataset, _ = data_mod.relative_to_wearers(
+            dataset, options.wearer_baseline, levels=options.wearer_levels
+        )
+        params |= {wearer_baseline.WARMUP_PARAM: options.wearer_baseline,
+                   wearer_baseline.HORIZON_PARAM: wearer_baseline.DEFAULT_HORIZON,
+                   wearer_baseline.LEVELS_PARAM: float(options.wearer_levels)}  # fmt: skip
         log(
             f"[{modality}] relative to each wearer's baseline: {before - len(dataset)} calibration windows not scored"
         )
@@ -91,7 +104,7 @@ def run_modality(modality: str, dataset: data_mod.Dataset, options: PipelineOpti
     log(
         f"[{modality}] {len(parts.train)} train / {len(parts.val)} val / {len(parts.test)} test windows ({parts.kind})"
     )
-    model = build_model(modality, k, parts.train.x, options.seed)
+    model = build_model(modality, k, parts.train.x, options.seed, options.widths, options.l2, options.clip)
     log(f"[{modality}] training ({model.count_params()} weights, up to {options.epochs} epochs)")
     weights = (
         balanced_sample_weights(parts.train.y, data_mod.corpus_of(parts.train.subjects))
@@ -108,6 +121,7 @@ def run_modality(modality: str, dataset: data_mod.Dataset, options: PipelineOpti
         options.seed,
         log,
         sample_weight=weights,
+        augment=augmenter(modality),
         early_stopping=EARLY_STOPPING[modality],
     )
     work = options.out / "work" / modality

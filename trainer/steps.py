@@ -30,6 +30,7 @@ def train_step(
     log: Callable[[str], None] = print,
 ) -> Path:
     """Train and export the fp32 model of one modality; returns the ONNX path."""
+    from trainer.augment import augmenter
     from trainer.export import export_onnx
     from trainer.models import build_model, fit
 
@@ -39,12 +40,29 @@ def train_step(
     log(
         f"[{dataset.modality}] training ({model.count_params()} weights) on {len(parts.train)} windows ({split})"
     )
-    fit(model, parts.train.x, parts.train.y, parts.val.x, parts.val.y, epochs, seed, log)
+    fit(
+        model,
+        parts.train.x,
+        parts.train.y,
+        parts.val.x,
+        parts.val.y,
+        epochs,
+        seed,
+        log,
+        augment=augmenter(dataset.modality),
+    )
     np.savez_compressed(
-        work / SPLIT_FILE, modality=dataset.modality, split=split, k=len(dataset.taxonomy),
-        x_train=parts.train.x, y_train=parts.train.y, x_val=parts.val.x, y_val=parts.val.y,
-        x_test=parts.test.x, y_test=parts.test.y,
-    )  # fmt: skip
+        work / SPLIT_FILE,
+        modality=dataset.modality,
+        split=split,
+        k=len(dataset.taxonomy),
+        x_train=parts.train.x,
+        y_train=parts.train.y,
+        x_val=parts.val.x,
+        y_val=parts.val.y,
+        x_test=parts.test.x,
+        y_test=parts.test.y,
+    )
     path = export_onnx(model, work / FP32_FILE, model.input.name, parts.test.x[:64])
     log(f"[{dataset.modality}] wrote {path} and {work / SPLIT_FILE}")
     return path
@@ -83,8 +101,10 @@ def evaluate_step(work: Path) -> dict:
         e = evaluate_onnx(path, parts["x_test"], parts["y_test"], k)
         ratio = e.accuracy / fp32.accuracy if fp32.accuracy else 0.0
         result["methods"][method] = {
-            **e.to_json(), "compression": round(fp32.bytes / e.bytes, 4), "accuracy_ratio": round(ratio, 4),
+            **e.to_json(),
+            "compression": round(fp32.bytes / e.bytes, 4),
+            "accuracy_ratio": round(ratio, 4),
             "efficiency": round(ratio * fp32.bytes / e.bytes, 4),
-        }  # fmt: skip
+        }
     (work / "evaluation.json").write_text(json.dumps(result, indent=2) + "\n")
     return result

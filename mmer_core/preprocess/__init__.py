@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -22,6 +22,21 @@ def preprocess_batch(modality: str, raws: Sequence[object]) -> np.ndarray:
     """Many raw windows -> (N, *input_shape) float32, vectorised where the modality allows."""
     get_spec(modality)
     return _MODULES[modality].preprocess_batch(list(raws))
+
+
+def check_model_input(modality: str, x: np.ndarray, params: Mapping[str, float]) -> None:
+    """ValueError when a preprocessed window lacks what a model with these manifest params needs."""
+    if modality == "hr":
+        hr.check_channels(x, params)
+
+
+def preprocess_kept(modality: str, raws: Sequence[object]) -> tuple[np.ndarray, np.ndarray]:
+    """Like preprocess_batch, but frames without a face are left out instead of failing the batch: the
+    preprocessed rows and the boolean mask of the raw windows they came from (all True for signals)."""
+    get_spec(modality)
+    if modality == "image":
+        return image.preprocess_found(list(raws))
+    return _MODULES[modality].preprocess_batch(list(raws)), np.ones(len(raws), bool)
 
 
 def preprocessing_params(modality: str) -> dict[str, float]:

@@ -1,7 +1,15 @@
-"""EEG: log band powers per channel plus frontal alpha asymmetry.
+"""EEG: per-channel differential entropy and relative power in theta, alpha, beta and gamma, plus frontal
+alpha asymmetry.
 
-Alpha asymmetry (ln right - ln left) indexes approach motivation / valence;
-the beta/alpha balance indexes arousal: the two axes of the quadrants.
+Differential entropy (DE) is the standard cross-subject EEG emotion feature: for a band-limited Gaussian
+signal of power P it is 0.5 ln(2 pi e P). Relative band power (each band's share of the four) is the
+spectrum's shape with the electrode's gain and the person's skull divided out. Alpha asymmetry
+(ln right - ln left) indexes approach motivation / valence; the beta/alpha balance indexes arousal.
+
+Artefacts are tolerated twice over: each channel is clipped at its median +- `clip_mad` robust standard
+deviations (1.4826 MAD) of the window, so a blink or an electrode pop cannot dominate the power, and the
+power spectrum is the median, not the mean, of Welch's 0.5 s sub-segments, so a sub-segment that an artefact
+still spoils is outvoted by the clean ones.
 """
 
 from __future__ import annotations
@@ -13,27 +21,44 @@ from mmer_core.modalities import EEG_ASYMMETRY_PAIRS, EEG_BANDS, EEG_CHANNELS, S
 from mmer_core.preprocess._checks import as_finite_array
 
 SPEC = SPECS["eeg"]
+P = SPEC.params
 _ALPHA = [name for name, _, _ in EEG_BANDS].index("alpha")
 _PAIRS = [(EEG_CHANNELS.index(left), EEG_CHANNELS.index(right)) for left, right in EEG_ASYMMETRY_PAIRS]
+MAD_TO_STD = 1.4826  # a Gaussian's standard deviation over its median absolute deviation
+
+
+def clip_artefacts(x: np.ndarray) -> np.ndarray:
+    """Each channel clipped at its median +- clip_mad robust standard deviations: (..., channels, samples)."""
+    median = np.median(x, axis=-1, keepdims=True)
+    spread = MAD_TO_STD * np.median(np.abs(x - median), axis=-1, keepdims=True)
+    limit = P["clip_mad"] * spread
+    return np.clip(x, median - limit, median + limit)
 
 
 def band_powers(x: np.ndarray) -> np.ndarray:
-    """Welch band power per channel: (..., channels, samples) -> (..., channels, bands), linear scale."""
-    nperseg = min(int(SPEC.params["welch_nperseg"]), x.shape[-1])
-    noverlap = int(nperseg * SPEC.params["welch_overlap"])
-    freqs, psd = dsp.welch(x, SPEC.sample_rate_hz, nperseg, noverlap)
+    """Welch band power per channel: (..., channels, samples) -> (..., channels, bands), linear scale (uV^2)."""
+    nperseg = min(int(P["welch_nperseg"]), x.shape[-1])
+    noverlap = int(nperseg * P["welch_overlap"])
+    average = "median" if P["welch_median"] else "mean"
+    freqs, psd = dsp.welch(x, SPEC.sample_rate_hz, nperseg, noverlap, average)
     df = freqs[1] - freqs[0]
     out = [psd[..., (freqs >= lo) & (freqs < hi)].sum(axis=-1) * df for _, lo, hi in EEG_BANDS]
     return np.stack(out, axis=-1)
 
 
+def differential_entropy(power: np.ndarray) -> np.ndarray:
+    """DE of a band-limited Gaussian signal of the given power (variance): 0.5 ln(2 pi e P), in nats."""
+    return 0.5 * np.log(2.0 * np.pi * np.e * power)
+
+
 def _features(x: np.ndarray) -> np.ndarray:
-    power = band_powers(x) + SPEC.params["power_floor"]
-    log_power = np.log10(power)
+    power = band_powers(clip_artefacts(x)) + P["power_floor"]
+    de = differential_entropy(power)
+    relative = power / power.sum(axis=-1, keepdims=True)
     alpha = np.log(power[..., _ALPHA])
     asym = np.stack([alpha[..., r] - alpha[..., l] for l, r in _PAIRS], axis=-1)  # noqa: E741
-    flat = log_power.reshape(*log_power.shape[:-2], -1)
-    return np.concatenate([flat, asym], axis=-1).astype(np.float32)
+    flat = lambda a: a.reshape(*a.shape[:-2], -1)  # noqa: E731
+    return np.concatenate([flat(de), flat(relative), asym], axis=-1).astype(np.float32)
 
 
 def _check(raw: object, batch: bool) -> np.ndarray:
@@ -45,7 +70,7 @@ def _check(raw: object, batch: bool) -> np.ndarray:
 
 
 def preprocess(raw: object) -> np.ndarray:
-    """One (14, 256) window in microvolts -> 73 features."""
+    """One (14, 256) window in microvolts -> DE (14 x 4), relative power (14 x 4), alpha asymmetry (3)."""
     return _features(_check(raw, batch=False))
 
 

@@ -1,27 +1,17 @@
-"""Faces: grayscale, crop to the face box, area-resample to 48x48, scale to [0, 1]."""
+"""Faces: grayscale, find the face and its eyes, eye-aligned 48x48 crop in [0, 1] (see face_finder)."""
 
 from __future__ import annotations
-
-from functools import lru_cache
 
 import numpy as np
 
 from mmer_core.modalities import SPECS
+from mmer_core.preprocess import face_finder
 from mmer_core.preprocess._checks import as_finite_array
 
 SPEC = SPECS["image"]
 SIZE = int(SPEC.params["size"])
 LUMA = np.array([SPEC.params["luma_r"], SPEC.params["luma_g"], SPEC.params["luma_b"]])  # ITU-R BT.601
 MIN_SIDE = int(SPEC.params["min_side_px"])
-
-
-@lru_cache(maxsize=64)
-def _area_matrix(n_in: int, n_out: int) -> np.ndarray:
-    """(n_out, n_in) weights: each output pixel averages the input span it covers (box filter)."""
-    edges = np.linspace(0.0, n_in, n_out + 1)
-    left = np.arange(n_in)[None, :]
-    overlap = np.clip(np.minimum(edges[1:, None], left + 1) - np.maximum(edges[:-1, None], left), 0.0, None)
-    return overlap / overlap.sum(axis=1, keepdims=True)
 
 
 def to_gray(img: np.ndarray, eight_bit: bool) -> np.ndarray:
@@ -38,34 +28,51 @@ def to_gray(img: np.ndarray, eight_bit: bool) -> np.ndarray:
     return x
 
 
-def crop(img: np.ndarray, box: tuple[int, int, int, int] | None) -> np.ndarray:
-    """Crop to the face box (x, y, w, h), or to the centred square when no box is given."""
+def check_box(img: np.ndarray, box: tuple[int, int, int, int]) -> tuple[float, float, float, float]:
+    """A face box (x, y, w, h) given by the camera, checked to lie inside the frame."""
     h, w = img.shape[:2]
-    if box is None:
-        side = min(h, w)
-        x0, y0 = (w - side) // 2, (h - side) // 2
-        return img[y0 : y0 + side, x0 : x0 + side]
     x0, y0, bw, bh = (int(v) for v in box)
     if bw <= 0 or bh <= 0 or x0 < 0 or y0 < 0 or x0 + bw > w or y0 + bh > h:
         raise ValueError(f"image: face box {box} lies outside the {w}x{h} frame")
-    return img[y0 : y0 + bh, x0 : x0 + bw]
+    return float(x0), float(y0), float(bw), float(bh)
 
 
 def preprocess(raw: object, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
-    """One frame (any size, gray or RGB) -> (48, 48, 1) float32 in [0, 1]."""
+    """One frame (any size, gray or RGB) -> (48, 48, 1) float32 in [0, 1], the face found and eye-aligned.
+
+    A camera that gives its own face box skips detection; NoFace (a ValueError) when no face is found."""
     arr = np.asarray(raw)
     img = as_finite_array("image", arr, (2, 3))
     if min(img.shape[:2]) < MIN_SIDE:
         raise ValueError(
             f"image: too small: {img.shape[1]}x{img.shape[0]}, need at least {MIN_SIDE}x{MIN_SIDE} pixels"
         )
-    gray = crop(to_gray(img, eight_bit=arr.dtype == np.uint8), box)
-    out = _area_matrix(gray.shape[0], SIZE) @ gray @ _area_matrix(gray.shape[1], SIZE).T
+    gray = to_gray(img, eight_bit=arr.dtype == np.uint8)
+    gray8 = face_finder.to_uint8(gray)
+    if box is None:
+        face = face_finder.find_face(gray8)
+    else:
+        checked = check_box(gray, box)
+        face = face_finder.FoundFace(checked, face_finder.find_eyes(gray8, checked))
+    out = face_finder.aligned_crop(gray, face, SIZE)
     return np.clip(out, 0.0, 1.0).astype(np.float32)[..., None]
 
 
 def preprocess_batch(raws: list[object]) -> np.ndarray:
-    """Frames may differ in size, so each is resampled on its own (two small matrix products)."""
+    """Frames may differ in size, so each is found and cropped on its own; NoFace if any has no face."""
     if len(raws) == 0:
         return np.empty((0, *SPEC.input_shape), np.float32)
     return np.stack([preprocess(r) for r in raws])
+
+
+def preprocess_found(raws: list[object]) -> tuple[np.ndarray, np.ndarray]:
+    """The crops of the frames with a face, and the boolean mask of which frames those were."""
+    crops, found = [], np.zeros(len(raws), bool)
+    for i, raw in enumerate(raws):
+        try:
+            crops.append(preprocess(raw))
+        except face_finder.NoFace:
+            continue
+        found[i] = True
+    x = np.stack(crops) if crops else np.empty((0, *SPEC.input_shape), np.float32)
+    return x, found

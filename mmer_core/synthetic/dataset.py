@@ -11,13 +11,15 @@ from mmer_core.synthetic.session import NoiseConfig, Session, SessionConfig
 from mmer_core.taxonomy import QUADRANTS, Taxonomy
 from mmer_core.windowing import Windower
 
+LABEL_SETTLED_S = 10.0
+
 
 @dataclass(frozen=True)
 class LabelledWindows:
     """Raw windows of one modality with labels (taxonomy indices) and subject ids for subject-wise splits."""
 
     modality: str
-    windows: list[np.ndarray]
+    windows: list[object]
     labels: np.ndarray
     subjects: np.ndarray
     t_end: np.ndarray
@@ -47,8 +49,9 @@ def make_windows(
 ) -> LabelledWindows:
     """Every stride-th window of each subject's session, labelled with the truth at window end.
 
-    Windows whose label changes inside them (a transition) are left out by
-    default: their label is ambiguous by construction.
+    Windows whose label changes within their last LABEL_SETTLED_S (all of a shorter window) are left out
+    by default: their label is ambiguous by construction. A long window (a minute of wrist physiology)
+    holds the end of the state before, as a real one does after a change.
     """
     spec = get_spec(modality)
     if n_subjects < 1 or seconds_per_subject < spec.window_s or stride < 1:
@@ -64,7 +67,8 @@ def make_windows(
                 if (count - 1) % stride:
                     continue
                 label = session.label_at(w.t_end - 1e-6)
-                if skip_transitions and session.label_at(w.t_start + 1e-6) != label:
+                settled = max(w.t_start, w.t_end - LABEL_SETTLED_S)
+                if skip_transitions and session.label_at(settled + 1e-6) != label:
                     continue
                 windows.append(w.data)
                 labels.append(QUADRANTS.index(label))

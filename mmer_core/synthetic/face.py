@@ -1,8 +1,10 @@
-"""Drawn 48x48 faces: mouth curvature follows valence, eye and brow openness follow arousal.
+"""Drawn faces inside camera frames: mouth curvature follows valence, eye and brow openness follow arousal.
 
 Shapes are drawn with soft edges in face coordinates; a random pose (shift,
 rotation, scale), a lighting gradient, pixel noise and an occluding block
-(a hand, hair) make the picture as imperfect as a wearable camera's.
+(a hand, hair) make the picture as imperfect as a wearable camera's. Each face
+is placed somewhere in a larger frame over a background, so the face detector
+of the image preprocessing runs on them as on a real camera's frames.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import numpy as np
 
 from mmer_core.synthetic.traits import Traits
 
-SIZE = 48
+FACE_PX = 96
+FRAME_H, FRAME_W = 120, 160
 
 
 def _soft(d: np.ndarray, width: float = 0.035) -> np.ndarray:
@@ -20,16 +23,21 @@ def _soft(d: np.ndarray, width: float = 0.035) -> np.ndarray:
 
 
 def draw(
-    traits: Traits, valence: np.ndarray, arousal: np.ndarray, rng: np.random.Generator, noise: float
+    traits: Traits,
+    valence: np.ndarray,
+    arousal: np.ndarray,
+    rng: np.random.Generator,
+    noise: float,
+    size: int = FACE_PX,
 ) -> np.ndarray:
-    """(n, 48, 48) uint8 frames for n (valence, arousal) pairs."""
+    """(n, size, size) uint8 face pictures for n (valence, arousal) pairs."""
     n = len(valence)
     v = traits.expressiveness * valence[:, None, None]
     a = traits.expressiveness * arousal[:, None, None]
     angle = rng.normal(0, 0.12 * noise, n)[:, None, None]
     scale = rng.uniform(0.9, 1.1, n)[:, None, None]
     shift = rng.normal(0, 0.05 * noise, (2, n))[:, :, None, None]
-    grid = (np.arange(SIZE) + 0.5) / SIZE * 2 - 1
+    grid = (np.arange(size) + 0.5) / size * 2 - 1
     gy, gx = np.meshgrid(grid, grid, indexing="ij")
     x0, y0 = gx[None] - shift[0], gy[None] - shift[1]
     x = (np.cos(angle) * x0 + np.sin(angle) * y0) / scale
@@ -55,7 +63,25 @@ def draw(
     img = img * light + rng.normal(0, 0.2 * noise, img.shape)
     occluded = rng.random(n) < 0.25 * noise
     for i in np.flatnonzero(occluded):
-        h, w = rng.integers(8, 20, 2)
-        r0, c0 = rng.integers(0, SIZE - h), rng.integers(0, SIZE - w)
+        h, w = rng.integers(size // 6, size * 5 // 12, 2)
+        r0, c0 = rng.integers(0, size - h), rng.integers(0, size - w)
         img[i, r0 : r0 + h, c0 : c0 + w] = rng.uniform(0.1, 0.9)
     return (np.clip(img, 0.0, 1.0) * 255).astype(np.uint8)
+
+
+def frames(
+    traits: Traits, valence: np.ndarray, arousal: np.ndarray, rng: np.random.Generator, noise: float
+) -> np.ndarray:
+    """(n, FRAME_H, FRAME_W) uint8 camera frames, each with one drawn face somewhere over a textured background."""
+    n = len(valence)
+    faces = draw(traits, valence, arousal, rng, noise)
+    gy = np.linspace(0.0, 1.0, FRAME_H)[:, None]
+    out = np.empty((n, FRAME_H, FRAME_W), np.uint8)
+    for i in range(n):
+        tone = rng.uniform(0.2, 0.8) + rng.uniform(-0.15, 0.15) * gy
+        background = np.clip(tone + rng.normal(0, 0.03, (FRAME_H, FRAME_W)), 0.0, 1.0)
+        out[i] = (background * 255).astype(np.uint8)
+        r0 = rng.integers(0, FRAME_H - FACE_PX + 1)
+        c0 = rng.integers(0, FRAME_W - FACE_PX + 1)
+        out[i, r0 : r0 + FACE_PX, c0 : c0 + FACE_PX] = faces[i]
+    return out

@@ -20,10 +20,12 @@ from mmer_core.synthetic import eeg, face, hr, speech
 from mmer_core.synthetic.traits import Traits, sample_traits
 from mmer_core.synthetic.trajectory import Trajectory, random_segments
 from mmer_core.windowing import SensorChunk, Window, Windower
+from mmer_core.wrist import WristData
 
 BLOCK_S = 8.0
+SCR_BLOCKS = 4  # a skin conductance response has faded within this many blocks after its onset
 OVERLAP_S = 0.25
-_STREAM_IDS = {"traits": 0, "hr": 1, "eeg": 2, "speech": 3, "image": 4, "trajectory": 5}
+_STREAM_IDS = {"traits": 0, "hr": 1, "eeg": 2, "speech": 3, "image": 4, "trajectory": 5, "skin": 6}
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,14 @@ class Session:
         noise = getattr(self.config.noise, modality)
         t0 = k * BLOCK_S
         if modality == "hr":
-            data = hr.beats(self.traits, self.trajectory, t0, t0 + BLOCK_S, rng, noise)
+            beats = hr.beats(self.traits, self.trajectory, t0, t0 + BLOCK_S, rng, noise)
+            events = [self._scr_events(j) for j in range(max(k - SCR_BLOCKS, 0), k + 1)]
+            skin_rng = self._rng("skin", k)
+            hr.scr_events(self.trajectory, t0, t0 + BLOCK_S, skin_rng)  # the block's own events, drawn first
+            eda, temp = hr.skin(
+                self.traits, self.trajectory, t0, t0 + BLOCK_S, np.concatenate(events), skin_rng, noise
+            )
+            data = WristData(beats, eda, temp)
         else:
             rate = SPECS[modality].sample_rate_hz
             n = round((BLOCK_S + OVERLAP_S) * rate)
@@ -105,6 +114,11 @@ class Session:
         while len(self._cache) > 12:
             self._cache.popitem(last=False)
         return data
+
+    def _scr_events(self, k: int) -> np.ndarray:
+        """The SCRs starting in block k: the first draws of the block's skin stream."""
+        t0 = k * BLOCK_S
+        return hr.scr_events(self.trajectory, t0, t0 + BLOCK_S, self._rng("skin", k))
 
     def samples(self, modality: str, t0: float, t1: float) -> np.ndarray:
         """Regular-rate signal in [t0, t1): (channels, n) for EEG, (n,) for speech."""
@@ -122,28 +136,36 @@ class Session:
             parts.append(block[..., lo:hi])
         return np.concatenate(parts, axis=-1)
 
+    def wrist(self, t0: float, t1: float) -> WristData:
+        """Heart beats, skin conductance and temperature in [t0, t1)."""
+        parts = [self._block("hr", k) for k in range(int(t0 // BLOCK_S), int(np.ceil(t1 / BLOCK_S)))]
+
+        def joined(channel: str) -> np.ndarray:
+            arr = np.concatenate([getattr(p, channel) for p in parts]) if parts else np.empty((0, 2))
+            return arr[(arr[:, 0] >= t0) & (arr[:, 0] < t1)]
+
+        return WristData(joined("beats"), joined("eda"), joined("temp"))
+
     def beats(self, t0: float, t1: float) -> np.ndarray:
         """Heart beats in [t0, t1) as (n, 2) rows of [beat_time_s, rr_s]."""
-        parts = [self._block("hr", k) for k in range(int(t0 // BLOCK_S), int(np.ceil(t1 / BLOCK_S)))]
-        beats = np.concatenate(parts) if parts else np.empty((0, 2))
-        return beats[(beats[:, 0] >= t0) & (beats[:, 0] < t1)]
+        return self.wrist(t0, t1).beats
 
     def frames(self, t0: float, t1: float) -> tuple[np.ndarray, np.ndarray]:
-        """Face frames at 5 fps in [t0, t1): (frame times, (n, 48, 48) uint8)."""
+        """Camera frames at 5 fps in [t0, t1), a face somewhere in each: (frame times, (n, H, W) uint8)."""
         rate = SPECS["image"].sample_rate_hz
         idx = np.arange(int(np.ceil(t0 * rate - 1e-9)), int(np.ceil(t1 * rate - 1e-9)))
         if idx.size == 0:
-            return np.empty(0), np.empty((0, face.SIZE, face.SIZE), np.uint8)
+            return np.empty(0), np.empty((0, face.FRAME_H, face.FRAME_W), np.uint8)
         times = idx / rate
         va = self.trajectory.valence_arousal(times)
         rng = self._rng("image", int(idx[0]))
-        return times, face.draw(self.traits, va[:, 0], va[:, 1], rng, self.config.noise.image)
+        return times, face.frames(self.traits, va[:, 0], va[:, 1], rng, self.config.noise.image)
 
     def chunk(self, modality: str, t0: float, t1: float) -> SensorChunk:
         """Sensor data of one modality over [t0, t1) as a sensor would deliver it."""
         label = self.label_at(max(t0, t1 - 1e-6))
         if modality == "hr":
-            return SensorChunk("hr", t0, t1, self.beats(t0, t1), label)
+            return SensorChunk("hr", t0, t1, self.wrist(t0, t1), label)
         if modality == "image":
             return SensorChunk("image", t0, t1, self.frames(t0, t1)[1], label)
         get_spec(modality)

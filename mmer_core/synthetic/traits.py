@@ -28,6 +28,9 @@ class Traits:
     mouth_width: float
     skin: float
     expressiveness: float
+    eda_base_us: float
+    eda_gain: float
+    temp_base_c: float
 
 
 def sample_traits(rng: np.random.Generator) -> Traits:
@@ -51,4 +54,7 @@ def sample_traits(rng: np.random.Generator) -> Traits:
         mouth_width=rng.uniform(0.3, 0.4),
         skin=rng.uniform(0.55, 0.8),
         expressiveness=rng.uniform(0.35, 0.9),
+        eda_base_us=rng.lognormal(np.log(2.0), 0.6),
+        eda_gain=rng.uniform(0.25, 0.6),
+        temp_base_c=rng.normal(33.0, 1.0),
     )

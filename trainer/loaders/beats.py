@@ -11,7 +11,7 @@ from mmer_core.preprocess import preprocess_batch
 from trainer.data import Dataset
 
 SPEC = SPECS["hr"]
-STRIDE_S = 2.0
+STRIDE_S = SPEC.hop_s
 
 
 def beats_in_window(times: np.ndarray, rr: np.ndarray, end_s: float) -> np.ndarray | None:

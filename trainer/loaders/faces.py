@@ -1,63 +1,110 @@
-"""Face images: the FER2013 csv (emotion, pixels, Usage) or folders laid out as <label>/<subject>_<name>.png.
+"""Face images: the FER2013 csv (emotion, pixels, Usage) or image folders `<label>/<person>_<name>.png|jpg`.
 
-Images of any size and colour go through the shared image preprocessing (48x48 grayscale). FER2013 has no
-subject ids, so each image is its own subject there (a subject-independent split is then a random one, and
-the report says which data it was).
+Who is in each picture decides the person-independent folds. In image folders it is the part of the file
+name before the first underscore, unless the root holds a `persons.csv` with columns `file,person` (file
+relative to the root, e.g. `happy/S005_001_00000011.png`), which then names the person of every file it lists
+(a file it does not list is an error). FER2013 has no person ids, so each image is its own person there (a
+person-independent split is then a random one, and the description says so).
+
+Every image goes through the shared image preprocessing, face detection and eye alignment included, exactly
+as a camera frame on the edge does. Images in which no face is found are left out and counted in the
+description; a set in which no face is found at all is an error.
 """
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import numpy as np
 
 from mmer_core.formats import read_fer2013
-from mmer_core.preprocess import preprocess_batch
+from mmer_core.preprocess import preprocess_kept
 from mmer_core.taxonomy import QUADRANTS, map_label
 from trainer.data import Dataset
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+PERSONS_FILE = "persons.csv"
 
 
 def load_fer2013(path: Path) -> Dataset:
-    """Rows of 48x48 space-separated grey pixels with the FER2013 emotion code."""
+    """Rows of square space-separated grey pixels with the FER2013 emotion code."""
     images, labels = [], []
     for image, label in read_fer2013(path):
         images.append(image)
         labels.append(QUADRANTS.index(label))
     if not images:
         raise ValueError(f"faces:{path}: no rows")
-    n = len(images)
-    return Dataset(
-        "image", preprocess_batch("image", images), np.array(labels), np.array([f"fer{i}" for i in range(n)]),
-        np.zeros(n), f"faces:{path} (FER2013 csv, {n} images, no subject ids)",
-    )  # fmt: skip
+    persons = np.array([f"fer{i}" for i in range(len(images))])
+    return _dataset(images, np.array(labels), persons, f"faces:{path} (FER2013 csv, no person ids)")
+
+
+def read_image(path: Path) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of a png/jpg of any depth or colour; ValueError naming the file if unreadable."""
+    import cv2
+
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise ValueError(f"faces:{path}: not a readable image")
+    return img[..., ::-1]
+
+
+def read_persons(root: Path) -> dict[str, str] | None:
+    """file (relative to root, forward slashes) -> person id from root/persons.csv, or None without one."""
+    path = root / PERSONS_FILE
+    if not path.is_file():
+        return None
+    with path.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        if not reader.fieldnames or not {"file", "person"} <= set(reader.fieldnames):
+            raise ValueError(f"faces:{path}: needs the columns file,person")
+        return {row["file"].strip(): row["person"].strip() for row in reader}
+
+
+def person_of(path: Path, root: Path, persons: dict[str, str] | None) -> str:
+    """The person in one image: from persons.csv when there is one, else the file name before its first `_`."""
+    rel = path.relative_to(root).as_posix()
+    if persons is not None:
+        if rel not in persons:
+            raise ValueError(f"faces:{path}: not listed in {root / PERSONS_FILE}")
+        return persons[rel]
+    if "_" not in path.stem:
+        raise ValueError(f"faces:{path}: expected <label>/<person>_<name>{path.suffix} or a {PERSONS_FILE}")
+    return path.stem.split("_", 1)[0]
 
 
 def load_image_folders(root: Path) -> Dataset:
-    """<label>/<subject>_<name>.png|jpg; label is a taxonomy label or a common emotion word."""
-    from matplotlib.image import imread
-
+    """<label>/<person>_<name>.png|jpg (or persons.csv); label is a taxonomy label or a common emotion word."""
     root = Path(root)
     paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not paths:
         raise ValueError(f"faces:{root}: no images (.png/.jpg) below it")
-    images, labels, subjects = [], [], []
+    persons = read_persons(root)
+    images, labels, people = [], [], []
     for p in paths:
-        rel = p.relative_to(root)
-        if len(rel.parts) < 2 or "_" not in p.stem:
-            raise ValueError(f"faces:{p}: expected <label>/<subject>_<name>{p.suffix}")
-        labels.append(QUADRANTS.index(map_label("generic", rel.parts[-2])))
-        subjects.append(p.stem.split("_", 1)[0])
-        img = np.asarray(imread(p), dtype=np.float32)
-        if img.max() > 1.0:
-            img = img / 255.0
-        images.append(img[..., :3] if img.ndim == 3 else img)
-    n = len(images)
+        if len(p.relative_to(root).parts) < 2:
+            raise ValueError(f"faces:{p}: expected <label>/<person>_<name>{p.suffix}")
+        labels.append(QUADRANTS.index(map_label("generic", p.parent.name)))
+        people.append(person_of(p, root, persons))
+        images.append(read_image(p))
+    source = f"persons from {PERSONS_FILE}" if persons is not None else "person = file name before '_'"
+    return _dataset(images, np.array(labels), np.array(people), f"faces:{root} ({source})")
+
+
+def _dataset(images: list, labels: np.ndarray, persons: np.ndarray, description: str) -> Dataset:
+    x, found = preprocess_kept("image", images)
+    if not found.any():
+        raise ValueError(f"{description}: no face found in any of its {len(images)} images")
+    n = int(found.sum())
     return Dataset(
-        "image", preprocess_batch("image", images), np.array(labels), np.array(subjects), np.zeros(n),
-        f"faces:{root} ({n} images, {len(set(subjects))} subjects)",
-    )  # fmt: skip
+        "image",
+        x,
+        labels[found],
+        persons[found],
+        np.zeros(n),
+        f"{description}: {n} images of {len(set(persons[found]))} persons, "
+        f"{len(images) - n} without a detected face left out",
+    )
 
 
 def load_faces(path: Path) -> Dataset:

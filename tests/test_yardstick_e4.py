@@ -1,0 +1,81 @@
+"""The e4 yardstick on a tiny --quick run, and a pipeline-trained bundle scored as the edge would, on small
+session folders written in the E4's export layout (figures of such runs mean nothing; shapes and paths do)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mmer_core.bundle import load_public_key, read_bundle
+from mmer_core.modalities import HR_FEATURES
+from testkit.e4_files import write_e4_session
+from trainer.yardstick.e4 import score_bundle, yardstick
+from trainer.yardstick.options import YardstickOptions
+
+SESSION_S = 240
+
+
+@pytest.fixture(scope="module")
+def e4_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Four wearers, each calm for the first half of the session and stressed (a faster heart) for the rest."""
+    root = tmp_path_factory.mktemp("e4")
+    rows = []
+    for i in range(4):
+        start = 1_700_000_000 + 10_000 * i
+        write_e4_session(root / f"P{i}", start, 0.75 + 0.05 * i, SESSION_S)
+        half = start + SESSION_S // 2
+        rows += [f"P{i},{start},{half},baseline", f"P{i},{half},{start + SESSION_S},stress"]
+    (root / "labels.csv").write_text("subject,start_unix_utc,end_unix_utc,label\n" + "\n".join(rows) + "\n")
+    return root
+
+
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MMER_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+@pytest.mark.slow
+def test_quick_yardstick_reports_every_classifier_on_the_same_folds(e4_set: Path) -> None:
+    entry = yardstick(e4_set, YardstickOptions(folds=2, quick=True))
+    assert entry["unit"] == "window" and entry["folds"] == 2 and entry["subjects"] == 4
+    assert set(entry["references"]) == {"rf-stats", "rf-stats-wearer-running", "rf-stats-wearer-oracle"}
+    for name in ("majority", "deployed_int8", "deployed_fp32", "deployed_int8_beats_only"):
+        assert len(entry[name]["per_fold"]) == 2 and 0.0 <= entry[name]["accuracy"] <= 1.0
+    # each wearer: 37 windows (60 s every 5 s over 240 s), 11 across the change of label, 26 labelled of
+    # which the first 3 calibrate (a 4-window warm-up: the 4th window is scored)
+    assert entry["windows_scored"] == 4 * (26 - 3)
+
+
+@pytest.mark.slow
+def test_pipeline_trains_the_wrist_recipe_and_evaluate_scores_it_as_the_edge(
+    e4_set: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "models"
+    proc = subprocess.run(
+        [sys.executable, "-m", "mmer_cli", "trainer", "pipeline", "--data", f"e4:{e4_set}", "--fast",
+         "--no-tflite", "--methods", "max", "--out", str(out)],
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    manifest = read_bundle(out / "hr", load_public_key(out / "keys" / "trainer.pub")).manifest
+    params = manifest.preprocessing.params
+    assert list(manifest.input.shape) == [2 * len(HR_FEATURES)], "relative features, then absolute ones"
+    assert params["requires_eda"] == 1.0 and params["requires_temp"] == 1.0
+    assert params["wearer_baseline_levels"] == 1.0 and params["wearer_baseline_windows"] > 0
+    scored = score_bundle(out / "hr", e4_set)
+    report = scored.report()
+    assert report["unit"] == "window" and report["persons"] == 4
+    assert report["n"] == 4 * (26 - int(params["wearer_baseline_windows"]) + 1)
+    assert np.allclose(scored.probs.sum(axis=1), 1.0, atol=1e-3)
+
+
+def test_score_bundle_refuses_a_bundle_of_another_modality(tmp_path: Path) -> None:
+    from testkit.edge_models import make_bundle
+
+    make_bundle(tmp_path / "eeg", tmp_path / "keys", "eeg", 1)
+    with pytest.raises(ValueError, match="not hr"):
+        score_bundle(tmp_path / "eeg", tmp_path)

@@ -1,0 +1,154 @@
+"""Every window of every labelled E4 session, as the edge cuts and preprocesses it, cached on disk.
+
+A session's windows take seconds to compute (beat detection in an hour of BVP, then hundreds of
+windows), and the yardstick reads each many times, so they are cached outside the project under
+~/.cache/mmer/e4 (MMER_CACHE overrides), keyed by the session's files (path, size, mtime), the hr
+spec's parameters and the source of the code that reads, windows and preprocesses them: a changed file,
+parameter or feature is computed again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+import mmer_core.dsp
+import mmer_core.e4
+import mmer_core.formats
+import mmer_core.preprocess.hr
+import mmer_core.preprocess.skin
+import mmer_core.windowing
+import mmer_core.wrist
+from mmer_core.e4 import e4_windows, read_e4_session
+from mmer_core.formats import read_e4_labels
+from mmer_core.modalities import HR_FEATURES, SPECS
+from mmer_core.preprocess import preprocess
+from mmer_core.taxonomy import QUADRANTS
+from mmer_core.wrist import WristData
+
+# the code whose output is cached: a change to any of them makes every cached session stale
+CACHED_CODE = (
+    mmer_core.e4,
+    mmer_core.formats,
+    mmer_core.windowing,
+    mmer_core.wrist,
+    mmer_core.preprocess.hr,
+    mmer_core.preprocess.skin,
+    mmer_core.dsp,
+)
+REFERENCE_STATS = (
+    "hr_mean",
+    "hr_sd",
+    "hr_min",
+    "hr_max",
+    "rmssd",
+    "sdnn",
+    "eda_mean",
+    "eda_sd",
+    "eda_min",
+    "eda_max",
+    "eda_slope",
+    "temp_mean",
+    "temp_sd",
+    "temp_min",
+    "temp_max",
+    "temp_slope",
+)
+
+
+@dataclass(frozen=True)
+class SessionWindows:
+    """One wearer's windows in recording order: the model's features (rows the edge rejects are NaN), the
+    references' plain statistics, the label index (-1: unlabelled) and the window end (s)."""
+
+    person: str
+    features: np.ndarray
+    stats: np.ndarray
+    y: np.ndarray
+    t_end: np.ndarray
+
+
+def labelled_sessions(root: Path) -> list[Path]:
+    """The session folders of the persons labels.csv names; ValueError when there is no labels.csv or a
+    named folder is missing."""
+    labels = root / "labels.csv"
+    if not labels.is_file():
+        raise ValueError(f"e4:{root}: no labels.csv")
+    folders = [root / person for person in sorted(read_e4_labels(labels))]
+    missing = [str(f) for f in folders if not f.is_dir()]
+    if missing:
+        raise ValueError(f"e4:{root}: labels.csv names sessions without a folder: {', '.join(missing)}")
+    if not folders:
+        raise ValueError(f"e4:{root}: labels.csv labels no session")
+    return folders
+
+
+def session_windows(folder: Path, cache: Path | None = None) -> SessionWindows:
+    """The session's windows, from the cache when its files and the hr spec are unchanged."""
+    cache = cache or Path(os.environ.get("MMER_CACHE", Path.home() / ".cache" / "mmer")) / "e4"
+    key = _key(folder)
+    path = cache / f"{folder.name}-{key}.npz"
+    if path.is_file():
+        with np.load(path) as npz:
+            return SessionWindows(folder.name, npz["features"], npz["stats"], npz["y"], npz["t_end"])
+    windows = _compute(folder)
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, features=windows.features, stats=windows.stats, y=windows.y, t_end=windows.t_end)
+    os.replace(tmp, path)
+    return windows
+
+
+def _key(folder: Path) -> str:
+    files = sorted([*folder.glob("*.csv"), folder.parent / "labels.csv"])
+    described = [(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.is_file()]
+    code = [
+        hashlib.sha256(Path(module.__file__).read_bytes()).hexdigest()
+        for module in (*CACHED_CODE, sys.modules[__name__])
+    ]
+    text = json.dumps([code, described, SPECS["hr"].params, SPECS["hr"].window_s, SPECS["hr"].hop_s])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _compute(folder: Path) -> SessionWindows:
+    session = read_e4_session(folder)
+    features, stats, y, ends = [], [], [], []
+    for w in e4_windows(session):
+        try:
+            features.append(preprocess("hr", w.data))
+        except ValueError:  # the edge rejects this window (too few plausible beats): it is never scored
+            features.append(np.full(len(HR_FEATURES), np.nan, np.float32))
+        stats.append(reference_stats(w.data))
+        y.append(-1 if w.label is None else QUADRANTS.index(w.label))
+        ends.append(w.t_end)
+    return SessionWindows(folder.name, np.stack(features), np.stack(stats), np.array(y), np.array(ends))
+
+
+def reference_stats(w: WristData) -> np.ndarray:
+    """REFERENCE_STATS of one window: the plain statistics a classical wrist-stress baseline feeds its
+    random forest (NaN where a channel has no samples)."""
+    rr = w.beats[:, 1]
+    rr = rr[(rr >= SPECS["hr"].params["min_rr_s"]) & (rr <= SPECS["hr"].params["max_rr_s"])]
+    hr = 60.0 / rr if rr.size else np.full(1, np.nan)
+    diffs = np.diff(rr)
+    out = [
+        hr.mean(),
+        hr.std(),
+        hr.min(),
+        hr.max(),
+        np.sqrt(np.mean(diffs**2)) if diffs.size else np.nan,
+        rr.std() if rr.size else np.nan,
+    ]
+    for samples in (w.eda, w.temp):
+        if samples is None or len(samples) < 2:
+            out += [np.nan] * 5
+            continue
+        t, v = samples[:, 0], samples[:, 1]
+        out += [v.mean(), v.std(), v.min(), v.max(), np.polyfit(t - t[0], v, 1)[0]]
+    return np.asarray(out, dtype=np.float64)
