@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from testkit.localhost import start_redis, start_redis_cluster
+
+
+@pytest.fixture(scope="session", autouse=True)
+def speech_feature_cache(tmp_path_factory) -> Path:
+    """Speech features of the tests' generated files are cached in the session's tmp, not the user's cache."""
+    path = tmp_path_factory.mktemp("mmer-cache")
+    os.environ["MMER_CACHE"] = str(path)
+    return path
 
 
 @pytest.fixture(scope="session")

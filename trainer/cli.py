@@ -16,7 +16,7 @@ STEPS = {
     "pipeline": "train, export, quantize (4 methods), evaluate, choose, compile and sign every modality",
     "train": "train the fp32 Keras model of one modality",
     "quantize": "quantize an exported ONNX model to INT8",
-    "evaluate": "evaluate fp32 and INT8 models on the test split",
+    "evaluate": "score a bundle on a labelled set exactly as the edge would (or a work directory's test split)",
     "push": "upload signed bundles to a coordinator's registry",
     "serve": "retrain on new labelled data and push models that are at least as good",
 }
@@ -140,7 +140,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
     quant.set_defaults(run=run_quantize)
 
     ev = steps.add_parser("evaluate", help=STEPS["evaluate"], description=STEPS["evaluate"])
-    ev.add_argument("--work", type=Path, required=True, help="a directory `mmer trainer train` wrote")
+    target = ev.add_mutually_exclusive_group(required=True)
+    target.add_argument("--bundle", type=Path, help="a signed bundle directory (e.g. models/speech)")
+    target.add_argument("--work", type=Path, help="a directory `mmer trainer train` wrote: its test split")
+    ev.add_argument(
+        "--data", metavar="KIND:PATH", help=f"with --bundle: a labelled set ({', '.join(EVALUATE_KINDS)})"
+    )
+    ev.add_argument(
+        "--pubkey", type=Path, help="with --bundle: verify with this key (default BUNDLE/../keys/trainer.pub)"
+    )
+    ev.add_argument(
+        "--json", action="store_true", help="with --bundle: one JSON object instead of the report"
+    )
     ev.set_defaults(run=run_evaluate)
 
 
@@ -356,11 +367,21 @@ def run_quantize(args: argparse.Namespace) -> int:
     return 0
 
 
+# data kind -> module in trainer.yardstick whose score_bundle(bundle_dir, folder) scores a bundle (given
+# public_key=PATH when --pubkey is, else verified with the key beside the bundles, BUNDLE/../keys/trainer.pub)
+EVALUATE_KINDS = {
+    "speech": "trainer.yardstick.speech",
+}
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
-    """Evaluate every model in --work on its test split and print the figures as JSON."""
+    """Score --bundle on --data as the edge would, or every model in --work on its test split (JSON)."""
     import json
 
     from trainer.steps import evaluate_step
+
+    if args.bundle is not None:
+        return _evaluate_bundle(args)
 
     try:
         result = evaluate_step(args.work)
@@ -368,4 +389,50 @@ def run_evaluate(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 2
     print(json.dumps(result, indent=2))
+    return 0
+
+
+def _evaluate_bundle(args: argparse.Namespace) -> int:
+    """`evaluate --bundle DIR --data KIND:PATH`: the bundle's report on a labelled set."""
+    import importlib
+    import json
+
+    from mmer_core.bundle import BundleError
+
+    if not args.data:
+        print("evaluate --bundle needs --data KIND:PATH, the labelled set to score it on", file=sys.stderr)
+        return 2
+    kind, sep, path = args.data.partition(":")
+    if not sep or kind not in EVALUATE_KINDS:
+        print(
+            f"--data {args.data!r}: expected KIND:PATH with KIND one of {', '.join(EVALUATE_KINDS)}",
+            file=sys.stderr,
+        )
+        return 2
+    if not Path(path).is_dir():
+        print(f"--data {args.data!r}: {path} is not a directory", file=sys.stderr)
+        return 2
+    try:
+        key = {"public_key": args.pubkey} if args.pubkey else {}
+        scored = importlib.import_module(EVALUATE_KINDS[kind]).score_bundle(args.bundle, Path(path), **key)
+    except (BundleError, ValueError, OSError) as exc:
+        print(f"evaluate: {exc}", file=sys.stderr)
+        return 1
+    report = scored.report()
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"{args.bundle} on {args.data}: {report['n']} {report['unit']}s of {report['persons']} persons")
+    print(f"accuracy {report['accuracy']:.3f}  macro-F1 {report['macro_f1']:.3f}  UAR {report['uar']:.3f}  "
+          f"majority-class accuracy {report['majority']:.3f}")  # fmt: skip
+    width = max(len(label) for label in report["labels"])
+    print(
+        f"{'':<{width}}  recall   count  confusion (rows: truth, columns: predicted {' '.join(report['labels'])})"
+    )
+    for i, label in enumerate(report["labels"]):
+        recall = report["recall"][label]
+        shown = "   -  " if recall is None else f"{recall:6.3f}"
+        print(
+            f"{label:<{width}}  {shown}  {report['counts'][label]:6d}  {' '.join(f'{c:5d}' for c in report['confusion'][i])}"
+        )
     return 0
