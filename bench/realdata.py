@@ -19,12 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+from trainer.yardstick import KINDS
 from trainer.yardstick.options import YardstickOptions
-
-# data kind -> module in trainer.yardstick exposing yardstick(folder, options) and score_bundle(bundle, folder)
-KINDS = {
-    "speech": "trainer.yardstick.speech",
-}
 
 
 def parse_data(spec: str) -> tuple[str, Path]:

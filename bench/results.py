@@ -55,6 +55,12 @@ def realdata_table(data: dict, reference: dict) -> str:
             rows.append(
                 f"| {name} | {split} | {label} | {pct(entry, 'accuracy')} | {pct(entry, 'macro_f1')} |"
             )
+        for ref, e in sorted(s.get("eight_classes", {}).items()):
+            if ref != "published":
+                rows.append(
+                    f"| {name} | {split}, the 8 original emotions | {ref} (UAR {e['uar']:.3f}) "
+                    f"| {pct(e, 'accuracy')} | {pct(e, 'macro_f1')} |"
+                )
     published = [(name, p) for name in sorted(data["sets"]) for p in reference.get(name, [])]
     if published:
         rows += ["", "Published person-independent figures on the same corpora, for orientation:", ""]

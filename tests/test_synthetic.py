@@ -12,6 +12,7 @@ from sklearn.preprocessing import StandardScaler
 
 from mmer_core.modalities import MODALITIES, SPECS
 from mmer_core.preprocess import preprocess, preprocess_batch
+from mmer_core.preprocess.image import preprocess_found
 from mmer_core.synthetic import NoiseConfig, Session, SessionConfig, make_windows, stream_windows
 from mmer_core.taxonomy import QUADRANTS
 
@@ -98,11 +99,16 @@ def _features(modality: str, windows: list[np.ndarray]) -> np.ndarray:
 def test_each_modality_alone_separates_the_classes_but_imperfectly(modality: str) -> None:
     stride = {"hr": 2, "eeg": 2, "speech": 1, "image": 5}[modality]
     data = make_windows(modality, 10, 240, seed=1, stride=stride)
-    x = _features(modality, data.windows)
-    held_out = np.isin(data.subjects, np.unique(data.subjects)[:3])
+    if modality == "image":  # a synthetic camera frame sometimes shows no face, which the trainer leaves out
+        crops, found = preprocess_found(data.windows)
+        assert found.mean() > 0.8, f"faces found in {found.mean():.0%} of the synthetic frames"
+        x, labels, subjects = crops.reshape(len(crops), -1), data.labels[found], data.subjects[found]
+    else:
+        x, labels, subjects = _features(modality, data.windows), data.labels, data.subjects
+    held_out = np.isin(subjects, np.unique(subjects)[:3])
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-    clf.fit(x[~held_out], data.labels[~held_out])
-    accuracy = clf.score(x[held_out], data.labels[held_out])
+    clf.fit(x[~held_out], labels[~held_out])
+    accuracy = clf.score(x[held_out], labels[held_out])
     assert 0.40 < accuracy < 0.95, f"{modality}: held-out-subject accuracy {accuracy:.3f}"
     assert set(np.unique(data.labels)) == set(range(len(QUADRANTS)))
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from mmer_core.modalities import MODALITIES
+from trainer.yardstick import KINDS as YARDSTICK_KINDS
 
 AVAILABLE = True  # every step (keygen, pipeline, train, quantize, evaluate, push, serve) is built
 
@@ -144,7 +145,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     target.add_argument("--bundle", type=Path, help="a signed bundle directory (e.g. models/speech)")
     target.add_argument("--work", type=Path, help="a directory `mmer trainer train` wrote: its test split")
     ev.add_argument(
-        "--data", metavar="KIND:PATH", help=f"with --bundle: a labelled set ({', '.join(EVALUATE_KINDS)})"
+        "--data", metavar="KIND:PATH", help=f"with --bundle: a labelled set ({', '.join(YARDSTICK_KINDS)})"
     )
     ev.add_argument(
         "--pubkey", type=Path, help="with --bundle: verify with this key (default BUNDLE/../keys/trainer.pub)"
@@ -367,13 +368,6 @@ def run_quantize(args: argparse.Namespace) -> int:
     return 0
 
 
-# data kind -> module in trainer.yardstick whose score_bundle(bundle_dir, folder) scores a bundle (given
-# public_key=PATH when --pubkey is, else verified with the key beside the bundles, BUNDLE/../keys/trainer.pub)
-EVALUATE_KINDS = {
-    "speech": "trainer.yardstick.speech",
-}
-
-
 def run_evaluate(args: argparse.Namespace) -> int:
     """Score --bundle on --data as the edge would, or every model in --work on its test split (JSON)."""
     import json
@@ -403,9 +397,9 @@ def _evaluate_bundle(args: argparse.Namespace) -> int:
         print("evaluate --bundle needs --data KIND:PATH, the labelled set to score it on", file=sys.stderr)
         return 2
     kind, sep, path = args.data.partition(":")
-    if not sep or kind not in EVALUATE_KINDS:
+    if not sep or kind not in YARDSTICK_KINDS:
         print(
-            f"--data {args.data!r}: expected KIND:PATH with KIND one of {', '.join(EVALUATE_KINDS)}",
+            f"--data {args.data!r}: expected KIND:PATH with KIND one of {', '.join(YARDSTICK_KINDS)}",
             file=sys.stderr,
         )
         return 2
@@ -414,7 +408,7 @@ def _evaluate_bundle(args: argparse.Namespace) -> int:
         return 2
     try:
         key = {"public_key": args.pubkey} if args.pubkey else {}
-        scored = importlib.import_module(EVALUATE_KINDS[kind]).score_bundle(args.bundle, Path(path), **key)
+        scored = importlib.import_module(YARDSTICK_KINDS[kind]).score_bundle(args.bundle, Path(path), **key)
     except (BundleError, ValueError, OSError) as exc:
         print(f"evaluate: {exc}", file=sys.stderr)
         return 1
