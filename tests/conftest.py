@@ -14,7 +14,7 @@ from testkit.localhost import start_redis, start_redis_cluster
 def speech_feature_cache(tmp_path_factory) -> Path:
     """Speech features of the tests' generated files are cached in the session's tmp, not the user's cache."""
     path = tmp_path_factory.mktemp("mmer-cache")
-    os.environ["MMER_CACHE"] = str(path)
+    os.environ["XDG_CACHE_HOME"] = str(path)
     return path
 
 

@@ -25,7 +25,7 @@ MMER = str(Path(sys.executable).parent / "mmer")
 
 def run(args: list[str], cache: Path, timeout: float = 600) -> subprocess.CompletedProcess:
     """A command (`mmer ...` or `-m module ...`) with feature caching in `cache` and single-threaded BLAS."""
-    env = {**os.environ, "MMER_CACHE": str(cache), "OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1"}
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache), "OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1"}
     command = [MMER, *args[1:]] if args[0] == "mmer" else [sys.executable, *args]
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
 

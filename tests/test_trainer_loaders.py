@@ -76,7 +76,7 @@ def test_unnamed_file_and_empty_folder_are_clear_errors(tmp_path: Path) -> None:
 @pytest.fixture
 def e4_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Session windows are cached per test, never in the user's cache."""
-    monkeypatch.setenv("MMER_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     return tmp_path / "cache"
 
 

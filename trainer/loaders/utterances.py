@@ -2,7 +2,7 @@
 of openSMILE functionals, through the same `mmer_core.preprocess.speech` code the edge runs.
 
 openSMILE costs ~0.1 s per utterance, so each file's rows are cached outside the project (in
-`$MMER_CACHE` or `~/.cache/mmer/speech`), keyed by the file's path, size and modification time and by every
+trainer.cache's speech folder), keyed by the file's path, size and modification time and by every
 speech preprocessing parameter: a changed file or a changed parameter is recomputed, never served stale.
 """
 
@@ -21,12 +21,9 @@ import numpy as np
 
 from mmer_core.modalities import SPECS
 from mmer_core.preprocess import speech
+from trainer.cache import cache_dir
 
 SPEC = SPECS["speech"]
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("MMER_CACHE", Path.home() / ".cache" / "mmer")) / "speech"
 
 
 @dataclass(frozen=True)
@@ -48,7 +45,7 @@ def _key(path: Path) -> str:
 
 def file_utterances(path: Path, read: Callable[[Path], np.ndarray]) -> FileUtterances:
     """The utterances the edge would find in this recording and their features (cached)."""
-    cached = cache_dir() / f"{_key(path)}.npz"
+    cached = cache_dir("speech") / f"{_key(path)}.npz"
     if cached.exists():
         with np.load(cached) as z:
             return FileUtterances(z["features"], z["reference"], z["starts_s"], z["ends_s"])
@@ -122,7 +119,7 @@ class Recordings:
 def recordings(files: Sequence[tuple[Path, int, str]], read: Callable[[Path], np.ndarray]) -> Recordings:
     """(path, label index, speaker) per file -> utterance rows, in the order given."""
     xs, refs, ys, speakers, units, silent = [], [], [], [], [], []
-    missing = [path for path, _, _ in files if not (cache_dir() / f"{_key(path)}.npz").exists()]
+    missing = [path for path, _, _ in files if not (cache_dir("speech") / f"{_key(path)}.npz").exists()]
     in_child_processes(_Cached(read), missing)
     for i, (path, label, speaker) in enumerate(files):
         found = file_utterances(path, read)

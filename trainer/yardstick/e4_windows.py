@@ -2,7 +2,7 @@
 
 A session's windows take seconds to compute (beat detection in an hour of BVP, then hundreds of
 windows), and the yardstick reads each many times, so they are cached outside the project under
-~/.cache/mmer/e4 (MMER_CACHE overrides), keyed by the session's files (path, size, mtime), the hr
+trainer.cache's e4 folder, keyed by the session's files (path, size, mtime), the hr
 spec's parameters and the source of the code that reads, windows and preprocesses them: a changed file,
 parameter or feature is computed again.
 """
@@ -31,6 +31,7 @@ from mmer_core.modalities import HR_FEATURES, SPECS
 from mmer_core.preprocess import preprocess
 from mmer_core.taxonomy import QUADRANTS
 from mmer_core.wrist import WristData
+from trainer.cache import cache_dir
 
 # the code whose output is cached: a change to any of them makes every cached session stale
 CACHED_CODE = (
@@ -91,7 +92,7 @@ def labelled_sessions(root: Path) -> list[Path]:
 
 def session_windows(folder: Path, cache: Path | None = None) -> SessionWindows:
     """The session's windows, from the cache when its files and the hr spec are unchanged."""
-    cache = cache or Path(os.environ.get("MMER_CACHE", Path.home() / ".cache" / "mmer")) / "e4"
+    cache = cache or cache_dir("e4")
     key = _key(folder)
     path = cache / f"{folder.name}-{key}.npz"
     if path.is_file():
