@@ -144,9 +144,9 @@ def replay_wav_folder(root: Path) -> Iterator[Window]:
         label, _speaker = speech_label_and_speaker(path, root)
         audio = read_wav(path)
         duration = len(audio) / SPECS["speech"].sample_rate_hz
-        for w in windower.push(SensorChunk("speech", t, t + duration, audio)):
-            yield Window(w.modality, w.t_start, w.t_end, w.data, label)
+        yield from windower.push(SensorChunk("speech", t, t + duration, audio, label))
         t += duration + GAP_S
+    yield from windower.flush()
 
 
 # ------------------------------------------------------------------ DEAP
