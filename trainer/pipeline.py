@@ -85,7 +85,7 @@ def choose(fp32: Evaluation, methods: dict[str, Evaluation], max_drop_pp: float)
 def run_modality(modality: str, dataset: data_mod.Dataset, options: PipelineOptions, log: Log) -> ModalityRun:
     """Train, export, quantize with every method, evaluate, choose and bundle one modality."""
     from trainer.augment import augmenter
-    from trainer.models import build_model, fit
+    from trainer.models import EARLY_STOPPING, build_model, fit
 
     params: dict[str, float] = dict(options.extra_params)
     if options.wearer_baseline > 0 and dataset.x.ndim == 2:
@@ -122,6 +122,7 @@ def run_modality(modality: str, dataset: data_mod.Dataset, options: PipelineOpti
         log,
         sample_weight=weights,
         augment=augmenter(modality),
+        early_stopping=EARLY_STOPPING[modality],
     )
     work = options.out / "work" / modality
     fp32_path = export_onnx(model, work / "model.fp32.onnx", model.input.name, parts.test.x[:64])
