@@ -100,11 +100,20 @@ def balanced_class_weights(y: np.ndarray) -> dict[int, float]:
     return {int(c): float(len(y) / (len(classes) * n)) for c, n in zip(classes, counts, strict=True)}
 
 
-def fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
-        epochs: int, seed: int, log=print, class_weight: dict[int, float] | None = None,
-        sample_weight: np.ndarray | None = None,
-        augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
-        early_stopping: bool = True) -> dict[str, float]:  # fmt: skip
+def fit(
+    model,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    epochs: int,
+    seed: int,
+    log=print,
+    class_weight: dict[int, float] | None = None,
+    sample_weight: np.ndarray | None = None,
+    augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
+    early_stopping: bool = True,
+) -> dict[str, float]:
     """Train with early stopping on validation loss, keeping the best weights; sample_weight weighs each
     training row's loss (trainer.balance); with `augment` (trainer.augment.augmenter) every batch is a fresh
     random variant of its training windows."""
@@ -118,8 +127,10 @@ def fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_va
     class Progress(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
-            log(f"    epoch {epoch + 1:3d}  loss {logs.get('loss', 0):.3f}  acc {logs.get('accuracy', 0):.3f}  "
-                f"val_acc {logs.get('val_accuracy', 0):.3f}")  # fmt: skip
+            log(
+                f"    epoch {epoch + 1:3d}  loss {logs.get('loss', 0):.3f}  acc {logs.get('accuracy', 0):.3f}  "
+                f"val_acc {logs.get('val_accuracy', 0):.3f}"
+            )
 
     # fresh random variants every batch make a slower start: a model that sees them may sit near chance for
     # ten epochs before it learns, so it gets longer before its validation loss may stop the run
@@ -146,8 +157,11 @@ def fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_va
             train, validation_data=(x_val, y_val), epochs=epochs, callbacks=callbacks, verbose=0
         )
     best = int(np.argmin(history.history["val_loss"])) if early_stopping else len(history.history["loss"]) - 1
-    return {"epochs": len(history.history["loss"]), "best_epoch": best + 1,
-            "val_accuracy": float(history.history["val_accuracy"][best])}  # fmt: skip
+    return {
+        "epochs": len(history.history["loss"]),
+        "best_epoch": best + 1,
+        "val_accuracy": float(history.history["val_accuracy"][best]),
+    }
 
 
 def _augmented_batches(x, y, augment, seed, sample_weight):
