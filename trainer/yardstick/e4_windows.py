@@ -10,11 +10,8 @@ parameter or feature is computed again.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +29,7 @@ from mmer_core.modalities import HR_FEATURES, SPECS
 from mmer_core.preprocess import preprocess
 from mmer_core.taxonomy import QUADRANTS
 from mmer_core.wrist import WristData
-from trainer.cache import cache_dir
+from trainer.cache import cache_dir, cache_key, cached_arrays
 
 # the code whose output is cached: a change to any of them makes every cached session stale
 CACHED_CODE = (
@@ -95,42 +92,19 @@ def labelled_sessions(root: Path) -> list[Path]:
 
 
 def session_windows(source: Path, cache: Path | None = None) -> SessionWindows:
-    """The session's windows (an E4 folder or a WESAD pickle), from the cache when its files and the hr spec
-    are unchanged."""
-    cache = cache or cache_dir("e4")
-    key = _key(source)
-    path = cache / f"{source.stem}-{key}.npz"
-    if path.is_file():
-        with np.load(path) as npz:
-            return SessionWindows(str(npz["person"]), npz["features"], npz["stats"], npz["y"], npz["t_end"])
-    windows = _compute(_read(source))
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(
-        tmp,
-        person=windows.person,
-        features=windows.features,
-        stats=windows.stats,
-        y=windows.y,
-        t_end=windows.t_end,
+    """The session's windows (an E4 folder or a WESAD pickle), from the cache when its files, the hr spec and
+    the code are unchanged."""
+    files = [source] if source.is_file() else sorted([*source.glob("*.csv"), source.parent / "labels.csv"])
+    hr = SPECS["hr"]
+    key = cache_key(files, (*CACHED_CODE, sys.modules[__name__]), [hr.params, hr.window_s, hr.hop_s])
+    arrays = cached_arrays(
+        (cache or cache_dir("e4")) / f"{source.stem}-{key}.npz", lambda: asdict(_compute(_read(source)))
     )
-    os.replace(tmp, path)
-    return windows
+    return SessionWindows(str(arrays.pop("person")), **arrays)
 
 
 def _read(source: Path) -> E4Session:
     return read_wesad_session(source) if source.suffix == ".pkl" else read_e4_session(source)
-
-
-def _key(source: Path) -> str:
-    files = [source] if source.is_file() else sorted([*source.glob("*.csv"), source.parent / "labels.csv"])
-    described = [(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.is_file()]
-    code = [
-        hashlib.sha256(Path(module.__file__).read_bytes()).hexdigest()
-        for module in (*CACHED_CODE, sys.modules[__name__])
-    ]
-    text = json.dumps([code, described, SPECS["hr"].params, SPECS["hr"].window_s, SPECS["hr"].hop_s])
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _compute(session: E4Session) -> SessionWindows:
