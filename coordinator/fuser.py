@@ -21,6 +21,7 @@ from coordinator.fusion_engine import TICK_S, FusionEngine
 from coordinator.hub import Hub
 from coordinator.measures import Measures
 from coordinator.store import Store, StoreError
+from coordinator.validation import BatchColumns
 from mmer.v1 import fusion_pb2, ingest_pb2
 
 log = logging.getLogger("mmer.coordinator.fusion")
@@ -47,8 +48,8 @@ class Fuser(Protocol):
         """Publish what is fused, stop, and give back what this replica holds."""
         ...
 
-    def add(self, frames: Sequence[Received]) -> None:
-        """New frames this replica fuses, each with its receive time; never waits."""
+    def add(self, cols: BatchColumns, rows: Sequence[int]) -> None:
+        """New frames this replica fuses: `rows` of a validated batch (its columns); never waits."""
         ...
 
     def closed(self) -> Counter[str]:
@@ -176,8 +177,9 @@ class LocalFuser:
     async def stop(self) -> None:
         await self.loop.stop()
 
-    def add(self, frames: Sequence[Received]) -> None:
-        self.loop.take(self.engine.add_many(frames))
+    def add(self, cols: BatchColumns, rows: Sequence[int]) -> None:
+        if rows:
+            self.loop.take(self.engine.add_batch(cols, rows))
 
     def closed(self) -> Counter[str]:
         return Counter(self.engine.closed)

@@ -20,13 +20,15 @@ later windows only.
 from __future__ import annotations
 
 import heapq
+import math
 import time
 from collections import Counter, deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from coordinator.validation import BatchColumns, read_columns
 from mmer.v1 import common_pb2, fusion_pb2, ingest_pb2
 from mmer_core.fusion import Smoother, fuse_stack
 
@@ -35,7 +37,9 @@ HISTORY_PER_MODALITY = 64
 OVERDUE_HOPS = 2.0  # a modality silent for this many hops is not waited for
 TICK_S = 0.005  # the longest a window's grace timer may overrun
 
-Received = tuple[int, int, ingest_pb2.ScoreFrame]  # (window end, coordinator receive time, frame)
+# (window end, coordinator receive time, frame, its probs, its labels): what fusion reads of a frame, read
+# once when the frame's batch was validated
+Received = tuple[int, int, ingest_pb2.ScoreFrame, list[float], tuple[str, ...]]
 
 
 @dataclass
@@ -59,6 +63,8 @@ class SubjectState:
     hop: dict[str, int] = field(default_factory=dict)
     last_receive: dict[str, int] = field(default_factory=dict)
     next_window: int | None = None  # index of the next window to fuse; its end is (index + 1) * window
+    top: int = -(2**62)  # the newest window index waiting (known_since holds next_window..top)
+    blocked: tuple[int, str, float] | None = None  # (window, modality it waits for, until when) if known
     known_since: dict[int, int] = field(default_factory=dict)  # window index -> first receive covering it
     seq: int = 0
 
@@ -92,56 +98,78 @@ class FusionEngine:
         self.subjects: dict[str, SubjectState] = {}
         self._deadlines: list[tuple[int, str, int]] = []  # heap of (deadline, subject, window index)
         self.closed: Counter[str] = Counter()  # windows fused "complete" or when their "grace" ran out
+        self._taxonomies: dict[tuple[str, tuple[str, ...]], common_pb2.Taxonomy] = {}
 
     def add(self, frame: ingest_pb2.ScoreFrame, receive_ns: int) -> list[fusion_pb2.FusedEmotion]:
         """Take one new frame; return the fusion windows it completes (usually zero or one)."""
         return self.add_many([(frame, receive_ns)])
 
-    def add_many(self, frames: Iterable[tuple[ingest_pb2.ScoreFrame, int]]) -> list[fusion_pb2.FusedEmotion]:
-        """Take new frames in order; return the fusion windows they complete, fused in one call."""
+    def add_many(self, frames: Sequence[tuple[ingest_pb2.ScoreFrame, int]]) -> list[fusion_pb2.FusedEmotion]:
+        """Take new (validated) frames in order, each with its receive time; the windows they complete."""
+        return self.add_batch(read_columns([f for f, _ in frames], [r for _, r in frames]))
+
+    def add_batch(
+        self, cols: BatchColumns, rows: Iterable[int] | None = None
+    ) -> list[fusion_pb2.FusedEmotion]:
+        """Take a batch's frames (`rows` of it, all by default) in order; return the fusion windows they
+        complete, fused in one call. Each frame costs a history entry; windows are opened as frames reach
+        them; a window that waits for a modality is looked at again when that modality's frame comes (or it is
+        overdue), not at every frame of the others."""
+        ends, receives = cols.times[:, 0].tolist(), cols.times[:, 4].tolist()
+        subjects, modalities, frames, probs, labels = (
+            cols.subject_ids,
+            cols.modalities,
+            cols.frames,
+            cols.probs,
+            cols.labels,
+        )
+        window_ns, states = self.window_ns, self.subjects
         closed: list[Closed] = []
-        for frame, receive_ns in frames:
-            self._add(frame, receive_ns, closed)
+        for i in range(len(frames)) if rows is None else rows:
+            subject, modality, end, receive_ns = subjects[i], modalities[i], ends[i], receives[i]
+            state = states.get(subject)
+            if state is None:
+                state = states[subject] = SubjectState()
+            history = state.frames.get(modality)
+            if history is None:
+                history = state.frames[modality] = deque(maxlen=HISTORY_PER_MODALITY)
+            received = (end, receive_ns, frames[i], probs[i], labels[i])
+            if history and end < history[-1][0]:  # another device of the modality is ahead: keep order
+                _insert(history, received)
+            else:
+                history.append(received)
+            state.last_receive[modality] = receive_ns
+            newest = state.newest_end.get(modality)
+            if newest is None or end > newest:
+                if newest is not None:
+                    state.hop[modality] = end - newest
+                state.newest_end[modality] = end
+            window = (end - 1) // window_ns
+            if window > state.top:
+                self._open(subject, state, window, receive_ns)
+            blocked = state.blocked  # the window still waits for the same modality: nothing to close
+            if (
+                blocked is None
+                or blocked[1] == modality
+                or receive_ns > blocked[2]
+                or blocked[0] != state.next_window
+            ):
+                self._close_ready(subject, state, None, receive_ns, closed)
         return self._fuse(closed)
 
-    def _add(self, frame: ingest_pb2.ScoreFrame, receive_ns: int, closed: list[Closed]) -> None:
-        subject, modality, end = frame.subject_id, frame.modality, frame.window_end_ns
-        state = self.subjects.get(subject)
-        if state is None:
-            state = self.subjects[subject] = SubjectState()
-        history = state.frames.get(modality)
-        if history is None:
-            history = state.frames[modality] = deque(maxlen=HISTORY_PER_MODALITY)
-        received = (end, receive_ns, frame)
-        if history and end < history[-1][0]:  # another device of the modality is ahead: keep window order
-            i = len(history)
-            while i and history[i - 1][0] > end:
-                i -= 1
-            if len(history) < HISTORY_PER_MODALITY:
-                history.insert(i, received)
-            elif i:  # full: the oldest goes, unless this one is older still
-                history.popleft()
-                history.insert(i - 1, received)
-        else:
-            history.append(received)
-        state.last_receive[modality] = receive_ns
-        newest = state.newest_end.get(modality)
-        if newest is None or end > newest:
-            if newest is not None:
-                state.hop[modality] = end - newest
-            state.newest_end[modality] = end
-        window = (end - 1) // self.window_ns
+    def _open(self, subject: str, state: SubjectState, window: int, receive_ns: int) -> None:
+        """Wait for the subject's windows up to `window` (first frame covering each: now), each with its
+        grace deadline; after a long gap only the last MAX_BACKLOG_WINDOWS of them."""
         if state.next_window is None:
             state.next_window = window
         elif window - state.next_window > MAX_BACKLOG_WINDOWS:  # back after a long gap: skip the void
             for w in range(state.next_window, window - MAX_BACKLOG_WINDOWS):
                 state.known_since.pop(w, None)
             state.next_window = window - MAX_BACKLOG_WINDOWS
-        for w in range(state.next_window, window + 1):
-            if w not in state.known_since:
-                state.known_since[w] = receive_ns
-                heapq.heappush(self._deadlines, (self._deadline(w, receive_ns), subject, w))
-        self._close_ready(subject, state, None, receive_ns, closed)
+        for w in range(max(state.next_window, state.top + 1), window + 1):
+            state.known_since[w] = receive_ns
+            heapq.heappush(self._deadlines, (self._deadline(w, receive_ns), subject, w))
+        state.top = window
 
     def tick(self, now_ns: int | None = None) -> list[fusion_pb2.FusedEmotion]:
         """Fuse the windows whose deadline has passed (and any complete ones behind them)."""
@@ -170,13 +198,15 @@ class FusionEngine:
         while state.next_window is not None and state.next_window in state.known_since:
             w = state.next_window
             end_ns = (w + 1) * self.window_ns
-            if self._complete(state, end_ns, now_ns):
+            blocker = self._blocker(state, end_ns, now_ns)
+            if blocker is None:
                 self.closed["complete"] += 1
                 ready_ns = now_ns
             elif due is not None and w <= due:
                 self.closed["grace"] += 1
                 ready_ns = min(now_ns, self._deadline(w, state.known_since[w]))
             else:
+                state.blocked = (w, *blocker)
                 break
             del state.known_since[w]
             state.next_window = w + 1
@@ -184,8 +214,9 @@ class FusionEngine:
             if window is not None:
                 closed.append(window)
 
-    def _complete(self, state: SubjectState, end_ns: int, now_ns: int) -> bool:
-        """True when no modality of the subject is expected to deliver another frame ending by end_ns."""
+    def _blocker(self, state: SubjectState, end_ns: int, now_ns: int) -> tuple[str, float] | None:
+        """None when no modality of the subject is expected to deliver another frame ending by end_ns; else
+        one that is, and until when it is (it is overdue after; never, while its rhythm is unknown)."""
         for modality, newest in state.newest_end.items():
             if newest >= end_ns:
                 continue
@@ -193,12 +224,14 @@ class FusionEngine:
             if hop is None:
                 limit = self.staleness_ns.get(modality, 3 * self.window_ns)
                 if newest > end_ns - limit:
-                    return False  # one frame so far: its rhythm is unknown, wait for the timer
+                    return modality, math.inf  # one frame so far: its rhythm is unknown, wait for the timer
                 continue
-            if newest + hop > end_ns or now_ns - state.last_receive[modality] > OVERDUE_HOPS * hop:
+            if newest + hop > end_ns:
                 continue
-            return False
-        return True
+            until = state.last_receive[modality] + OVERDUE_HOPS * hop
+            if now_ns <= until:
+                return modality, until
+        return None
 
     def _close(self, subject: str, state: SubjectState, end_ns: int, ready_ns: int) -> Closed | None:
         """Choose the window's inputs (ending at end_ns); ready_ns is when it could be fused (all in, or its
@@ -226,8 +259,7 @@ class FusionEngine:
             return []
         groups: dict[tuple[str, ...], list[int]] = {}
         for i, window in enumerate(closed):
-            labels = tuple(next(iter(window.chosen.values()))[2].labels)
-            groups.setdefault(labels, []).append(i)
+            groups.setdefault(next(iter(window.chosen.values()))[4], []).append(i)
         fused: list[tuple[list[float], dict[str, float]]] = [([], {})] * len(closed)
         for labels, members in groups.items():
             modalities = sorted({m for i in members for m in closed[i].chosen})
@@ -237,7 +269,7 @@ class FusionEngine:
             for col, i in enumerate(members):
                 window = closed[i]
                 for m, r in window.chosen.items():
-                    stack[index[m], col] = r[2].probs
+                    stack[index[m], col] = r[3]
                     weights[index[m], col] = 1.0 if window.weights is None else window.weights[m]
             probs, normalised = fuse_stack(stack, weights, self.strategy)
             for col, i in enumerate(members):
@@ -249,36 +281,45 @@ class FusionEngine:
         self, window: Closed, fused: list[float], weights: dict[str, float]
     ) -> fusion_pb2.FusedEmotion:
         chosen = window.chosen
-        labels = tuple(next(iter(chosen.values()))[2].labels)
+        freshest = max(chosen.values(), key=lambda r: r[0])
+        labels = freshest[4]
         probs = self.smoother.update(window.subject, fused)
         fused_ns = time.time_ns()
-        freshest = max(chosen.values(), key=lambda r: r[0])
-        truths = Counter(r[2].truth_label for r in chosen.values() if r[2].truth_label)
-        return fusion_pb2.FusedEmotion(
+        truths = [truth for r in chosen.values() if (truth := r[2].truth_label)]
+        emotion = fusion_pb2.FusedEmotion(
             subject_id=window.subject,
             window_start_ns=window.end_ns - self.window_ns,
             window_end_ns=window.end_ns,
             label=labels[probs.index(max(probs))],
-            taxonomy=common_pb2.Taxonomy(name=freshest[2].taxonomy, labels=labels),
+            taxonomy=self._taxonomy(freshest[2].taxonomy, labels),
             probs=probs,
-            contributions=[
-                fusion_pb2.Contribution(
-                    modality=m,
-                    weight=weights[m],
-                    probs=r[2].probs,
-                    device_id=r[2].device_id,
-                    seq=r[2].seq,
-                    model_version=r[2].model_version,
-                    age_ms=(fused_ns - r[0]) / 1e6,
-                )
-                for m, r in sorted(chosen.items())
-            ],
             strategy=self.strategy,
             latency=breakdown(freshest[2], freshest[1], window.ready_ns, fused_ns),
             seq=window.seq,
             published_ns=fused_ns,  # fusion time until the coordinator publishes and overwrites it
-            truth_label=truths.most_common(1)[0][0] if truths else "",
+            truth_label=Counter(truths).most_common(1)[0][0] if truths else "",
         )
+        add = emotion.contributions.add
+        for m, r in sorted(chosen.items()):
+            frame = r[2]
+            add(
+                modality=m,
+                weight=weights[m],
+                probs=r[3],
+                device_id=frame.device_id,
+                seq=frame.seq,
+                model_version=frame.model_version,
+                age_ms=(fused_ns - r[0]) / 1e6,
+            )
+        return emotion
+
+    def _taxonomy(self, name: str, labels: tuple[str, ...]) -> common_pb2.Taxonomy:
+        """The Taxonomy message of a label set, built once."""
+        key = (name, labels)
+        taxonomy = self._taxonomies.get(key)
+        if taxonomy is None:
+            taxonomy = self._taxonomies[key] = common_pb2.Taxonomy(name=name, labels=labels)
+        return taxonomy
 
     def _weights(self, chosen: Mapping[str, Received]) -> dict[str, float] | None:
         """Each chosen modality's weight (None: all equal)."""
@@ -295,6 +336,19 @@ class FusionEngine:
             return None
         fill = sum(known.values()) / len(known)
         return {m: known.get(m, fill) for m in chosen}
+
+
+def _insert(history: deque[Received], received: Received) -> None:
+    """Put a frame into a history in window order (the oldest goes when it is full, unless it is this one)."""
+    end = received[0]
+    i = len(history)
+    while i and history[i - 1][0] > end:
+        i -= 1
+    if len(history) < HISTORY_PER_MODALITY:
+        history.insert(i, received)
+    elif i:
+        history.popleft()
+        history.insert(i - 1, received)
 
 
 def breakdown(

@@ -32,6 +32,7 @@ from coordinator.hub import Hub
 from coordinator.measures import Measures
 from coordinator.redis_store import LuaScript, RedisStore, redis_call, store_errors, stream_entry_frames
 from coordinator.store import StoreError
+from coordinator.validation import BatchColumns, read_columns
 from mmer.v1 import fusion_pb2
 
 log = logging.getLogger("mmer.coordinator.sharing")
@@ -136,13 +137,14 @@ class SharedFuser:
             total.update(engine.closed)
         return total
 
-    def add(self, frames: Sequence[Received]) -> None:
+    def add(self, cols: BatchColumns, rows: Sequence[int]) -> None:
         """Frames stored by this replica while it held their shard's lease."""
-        by_shard: dict[int, list[Received]] = {}
-        for received in frames:
-            by_shard.setdefault(self.store.shard_of(received[0].subject_id), []).append(received)
+        shard_of, subjects = self.store.shard_of, cols.subject_ids
+        by_shard: dict[int, list[int]] = {}
+        for i in rows:
+            by_shard.setdefault(shard_of(subjects[i]), []).append(i)
         for shard, group in by_shard.items():
-            self._feed(shard, group)
+            self._feed(shard, cols, group)
 
     @redis_call
     async def append(self, emotions: list[fusion_pb2.FusedEmotion]) -> list[fusion_pb2.FusedEmotion]:
@@ -167,25 +169,32 @@ class SharedFuser:
                 appended.append(emotion)
         return appended
 
-    def _feed(self, shard: int, frames: list[Received]) -> None:
-        """Frames of a shard (with their receive times) into its engine; the windows they close go to the
-        outbox. Called for the frames this replica stored as the shard's owner, and for the inbox; a shard
-        being taken over holds them until its rebuild is done."""
+    def _feed(self, shard: int, cols: BatchColumns, rows: list[int]) -> None:
+        """Rows of a batch of a shard's frames into its engine; the windows they close go to the outbox.
+        Called for the frames this replica stored as the shard's owner, and for the inbox; a shard being
+        taken over holds them until its rebuild is done."""
         engine = self.engines.get(shard)
         if engine is None:
             held = self._rebuilding.get(shard)
             if held is not None:
-                held.extend(frames)
+                receives = cols.times[:, 4].tolist()
+                held.extend((cols.frames[i], receives[i]) for i in rows)
             return  # not ours (any more): the next owner rebuilds from the history
-        fed, fresh = self._fed[shard], []
-        for received in frames:
-            frame = received[0]
-            key = (frame.device_id, frame.modality)
-            if frame.seq <= fed.get(key, 0):
-                continue  # fed already: the rebuilt history and the inbox overlap
-            fed[key] = frame.seq
-            fresh.append(received)
-        self.loop.take(engine.add_many(fresh))
+        fed, devices, modalities, seqs = self._fed[shard], cols.device_ids, cols.modalities, cols.seqs
+        fresh = []
+        for i in rows:
+            key = (devices[i], modalities[i])
+            if seqs[i] > fed.get(key, 0):  # else fed already: the rebuilt history and the inbox overlap
+                fed[key] = seqs[i]
+                fresh.append(i)
+        if fresh:
+            self.loop.take(engine.add_batch(cols, fresh))
+
+    def _feed_stored(self, shard: int, frames: list[Received]) -> None:
+        """Stored frames (from the shard's history or inbox), each with its receive time, into _feed."""
+        if frames:
+            cols = read_columns([f for f, _ in frames], [r for _, r in frames])
+            self._feed(shard, cols, list(range(len(frames))))
 
     async def _lease_loop(self) -> None:
         while not self._stopping.is_set():
@@ -268,7 +277,7 @@ class SharedFuser:
         frames = [f for _, fields in history for f in stream_entry_frames(fields)]
         frames += self._rebuilding.pop(shard)  # stored since we hold the lease; the history may have them too
         self.engines[shard], self._fed[shard] = self.new_engine(), {}
-        self._feed(shard, frames)
+        self._feed_stored(shard, frames)
         reader = self._readers.get(shard)
         if self.cluster and (reader is None or reader.done()):
             reader = self._readers[shard] = asyncio.create_task(
@@ -301,8 +310,7 @@ class SharedFuser:
                 continue
             for stream, entries in replies or []:
                 shard = int(stream.decode().split("{s", 1)[1].split("}", 1)[0])
-                for _, fields in entries:
-                    self._feed(shard, stream_entry_frames(fields))
+                self._feed_stored(shard, [f for _, fields in entries for f in stream_entry_frames(fields)])
 
     async def _tail_loop(self, last: str) -> None:
         while not self._stopping.is_set():
