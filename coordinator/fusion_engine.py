@@ -37,9 +37,11 @@ HISTORY_PER_MODALITY = 64
 OVERDUE_HOPS = 2.0  # a modality silent for this many hops is not waited for
 TICK_S = 0.005  # the longest a window's grace timer may overrun
 
-# (window end, coordinator receive time, frame, its probs, its labels): what fusion reads of a frame, read
-# once when the frame's batch was validated
-Received = tuple[int, int, ingest_pb2.ScoreFrame, list[float], tuple[str, ...]]
+# What fusion keeps of a frame, read once when its batch was validated: (window end, coordinator receive
+# time, probs, labels, device, seq, model version, taxonomy, truth label, inference start, inference end,
+# send time). Plain values only, no message: the garbage collector untracks such tuples, and a history of
+# messages (which it tracks) made its full collections walk every frame the engine remembers.
+Received = tuple[int, int, tuple[float, ...], tuple[str, ...], str, int, int, str, str, int, int, int]
 
 
 @dataclass
@@ -115,17 +117,28 @@ class FusionEngine:
         complete, fused in one call. Each frame costs a history entry; windows are opened as frames reach
         them; a window that waits for a modality is looked at again when that modality's frame comes (or it is
         overdue), not at every frame of the others."""
-        ends, receives = cols.times[:, 0].tolist(), cols.times[:, 4].tolist()
-        subjects, modalities, frames, probs, labels = (
-            cols.subject_ids,
-            cols.modalities,
-            cols.frames,
-            cols.probs,
-            cols.labels,
+        ends, inference_starts, inference_ends, sends, receives = cols.times.T.tolist()
+        records = list(
+            zip(
+                ends,
+                receives,
+                map(tuple, cols.probs),
+                cols.labels,
+                cols.device_ids,
+                cols.seqs,
+                cols.model_versions,
+                cols.taxonomies,
+                cols.truth_labels,
+                inference_starts,
+                inference_ends,
+                sends,
+                strict=True,
+            )
         )
+        subjects, modalities = cols.subject_ids, cols.modalities
         window_ns, states = self.window_ns, self.subjects
         closed: list[Closed] = []
-        for i in range(len(frames)) if rows is None else rows:
+        for i in range(len(records)) if rows is None else rows:
             subject, modality, end, receive_ns = subjects[i], modalities[i], ends[i], receives[i]
             state = states.get(subject)
             if state is None:
@@ -133,7 +146,7 @@ class FusionEngine:
             history = state.frames.get(modality)
             if history is None:
                 history = state.frames[modality] = deque(maxlen=HISTORY_PER_MODALITY)
-            received = (end, receive_ns, frames[i], probs[i], labels[i])
+            received = records[i]
             if history and end < history[-1][0]:  # another device of the modality is ahead: keep order
                 _insert(history, received)
             else:
@@ -259,7 +272,7 @@ class FusionEngine:
             return []
         groups: dict[tuple[str, ...], list[int]] = {}
         for i, window in enumerate(closed):
-            groups.setdefault(next(iter(window.chosen.values()))[4], []).append(i)
+            groups.setdefault(next(iter(window.chosen.values()))[3], []).append(i)
         fused: list[tuple[list[float], dict[str, float]]] = [([], {})] * len(closed)
         for labels, members in groups.items():
             modalities = sorted({m for i in members for m in closed[i].chosen})
@@ -269,7 +282,7 @@ class FusionEngine:
             for col, i in enumerate(members):
                 window = closed[i]
                 for m, r in window.chosen.items():
-                    stack[index[m], col] = r[3]
+                    stack[index[m], col] = r[2]
                     weights[index[m], col] = 1.0 if window.weights is None else window.weights[m]
             probs, normalised = fuse_stack(stack, weights, self.strategy)
             for col, i in enumerate(members):
@@ -282,33 +295,32 @@ class FusionEngine:
     ) -> fusion_pb2.FusedEmotion:
         chosen = window.chosen
         freshest = max(chosen.values(), key=lambda r: r[0])
-        labels = freshest[4]
+        labels = freshest[3]
         probs = self.smoother.update(window.subject, fused)
         fused_ns = time.time_ns()
-        truths = [truth for r in chosen.values() if (truth := r[2].truth_label)]
+        truths = [r[8] for r in chosen.values() if r[8]]
         emotion = fusion_pb2.FusedEmotion(
             subject_id=window.subject,
             window_start_ns=window.end_ns - self.window_ns,
             window_end_ns=window.end_ns,
             label=labels[probs.index(max(probs))],
-            taxonomy=self._taxonomy(freshest[2].taxonomy, labels),
+            taxonomy=self._taxonomy(freshest[7], labels),
             probs=probs,
             strategy=self.strategy,
-            latency=breakdown(freshest[2], freshest[1], window.ready_ns, fused_ns),
+            latency=breakdown(freshest, window.ready_ns, fused_ns),
             seq=window.seq,
             published_ns=fused_ns,  # fusion time until the coordinator publishes and overwrites it
             truth_label=Counter(truths).most_common(1)[0][0] if truths else "",
         )
         add = emotion.contributions.add
         for m, r in sorted(chosen.items()):
-            frame = r[2]
             add(
                 modality=m,
                 weight=weights[m],
-                probs=r[3],
-                device_id=frame.device_id,
-                seq=frame.seq,
-                model_version=frame.model_version,
+                probs=r[2],
+                device_id=r[4],
+                seq=r[5],
+                model_version=r[6],
                 age_ms=(fused_ns - r[0]) / 1e6,
             )
         return emotion
@@ -329,7 +341,7 @@ class FusionEngine:
             return None
         known = {}
         for m, r in chosen.items():
-            w = self.model_weights.get((m, r[2].model_version))
+            w = self.model_weights.get((m, r[6]))
             if w is not None:
                 known[m] = w
         if not known:
@@ -351,17 +363,15 @@ def _insert(history: deque[Received], received: Received) -> None:
         history.insert(i - 1, received)
 
 
-def breakdown(
-    f: ingest_pb2.ScoreFrame, receive_ns: int, ready_ns: int, fused_ns: int
-) -> fusion_pb2.LatencyBreakdown:
+def breakdown(r: Received, ready_ns: int, fused_ns: int) -> fusion_pb2.LatencyBreakdown:
     """Hop durations of a window's freshest frame up to fusion (publish is filled in when published): the
     wait for a grace deadline (ready_ns, if later than its receipt), then the coordinator's own fuse hop."""
-    ms = lambda a, b: max(b - a, 0) / 1e6  # noqa: E731
+    end, receive_ns, inference_start, inference_end, send = r[0], r[1], r[9], r[10], r[11]
     return fusion_pb2.LatencyBreakdown(
-        queue_ms=ms(f.window_end_ns, f.inference_start_ns),
-        inference_ms=ms(f.inference_start_ns, f.inference_end_ns),
-        spool_ms=ms(f.inference_end_ns, f.send_ns),
-        network_ms=ms(f.send_ns, receive_ns),
-        wait_ms=ms(receive_ns, ready_ns),
-        fuse_ms=ms(max(receive_ns, ready_ns), fused_ns),
+        queue_ms=max(inference_start - end, 0) / 1e6,
+        inference_ms=max(inference_end - inference_start, 0) / 1e6,
+        spool_ms=max(send - inference_end, 0) / 1e6,
+        network_ms=max(receive_ns - send, 0) / 1e6,
+        wait_ms=max(ready_ns - receive_ns, 0) / 1e6,
+        fuse_ms=max(fused_ns - max(receive_ns, ready_ns), 0) / 1e6,
     )

@@ -84,8 +84,8 @@ class SharedFuser:
         self.loop = FusionLoop(self.engines.values, self.append, measures)
         self._fed: dict[int, dict[tuple[str, str], int]] = {}  # per shard: last seq fed per device modality
         self._rebuilding: dict[int, list[Received]] = {}  # frames held meanwhile
-        self._renew = self.r.register_script(RENEW)
-        self._release = self.r.register_script(RELEASE)
+        self._renew = LuaScript(self.r, RENEW)
+        self._release = LuaScript(self.r, RELEASE)
         self._append_once = LuaScript(self.r, APPEND_ONCE)
         self._tasks: list[asyncio.Task] = []
         self._stopping = asyncio.Event()
@@ -123,10 +123,10 @@ class SharedFuser:
         for t in done:
             with contextlib.suppress(asyncio.CancelledError, StoreError), store_errors():
                 await t
-        for shard in list(self.engines):
-            with contextlib.suppress(StoreError), store_errors():
-                await self._release(keys=[self.store.shard_key(shard, "owner")], args=[self.me])
+        shards = list(self.engines)
         self.engines.clear()
+        with contextlib.suppress(StoreError), store_errors():
+            await self._give_back(shards)
 
     def owned(self) -> list[int]:
         return sorted(self.engines)
@@ -218,33 +218,61 @@ class SharedFuser:
 
     @redis_call
     async def _tick_leases(self) -> None:
+        """Renew the leases held (all in one round trip: one call per shard, each awaited in turn behind a
+        busy ingest, let leases lapse), hand shards over down to a fair share, take shards up to it."""
         share = await self._fair_share()
-        for shard in range(self.store.shards):
-            key = self.store.shard_key(shard, "owner")
-            if shard in self.engines:
-                if len(self.engines) > share:  # hand over to a replica with fewer shards
-                    self._drop(shard)
-                    await self._release(keys=[key], args=[self.me])
-                    log.info("%s released shard %d", self.me, shard)
-                elif not await self._renew(keys=[key], args=[self.me, self.lease_ms]):
+        owned = self.owned()
+        surplus = owned[: max(len(owned) - share, 0)]  # handed over to a replica with fewer shards
+        for shard in surplus:
+            self._drop(shard)
+        kept = owned[len(surplus) :]
+
+        def fill(pipe) -> None:
+            for shard in surplus:
+                self._release.queue(pipe, [self.store.shard_key(shard, "owner")], [self.me])
+            for shard in kept:
+                self._renew.queue(pipe, [self.store.shard_key(shard, "owner")], [self.me, self.lease_ms])
+
+        if owned:
+            renewed = (await self._renew.pipelined(fill))[len(surplus) :]
+            for shard in surplus:
+                log.info("%s released shard %d", self.me, shard)
+            for shard, ok in zip(kept, renewed, strict=True):
+                if not ok:
                     log.warning("lost shard %d", shard)
                     self._drop(shard)
-                continue
-            if len(self.engines) < share:
+        free = [s for s in range(self.store.shards) if s not in self.engines]
+        while free and len(self.engines) < share:
+            tries, free = free[: share - len(self.engines)], free[share - len(self.engines) :]
+            for shard in tries:
                 self._rebuilding[shard] = []  # before the lease: our frames may be stored as owned at once
-                try:
-                    if await self.r.set(key, self.me, nx=True, px=self.lease_ms):
+            try:
+                async with self.r.pipeline(transaction=False) as pipe:
+                    for shard in tries:
+                        pipe.set(self.store.shard_key(shard, "owner"), self.me, nx=True, px=self.lease_ms)
+                    taken = await pipe.execute()
+                for shard, ok in zip(tries, taken, strict=True):
+                    if ok:
                         await self._take_over(shard)
-                finally:
+            finally:
+                for shard in tries:
                     self._rebuilding.pop(shard, None)
-        now_ms = int(time.time() * 1000)
-        for shard in self.owned():
-            for what in ("frames", "inbox"):
-                await self.r.xtrim(
-                    self.store.shard_key(shard, what),
-                    minid=f"{now_ms - 3 * self.horizon_ms}",
-                    approximate=True,
-                )
+        if self.engines:
+            minid = f"{int(time.time() * 1000) - 3 * self.horizon_ms}"
+            async with self.r.pipeline(transaction=False) as pipe:
+                for shard in self.owned():
+                    for what in ("frames", "inbox"):
+                        pipe.xtrim(self.store.shard_key(shard, what), minid=minid, approximate=True)
+                await pipe.execute()
+
+    async def _give_back(self, shards: list[int]) -> None:
+        """Release the leases of shards this replica no longer fuses, in one round trip."""
+        if shards:
+            await self._release.pipelined(
+                lambda pipe: [
+                    self._release.queue(pipe, [self.store.shard_key(s, "owner")], [self.me]) for s in shards
+                ]
+            )
 
     def _drop(self, shard: int) -> None:
         """Stop fusing a shard; windows it held open are the next owner's to fuse (it rebuilds them)."""
@@ -272,7 +300,7 @@ class SharedFuser:
                         break
         except StoreError:
             with contextlib.suppress(StoreError), store_errors():
-                await self._release(keys=[self.store.shard_key(shard, "owner")], args=[self.me])
+                await self._give_back([shard])
             raise
         frames = [f for _, fields in history for f in stream_entry_frames(fields)]
         frames += self._rebuilding.pop(shard)  # stored since we hold the lease; the history may have them too

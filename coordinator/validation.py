@@ -77,6 +77,8 @@ class BatchColumns(NamedTuple):
     model_versions: list[int]
     probs: list[list[float]]
     labels: list[tuple[str, ...]]  # each frame's label set (one shared tuple per modality)
+    taxonomies: list[str]
+    truth_labels: list[str]
     times: np.ndarray  # int64 (n, 5): window end, inference start, inference end, send, and receive time
     traced: list[int]  # rows whose window was sampled for tracing (they carry a traceparent)
 
@@ -94,6 +96,8 @@ _read_row = attrgetter(
     "send_ns",
     "quality",
     "traceparent",
+    "taxonomy",
+    "truth_label",
 )
 
 
@@ -111,8 +115,8 @@ def validate_batch(
     edge, to accept it)."""
     frames = list(frames)
     n = len(frames)
-    devices, subjects, modalities, seqs, versions, *numbers, quality, parents = (
-        list(zip(*map(_read_row, frames), strict=True)) or [()] * 12
+    devices, subjects, modalities, seqs, versions, *numbers, quality, parents, taxonomies, truths = (
+        list(zip(*map(_read_row, frames), strict=True)) or [()] * 14
     )
     probs = [f.probs[:] for f in frames]  # slicing copies a repeated field far faster than list()
     label_lists = {m: list(v) for m, v in labels_by_modality.items()}  # as f.labels[:] reads them
@@ -160,6 +164,8 @@ def validate_batch(
         list(versions),
         probs,
         [labels_by_modality[m] for m in modalities],
+        list(taxonomies),
+        list(truths),
         times,
         [i for i, parent in enumerate(parents) if parent],
     )
@@ -176,6 +182,8 @@ _read_stored = attrgetter(
     "inference_end_ns",
     "send_ns",
     "traceparent",
+    "taxonomy",
+    "truth_label",
 )
 
 
@@ -183,8 +191,8 @@ def read_columns(frames: Sequence[ingest_pb2.ScoreFrame], receive_ns: Sequence[i
     """The columns of frames validated when they were stored (a shard's history, its inbox), each with
     the time the coordinator received it."""
     frames = list(frames)
-    devices, subjects, modalities, seqs, versions, *numbers, parents = (
-        list(zip(*map(_read_stored, frames), strict=True)) or [()] * 10
+    devices, subjects, modalities, seqs, versions, *numbers, parents, taxonomies, truths = (
+        list(zip(*map(_read_stored, frames), strict=True)) or [()] * 12
     )
     times = np.array([*numbers, receive_ns], dtype=np.int64).reshape(5, len(frames)).T.copy()
     shared: dict[tuple[str, ...], tuple[str, ...]] = {}
@@ -198,6 +206,8 @@ def read_columns(frames: Sequence[ingest_pb2.ScoreFrame], receive_ns: Sequence[i
         list(versions),
         [f.probs[:] for f in frames],
         labels,
+        list(taxonomies),
+        list(truths),
         times,
         [i for i, parent in enumerate(parents) if parent],
     )
