@@ -30,7 +30,7 @@ OUTBOX_LIMIT = 100_000  # fused emotions kept while the store is away; the oldes
 STOP_S = 2.0  # how long stop() waits for the loops' last round
 RETRY_S = 0.1
 
-Received = tuple[ingest_pb2.ScoreFrame, int]  # a stored frame and its coordinator receive time
+StoredFrame = tuple[ingest_pb2.ScoreFrame, int]  # a stored frame and its coordinator receive time
 EngineFactory = Callable[[], FusionEngine]
 # appends emotions to the fused stream, setting their positions; returns those appended (in order), leaving
 # out those already fused (by another replica); raises StoreError when the store is away (retried)

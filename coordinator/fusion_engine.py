@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from coordinator.validation import BatchColumns, read_columns
+from coordinator.validation import BatchColumns, Received, read_columns
 from mmer.v1 import common_pb2, fusion_pb2, ingest_pb2
 from mmer_core.fusion import Smoother, fuse_stack
 
@@ -36,12 +36,6 @@ MAX_BACKLOG_WINDOWS = 5
 HISTORY_PER_MODALITY = 64
 OVERDUE_HOPS = 2.0  # a modality silent for this many hops is not waited for
 TICK_S = 0.005  # the longest a window's grace timer may overrun
-
-# What fusion keeps of a frame, read once when its batch was validated: (window end, coordinator receive
-# time, probs, labels, device, seq, model version, taxonomy, truth label, inference start, inference end,
-# send time). Plain values only, no message: the garbage collector untracks such tuples, and a history of
-# messages (which it tracks) made its full collections walk every frame the engine remembers.
-Received = tuple[int, int, tuple[float, ...], tuple[str, ...], str, int, int, str, str, int, int, int]
 
 
 @dataclass
@@ -66,7 +60,7 @@ class SubjectState:
     last_receive: dict[str, int] = field(default_factory=dict)
     next_window: int | None = None  # index of the next window to fuse; its end is (index + 1) * window
     top: int = -(2**62)  # the newest window index waiting (known_since holds next_window..top)
-    blocked: tuple[int, str, float] | None = None  # (window, modality it waits for, until when) if known
+    blocked: tuple[int, dict[str, float]] | None = None  # a window, the modalities it waits for, until when
     known_since: dict[int, int] = field(default_factory=dict)  # window index -> first receive covering it
     seq: int = 0
 
@@ -117,36 +111,19 @@ class FusionEngine:
         complete, fused in one call. Each frame costs a history entry; windows are opened as frames reach
         them; a window that waits for a modality is looked at again when that modality's frame comes (or it is
         overdue), not at every frame of the others."""
-        ends, inference_starts, inference_ends, sends, receives = cols.times.T.tolist()
-        records = list(
-            zip(
-                ends,
-                receives,
-                map(tuple, cols.probs),
-                cols.labels,
-                cols.device_ids,
-                cols.seqs,
-                cols.model_versions,
-                cols.taxonomies,
-                cols.truth_labels,
-                inference_starts,
-                inference_ends,
-                sends,
-                strict=True,
-            )
-        )
+        records = cols.records
         subjects, modalities = cols.subject_ids, cols.modalities
         window_ns, states = self.window_ns, self.subjects
         closed: list[Closed] = []
         for i in range(len(records)) if rows is None else rows:
-            subject, modality, end, receive_ns = subjects[i], modalities[i], ends[i], receives[i]
+            received = records[i]
+            subject, modality, end, receive_ns = subjects[i], modalities[i], received[0], received[1]
             state = states.get(subject)
             if state is None:
                 state = states[subject] = SubjectState()
             history = state.frames.get(modality)
             if history is None:
                 history = state.frames[modality] = deque(maxlen=HISTORY_PER_MODALITY)
-            received = records[i]
             if history and end < history[-1][0]:  # another device of the modality is ahead: keep order
                 _insert(history, received)
             else:
@@ -160,15 +137,25 @@ class FusionEngine:
             window = (end - 1) // window_ns
             if window > state.top:
                 self._open(subject, state, window, receive_ns)
-            blocked = state.blocked  # the window still waits for the same modality: nothing to close
-            if (
-                blocked is None
-                or blocked[1] == modality
-                or receive_ns > blocked[2]
-                or blocked[0] != state.next_window
-            ):
+            if not self._still_waits(state, modality, receive_ns):
                 self._close_ready(subject, state, None, receive_ns, closed)
         return self._fuse(closed)
+
+    def _still_waits(self, state: SubjectState, modality: str, now_ns: int) -> bool:
+        """True when the subject's next window surely still waits after this frame of `modality`: some
+        modality it waited for, other than this one (or this one still), is not overdue yet. Only the
+        arriving modality's state changed since the window was last looked at, so only it is checked."""
+        blocked = state.blocked
+        if blocked is None or blocked[0] != state.next_window:
+            return False
+        waits = blocked[1]
+        if modality in waits:
+            until = self._waits_for(state, modality, (blocked[0] + 1) * self.window_ns, now_ns)
+            if until is None:
+                del waits[modality]
+            else:
+                waits[modality] = until
+        return bool(waits) and now_ns <= min(waits.values())
 
     def _open(self, subject: str, state: SubjectState, window: int, receive_ns: int) -> None:
         """Wait for the subject's windows up to `window` (first frame covering each: now), each with its
@@ -211,15 +198,15 @@ class FusionEngine:
         while state.next_window is not None and state.next_window in state.known_since:
             w = state.next_window
             end_ns = (w + 1) * self.window_ns
-            blocker = self._blocker(state, end_ns, now_ns)
-            if blocker is None:
+            waits = self._waiting(state, end_ns, now_ns)
+            if not waits:
                 self.closed["complete"] += 1
                 ready_ns = now_ns
             elif due is not None and w <= due:
                 self.closed["grace"] += 1
                 ready_ns = min(now_ns, self._deadline(w, state.known_since[w]))
             else:
-                state.blocked = (w, *blocker)
+                state.blocked = (w, waits)
                 break
             del state.known_since[w]
             state.next_window = w + 1
@@ -227,24 +214,30 @@ class FusionEngine:
             if window is not None:
                 closed.append(window)
 
-    def _blocker(self, state: SubjectState, end_ns: int, now_ns: int) -> tuple[str, float] | None:
-        """None when no modality of the subject is expected to deliver another frame ending by end_ns; else
-        one that is, and until when it is (it is overdue after; never, while its rhythm is unknown)."""
-        for modality, newest in state.newest_end.items():
-            if newest >= end_ns:
-                continue
-            hop = state.hop.get(modality)
-            if hop is None:
-                limit = self.staleness_ns.get(modality, 3 * self.window_ns)
-                if newest > end_ns - limit:
-                    return modality, math.inf  # one frame so far: its rhythm is unknown, wait for the timer
-                continue
-            if newest + hop > end_ns:
-                continue
-            until = state.last_receive[modality] + OVERDUE_HOPS * hop
-            if now_ns <= until:
-                return modality, until
-        return None
+    def _waiting(self, state: SubjectState, end_ns: int, now_ns: int) -> dict[str, float]:
+        """The modalities of the subject expected to deliver another frame ending by end_ns, each with when
+        it is overdue: none, and the window ending then is complete."""
+        waits = {}
+        for modality in state.newest_end:
+            until = self._waits_for(state, modality, end_ns, now_ns)
+            if until is not None:
+                waits[modality] = until
+        return waits
+
+    def _waits_for(self, state: SubjectState, modality: str, end_ns: int, now_ns: int) -> float | None:
+        """When the modality stops being waited for in the window ending end_ns (never, while its rhythm is
+        unknown: one frame so far), or None when it is not waited for."""
+        newest = state.newest_end[modality]
+        if newest >= end_ns:
+            return None
+        hop = state.hop.get(modality)
+        if hop is None:
+            limit = self.staleness_ns.get(modality, 3 * self.window_ns)
+            return math.inf if newest > end_ns - limit else None
+        if newest + hop > end_ns:
+            return None
+        until = state.last_receive[modality] + OVERDUE_HOPS * hop
+        return until if now_ns <= until else None
 
     def _close(self, subject: str, state: SubjectState, end_ns: int, ready_ns: int) -> Closed | None:
         """Choose the window's inputs (ending at end_ns); ready_ns is when it could be fused (all in, or its

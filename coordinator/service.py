@@ -155,7 +155,9 @@ class Coordinator:
             devices, subjects, modalities = cols.device_ids, cols.subject_ids, cols.modalities
             seqs, versions = cols.seqs, cols.model_versions
         else:
-            devices, subjects, modalities = ([c[i] for i in kept] for c in cols[1:4])
+            devices, subjects, modalities = (
+                [c[i] for i in kept] for c in (cols.device_ids, cols.subject_ids, cols.modalities)
+            )
             seqs, versions = [cols.seqs[i] for i in kept], [cols.model_versions[i] for i in kept]
         keys = list(zip(devices, modalities, strict=True))
         last_seq = self._last_seq

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 
 from redis.exceptions import ResponseError
 
-from coordinator.fuser import EngineFactory, FusionLoop, Received
+from coordinator.fuser import EngineFactory, FusionLoop, StoredFrame
 from coordinator.fusion_engine import FusionEngine
 from coordinator.hub import Hub
 from coordinator.measures import Measures
@@ -83,7 +83,7 @@ class SharedFuser:
         self.engines: dict[int, FusionEngine] = {}  # the shards this replica owns, rebuilt and fusing
         self.loop = FusionLoop(self.engines.values, self.append, measures)
         self._fed: dict[int, dict[tuple[str, str], int]] = {}  # per shard: last seq fed per device modality
-        self._rebuilding: dict[int, list[Received]] = {}  # frames held meanwhile
+        self._rebuilding: dict[int, list[StoredFrame]] = {}  # frames held meanwhile
         self._renew = LuaScript(self.r, RENEW)
         self._release = LuaScript(self.r, RELEASE)
         self._append_once = LuaScript(self.r, APPEND_ONCE)
@@ -139,10 +139,11 @@ class SharedFuser:
 
     def add(self, cols: BatchColumns, rows: Sequence[int]) -> None:
         """Frames stored by this replica while it held their shard's lease."""
-        shard_of, subjects = self.store.shard_of, cols.subject_ids
+        subjects = cols.subject_ids
+        shard_of = {s: self.store.shard_of(s) for s in set(subjects)}
         by_shard: dict[int, list[int]] = {}
         for i in rows:
-            by_shard.setdefault(shard_of(subjects[i]), []).append(i)
+            by_shard.setdefault(shard_of[subjects[i]], []).append(i)
         for shard, group in by_shard.items():
             self._feed(shard, cols, group)
 
@@ -190,7 +191,7 @@ class SharedFuser:
         if fresh:
             self.loop.take(engine.add_batch(cols, fresh))
 
-    def _feed_stored(self, shard: int, frames: list[Received]) -> None:
+    def _feed_stored(self, shard: int, frames: list[StoredFrame]) -> None:
         """Stored frames (from the shard's history or inbox), each with its receive time, into _feed."""
         if frames:
             cols = read_columns([f for f, _ in frames], [r for _, r in frames])

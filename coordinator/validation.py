@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
 from itertools import chain
 from operator import attrgetter
-from typing import NamedTuple
 
 import numpy as np
 
@@ -66,7 +67,15 @@ def frame_is_valid(
     return 0.0 <= frame.quality <= 1.0
 
 
-class BatchColumns(NamedTuple):
+# What fusion keeps of a frame: (window end, coordinator receive time, probs, labels, device, seq, model
+# version, taxonomy, truth label, inference start, inference end, send time). Plain values only, no
+# message: the garbage collector untracks such tuples, and a history of messages (which it tracks) made
+# its full collections walk every frame the fusion engines remember.
+Received = tuple[int, int, tuple[float, ...], tuple[str, ...], str, int, int, str, str, int, int, int]
+
+
+@dataclass(frozen=True)
+class BatchColumns:
     """The fields of a batch's frames that ingest and fusion read, read once per batch (row i: frames[i])."""
 
     frames: list[ingest_pb2.ScoreFrame]
@@ -81,6 +90,28 @@ class BatchColumns(NamedTuple):
     truth_labels: list[str]
     times: np.ndarray  # int64 (n, 5): window end, inference start, inference end, send, and receive time
     traced: list[int]  # rows whose window was sampled for tracing (they carry a traceparent)
+
+    @cached_property
+    def records(self) -> list[Received]:
+        """Each row as fusion keeps it, built once for the batch whichever fusion engines take its rows."""
+        ends, inference_starts, inference_ends, sends, receives = self.times.T.tolist()
+        return list(
+            zip(
+                ends,
+                receives,
+                map(tuple, self.probs),
+                self.labels,
+                self.device_ids,
+                self.seqs,
+                self.model_versions,
+                self.taxonomies,
+                self.truth_labels,
+                inference_starts,
+                inference_ends,
+                sends,
+                strict=True,
+            )
+        )
 
 
 _read_row = attrgetter(
