@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Protocol
 
 from coordinator.fusion_engine import TICK_S, FusionEngine
-from coordinator.hub import Hub
+from coordinator.hub import Hub, Published
 from coordinator.measures import Measures
 from coordinator.store import Store, StoreError
 from coordinator.validation import BatchColumns
@@ -185,8 +185,12 @@ class LocalFuser:
         return Counter(self.engine.closed)
 
     async def append(self, emotions: list[fusion_pb2.FusedEmotion]) -> list[fusion_pb2.FusedEmotion]:
-        for emotion in emotions:
-            if not emotion.position:
-                emotion.position = await self.store.append_fused(emotion)
-                self.hub.publish(emotion)
+        appended = []
+        try:
+            for emotion in emotions:
+                if not emotion.position:
+                    emotion.position = await self.store.append_fused(emotion)
+                    appended.append(emotion)
+        finally:  # what was appended before a failure reaches subscribers too
+            self.hub.publish(Published.of(appended))
         return emotions

@@ -260,8 +260,9 @@ def build_http_app(app, tokens: dict[str, Principal] | None = None) -> web.Appli
             while not sub.overflowed:
                 timeout = max(next_stats - asyncio.get_running_loop().time(), 0)
                 try:
-                    emotion = await asyncio.wait_for(sub.queue.get(), timeout)
-                    await send("fused", fused_json(emotion))
+                    published = await asyncio.wait_for(sub.get(), timeout)
+                    for emotion in published.emotions():
+                        await send("fused", fused_json(emotion))
                 except TimeoutError:
                     await send("stats", stats_json(app, subjects))
                     next_stats = asyncio.get_running_loop().time() + 1

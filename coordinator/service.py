@@ -14,7 +14,7 @@ from opentelemetry import metrics
 from coordinator.auth import Principal, principal_of
 from coordinator.device_metrics import observe_devices
 from coordinator.fuser import Fuser
-from coordinator.hub import Hub
+from coordinator.hub import Hub, Published
 from coordinator.measures import Measures
 from coordinator.registry import Registry
 from coordinator.store import Store, position_key
@@ -259,23 +259,26 @@ class FusionService(fusion_pb2_grpc.FusionServicer):
 
     async def Subscribe(
         self, request: fusion_pb2.SubscribeRequest, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[fusion_pb2.FusedEmotion]:
-        async for emotions in self._stream(request, context, 1):
-            for emotion in emotions:
-                yield emotion
+    ) -> AsyncIterator[bytes]:
+        """FusedEmotions, one per message (each serialized once, when published)."""
+        async for published in self._stream(request, context, REPLAY_PAGE):
+            for data in published.data:
+                yield data
 
     async def SubscribeBatches(
         self, request: fusion_pb2.SubscribeRequest, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[fusion_pb2.FusedBatch]:
+    ) -> AsyncIterator[bytes]:
+        """FusedBatches of what was ready at once: a subscriber of all subjects sends the bytes built once
+        for every such subscriber."""
         most = min(request.max_batch or DEFAULT_MAX_BATCH, REPLAY_PAGE)  # bounds a message's size
-        async for emotions in self._stream(request, context, most):
-            yield fusion_pb2.FusedBatch(emotions=emotions)
+        async for published in self._stream(request, context, most):
+            yield published.batch
 
     async def _stream(
         self, request: fusion_pb2.SubscribeRequest, context: grpc.aio.ServicerContext, most: int
-    ) -> AsyncIterator[list[fusion_pb2.FusedEmotion]]:
-        """The subscription's emotions in order, in lists of at most `most`: the stored ones after the
-        request's position first, then live ones, each list what was ready at once."""
+    ) -> AsyncIterator[Published]:
+        """The subscription's emotions in order, at most `most` at a time: the stored ones after the
+        request's position first, then live ones, each part what was published at once."""
         subjects = list(request.subject_ids) or None
         await _check_subjects(self.tokens, context, request.subject_ids)
         sub = self.hub.subscribe(subjects, self.subscriber_buffer)
@@ -289,32 +292,26 @@ class FusionService(fusion_pb2_grpc.FusionServicer):
                     await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"after_position: {exc}")
                 while True:  # a StoreError: the client resumes from its last position once we can read
                     page = await self.store.read_fused(after, subjects, REPLAY_PAGE)
-                    for start in range(0, len(page), most):
-                        yield page[start : start + most]
+                    for part in Published.of(page).parts(most):
+                        yield part
                     if len(page) < REPLAY_PAGE:
                         break
                     after = page[-1].position
                 if request.after_position and after:
                     last = position_key(after) if not page else position_key(page[-1].position)
-            queue = sub.queue
             while True:
-                ready = [await queue.get()]
-                while len(ready) < most and not queue.empty():
-                    ready.append(queue.get_nowait())
+                published = await sub.get()
                 if sub.overflowed:
                     await context.abort(
                         grpc.StatusCode.RESOURCE_EXHAUSTED,
                         f"subscriber fell {self.subscriber_buffer} emotions behind; resume from "
-                        f"position {ready[0].position} or later",
+                        f"position {published.positions[0]} or later",
                     )
-                fresh = []
-                for emotion in ready:
-                    key = position_key(emotion.position)
-                    if key > last:
-                        last = key
-                        fresh.append(emotion)
-                if fresh:
-                    yield fresh
+                fresh = published.after(last)
+                if len(fresh):
+                    last = fresh.keys[-1]
+                    for part in fresh.parts(most):
+                        yield part
         finally:
             self.hub.unsubscribe(sub)
 

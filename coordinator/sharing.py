@@ -28,12 +28,13 @@ from redis.exceptions import ResponseError
 
 from coordinator.fuser import EngineFactory, FusionLoop, StoredFrame
 from coordinator.fusion_engine import FusionEngine
-from coordinator.hub import Hub
+from coordinator.hub import Hub, Published
 from coordinator.measures import Measures
 from coordinator.redis_store import LuaScript, RedisStore, redis_call, store_errors, stream_entry_frames
 from coordinator.store import StoreError
 from coordinator.validation import BatchColumns, read_columns
 from mmer.v1 import fusion_pb2
+from mmer.v1.fusion_pb2 import FusedEmotion
 
 log = logging.getLogger("mmer.coordinator.sharing")
 SHARDS = 16
@@ -48,16 +49,31 @@ RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
-# KEYS: mark hash, fused stream, latest hash. ARGV: subject, window end, emotion bytes, maxlen.
-# The latest-state copy gets its stream position appended as FusedEmotion.position (field 2, a string:
-# tag 0x12, one length byte as ids are shorter than 128 bytes); a later field wins when parsed.
+# KEYS: mark hash, fused stream, latest hash. ARGV: the stream's maxlen, then per emotion its subject,
+# window end and bytes. Each emotion is appended unless its subject's mark (last fused window end) is at or
+# past its window; returns each one's stream id ('' for those left out). The latest-state copy gets its
+# stream position appended as FusedEmotion.position (field 2, a string: tag 0x12, one length byte as ids
+# are shorter than 128 bytes); a later field wins when parsed.
 APPEND_ONCE = """
-local mark = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
-if tonumber(ARGV[2]) <= mark then return false end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'e', ARGV[3])
-redis.call('HSET', KEYS[3], ARGV[1], ARGV[3] .. string.char(18, #id) .. id)
-return id
+local ids, marks, latest = {}, {}, {}
+for i = 2, #ARGV, 3 do
+  local subject, window_end, data = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local mark = marks[subject]
+  if mark == nil then mark = tonumber(redis.call('HGET', KEYS[1], subject) or '0') end
+  if tonumber(window_end) <= mark then
+    ids[#ids + 1] = ''
+  else
+    marks[subject] = tonumber(window_end)
+    redis.call('HSET', KEYS[1], subject, window_end)
+    local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*', 'e', data, 's', subject)
+    latest[subject] = data .. string.char(18, #id) .. id
+    ids[#ids + 1] = id
+  end
+end
+local fields = {}
+for subject, data in pairs(latest) do fields[#fields + 1] = subject; fields[#fields + 1] = data end
+if #fields > 0 then redis.call('HSET', KEYS[3], unpack(fields)) end
+return ids
 """
 
 
@@ -150,21 +166,16 @@ class SharedFuser:
     @redis_call
     async def append(self, emotions: list[fusion_pb2.FusedEmotion]) -> list[fusion_pb2.FusedEmotion]:
         """Append each emotion unless its subject's window was already fused (by us or a dead predecessor),
-        in one pipeline; the emotions appended, with their positions. Subscribers get them from the tail."""
-
-        def fill(pipe) -> None:
-            keys = [self.store.fused_mark_key, self.store.stream, self.store.latest_key]
-            for emotion in emotions:
-                args = [
-                    emotion.subject_id,
-                    emotion.window_end_ns,
-                    emotion.SerializeToString(),
-                    self.store.maxlen,
-                ]
-                self._append_once.queue(pipe, keys, args)
-
+        in one script call; the emotions appended, with their positions. Subscribers get them from the tail."""
+        args: list[object] = [self.store.maxlen]
+        for emotion in emotions:
+            args += (emotion.subject_id, emotion.window_end_ns, emotion.SerializeToString())
+        keys = [self.store.fused_mark_key, self.store.stream, self.store.latest_key]
+        (positions,) = await self._append_once.pipelined(
+            lambda pipe: self._append_once.queue(pipe, keys, args)
+        )
         appended = []
-        for emotion, position in zip(emotions, await self._append_once.pipelined(fill), strict=True):
+        for emotion, position in zip(emotions, positions, strict=True):
             if position:
                 emotion.position = position.decode()
                 appended.append(emotion)
@@ -351,8 +362,20 @@ class SharedFuser:
                 await asyncio.sleep(0.1)
                 continue
             for _, entries in replies or []:
-                for entry_id, fields in entries:
-                    emotion = fusion_pb2.FusedEmotion.FromString(fields[b"e"])
-                    emotion.position = entry_id.decode()
-                    self.hub.publish(emotion)
-                    last = entry_id
+                if entries:
+                    self.hub.publish(published_entries(entries))
+                    last = entries[-1][0]
+
+
+def published_entries(entries: list[tuple[bytes, dict[bytes, bytes]]]) -> Published:
+    """Fused stream entries (id, fields) as Published: the emotion bytes as stored, the subject beside them
+    (parsed out of the emotion for entries that do not carry it)."""
+    subjects = [
+        s.decode()
+        if (s := fields.get(b"s")) is not None
+        else FusedEmotion.FromString(fields[b"e"]).subject_id
+        for _, fields in entries
+    ]
+    return Published.appended(
+        [entry_id.decode() for entry_id, _ in entries], subjects, [fields[b"e"] for _, fields in entries]
+    )
