@@ -22,6 +22,7 @@ import os
 import uuid
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from operator import attrgetter
 from typing import ParamSpec, TypeVar
 
 import redis.asyncio as redis
@@ -29,6 +30,7 @@ from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError, RedisError
 
+from coordinator.encoded import field_1
 from coordinator.store import StoredBatch, StoreError
 from mmer.v1 import fusion_pb2, ingest_pb2, manifest_pb2
 
@@ -156,21 +158,7 @@ def stream_entry_frames(fields: Mapping[bytes, bytes]) -> list[tuple[ingest_pb2.
     return list(zip(frames, received, strict=True))
 
 
-@functools.lru_cache(maxsize=4096)
-def _record_head(size: int) -> bytes:
-    """Tag and length of a `frames` entry of `size` bytes (field 1, length-delimited)."""
-    head = bytearray(b"\n")
-    while size >= 0x80:
-        head.append(size & 0x7F | 0x80)
-        size >>= 7
-    head.append(size)
-    return bytes(head)
-
-
-def batch_record(frame: ingest_pb2.ScoreFrame) -> bytes:
-    """The frame as one `frames` entry of a serialized ScoreBatch: such records concatenate into a batch."""
-    data = frame.SerializeToString()
-    return _record_head(len(data)) + data
+_read_keys = attrgetter("device_id", "modality", "subject_id", "seq")
 
 
 class RedisStore:
@@ -243,26 +231,29 @@ class RedisStore:
     async def _commit(self, work: list[tuple[Sequence[ingest_pb2.ScoreFrame], int]]) -> list[StoredBatch]:
         """Store several batches in one pipeline; per batch, what storing it did."""
         frames = [f for batch, _ in work for f in batch]
-        rows = [(f.device_id, f.modality, f.subject_id, f.seq) for f in frames]  # each field read once
-        text = {r: str(r) for _, r in work}
-        receive = [text[r] for batch, r in work for _ in batch]
+        devices, modalities, subjects, seqs = list(zip(*map(_read_keys, frames), strict=True)) or [()] * 4
+        receive = [str(r) for batch, r in work for _ in batch]
         groups: dict[object, list[int]] = {}  # hash tag (subject shard, or device) -> frame indexes
-        shard_of = self.shard_of
-        for i, (device, _, subject, _) in enumerate(rows):
-            groups.setdefault(shard_of(subject) if self.shards else device, []).append(i)
+        if self.shards:
+            tag_of = {subject: self.shard_of(subject) for subject in set(subjects)}
+            for i, subject in enumerate(subjects):
+                groups.setdefault(tag_of[subject], []).append(i)
+        else:
+            for i, device in enumerate(devices):
+                groups.setdefault(device, []).append(i)
 
         def fill(pipe: Pipeline) -> None:
             for tag, members in groups.items():
-                seqs = ",".join([str(rows[i][3]) for i in members])
+                seq_text = ",".join(map(str, [seqs[i] for i in members]))
                 received = ",".join([receive[i] for i in members])
                 if self.shards:
-                    fields = " ".join([f"{rows[i][0]}/{rows[i][1]}" for i in members])
-                    records = [batch_record(frames[i]) for i in members]
-                    lengths = ",".join([str(len(r)) for r in records])
-                    args = [received, fields, seqs, lengths, b"".join(records), self.replica]
+                    fields = " ".join([f"{devices[i]}/{modalities[i]}" for i in members])
+                    records = [field_1(frames[i].SerializeToString()) for i in members]
+                    lengths = ",".join(map(str, map(len, records)))
+                    args = [received, fields, seq_text, lengths, b"".join(records), self.replica]
                     keys = [self.shard_key(tag, what) for what in ("hwm", "frames", "inbox", "owner")]
                 else:
-                    args = [received, " ".join([rows[i][1] for i in members]), seqs, "", b"", ""]
+                    args = [received, " ".join([modalities[i] for i in members]), seq_text, "", b"", ""]
                     keys = [self._hwm(tag)]
                 self._store_batch.queue(pipe, keys, args)
 
@@ -272,14 +263,17 @@ class RedisStore:
         marks_after = [0] * len(frames)
         for members, (flags, marks, owned) in zip(groups.values(), results, strict=True):
             fused_here = not self.shards or owned == b"1"  # shared: only while this replica holds the lease
-            for i, flag, mark in zip(members, flags, marks.split(b","), strict=True):
-                new[i] = flag == 49  # b"1"
-                mine[i] = new[i] and fused_here
-                marks_after[i] = int(mark)
+            for i, flag, mark in zip(members, flags, map(int, marks.split(b",")), strict=True):
+                new[i] = mine[i] = flag == 49  # b"1"
+                marks_after[i] = mark
+            if not fused_here:
+                for i in members:
+                    mine[i] = False
         out, start = [], 0
         for batch, _ in work:
             end = start + len(batch)
-            acked = {(rows[i][0], rows[i][1]): marks_after[i] for i in range(start, end)}
+            keys = zip(devices[start:end], modalities[start:end], strict=True)
+            acked = dict(zip(keys, marks_after[start:end], strict=True))
             out.append(StoredBatch(new[start:end], acked, mine[start:end]))
             start = end
         return out
