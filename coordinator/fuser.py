@@ -98,12 +98,13 @@ class FusionLoop:
     async def _tick_loop(self) -> None:
         while not self._stopping.is_set():
             now = time.time_ns()
-            deadline = min((d for e in self.engines() if (d := e.next_deadline()) is not None), default=None)
+            due = [(d, e) for e in self.engines() if (d := e.next_deadline()) is not None]
+            deadline = min(d for d, _ in due) if due else None
             if deadline is None:  # nothing waits: sleep until a frame arrives
                 self._wake.clear()
                 await self._wake.wait()
             elif deadline <= now:
-                self.take([emotion for engine in list(self.engines()) for emotion in engine.tick(now)])
+                self.take([emotion for d, engine in due if d <= now for emotion in engine.tick(now)])
             else:
                 await asyncio.sleep(min((deadline - now) / 1e9, TICK_S))
 
