@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Protocol
 
-from coordinator.fusion_engine import TICK_S, FusionEngine
+from coordinator.fusion_engine import TICK_S, FusionEngine, fuse_closed
 from coordinator.hub import Hub, Published
 from coordinator.measures import Measures
 from coordinator.store import Store, StoreError
@@ -104,7 +104,7 @@ class FusionLoop:
                 self._wake.clear()
                 await self._wake.wait()
             elif deadline <= now:
-                self.take([emotion for d, engine in due if d <= now for emotion in engine.tick(now)])
+                self.take(fuse_closed([w for d, engine in due if d <= now for w in engine.close_due(now)]))
             else:
                 await asyncio.sleep(min((deadline - now) / 1e9, TICK_S))
 

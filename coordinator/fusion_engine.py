@@ -48,6 +48,7 @@ class Closed:
     chosen: dict[str, Received]
     weights: dict[str, float] | None  # None: equal
     seq: int
+    engine: FusionEngine  # whose smoothing and settings make its emotion
 
 
 @dataclass
@@ -108,7 +109,12 @@ class FusionEngine:
         self, cols: BatchColumns, rows: Iterable[int] | None = None
     ) -> list[fusion_pb2.FusedEmotion]:
         """Take a batch's frames (`rows` of it, all by default) in order; return the fusion windows they
-        complete, fused in one call. Each frame costs a history entry; windows are opened as frames reach
+        complete, fused in one call."""
+        return fuse_closed(self.close_batch(cols, rows))
+
+    def close_batch(self, cols: BatchColumns, rows: Iterable[int] | None = None) -> list[Closed]:
+        """add_batch up to fusing: the windows the frames complete, to fuse with fuse_closed (with other
+        engines' windows: one vectorised call for them all). Each frame costs a history entry; windows are opened as frames reach
         them; a window that waits for a modality is looked at again when that modality's frame comes (or it is
         overdue), not at every frame of the others."""
         records = cols.records
@@ -139,7 +145,7 @@ class FusionEngine:
                 self._open(subject, state, window, receive_ns)
             if not self._still_waits(state, modality, receive_ns):
                 self._close_ready(subject, state, None, receive_ns, closed)
-        return self._fuse(closed)
+        return closed
 
     def _still_waits(self, state: SubjectState, modality: str, now_ns: int) -> bool:
         """True when the subject's next window surely still waits after this frame of `modality`: some
@@ -173,7 +179,10 @@ class FusionEngine:
 
     def tick(self, now_ns: int | None = None) -> list[fusion_pb2.FusedEmotion]:
         """Fuse the windows whose deadline has passed (and any complete ones behind them)."""
-        now_ns = time.time_ns() if now_ns is None else now_ns
+        return fuse_closed(self.close_due(time.time_ns() if now_ns is None else now_ns))
+
+    def close_due(self, now_ns: int) -> list[Closed]:
+        """tick up to fusing: the windows whose deadline has passed (and complete ones behind them)."""
         closed: list[Closed] = []
         heap = self._deadlines
         while heap and heap[0][0] <= now_ns:
@@ -181,7 +190,7 @@ class FusionEngine:
             state = self.subjects[subject]
             if state.next_window is not None and w >= state.next_window:
                 self._close_ready(subject, state, w, now_ns, closed)
-        return self._fuse(closed)
+        return closed
 
     def _deadline(self, window: int, first_receive_ns: int) -> int:
         """When a window's grace runs out: its end or its first frame's arrival, whichever is later, + grace."""
@@ -257,31 +266,7 @@ class FusionEngine:
         if not chosen:
             return None
         state.seq += 1
-        return Closed(subject, end_ns, ready_ns, chosen, base, state.seq)
-
-    def _fuse(self, closed: list[Closed]) -> list[fusion_pb2.FusedEmotion]:
-        """Fuse closed windows, all with one vectorised call per label set, then smooth them in order."""
-        if not closed:
-            return []
-        groups: dict[tuple[str, ...], list[int]] = {}
-        for i, window in enumerate(closed):
-            groups.setdefault(next(iter(window.chosen.values()))[3], []).append(i)
-        fused: list[tuple[list[float], dict[str, float]]] = [([], {})] * len(closed)
-        for labels, members in groups.items():
-            modalities = sorted({m for i in members for m in closed[i].chosen})
-            index = {m: j for j, m in enumerate(modalities)}
-            stack = np.full((len(modalities), len(members), len(labels)), 1.0 / len(labels))
-            weights = np.zeros((len(modalities), len(members)))
-            for col, i in enumerate(members):
-                window = closed[i]
-                for m, r in window.chosen.items():
-                    stack[index[m], col] = r[2]
-                    weights[index[m], col] = 1.0 if window.weights is None else window.weights[m]
-            probs, normalised = fuse_stack(stack, weights, self.strategy)
-            for col, i in enumerate(members):
-                w = {m: float(normalised[index[m], col]) for m in closed[i].chosen}
-                fused[i] = (probs[col].tolist(), w)
-        return [self._emotion(window, *result) for window, result in zip(closed, fused, strict=True)]
+        return Closed(subject, end_ns, ready_ns, chosen, base, state.seq, self)
 
     def _emotion(
         self, window: Closed, fused: list[float], weights: dict[str, float]
@@ -341,6 +326,32 @@ class FusionEngine:
             return None
         fill = sum(known.values()) / len(known)
         return {m: known.get(m, fill) for m in chosen}
+
+
+def fuse_closed(closed: list[Closed]) -> list[fusion_pb2.FusedEmotion]:
+    """Fuse closed windows (of any engines), with one vectorised call per strategy and label set, then smooth
+    each in order by its engine."""
+    if not closed:
+        return []
+    groups: dict[tuple[str, tuple[str, ...]], list[int]] = {}
+    for i, window in enumerate(closed):
+        groups.setdefault((window.engine.strategy, next(iter(window.chosen.values()))[3]), []).append(i)
+    fused: list[tuple[list[float], dict[str, float]]] = [([], {})] * len(closed)
+    for (strategy, labels), members in groups.items():
+        modalities = sorted({m for i in members for m in closed[i].chosen})
+        index = {m: j for j, m in enumerate(modalities)}
+        stack = np.full((len(modalities), len(members), len(labels)), 1.0 / len(labels))
+        weights = np.zeros((len(modalities), len(members)))
+        for col, i in enumerate(members):
+            window = closed[i]
+            for m, r in window.chosen.items():
+                stack[index[m], col] = r[2]
+                weights[index[m], col] = 1.0 if window.weights is None else window.weights[m]
+        probs, normalised = fuse_stack(stack, weights, strategy)
+        for col, i in enumerate(members):
+            w = {m: float(normalised[index[m], col]) for m in closed[i].chosen}
+            fused[i] = (probs[col].tolist(), w)
+    return [w.engine._emotion(w, *result) for w, result in zip(closed, fused, strict=True)]
 
 
 def _insert(history: deque[Received], received: Received) -> None:

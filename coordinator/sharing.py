@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from redis.exceptions import ResponseError
 
 from coordinator.fuser import EngineFactory, FusionLoop, StoredFrame
-from coordinator.fusion_engine import FusionEngine
+from coordinator.fusion_engine import Closed, FusionEngine, fuse_closed
 from coordinator.hub import Hub, Published
 from coordinator.measures import Measures
 from coordinator.redis_store import LuaScript, RedisStore, redis_call, store_errors, stream_entry_frames
@@ -160,8 +160,9 @@ class SharedFuser:
         by_shard: dict[int, list[int]] = {}
         for i in rows:
             by_shard.setdefault(shard_of[subjects[i]], []).append(i)
-        for shard, group in by_shard.items():
-            self._feed(shard, cols, group)
+        self.loop.take(
+            fuse_closed([w for shard, group in by_shard.items() for w in self._feed(shard, cols, group)])
+        )
 
     @redis_call
     async def append(self, emotions: list[fusion_pb2.FusedEmotion]) -> list[fusion_pb2.FusedEmotion]:
@@ -181,17 +182,17 @@ class SharedFuser:
                 appended.append(emotion)
         return appended
 
-    def _feed(self, shard: int, cols: BatchColumns, rows: list[int]) -> None:
+    def _feed(self, shard: int, cols: BatchColumns, rows: list[int]) -> list[Closed]:
         """Rows of a batch of a shard's frames into its engine; the windows they close go to the outbox.
         Called for the frames this replica stored as the shard's owner, and for the inbox; a shard being
-        taken over holds them until its rebuild is done."""
+        taken over holds them until its rebuild is done. Returns the windows they closed, to fuse."""
         engine = self.engines.get(shard)
         if engine is None:
             held = self._rebuilding.get(shard)
             if held is not None:
                 receives = cols.times[:, 4].tolist()
                 held.extend((cols.frames[i], receives[i]) for i in rows)
-            return  # not ours (any more): the next owner rebuilds from the history
+            return []  # not ours (any more): the next owner rebuilds from the history
         fed, devices, modalities, seqs = self._fed[shard], cols.device_ids, cols.modalities, cols.seqs
         fresh = []
         for i in rows:
@@ -199,14 +200,13 @@ class SharedFuser:
             if seqs[i] > fed.get(key, 0):  # else fed already: the rebuilt history and the inbox overlap
                 fed[key] = seqs[i]
                 fresh.append(i)
-        if fresh:
-            self.loop.take(engine.add_batch(cols, fresh))
+        return engine.close_batch(cols, fresh) if fresh else []
 
     def _feed_stored(self, shard: int, frames: list[StoredFrame]) -> None:
         """Stored frames (from the shard's history or inbox), each with its receive time, into _feed."""
         if frames:
             cols = read_columns([f for f, _ in frames], [r for _, r in frames])
-            self._feed(shard, cols, list(range(len(frames))))
+            self.loop.take(fuse_closed(self._feed(shard, cols, list(range(len(frames))))))
 
     async def _lease_loop(self) -> None:
         while not self._stopping.is_set():
