@@ -22,7 +22,6 @@ import os
 import uuid
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
-from operator import attrgetter
 from typing import ParamSpec, TypeVar
 
 import redis.asyncio as redis
@@ -32,6 +31,7 @@ from redis.exceptions import NoScriptError, RedisError
 
 from coordinator.encoded import field_1
 from coordinator.store import StoredBatch, StoreError
+from coordinator.validation import BatchColumns, read_columns
 from mmer.v1 import fusion_pb2, ingest_pb2, manifest_pb2
 
 log = logging.getLogger("mmer.coordinator.redis")
@@ -158,9 +158,6 @@ def stream_entry_frames(fields: Mapping[bytes, bytes]) -> list[tuple[ingest_pb2.
     return list(zip(frames, received, strict=True))
 
 
-_read_keys = attrgetter("device_id", "modality", "subject_id", "seq")
-
-
 class RedisStore:
     """Store on a Redis server given as redis://HOST:PORT/DB, or on a Redis Cluster (redis+cluster://)."""
 
@@ -179,7 +176,7 @@ class RedisStore:
         self.latest_key = f"{prefix}:{{fused}}:latest"
         self.fused_mark_key = f"{prefix}:{{fused}}:mark"  # last fused window end per subject (sharing.py)
         self.changes = f"{prefix}:{{registry}}:changes"
-        self._pending: list[tuple[Sequence[ingest_pb2.ScoreFrame], int, asyncio.Future]] = []
+        self._pending: list[tuple[BatchColumns, int, asyncio.Future]] = []
         self._committer: asyncio.Task | None = None
         self._shard_of: dict[str, int] = {}
 
@@ -201,14 +198,14 @@ class RedisStore:
         return f"{self.p}:{{dev:{device_id}}}:hwm"
 
     async def store_frames(self, frames: Sequence[ingest_pb2.ScoreFrame], receive_ns: int = 0) -> list[bool]:
-        return (await self.store_batch(frames, receive_ns))[0]
+        return (await self.store_batch(read_columns(frames, [receive_ns] * len(frames)), receive_ns))[0]
 
-    async def store_batch(self, frames: Sequence[ingest_pb2.ScoreFrame], receive_ns: int = 0) -> StoredBatch:
+    async def store_batch(self, cols: BatchColumns, receive_ns: int = 0) -> StoredBatch:
         """Group commit: batches that arrive while a pipeline is in flight go together in the next one, with
         one script call per hash tag for all of them. Edge nodes send small batches when the coordinator keeps
         up, and a script call per batch and shard cost more than the frames' own work."""
         waiter: asyncio.Future = asyncio.get_running_loop().create_future()
-        self._pending.append((frames, receive_ns, waiter))
+        self._pending.append((cols, receive_ns, waiter))
         if self._committer is None or self._committer.done():
             self._committer = asyncio.create_task(self._commit_pending())
         return await waiter
@@ -217,7 +214,7 @@ class RedisStore:
         while self._pending:
             work, self._pending = self._pending, []
             try:
-                results = await self._commit([(frames, receive_ns) for frames, receive_ns, _ in work])
+                results = await self._commit([(cols, receive_ns) for cols, receive_ns, _ in work])
             except Exception as exc:
                 for *_, waiter in work:
                     if not waiter.done():
@@ -228,11 +225,19 @@ class RedisStore:
                         waiter.set_result(result)
 
     @redis_call
-    async def _commit(self, work: list[tuple[Sequence[ingest_pb2.ScoreFrame], int]]) -> list[StoredBatch]:
+    async def _commit(self, work: list[tuple[BatchColumns, int]]) -> list[StoredBatch]:
         """Store several batches in one pipeline; per batch, what storing it did."""
-        frames = [f for batch, _ in work for f in batch]
-        devices, modalities, subjects, seqs = list(zip(*map(_read_keys, frames), strict=True)) or [()] * 4
-        receive = [str(r) for batch, r in work for _ in batch]
+        if len(work) == 1:
+            cols = work[0][0]
+            frames, devices, modalities = cols.frames, cols.device_ids, cols.modalities
+            subjects, seqs = cols.subject_ids, cols.seqs
+        else:
+            frames = [f for cols, _ in work for f in cols.frames]
+            devices = [d for cols, _ in work for d in cols.device_ids]
+            modalities = [m for cols, _ in work for m in cols.modalities]
+            subjects = [s for cols, _ in work for s in cols.subject_ids]
+            seqs = [q for cols, _ in work for q in cols.seqs]
+        receive = [str(r) for cols, r in work for _ in cols.frames]
         groups: dict[object, list[int]] = {}  # hash tag (subject shard, or device) -> frame indexes
         if self.shards:
             tag_of = {subject: self.shard_of(subject) for subject in set(subjects)}
@@ -270,8 +275,8 @@ class RedisStore:
                 for i in members:
                     mine[i] = False
         out, start = [], 0
-        for batch, _ in work:
-            end = start + len(batch)
+        for cols, _ in work:
+            end = start + len(cols.frames)
             keys = zip(devices[start:end], modalities[start:end], strict=True)
             acked = dict(zip(keys, marks_after[start:end], strict=True))
             out.append(StoredBatch(new[start:end], acked, mine[start:end]))

@@ -104,7 +104,7 @@ class Coordinator:
         except InvalidFrame:
             self.counters["invalid"] += 1
             raise
-        new_flags, acked, mine = await self.store.store_batch(cols.frames, receive_ns)
+        new_flags, acked, mine = await self.store.store_batch(cols, receive_ns)
         n = len(new_flags)
         kept = range(n) if all(new_flags) else [i for i, new in enumerate(new_flags) if new]
         ack = ingest_pb2.Ack(batch_id=batch.batch_id, receive_ns=receive_ns)
