@@ -161,7 +161,11 @@ class Coordinator:
             seqs, versions = [cols.seqs[i] for i in kept], [cols.model_versions[i] for i in kept]
         keys = list(zip(devices, modalities, strict=True))
         last_seq = self._last_seq
-        if len(set(keys)) == len(keys):  # one frame per (device, modality), the usual batch
+        follows = dict(zip(keys, [seq - 1 for seq in seqs], strict=True))
+        if len(follows) == len(keys) and follows.items() <= last_seq.items():  # the usual batch: one frame
+            last_seq.update(zip(keys, seqs, strict=True))  # per (device, modality), each the next seq
+            gaps = 0
+        elif len(follows) == len(keys):
             gaps = sum(1 for key, seq in zip(keys, seqs, strict=True) if seq > last_seq.get(key, seq - 1) + 1)
             last_seq.update(zip(keys, seqs, strict=True))
         else:
@@ -177,11 +181,12 @@ class Coordinator:
                 info = known[device] = DeviceInfo()
             info.subject_id = subject
             info.last_seen_ns = receive_ns
-        served = self._versions
-        for key, version in zip(keys, versions, strict=True):
-            if served.get(key) != version:
-                served[key] = version
-                known[key[0]].model_versions[key[1]] = version
+        served, serving = self._versions, dict(zip(keys, versions, strict=True))
+        if not serving.items() <= served.items():  # a model changed (or a device is new): set by item
+            for key, version in serving.items():
+                if served.get(key) != version:
+                    served[key] = version
+                    known[key[0]].model_versions[key[1]] = version
         if cols.traced:  # sampled windows only carry a traceparent
             stored = set(kept)
             for i in cols.traced:
