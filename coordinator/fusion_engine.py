@@ -114,9 +114,9 @@ class FusionEngine:
 
     def close_batch(self, cols: BatchColumns, rows: Iterable[int] | None = None) -> list[Closed]:
         """add_batch up to fusing: the windows the frames complete, to fuse with fuse_closed (with other
-        engines' windows: one vectorised call for them all). Each frame costs a history entry; windows are opened as frames reach
-        them; a window that waits for a modality is looked at again when that modality's frame comes (or it is
-        overdue), not at every frame of the others."""
+        engines' windows: one vectorised call for them all). Each frame costs a history entry; windows are
+        opened as frames reach them; a window that waits for a modality is looked at again when that
+        modality's frame comes (or it is overdue), not at every frame of the others."""
         records = cols.records
         subjects, modalities = cols.subject_ids, cols.modalities
         window_ns, states = self.window_ns, self.subjects

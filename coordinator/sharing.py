@@ -34,7 +34,6 @@ from coordinator.redis_store import LuaScript, RedisStore, redis_call, store_err
 from coordinator.store import StoreError
 from coordinator.validation import BatchColumns, read_columns
 from mmer.v1 import fusion_pb2
-from mmer.v1.fusion_pb2 import FusedEmotion
 
 log = logging.getLogger("mmer.coordinator.sharing")
 SHARDS = 16
@@ -183,9 +182,9 @@ class SharedFuser:
         return appended
 
     def _feed(self, shard: int, cols: BatchColumns, rows: list[int]) -> list[Closed]:
-        """Rows of a batch of a shard's frames into its engine; the windows they close go to the outbox.
+        """Rows of a batch of a shard's frames into its engine; returns the windows they close, to fuse.
         Called for the frames this replica stored as the shard's owner, and for the inbox; a shard being
-        taken over holds them until its rebuild is done. Returns the windows they closed, to fuse."""
+        taken over holds them until its rebuild is done."""
         engine = self.engines.get(shard)
         if engine is None:
             held = self._rebuilding.get(shard)
@@ -373,7 +372,7 @@ def published_entries(entries: list[tuple[bytes, dict[bytes, bytes]]]) -> Publis
     subjects = [
         s.decode()
         if (s := fields.get(b"s")) is not None
-        else FusedEmotion.FromString(fields[b"e"]).subject_id
+        else fusion_pb2.FusedEmotion.FromString(fields[b"e"]).subject_id
         for _, fields in entries
     ]
     return Published.appended(
