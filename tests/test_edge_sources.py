@@ -277,7 +277,13 @@ def test_replay_wesad_pickle_labels_windows_inside_one_condition(tmp_path):
     label = np.concatenate([np.full(90 * 700, 1), np.full(90 * 700, 2)]).astype(np.int32)  # baseline, stress
     data = {
         "subject": "S2",
-        "signal": {"wrist": {"BVP": bvp[:, None], "EDA": np.zeros((4, 1))}},
+        "signal": {
+            "wrist": {
+                "BVP": bvp[:, None],
+                "EDA": np.full((180 * 4, 1), 2.0),
+                "TEMP": np.full((180 * 4, 1), 33.0),
+            }
+        },
         "label": label,
     }
     with (tmp_path / "S2.pkl").open("wb") as fh:
@@ -286,4 +292,9 @@ def test_replay_wesad_pickle_labels_windows_inside_one_condition(tmp_path):
     assert [w.t_end for w in ws] == [float(e) for e in range(60, 181, 5)]
     labels = [w.label for w in ws]
     assert labels[:7] == ["calm"] * 7 and labels[18:] == ["angry"] * 7 and set(labels[7:18]) == {None}
-    assert np.allclose(preprocess("hr", ws[0].data)[0], 75.0, atol=1.0)
+    features = preprocess("hr", ws[0].data)
+    assert np.allclose(features[0], 75.0, atol=1.0)
+    assert features[HR_FEATURES.index("eda_tonic_us")] == pytest.approx(2.0, abs=0.05), (
+        "EDA reaches the window"
+    )
+    assert features[HR_FEATURES.index("temp_present")] == 1.0

@@ -217,16 +217,25 @@ BAD = {
     "inf": (_with_inf, "infinite"),
     "empty": (lambda m: np.empty((0,) * {"hr": 1, "eeg": 2, "speech": 1, "image": 2}[m]), "empty"),
     "short": (
-        lambda m: {"hr": np.full(2, 0.8), "eeg": np.zeros((14, 100)), "speech": np.zeros(800), "image": np.zeros((4, 4))}[m],
+        lambda m: {
+            "hr": np.full(2, 0.8),
+            "eeg": np.zeros((14, 100)),
+            "speech": np.zeros(800),
+            "image": np.zeros((4, 4)),
+        }[m],
         "too short|wrong shape|too small",
     ),
     "wrong_shape": (
-        lambda m: {"hr": np.zeros((3, 3)), "eeg": np.zeros((8, 256)), "speech": np.zeros((2, 16000)),
-                   "image": np.zeros((2, 3, 4, 5))}[m],
+        lambda m: {
+            "hr": np.zeros((3, 3)),
+            "eeg": np.zeros((8, 256)),
+            "speech": np.zeros((2, 16000)),
+            "image": np.zeros((2, 3, 4, 5)),
+        }[m],
         "shape|dimensions",
     ),
     "not_numeric": (lambda m: np.array(["a", "b"]), "not numeric|dimensions"),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("case", sorted(BAD))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -79,14 +82,42 @@ def test_reference_features_know_the_pitch_in_semitones() -> None:
 
 
 def test_light_binding_gives_what_the_opensmile_package_gives() -> None:
-    opensmile = pytest.importorskip("opensmile")
     x = voiced(1.5, 160.0)
-    for feature_set, ours in ((opensmile.FeatureSet.ComParE_2016, preprocess("speech", x)),
-                              (opensmile.FeatureSet.eGeMAPSv02, reference_features(x))):  # fmt: skip
+    compare, egemaps = preprocess("speech", x), reference_features(x)  # ours loads libSMILEapi first
+    opensmile = pytest.importorskip("opensmile")
+    for feature_set, ours in (
+        (opensmile.FeatureSet.ComParE_2016, compare),
+        (opensmile.FeatureSet.eGeMAPSv02, egemaps),
+    ):
         package = opensmile.Smile(feature_set=feature_set, feature_level=opensmile.FeatureLevel.Functionals)
         assert np.array_equal(ours, package.process_signal(x, RATE).to_numpy()[0].astype(np.float32))
     names = opensmile.Smile(feature_set=opensmile.FeatureSet.ComParE_2016).feature_names
     assert (names[F0_POSAMEAN], names[RMS_AMEAN]) == ("F0final_sma_posamean", "pcm_RMSenergy_sma_amean")
+
+
+TENSORFLOW_THEN_SMILE = """
+import sys, threading
+import numpy as np
+import tensorflow  # exports its own copy of the FFT routines libSMILEapi calls
+from mmer_core.preprocess import preprocess
+from testkit.speech_audio import voiced
+out = {}
+worker = threading.Thread(target=lambda: out.setdefault("v", preprocess("speech", voiced(1.5, 160.0))))
+worker.start()
+worker.join()
+np.save(sys.argv[1], out["v"])
+"""
+
+
+def test_openSMILE_beside_tensorflow_computes_the_same_features(tmp_path) -> None:
+    """A trainer process holds TensorFlow; openSMILE in it must neither corrupt the heap nor change a value."""
+    result = subprocess.run(
+        [sys.executable, "-c", TENSORFLOW_THEN_SMILE, str(tmp_path / "f.npy")], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert np.array_equal(
+        np.load(tmp_path / "f.npy"), preprocess("speech", voiced(1.5, 160.0)), equal_nan=True
+    )
 
 
 @pytest.mark.parametrize(

@@ -35,9 +35,15 @@ class Dataset:
     def take(self, mask: np.ndarray) -> Dataset:
         """The rows selected by a boolean mask or index array."""
         return Dataset(
-            self.modality, self.x[mask], self.y[mask], self.subjects[mask], self.t_end[mask], self.description,
-            self.taxonomy, None if self.units is None else self.units[mask],
-        )  # fmt: skip
+            self.modality,
+            self.x[mask],
+            self.y[mask],
+            self.subjects[mask],
+            self.t_end[mask],
+            self.description,
+            self.taxonomy,
+            None if self.units is None else self.units[mask],
+        )
 
 
 CORPUS_SEPARATOR = "/"
@@ -102,9 +108,13 @@ def synthetic(modality: str, plan: SyntheticPlan) -> Dataset:
         x, kept = preprocess_kept(modality, raw.windows)
     left_out = f", {int((~kept).sum())} frames without a face left out" if not kept.all() else ""
     return Dataset(
-        modality, x, raw.labels[kept], raw.subjects[kept], raw.t_end[kept],
+        modality,
+        x,
+        raw.labels[kept],
+        raw.subjects[kept],
+        raw.t_end[kept],
         f"synthetic seed={plan.seed} subjects={plan.n_subjects} seconds={plan.seconds:g}{left_out}",
-    )  # fmt: skip
+    )
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from mmer_core.modalities import get_spec
 from trainer.tf_setup import import_tf
 
 BATCH = 64
+STEPS_PER_EXECUTION = 32
 # speech: thousands of utterance functionals from tens of speakers; a strongly L2-regularised multinomial
 # logistic regression beat hidden layers (and the SVM references) on folds by speaker
 SPEECH_L2 = 3e-2
@@ -77,8 +78,13 @@ def build_model(
         x = layers.Dense(64, activation="relu")(x)
     outputs = layers.Dense(n_classes, activation="softmax", name="probs", kernel_regularizer=penalty)(x)
     model = keras.Model(inputs, outputs, name=f"mmer_{modality}")
+    # many batches per graph call: the same updates in the same order, without a Python round trip per batch,
+    # which costs more than a small model's step itself
     model.compile(
-        optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        steps_per_execution=STEPS_PER_EXECUTION,
     )
     return model
 
@@ -94,11 +100,20 @@ def balanced_class_weights(y: np.ndarray) -> dict[int, float]:
     return {int(c): float(len(y) / (len(classes) * n)) for c, n in zip(classes, counts, strict=True)}
 
 
-def fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
-        epochs: int, seed: int, log=print, class_weight: dict[int, float] | None = None,
-        sample_weight: np.ndarray | None = None,
-        augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
-        early_stopping: bool = True) -> dict[str, float]:  # fmt: skip
+def fit(
+    model,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    epochs: int,
+    seed: int,
+    log=print,
+    class_weight: dict[int, float] | None = None,
+    sample_weight: np.ndarray | None = None,
+    augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
+    early_stopping: bool = True,
+) -> dict[str, float]:
     """Train with early stopping on validation loss, keeping the best weights; sample_weight weighs each
     training row's loss (trainer.balance); with `augment` (trainer.augment.augmenter) every batch is a fresh
     random variant of its training windows."""
@@ -112,8 +127,10 @@ def fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_va
     class Progress(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
-            log(f"    epoch {epoch + 1:3d}  loss {logs.get('loss', 0):.3f}  acc {logs.get('accuracy', 0):.3f}  "
-                f"val_acc {logs.get('val_accuracy', 0):.3f}")  # fmt: skip
+            log(
+                f"    epoch {epoch + 1:3d}  loss {logs.get('loss', 0):.3f}  acc {logs.get('accuracy', 0):.3f}  "
+                f"val_acc {logs.get('val_accuracy', 0):.3f}"
+            )
 
     # fresh random variants every batch make a slower start: a model that sees them may sit near chance for
     # ten epochs before it learns, so it gets longer before its validation loss may stop the run
@@ -140,8 +157,11 @@ def fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_va
             train, validation_data=(x_val, y_val), epochs=epochs, callbacks=callbacks, verbose=0
         )
     best = int(np.argmin(history.history["val_loss"])) if early_stopping else len(history.history["loss"]) - 1
-    return {"epochs": len(history.history["loss"]), "best_epoch": best + 1,
-            "val_accuracy": float(history.history["val_accuracy"][best])}  # fmt: skip
+    return {
+        "epochs": len(history.history["loss"]),
+        "best_epoch": best + 1,
+        "val_accuracy": float(history.history["val_accuracy"][best]),
+    }
 
 
 def _augmented_batches(x, y, augment, seed, sample_weight):

@@ -71,9 +71,14 @@ def quantize(
                 cache = work / "ranges.json"
                 save_tensors_data(ranges, cache)
                 quantize_static(
-                    str(prepared), str(out_path), None, calibrate_method=CalibrationMethod.MinMax,
-                    calibration_cache_path=str(cache), extra_options=options, **kwargs,
-                )  # fmt: skip
+                    str(prepared),
+                    str(out_path),
+                    None,
+                    calibrate_method=CalibrationMethod.MinMax,
+                    calibration_cache_path=str(cache),
+                    extra_options=options,
+                    **kwargs,
+                )
             else:
                 calib = {
                     "max": CalibrationMethod.MinMax,

@@ -8,7 +8,10 @@ so it is loaded on its own, and driven with the package's own config files exact
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
+import os
+import platform
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -32,6 +35,7 @@ def _package_root() -> Path:
 @lru_cache(maxsize=1)
 def _binding() -> ModuleType:
     """opensmile/core/lib.py loaded alone (it imports only ctypes and numpy), not the package around it."""
+    _load_isolated(_package_root() / "core" / "bin")
     path = _package_root() / "core" / "lib.py"
     spec = importlib.util.spec_from_file_location("mmer_opensmile_lib", path)
     if spec is None or spec.loader is None:
@@ -39,6 +43,17 @@ def _binding() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _load_isolated(bin_dir: Path) -> None:
+    """Load libSMILEapi so it binds its own symbols first (RTLD_DEEPBIND), before the binding loads it again
+    (the loader then returns this handle). libSMILEapi and TensorFlow both export Ooura's FFT (`rdft`, `cdft`,
+    `makewt`, ...) in different versions; in a process that already holds TensorFlow, openSMILE would call
+    TensorFlow's and corrupt the heap."""
+    if not hasattr(os, "RTLD_DEEPBIND"):
+        return
+    for library in bin_dir.glob(f"*_{platform.machine().lower()}/libSMILEapi.so"):
+        ctypes.CDLL(str(library), mode=os.RTLD_DEEPBIND | os.RTLD_LOCAL)
 
 
 def _options(sample_rate: int) -> dict[str, str | int]:

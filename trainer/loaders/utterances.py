@@ -2,16 +2,12 @@
 of openSMILE functionals, through the same `mmer_core.preprocess.speech` code the edge runs.
 
 openSMILE costs ~0.1 s per utterance, so each file's rows are cached outside the project (in
-trainer.cache's speech folder), keyed by the file's path, size and modification time and by every
-speech preprocessing parameter: a changed file or a changed parameter is recomputed, never served stale.
+trainer.cache's speech folder), keyed by the file, the speech preprocessing parameters and code (`trainer.cache.cache_key`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import multiprocessing
-import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -20,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from mmer_core.modalities import SPECS
-from mmer_core.preprocess import speech
-from trainer.cache import cache_dir
+from mmer_core.preprocess import smile, speech
+from trainer.cache import cache_dir, cache_key, cached_arrays
 
 SPEC = SPECS["speech"]
 
@@ -37,38 +33,29 @@ class FileUtterances:
     ends_s: np.ndarray
 
 
-def _key(path: Path) -> str:
-    st = path.stat()
-    ident = json.dumps([str(path.resolve()), st.st_size, st.st_mtime_ns, SPEC.params, SPEC.input_shape])
-    return hashlib.sha1(ident.encode()).hexdigest()
-
-
 def file_utterances(path: Path, read: Callable[[Path], np.ndarray]) -> FileUtterances:
     """The utterances the edge would find in this recording and their features (cached)."""
-    cached = cache_dir("speech") / f"{_key(path)}.npz"
-    if cached.exists():
-        with np.load(cached) as z:
-            return FileUtterances(z["features"], z["reference"], z["starts_s"], z["ends_s"])
-    audio = read(path)
-    found = speech.utterances(audio)
-    rate = SPEC.sample_rate_hz
-    result = FileUtterances(
-        speech.preprocess_batch([u.audio for u in found]).reshape(len(found), *SPEC.input_shape),
-        np.array([speech.reference_features(u.audio) for u in found], np.float32).reshape(len(found), 88),
-        np.array([u.start / rate for u in found]),
-        np.array([u.end / rate for u in found]),
-    )
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_name(cached.name + f".{os.getpid()}.tmp.npz")
-    np.savez(
-        tmp,
-        features=result.features,
-        reference=result.reference,
-        starts_s=result.starts_s,
-        ends_s=result.ends_s,
-    )
-    os.replace(tmp, cached)
-    return result
+
+    def compute() -> dict[str, np.ndarray]:
+        found = speech.utterances(read(path))
+        rate = SPEC.sample_rate_hz
+        return {
+            "features": speech.preprocess_batch([u.audio for u in found]).reshape(
+                len(found), *SPEC.input_shape
+            ),
+            "reference": np.array([speech.reference_features(u.audio) for u in found], np.float32).reshape(
+                len(found), 88
+            ),
+            "starts_s": np.array([u.start / rate for u in found]),
+            "ends_s": np.array([u.end / rate for u in found]),
+        }
+
+    return FileUtterances(**cached_arrays(_cache_path(path), compute))
+
+
+def _cache_path(path: Path) -> Path:
+    key = cache_key([path], (speech, smile), [SPEC.params, SPEC.input_shape])
+    return cache_dir("speech") / f"{path.stem}-{key}.npz"
 
 
 def in_child_processes(work: Callable, items: Sequence, workers: int = 2) -> list:
@@ -119,7 +106,7 @@ class Recordings:
 def recordings(files: Sequence[tuple[Path, int, str]], read: Callable[[Path], np.ndarray]) -> Recordings:
     """(path, label index, speaker) per file -> utterance rows, in the order given."""
     xs, refs, ys, speakers, units, silent = [], [], [], [], [], []
-    missing = [path for path, _, _ in files if not (cache_dir("speech") / f"{_key(path)}.npz").exists()]
+    missing = [path for path, _, _ in files if not _cache_path(path).exists()]
     in_child_processes(_Cached(read), missing)
     for i, (path, label, speaker) in enumerate(files):
         found = file_utterances(path, read)
