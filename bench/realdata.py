@@ -76,8 +76,12 @@ def summary_lines(result: dict) -> list[str]:
             lines.append(
                 f"{name}, {entry['folds']} folds by person, trained on {' + '.join(part['corpora'])}:"
             )
-            rows = {"deployed int8": part["deployed_int8"], "deployed fp32": part["deployed_fp32"],
-                    **part["references"], "majority": part["majority"]}  # fmt: skip
+            rows = {
+                "deployed int8": part["deployed_int8"],
+                "deployed fp32": part["deployed_fp32"],
+                **part["references"],
+                "majority": part["majority"],
+            }
             lines += [
                 f"  {n:<24} acc {r['accuracy']:.3f}  macro-F1 {r['macro_f1']:.3f}" for n, r in rows.items()
             ]

@@ -47,17 +47,39 @@ def test_a_cross_section_is_rendered_per_corpus_and_training() -> None:
         return {"accuracy": acc, "macro_f1": acc - 0.1, "sd": {"accuracy": 0.01, "macro_f1": 0.02}}
 
     def part(corpora: list[str], acc: float) -> dict:
-        return {"corpora": corpora, "deployed_int8": entry(acc), "deployed_fp32": entry(acc + 0.001),
-                "majority": entry(0.4), "references": {"svm": entry(acc - 0.05)}}  # fmt: skip
+        return {
+            "corpora": corpora,
+            "deployed_int8": entry(acc),
+            "deployed_fp32": entry(acc + 0.001),
+            "majority": entry(0.4),
+            "references": {"svm": entry(acc - 0.05)},
+        }
 
-    one = {"unit": "utterance", "folds": 2, "subjects": 4, "deployed_int8": entry(0.7), "deployed_fp32": entry(0.7),
-           "majority": entry(0.4), "references": {"svm": entry(0.6)}}  # fmt: skip
+    one = {
+        "unit": "utterance",
+        "folds": 2,
+        "subjects": 4,
+        "deployed_int8": entry(0.7),
+        "deployed_fp32": entry(0.7),
+        "majority": entry(0.4),
+        "references": {"svm": entry(0.6)},
+    }
     cross = {
-        "a": {"folds": 2, "subjects": 4, "seconds": 1.0,
-              "trained_on_others": part(["b"], 0.555), "trained_on_all": part(["a", "b"], 0.777)},
-        "b": {"folds": 3, "subjects": 6, "seconds": 1.0,
-              "trained_on_others": part(["a"], 0.444), "trained_on_all": part(["a", "b"], 0.666)},
-    }  # fmt: skip
+        "a": {
+            "folds": 2,
+            "subjects": 4,
+            "seconds": 1.0,
+            "trained_on_others": part(["b"], 0.555),
+            "trained_on_all": part(["a", "b"], 0.777),
+        },
+        "b": {
+            "folds": 3,
+            "subjects": 6,
+            "seconds": 1.0,
+            "trained_on_others": part(["a"], 0.444),
+            "trained_on_all": part(["a", "b"], 0.666),
+        },
+    }
     table = realdata_table({"sets": {"a": one, "b": one}, "cross": cross}, {}).splitlines()
     rows = {tuple(r.split(" | ")[:3]): r for r in table if r.startswith("| a, ") or r.startswith("| b, ")}
     assert len(rows) == 2 * 2 * 4, "per corpus and training: int8, fp32, the reference, majority"

@@ -67,8 +67,22 @@ def test_two_corpora_get_a_cross_section_beside_their_own_sets(corpus: Path, tmp
     crema = tmp_path / "tiny-crema"
     crema_corpus(crema, actors=3, per_class=3)
     out, cache = tmp_path / "realdata.json", tmp_path / "cache"
-    proc = run(["-m", "bench.realdata", "--json", str(out), "--data", f"speech:{corpus}", "--data", f"speech:{crema}",
-                "--folds", "2", "--quick"], cache)  # fmt: skip
+    proc = run(
+        [
+            "-m",
+            "bench.realdata",
+            "--json",
+            str(out),
+            "--data",
+            f"speech:{corpus}",
+            "--data",
+            f"speech:{crema}",
+            "--folds",
+            "2",
+            "--quick",
+        ],
+        cache,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(out.read_text())
     assert set(result) == {"seconds", "sets", "cross"}

@@ -60,8 +60,18 @@ class SpeechRecipe:
 
         k = len(QUADRANTS)
         model = build_model("speech", k, x, seed)
-        fit(model, x, y, x[:64], y[:64], self.epochs, seed, lambda _: None,
-            sample_weight=balanced_sample_weights(y, corpora), early_stopping=EARLY_STOPPING["speech"])  # fmt: skip
+        fit(
+            model,
+            x,
+            y,
+            x[:64],
+            y[:64],
+            self.epochs,
+            seed,
+            lambda _: None,
+            sample_weight=balanced_sample_weights(y, corpora),
+            early_stopping=EARLY_STOPPING["speech"],
+        )
         work.mkdir(parents=True, exist_ok=True)
         fp32 = export_onnx(model, work / "model.fp32.onnx", get_spec("speech").input_name, x[:64])
         reference = evaluate_onnx(fp32, x, y, k, latency_runs=1)

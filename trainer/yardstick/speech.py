@@ -139,8 +139,12 @@ def score_trained(
         units_scored[np.unique(rec.unit[rows])] = True
         truth = rec.unit_y[units_scored]
 
-        def per_unit(probs_rows: np.ndarray, rows: np.ndarray = rows, units_scored: np.ndarray = units_scored,
-                     truth: np.ndarray = truth) -> dict[str, float]:  # fmt: skip
+        def per_unit(
+            probs_rows: np.ndarray,
+            rows: np.ndarray = rows,
+            units_scored: np.ndarray = units_scored,
+            truth: np.ndarray = truth,
+        ) -> dict[str, float]:
             probs, _ = unit_probs(probs_rows, rec.unit[rows], n_units)
             return scores(truth, probs[units_scored].argmax(axis=1), k)
 
@@ -179,8 +183,11 @@ def _eight_classes(rec: Recordings, reference: np.ndarray, scored: np.ndarray, f
 
 
 def _print_fold(what: str, fold: dict[str, dict[str, float]]) -> None:
-    print(f"speech {what}: " + " ".join(f"{n} {s['accuracy']:.3f}/{s['macro_f1']:.3f}" for n, s in fold.items()),
-          flush=True)  # fmt: skip
+    print(
+        f"speech {what}: "
+        + " ".join(f"{n} {s['accuracy']:.3f}/{s['macro_f1']:.3f}" for n, s in fold.items()),
+        flush=True,
+    )
 
 
 def yardstick(folder: Path, options: YardstickOptions) -> dict:
@@ -232,8 +239,9 @@ def cross(folders: Sequence[Path], options: YardstickOptions) -> dict:
         def score(train: np.ndarray, tests: Sequence[np.ndarray]) -> list[dict[str, dict[str, float]]]:
             i = next(trainings)
             out = score_trained(prep, train, tests, recipe, options.seed, Path(tmp) / f"training{i}")
-            trained_on = ", ".join(f"{c} {n}" for c, n in zip(*np.unique(corpora[train], return_counts=True),
-                                                                  strict=True))  # fmt: skip
+            trained_on = ", ".join(
+                f"{c} {n}" for c, n in zip(*np.unique(corpora[train], return_counts=True), strict=True)
+            )
             for j, fold in enumerate(out):
                 _print_fold(f"cross, trained on {trained_on} utterances, test {j + 1}/{len(out)}", fold)
             return out
