@@ -61,11 +61,41 @@ def realdata_table(data: dict, reference: dict) -> str:
                     f"| {name} | {split}, the 8 original emotions | {ref} (UAR {e['uar']:.3f}) "
                     f"| {pct(e, 'accuracy')} | {pct(e, 'macro_f1')} |"
                 )
+    if data.get("cross"):
+        rows += ["", cross_table(data["cross"])]
     published = [(name, p) for name in sorted(data["sets"]) for p in reference.get(name, [])]
     if published:
         rows += ["", "Published person-independent figures on the same corpora, for orientation:", ""]
         rows += ["| set | task and split | figure | source |", "| --- | --- | --- | --- |"]
         rows += [f"| {name} | {p['task']} | {p['figure']} | {p['source']} |" for name, p in published]
+    return "\n".join(rows)
+
+
+def cross_table(cross: dict) -> str:
+    """What adding a corpus does: each corpus's people, on its own folds, scored by models trained on the other
+    corpora only and on all of them (its test people never), beside the references trained on the same people."""
+    rows = [
+        "Across corpora: each corpus's people on its own folds, trained on the other corpora only or on all of "
+        "them (the corpus's test people never):",
+        "",
+        "| test people | trained on | classifier | accuracy | macro-F1 |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, c in sorted(cross.items()):
+        test = f"{name}, {c['folds']} folds by person, {c['subjects']} persons"
+        for trained in ("trained_on_others", "trained_on_all"):
+            part = c[trained]
+            on = " + ".join(part["corpora"])
+            entries = [
+                ("**deployed int8**", part.get("deployed_int8")),
+                ("deployed fp32", part.get("deployed_fp32")),
+            ]
+            entries += [(ref, e) for ref, e in sorted(part.get("references", {}).items())]
+            entries.append(("majority class", part.get("majority")))
+            rows += [
+                f"| {test} | {on} | {label} | {pct(e, 'accuracy')} | {pct(e, 'macro_f1')} |"
+                for label, e in entries
+            ]
     return "\n".join(rows)
 
 
