@@ -63,12 +63,45 @@ def realdata_table(data: dict, reference: dict) -> str:
                 )
     if data.get("cross"):
         rows += ["", cross_table(data["cross"])]
+    return "\n".join(rows + published_rows(data, reference))
+
+
+def summary_table(data: dict, reference: dict) -> str:
+    """The README's block: per set, the deployed int8 model beside the best reference a device could run (no
+    `-oracle` statistics), the oracle ceiling and the majority class; bench/RESULTS.md has every row."""
+    rows = [
+        "| set | split | deployed int8 | best reference | oracle ceiling | majority |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, s in sorted(data["sets"].items()):
+        refs = s.get("references", {})
+        fair = {ref: e for ref, e in refs.items() if not ref.endswith("-oracle")}
+        best = max(fair, key=lambda ref: (fair[ref]["macro_f1"], fair[ref]["accuracy"]), default=None)
+        oracle = max(
+            (r for r in refs if r.endswith("-oracle")), key=lambda r: refs[r]["macro_f1"], default=None
+        )
+        rows.append(
+            f"| {name} | {s['folds']} folds by person, {s['subjects']} persons, per {s['unit']} "
+            f"| {pair(s.get('deployed_int8'))} | {best or '-'}: {pair(fair.get(best))} "
+            f"| {oracle or '-'}: {pair(refs.get(oracle))} | {s['majority']['accuracy']:.3f} |"
+        )
+    return "\n".join(rows + published_rows(data, reference))
+
+
+def pair(entry: dict | None) -> str:
+    """accuracy / macro-F1 of an entry, or '-'."""
+    if not entry:
+        return "-"
+    return f"{entry['accuracy']:.3f} / {entry['macro_f1']:.3f}"
+
+
+def published_rows(data: dict, reference: dict) -> list[str]:
     published = [(name, p) for name in sorted(data["sets"]) for p in reference.get(name, [])]
-    if published:
-        rows += ["", "Published person-independent figures on the same corpora, for orientation:", ""]
-        rows += ["| set | task and split | figure | source |", "| --- | --- | --- | --- |"]
-        rows += [f"| {name} | {p['task']} | {p['figure']} | {p['source']} |" for name, p in published]
-    return "\n".join(rows)
+    if not published:
+        return []
+    rows = ["", "Published person-independent figures on the same corpora, for orientation:", ""]
+    rows += ["| set | task and split | figure | source |", "| --- | --- | --- | --- |"]
+    return rows + [f"| {name} | {p['task']} | {p['figure']} | {p['source']} |" for name, p in published]
 
 
 def cross_table(cross: dict) -> str:
@@ -141,8 +174,12 @@ def render() -> tuple[str, str | None]:
             continue
         data = json.loads(path.read_text())
         if name == "realdata":
-            block = realdata_table(data, reference)
-            parts += [block, "", f"The whole run took {data['seconds'] / 60:.0f} min."]
+            block = summary_table(data, reference)
+            parts += [
+                realdata_table(data, reference),
+                "",
+                f"The whole run took {data['seconds'] / 60:.0f} min.",
+            ]
         else:
             parts.append(generic_section(data))
     return "\n".join(parts) + "\n", block
