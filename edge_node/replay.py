@@ -37,21 +37,16 @@ from mmer_core.formats import (
     DEAP_BASELINE_S,
     DEAP_MIDPOINT,
     DEAP_PICK,
-    WESAD_BVP_HZ,
-    WESAD_LABEL_HZ,
-    WESAD_PROTOCOL,
     read_deap_subject,
     read_fer2013,
     read_wav,
-    read_wesad,
     speech_label_and_speaker,
 )
 from mmer_core.modalities import SPECS
-from mmer_core.taxonomy import map_label, va_to_label
+from mmer_core.taxonomy import va_to_label
 from mmer_core.windowing import SensorChunk, Window, Windower
 
 GAP_S = 0.5  # silence between two replayed utterances
-HR_CHUNK_S = 1.0  # beats are handed to the windower this much at a time, as a live beat detector would
 
 
 def open_replay(path: Path, modalities: Sequence[str]) -> Iterator[Window]:
@@ -126,16 +121,6 @@ def replay_e4(folder: Path) -> Iterator[Window]:
     return e4_windows(session)
 
 
-def _beat_windows(times: np.ndarray, rr: np.ndarray, duration: float) -> Iterator[Window]:
-    """Beats handed to the hr Windower a second at a time, as a live beat detector would."""
-    beats = np.column_stack([times, rr])
-    windower = Windower(SPECS["hr"])
-    for t0 in np.arange(0.0, duration, HR_CHUNK_S):
-        t1 = t0 + HR_CHUNK_S
-        chunk = beats[(beats[:, 0] >= t0) & (beats[:, 0] < t1)]
-        yield from windower.push(SensorChunk("hr", float(t0), float(t1), chunk))
-
-
 # ------------------------------------------------------------------ speech wav folders
 def replay_wav_folder(root: Path) -> Iterator[Window]:
     windower = Windower(SPECS["speech"])
@@ -144,9 +129,9 @@ def replay_wav_folder(root: Path) -> Iterator[Window]:
         label, _speaker = speech_label_and_speaker(path, root)
         audio = read_wav(path)
         duration = len(audio) / SPECS["speech"].sample_rate_hz
-        for w in windower.push(SensorChunk("speech", t, t + duration, audio)):
-            yield Window(w.modality, w.t_start, w.t_end, w.data, label)
+        yield from windower.push(SensorChunk("speech", t, t + duration, audio, label))
         t += duration + GAP_S
+    yield from windower.flush()
 
 
 # ------------------------------------------------------------------ DEAP
@@ -179,14 +164,10 @@ def replay_fer2013(path: Path) -> Iterator[Window]:
 
 # ------------------------------------------------------------------ WESAD
 def replay_wesad(path: Path) -> Iterator[Window]:
-    from mmer_core.preprocess.hr import rr_from_ppg  # scipy, loaded only for a PPG source
+    from mmer_core.e4 import e4_windows, read_wesad_session  # scipy (beats from BVP), loaded only for WESAD
 
-    _subject, bvp, protocol = read_wesad(path)
-    times, rr = rr_from_ppg(bvp, WESAD_BVP_HZ)
-    duration = min(len(bvp) / WESAD_BVP_HZ, len(protocol) / WESAD_LABEL_HZ)
-    for w in _beat_windows(times, rr, duration):
-        span = protocol[int(w.t_start * WESAD_LABEL_HZ) : int(w.t_end * WESAD_LABEL_HZ)]
-        one = span.size and span[0] in WESAD_PROTOCOL and np.all(span == span[0])
-        yield Window(
-            w.modality, w.t_start, w.t_end, w.data, map_label("wesad", int(span[0])) if one else None
-        )
+    try:
+        session = read_wesad_session(path)
+    except ValueError as exc:
+        raise ValueError(f"source replay:{path}: {exc}") from None
+    return e4_windows(session)

@@ -51,8 +51,11 @@ class WearerBaselines:
             self.stats = {}
             log.warning("wearer baseline %s set aside as %s, calibrating again: %s", path, aside.name, exc)
             return
-        log.info("wearer baseline of %s loaded: %s", self.subject_id,
-                 ", ".join(f"{m} {b.n} windows" for m, b in self.stats.items()))  # fmt: skip
+        log.info(
+            "wearer baseline of %s loaded: %s",
+            self.subject_id,
+            ", ".join(f"{m} {b.n} windows" for m, b in self.stats.items()),
+        )
 
     def observe(self, modality: str, x: np.ndarray) -> None:
         """Add one preprocessed window; only feature vectors (1-D) have a baseline."""

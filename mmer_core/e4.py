@@ -1,4 +1,5 @@
-"""An Empatica E4 session folder as the wrist signals and windows the edge node sees.
+"""An Empatica E4 session (an E4 export folder, or a WESAD subject pickle, whose wrist device is an E4) as
+the wrist signals and windows the edge node sees.
 
 The trainer's loader, the yardstick and the node's replay all read a session here, so a model is trained
 and scored on exactly the windows a device playing the session back would cut. Beats come from BVP.csv with
@@ -6,7 +7,8 @@ the shared rr_from_ppg (the E4's own IBI.csv drops beats whenever it is unsure, 
 used only when there is no BVP.csv); EDA.csv and TEMP.csv are optional (a device without them gives
 beats only). Truth labels from a labels.csv (subject, start_unix_utc, end_unix_utc, label) in the folder
 or its parent, rows of subject = the folder's name; a window is labelled when it lies wholly in one
-labelled interval.
+labelled interval. A WESAD pickle carries BVP, EDA and TEMP at the E4's rates and a protocol code per 1/700 s;
+its labelled intervals are the runs of one protocol condition.
 """
 
 from __future__ import annotations
@@ -17,8 +19,17 @@ from pathlib import Path
 
 import numpy as np
 
-from mmer_core.formats import read_e4_ibi, read_e4_labels, read_e4_signal
+from mmer_core.formats import (
+    WESAD_HZ,
+    WESAD_LABEL_HZ,
+    WESAD_PROTOCOL,
+    read_e4_ibi,
+    read_e4_labels,
+    read_e4_signal,
+    read_wesad,
+)
 from mmer_core.modalities import SPECS
+from mmer_core.taxonomy import map_label
 from mmer_core.windowing import SensorChunk, Window, Windower
 from mmer_core.wrist import WristData
 
@@ -62,6 +73,39 @@ def read_e4_session(folder: Path) -> E4Session:
     intervals = tuple((a - start, b - start, label) for a, b, label in _intervals(folder))
     signals = WristData(np.column_stack([times, rr]), eda, temp)
     return E4Session(folder.name, start, duration, signals, intervals)
+
+
+def read_wesad_session(path: Path) -> E4Session:
+    """The wrist session of a WESAD subject pickle; ValueError naming the file when it is not one."""
+    from mmer_core.preprocess.hr import rr_from_ppg  # scipy, loaded only for a PPG source
+
+    rec = read_wesad(path)
+    try:
+        times, rr = rr_from_ppg(rec.bvp, WESAD_HZ["BVP"])
+    except ValueError as exc:
+        raise ValueError(f"wesad:{path}: {exc}") from None
+    if times.size == 0:
+        raise ValueError(f"wesad:{path}: no heart beats found in the wrist BVP")
+    duration = min(len(rec.bvp) / WESAD_HZ["BVP"], len(rec.protocol) / WESAD_LABEL_HZ)
+    signals = WristData(
+        np.column_stack([times, rr]), _even(rec.eda, WESAD_HZ["EDA"]), _even(rec.temp, WESAD_HZ["TEMP"])
+    )
+    return E4Session(rec.subject, 0.0, duration, signals, _protocol_runs(rec.protocol))
+
+
+def _even(x: np.ndarray | None, fs: float) -> np.ndarray | None:
+    return None if x is None else np.column_stack([np.arange(len(x)) / fs, x])
+
+
+def _protocol_runs(codes: np.ndarray) -> tuple[tuple[float, float, str], ...]:
+    """(start_s, end_s, label) of every run of one protocol condition."""
+    edges = np.flatnonzero(np.diff(codes)) + 1
+    starts, ends = np.r_[0, edges], np.r_[edges, len(codes)]
+    return tuple(
+        (a / WESAD_LABEL_HZ, b / WESAD_LABEL_HZ, map_label("wesad", int(codes[a])))
+        for a, b in zip(starts, ends, strict=True)
+        if int(codes[a]) in WESAD_PROTOCOL
+    )
 
 
 def _samples(path: Path, session_start: float) -> np.ndarray | None:

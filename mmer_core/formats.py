@@ -11,6 +11,7 @@ import csv
 import pickle
 import wave
 from collections.abc import Iterator
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -186,21 +187,43 @@ def read_fer2013(path: Path) -> Iterator[tuple[np.ndarray, str]]:
 
 
 # ------------------------------------------------------------------ WESAD
-WESAD_BVP_HZ = 64.0
+WESAD_HZ = {"BVP": 64.0, "EDA": 4.0, "TEMP": 4.0}  # the wrist device (an Empatica E4) channels mmer reads
 WESAD_LABEL_HZ = 700.0
 WESAD_PROTOCOL = {1, 2, 3, 4}  # baseline, stress, amusement, meditation; 0 and 5-7 are not conditions
 
 
-def read_wesad(path: Path) -> tuple[str, np.ndarray, np.ndarray]:
-    """(subject, wrist BVP at 64 Hz, protocol label codes at 700 Hz) of a WESAD subject pickle (S<n>.pkl)."""
+@dataclass(frozen=True)
+class WesadRecording:
+    """A WESAD subject's wrist channels at their own rates (EDA/TEMP None when the pickle lacks them) and
+    the protocol's label codes at 700 Hz."""
+
+    subject: str
+    bvp: np.ndarray
+    eda: np.ndarray | None
+    temp: np.ndarray | None
+    protocol: np.ndarray
+
+
+def read_wesad(path: Path) -> WesadRecording:
+    """The wrist channels and protocol labels of a WESAD subject pickle (S<n>.pkl, a latin-1 Python 2 dict)."""
     with path.open("rb") as fh:
         try:
             data = pickle.load(fh, encoding="latin1")
         except Exception as exc:
             raise ValueError(f"wesad:{path}: not a readable pickle ({exc})") from None
     try:
-        bvp, label = data["signal"]["wrist"]["BVP"], data["label"]
+        wrist, label = data["signal"]["wrist"], data["label"]
+        bvp = wrist["BVP"]
     except (KeyError, TypeError):
         raise ValueError(f"wesad:{path}: missing signal.wrist.BVP or label") from None
-    subject = str(data.get("subject", path.stem))
-    return subject, np.asarray(bvp, dtype=np.float64).reshape(-1), np.asarray(label).reshape(-1).astype(int)
+
+    def channel(name: str) -> np.ndarray | None:
+        return np.asarray(wrist[name], dtype=np.float64).reshape(-1) if name in wrist else None
+
+    return WesadRecording(
+        str(data.get("subject", path.stem)),
+        np.asarray(bvp, dtype=np.float64).reshape(-1),
+        channel("EDA"),
+        channel("TEMP"),
+        np.asarray(label).reshape(-1).astype(int),
+    )

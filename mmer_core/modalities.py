@@ -49,9 +49,11 @@ HR_FEATURES = BEAT_FEATURES + EDA_FEATURES + TEMP_FEATURES
 class ModalitySpec:
     """One modality: raw signal, windowing, and the model input it becomes.
 
-    kind is how the sensor delivers data: "regular" (fixed-rate samples),
-    "events" (a wrist's heart beats with their inter-beat intervals, and its timestamped skin conductance and
-    temperature samples: mmer_core.wrist) or "frames" (images).
+    kind is how the sensor delivers data and what a window is: "regular" (fixed-rate samples in windows of
+    window_s every hop_s), "utterances" (fixed-rate audio cut where voice activity begins and ends, one
+    window per utterance of at most window_s; hop_s is the voice detector's frame), "events" (a wrist's heart
+    beats with their inter-beat intervals, and its timestamped skin conductance and temperature samples:
+    mmer_core.wrist) or "frames" (images).
     """
 
     name: str
@@ -136,25 +138,21 @@ SPECS: dict[str, ModalitySpec] = {
     ),
     "speech": ModalitySpec(
         name="speech",
-        kind="regular",
+        kind="utterances",
         sample_rate_hz=16000.0,
         channels=1,
-        window_s=1.0,
-        hop_s=0.5,
-        input_name="logmel",
-        input_shape=(40, 98, 1),
+        window_s=8.0,
+        hop_s=0.03,
+        input_name="functionals",
+        input_shape=(6373,),
         params={
-            "n_fft": 512.0,
-            "win_length": 400.0,
-            "hop_length": 160.0,
-            "n_mels": 40.0,
-            "fmin": 20.0,
-            "fmax": 8000.0,
-            "log_floor": 1e-10,
-            "mel_scale_htk": 1.0,
-            "mel_norm_slaney": 1.0,
-            "window_periodic_hann": 1.0,
-            "center_pad": 0.0,
+            "vad_frame_ms": 30.0,
+            "vad_mode": 2.0,
+            "vad_onset_frames": 3.0,
+            "vad_hangover_s": 0.6,
+            "vad_preroll_s": 0.15,
+            "min_utterance_s": 0.6,
+            "opensmile_compare_2016_functionals": 1.0,
         },
     ),
     "image": ModalitySpec(

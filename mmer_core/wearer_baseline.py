@@ -113,15 +113,25 @@ class WearerBaseline:
         return x
 
     def to_json(self) -> dict:
-        return {"features": self.features, "horizon": self.horizon, "n": self.n,
-                "mean": self.mean.tolist(), "var": self.var.tolist()}  # fmt: skip
+        return {
+            "features": self.features,
+            "horizon": self.horizon,
+            "n": self.n,
+            "mean": self.mean.tolist(),
+            "var": self.var.tolist(),
+        }
 
     @classmethod
     def from_json(cls, data: Mapping) -> WearerBaseline:
         """The inverse of to_json; ValueError (never a crash later) for anything malformed."""
         try:
-            baseline = cls(int(data["features"]), int(data["horizon"]), int(data["n"]),
-                           np.asarray(data["mean"], dtype=np.float64), np.asarray(data["var"], dtype=np.float64))  # fmt: skip
+            baseline = cls(
+                int(data["features"]),
+                int(data["horizon"]),
+                int(data["n"]),
+                np.asarray(data["mean"], dtype=np.float64),
+                np.asarray(data["var"], dtype=np.float64),
+            )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"wearer baseline: malformed state ({exc})") from None
         return baseline

@@ -44,10 +44,13 @@ class Window:
 
 
 class Windower:
-    """Cuts one modality's chunks into windows of spec.window_s every spec.hop_s."""
+    """Cuts one modality's chunks into windows of spec.window_s every spec.hop_s, or into utterances."""
 
     def __init__(self, spec: ModalitySpec) -> None:
         self.spec = spec
+        self._utterances = None
+        self._stream_t0 = 0.0
+        self._label: str | None = None
         self._t_next_end: float | None = None
         self._t_last: float | None = None
         self._buf: np.ndarray | None = None
@@ -73,7 +76,45 @@ class Windower:
             return self._frames(chunk)
         if self.spec.kind == "events":
             return self._events(chunk)
+        if self.spec.kind == "utterances":
+            return self._utterance_windows(chunk)
         return self._regular(chunk)
+
+    def flush(self) -> list[Window]:
+        """End of the stream: the utterance in progress, if any (other kinds hold no partial window worth
+        scoring)."""
+        if self._utterances is None:
+            return []
+        out = self._as_windows(self._utterances.flush(), self._label)
+        self._utterances = None
+        return out
+
+    def _utterance_windows(self, chunk: SensorChunk) -> list[Window]:
+        """One window per utterance that ended in this chunk; a gap in the audio ends the one in progress."""
+        from mmer_core.preprocess.speech import Utterances
+
+        data = np.asarray(chunk.data)
+        if data.ndim != 1:
+            raise ValueError(f"{self.spec.name}: chunk data must be 1-D samples, got shape {data.shape}")
+        rate = self.spec.sample_rate_hz
+        out: list[Window] = []
+        if self._utterances is not None:
+            stream_end = self._stream_t0 + self._utterances.received / rate
+            if chunk.t_start - stream_end > 1.5 / rate:
+                out += self._as_windows(self._utterances.flush(), self._label)
+                self._utterances = None
+        if self._utterances is None:
+            self._utterances = Utterances()
+            self._stream_t0 = chunk.t_start
+        self._label = chunk.label
+        return out + self._as_windows(self._utterances.push(data), chunk.label)
+
+    def _as_windows(self, utterances: list, label: str | None) -> list[Window]:
+        rate = self.spec.sample_rate_hz
+        t0 = self._stream_t0
+        return [
+            Window(self.spec.name, t0 + u.start / rate, t0 + u.end / rate, u.audio, label) for u in utterances
+        ]
 
     def _frames(self, chunk: SensorChunk) -> list[Window]:
         data = np.asarray(chunk.data)

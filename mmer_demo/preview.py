@@ -88,10 +88,13 @@ def run_preview(seconds: float, devices: int, json_path: Path | None, speed: flo
                     f"t={window.t_end:5.1f}s {sid:<10} truth {s.label_at(window.t_end):<6} {cues}", flush=True
                 )
     summary = {
-        m: {"windows": len(v), "preprocess_ms_p50": float(np.percentile(v, 50)),
-            "preprocess_ms_p99": float(np.percentile(v, 99))}
+        m: {
+            "windows": len(v),
+            "preprocess_ms_p50": float(np.percentile(v, 50)),
+            "preprocess_ms_p99": float(np.percentile(v, 99)),
+        }
         for m, v in timings.items()
-    }  # fmt: skip
+    }
     print("\nmodality  windows  preprocess p50 ms  p99 ms")
     for m, s in summary.items():
         print(f"{m:<9} {s['windows']:7d}  {s['preprocess_ms_p50']:17.2f}  {s['preprocess_ms_p99']:6.2f}")

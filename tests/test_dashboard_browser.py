@@ -42,8 +42,11 @@ def mmer(*args: str, log: Path) -> subprocess.Popen:
     with log.open("wb") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "mmer_cli", *args],
-            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
 
 
 def stop(proc: subprocess.Popen) -> int:
@@ -61,8 +64,10 @@ def write_tokens(path: Path) -> dict[str, str]:
     tokens = {f"wearable-{i + 1}": f"tok-wearable-{i + 1}" for i in range(len(SUBJECTS))}
     tokens |= {"viewer": "tok-viewer-both", "viewer-1": "tok-viewer-first"}
     lines = [f"{hash_token(tokens[d])} device {d}" for d in tokens if d.startswith("wearable-")]
-    lines += [f"{hash_token(tokens['viewer'])} subscriber viewer {','.join(SUBJECTS)}",
-              f"{hash_token(tokens['viewer-1'])} subscriber viewer-1 {SUBJECTS[0]}"]  # fmt: skip
+    lines += [
+        f"{hash_token(tokens['viewer'])} subscriber viewer {','.join(SUBJECTS)}",
+        f"{hash_token(tokens['viewer-1'])} subscriber viewer-1 {SUBJECTS[0]}",
+    ]
     path.write_text("\n".join(lines) + "\n")
     return tokens
 
@@ -89,8 +94,14 @@ def browser():
 
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1400,1250", "--force-device-scale-factor=1"):  # fmt: skip
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1250",
+        "--force-device-scale-factor=1",
+    ):
         options.add_argument(arg)
     return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
 
@@ -130,13 +141,39 @@ def test_dashboard_shows_live_subjects_latency_and_devices(tmp_path: Path) -> No
         make_bundle(models / m, keys, m, 1)
     grpc_port, http_port = free_port(), free_port()
     tokens = write_tokens(tmp_path / "tokens")
-    procs = [mmer("coordinator", "--listen", f"127.0.0.1:{grpc_port}", "--http", f"127.0.0.1:{http_port}",
-                  "--auth", str(tmp_path / "tokens"), log=tmp_path / "coordinator.log")]  # fmt: skip
+    procs = [
+        mmer(
+            "coordinator",
+            "--listen",
+            f"127.0.0.1:{grpc_port}",
+            "--http",
+            f"127.0.0.1:{http_port}",
+            "--auth",
+            str(tmp_path / "tokens"),
+            log=tmp_path / "coordinator.log",
+        )
+    ]
     for i, subject in enumerate(SUBJECTS):
-        node = ["node", "--coordinator", f"127.0.0.1:{grpc_port}", "--device-id", f"wearable-{i + 1}",
-                "--subject", subject, "--source", f"synthetic:{11 + i}", "--models", str(models),
-                "--trainer-pubkey", str(keys / "trainer.pub"), "--spool", str(tmp_path / f"spool-{i}"),
-                "--seconds", "90", f"--token={tokens[f'wearable-{i + 1}']}"]  # fmt: skip
+        node = [
+            "node",
+            "--coordinator",
+            f"127.0.0.1:{grpc_port}",
+            "--device-id",
+            f"wearable-{i + 1}",
+            "--subject",
+            subject,
+            "--source",
+            f"synthetic:{11 + i}",
+            "--models",
+            str(models),
+            "--trainer-pubkey",
+            str(keys / "trainer.pub"),
+            "--spool",
+            str(tmp_path / f"spool-{i}"),
+            "--seconds",
+            "90",
+            f"--token={tokens[f'wearable-{i + 1}']}",
+        ]
         procs.append(mmer(*node, log=tmp_path / f"node-{i}.log"))
     driver = None
     try:

@@ -11,10 +11,25 @@ from pathlib import Path
 def test_preview_demo_runs_and_reports_every_modality(tmp_path: Path) -> None:
     out = tmp_path / "demo.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "mmer_cli", "demo", "--preview", "--seconds", "80", "--devices", "2",
-         "--speed", "50", "--json", str(out)],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "mmer_cli",
+            "demo",
+            "--preview",
+            "--seconds",
+            "80",
+            "--devices",
+            "2",
+            "--speed",
+            "50",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "subject-1" in proc.stdout and "subject-2" in proc.stdout
     figures = json.loads(out.read_text())

@@ -40,10 +40,28 @@ def test_demo_streams_pushes_and_reports_every_figure(tmp_path: Path) -> None:
     models = tiny_models(tmp_path / "models")
     out = tmp_path / "demo.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "mmer_cli", "demo", "--models", str(models), "--seconds", "70",
-         "--devices", "2", "--http-port", "0", "--run-dir", str(tmp_path / "run"), "--json", str(out)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "mmer_cli",
+            "demo",
+            "--models",
+            str(models),
+            "--seconds",
+            "70",
+            "--devices",
+            "2",
+            "--http-port",
+            "0",
+            "--run-dir",
+            str(tmp_path / "run"),
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "dashboard: http://127.0.0.1:" in proc.stdout
     viewer = next((tmp_path / "run").glob("run-*/viewer.token"))
@@ -82,11 +100,29 @@ def test_interrupted_demo_exits_0_and_leaves_no_process(tmp_path: Path, sig: sig
     models = tiny_models(tmp_path / "models")
     run_dir = tmp_path / "run"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mmer_cli", "demo", "--models", str(models), "--seconds", "120",
-         "--devices", "2", "--http-port", "0", "--run-dir", str(run_dir), "--store", "memory"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "mmer_cli",
+            "demo",
+            "--models",
+            str(models),
+            "--seconds",
+            "120",
+            "--devices",
+            "2",
+            "--http-port",
+            "0",
+            "--run-dir",
+            str(run_dir),
+            "--store",
+            "memory",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as a terminal's Ctrl-C finds it
-    )  # fmt: skip
+    )
     lines = []
     deadline = time.monotonic() + 90
     for line in proc.stdout:

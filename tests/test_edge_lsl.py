@@ -74,7 +74,9 @@ def test_node_source_reads_all_four_modalities_from_lsl_outlets(tmp_path):
         faces = np.random.default_rng(0).integers(0, 256, (4, 48, 48)).astype(np.int16)
         t = np.arange(6 * 128) / 128.0
         signal = (20 * np.sin(2 * np.pi * 10 * t)[None, :] + np.arange(14)[:, None]).astype(np.float32)
-        speech = (0.1 * np.sin(2 * np.pi * 440 * np.arange(3 * 16000) / 16000)).astype(np.float32)
+        from testkit.speech_audio import with_spans
+
+        speech = with_spans(3.5, [(1.2, 2.4)])  # one utterance, closed by the pause after it
 
         def push():
             for outlet in (eeg, audio, rr, cam):
@@ -96,13 +98,15 @@ def test_node_source_reads_all_four_modalities_from_lsl_outlets(tmp_path):
         got = {"eeg": [], "speech": [], "hr": [], "image": []}
         for w in windows:
             got[w.modality].append(w)
-            if [len(got[m]) for m in ("eeg", "speech", "hr", "image")] == [9, 5, 3, 4]:
+            if [len(got[m]) for m in ("eeg", "speech", "hr", "image")] == [9, 1, 3, 4]:
                 break
         eeg_ok = all(
             np.array_equal(w.data, signal[:, 64 * i : 64 * i + 256]) for i, w in enumerate(got["eeg"])
         )
         speech_ok = all(
-            np.array_equal(w.data, speech[8000 * i : 8000 * i + 16000]) for i, w in enumerate(got["speech"])
+            np.array_equal(w.data, speech[round(w.t_start * 16000) : round(w.t_end * 16000)])
+            and 1.0 <= w.t_start <= 1.2 and 2.3 <= w.t_end <= 2.55
+            for w in got["speech"]
         )
         print(json.dumps({
             "counts": {m: len(v) for m, v in got.items()},
@@ -116,7 +120,7 @@ def test_node_source_reads_all_four_modalities_from_lsl_outlets(tmp_path):
         }))
         """,
     )
-    assert result["counts"] == {"eeg": 9, "speech": 5, "hr": 3, "image": 4}
+    assert result["counts"] == {"eeg": 9, "speech": 1, "hr": 3, "image": 4}
     assert result["image_equal"] and result["image_ends"] == pytest.approx([0.2, 0.4, 0.6, 0.8])
     assert result["eeg_starts"] == [0.5 * i for i in range(9)]
     assert result["eeg_equal"] and result["speech_equal"], "windows hold exactly the samples pushed"

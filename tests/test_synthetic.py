@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
@@ -54,21 +56,27 @@ def test_labels_follow_the_segments_with_transitions() -> None:
 def test_streaming_windows_are_in_order_with_monotonic_times() -> None:
     session = Session(SessionConfig("s", 2, 25.0, segments=(("angry", 12.5), ("calm", 12.5))))
     windows = list(stream_windows(session))
-    ends = [w.t_end for w in windows]
-    assert ends == sorted(ends)
+    ends = [w.t_end for w in windows if w.modality != "speech"]
+    assert ends == sorted(ends), (
+        "windows come as they complete (an utterance only once the pause after it has)"
+    )
     assert not [w for w in windows if w.modality == "hr"], "25 s hold no 60 s wrist window"
     for m in ("eeg", "speech", "image"):
         mine = [w for w in windows if w.modality == m]
         spec = SPECS[m]
         starts = np.array([w.t_start for w in mine])
         assert np.all(np.diff(starts) > 0), m
+        assert mine[-1].t_end <= 25.0 + 1e-9
+        if m == "speech":  # utterances: as long as the voice lasts, never overlapping, at most window_s
+            assert all(a.t_end <= b.t_start for a, b in itertools.pairwise(mine)), m
+            assert all(0.6 <= w.t_end - w.t_start <= spec.window_s for w in mine), m
+            continue
         assert np.allclose(np.diff(starts), spec.hop_s), m
         assert all(w.t_end - w.t_start == pytest.approx(spec.window_s) for w in mine), m
-        assert mine[-1].t_end <= 25.0 + 1e-9
     assert {w.label for w in windows} == {"angry", "calm"}
     assert windows[-1].label == "calm"
     speech = [w for w in windows if w.modality == "speech"]
-    assert len(speech) == 49 and speech[0].data.shape == (16000,)
+    assert len(speech) >= 3 and all(w.data.shape == (round((w.t_end - w.t_start) * 16000),) for w in speech)
 
 
 def test_streaming_in_real_time_is_paced() -> None:
@@ -83,15 +91,13 @@ def test_streaming_in_real_time_is_paced() -> None:
 
 def _features(modality: str, windows: list[np.ndarray]) -> np.ndarray:
     x = preprocess_batch(modality, windows)
-    if modality == "speech":  # pool the log-mel over time: per-band mean and spread
-        x = np.concatenate([x.mean(axis=2)[..., 0], x.std(axis=2)[..., 0]], axis=1)
     return x.reshape(len(x), -1)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("modality", MODALITIES)
 def test_each_modality_alone_separates_the_classes_but_imperfectly(modality: str) -> None:
-    stride = {"hr": 2, "eeg": 2, "speech": 4, "image": 5}[modality]
+    stride = {"hr": 2, "eeg": 2, "speech": 1, "image": 5}[modality]
     data = make_windows(modality, 10, 240, seed=1, stride=stride)
     if modality == "image":  # a synthetic camera frame sometimes shows no face, which the trainer leaves out
         crops, found = preprocess_found(data.windows)

@@ -64,10 +64,17 @@ def quantized(tmp_path: Path, input_name: str = "image") -> tuple[Path, np.ndarr
     x = RNG.normal(size=(64, 1, 12, 12)).astype(np.float32)
     out = tmp_path / "qdq.onnx"
     quantize_static(
-        str(fp32), str(out), BatchReader(input_name, x), quant_format=QuantFormat.QDQ, per_channel=True,
-        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, reduce_range=True,
-        calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=["model/softmax"],
-    )  # fmt: skip
+        str(fp32),
+        str(out),
+        BatchReader(input_name, x),
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        reduce_range=True,
+        calibrate_method=CalibrationMethod.MinMax,
+        nodes_to_exclude=["model/softmax"],
+    )
     return out, x
 
 

@@ -12,6 +12,7 @@ from mmer_core.formats import read_audio
 from mmer_core.modalities import HR_FEATURES, SPECS
 from mmer_core.taxonomy import QUADRANTS
 from testkit.e4_files import write_e4_session
+from testkit.speech_audio import voiced
 from trainer.loaders import load, parse_source
 from trainer.loaders.e4 import load_e4
 from trainer.loaders.speech import load_speech
@@ -20,10 +21,10 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def write_wav(path: Path, seconds: float, rate: int = 16000, width: int = 2, freq: float = 220.0) -> None:
+    """seconds of voiced sound between 0.25 s silences, at any rate and sample width."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    t = np.arange(int(seconds * rate)) / rate
-    x = 0.5 * np.sin(2 * np.pi * freq * t)
-    x = np.concatenate([np.zeros(rate // 4), x, np.zeros(rate // 4)])  # silence to trim at both ends
+    x = voiced(seconds, freq, 0.5, rate)
+    x = np.concatenate([np.zeros(rate // 4), x, np.zeros(rate // 4)])
     pcm = (x * 32767).astype("<i2") if width == 2 else ((x + 1) * 127.5).astype(np.uint8)
     data = pcm.tobytes()
     with wave.open(str(path), "wb") as w:
@@ -40,7 +41,8 @@ def test_ravdess_naming(tmp_path: Path) -> None:
     assert d.x.shape[1:] == SPECS["speech"].input_shape
     assert set(d.subjects) == {"actor01", "actor02"}
     assert {QUADRANTS.labels[i] for i in d.y[d.subjects == "actor01"]} == {"angry"}
-    assert (d.subjects == "actor01").sum() == 3, "2 s of speech after trimming -> windows at 0, 0.5, 1.0 s"
+    assert (d.subjects == "actor01").sum() == 1, "one utterance per file, a row of functionals each"
+    assert list(d.units) == [0, 1] and list(d.t_end) == [1.0, 1.0], "each speaker's first utterance"
 
 
 def test_tess_naming_and_other_rates(tmp_path: Path) -> None:

@@ -10,15 +10,15 @@ import pytest
 from matplotlib.image import imsave
 
 from mmer_core.formats import DEAP_CHANNELS
-from mmer_core.modalities import SPECS
+from mmer_core.modalities import HR_FEATURES, SPECS
 from mmer_core.synthetic import face
 from mmer_core.synthetic.traits import sample_traits
 from mmer_core.taxonomy import QUADRANTS
 from testkit.face_folders import face_frame
 from trainer.loaders import load, parse_source
 from trainer.loaders.deap import load_deap
+from trainer.loaders.e4 import load_e4
 from trainer.loaders.faces import load_faces
-from trainer.loaders.wesad import load_wesad
 
 
 def _pulse(seconds: float, fs: float, bpm: float, rng: np.random.Generator) -> np.ndarray:
@@ -27,23 +27,24 @@ def _pulse(seconds: float, fs: float, bpm: float, rng: np.random.Generator) -> n
     return 50 * np.sin(phase) + 15 * np.sin(2 * phase) + rng.normal(0, 1.0, t.size)
 
 
-def write_wesad(root: Path, subject: str, conditions: list[tuple[int, float, float]], seed: int = 0) -> None:
-    """S<n>/S<n>.pkl as WESAD ships it: latin-1 py2-style dict, wrist BVP 64 Hz, labels 700 Hz."""
+def write_wesad(
+    root: Path, subject: str, conditions: list[tuple[int, float, float]], seed: int = 0, skin: bool = True
+) -> None:
+    """S<n>/S<n>.pkl as WESAD ships it: latin-1 py2-style dict, wrist BVP 64 Hz, EDA and TEMP 4 Hz (a level
+    per condition: conductance rises with the heart rate), labels 700 Hz."""
     rng = np.random.default_rng(seed)
-    bvp, label = [], []
+    bvp, eda, temp, label = [], [], [], []
     for code, seconds, bpm in conditions:
         bvp.append(_pulse(seconds, 64.0, bpm, rng))
+        eda.append(np.full(int(seconds * 4), bpm / 20.0) + rng.normal(0, 0.01, int(seconds * 4)))
+        temp.append(np.full(int(seconds * 4), 33.0) + rng.normal(0, 0.01, int(seconds * 4)))
         label.append(np.full(int(seconds * 700), code, dtype=np.int32))
+    wrist = {"BVP": np.concatenate(bvp)[:, None], "ACC": np.zeros((10, 3))}
+    if skin:
+        wrist |= {"EDA": np.concatenate(eda)[:, None], "TEMP": np.concatenate(temp)[:, None]}
     data = {
         "subject": subject,
-        "signal": {
-            "wrist": {
-                "BVP": np.concatenate(bvp)[:, None],
-                "EDA": np.zeros((10, 1)),
-                "ACC": np.zeros((10, 3)),
-            },
-            "chest": {"ECG": np.zeros((10, 1))},
-        },
+        "signal": {"wrist": wrist, "chest": {"ECG": np.zeros((10, 1))}},
         "label": np.concatenate(label),
     }
     (root / subject).mkdir(parents=True)
@@ -51,11 +52,11 @@ def write_wesad(root: Path, subject: str, conditions: list[tuple[int, float, flo
         pickle.dump(data, fh, protocol=2)
 
 
-def test_wesad_pickles_give_hr_windows_per_protocol_condition(tmp_path: Path) -> None:
+def test_wesad_pickles_give_wrist_windows_per_protocol_condition(tmp_path: Path) -> None:
     # 0 transient, 1 baseline -> calm, 2 stress -> angry, 3 amusement -> happy; 6 is outside the protocol.
     write_wesad(tmp_path, "S2", [(0, 20, 70), (1, 90, 65), (2, 90, 95), (6, 20, 80)])
-    write_wesad(tmp_path, "S3", [(3, 90, 80), (4, 70, 60)], seed=1)
-    d = load_wesad(tmp_path)
+    write_wesad(tmp_path, "S3", [(3, 90, 80), (4, 70, 60)], seed=1, skin=False)
+    d = load_e4(tmp_path)
     assert d.modality == "hr" and d.x.shape[1:] == SPECS["hr"].input_shape
     assert set(d.subjects) == {"S2", "S3"}
     s2 = {QUADRANTS.labels[i] for i in d.y[d.subjects == "S2"]}
@@ -63,6 +64,15 @@ def test_wesad_pickles_give_hr_windows_per_protocol_condition(tmp_path: Path) ->
     assert s2 == {"calm", "angry"} and s3 == {"happy", "calm"}
     # 90 s baseline, 60 s windows every 5 s wholly inside it: 7 windows
     assert np.sum((d.subjects == "S2") & (d.y == QUADRANTS.index("calm"))) == 7
+    # the wrist's skin conductance and temperature reach the features, as from an E4 export
+    eda, temp = HR_FEATURES.index("eda_present"), HR_FEATURES.index("temp_present")
+    assert np.all(d.x[d.subjects == "S2"][:, [eda, temp]] == 1.0)
+    assert np.all(d.x[d.subjects == "S3"][:, [eda, temp]] == 0.0), (
+        "a pickle without EDA/TEMP gives beats only"
+    )
+    tonic = HR_FEATURES.index("eda_tonic_us")
+    s2_calm, s2_stress = (d.x[(d.subjects == "S2") & (d.y == QUADRANTS.index(q))] for q in ("calm", "angry"))
+    assert np.median(s2_stress[:, tonic]) > np.median(s2_calm[:, tonic]) + 1.0
 
 
 def test_wesad_bad_file_is_a_clear_error(tmp_path: Path) -> None:
@@ -70,11 +80,11 @@ def test_wesad_bad_file_is_a_clear_error(tmp_path: Path) -> None:
     with (tmp_path / "S9" / "S9.pkl").open("wb") as fh:
         pickle.dump({"signal": {}}, fh)
     with pytest.raises(ValueError, match=r"wesad:.*S9.pkl: missing signal.wrist.BVP"):
-        load_wesad(tmp_path)
+        load_e4(tmp_path)
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(ValueError, match=r"no S<n>\.pkl"):
-        load_wesad(empty)
+    with pytest.raises(ValueError, match=r"no labels.csv \(E4 session folders\) or S<n>\.pkl"):
+        load_e4(empty)
 
 
 def write_deap(path: Path, ratings: list[tuple[float, float]], seconds: float = 7.0, seed: int = 0) -> None:

@@ -25,8 +25,10 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("pipeline")
     proc = subprocess.run(
         [sys.executable, "-m", "mmer_cli", "trainer", "pipeline", "--fast", "--out", str(out)],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "[fusion] accuracy" in proc.stdout, "per-step log lines are printed"
     progress = ("[", "    epoch", "made a signing key pair", "report written")

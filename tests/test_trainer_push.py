@@ -37,9 +37,17 @@ def tls_coordinator(tmp_path: Path):
     proc = spawn_coordinator(
         port,
         free_port(),
-        ["--tls-cert", str(certs / "server.crt"), "--tls-key", str(certs / "server.key"), "--auth", str(tokens),
-         "--trainer-pubkey", str(keys / "trainer.pub")],
-    )  # fmt: skip
+        [
+            "--tls-cert",
+            str(certs / "server.crt"),
+            "--tls-key",
+            str(certs / "server.key"),
+            "--auth",
+            str(tokens),
+            "--trainer-pubkey",
+            str(keys / "trainer.pub"),
+        ],
+    )
     target = f"127.0.0.1:{port}"
     creds = grpc.ssl_channel_credentials((certs / "ca.crt").read_bytes())
     deadline = time.monotonic() + 30
@@ -61,8 +69,11 @@ def tls_coordinator(tmp_path: Path):
 def push(target: str, models: Path, *args: str, token: str = TOKEN) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "mmer_cli", "trainer", "push", "--coordinator", target, *args, str(models)],
-        capture_output=True, text=True, timeout=60, env={**os.environ, "MMER_TOKEN": token},
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "MMER_TOKEN": token},
+    )
 
 
 def test_push_verifies_the_coordinator_with_the_ca_and_sends_the_token_from_the_environment(

@@ -25,10 +25,27 @@ WARMUP = 5
 def test_feature_models_ask_the_edge_for_a_calibrated_baseline(tmp_path: Path) -> None:
     out = tmp_path / "models"
     proc = subprocess.run(
-        [sys.executable, "-m", "mmer_cli", "trainer", "pipeline", "--fast", "--out", str(out),
-         "--modalities", "hr", "--methods", "max", "--no-tflite", "--wearer-baseline", str(WARMUP)],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "mmer_cli",
+            "trainer",
+            "pipeline",
+            "--fast",
+            "--out",
+            str(out),
+            "--modalities",
+            "hr",
+            "--methods",
+            "max",
+            "--no-tflite",
+            "--wearer-baseline",
+            str(WARMUP),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "[hr] relative to each wearer's baseline: 24 calibration windows not scored" in proc.stdout, (
         "6 subjects x (5 - 1) windows"

@@ -89,8 +89,13 @@ def test_manifest_params_ask_for_a_baseline_or_are_refused() -> None:
     assert requested({}) is None and requested({WARMUP_PARAM: 0}) is None
     assert requested({WARMUP_PARAM: 60}) == (60, 3600)
     assert requested({WARMUP_PARAM: 60, HORIZON_PARAM: 600}) == (60, 600)
-    for bad in ({WARMUP_PARAM: -1}, {WARMUP_PARAM: 2.5}, {WARMUP_PARAM: float("nan")},
-                {WARMUP_PARAM: 60, HORIZON_PARAM: 0}, {WARMUP_PARAM: 60, HORIZON_PARAM: float("inf")}):  # fmt: skip
+    for bad in (
+        {WARMUP_PARAM: -1},
+        {WARMUP_PARAM: 2.5},
+        {WARMUP_PARAM: float("nan")},
+        {WARMUP_PARAM: 60, HORIZON_PARAM: 0},
+        {WARMUP_PARAM: 60, HORIZON_PARAM: float("inf")},
+    ):
         with pytest.raises(ValueError, match="wearer_baseline"):
             requested(bad)
 

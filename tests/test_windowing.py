@@ -26,9 +26,9 @@ def test_regular_windows_by_window_and_hop_across_unaligned_chunks() -> None:
 
 
 def test_a_gap_restarts_windowing() -> None:
-    w = Windower(SPECS["speech"])
-    assert w.push(SensorChunk("speech", 0.0, 0.8, np.zeros(12800))) == []
-    out = w.push(SensorChunk("speech", 5.0, 6.2, np.ones(19200)))
+    w = Windower(SPECS["eeg"])
+    assert w.push(SensorChunk("eeg", 0.0, 1.5, np.zeros((14, 192)))) == []
+    out = w.push(SensorChunk("eeg", 5.0, 7.2, np.ones((14, 282))))
     assert len(out) == 1 and out[0].t_start == pytest.approx(5.0)
     assert out[0].data.min() == 1.0, "samples from before the gap are not mixed in"
 
@@ -67,8 +67,10 @@ def test_bad_chunks_are_refused(modality: str, chunk: SensorChunk, message: str)
         Windower(SPECS[modality]).push(chunk)
 
 
-def test_out_of_order_chunk_is_refused() -> None:
-    w = Windower(SPECS["speech"])
-    w.push(SensorChunk("speech", 1.0, 2.0, np.zeros(16000)))
+@pytest.mark.parametrize("modality", ["eeg", "speech"])
+def test_out_of_order_chunk_is_refused(modality: str) -> None:
+    w = Windower(SPECS[modality])
+    shape = (SPECS[modality].channels, 128) if modality == "eeg" else (16000,)
+    w.push(SensorChunk(modality, 1.0, 2.0, np.zeros(shape)))
     with pytest.raises(ValueError, match="overlaps or precedes"):
-        w.push(SensorChunk("speech", 0.5, 1.5, np.zeros(16000)))
+        w.push(SensorChunk(modality, 0.5, 1.5, np.zeros(shape)))

@@ -56,10 +56,25 @@ def test_pipeline_trains_the_wrist_recipe_and_evaluate_scores_it_as_the_edge(
 ) -> None:
     out = tmp_path / "models"
     proc = subprocess.run(
-        [sys.executable, "-m", "mmer_cli", "trainer", "pipeline", "--data", f"e4:{e4_set}", "--fast",
-         "--no-tflite", "--methods", "max", "--out", str(out)],
-        capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "mmer_cli",
+            "trainer",
+            "pipeline",
+            "--data",
+            f"e4:{e4_set}",
+            "--fast",
+            "--no-tflite",
+            "--methods",
+            "max",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     manifest = read_bundle(out / "hr", load_public_key(out / "keys" / "trainer.pub")).manifest
     params = manifest.preprocessing.params

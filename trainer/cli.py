@@ -66,22 +66,27 @@ def configure(parser: argparse.ArgumentParser) -> None:
     pipe.add_argument("--seconds", type=float, default=300.0, help="synthetic seconds per subject")
     pipe.add_argument("--no-tflite", action="store_true", help="skip the TFLite int8 baseline")
     pipe.add_argument(
-        "--class-weights", choices=("none", "balanced"),
+        "--class-weights",
+        choices=("none", "balanced"),
         help="balanced: weight the loss by inverse class frequency (imbalanced real data); default: the data "
         "kind's recipe (trainer/kind_recipes.py), else none",
-    )  # fmt: skip
+    )
     pipe.add_argument(
-        "--wearer-baseline", type=int, metavar="WINDOWS",
+        "--wearer-baseline",
+        type=int,
+        metavar="WINDOWS",
         help="hr and eeg features relative to each wearer's own baseline, after a calibration period of this "
         "many windows that the edge does not score (0: off); default: the data kind's recipe, else 0",
-    )  # fmt: skip
+    )
     pipe.add_argument(
         "--fast", action="store_true", help="tiny data and few epochs, for tests and smoke runs"
     )
     pipe.add_argument(
-        "-v", "--verbose", action="store_true",
+        "-v",
+        "--verbose",
+        action="store_true",
         help="also print the tools' own output (TensorFlow, tf2onnx, onnxruntime) as debug lines",
-    )  # fmt: skip
+    )
     pipe.set_defaults(run=run_pipeline)
 
     push = steps.add_parser("push", help=STEPS["push"], description=STEPS["push"])
@@ -219,11 +224,21 @@ def run_pipeline(args: argparse.Namespace) -> int:
     subjects, seconds, epochs = (6, 90.0, 3) if args.fast else (args.subjects, args.seconds, epochs)
     plan = data_mod.SyntheticPlan(n_subjects=subjects, seconds=seconds, seed=args.seed)
     options = PipelineOptions(
-        out=args.out, key=key, modalities=modalities, methods=[m.strip() for m in args.methods.split(",")],
-        percentile=args.percentile, max_drop_pp=args.max_drop_pp, seed=args.seed, split=args.split,
-        epochs=epochs, calibration_windows=64 if args.fast else 256, plan=plan, tflite=not args.no_tflite,
-        class_weights=class_weights, wearer_baseline=baseline,
-    )  # fmt: skip
+        out=args.out,
+        key=key,
+        modalities=modalities,
+        methods=[m.strip() for m in args.methods.split(",")],
+        percentile=args.percentile,
+        max_drop_pp=args.max_drop_pp,
+        seed=args.seed,
+        split=args.split,
+        epochs=epochs,
+        calibration_windows=64 if args.fast else 256,
+        plan=plan,
+        tflite=not args.no_tflite,
+        class_weights=class_weights,
+        wearer_baseline=baseline,
+    )
     if folders and all(kind == "e4" for kind, _ in folders):
         options, loader = _wrist_recipe(args, options, load(folders, "hr"))
     elif folders:
@@ -316,15 +331,28 @@ def run_serve(args: argparse.Namespace) -> int:
         bundle.generate_keypair(key.parent)
     modality = SOURCES[kind]
     options = PipelineOptions(
-        out=args.out, key=key, modalities=[modality], methods=[m.strip() for m in args.methods.split(",")],
-        seed=args.seed, epochs=args.epochs, tflite=False,
-    )  # fmt: skip
+        out=args.out,
+        key=key,
+        modalities=[modality],
+        methods=[m.strip() for m in args.methods.split(",")],
+        seed=args.seed,
+        epochs=args.epochs,
+        tflite=False,
+    )
     serve(
-        modality, lambda: load([(kind, folder)], modality), folder, options,
-        min_new_files=args.min_new_files, interval_s=args.interval, poll_s=args.poll,
-        coordinator=args.coordinator, token=args.token, rounds=1 if args.once else None,
-        log=lambda s: print(s, flush=True), tls_ca=args.tls_ca,
-    )  # fmt: skip
+        modality,
+        lambda: load([(kind, folder)], modality),
+        folder,
+        options,
+        min_new_files=args.min_new_files,
+        interval_s=args.interval,
+        poll_s=args.poll,
+        coordinator=args.coordinator,
+        token=args.token,
+        rounds=1 if args.once else None,
+        log=lambda s: print(s, flush=True),
+        tls_ca=args.tls_ca,
+    )
     return 0
 
 
@@ -417,8 +445,10 @@ def _evaluate_bundle(args: argparse.Namespace) -> int:
         print(json.dumps(report))
         return 0
     print(f"{args.bundle} on {args.data}: {report['n']} {report['unit']}s of {report['persons']} persons")
-    print(f"accuracy {report['accuracy']:.3f}  macro-F1 {report['macro_f1']:.3f}  UAR {report['uar']:.3f}  "
-          f"majority-class accuracy {report['majority']:.3f}")  # fmt: skip
+    print(
+        f"accuracy {report['accuracy']:.3f}  macro-F1 {report['macro_f1']:.3f}  UAR {report['uar']:.3f}  "
+        f"majority-class accuracy {report['majority']:.3f}"
+    )
     width = max(len(label) for label in report["labels"])
     print(
         f"{'':<{width}}  recall   count  confusion (rows: truth, columns: predicted {' '.join(report['labels'])})"

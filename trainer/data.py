@@ -27,6 +27,7 @@ class Dataset:
     t_end: np.ndarray
     description: str
     taxonomy: Taxonomy = QUADRANTS
+    units: np.ndarray | None = None  # the recording each row came from, where rows are parts of one (speech)
 
     def __len__(self) -> int:
         return len(self.y)
@@ -34,9 +35,15 @@ class Dataset:
     def take(self, mask: np.ndarray) -> Dataset:
         """The rows selected by a boolean mask or index array."""
         return Dataset(
-            self.modality, self.x[mask], self.y[mask], self.subjects[mask], self.t_end[mask], self.description,
+            self.modality,
+            self.x[mask],
+            self.y[mask],
+            self.subjects[mask],
+            self.t_end[mask],
+            self.description,
             self.taxonomy,
-        )  # fmt: skip
+            None if self.units is None else self.units[mask],
+        )
 
 
 CORPUS_SEPARATOR = "/"
@@ -85,7 +92,7 @@ class SyntheticPlan:
     n_subjects: int = 16
     seconds: float = 300.0
     seed: int = 7
-    strides: tuple[tuple[str, int], ...] = (("hr", 1), ("eeg", 2), ("speech", 3), ("image", 5))
+    strides: tuple[tuple[str, int], ...] = (("hr", 1), ("eeg", 2), ("speech", 1), ("image", 5))
     noise: NoiseConfig = field(default_factory=NoiseConfig)
 
 
@@ -93,12 +100,21 @@ def synthetic(modality: str, plan: SyntheticPlan) -> Dataset:
     """Synthetic windows of one modality, preprocessed."""
     stride = dict(plan.strides)[modality]
     raw = make_windows(modality, plan.n_subjects, plan.seconds, plan.seed, plan.noise, stride=stride)
-    x, kept = preprocess_kept(modality, raw.windows)
+    if modality == "speech":  # openSMILE in child processes (trainer.loaders.utterances.in_child_processes)
+        from trainer.loaders.utterances import features_of
+
+        x, kept = features_of(raw.windows), np.ones(len(raw.windows), bool)
+    else:
+        x, kept = preprocess_kept(modality, raw.windows)
     left_out = f", {int((~kept).sum())} frames without a face left out" if not kept.all() else ""
     return Dataset(
-        modality, x, raw.labels[kept], raw.subjects[kept], raw.t_end[kept],
+        modality,
+        x,
+        raw.labels[kept],
+        raw.subjects[kept],
+        raw.t_end[kept],
         f"synthetic seed={plan.seed} subjects={plan.n_subjects} seconds={plan.seconds:g}{left_out}",
-    )  # fmt: skip
+    )
 
 
 @dataclass(frozen=True)
@@ -119,7 +135,9 @@ def relative_to_wearers(
     period are dropped, as the edge does not score them. Loaders give each subject's windows in recording
     order, which is the order the baseline sees them in."""
     x, scored = wearer_baseline.relative_to_wearers(data.x, data.subjects, warmup, horizon, levels)
-    relative = Dataset(data.modality, x, data.y, data.subjects, data.t_end, data.description, data.taxonomy)
+    relative = Dataset(
+        data.modality, x, data.y, data.subjects, data.t_end, data.description, data.taxonomy, data.units
+    )
     return relative.take(scored), scored
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from trainer.recipes import SPEECH
+
 
 @dataclass(frozen=True)
 class KindRecipe:
@@ -21,7 +23,13 @@ class KindRecipe:
 # DEAP: the EEG features relative to the wearer's running baseline after one minute (30 windows of 2 s):
 # EEG levels differ far more between heads and electrode fits than between emotions.
 # Augmented face crops are new every epoch, so training goes on longer before validation loss stops falling.
-RECIPES = {"faces": KindRecipe("balanced", 0, 80), "deap": KindRecipe("balanced", 30, 60)}
+# Speech: trainer.recipes.SPEECH (utterance functionals relative to the speaker's running baseline, balanced,
+# a fixed number of epochs), measured by trainer/yardstick/speech.py.
+RECIPES = {
+    "faces": KindRecipe("balanced", 0, 80),
+    "deap": KindRecipe("balanced", 30, 60),
+    "speech": KindRecipe("balanced", SPEECH.warmup, SPEECH.epochs),
+}
 
 
 def recipe(kind: str) -> KindRecipe:

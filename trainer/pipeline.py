@@ -85,7 +85,7 @@ def choose(fp32: Evaluation, methods: dict[str, Evaluation], max_drop_pp: float)
 def run_modality(modality: str, dataset: data_mod.Dataset, options: PipelineOptions, log: Log) -> ModalityRun:
     """Train, export, quantize with every method, evaluate, choose and bundle one modality."""
     from trainer.augment import augmenter
-    from trainer.models import build_model, fit
+    from trainer.models import EARLY_STOPPING, build_model, fit
 
     params: dict[str, float] = dict(options.extra_params)
     if options.wearer_baseline > 0 and dataset.x.ndim == 2:
@@ -93,9 +93,11 @@ def run_modality(modality: str, dataset: data_mod.Dataset, options: PipelineOpti
         dataset, _ = data_mod.relative_to_wearers(
             dataset, options.wearer_baseline, levels=options.wearer_levels
         )
-        params |= {wearer_baseline.WARMUP_PARAM: options.wearer_baseline,
-                   wearer_baseline.HORIZON_PARAM: wearer_baseline.DEFAULT_HORIZON,
-                   wearer_baseline.LEVELS_PARAM: float(options.wearer_levels)}  # fmt: skip
+        params |= {
+            wearer_baseline.WARMUP_PARAM: options.wearer_baseline,
+            wearer_baseline.HORIZON_PARAM: wearer_baseline.DEFAULT_HORIZON,
+            wearer_baseline.LEVELS_PARAM: float(options.wearer_levels),
+        }
         log(
             f"[{modality}] relative to each wearer's baseline: {before - len(dataset)} calibration windows not scored"
         )
@@ -122,6 +124,7 @@ def run_modality(modality: str, dataset: data_mod.Dataset, options: PipelineOpti
         log,
         sample_weight=weights,
         augment=augmenter(modality),
+        early_stopping=EARLY_STOPPING[modality],
     )
     work = options.out / "work" / modality
     fp32_path = export_onnx(model, work / "model.fp32.onnx", model.input.name, parts.test.x[:64])
@@ -143,15 +146,20 @@ def run_modality(modality: str, dataset: data_mod.Dataset, options: PipelineOpti
     report = {
         "fp32": {**fp32.to_json(), "weights": model.count_params(), **info},
         "methods": {
-            m: {**e.to_json(), "compression": round(fp32.bytes / e.bytes, 4),
+            m: {
+                **e.to_json(),
+                "compression": round(fp32.bytes / e.bytes, 4),
                 "accuracy_ratio": round(e.accuracy / fp32.accuracy, 4) if fp32.accuracy else 0.0,
-                "efficiency": round((e.accuracy / fp32.accuracy if fp32.accuracy else 0) * fp32.bytes / e.bytes, 4)}
+                "efficiency": round(
+                    (e.accuracy / fp32.accuracy if fp32.accuracy else 0) * fp32.bytes / e.bytes, 4
+                ),
+            }
             for m, e in results.items()
         },
         "selected": selected,
         "windows": {"train": len(parts.train), "val": len(parts.val), "test": len(parts.test)},
         "corpora": corpus_report(parts, {"fp32": fp32.probs, "int8": results[selected].probs}),
-    }  # fmt: skip
+    }
     for name, c in report["corpora"].items():
         figure = (
             f", int8 accuracy {c['test']['int8']['accuracy']:.3f} on its test people" if c["test"] else ""
@@ -168,8 +176,19 @@ def run_modality(modality: str, dataset: data_mod.Dataset, options: PipelineOpti
     ort_path = to_ort_format(paths[selected], work / "model.int8.ort")
     report["ort_bytes"] = ort_path.stat().st_size
     val_eval = evaluate_onnx(paths[selected], parts.val.x, parts.val.y, k, latency_runs=1)
-    written = _bundle(modality, dataset, options, paths[selected], ort_path, selected, fp32, results[selected],
-                      val_eval.accuracy, parts, params)  # fmt: skip
+    written = _bundle(
+        modality,
+        dataset,
+        options,
+        paths[selected],
+        ort_path,
+        selected,
+        fp32,
+        results[selected],
+        val_eval.accuracy,
+        parts,
+        params,
+    )
     report["bundle"] = {"path": str(written.path), "version": written.manifest.version}
     return ModalityRun(report, parts.test, results[selected].probs, val_eval.probs, parts.val.y)
 
@@ -178,10 +197,23 @@ def _bundle(modality, dataset, options, int8_path, ort_path, method, fp32, chose
     from trainer.bundling import write_modality_bundle
 
     return write_modality_bundle(
-        options.out / modality, modality, dataset.taxonomy, int8_path, ort_path, method, options.percentile,
-        options.calibration_windows, fp32, chosen, val_acc, parts.test.x, dataset.description, parts.kind,
-        bundle.load_private_key(options.key), params,
-    )  # fmt: skip
+        options.out / modality,
+        modality,
+        dataset.taxonomy,
+        int8_path,
+        ort_path,
+        method,
+        options.percentile,
+        options.calibration_windows,
+        fp32,
+        chosen,
+        val_acc,
+        parts.test.x,
+        dataset.description,
+        parts.kind,
+        bundle.load_private_key(options.key),
+        params,
+    )
 
 
 def align(runs: dict[str, ModalityRun], step_s: float = 1.0) -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -211,9 +243,16 @@ def fusion_report(runs: dict[str, ModalityRun], strategy: str = DEFAULT_STRATEGY
     if len(runs) == 1:  # nothing to fuse: report the modality itself on its own test set
         ((m, run),) = runs.items()
         accuracy = round(float((run.test_probs.argmax(axis=1) == run.test.y).mean()), 4)
-        return {"strategy": "none (one modality)", "instants": len(run.test), "weights": {m: 1.0},
-                "accuracy": accuracy, "best_single_accuracy": accuracy, "single": {m: accuracy},
-                "without": {}, "strategies": {}}  # fmt: skip
+        return {
+            "strategy": "none (one modality)",
+            "instants": len(run.test),
+            "weights": {m: 1.0},
+            "accuracy": accuracy,
+            "best_single_accuracy": accuracy,
+            "single": {m: accuracy},
+            "without": {},
+            "strategies": {},
+        }
     scores, y = align(runs)
     weights = {m: fit_weights({m: r.val_probs}, r.val_y)[m] for m, r in runs.items()}
 

@@ -40,6 +40,9 @@ def quantize(
         raise ValueError(f"unknown quantization method {method!r} (known: {', '.join(METHODS)})")
     if len(calibration) == 0:
         raise ValueError("quantization needs at least one calibration window")
+    if len(calibration) > batch_size:
+        # whole batches only: the histogram calibrators (percentile, entropy) fail on a short last batch
+        calibration = calibration[: len(calibration) // batch_size * batch_size]
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="mmer-quant-") as tmp:
         work = Path(tmp)
@@ -68,9 +71,14 @@ def quantize(
                 cache = work / "ranges.json"
                 save_tensors_data(ranges, cache)
                 quantize_static(
-                    str(prepared), str(out_path), None, calibrate_method=CalibrationMethod.MinMax,
-                    calibration_cache_path=str(cache), extra_options=options, **kwargs,
-                )  # fmt: skip
+                    str(prepared),
+                    str(out_path),
+                    None,
+                    calibrate_method=CalibrationMethod.MinMax,
+                    calibration_cache_path=str(cache),
+                    extra_options=options,
+                    **kwargs,
+                )
             else:
                 calib = {
                     "max": CalibrationMethod.MinMax,

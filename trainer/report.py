@@ -17,9 +17,11 @@ def _baseline(windows: int) -> str:
 
 def write_markdown(report: dict, path: Path) -> None:
     """Per-modality table of fp32, every INT8 method and TFLite, then fusion."""
-    lines = [f"# mmer trainer report\n\nData: {report.get('data', '?')}; split: **{report['split']}**; "
-             f"class weights: {report.get('class_weights', 'none')}; "
-             f"wearer baseline: {_baseline(report.get('wearer_baseline', 0))}; {report['seconds']:.0f} s.\n"]  # fmt: skip
+    lines = [
+        f"# mmer trainer report\n\nData: {report.get('data', '?')}; split: **{report['split']}**; "
+        f"class weights: {report.get('class_weights', 'none')}; "
+        f"wearer baseline: {_baseline(report.get('wearer_baseline', 0))}; {report['seconds']:.0f} s.\n"
+    ]
     for m in _modalities(report):
         r = report[m]
         lines += [
@@ -47,11 +49,13 @@ def write_markdown(report: dict, path: Path) -> None:
         lines += [
             f"\n## Fusion ({f['strategy']}, {f['instants']} aligned test instants)\n",
             f"Fused accuracy **{f['accuracy']:.3f}**, best single modality {f['best_single_accuracy']:.3f}.\n",
-            "| left out | fused accuracy |", "| --- | --- |",
+            "| left out | fused accuracy |",
+            "| --- | --- |",
             *[f"| {m} | {a:.3f} |" for m, a in f["without"].items()],
-            "\n| strategy | fused accuracy |", "| --- | --- |",
+            "\n| strategy | fused accuracy |",
+            "| --- | --- |",
             *[f"| {s} | {a:.3f} |" for s, a in f["strategies"].items()],
-        ]  # fmt: skip
+        ]
     path.write_text("\n".join(lines) + "\n")
 
 

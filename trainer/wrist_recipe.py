@@ -22,6 +22,7 @@ from mmer_core import wearer_baseline
 from mmer_core.modalities import HR_FEATURES, get_spec
 from mmer_core.preprocess.hr import REQUIRES
 from mmer_core.taxonomy import QUADRANTS
+from trainer.recipes import Trained
 
 OPTIONAL_CHANNELS = ("eda", "temp")
 NAMES = {"eda": "EDA tonic level, phasic spread and SCRs (neurokit2's methods)", "temp": "skin temperature"}
@@ -47,15 +48,6 @@ def never_predict_absent_classes(model, present: np.ndarray, k: int, logit: floa
     weights[:, absent] = 0.0
     bias[absent] = logit
     layer.set_weights([weights, bias])
-
-
-@dataclass(frozen=True)
-class Trained:
-    """A fold's deployed model: its fp32 and chosen int8 ONNX files and the quantization method."""
-
-    fp32: Path
-    int8: Path
-    method: str
 
 
 @dataclass(frozen=True)

@@ -63,10 +63,6 @@ def _load_one(kind: str, folder: Path, skip_misnamed: bool) -> Dataset:
         from trainer.loaders.speech import load_speech
 
         return load_speech(folder, skip_misnamed)
-    if kind == "wesad":
-        from trainer.loaders.wesad import load_wesad
-
-        return load_wesad(folder)
     if kind == "deap":
         from trainer.loaders.deap import load_deap
 
@@ -75,6 +71,6 @@ def _load_one(kind: str, folder: Path, skip_misnamed: bool) -> Dataset:
         from trainer.loaders.faces import load_faces
 
         return load_faces(folder)
-    from trainer.loaders.e4 import load_e4
+    from trainer.loaders.e4 import load_e4  # e4 and wesad: both are an Empatica E4's wrist sessions
 
     return load_e4(folder)

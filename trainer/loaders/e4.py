@@ -1,8 +1,9 @@
-"""Empatica E4 session folders as the device exports them, with a labels.csv of labelled intervals.
+"""Empatica E4 sessions: folders as the device exports them, with a labels.csv of labelled intervals, or
+WESAD subject pickles (whose wrist device is an E4, labelled by the study protocol).
 
-Each labelled subject's folder is read and windowed by mmer_core.e4, exactly as the edge's replay of the
-session and the e4 yardstick do (beats from BVP.csv, EDA.csv and TEMP.csv when present); a window is kept
-when it lies wholly in one labelled interval of labels.csv (subject, start_unix_utc, end_unix_utc, label)
+Each labelled subject's session is read and windowed by mmer_core.e4, exactly as the edge's replay of the
+session and the e4 yardstick do (beats from BVP, EDA and TEMP when present); a window is kept
+when it lies wholly in one labelled interval (a labels.csv row, or one WESAD protocol condition)
 and the edge accepts it (enough plausible beats). Windows come in recording order per subject, the order
 a wearer baseline sees them in.
 """
@@ -20,8 +21,8 @@ from trainer.yardstick.e4_windows import labelled_sessions, session_windows
 def load_e4(root: Path) -> Dataset:
     """All labelled subjects below root; ValueError naming what is missing or unreadable."""
     x, y, subjects, ends = [], [], [], []
-    for folder in labelled_sessions(root):
-        s = session_windows(folder)
+    for source in labelled_sessions(root):
+        s = session_windows(source)
         keep = (s.y >= 0) & np.all(np.isfinite(s.features), axis=1)
         x.append(s.features[keep])
         y.append(s.y[keep])
@@ -35,5 +36,5 @@ def load_e4(root: Path) -> Dataset:
         np.concatenate(y),
         np.concatenate(subjects),
         np.concatenate(ends),
-        f"e4:{root} ({len(y)} subjects, 60 s windows: beats from BVP, EDA, skin temperature)",
+        f"{root} ({len(y)} E4 wrist sessions, 60 s windows: beats from BVP, EDA, skin temperature)",
     )

@@ -1,9 +1,14 @@
 """Speech corpora as folders of audio files named as mmer_core.speech_files reads them (RAVDESS, CREMA-D,
 TESS, <label>/<speaker>_<name>).
 
-Any sample rate, bit depth and format libsndfile reads (WAV, FLAC); audio is resampled to the
-speech spec's 16 kHz, silence at the ends is trimmed, and each utterance is cut
-into the spec's 1 s windows every 0.5 s.
+Any sample rate, bit depth and format libsndfile reads (WAV, FLAC); audio is resampled to the speech spec's
+16 kHz. Each recording is cut into utterances by the edge's own voice-activity segmentation and every
+utterance becomes a row of openSMILE functionals (trainer.loaders.utterances).
+
+Rows come per speaker in recording order, which is the order a wearer baseline sees them in. Corpus files
+carry no recording time, and their names group emotions (RAVDESS lists neutral and calm first, CREMA-D
+anger first), so each speaker's files are taken in a seeded random order: a wearer whose first minutes are
+whatever they are.
 """
 
 from __future__ import annotations
@@ -13,44 +18,50 @@ from pathlib import Path
 import numpy as np
 
 from mmer_core.formats import read_audio
-from mmer_core.modalities import SPECS
-from mmer_core.preprocess import preprocess_batch
 from mmer_core.speech_files import find_speech_files
 from mmer_core.taxonomy import QUADRANTS
 from trainer.data import Dataset
-
-SPEC = SPECS["speech"]
-
-
-def trim(x: np.ndarray, frame: int = 400, floor_db: float = -35.0) -> np.ndarray:
-    """Cut leading and trailing frames quieter than floor_db below the loudest frame."""
-    n = len(x) // frame
-    if n == 0:
-        return x
-    energy = 10 * np.log10((x[: n * frame].reshape(n, frame) ** 2).mean(axis=1) + 1e-12)
-    loud = np.flatnonzero(energy > energy.max() + floor_db)
-    return x[loud[0] * frame : (loud[-1] + 1) * frame] if loud.size else x[:0]
+from trainer.loaders.utterances import Recordings, recordings
 
 
-def windows(x: np.ndarray) -> list[np.ndarray]:
-    """1 s windows every 0.5 s; an utterance shorter than a window is zero-padded to one."""
-    win, hop = SPEC.window_samples, SPEC.hop_samples
-    if len(x) < win:
-        return [np.pad(x, (0, win - len(x)))] if len(x) > win // 4 else []
-    return [x[i : i + win] for i in range(0, len(x) - win + 1, hop)]
+def speech_files(root: Path, skip_misnamed: bool = False) -> list[tuple[Path, int, str]]:
+    """(path, quadrant index, speaker) of every speech file below root."""
+    return [
+        (f.path, QUADRANTS.index(f.label), f.speaker)
+        for f in find_speech_files(root, skip_misnamed=skip_misnamed)
+    ]
 
 
-def load_speech(root: Path, skip_misnamed: bool = False) -> Dataset:
-    """Every audio file below root, labelled by its name, windowed and preprocessed."""
-    files = find_speech_files(root, skip_misnamed=skip_misnamed)
-    raws, labels, speakers, ends = [], [], [], []
-    for file in files:
-        for i, w in enumerate(windows(trim(read_audio(file.path)))):
-            raws.append(w)
-            labels.append(QUADRANTS.index(file.label))
-            speakers.append(file.speaker)
-            ends.append(SPEC.window_s + i * SPEC.hop_s)
-    return Dataset(
-        "speech", preprocess_batch("speech", raws), np.array(labels), np.array(speakers), np.array(ends, float),
-        f"speech:{root} ({len(files)} files, {len(set(speakers))} speakers)",
-    )  # fmt: skip
+def recording_order(files: list[tuple[Path, int, str]], seed: int) -> list[tuple[Path, int, str]]:
+    """Speakers in sorted order, each speaker's files in a random order drawn from seed."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for speaker in sorted({s for _, _, s in files}):
+        mine = [f for f in files if f[2] == speaker]
+        out += [mine[i] for i in rng.permutation(len(mine))]
+    return out
+
+
+def load_recordings(root: Path, seed: int = 7, skip_misnamed: bool = False) -> Recordings:
+    """Every utterance below root, per speaker in recording order."""
+    return recordings(recording_order(speech_files(root, skip_misnamed), seed), read_audio)
+
+
+def as_dataset(rec: Recordings, description: str) -> Dataset:
+    """Utterance rows as the trainer's Dataset (t_end: the utterance's place in its speaker's stream)."""
+    position = np.zeros(len(rec.y))
+    for speaker in np.unique(rec.speakers):
+        rows = rec.speakers == speaker
+        position[rows] = np.arange(1, rows.sum() + 1)
+    return Dataset("speech", rec.x, rec.y, rec.speakers, position, description, QUADRANTS, rec.unit)
+
+
+def load_speech(root: Path, skip_misnamed: bool = False, seed: int = 7) -> Dataset:
+    """Every utterance below root as a row of features, labelled by its file's name."""
+    rec = load_recordings(root, seed, skip_misnamed)
+    if rec.silent:
+        print(f"speech:{root}: no speech found in {len(rec.silent)} files, e.g. {rec.silent[0]}", flush=True)
+    speakers = len(set(rec.unit_speaker.tolist()))
+    return as_dataset(
+        rec, f"speech:{root} ({len(rec.files)} files, {len(rec.y)} utterances, {speakers} speakers)"
+    )

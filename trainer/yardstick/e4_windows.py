@@ -1,4 +1,5 @@
-"""Every window of every labelled E4 session, as the edge cuts and preprocesses it, cached on disk.
+"""Every window of every labelled wrist session (E4 export folders with a labels.csv, or WESAD subject
+pickles), as the edge cuts and preprocesses it, cached on disk.
 
 A session's windows take seconds to compute (beat detection in an hour of BVP, then hundreds of
 windows), and the yardstick reads each many times, so they are cached outside the project under
@@ -9,11 +10,8 @@ parameter or feature is computed again.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,13 +23,13 @@ import mmer_core.preprocess.hr
 import mmer_core.preprocess.skin
 import mmer_core.windowing
 import mmer_core.wrist
-from mmer_core.e4 import e4_windows, read_e4_session
+from mmer_core.e4 import E4Session, e4_windows, read_e4_session, read_wesad_session
 from mmer_core.formats import read_e4_labels
 from mmer_core.modalities import HR_FEATURES, SPECS
 from mmer_core.preprocess import preprocess
 from mmer_core.taxonomy import QUADRANTS
 from mmer_core.wrist import WristData
-from trainer.cache import cache_dir
+from trainer.cache import cache_dir, cache_key, cached_arrays
 
 # the code whose output is cached: a change to any of them makes every cached session stale
 CACHED_CODE = (
@@ -76,11 +74,14 @@ class SessionWindows:
 
 
 def labelled_sessions(root: Path) -> list[Path]:
-    """The session folders of the persons labels.csv names; ValueError when there is no labels.csv or a
-    named folder is missing."""
+    """The labelled sessions below root: the E4 folders of the persons labels.csv names, or else the WESAD
+    subject pickles (S<n>.pkl); ValueError when there are neither or a named folder is missing."""
     labels = root / "labels.csv"
     if not labels.is_file():
-        raise ValueError(f"e4:{root}: no labels.csv")
+        pickles = sorted(root.rglob("S*.pkl"))
+        if not pickles:
+            raise ValueError(f"e4:{root}: no labels.csv (E4 session folders) or S<n>.pkl (WESAD subjects)")
+        return pickles
     folders = [root / person for person in sorted(read_e4_labels(labels))]
     missing = [str(f) for f in folders if not f.is_dir()]
     if missing:
@@ -90,35 +91,23 @@ def labelled_sessions(root: Path) -> list[Path]:
     return folders
 
 
-def session_windows(folder: Path, cache: Path | None = None) -> SessionWindows:
-    """The session's windows, from the cache when its files and the hr spec are unchanged."""
-    cache = cache or cache_dir("e4")
-    key = _key(folder)
-    path = cache / f"{folder.name}-{key}.npz"
-    if path.is_file():
-        with np.load(path) as npz:
-            return SessionWindows(folder.name, npz["features"], npz["stats"], npz["y"], npz["t_end"])
-    windows = _compute(folder)
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, features=windows.features, stats=windows.stats, y=windows.y, t_end=windows.t_end)
-    os.replace(tmp, path)
-    return windows
+def session_windows(source: Path, cache: Path | None = None) -> SessionWindows:
+    """The session's windows (an E4 folder or a WESAD pickle), from the cache when its files, the hr spec and
+    the code are unchanged."""
+    files = [source] if source.is_file() else sorted([*source.glob("*.csv"), source.parent / "labels.csv"])
+    hr = SPECS["hr"]
+    key = cache_key(files, (*CACHED_CODE, sys.modules[__name__]), [hr.params, hr.window_s, hr.hop_s])
+    arrays = cached_arrays(
+        (cache or cache_dir("e4")) / f"{source.stem}-{key}.npz", lambda: asdict(_compute(_read(source)))
+    )
+    return SessionWindows(str(arrays.pop("person")), **arrays)
 
 
-def _key(folder: Path) -> str:
-    files = sorted([*folder.glob("*.csv"), folder.parent / "labels.csv"])
-    described = [(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.is_file()]
-    code = [
-        hashlib.sha256(Path(module.__file__).read_bytes()).hexdigest()
-        for module in (*CACHED_CODE, sys.modules[__name__])
-    ]
-    text = json.dumps([code, described, SPECS["hr"].params, SPECS["hr"].window_s, SPECS["hr"].hop_s])
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+def _read(source: Path) -> E4Session:
+    return read_wesad_session(source) if source.suffix == ".pkl" else read_e4_session(source)
 
 
-def _compute(folder: Path) -> SessionWindows:
-    session = read_e4_session(folder)
+def _compute(session: E4Session) -> SessionWindows:
     features, stats, y, ends = [], [], [], []
     for w in e4_windows(session):
         try:
@@ -128,7 +117,7 @@ def _compute(folder: Path) -> SessionWindows:
         stats.append(reference_stats(w.data))
         y.append(-1 if w.label is None else QUADRANTS.index(w.label))
         ends.append(w.t_end)
-    return SessionWindows(folder.name, np.stack(features), np.stack(stats), np.array(y), np.array(ends))
+    return SessionWindows(session.name, np.stack(features), np.stack(stats), np.array(y), np.array(ends))
 
 
 def reference_stats(w: WristData) -> np.ndarray:

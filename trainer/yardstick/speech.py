@@ -1,0 +1,201 @@
+"""Speech yardstick: folds by speaker, one unit per utterance (recording), the deployed int8 bundle beside the
+classical references on the same folds.
+
+Per fold the deployed recipe (trainer.recipes.SPEECH: openSMILE ComParE functionals relative to the
+speaker's running baseline, an L2-regularised class-balanced linear softmax) is trained on the other
+speakers, exported and quantized with every method, the method chosen as the pipeline chooses, and the int8
+model is scored the way the edge scores: utterances the edge's segmenter finds, the wearer baseline updated
+utterance by utterance in recording order, the warm-up utterances unscored. Every reference and the
+majority class are scored on the same utterances. References (scaled, class-balanced RBF SVM on eGeMAPSv02
+functionals of the same utterances): plain; with the running per-speaker baseline a device has; `-oracle`,
+z-scored with each speaker's statistics over the whole recording (a ceiling no device reaches). With
+RAVDESS names, the 8 original emotions are also scored (UAR) beside the published figure.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from mmer_core import wearer_baseline
+from mmer_core.bundle import load_public_key, read_bundle
+from mmer_core.speech_files import RAVDESS
+from mmer_core.taxonomy import QUADRANTS
+from trainer.loaders.speech import load_recordings
+from trainer.loaders.utterances import Recordings
+from trainer.recipes import SPEECH, SpeechRecipe
+from trainer.yardstick.folds import fold_masks, person_folds
+from trainer.yardstick.options import YardstickOptions
+from trainer.yardstick.scored import Scored
+from trainer.yardstick.scores import majority_prediction, over_folds, scores
+
+UNIT = "utterance"
+DEFAULT_FOLDS = 6
+PUBLISHED_8_CLASS = {"uar": 0.652, "model": "ResLSTM-SA, 47k parameters", "classes": 8}
+
+
+# ------------------------------------------------------------------ per-speaker normalisation
+def running(x: np.ndarray, speakers: np.ndarray, warmup: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows relative to their speaker's running baseline (rows in recording order), and the rows scored."""
+    return wearer_baseline.relative_to_wearers(x, speakers, max(warmup, 1))
+
+
+def oracle(x: np.ndarray, speakers: np.ndarray) -> np.ndarray:
+    """Rows z-scored with their speaker's whole-recording mean and spread (no device has these)."""
+    out = np.zeros(x.shape, np.float32)
+    for s in np.unique(speakers):
+        rows = speakers == s
+        std = x[rows].std(axis=0)
+        out[rows] = (x[rows] - x[rows].mean(axis=0)) / np.where(std > wearer_baseline.MIN_STD, std, 1.0)
+    return out
+
+
+def unit_probs(probs: np.ndarray, units: np.ndarray, n_units: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean probability over each unit's utterance rows; (probs per unit, mask of units that have rows)."""
+    out = np.zeros((n_units, probs.shape[1]))
+    counts = np.bincount(units, minlength=n_units)
+    np.add.at(out, units, probs)
+    has = counts > 0
+    out[has] /= counts[has, None]
+    return out, has
+
+
+# ------------------------------------------------------------------ references
+def svm_probs(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, k: int) -> np.ndarray:
+    """Scaled, class-balanced RBF SVM; one-hot decisions over the taxonomy's k classes."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    model = make_pipeline(StandardScaler(), SVC(C=1.0, gamma="scale", class_weight="balanced"))
+    model.fit(x_train, y_train)
+    return np.eye(k)[model.predict(x_test)]
+
+
+# ------------------------------------------------------------------ the deployed recipe
+def score_onnx(path: Path, x: np.ndarray) -> np.ndarray:
+    """Class probabilities from an ONNX model, one row at a time as the edge runs it."""
+    from trainer.evaluate import session
+
+    sess = session(path)
+    name = sess.get_inputs()[0].name
+    return np.concatenate([sess.run(["probs"], {name: x[i : i + 1]})[0] for i in range(len(x))])
+
+
+def _fold(
+    rec: Recordings, normalised: np.ndarray, reference: np.ndarray, ceiling: np.ndarray, scored: np.ndarray,
+    test_speakers: np.ndarray, recipe: SpeechRecipe, options: YardstickOptions, work: Path,
+) -> dict[str, dict[str, float]]:  # fmt: skip
+    """Every classifier of one fold, scored per unit on the test speakers' units past their warm-up
+    (normalised: the model's features relative to the running baseline; reference: the references'
+    features so; ceiling: the references' features z-scored per speaker over the whole recording)."""
+    k = len(QUADRANTS)
+    train, test = fold_masks(rec.speakers, test_speakers)
+    model = recipe.train(normalised[train & scored], rec.y[train & scored], work, options.seed)
+    n_units = len(rec.files)
+    rows = test & scored
+    units_scored = np.zeros(n_units, bool)
+    units_scored[np.unique(rec.unit[rows])] = True
+    truth = rec.unit_y[units_scored]
+
+    def per_unit(probs_rows: np.ndarray) -> dict[str, float]:
+        probs, _ = unit_probs(probs_rows, rec.unit[rows], n_units)
+        return scores(truth, probs[units_scored].argmax(axis=1), k)
+
+    return {
+        "deployed_int8": per_unit(score_onnx(model.int8, normalised[rows])),
+        "deployed_fp32": per_unit(score_onnx(model.fp32, normalised[rows])),
+        "majority": scores(truth, majority_prediction(rec.y[train], len(truth), k), k),
+        "svm": per_unit(svm_probs(rec.reference[train], rec.y[train], rec.reference[rows], k)),
+        "svm-speaker-running": per_unit(
+            svm_probs(reference[train & scored], rec.y[train & scored], reference[rows], k)
+        ),
+        "svm-speaker-oracle": per_unit(svm_probs(ceiling[train], rec.y[train], ceiling[rows], k)),
+    }
+
+
+def _eight_classes(rec: Recordings, reference: np.ndarray, scored: np.ndarray, folds: list) -> dict | None:
+    """The running-baseline SVM (eGeMAPSv02) on RAVDESS's 8 original emotions, when every file has a RAVDESS
+    name: its UAR beside the published one."""
+    codes = []
+    for path in rec.files:
+        m = RAVDESS.match(path.name)
+        if m is None:
+            return None
+        codes.append(int(m.group(3)) - 1)
+    y8 = np.asarray(codes)[rec.unit]
+    per_fold = []
+    for test_speakers in folds:
+        train, test = fold_masks(rec.speakers, test_speakers)
+        rows = test & scored
+        probs = svm_probs(reference[train & scored], y8[train & scored], reference[rows], 8)
+        units, has = unit_probs(probs, rec.unit[rows], len(rec.files))
+        truth = np.asarray(codes)[has]
+        per_fold.append(scores(truth, units[has].argmax(axis=1), 8))
+    return {"svm-speaker-running": over_folds(per_fold), "published": PUBLISHED_8_CLASS}
+
+
+def yardstick(folder: Path, options: YardstickOptions) -> dict:
+    """Folds by speaker on a labelled speech folder: deployed int8 and fp32, references and majority."""
+    recipe = SPEECH
+    rec = load_recordings(folder, options.seed)
+    folds = person_folds(rec.unit_speaker, options.folds or DEFAULT_FOLDS, options.seed)
+    if options.quick:
+        recipe = recipe.quick()
+    normalised, scored = running(rec.x, rec.speakers, recipe.warmup)
+    reference, _ = running(rec.reference, rec.speakers, recipe.warmup)
+    ceiling = oracle(rec.reference, rec.speakers)
+    per_fold: dict[str, list[dict[str, float]]] = {}
+    with threadpool_limits(1), tempfile.TemporaryDirectory(prefix="mmer-yardstick-speech-") as tmp:
+        for i, test_speakers in enumerate(folds):
+            work = Path(tmp) / f"fold{i}"
+            fold = _fold(rec, normalised, reference, ceiling, scored, test_speakers, recipe, options, work)
+            for name, s in fold.items():
+                per_fold.setdefault(name, []).append(s)
+            print(
+                f"speech fold {i + 1}/{len(folds)} {','.join(map(str, test_speakers))}: "
+                + " ".join(f"{n} {s['accuracy']:.3f}/{s['macro_f1']:.3f}" for n, s in fold.items()),
+                flush=True,
+            )
+        eight = None if options.quick else _eight_classes(rec, reference, scored, folds)
+    references = {n: over_folds(f) for n, f in per_fold.items() if n.startswith("svm")}
+    counts = np.bincount(rec.unit_y, minlength=len(QUADRANTS))
+    entry = {
+        "unit": UNIT,
+        "folds": len(folds),
+        "subjects": len(np.unique(rec.unit_speaker)),
+        "units": len(rec.files),
+        "units_without_speech": len(rec.silent),
+        "warmup_utterances_per_speaker": recipe.warmup,
+        "class_counts": dict(zip(QUADRANTS.labels, counts.tolist(), strict=True)),
+        "recipe": recipe.describe(),
+        "majority": over_folds(per_fold["majority"]),
+        "deployed_int8": over_folds(per_fold["deployed_int8"]),
+        "deployed_fp32": over_folds(per_fold["deployed_fp32"]),
+        "references": references,
+    }
+    if eight is not None:
+        entry["eight_classes"] = eight
+    return entry
+
+
+def score_bundle(bundle_dir: Path, folder: Path, public_key: Path | None = None, seed: int = 7) -> Scored:
+    """A speech bundle on a labelled folder, exactly as the edge scores it: utterances found by the edge's
+    segmenter, the bundle's wearer baseline updated in recording order with its warm-up unscored, the int8
+    model run one utterance at a time; one row per recording (the mean over its utterances)."""
+    key = public_key or bundle_dir.parent / "keys" / "trainer.pub"
+    bundle = read_bundle(bundle_dir, load_public_key(key))
+    if bundle.manifest.modality != "speech":
+        raise ValueError(f"{bundle_dir}: a {bundle.manifest.modality} bundle, not speech")
+    rec = load_recordings(folder, seed)
+    x, rows = rec.x, np.ones(len(rec.y), bool)
+    wanted = wearer_baseline.requested(bundle.manifest.preprocessing.params)
+    if wanted is not None:
+        x, rows = wearer_baseline.relative_to_wearers(rec.x, rec.speakers, *wanted)
+    probs = score_onnx(bundle.file("model"), x[rows])
+    labels = tuple(bundle.manifest.taxonomy.labels)
+    units, has = unit_probs(probs, rec.unit[rows], len(rec.files))
+    return Scored(UNIT, labels, rec.unit_y[has], units[has], rec.unit_speaker[has])
