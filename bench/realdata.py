@@ -6,6 +6,9 @@ classical references and the majority class; writes JSON.
 Each `--data` goes to its kind's module in trainer.yardstick (KINDS below), which folds by person, trains the
 deployed recipe per fold, scores the int8 model through the edge's own preprocessing and scores its
 references on the same folds. Output: {"seconds": S, "sets": {NAME: entry}}, NAME the folder's base name.
+With two or more folders of speech, also {"cross": {NAME: {"trained_on_others": entry, "trained_on_all":
+entry, ...}}}: each corpus's people on its own folds, scored by models trained on the other corpora only and
+on all of them (its test people never), beside the references trained on the same people.
 BLAS runs single-threaded inside the yardsticks (threadpoolctl): on a shared machine multi-threaded
 OpenBLAS made small SVMs many times slower.
 """
@@ -36,7 +39,8 @@ def parse_data(spec: str) -> tuple[str, Path]:
 
 
 def run(data: list[tuple[str, Path]], options: YardstickOptions) -> dict:
-    """Every set's entry, keyed by folder name, and the seconds it all took."""
+    """Every set's entry, keyed by folder name; with two or more folders of a kind whose module measures
+    across corpora (`cross`), a `cross` entry per folder; and the seconds it all took."""
     started = time.monotonic()
     sets: dict[str, dict] = {}
     for kind, folder in data:
@@ -46,7 +50,14 @@ def run(data: list[tuple[str, Path]], options: YardstickOptions) -> dict:
         set_started = time.monotonic()
         sets[name] = importlib.import_module(KINDS[kind]).yardstick(folder, options)
         sets[name]["seconds"] = round(time.monotonic() - set_started, 1)
-    return {"seconds": round(time.monotonic() - started, 1), "sets": sets}
+    result: dict = {"seconds": 0.0, "sets": sets}
+    for kind in dict.fromkeys(kind for kind, _ in data):
+        folders = [folder for k, folder in data if k == kind]
+        module = importlib.import_module(KINDS[kind])
+        if len(folders) >= 2 and hasattr(module, "cross"):
+            result.setdefault("cross", {}).update(module.cross(folders, options))
+    result["seconds"] = round(time.monotonic() - started, 1)
+    return result
 
 
 def summary_lines(result: dict) -> list[str]:
@@ -59,6 +70,21 @@ def summary_lines(result: dict) -> list[str]:
             f"{name} ({entry['folds']} folds by person, {entry['subjects']} persons, per {entry['unit']}):"
         )
         lines += [f"  {n:<24} acc {r['accuracy']:.3f}  macro-F1 {r['macro_f1']:.3f}" for n, r in rows.items()]
+    for name, entry in result.get("cross", {}).items():
+        for trained in ("trained_on_others", "trained_on_all"):
+            part = entry[trained]
+            lines.append(
+                f"{name}, {entry['folds']} folds by person, trained on {' + '.join(part['corpora'])}:"
+            )
+            rows = {
+                "deployed int8": part["deployed_int8"],
+                "deployed fp32": part["deployed_fp32"],
+                **part["references"],
+                "majority": part["majority"],
+            }
+            lines += [
+                f"  {n:<24} acc {r['accuracy']:.3f}  macro-F1 {r['macro_f1']:.3f}" for n, r in rows.items()
+            ]
     return lines
 
 

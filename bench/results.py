@@ -61,11 +61,74 @@ def realdata_table(data: dict, reference: dict) -> str:
                     f"| {name} | {split}, the 8 original emotions | {ref} (UAR {e['uar']:.3f}) "
                     f"| {pct(e, 'accuracy')} | {pct(e, 'macro_f1')} |"
                 )
+    if data.get("cross"):
+        rows += ["", cross_table(data["cross"])]
+    return "\n".join(rows + published_rows(data, reference))
+
+
+def summary_table(data: dict, reference: dict) -> str:
+    """The README's block: per set, the deployed int8 model beside the best reference a device could run (no
+    `-oracle` statistics), the oracle ceiling and the majority class; bench/RESULTS.md has every row."""
+    rows = [
+        "| set | split | deployed int8 | best reference | oracle ceiling | majority |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, s in sorted(data["sets"].items()):
+        refs = s.get("references", {})
+        fair = {ref: e for ref, e in refs.items() if not ref.endswith("-oracle")}
+        best = max(fair, key=lambda ref: (fair[ref]["macro_f1"], fair[ref]["accuracy"]), default=None)
+        oracle = max(
+            (r for r in refs if r.endswith("-oracle")), key=lambda r: refs[r]["macro_f1"], default=None
+        )
+        rows.append(
+            f"| {name} | {s['folds']} folds by person, {s['subjects']} persons, per {s['unit']} "
+            f"| {pair(s.get('deployed_int8'))} | {best or '-'}: {pair(fair.get(best))} "
+            f"| {oracle or '-'}: {pair(refs.get(oracle))} | {s['majority']['accuracy']:.3f} |"
+        )
+    return "\n".join(rows + published_rows(data, reference))
+
+
+def pair(entry: dict | None) -> str:
+    """accuracy / macro-F1 of an entry, or '-'."""
+    if not entry:
+        return "-"
+    return f"{entry['accuracy']:.3f} / {entry['macro_f1']:.3f}"
+
+
+def published_rows(data: dict, reference: dict) -> list[str]:
     published = [(name, p) for name in sorted(data["sets"]) for p in reference.get(name, [])]
-    if published:
-        rows += ["", "Published person-independent figures on the same corpora, for orientation:", ""]
-        rows += ["| set | task and split | figure | source |", "| --- | --- | --- | --- |"]
-        rows += [f"| {name} | {p['task']} | {p['figure']} | {p['source']} |" for name, p in published]
+    if not published:
+        return []
+    rows = ["", "Published person-independent figures on the same corpora, for orientation:", ""]
+    rows += ["| set | task and split | figure | source |", "| --- | --- | --- | --- |"]
+    return rows + [f"| {name} | {p['task']} | {p['figure']} | {p['source']} |" for name, p in published]
+
+
+def cross_table(cross: dict) -> str:
+    """What adding a corpus does: each corpus's people, on its own folds, scored by models trained on the other
+    corpora only and on all of them (its test people never), beside the references trained on the same people."""
+    rows = [
+        "Across corpora: each corpus's people on its own folds, trained on the other corpora only or on all of "
+        "them (the corpus's test people never):",
+        "",
+        "| test people | trained on | classifier | accuracy | macro-F1 |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, c in sorted(cross.items()):
+        test = f"{name}, {c['folds']} folds by person, {c['subjects']} persons"
+        for trained in ("trained_on_others", "trained_on_all"):
+            part = c[trained]
+            on = " + ".join(part["corpora"])
+            entries = [
+                ("**deployed int8**", part.get("deployed_int8")),
+                ("deployed fp32", part.get("deployed_fp32")),
+            ]
+            entries += [(ref, e) for ref, e in sorted(part.get("references", {}).items())]
+            entries.append(("majority class", part.get("majority")))
+            rows += [
+                f"| {test} | {on} | {label} | {pct(e, 'accuracy')} | {pct(e, 'macro_f1')} |"
+                for label, e in entries
+            ]
     return "\n".join(rows)
 
 
@@ -111,8 +174,12 @@ def render() -> tuple[str, str | None]:
             continue
         data = json.loads(path.read_text())
         if name == "realdata":
-            block = realdata_table(data, reference)
-            parts += [block, "", f"The whole run took {data['seconds'] / 60:.0f} min."]
+            block = summary_table(data, reference)
+            parts += [
+                realdata_table(data, reference),
+                "",
+                f"The whole run took {data['seconds'] / 60:.0f} min.",
+            ]
         else:
             parts.append(generic_section(data))
     return "\n".join(parts) + "\n", block

@@ -17,10 +17,11 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Protocol
 
-from coordinator.fusion_engine import TICK_S, FusionEngine
-from coordinator.hub import Hub
+from coordinator.fusion_engine import TICK_S, FusionEngine, fuse_closed
+from coordinator.hub import Hub, Published
 from coordinator.measures import Measures
 from coordinator.store import Store, StoreError
+from coordinator.validation import BatchColumns
 from mmer.v1 import fusion_pb2, ingest_pb2
 
 log = logging.getLogger("mmer.coordinator.fusion")
@@ -29,7 +30,7 @@ OUTBOX_LIMIT = 100_000  # fused emotions kept while the store is away; the oldes
 STOP_S = 2.0  # how long stop() waits for the loops' last round
 RETRY_S = 0.1
 
-Received = tuple[ingest_pb2.ScoreFrame, int]  # a stored frame and its coordinator receive time
+StoredFrame = tuple[ingest_pb2.ScoreFrame, int]  # a stored frame and its coordinator receive time
 EngineFactory = Callable[[], FusionEngine]
 # appends emotions to the fused stream, setting their positions; returns those appended (in order), leaving
 # out those already fused (by another replica); raises StoreError when the store is away (retried)
@@ -47,8 +48,8 @@ class Fuser(Protocol):
         """Publish what is fused, stop, and give back what this replica holds."""
         ...
 
-    def add(self, frames: Sequence[Received]) -> None:
-        """New frames this replica fuses, each with its receive time; never waits."""
+    def add(self, cols: BatchColumns, rows: Sequence[int]) -> None:
+        """New frames this replica fuses: `rows` of a validated batch (its columns); never waits."""
         ...
 
     def closed(self) -> Counter[str]:
@@ -97,12 +98,13 @@ class FusionLoop:
     async def _tick_loop(self) -> None:
         while not self._stopping.is_set():
             now = time.time_ns()
-            deadline = min((d for e in self.engines() if (d := e.next_deadline()) is not None), default=None)
+            due = [(d, e) for e in self.engines() if (d := e.next_deadline()) is not None]
+            deadline = min(d for d, _ in due) if due else None
             if deadline is None:  # nothing waits: sleep until a frame arrives
                 self._wake.clear()
                 await self._wake.wait()
             elif deadline <= now:
-                self.take([emotion for engine in list(self.engines()) for emotion in engine.tick(now)])
+                self.take(fuse_closed([w for d, engine in due if d <= now for w in engine.close_due(now)]))
             else:
                 await asyncio.sleep(min((deadline - now) / 1e9, TICK_S))
 
@@ -176,15 +178,20 @@ class LocalFuser:
     async def stop(self) -> None:
         await self.loop.stop()
 
-    def add(self, frames: Sequence[Received]) -> None:
-        self.loop.take(self.engine.add_many(frames))
+    def add(self, cols: BatchColumns, rows: Sequence[int]) -> None:
+        if rows:
+            self.loop.take(self.engine.add_batch(cols, rows))
 
     def closed(self) -> Counter[str]:
         return Counter(self.engine.closed)
 
     async def append(self, emotions: list[fusion_pb2.FusedEmotion]) -> list[fusion_pb2.FusedEmotion]:
-        for emotion in emotions:
-            if not emotion.position:
-                emotion.position = await self.store.append_fused(emotion)
-                self.hub.publish(emotion)
+        appended = []
+        try:
+            for emotion in emotions:
+                if not emotion.position:
+                    emotion.position = await self.store.append_fused(emotion)
+                    appended.append(emotion)
+        finally:  # what was appended before a failure reaches subscribers too
+            self.hub.publish(Published.of(appended))
         return emotions

@@ -48,14 +48,24 @@ PRINCIPAL = web.RequestKey("principal", Principal)
 
 def fused_json(e: fusion_pb2.FusedEmotion) -> dict:
     return {
-        "subject_id": e.subject_id, "label": e.label, "labels": list(e.taxonomy.labels),
-        "probs": list(e.probs), "window_end_ms": e.window_end_ns / 1e6, "truth_label": e.truth_label,
-        "strategy": e.strategy, "position": e.position,
+        "subject_id": e.subject_id,
+        "label": e.label,
+        "labels": list(e.taxonomy.labels),
+        "probs": list(e.probs),
+        "window_end_ms": e.window_end_ns / 1e6,
+        "truth_label": e.truth_label,
+        "strategy": e.strategy,
+        "position": e.position,
         "contributions": [
-            {"modality": c.modality, "weight": c.weight, "probs": list(c.probs), "model_version": c.model_version}
+            {
+                "modality": c.modality,
+                "weight": c.weight,
+                "probs": list(c.probs),
+                "model_version": c.model_version,
+            }
             for c in e.contributions
         ],
-    }  # fmt: skip
+    }
 
 
 def stats_json(app, subjects: frozenset[str] | None = None) -> dict:
@@ -63,22 +73,37 @@ def stats_json(app, subjects: frozenset[str] | None = None) -> dict:
     s = app.stats()
     return {
         "latencies": [
-            {"hop": h.hop, "modality": h.modality, "count": h.summary.count, "p50_ms": h.summary.p50_ms,
-             "p95_ms": h.summary.p95_ms, "p99_ms": h.summary.p99_ms, "max_ms": h.summary.max_ms}
+            {
+                "hop": h.hop,
+                "modality": h.modality,
+                "count": h.summary.count,
+                "p50_ms": h.summary.p50_ms,
+                "p95_ms": h.summary.p95_ms,
+                "p99_ms": h.summary.p99_ms,
+                "max_ms": h.summary.max_ms,
+            }
             for h in s.latencies
         ],
         "devices": [
-            {"device_id": d.device_id, "subject_id": d.subject_id, "model_versions": dict(d.model_versions),
-             "spool_depth": d.spool_depth, "queue_depth": d.queue_depth, "frames_dropped": d.frames_dropped,
-             "last_seen_ms": d.last_seen_ns / 1e6}
-            for d in s.devices if subjects is None or d.subject_id in subjects
+            {
+                "device_id": d.device_id,
+                "subject_id": d.subject_id,
+                "model_versions": dict(d.model_versions),
+                "spool_depth": d.spool_depth,
+                "queue_depth": d.queue_depth,
+                "frames_dropped": d.frames_dropped,
+                "last_seen_ms": d.last_seen_ns / 1e6,
+            }
+            for d in s.devices
+            if subjects is None or d.subject_id in subjects
         ],
         "counters": dict(s.counters),
         "histograms": [
             {"hop": hop, "buckets": hist.buckets()}
-            for (hop, modality), hist in sorted(app.latency.hists.items()) if modality == "" and hist.count
+            for (hop, modality), hist in sorted(app.latency.hists.items())
+            if modality == "" and hist.count
         ],
-    }  # fmt: skip
+    }
 
 
 def presented_token(request: web.Request) -> str:
@@ -224,14 +249,20 @@ def build_http_app(app, tokens: dict[str, Principal] | None = None) -> web.Appli
 
         try:
             latest = await app.store.latest(sorted(subjects) if subjects is not None else None)
-            await send("snapshot", {"fused": [fused_json(e) for e in latest[:SNAPSHOT_SUBJECTS]],
-                                    "stats": stats_json(app, subjects)})  # fmt: skip
+            await send(
+                "snapshot",
+                {
+                    "fused": [fused_json(e) for e in latest[:SNAPSHOT_SUBJECTS]],
+                    "stats": stats_json(app, subjects),
+                },
+            )
             next_stats = asyncio.get_running_loop().time() + 1
             while not sub.overflowed:
                 timeout = max(next_stats - asyncio.get_running_loop().time(), 0)
                 try:
-                    emotion = await asyncio.wait_for(sub.queue.get(), timeout)
-                    await send("fused", fused_json(emotion))
+                    published = await asyncio.wait_for(sub.get(), timeout)
+                    for emotion in published.emotions():
+                        await send("fused", fused_json(emotion))
                 except TimeoutError:
                     await send("stats", stats_json(app, subjects))
                     next_stats = asyncio.get_running_loop().time() + 1

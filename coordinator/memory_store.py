@@ -7,6 +7,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 
 from coordinator.store import StoredBatch, position_key
+from coordinator.validation import BatchColumns, read_columns
 from mmer.v1 import fusion_pb2, ingest_pb2, manifest_pb2
 
 
@@ -22,17 +23,16 @@ class MemoryStore:
         self._rollouts: dict[str, bytes] = {}
 
     async def store_frames(self, frames: Sequence[ingest_pb2.ScoreFrame], receive_ns: int = 0) -> list[bool]:
-        return (await self.store_batch(frames, receive_ns))[0]
+        return (await self.store_batch(read_columns(frames, [receive_ns] * len(frames)), receive_ns))[0]
 
-    async def store_batch(self, frames: Sequence[ingest_pb2.ScoreFrame], receive_ns: int = 0) -> StoredBatch:
+    async def store_batch(self, cols: BatchColumns, receive_ns: int = 0) -> StoredBatch:
         hwm = self._hwm
         new = []
         acked: dict[tuple[str, str], int] = {}
-        for f in frames:
-            key = (f.device_id, f.modality)
+        for key, seq in zip(zip(cols.device_ids, cols.modalities, strict=True), cols.seqs, strict=True):
             mark = hwm.get(key, 0)
-            if f.seq > mark:
-                mark = hwm[key] = f.seq
+            if seq > mark:
+                mark = hwm[key] = seq
                 new.append(True)
             else:
                 new.append(False)

@@ -29,7 +29,9 @@ from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError, RedisError
 
+from coordinator.encoded import field_1
 from coordinator.store import StoredBatch, StoreError
+from coordinator.validation import BatchColumns, read_columns
 from mmer.v1 import fusion_pb2, ingest_pb2, manifest_pb2
 
 log = logging.getLogger("mmer.coordinator.redis")
@@ -156,23 +158,6 @@ def stream_entry_frames(fields: Mapping[bytes, bytes]) -> list[tuple[ingest_pb2.
     return list(zip(frames, received, strict=True))
 
 
-@functools.lru_cache(maxsize=4096)
-def _record_head(size: int) -> bytes:
-    """Tag and length of a `frames` entry of `size` bytes (field 1, length-delimited)."""
-    head = bytearray(b"\n")
-    while size >= 0x80:
-        head.append(size & 0x7F | 0x80)
-        size >>= 7
-    head.append(size)
-    return bytes(head)
-
-
-def batch_record(frame: ingest_pb2.ScoreFrame) -> bytes:
-    """The frame as one `frames` entry of a serialized ScoreBatch: such records concatenate into a batch."""
-    data = frame.SerializeToString()
-    return _record_head(len(data)) + data
-
-
 class RedisStore:
     """Store on a Redis server given as redis://HOST:PORT/DB, or on a Redis Cluster (redis+cluster://)."""
 
@@ -191,7 +176,7 @@ class RedisStore:
         self.latest_key = f"{prefix}:{{fused}}:latest"
         self.fused_mark_key = f"{prefix}:{{fused}}:mark"  # last fused window end per subject (sharing.py)
         self.changes = f"{prefix}:{{registry}}:changes"
-        self._pending: list[tuple[Sequence[ingest_pb2.ScoreFrame], int, asyncio.Future]] = []
+        self._pending: list[tuple[BatchColumns, int, asyncio.Future]] = []
         self._committer: asyncio.Task | None = None
         self._shard_of: dict[str, int] = {}
 
@@ -213,14 +198,14 @@ class RedisStore:
         return f"{self.p}:{{dev:{device_id}}}:hwm"
 
     async def store_frames(self, frames: Sequence[ingest_pb2.ScoreFrame], receive_ns: int = 0) -> list[bool]:
-        return (await self.store_batch(frames, receive_ns))[0]
+        return (await self.store_batch(read_columns(frames, [receive_ns] * len(frames)), receive_ns))[0]
 
-    async def store_batch(self, frames: Sequence[ingest_pb2.ScoreFrame], receive_ns: int = 0) -> StoredBatch:
+    async def store_batch(self, cols: BatchColumns, receive_ns: int = 0) -> StoredBatch:
         """Group commit: batches that arrive while a pipeline is in flight go together in the next one, with
         one script call per hash tag for all of them. Edge nodes send small batches when the coordinator keeps
         up, and a script call per batch and shard cost more than the frames' own work."""
         waiter: asyncio.Future = asyncio.get_running_loop().create_future()
-        self._pending.append((frames, receive_ns, waiter))
+        self._pending.append((cols, receive_ns, waiter))
         if self._committer is None or self._committer.done():
             self._committer = asyncio.create_task(self._commit_pending())
         return await waiter
@@ -229,7 +214,7 @@ class RedisStore:
         while self._pending:
             work, self._pending = self._pending, []
             try:
-                results = await self._commit([(frames, receive_ns) for frames, receive_ns, _ in work])
+                results = await self._commit([(cols, receive_ns) for cols, receive_ns, _ in work])
             except Exception as exc:
                 for *_, waiter in work:
                     if not waiter.done():
@@ -240,29 +225,40 @@ class RedisStore:
                         waiter.set_result(result)
 
     @redis_call
-    async def _commit(self, work: list[tuple[Sequence[ingest_pb2.ScoreFrame], int]]) -> list[StoredBatch]:
+    async def _commit(self, work: list[tuple[BatchColumns, int]]) -> list[StoredBatch]:
         """Store several batches in one pipeline; per batch, what storing it did."""
-        frames = [f for batch, _ in work for f in batch]
-        rows = [(f.device_id, f.modality, f.subject_id, f.seq) for f in frames]  # each field read once
-        text = {r: str(r) for _, r in work}
-        receive = [text[r] for batch, r in work for _ in batch]
+        if len(work) == 1:
+            cols = work[0][0]
+            frames, devices, modalities = cols.frames, cols.device_ids, cols.modalities
+            subjects, seqs = cols.subject_ids, cols.seqs
+        else:
+            frames = [f for cols, _ in work for f in cols.frames]
+            devices = [d for cols, _ in work for d in cols.device_ids]
+            modalities = [m for cols, _ in work for m in cols.modalities]
+            subjects = [s for cols, _ in work for s in cols.subject_ids]
+            seqs = [q for cols, _ in work for q in cols.seqs]
+        receive = [str(r) for cols, r in work for _ in cols.frames]
         groups: dict[object, list[int]] = {}  # hash tag (subject shard, or device) -> frame indexes
-        shard_of = self.shard_of
-        for i, (device, _, subject, _) in enumerate(rows):
-            groups.setdefault(shard_of(subject) if self.shards else device, []).append(i)
+        if self.shards:
+            tag_of = {subject: self.shard_of(subject) for subject in set(subjects)}
+            for i, subject in enumerate(subjects):
+                groups.setdefault(tag_of[subject], []).append(i)
+        else:
+            for i, device in enumerate(devices):
+                groups.setdefault(device, []).append(i)
 
         def fill(pipe: Pipeline) -> None:
             for tag, members in groups.items():
-                seqs = ",".join([str(rows[i][3]) for i in members])
+                seq_text = ",".join(map(str, [seqs[i] for i in members]))
                 received = ",".join([receive[i] for i in members])
                 if self.shards:
-                    fields = " ".join([f"{rows[i][0]}/{rows[i][1]}" for i in members])
-                    records = [batch_record(frames[i]) for i in members]
-                    lengths = ",".join([str(len(r)) for r in records])
-                    args = [received, fields, seqs, lengths, b"".join(records), self.replica]
+                    fields = " ".join([f"{devices[i]}/{modalities[i]}" for i in members])
+                    records = [field_1(frames[i].SerializeToString()) for i in members]
+                    lengths = ",".join(map(str, map(len, records)))
+                    args = [received, fields, seq_text, lengths, b"".join(records), self.replica]
                     keys = [self.shard_key(tag, what) for what in ("hwm", "frames", "inbox", "owner")]
                 else:
-                    args = [received, " ".join([rows[i][1] for i in members]), seqs, "", b"", ""]
+                    args = [received, " ".join([modalities[i] for i in members]), seq_text, "", b"", ""]
                     keys = [self._hwm(tag)]
                 self._store_batch.queue(pipe, keys, args)
 
@@ -272,14 +268,17 @@ class RedisStore:
         marks_after = [0] * len(frames)
         for members, (flags, marks, owned) in zip(groups.values(), results, strict=True):
             fused_here = not self.shards or owned == b"1"  # shared: only while this replica holds the lease
-            for i, flag, mark in zip(members, flags, marks.split(b","), strict=True):
-                new[i] = flag == 49  # b"1"
-                mine[i] = new[i] and fused_here
-                marks_after[i] = int(mark)
+            for i, flag, mark in zip(members, flags, map(int, marks.split(b",")), strict=True):
+                new[i] = mine[i] = flag == 49  # b"1"
+                marks_after[i] = mark
+            if not fused_here:
+                for i in members:
+                    mine[i] = False
         out, start = [], 0
-        for batch, _ in work:
-            end = start + len(batch)
-            acked = {(rows[i][0], rows[i][1]): marks_after[i] for i in range(start, end)}
+        for cols, _ in work:
+            end = start + len(cols.frames)
+            keys = zip(devices[start:end], modalities[start:end], strict=True)
+            acked = dict(zip(keys, marks_after[start:end], strict=True))
             out.append(StoredBatch(new[start:end], acked, mine[start:end]))
             start = end
         return out

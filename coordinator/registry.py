@@ -17,7 +17,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 
-from coordinator.store import Store
+from coordinator.store import Store, StoreError
 from mmer.v1 import ingest_pb2, manifest_pb2, registry_pb2
 from mmer_core import bundle
 
@@ -131,7 +131,7 @@ class Registry:
             raise RegistryError("INVALID_ARGUMENT", f"bundle refused: {exc}") from None
         modality, version = manifest.modality, manifest.version
         async with self._lock:
-            r = self.rollouts.setdefault(modality, Rollout())
+            r = self._draft(modality, missing_ok=True)
             if str(version) in r.stages:
                 raise RegistryError("ALREADY_EXISTS", f"{modality} v{version} is already in the registry")
             if version < max(r.stable, r.canary):
@@ -148,8 +148,7 @@ class Registry:
             else:
                 r.canary = version
                 r.stages[str(version)] = CANARY
-                self.trials[modality] = Trial()
-            await self._save(modality)
+            await self._save(modality, r)
         log.info("registry: %s v%d stored, stage %s", modality, version, r.stages[str(version)])
         return registry_pb2.PushModelResponse(
             modality=modality, version=version, stage=r.stages[str(version)]
@@ -158,22 +157,21 @@ class Registry:
     async def promote(self, modality: str, version: int) -> registry_pb2.PromoteResponse:
         """Make a stored version the stable one for every device."""
         async with self._lock:
-            r = self._rollout(modality)
+            r = self._draft(modality)
             version = version or r.canary
             if str(version) not in r.stages:
                 raise RegistryError("NOT_FOUND", f"{modality} v{version} is not in the registry")
             self._make_stable(r, version)
-            await self._save(modality)
+            await self._save(modality, r)
         return registry_pb2.PromoteResponse(modality=modality, version=version, stage=STABLE)
 
     async def rollback(self, modality: str, to_version: int, reason: str) -> registry_pb2.RollbackResponse:
         """Withdraw the canary, or go back to an earlier (default: the previous) stable version."""
         async with self._lock:
-            r = self._rollout(modality)
+            r = self._draft(modality)
             if r.canary and not to_version:
                 r.stages[str(r.canary)] = ROLLED_BACK
                 r.canary = 0
-                self.trials.pop(modality, None)
             else:
                 if not to_version:
                     earlier = [int(v) for v, s in r.stages.items() if s == RETIRED and int(v) < r.stable]
@@ -190,7 +188,7 @@ class Registry:
                 r.stages[str(r.stable)] = ROLLED_BACK
                 r.stable = to_version
                 r.stages[str(to_version)] = STABLE
-            await self._save(modality, rollback=True)
+            await self._save(modality, r, rollback=True)
         log.warning("registry: %s rolled back to v%d (%s)", modality, r.stable, reason or "by command")
         return registry_pb2.RollbackResponse(modality=modality, version=r.stable)
 
@@ -212,8 +210,8 @@ class Registry:
         canary_mean = trial.canary_conf / trial.canary_frames
         stable_mean = trial.stable_conf / trial.stable_frames if trial.stable_frames else canary_mean
         if canary_mean >= self.rule.min_confidence_ratio * stable_mean:
-            await self.promote(frame.modality, r.canary)
-            log.info("registry: %s v%d promoted automatically", frame.modality, r.stable)
+            promoted = await self.promote(frame.modality, r.canary)
+            log.info("registry: %s v%d promoted automatically", frame.modality, promoted.version)
         else:
             await self.rollback(
                 frame.modality, 0, f"canary confidence {canary_mean:.2f} vs stable {stable_mean:.2f}"
@@ -247,11 +245,14 @@ class Registry:
     def unwatch(self, w: Watcher) -> None:
         self.watchers.discard(w)
 
-    def _rollout(self, modality: str) -> Rollout:
+    def _draft(self, modality: str, missing_ok: bool = False) -> Rollout:
+        """A copy of the modality's rollout to change: it replaces the one in memory only once stored."""
         r = self.rollouts.get(modality)
         if r is None:
-            raise RegistryError("NOT_FOUND", f"no models for modality {modality!r}")
-        return r
+            if not missing_ok:
+                raise RegistryError("NOT_FOUND", f"no models for modality {modality!r}")
+            return Rollout()
+        return Rollout(r.stable, r.canary, dict(r.stages))
 
     def _make_stable(self, r: Rollout, version: int) -> None:
         if r.stable and r.stable != version:
@@ -261,14 +262,23 @@ class Registry:
         r.stable, r.canary = version, 0
         r.stages[str(version)] = STABLE
 
-    async def _save(self, modality: str, rollback: bool = False) -> None:
-        await self.store.put_rollout(modality, self.rollouts[modality].encode())
-        if not (self.rollouts[modality].canary):
+    async def _save(self, modality: str, r: Rollout, rollback: bool = False) -> None:
+        """Store the changed rollout, and only then make it this replica's (a store outage raises StoreError
+        with memory unchanged, so memory and store never disagree); then tell watchers and replicas."""
+        await self.store.put_rollout(modality, r.encode())
+        before = self.rollouts.get(modality)
+        self.rollouts[modality] = r
+        if not r.canary:
             self.trials.pop(modality, None)
+        elif before is None or before.canary != r.canary:  # a new trial: evidence starts afresh
+            self.trials[modality] = Trial()
         for w in list(self.watchers):
             if modality in w.modalities:
                 self._notify(w, modality, rollback)
-        await self.store.announce_rollout(modality, rollback)
+        try:  # stored already: a replica that misses this reloads every modality when its feed reconnects
+            await self.store.announce_rollout(modality, rollback)
+        except StoreError as exc:
+            log.warning("registry: announcing the %s rollout to the other replicas: %s", modality, exc)
 
     async def apply_change(self, modality: str, rollback: bool) -> None:
         """Another replica changed a modality's rollout: reload it from the store and tell our watchers."""

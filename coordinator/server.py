@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import Mapping
@@ -25,6 +26,7 @@ from mmer_core import bundle
 from mmer_core.config import CoordinatorConfig
 
 log = logging.getLogger("mmer.coordinator")
+GC_YOUNG_THRESHOLD = 10_000  # allocations between young-generation collections (CPython's default: 700)
 SERVICES = ("mmer.v1.Ingest", "mmer.v1.Fusion", "mmer.v1.Registry", "mmer.v1.Clock", "mmer.v1.Admin")
 
 
@@ -100,6 +102,15 @@ async def follow_registry(app: Coordinator, stop: asyncio.Event) -> None:
         app.refresh_models()
 
 
+def settle_garbage_collector() -> None:
+    """Leave what start-up built (modules, config, registry) out of the collector's full passes, and collect
+    the young generation less often: ingest allocates a few objects per frame that die within a batch, and
+    with the defaults the collector's passes cost about a sixth of ingest."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+
+
 async def serve(
     config: CoordinatorConfig,
     store_url: str,
@@ -114,6 +125,7 @@ async def serve(
     key = bundle.load_public_key(trainer_pubkey) if trainer_pubkey else None
     tokens = load_tokens(auth) if auth else None
     app = await open_coordinator(config, open_store(store_url, config), key)
+    settle_garbage_collector()
     server, port, health_servicer = await build_server(app, listen, tls, reuse_port, tokens=tokens)
     stop_following = asyncio.Event()
     follower = asyncio.create_task(follow_registry(app, stop_following))

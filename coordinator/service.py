@@ -14,7 +14,7 @@ from opentelemetry import metrics
 from coordinator.auth import Principal, principal_of
 from coordinator.device_metrics import observe_devices
 from coordinator.fuser import Fuser
-from coordinator.hub import Hub
+from coordinator.hub import Hub, Published
 from coordinator.measures import Measures
 from coordinator.registry import Registry
 from coordinator.store import Store, position_key
@@ -80,6 +80,7 @@ class Coordinator:
         self.labels = {m: QUADRANTS.labels for m in MODALITIES}
         self.started = time.monotonic()
         self._last_seq: dict[tuple[str, str], int] = {}
+        self._versions: dict[tuple[str, str], int] = {}  # model version last seen per (device, modality)
 
     async def close(self) -> None:
         """Publish what is fused, stop fusing, and release the store."""
@@ -103,29 +104,33 @@ class Coordinator:
         except InvalidFrame:
             self.counters["invalid"] += 1
             raise
-        new_flags, acked, mine = await self.store.store_batch(frames, receive_ns)
-        kept = range(len(frames)) if all(new_flags) else [i for i, new in enumerate(new_flags) if new]
+        new_flags, acked, mine = await self.store.store_batch(cols, receive_ns)
+        n = len(new_flags)
+        kept = range(n) if all(new_flags) else [i for i, new in enumerate(new_flags) if new]
         ack = ingest_pb2.Ack(batch_id=batch.batch_id, receive_ns=receive_ns)
-        ack.duplicates = len(frames) - len(kept)
-        self.counters["frames_received"] += len(frames)
-        self.counters["frames_stored"] += len(kept)
+        ack.duplicates = n - len(kept)
+        counters = self.counters
+        counters["frames_received"] += n
+        counters["frames_stored"] += len(kept)
         if ack.duplicates:
-            self.counters["duplicates"] += ack.duplicates
+            counters["duplicates"] += ack.duplicates
         if kept:
-            ack.gaps = self._note_frames(frames, cols, kept, receive_ns)
+            ack.gaps = self._note_frames(cols, kept, receive_ns)
             if ack.gaps:
-                self.counters["gaps"] += ack.gaps
-            self.hops.frame_times([cols.modalities[i] for i in kept], cols.times[kept])
-            self.fuser.add([(f, receive_ns) for f, fuse in zip(frames, mine, strict=True) if fuse])
+                counters["gaps"] += ack.gaps
+            if len(kept) == n:
+                self.hops.frame_times(cols.modalities, cols.times)
+            else:
+                self.hops.frame_times([cols.modalities[i] for i in kept], cols.times[kept])
+            self.fuser.add(cols, range(n) if all(mine) else [i for i, fuse in enumerate(mine) if fuse])
             if self.registry.trials:
                 for i in kept:
-                    await self.registry.observe(frames[i])
+                    await self.registry.observe(cols.frames[i])
         if batch.HasField("status") and batch.status.device_id in self.devices:
             self.devices[batch.status.device_id].status = batch.status
-        ack.acks.extend(
-            ingest_pb2.ModalityAck(device_id=device, modality=modality, acked_seq=seq)
-            for (device, modality), seq in sorted(acked.items())
-        )
+        add = ack.acks.add
+        for (device, modality), seq in sorted(acked.items()):
+            add(device_id=device, modality=modality, acked_seq=seq)
         return ack
 
     def refresh_models(self) -> None:
@@ -143,36 +148,50 @@ class Coordinator:
         self.model_weights.clear()
         self.model_weights.update(weights)
 
-    def _note_frames(
-        self,
-        frames: Sequence[ingest_pb2.ScoreFrame],
-        cols: BatchColumns,
-        kept: Sequence[int],
-        receive_ns: int,
-    ) -> int:
-        """One pass over the stored frames: each device's last state, the ingest span of each sampled
-        window, and the seq gaps per (device, modality), returned."""
-        devices, last_seq, gaps = self.devices, self._last_seq, 0
-        device_ids, subject_ids, modalities, seqs = (
-            cols.device_ids,
-            cols.subject_ids,
-            cols.modalities,
-            cols.seqs,
-        )
-        for i in kept:
-            frame, device, modality, seq = frames[i], device_ids[i], modalities[i], seqs[i]
-            key = (device, modality)
-            if seq > last_seq.get(key, seq - 1) + 1:
-                gaps += 1
-            last_seq[key] = seq
-            info = devices.get(device)
+    def _note_frames(self, cols: BatchColumns, kept: Sequence[int], receive_ns: int) -> int:
+        """Each device's last state, the ingest span of each sampled window, and the seq gaps per (device,
+        modality), returned; per batch where it can be (dicts built by zip run at C speed)."""
+        if len(kept) == len(cols.frames):
+            devices, subjects, modalities = cols.device_ids, cols.subject_ids, cols.modalities
+            seqs, versions = cols.seqs, cols.model_versions
+        else:
+            devices, subjects, modalities = (
+                [c[i] for i in kept] for c in (cols.device_ids, cols.subject_ids, cols.modalities)
+            )
+            seqs, versions = [cols.seqs[i] for i in kept], [cols.model_versions[i] for i in kept]
+        keys = list(zip(devices, modalities, strict=True))
+        last_seq = self._last_seq
+        follows = dict(zip(keys, [seq - 1 for seq in seqs], strict=True))
+        if len(follows) == len(keys) and follows.items() <= last_seq.items():  # the usual batch: one frame
+            last_seq.update(zip(keys, seqs, strict=True))  # per (device, modality), each the next seq
+            gaps = 0
+        elif len(follows) == len(keys):
+            gaps = sum(1 for key, seq in zip(keys, seqs, strict=True) if seq > last_seq.get(key, seq - 1) + 1)
+            last_seq.update(zip(keys, seqs, strict=True))
+        else:
+            gaps = 0
+            for key, seq in zip(keys, seqs, strict=True):
+                if seq > last_seq.get(key, seq - 1) + 1:
+                    gaps += 1
+                last_seq[key] = seq
+        known = self.devices
+        for device, subject in dict(zip(devices, subjects, strict=True)).items():
+            info = known.get(device)
             if info is None:
-                info = devices[device] = DeviceInfo()
-            info.subject_id = subject_ids[i]
+                info = known[device] = DeviceInfo()
+            info.subject_id = subject
             info.last_seen_ns = receive_ns
-            info.model_versions[modality] = frame.model_version
-            if frame.traceparent:  # sampled windows only carry one
-                self.measures.traces.ingested(frame, receive_ns)
+        served, serving = self._versions, dict(zip(keys, versions, strict=True))
+        if not serving.items() <= served.items():  # a model changed (or a device is new): set by item
+            for key, version in serving.items():
+                if served.get(key) != version:
+                    served[key] = version
+                    known[key[0]].model_versions[key[1]] = version
+        if cols.traced:  # sampled windows only carry a traceparent
+            stored = set(kept)
+            for i in cols.traced:
+                if i in stored:
+                    self.measures.traces.ingested(cols.frames[i], receive_ns)
         return gaps
 
     def stats(self, reset: bool = False) -> admin_pb2.Stats:
@@ -245,23 +264,26 @@ class FusionService(fusion_pb2_grpc.FusionServicer):
 
     async def Subscribe(
         self, request: fusion_pb2.SubscribeRequest, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[fusion_pb2.FusedEmotion]:
-        async for emotions in self._stream(request, context, 1):
-            for emotion in emotions:
-                yield emotion
+    ) -> AsyncIterator[bytes]:
+        """FusedEmotions, one per message (each serialized once, when published)."""
+        async for published in self._stream(request, context, REPLAY_PAGE):
+            for data in published.data:
+                yield data
 
     async def SubscribeBatches(
         self, request: fusion_pb2.SubscribeRequest, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[fusion_pb2.FusedBatch]:
+    ) -> AsyncIterator[bytes]:
+        """FusedBatches of what was ready at once: a subscriber of all subjects sends the bytes built once
+        for every such subscriber."""
         most = min(request.max_batch or DEFAULT_MAX_BATCH, REPLAY_PAGE)  # bounds a message's size
-        async for emotions in self._stream(request, context, most):
-            yield fusion_pb2.FusedBatch(emotions=emotions)
+        async for published in self._stream(request, context, most):
+            yield published.batch
 
     async def _stream(
         self, request: fusion_pb2.SubscribeRequest, context: grpc.aio.ServicerContext, most: int
-    ) -> AsyncIterator[list[fusion_pb2.FusedEmotion]]:
-        """The subscription's emotions in order, in lists of at most `most`: the stored ones after the
-        request's position first, then live ones, each list what was ready at once."""
+    ) -> AsyncIterator[Published]:
+        """The subscription's emotions in order, at most `most` at a time: the stored ones after the
+        request's position first, then live ones, each part what was published at once."""
         subjects = list(request.subject_ids) or None
         await _check_subjects(self.tokens, context, request.subject_ids)
         sub = self.hub.subscribe(subjects, self.subscriber_buffer)
@@ -275,32 +297,26 @@ class FusionService(fusion_pb2_grpc.FusionServicer):
                     await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"after_position: {exc}")
                 while True:  # a StoreError: the client resumes from its last position once we can read
                     page = await self.store.read_fused(after, subjects, REPLAY_PAGE)
-                    for start in range(0, len(page), most):
-                        yield page[start : start + most]
+                    for part in Published.of(page).parts(most):
+                        yield part
                     if len(page) < REPLAY_PAGE:
                         break
                     after = page[-1].position
                 if request.after_position and after:
                     last = position_key(after) if not page else position_key(page[-1].position)
-            queue = sub.queue
             while True:
-                ready = [await queue.get()]
-                while len(ready) < most and not queue.empty():
-                    ready.append(queue.get_nowait())
+                published = await sub.get()
                 if sub.overflowed:
                     await context.abort(
                         grpc.StatusCode.RESOURCE_EXHAUSTED,
                         f"subscriber fell {self.subscriber_buffer} emotions behind; resume from "
-                        f"position {ready[0].position} or later",
+                        f"position {published.positions[0]} or later",
                     )
-                fresh = []
-                for emotion in ready:
-                    key = position_key(emotion.position)
-                    if key > last:
-                        last = key
-                        fresh.append(emotion)
-                if fresh:
-                    yield fresh
+                fresh = published.after(last)
+                if len(fresh):
+                    last = fresh.keys[-1]
+                    for part in fresh.parts(most):
+                        yield part
         finally:
             self.hub.unsubscribe(sub)
 

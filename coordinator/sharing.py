@@ -26,12 +26,13 @@ from collections.abc import Callable, Sequence
 
 from redis.exceptions import ResponseError
 
-from coordinator.fuser import EngineFactory, FusionLoop, Received
-from coordinator.fusion_engine import FusionEngine
-from coordinator.hub import Hub
+from coordinator.fuser import EngineFactory, FusionLoop, StoredFrame
+from coordinator.fusion_engine import Closed, FusionEngine, fuse_closed
+from coordinator.hub import Hub, Published
 from coordinator.measures import Measures
 from coordinator.redis_store import LuaScript, RedisStore, redis_call, store_errors, stream_entry_frames
 from coordinator.store import StoreError
+from coordinator.validation import BatchColumns, read_columns
 from mmer.v1 import fusion_pb2
 
 log = logging.getLogger("mmer.coordinator.sharing")
@@ -47,16 +48,31 @@ RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
-# KEYS: mark hash, fused stream, latest hash. ARGV: subject, window end, emotion bytes, maxlen.
-# The latest-state copy gets its stream position appended as FusedEmotion.position (field 2, a string:
-# tag 0x12, one length byte as ids are shorter than 128 bytes); a later field wins when parsed.
+# KEYS: mark hash, fused stream, latest hash. ARGV: the stream's maxlen, then per emotion its subject,
+# window end and bytes. Each emotion is appended unless its subject's mark (last fused window end) is at or
+# past its window; returns each one's stream id ('' for those left out). The latest-state copy gets its
+# stream position appended as FusedEmotion.position (field 2, a string: tag 0x12, one length byte as ids
+# are shorter than 128 bytes); a later field wins when parsed.
 APPEND_ONCE = """
-local mark = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
-if tonumber(ARGV[2]) <= mark then return false end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'e', ARGV[3])
-redis.call('HSET', KEYS[3], ARGV[1], ARGV[3] .. string.char(18, #id) .. id)
-return id
+local ids, marks, latest = {}, {}, {}
+for i = 2, #ARGV, 3 do
+  local subject, window_end, data = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local mark = marks[subject]
+  if mark == nil then mark = tonumber(redis.call('HGET', KEYS[1], subject) or '0') end
+  if tonumber(window_end) <= mark then
+    ids[#ids + 1] = ''
+  else
+    marks[subject] = tonumber(window_end)
+    redis.call('HSET', KEYS[1], subject, window_end)
+    local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*', 'e', data, 's', subject)
+    latest[subject] = data .. string.char(18, #id) .. id
+    ids[#ids + 1] = id
+  end
+end
+local fields = {}
+for subject, data in pairs(latest) do fields[#fields + 1] = subject; fields[#fields + 1] = data end
+if #fields > 0 then redis.call('HSET', KEYS[3], unpack(fields)) end
+return ids
 """
 
 
@@ -82,9 +98,9 @@ class SharedFuser:
         self.engines: dict[int, FusionEngine] = {}  # the shards this replica owns, rebuilt and fusing
         self.loop = FusionLoop(self.engines.values, self.append, measures)
         self._fed: dict[int, dict[tuple[str, str], int]] = {}  # per shard: last seq fed per device modality
-        self._rebuilding: dict[int, list[Received]] = {}  # frames held meanwhile
-        self._renew = self.r.register_script(RENEW)
-        self._release = self.r.register_script(RELEASE)
+        self._rebuilding: dict[int, list[StoredFrame]] = {}  # frames held meanwhile
+        self._renew = LuaScript(self.r, RENEW)
+        self._release = LuaScript(self.r, RELEASE)
         self._append_once = LuaScript(self.r, APPEND_ONCE)
         self._tasks: list[asyncio.Task] = []
         self._stopping = asyncio.Event()
@@ -122,10 +138,10 @@ class SharedFuser:
         for t in done:
             with contextlib.suppress(asyncio.CancelledError, StoreError), store_errors():
                 await t
-        for shard in list(self.engines):
-            with contextlib.suppress(StoreError), store_errors():
-                await self._release(keys=[self.store.shard_key(shard, "owner")], args=[self.me])
+        shards = list(self.engines)
         self.engines.clear()
+        with contextlib.suppress(StoreError), store_errors():
+            await self._give_back(shards)
 
     def owned(self) -> list[int]:
         return sorted(self.engines)
@@ -136,56 +152,60 @@ class SharedFuser:
             total.update(engine.closed)
         return total
 
-    def add(self, frames: Sequence[Received]) -> None:
+    def add(self, cols: BatchColumns, rows: Sequence[int]) -> None:
         """Frames stored by this replica while it held their shard's lease."""
-        by_shard: dict[int, list[Received]] = {}
-        for received in frames:
-            by_shard.setdefault(self.store.shard_of(received[0].subject_id), []).append(received)
-        for shard, group in by_shard.items():
-            self._feed(shard, group)
+        subjects = cols.subject_ids
+        shard_of = {s: self.store.shard_of(s) for s in set(subjects)}
+        by_shard: dict[int, list[int]] = {}
+        for i in rows:
+            by_shard.setdefault(shard_of[subjects[i]], []).append(i)
+        self.loop.take(
+            fuse_closed([w for shard, group in by_shard.items() for w in self._feed(shard, cols, group)])
+        )
 
     @redis_call
     async def append(self, emotions: list[fusion_pb2.FusedEmotion]) -> list[fusion_pb2.FusedEmotion]:
         """Append each emotion unless its subject's window was already fused (by us or a dead predecessor),
-        in one pipeline; the emotions appended, with their positions. Subscribers get them from the tail."""
-
-        def fill(pipe) -> None:
-            keys = [self.store.fused_mark_key, self.store.stream, self.store.latest_key]
-            for emotion in emotions:
-                args = [
-                    emotion.subject_id,
-                    emotion.window_end_ns,
-                    emotion.SerializeToString(),
-                    self.store.maxlen,
-                ]
-                self._append_once.queue(pipe, keys, args)
-
+        in one script call; the emotions appended, with their positions. Subscribers get them from the tail."""
+        args: list[object] = [self.store.maxlen]
+        for emotion in emotions:
+            args += (emotion.subject_id, emotion.window_end_ns, emotion.SerializeToString())
+        keys = [self.store.fused_mark_key, self.store.stream, self.store.latest_key]
+        (positions,) = await self._append_once.pipelined(
+            lambda pipe: self._append_once.queue(pipe, keys, args)
+        )
         appended = []
-        for emotion, position in zip(emotions, await self._append_once.pipelined(fill), strict=True):
+        for emotion, position in zip(emotions, positions, strict=True):
             if position:
                 emotion.position = position.decode()
                 appended.append(emotion)
         return appended
 
-    def _feed(self, shard: int, frames: list[Received]) -> None:
-        """Frames of a shard (with their receive times) into its engine; the windows they close go to the
-        outbox. Called for the frames this replica stored as the shard's owner, and for the inbox; a shard
-        being taken over holds them until its rebuild is done."""
+    def _feed(self, shard: int, cols: BatchColumns, rows: list[int]) -> list[Closed]:
+        """Rows of a batch of a shard's frames into its engine; returns the windows they close, to fuse.
+        Called for the frames this replica stored as the shard's owner, and for the inbox; a shard being
+        taken over holds them until its rebuild is done."""
         engine = self.engines.get(shard)
         if engine is None:
             held = self._rebuilding.get(shard)
             if held is not None:
-                held.extend(frames)
-            return  # not ours (any more): the next owner rebuilds from the history
-        fed, fresh = self._fed[shard], []
-        for received in frames:
-            frame = received[0]
-            key = (frame.device_id, frame.modality)
-            if frame.seq <= fed.get(key, 0):
-                continue  # fed already: the rebuilt history and the inbox overlap
-            fed[key] = frame.seq
-            fresh.append(received)
-        self.loop.take(engine.add_many(fresh))
+                receives = cols.times[:, 4].tolist()
+                held.extend((cols.frames[i], receives[i]) for i in rows)
+            return []  # not ours (any more): the next owner rebuilds from the history
+        fed, devices, modalities, seqs = self._fed[shard], cols.device_ids, cols.modalities, cols.seqs
+        fresh = []
+        for i in rows:
+            key = (devices[i], modalities[i])
+            if seqs[i] > fed.get(key, 0):  # else fed already: the rebuilt history and the inbox overlap
+                fed[key] = seqs[i]
+                fresh.append(i)
+        return engine.close_batch(cols, fresh) if fresh else []
+
+    def _feed_stored(self, shard: int, frames: list[StoredFrame]) -> None:
+        """Stored frames (from the shard's history or inbox), each with its receive time, into _feed."""
+        if frames:
+            cols = read_columns([f for f, _ in frames], [r for _, r in frames])
+            self.loop.take(fuse_closed(self._feed(shard, cols, list(range(len(frames))))))
 
     async def _lease_loop(self) -> None:
         while not self._stopping.is_set():
@@ -209,33 +229,61 @@ class SharedFuser:
 
     @redis_call
     async def _tick_leases(self) -> None:
+        """Renew the leases held (all in one round trip: one call per shard, each awaited in turn behind a
+        busy ingest, let leases lapse), hand shards over down to a fair share, take shards up to it."""
         share = await self._fair_share()
-        for shard in range(self.store.shards):
-            key = self.store.shard_key(shard, "owner")
-            if shard in self.engines:
-                if len(self.engines) > share:  # hand over to a replica with fewer shards
-                    self._drop(shard)
-                    await self._release(keys=[key], args=[self.me])
-                    log.info("%s released shard %d", self.me, shard)
-                elif not await self._renew(keys=[key], args=[self.me, self.lease_ms]):
+        owned = self.owned()
+        surplus = owned[: max(len(owned) - share, 0)]  # handed over to a replica with fewer shards
+        for shard in surplus:
+            self._drop(shard)
+        kept = owned[len(surplus) :]
+
+        def fill(pipe) -> None:
+            for shard in surplus:
+                self._release.queue(pipe, [self.store.shard_key(shard, "owner")], [self.me])
+            for shard in kept:
+                self._renew.queue(pipe, [self.store.shard_key(shard, "owner")], [self.me, self.lease_ms])
+
+        if owned:
+            renewed = (await self._renew.pipelined(fill))[len(surplus) :]
+            for shard in surplus:
+                log.info("%s released shard %d", self.me, shard)
+            for shard, ok in zip(kept, renewed, strict=True):
+                if not ok:
                     log.warning("lost shard %d", shard)
                     self._drop(shard)
-                continue
-            if len(self.engines) < share:
+        free = [s for s in range(self.store.shards) if s not in self.engines]
+        while free and len(self.engines) < share:
+            tries, free = free[: share - len(self.engines)], free[share - len(self.engines) :]
+            for shard in tries:
                 self._rebuilding[shard] = []  # before the lease: our frames may be stored as owned at once
-                try:
-                    if await self.r.set(key, self.me, nx=True, px=self.lease_ms):
+            try:
+                async with self.r.pipeline(transaction=False) as pipe:
+                    for shard in tries:
+                        pipe.set(self.store.shard_key(shard, "owner"), self.me, nx=True, px=self.lease_ms)
+                    taken = await pipe.execute()
+                for shard, ok in zip(tries, taken, strict=True):
+                    if ok:
                         await self._take_over(shard)
-                finally:
+            finally:
+                for shard in tries:
                     self._rebuilding.pop(shard, None)
-        now_ms = int(time.time() * 1000)
-        for shard in self.owned():
-            for what in ("frames", "inbox"):
-                await self.r.xtrim(
-                    self.store.shard_key(shard, what),
-                    minid=f"{now_ms - 3 * self.horizon_ms}",
-                    approximate=True,
-                )
+        if self.engines:
+            minid = f"{int(time.time() * 1000) - 3 * self.horizon_ms}"
+            async with self.r.pipeline(transaction=False) as pipe:
+                for shard in self.owned():
+                    for what in ("frames", "inbox"):
+                        pipe.xtrim(self.store.shard_key(shard, what), minid=minid, approximate=True)
+                await pipe.execute()
+
+    async def _give_back(self, shards: list[int]) -> None:
+        """Release the leases of shards this replica no longer fuses, in one round trip."""
+        if shards:
+            await self._release.pipelined(
+                lambda pipe: [
+                    self._release.queue(pipe, [self.store.shard_key(s, "owner")], [self.me]) for s in shards
+                ]
+            )
 
     def _drop(self, shard: int) -> None:
         """Stop fusing a shard; windows it held open are the next owner's to fuse (it rebuilds them)."""
@@ -263,12 +311,12 @@ class SharedFuser:
                         break
         except StoreError:
             with contextlib.suppress(StoreError), store_errors():
-                await self._release(keys=[self.store.shard_key(shard, "owner")], args=[self.me])
+                await self._give_back([shard])
             raise
         frames = [f for _, fields in history for f in stream_entry_frames(fields)]
         frames += self._rebuilding.pop(shard)  # stored since we hold the lease; the history may have them too
         self.engines[shard], self._fed[shard] = self.new_engine(), {}
-        self._feed(shard, frames)
+        self._feed_stored(shard, frames)
         reader = self._readers.get(shard)
         if self.cluster and (reader is None or reader.done()):
             reader = self._readers[shard] = asyncio.create_task(
@@ -301,8 +349,7 @@ class SharedFuser:
                 continue
             for stream, entries in replies or []:
                 shard = int(stream.decode().split("{s", 1)[1].split("}", 1)[0])
-                for _, fields in entries:
-                    self._feed(shard, stream_entry_frames(fields))
+                self._feed_stored(shard, [f for _, fields in entries for f in stream_entry_frames(fields)])
 
     async def _tail_loop(self, last: str) -> None:
         while not self._stopping.is_set():
@@ -314,8 +361,20 @@ class SharedFuser:
                 await asyncio.sleep(0.1)
                 continue
             for _, entries in replies or []:
-                for entry_id, fields in entries:
-                    emotion = fusion_pb2.FusedEmotion.FromString(fields[b"e"])
-                    emotion.position = entry_id.decode()
-                    self.hub.publish(emotion)
-                    last = entry_id
+                if entries:
+                    self.hub.publish(published_entries(entries))
+                    last = entries[-1][0]
+
+
+def published_entries(entries: list[tuple[bytes, dict[bytes, bytes]]]) -> Published:
+    """Fused stream entries (id, fields) as Published: the emotion bytes as stored, the subject beside them
+    (parsed out of the emotion for entries that do not carry it)."""
+    subjects = [
+        s.decode()
+        if (s := fields.get(b"s")) is not None
+        else fusion_pb2.FusedEmotion.FromString(fields[b"e"]).subject_id
+        for _, fields in entries
+    ]
+    return Published.appended(
+        [entry_id.decode() for entry_id, _ in entries], subjects, [fields[b"e"] for _, fields in entries]
+    )

@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import NamedTuple, Protocol
 
+from coordinator.validation import BatchColumns
 from mmer.v1 import fusion_pb2, ingest_pb2, manifest_pb2
 
 
@@ -36,8 +37,9 @@ class Store(Protocol):
         A shared store also queues each new frame (with its receive time) for the replica fusing its subject."""
         ...
 
-    async def store_batch(self, frames: Sequence[ingest_pb2.ScoreFrame], receive_ns: int = 0) -> StoredBatch:
-        """store_frames, plus the marks for the Ack and which new frames this replica fuses (all of them,
+    async def store_batch(self, cols: BatchColumns, receive_ns: int = 0) -> StoredBatch:
+        """store_frames for a batch read into columns (the fields ingest read once), plus the marks for the
+        Ack and which new frames this replica fuses (all of them,
         unless replicas share the store and another holds the subject's lease); one round trip."""
         ...
 

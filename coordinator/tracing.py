@@ -58,6 +58,8 @@ class WindowTraces:
 
     def published(self, emotion: fusion_pb2.FusedEmotion, fused_ns: int) -> None:
         """coordinator.fuse and coordinator.publish in the trace of the freshest sampled contribution."""
+        if not self._ingested:  # no sampled frame waits: nothing to continue, and no message read
+            return
         traced = [
             (c, self._ingested[(c.device_id, c.modality, c.seq)])
             for c in emotion.contributions

@@ -1,5 +1,5 @@
 """Malformed request bytes answered with INVALID_ARGUMENT instead of grpc's UNKNOWN; streaming
-responses always served by an async generator.
+responses always served by an async generator; responses serialized already sent as they are.
 
 grpc.aio decodes a request before any servicer code runs and reports a decode
 failure as UNKNOWN ("Unexpected DecodeError"), which clients and alerts read as
@@ -33,6 +33,18 @@ def _tolerant(deserializer: Callable[[bytes], object]) -> Callable[[bytes], obje
             return Malformed(str(exc))
 
     return parse
+
+
+def _passing_bytes(serializer: Callable[[object], bytes] | None) -> Callable[[object], bytes] | None:
+    """The method's serializer, but a response the servicer serialized already (bytes: a fused emotion
+    serialized once for every subscriber) goes out as it is."""
+    if serializer is None:
+        return None
+
+    def serialize(response: object) -> bytes:
+        return response if isinstance(response, bytes) else serializer(response)
+
+    return serialize
 
 
 async def _refuse(context: grpc.aio.ServicerContext, request: Malformed) -> None:
@@ -96,6 +108,6 @@ class WireGuardInterceptor(grpc.aio.ServerInterceptor):
                 return make(
                     _guard(behavior, streaming_request, streaming_response),
                     request_deserializer=_tolerant(handler.request_deserializer),
-                    response_serializer=handler.response_serializer,
+                    response_serializer=_passing_bytes(handler.response_serializer),
                 )
         return handler

@@ -223,9 +223,7 @@ def _run_demo(options: DemoOptions) -> int:
         )
         result = live.watch(address, tokens["demo-viewer"], subjects, options.seconds, group)
         result.push_to_serving_s = push_to_serving_s
-        for device in devices:
-            child = next(c for c in group.children if c.name == device)
-            group.stop(child, grace_s=15)
+        group.stop(*(c for c in group.children if c.name in devices), grace_s=15)
         result.add_node_stats([state / d / "stats.json" for d in devices])
         result.store = "redis" if store.startswith("redis") else "memory"
         group.stop_all()

@@ -86,23 +86,25 @@ class ProcessGroup:
             if code is not None:
                 raise RuntimeError(f"{child.name} exited with {code}:\n{tail(child.log)}")
 
-    def stop(self, child: Child, grace_s: float = 10.0) -> int | None:
-        """SIGTERM, wait up to grace_s, then SIGKILL; returns the exit code."""
-        if child.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                child.proc.send_signal(signal.SIGTERM)
+    def stop(self, *children: Child, grace_s: float = 10.0) -> None:
+        """SIGTERM each child, then wait for all of them together up to grace_s, then SIGKILL what is left:
+        the slowest child bounds the wait, not the sum of them."""
+        for child in children:
+            if child.proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    child.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        for child in children:
             try:
-                child.proc.wait(grace_s)
+                child.proc.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(child.proc.pid, signal.SIGKILL)
                 child.proc.wait()
-        return child.proc.returncode
 
     def stop_all(self) -> None:
         """Stop every child, newest first."""
-        for child in reversed(self.children):
-            self.stop(child)
+        self.stop(*reversed(self.children))
         self.children.clear()
 
     def __enter__(self) -> ProcessGroup:

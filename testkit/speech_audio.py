@@ -53,21 +53,37 @@ def write_wav(path: Path, audio: np.ndarray, rate: int = RATE) -> None:
         w.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
 
 
+# each quadrant's pitch (times the speaker's own) and loudness: happy, angry, sad, calm
+QUADRANT_VOICES = {"happy": (1.25, 0.35), "angry": (1.4, 0.6), "sad": (0.85, 0.15), "calm": (1.0, 0.25)}
+
+
+def _clip(speaker_f0: float, quadrant: str, rep: int) -> np.ndarray:
+    """Half a second of silence, a voiced stretch in the quadrant's voice, half a second of silence."""
+    pitch, loud = QUADRANT_VOICES[quadrant]
+    silence = np.zeros(RATE // 2, np.float32)
+    return np.concatenate(
+        [silence, voiced(1.2 + 0.2 * rep, speaker_f0 * pitch * (1 + 0.02 * rep), loud), silence]
+    )
+
+
 def ravdess_corpus(root: Path, actors: int = 4, per_class: int = 3) -> None:
     """A tiny corpus in RAVDESS naming whose classes differ in pitch and loudness, each actor at their own
     pitch: a model can learn it only relative to the speaker."""
-    codes = {
-        "03": (1.25, 0.35),
-        "05": (1.4, 0.6),
-        "04": (0.85, 0.15),
-        "02": (1.0, 0.25),
-    }  # happy angry sad calm
+    codes = {"03": "happy", "05": "angry", "04": "sad", "02": "calm"}
     for actor in range(1, actors + 1):
-        base = 100.0 + 25.0 * actor
-        for code, (pitch, loud) in codes.items():
+        for code, quadrant in codes.items():
             for rep in range(per_class):
-                audio = np.concatenate([np.zeros(RATE // 2, np.float32),
-                                        voiced(1.2 + 0.2 * rep, base * pitch * (1 + 0.02 * rep), loud),
-                                        np.zeros(RATE // 2, np.float32)])  # fmt: skip
-                write_wav(root / f"Actor_{actor:02d}" / f"03-01-{code}-01-0{rep % 2 + 1}-0{rep // 2 + 1}-{actor:02d}.wav",
-                          audio)  # fmt: skip
+                name = f"03-01-{code}-01-0{rep % 2 + 1}-0{rep // 2 + 1}-{actor:02d}.wav"
+                write_wav(root / f"Actor_{actor:02d}" / name, _clip(100.0 + 25.0 * actor, quadrant, rep))
+
+
+def crema_corpus(root: Path, actors: int = 3, per_class: int = 3) -> None:
+    """A tiny corpus in CREMA-D naming (`AAAA_SSS_EEE_LL.wav`, one sentence code per repetition), voiced as
+    ravdess_corpus voices its classes, its actors at pitches of their own."""
+    codes = {"HAP": "happy", "ANG": "angry", "SAD": "sad", "NEU": "calm"}
+    sentences = ("IEO", "TIE", "DFA", "ITH", "MTI", "WSI")
+    for actor in range(1, actors + 1):
+        for code, quadrant in codes.items():
+            for rep in range(per_class):
+                name = f"{1000 + actor}_{sentences[rep % len(sentences)]}_{code}_XX.wav"
+                write_wav(root / name, _clip(90.0 + 30.0 * actor, quadrant, rep))

@@ -25,6 +25,7 @@ from coordinator.auth import hash_token, load_tokens
 from coordinator.memory_store import MemoryStore
 from coordinator.server import TlsFiles, build_server
 from coordinator.service import FusionService
+from coordinator.wire_guard import WireGuardInterceptor
 from mmer.v1 import fusion_pb2, fusion_pb2_grpc, ingest_pb2_grpc
 from mmer_client import FROM_OLDEST, Backoff, FusedStream, SubscribeError
 from mmer_core.config import CoordinatorConfig
@@ -102,10 +103,21 @@ async def test_subscribe_survives_a_coordinator_restart_without_gap_or_repeat(
     try:
         await wait_ready(coordinator, http_port)
         subscriber = await asyncio.create_subprocess_exec(
-            *mmer("subscribe", "--coordinator", address, "--token-file", str(tmp_path / "one.token"),
-                  "--subject", "subj-1", "--max-backoff", "1"),
-            cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+            *mmer(
+                "subscribe",
+                "--coordinator",
+                address,
+                "--token-file",
+                str(tmp_path / "one.token"),
+                "--subject",
+                "subj-1",
+                "--max-backoff",
+                "1",
+            ),
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
         await asyncio.sleep(2.0)  # connected: it pins the end of the (empty) stream first
         base = (time.time_ns() // 1_000_000_000 - 60) * 1_000_000_000
         await feed(address, windows(1, 6, base))
@@ -137,8 +149,14 @@ async def test_subscribe_survives_a_coordinator_restart_without_gap_or_repeat(
     assert "resuming after position" in stderr and TOKENS["one"] not in stderr
     line = first[0]
     assert set(line) == {
-        "subject", "window_start_ns", "window_end_ns", "label", "probabilities", "modalities", "position",
-    }  # fmt: skip
+        "subject",
+        "window_start_ns",
+        "window_end_ns",
+        "label",
+        "probabilities",
+        "modalities",
+        "position",
+    }
     assert line["window_end_ns"] - line["window_start_ns"] == 1_000_000_000
     assert abs(sum(line["probabilities"].values()) - 1) < 1e-5 and line["label"] in line["probabilities"]
     assert [m["modality"] for m in line["modalities"]] == ["hr"] and line["modalities"][0]["weight"] == 1.0
@@ -160,10 +178,18 @@ async def test_subscribe_refusals_end_with_a_clear_message(tmp_path: Path, token
     (tmp_path / "given.token").write_text(token)
     try:
         proc = await asyncio.create_subprocess_exec(
-            *mmer("subscribe", "--coordinator", f"127.0.0.1:{port}", "--token-file", str(tmp_path / "given.token"),
-                  *extra),
-            cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+            *mmer(
+                "subscribe",
+                "--coordinator",
+                f"127.0.0.1:{port}",
+                "--token-file",
+                str(tmp_path / "given.token"),
+                *extra,
+            ),
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
         out, err = await asyncio.wait_for(proc.communicate(), 30)
     finally:
         await server.stop(None)
@@ -183,15 +209,21 @@ async def test_subscribe_refusals_end_with_a_clear_message(tmp_path: Path, token
 def test_bad_options_are_named_before_connecting(args: list[str], said: str) -> None:
     done = subprocess.run(
         mmer("subscribe", "--coordinator", "127.0.0.1:1", *args),
-        cwd=ROOT, capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert done.returncode == 2 and said in done.stderr and done.stdout == ""
 
 
 async def test_the_client_over_tls_starts_now_or_from_the_oldest(tmp_path: Path) -> None:
     certs = tmp_path / "certs"
-    subprocess.run(["bash", str(ROOT / "deploy/certs/make-certs.sh"), str(certs), "127.0.0.1"], check=True,
-                   capture_output=True)  # fmt: skip
+    subprocess.run(
+        ["bash", str(ROOT / "deploy/certs/make-certs.sh"), str(certs), "127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )
     app = await open_coordinator(CoordinatorConfig(), MemoryStore())
     server, port, _ = await build_server(
         app,
@@ -251,7 +283,7 @@ class CoordinatorWithoutBatches(fusion_pb2_grpc.FusionServicer):
 @pytest.mark.parametrize("batched", [True, False])
 async def test_the_client_reads_batches_and_falls_back_to_one_by_one(batched: bool) -> None:
     app = await open_coordinator(CoordinatorConfig(), MemoryStore())
-    server = grpc.aio.server()
+    server = grpc.aio.server(interceptors=[WireGuardInterceptor()])  # sends what the service serialized
     service = FusionService(app.hub, app.store, app.config.subscriber_buffer, None)
     fusion_pb2_grpc.add_FusionServicer_to_server(
         service if batched else CoordinatorWithoutBatches(service), server

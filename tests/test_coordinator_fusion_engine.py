@@ -111,14 +111,14 @@ def test_two_devices_of_one_modality_count_by_window_end_not_by_arrival() -> Non
         end = BASE + round(end_s * S)
         fused += e.add(frame(seq, "image", device, end_ns=end, label=label), end + 1_000_000)
     history = e.subjects["subj-1"].frames["image"]
-    assert [round((end - BASE) / S, 1) for end, _, _ in history] == [1.2, 1.6, 1.9]
+    assert [round((end - BASE) / S, 1) for end, *_ in history] == [1.2, 1.6, 1.9]
     (done,) = fused + e.tick(BASE + 3 * S)
     assert done.window_end_ns == BASE + 2 * S and done.label == "sad"
     assert [(c.device_id, c.seq) for c in done.contributions] == [("cam-b", 1)], "ends at 1.9, the newest"
     for seq in range(4, 200):  # cam-b far ahead, cam-a's late frames interleaved, then older than all kept
         e.add(frame(seq, "image", "cam-b", end_ns=BASE + seq * S), BASE + seq * S)
         e.add(frame(seq, "image", "cam-a", end_ns=BASE + (seq - 150) * S), BASE + seq * S)
-    ends = [end for end, _, _ in history]
+    ends = [end for end, *_ in history]
     assert len(ends) == 64 and ends == sorted(ends) and ends[-1] == BASE + 199 * S
 
 

@@ -257,8 +257,11 @@ async def test_an_open_http_side_only_binds_loopback() -> None:
 
 async def test_over_tls_the_cookie_is_secure(tmp_path: Path) -> None:
     certs = tmp_path / "certs"
-    subprocess.run(["bash", str(ROOT / "deploy/certs/make-certs.sh"), str(certs), "127.0.0.1"], check=True,
-                   capture_output=True)  # fmt: skip
+    subprocess.run(
+        ["bash", str(ROOT / "deploy/certs/make-certs.sh"), str(certs), "127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )
     app = await open_coordinator(CoordinatorConfig(), MemoryStore())
     tokens = load_tokens(write_tokens(tmp_path / "tokens"))
     port = free_port()
@@ -270,8 +273,12 @@ async def test_over_tls_the_cookie_is_secure(tmp_path: Path) -> None:
 
         context = ssl.create_default_context(cafile=certs / "ca.crt")
         async with aiohttp.ClientSession() as http:
-            async with http.post(f"https://127.0.0.1:{port}/login", data={"token": TOKENS["one"]}, ssl=context,
-                                 allow_redirects=False) as r:  # fmt: skip
+            async with http.post(
+                f"https://127.0.0.1:{port}/login",
+                data={"token": TOKENS["one"]},
+                ssl=context,
+                allow_redirects=False,
+            ) as r:
                 assert r.status == 303
                 assert "Secure" in r.headers["Set-Cookie"] and "HttpOnly" in r.headers["Set-Cookie"]
             with pytest.raises(aiohttp.ClientError):

@@ -9,8 +9,14 @@ import pytest
 from coordinator.memory_store import MemoryStore
 from coordinator.redis_store import RedisStore, stream_entry_frames
 from coordinator.store import StoreError, position_key
+from coordinator.validation import read_columns
 from mmer.v1 import fusion_pb2, manifest_pb2
 from testkit.coordinator_helpers import frame
+
+
+def store_batch(store, frames, receive_ns=0):
+    """The store's store_batch of frames read into columns, as ingest reads them."""
+    return store.store_batch(read_columns(frames, [receive_ns] * len(frames)), receive_ns)
 
 
 @pytest.fixture(params=["memory", "redis", "redis-sharded"])
@@ -46,7 +52,7 @@ async def test_dedup_by_device_modality_seq(store) -> None:
         ("dev-9", "hr", "x"),
     ]
     assert await store.acked_seqs(keys) == [3, 1, 1, 0]
-    new, acked, mine = await store.store_batch([frame(4), frame(2), frame(5), frame(2, modality="eeg")])
+    new, acked, mine = await store_batch(store, [frame(4), frame(2), frame(5), frame(2, modality="eeg")])
     assert new == [True, False, True, True]
     assert acked == {("dev-1", "hr"): 5, ("dev-1", "eeg"): 2}, "the marks after the batch, for the Ack"
     shared = getattr(store, "shards", 0)  # a replica holding no lease fuses nothing it stores
@@ -107,8 +113,8 @@ async def test_redis_outage_raises_store_error(tmp_path) -> None:
 async def test_sharded_store_queues_exactly_the_new_frames_for_the_fuser(redis_url) -> None:
 
     store = RedisStore(redis_url, shards=4)
-    await store.store_batch([frame(1), frame(2)], receive_ns=7)
-    await store.store_batch([frame(2), frame(3), frame(1, modality="eeg")], receive_ns=8)
+    await store_batch(store, [frame(1), frame(2)], receive_ns=7)
+    await store_batch(store, [frame(2), frame(3), frame(1, modality="eeg")], receive_ns=8)
     stream = store.shard_key(store.shard_of("subj-1"), "frames")
     entries = [stream_entry_frames(f) for _, f in await store.client.xrange(stream)]
     assert [[(x.modality, x.seq, r) for x, r in e] for e in entries] == [
@@ -124,11 +130,11 @@ async def test_the_lease_holder_fuses_its_own_frames_and_the_others_go_to_the_in
     kept in the history; frames stored by any other replica go to the inbox too."""
     store = RedisStore(redis_url, shards=4)
     shard = store.shard_of("subj-1")
-    stored = [await store.store_batch([frame(1), frame(2)], receive_ns=7)]  # no one holds the lease
+    stored = [await store_batch(store, [frame(1), frame(2)], receive_ns=7)]  # no one holds the lease
     await store.client.set(store.shard_key(shard, "owner"), store.replica)
-    stored.append(await store.store_batch([frame(2), frame(3)], receive_ns=8))
+    stored.append(await store_batch(store, [frame(2), frame(3)], receive_ns=8))
     await store.client.set(store.shard_key(shard, "owner"), "another replica")
-    stored.append(await store.store_batch([frame(4)], receive_ns=9))
+    stored.append(await store_batch(store, [frame(4)], receive_ns=9))
     assert [s.mine for s in stored] == [[False, False], [False, True], [False]]
 
     async def entries(what: str) -> list[list[tuple[int, int]]]:
@@ -148,7 +154,7 @@ async def test_concurrent_batches_share_one_commit_and_keep_their_own_acks(redis
     b = [frame(1, device="dev-b"), frame(2, device="dev-a"), frame(3, device="dev-a")]
     c = [frame(1, device="dev-c", modality="eeg")]
     results = await asyncio.gather(
-        store.store_batch(a, receive_ns=10), store.store_batch(b, receive_ns=20), store.store_batch(c, 30)
+        store_batch(store, a, receive_ns=10), store_batch(store, b, receive_ns=20), store_batch(store, c, 30)
     )
     assert [(r.new, r.acked) for r in results] == [
         ([True, True], {("dev-a", "hr"): 2}),
@@ -172,9 +178,9 @@ async def test_scripts_survive_a_script_cache_flush(redis_url) -> None:
     """A restarted Redis has forgotten the scripts: the next batch loads them again and loses nothing."""
     store = RedisStore(redis_url, shards=4)
     try:
-        assert (await store.store_batch([frame(1)]))[0] == [True]
+        assert (await store_batch(store, [frame(1)]))[0] == [True]
         await store.client.script_flush()
-        new, acked, _ = await store.store_batch([frame(2), frame(2)])
+        new, acked, _ = await store_batch(store, [frame(2), frame(2)])
         assert new == [True, False] and acked == {("dev-1", "hr"): 2}
         assert await store.acked_seq("dev-1", "hr", "subj-1") == 2
     finally:

@@ -38,7 +38,7 @@ async def stopped_redis(tmp_path: Path):
         await registry.PushModel(chunks(signed(priv, version, model=SMALL), {"model.onnx": SMALL}))
     proc.kill()
     proc.wait()
-    yield channel, priv
+    yield channel, priv, app
     await channel.close()
     await server.stop(None)
     await app.close()
@@ -86,11 +86,49 @@ CALLS = {
 
 @pytest.mark.parametrize("call", sorted(CALLS))
 async def test_a_stopped_redis_is_unavailable_to_every_call(stopped_redis, call: str) -> None:
-    channel, priv = stopped_redis
+    channel, priv, _ = stopped_redis
     with pytest.raises(grpc.aio.AioRpcError) as failed:
         await CALLS[call](channel, priv)
     assert failed.value.code() == grpc.StatusCode.UNAVAILABLE, failed.value.details()
     assert failed.value.details().startswith("store unavailable: redis: "), failed.value.details()
+
+
+ROLLOUT_CHANGES = {
+    "promote": lambda registry: registry.Promote(registry_pb2.PromoteRequest(modality="hr", version=2)),
+    "rollback": lambda registry: registry.Rollback(registry_pb2.RollbackRequest(modality="hr")),
+    "rollback to v1": lambda registry: registry.Rollback(
+        registry_pb2.RollbackRequest(modality="hr", to_version=1)
+    ),
+}
+
+
+@pytest.mark.parametrize("change", sorted(ROLLOUT_CHANGES))
+async def test_a_rollout_change_the_store_refused_leaves_the_replica_as_stored(stopped_redis, change) -> None:
+    """The registry writes the store first: with Redis gone, the replica keeps serving the rollout the store
+    holds (stable v1, canary v2 on some devices), and no watcher hears of a change that was not made."""
+    channel, _, app = stopped_redis
+    registry = app.registry
+    devices = [f"dev-{i}" for i in range(40)]
+    before = (registry.rollouts["hr"].encode(), [registry.target(d, "hr") for d in devices])
+    assert sorted(set(before[1])) == [1, 2]  # both versions serve someone: a change would show
+    watcher = registry.watch("dev-0", ["hr"])
+    watcher.queue.get_nowait()  # the current version, sent on watching
+    with pytest.raises(grpc.aio.AioRpcError) as failed:
+        await ROLLOUT_CHANGES[change](registry_pb2_grpc.RegistryStub(channel))
+    assert failed.value.code() == grpc.StatusCode.UNAVAILABLE, failed.value.details()
+    assert (registry.rollouts["hr"].encode(), [registry.target(d, "hr") for d in devices]) == before
+    assert watcher.queue.empty()
+    assert "hr" in registry.trials  # the canary's trial goes on
+
+
+async def test_a_push_the_store_refused_leaves_no_trace_of_its_modality(stopped_redis) -> None:
+    channel, priv, app = stopped_redis
+    with pytest.raises(grpc.aio.AioRpcError) as failed:
+        await registry_pb2_grpc.RegistryStub(channel).PushModel(
+            chunks(signed(priv, 1, modality="eeg", model=SMALL), {"model.onnx": SMALL})
+        )
+    assert failed.value.code() == grpc.StatusCode.UNAVAILABLE, failed.value.details()
+    assert "eeg" not in app.registry.rollouts and ("eeg", 1) not in app.registry.manifests
 
 
 async def test_a_call_the_table_does_not_know_stays_internal() -> None:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from coordinator.validation import InvalidFrame, validate_batch, validate_frame
+from mmer.v1 import ingest_pb2
 from mmer_core.taxonomy import QUADRANTS
 from testkit.coordinator_helpers import frame
 
@@ -88,3 +89,16 @@ def test_the_columns_are_the_frames_fields() -> None:
     assert cols.modalities == ["eeg", "hr"] and cols.seqs == [1, 7]
     expected = [[f.window_end_ns, f.inference_start_ns, f.inference_end_ns, f.send_ns, now] for f in frames]
     np.testing.assert_array_equal(cols.times, np.array(expected, dtype=np.int64))
+
+
+def test_frames_without_probs_anywhere_in_the_batch_are_refused_by_name() -> None:
+    """Empty rows at the start, middle or end of the batch's probabilities are refused, never a crash."""
+    now = time.time_ns()
+    for frames in ([frame(1, probs=[]), frame(2)], [frame(1), frame(2, probs=[])], [frame(1, probs=[])]):
+        bad = next(f for f in frames if not f.probs)
+        with pytest.raises(InvalidFrame, match=rf"frame dev-1/hr#{bad.seq}: probs has 0 values"):
+            validate_batch(frames, LABELS, now, TOLERANCE_NS)
+    with pytest.raises(InvalidFrame, match=r"device_id must match"):
+        validate_batch(
+            list(ingest_pb2.ScoreBatch.FromString(b"\n\x00\n\x00").frames), LABELS, now, TOLERANCE_NS
+        )

@@ -36,28 +36,19 @@ def processes_mentioning(text: str) -> list[str]:
     return found
 
 
+def demo_argv(models: Path, run_dir: Path, seconds: int, *extra: str) -> list[str]:
+    """`mmer demo` with the given bundles and two devices, its dashboard on a free port."""
+    return [
+        *(sys.executable, "-m", "mmer_cli", "demo", "--models", str(models), "--seconds", str(seconds)),
+        *("--devices", "2", "--http-port", "0", "--run-dir", str(run_dir), *extra),
+    ]
+
+
 def test_demo_streams_pushes_and_reports_every_figure(tmp_path: Path) -> None:
     models = tiny_models(tmp_path / "models")
     out = tmp_path / "demo.json"
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mmer_cli",
-            "demo",
-            "--models",
-            str(models),
-            "--seconds",
-            "70",
-            "--devices",
-            "2",
-            "--http-port",
-            "0",
-            "--run-dir",
-            str(tmp_path / "run"),
-            "--json",
-            str(out),
-        ],
+        demo_argv(models, tmp_path / "run", 70, "--json", str(out)),
         capture_output=True,
         text=True,
         timeout=300,
@@ -100,24 +91,7 @@ def test_interrupted_demo_exits_0_and_leaves_no_process(tmp_path: Path, sig: sig
     models = tiny_models(tmp_path / "models")
     run_dir = tmp_path / "run"
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mmer_cli",
-            "demo",
-            "--models",
-            str(models),
-            "--seconds",
-            "120",
-            "--devices",
-            "2",
-            "--http-port",
-            "0",
-            "--run-dir",
-            str(run_dir),
-            "--store",
-            "memory",
-        ],
+        demo_argv(models, run_dir, 120, "--store", "memory"),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

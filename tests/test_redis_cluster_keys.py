@@ -17,10 +17,16 @@ from coordinator.hub import Hub
 from coordinator.measures import Measures
 from coordinator.redis_store import RedisStore
 from coordinator.sharing import SharedFuser
+from coordinator.validation import read_columns
 from mmer.v1 import fusion_pb2
 from mmer_core.config import CoordinatorConfig
 from testkit.coordinator_helpers import frame
 from testkit.localhost import start_redis
+
+
+def store_batch(store, frames, receive_ns=0):
+    """The store's store_batch of frames read into columns, as ingest reads them."""
+    return store.store_batch(read_columns(frames, [receive_ns] * len(frames)), receive_ns)
 
 
 @pytest.fixture()
@@ -54,10 +60,10 @@ async def test_ingest_fused_appends_and_registry_keep_to_one_slot_per_call(clust
     store = RedisStore(cluster_url, shards=4)
     try:
         frames = [frame(1, subject=f"subj-{i}", device=f"dev-{i}") for i in range(8)]
-        new, acked, _ = await store.store_batch(frames, receive_ns=1)
+        new, acked, _ = await store_batch(store, frames, receive_ns=1)
         assert new == [True] * 8 and set(acked.values()) == {1}
         await store.client.set(store.shard_key(store.shard_of("subj-0"), "owner"), store.replica)
-        mine = (await store.store_batch([frame(2, subject="subj-0", device="dev-0")], receive_ns=2)).mine
+        mine = (await store_batch(store, [frame(2, subject="subj-0", device="dev-0")], receive_ns=2)).mine
         assert mine == [True], "stored by the lease holder: its to fuse"
         assert await store.acked_seqs([("dev-3", "hr", "subj-3")]) == [1]
         sharing = SharedFuser(engine_factory(CoordinatorConfig(), {}), store, Hub(), Measures.new(100))
@@ -96,7 +102,7 @@ async def test_a_replica_fuses_what_another_stored_through_each_shards_inbox(clu
             frames = [
                 frame(seq, subject=s, device=f"dev-{s}", end_ns=base + seq * 500_000_000) for s in subjects
             ]
-            await other.store_batch(frames, receive_ns=time.time_ns())
+            await store_batch(other, frames, receive_ns=time.time_ns())
         while len(emotions := await app.store.read_fused("", None, 100)) < len(subjects) * 3:
             assert time.monotonic() < deadline, f"{len(emotions)} windows fused"
             await asyncio.sleep(0.05)
@@ -117,13 +123,13 @@ async def test_the_store_runs_on_a_three_node_cluster(redis_cluster_url: str) ->
     try:
         subjects = [f"subj-{i}" for i in range(24)]
         frames = [frame(1, subject=s, device=f"dev-{s}") for s in subjects]
-        new, acked, _ = await store.store_batch(frames + frames[:2], receive_ns=1)
+        new, acked, _ = await store_batch(store, frames + frames[:2], receive_ns=1)
         assert new == [True] * 24 + [False] * 2 and set(acked.values()) == {1}
         shards = {store.shard_key(store.shard_of(s), "hwm") for s in subjects}
         assert len({store.client.get_node_from_key(k).name for k in shards}) == 3, "subjects on every node"
         assert await store.acked_seqs([(f"dev-{s}", "hr", s) for s in subjects]) == [1] * 24
         await store.client.script_flush()
-        assert (await store.store_batch([frame(2, subject="subj-5", device="dev-subj-5")]))[0] == [True]
+        assert (await store_batch(store, [frame(2, subject="subj-5", device="dev-subj-5")]))[0] == [True]
 
         emotions = [
             fusion_pb2.FusedEmotion(subject_id=s, window_end_ns=10**9, label="calm", probs=[0, 0, 0, 1])

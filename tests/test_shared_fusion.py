@@ -104,10 +104,10 @@ async def test_a_frame_met_twice_in_a_takeover_is_fed_once(redis_url: str) -> No
     sharing.engines[0], sharing._fed[0] = sharing.new_engine(), {}
     base = time.time_ns() - 60 * 10**9
     frames = [(frame(seq, end_ns=base + seq * 250_000_000), 1) for seq in range(1, 9)]
-    sharing._feed(0, frames[:6])
-    sharing._feed(0, frames[3:])
+    sharing._feed_stored(0, frames[:6])
+    sharing._feed_stored(0, frames[3:])
     state = sharing.engines[0].subjects["subj-1"]
-    assert [f.seq for _, _, f in state.frames["hr"]] == list(range(1, 9))
-    sharing._feed(1, frames)  # a shard this replica does not own: nothing to do
+    assert [r[5] for r in state.frames["hr"]] == list(range(1, 9))
+    sharing._feed_stored(1, frames)  # a shard this replica does not own: nothing to do
     assert list(sharing.engines) == [0]
     await store.close()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from testkit.speech_audio import ravdess_corpus
+from testkit.speech_audio import crema_corpus, ravdess_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data" / "ravdess-speech-16k"
@@ -61,6 +61,53 @@ def test_bench_quick_run_writes_the_yardstick_layout(corpus: Path, tmp_path: Pat
     assert set(result) == {"seconds", "sets"} and list(result["sets"]) == ["tiny-ravdess"]
     check_entry(result["sets"]["tiny-ravdess"], 2, ACTORS, ACTORS * 4 * PER_CLASS)
     assert "tiny-ravdess (2 folds by person" in proc.stdout
+
+
+def test_two_corpora_get_a_cross_section_beside_their_own_sets(corpus: Path, tmp_path: Path) -> None:
+    crema = tmp_path / "tiny-crema"
+    crema_corpus(crema, actors=3, per_class=3)
+    out, cache = tmp_path / "realdata.json", tmp_path / "cache"
+    proc = run(
+        [
+            "-m",
+            "bench.realdata",
+            "--json",
+            str(out),
+            "--data",
+            f"speech:{corpus}",
+            "--data",
+            f"speech:{crema}",
+            "--folds",
+            "2",
+            "--quick",
+        ],
+        cache,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert set(result) == {"seconds", "sets", "cross"}
+    check_entry(result["sets"]["tiny-ravdess"], 2, ACTORS, ACTORS * 4 * PER_CLASS)
+    check_entry(result["sets"]["tiny-crema"], 2, 3, 3 * 4 * 3)
+    assert set(result["cross"]) == {"tiny-ravdess", "tiny-crema"}
+    for name, other, subjects in (("tiny-ravdess", "tiny-crema", ACTORS), ("tiny-crema", "tiny-ravdess", 3)):
+        entry = result["cross"][name]
+        assert entry["folds"] == 2 and entry["subjects"] == subjects and entry["seconds"] > 0
+        assert entry["trained_on_others"]["corpora"] == [other]
+        assert entry["trained_on_all"]["corpora"] == ["tiny-ravdess", "tiny-crema"]
+        for part in (entry["trained_on_others"], entry["trained_on_all"]):
+            assert set(part["references"]) == {"svm", "svm-speaker-running", "svm-speaker-oracle"}
+            for row in [
+                part["majority"],
+                part["deployed_int8"],
+                part["deployed_fp32"],
+                *part["references"].values(),
+            ]:
+                assert 0.0 <= row["accuracy"] <= 1.0 and len(row["per_fold"]) == 2
+    assert "tiny-crema, 2 folds by person, trained on tiny-ravdess:" in proc.stdout
+    cached = list((cache / "mmer" / "speech").glob("*.npz"))
+    assert len(cached) == ACTORS * 4 * PER_CLASS + 3 * 4 * 3, (
+        "each file's utterances cached once, in one place"
+    )
 
 
 @pytest.mark.parametrize(

@@ -45,21 +45,33 @@ class SpeechRecipe:
         return {
             "features": "openSMILE ComParE 2016 functionals per utterance (6373), utterances by WebRTC VAD",
             "normalisation": f"speaker's running baseline, first {self.warmup - 1} utterances unscored",
-            "model": f"L2-regularised linear softmax, class-balanced loss, {self.epochs} epochs, int8 (QDQ)",
+            "model": f"L2-regularised linear softmax, loss balanced per corpus and class, {self.epochs} epochs, int8 (QDQ)",
         }
 
-    def train(self, x: np.ndarray, y: np.ndarray, work: Path, seed: int) -> Trained:
-        """Train on the training speakers' rows (already relative to their baselines), export, quantize."""
+    def train(self, x: np.ndarray, y: np.ndarray, corpora: np.ndarray, work: Path, seed: int) -> Trained:
+        """Train on the training speakers' rows (already relative to their baselines), every corpus and every
+        class of it weighing the same (trainer.balance, as the pipeline weighs them); export, quantize."""
+        from trainer.balance import balanced_sample_weights
         from trainer.evaluate import evaluate_onnx
         from trainer.export import export_onnx
-        from trainer.models import EARLY_STOPPING, balanced_class_weights, build_model, fit
+        from trainer.models import EARLY_STOPPING, build_model, fit
         from trainer.pipeline import choose
         from trainer.quantize import quantize
 
         k = len(QUADRANTS)
         model = build_model("speech", k, x, seed)
-        fit(model, x, y, x[:64], y[:64], self.epochs, seed, lambda _: None,
-            class_weight=balanced_class_weights(y), early_stopping=EARLY_STOPPING["speech"])  # fmt: skip
+        fit(
+            model,
+            x,
+            y,
+            x[:64],
+            y[:64],
+            self.epochs,
+            seed,
+            lambda _: None,
+            sample_weight=balanced_sample_weights(y, corpora),
+            early_stopping=EARLY_STOPPING["speech"],
+        )
         work.mkdir(parents=True, exist_ok=True)
         fp32 = export_onnx(model, work / "model.fp32.onnx", get_spec("speech").input_name, x[:64])
         reference = evaluate_onnx(fp32, x, y, k, latency_runs=1)

@@ -20,7 +20,7 @@ import numpy as np
 from mmer_core.formats import read_audio
 from mmer_core.speech_files import find_speech_files
 from mmer_core.taxonomy import QUADRANTS
-from trainer.data import Dataset
+from trainer.data import CORPUS_SEPARATOR, Dataset
 from trainer.loaders.utterances import Recordings, recordings
 
 
@@ -45,6 +45,33 @@ def recording_order(files: list[tuple[Path, int, str]], seed: int) -> list[tuple
 def load_recordings(root: Path, seed: int = 7, skip_misnamed: bool = False) -> Recordings:
     """Every utterance below root, per speaker in recording order."""
     return recordings(recording_order(speech_files(root, skip_misnamed), seed), read_audio)
+
+
+def load_corpora(roots: dict[str, Path], seed: int = 7) -> tuple[Recordings, np.ndarray]:
+    """Several corpora as one set of recordings, each speaker named `<corpus>/<speaker>` so that two corpora's
+    speakers "01" stay two people; and the corpus of every utterance row."""
+    parts = {name: load_recordings(root, seed) for name, root in roots.items()}
+    for name in parts:
+        if not name or CORPUS_SEPARATOR in name:
+            raise ValueError(f"corpus name {name!r}: must be non-empty and without {CORPUS_SEPARATOR!r}")
+    offsets = np.cumsum([0, *(len(r.files) for r in parts.values())])
+
+    def named(name: str, speakers: np.ndarray) -> np.ndarray:
+        return np.char.add(f"{name}{CORPUS_SEPARATOR}", speakers.astype(str))
+
+    rec = Recordings(
+        np.concatenate([r.x for r in parts.values()]),
+        np.concatenate([r.reference for r in parts.values()]),
+        np.concatenate([r.y for r in parts.values()]),
+        np.concatenate([named(n, r.speakers) for n, r in parts.items()]),
+        np.concatenate([r.unit + offset for r, offset in zip(parts.values(), offsets, strict=False)]),
+        tuple(f for r in parts.values() for f in r.files),
+        np.concatenate([r.unit_y for r in parts.values()]),
+        np.concatenate([named(n, r.unit_speaker) for n, r in parts.items()]),
+        tuple(f for r in parts.values() for f in r.silent),
+    )
+    corpora = np.concatenate([np.full(len(r.y), name) for name, r in parts.items()])
+    return rec, corpora
 
 
 def as_dataset(rec: Recordings, description: str) -> Dataset:

@@ -7,6 +7,7 @@ entry, so a corpus's `trained_on_all` figures sit beside its own-corpus-only fig
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -21,12 +22,14 @@ TOP_LEVEL = ("majority", "deployed_int8", "deployed_fp32")
 
 def cross_section(persons: np.ndarray, corpora: np.ndarray, n_folds: int, seed: int, score: Score) -> dict:
     """Per corpus (two or more needed): `trained_on_others` and `trained_on_all`, each in a set entry's layout
-    (majority, deployed_int8, deployed_fp32, references), over the corpus's folds by person."""
+    (majority, deployed_int8, deployed_fp32, references), over the corpus's folds by person, and the seconds
+    its trainings took."""
     names = list(dict.fromkeys(np.asarray(corpora).tolist()))
     if len(names) < 2:
         raise ValueError(f"a cross section needs at least two corpora, got {names}")
     out: dict = {}
     for corpus in names:
+        started = time.monotonic()
         own = corpora == corpus
         folds = person_folds(persons[own], n_folds, seed)
         tests = [own & np.isin(persons, fold) for fold in folds]
@@ -37,6 +40,7 @@ def cross_section(persons: np.ndarray, corpora: np.ndarray, n_folds: int, seed: 
             "subjects": len(np.unique(persons[own])),
             "trained_on_others": {"corpora": [n for n in names if n != corpus], **_entry(others)},
             "trained_on_all": {"corpora": names, **_entry(everything)},
+            "seconds": round(time.monotonic() - started, 1),
         }
     return out
 

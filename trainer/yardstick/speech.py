@@ -14,7 +14,10 @@ RAVDESS names, the 8 original emotions are also scored (UAR) beside the publishe
 
 from __future__ import annotations
 
+import itertools
 import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +27,11 @@ from mmer_core import wearer_baseline
 from mmer_core.bundle import load_public_key, read_bundle
 from mmer_core.speech_files import RAVDESS
 from mmer_core.taxonomy import QUADRANTS
-from trainer.loaders.speech import load_recordings
+from trainer.balance import balanced_sample_weights
+from trainer.loaders.speech import load_corpora, load_recordings
 from trainer.loaders.utterances import Recordings
 from trainer.recipes import SPEECH, SpeechRecipe
+from trainer.yardstick.cross import cross_section
 from trainer.yardstick.folds import fold_masks, person_folds
 from trainer.yardstick.options import YardstickOptions
 from trainer.yardstick.scored import Scored
@@ -64,15 +69,17 @@ def unit_probs(probs: np.ndarray, units: np.ndarray, n_units: int) -> tuple[np.n
 
 
 # ------------------------------------------------------------------ references
-def svm_probs(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, k: int) -> np.ndarray:
-    """Scaled, class-balanced RBF SVM; one-hot decisions over the taxonomy's k classes."""
+def svm(x_train: np.ndarray, y_train: np.ndarray, weights: np.ndarray | None = None):
+    """A scaled RBF SVM fitted with per-row weights (trainer.balance: class-balanced, and corpus-balanced
+    across corpora; inverse class frequencies when None)."""
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import SVC
 
-    model = make_pipeline(StandardScaler(), SVC(C=1.0, gamma="scale", class_weight="balanced"))
-    model.fit(x_train, y_train)
-    return np.eye(k)[model.predict(x_test)]
+    if weights is None:
+        weights = balanced_sample_weights(y_train, np.zeros(len(y_train)))
+    model = make_pipeline(StandardScaler(), SVC(C=1.0, gamma="scale"))
+    return model.fit(x_train, y_train, svc__sample_weight=weights)
 
 
 # ------------------------------------------------------------------ the deployed recipe
@@ -85,36 +92,73 @@ def score_onnx(path: Path, x: np.ndarray) -> np.ndarray:
     return np.concatenate([sess.run(["probs"], {name: x[i : i + 1]})[0] for i in range(len(x))])
 
 
-def _fold(
-    rec: Recordings, normalised: np.ndarray, reference: np.ndarray, ceiling: np.ndarray, scored: np.ndarray,
-    test_speakers: np.ndarray, recipe: SpeechRecipe, options: YardstickOptions, work: Path,
-) -> dict[str, dict[str, float]]:  # fmt: skip
-    """Every classifier of one fold, scored per unit on the test speakers' units past their warm-up
-    (normalised: the model's features relative to the running baseline; reference: the references'
-    features so; ceiling: the references' features z-scored per speaker over the whole recording)."""
+@dataclass(frozen=True)
+class Prepared:
+    """Every utterance of one or several corpora, ready to fold: the model's features relative to their
+    speaker's running baseline, the references' features so and z-scored per speaker over the whole recording
+    (the oracle's), the rows past their speaker's warm-up, and each row's corpus."""
+
+    rec: Recordings
+    corpora: np.ndarray
+    normalised: np.ndarray
+    reference: np.ndarray
+    ceiling: np.ndarray
+    scored: np.ndarray
+
+    @classmethod
+    def of(cls, rec: Recordings, corpora: np.ndarray, warmup: int) -> Prepared:
+        normalised, scored = running(rec.x, rec.speakers, warmup)
+        reference, _ = running(rec.reference, rec.speakers, warmup)
+        return cls(rec, corpora, normalised, reference, oracle(rec.reference, rec.speakers), scored)
+
+
+def score_trained(
+    prep: Prepared,
+    train: np.ndarray,
+    tests: Sequence[np.ndarray],
+    recipe: SpeechRecipe,
+    seed: int,
+    work: Path,
+) -> list[dict[str, dict[str, float]]]:
+    """Every classifier trained once on the `train` rows and scored per unit on each mask of `tests`, on the
+    test rows past their speaker's warm-up. The deployed model and the references weigh every corpus and
+    every class of it the same (trainer.balance), so one corpus's size or label mix does not decide."""
     k = len(QUADRANTS)
-    train, test = fold_masks(rec.speakers, test_speakers)
-    model = recipe.train(normalised[train & scored], rec.y[train & scored], work, options.seed)
+    rec, fit_rows = prep.rec, train & prep.scored
+    weights = balanced_sample_weights(rec.y[fit_rows], prep.corpora[fit_rows])
+    all_weights = balanced_sample_weights(rec.y[train], prep.corpora[train])
+    model = recipe.train(prep.normalised[fit_rows], rec.y[fit_rows], prep.corpora[fit_rows], work, seed)
+    plain = svm(rec.reference[train], rec.y[train], all_weights)
+    running_svm = svm(prep.reference[fit_rows], rec.y[fit_rows], weights)
+    ceiling_svm = svm(prep.ceiling[train], rec.y[train], all_weights)
     n_units = len(rec.files)
-    rows = test & scored
-    units_scored = np.zeros(n_units, bool)
-    units_scored[np.unique(rec.unit[rows])] = True
-    truth = rec.unit_y[units_scored]
+    out = []
+    for test in tests:
+        rows = test & prep.scored
+        units_scored = np.zeros(n_units, bool)
+        units_scored[np.unique(rec.unit[rows])] = True
+        truth = rec.unit_y[units_scored]
 
-    def per_unit(probs_rows: np.ndarray) -> dict[str, float]:
-        probs, _ = unit_probs(probs_rows, rec.unit[rows], n_units)
-        return scores(truth, probs[units_scored].argmax(axis=1), k)
+        def per_unit(
+            probs_rows: np.ndarray,
+            rows: np.ndarray = rows,
+            units_scored: np.ndarray = units_scored,
+            truth: np.ndarray = truth,
+        ) -> dict[str, float]:
+            probs, _ = unit_probs(probs_rows, rec.unit[rows], n_units)
+            return scores(truth, probs[units_scored].argmax(axis=1), k)
 
-    return {
-        "deployed_int8": per_unit(score_onnx(model.int8, normalised[rows])),
-        "deployed_fp32": per_unit(score_onnx(model.fp32, normalised[rows])),
-        "majority": scores(truth, majority_prediction(rec.y[train], len(truth), k), k),
-        "svm": per_unit(svm_probs(rec.reference[train], rec.y[train], rec.reference[rows], k)),
-        "svm-speaker-running": per_unit(
-            svm_probs(reference[train & scored], rec.y[train & scored], reference[rows], k)
-        ),
-        "svm-speaker-oracle": per_unit(svm_probs(ceiling[train], rec.y[train], ceiling[rows], k)),
-    }
+        out.append(
+            {
+                "deployed_int8": per_unit(score_onnx(model.int8, prep.normalised[rows])),
+                "deployed_fp32": per_unit(score_onnx(model.fp32, prep.normalised[rows])),
+                "majority": scores(truth, majority_prediction(rec.y[train], len(truth), k), k),
+                "svm": per_unit(np.eye(k)[plain.predict(rec.reference[rows])]),
+                "svm-speaker-running": per_unit(np.eye(k)[running_svm.predict(prep.reference[rows])]),
+                "svm-speaker-oracle": per_unit(np.eye(k)[ceiling_svm.predict(prep.ceiling[rows])]),
+            }
+        )
+    return out
 
 
 def _eight_classes(rec: Recordings, reference: np.ndarray, scored: np.ndarray, folds: list) -> dict | None:
@@ -131,36 +175,36 @@ def _eight_classes(rec: Recordings, reference: np.ndarray, scored: np.ndarray, f
     for test_speakers in folds:
         train, test = fold_masks(rec.speakers, test_speakers)
         rows = test & scored
-        probs = svm_probs(reference[train & scored], y8[train & scored], reference[rows], 8)
+        probs = np.eye(8)[svm(reference[train & scored], y8[train & scored]).predict(reference[rows])]
         units, has = unit_probs(probs, rec.unit[rows], len(rec.files))
         truth = np.asarray(codes)[has]
         per_fold.append(scores(truth, units[has].argmax(axis=1), 8))
     return {"svm-speaker-running": over_folds(per_fold), "published": PUBLISHED_8_CLASS}
 
 
+def _print_fold(what: str, fold: dict[str, dict[str, float]]) -> None:
+    print(
+        f"speech {what}: "
+        + " ".join(f"{n} {s['accuracy']:.3f}/{s['macro_f1']:.3f}" for n, s in fold.items()),
+        flush=True,
+    )
+
+
 def yardstick(folder: Path, options: YardstickOptions) -> dict:
     """Folds by speaker on a labelled speech folder: deployed int8 and fp32, references and majority."""
-    recipe = SPEECH
+    recipe = SPEECH.quick() if options.quick else SPEECH
     rec = load_recordings(folder, options.seed)
     folds = person_folds(rec.unit_speaker, options.folds or DEFAULT_FOLDS, options.seed)
-    if options.quick:
-        recipe = recipe.quick()
-    normalised, scored = running(rec.x, rec.speakers, recipe.warmup)
-    reference, _ = running(rec.reference, rec.speakers, recipe.warmup)
-    ceiling = oracle(rec.reference, rec.speakers)
+    prep = Prepared.of(rec, np.full(len(rec.y), folder.name), recipe.warmup)
     per_fold: dict[str, list[dict[str, float]]] = {}
     with threadpool_limits(1), tempfile.TemporaryDirectory(prefix="mmer-yardstick-speech-") as tmp:
         for i, test_speakers in enumerate(folds):
-            work = Path(tmp) / f"fold{i}"
-            fold = _fold(rec, normalised, reference, ceiling, scored, test_speakers, recipe, options, work)
+            train, test = fold_masks(rec.speakers, test_speakers)
+            (fold,) = score_trained(prep, train, [test], recipe, options.seed, Path(tmp) / f"fold{i}")
             for name, s in fold.items():
                 per_fold.setdefault(name, []).append(s)
-            print(
-                f"speech fold {i + 1}/{len(folds)} {','.join(map(str, test_speakers))}: "
-                + " ".join(f"{n} {s['accuracy']:.3f}/{s['macro_f1']:.3f}" for n, s in fold.items()),
-                flush=True,
-            )
-        eight = None if options.quick else _eight_classes(rec, reference, scored, folds)
+            _print_fold(f"fold {i + 1}/{len(folds)} {','.join(map(str, test_speakers))}", fold)
+        eight = None if options.quick else _eight_classes(rec, prep.reference, prep.scored, folds)
     references = {n: over_folds(f) for n, f in per_fold.items() if n.startswith("svm")}
     counts = np.bincount(rec.unit_y, minlength=len(QUADRANTS))
     entry = {
@@ -180,6 +224,29 @@ def yardstick(folder: Path, options: YardstickOptions) -> dict:
     if eight is not None:
         entry["eight_classes"] = eight
     return entry
+
+
+def cross(folders: Sequence[Path], options: YardstickOptions) -> dict:
+    """What adding a corpus does (trainer.yardstick.cross): each folder a corpus named by its base name, its
+    speakers `<corpus>/<speaker>`, every corpus's people scored by the deployed model and the references
+    trained on the other corpora only, and on all of them, on the corpus's own folds by speaker."""
+    recipe = SPEECH.quick() if options.quick else SPEECH
+    rec, corpora = load_corpora({folder.name: folder for folder in folders}, options.seed)
+    prep = Prepared.of(rec, corpora, recipe.warmup)
+    trainings = itertools.count()
+    with threadpool_limits(1), tempfile.TemporaryDirectory(prefix="mmer-yardstick-cross-") as tmp:
+
+        def score(train: np.ndarray, tests: Sequence[np.ndarray]) -> list[dict[str, dict[str, float]]]:
+            i = next(trainings)
+            out = score_trained(prep, train, tests, recipe, options.seed, Path(tmp) / f"training{i}")
+            trained_on = ", ".join(
+                f"{c} {n}" for c, n in zip(*np.unique(corpora[train], return_counts=True), strict=True)
+            )
+            for j, fold in enumerate(out):
+                _print_fold(f"cross, trained on {trained_on} utterances, test {j + 1}/{len(out)}", fold)
+            return out
+
+        return cross_section(rec.speakers, corpora, options.folds or DEFAULT_FOLDS, options.seed, score)
 
 
 def score_bundle(bundle_dir: Path, folder: Path, public_key: Path | None = None, seed: int = 7) -> Scored:
