@@ -35,6 +35,7 @@ from mmer_core.bundle import BundleError
 from mmer_core.modalities import get_spec
 from mmer_core.preprocess import check_model_input, preprocess
 from mmer_core.preprocess.face_finder import NoFace
+from mmer_core.preprocess.face_tracker import FaceTracker
 from mmer_core.windowing import Window
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ class Agent:
         providers: list[str] | None = None,
         queue_max: int = 64,
         baselines: WearerBaselines | None = None,
+        faces: FaceTracker | None = None,
     ) -> None:
         self.device_id = device_id
         self.subject_id = subject_id
@@ -91,6 +93,7 @@ class Agent:
         self.models_dir = models_dir
         self.providers = providers
         self.baselines = baselines or WearerBaselines(None, subject_id)
+        self.faces = faces or FaceTracker()  # the device camera's face, looked for where it last was
         self.queue: queue.Queue[Queued] = queue.Queue(maxsize=queue_max)
         self.sample_clock = SampleClock()
         self.counters = AgentCounters()
@@ -159,7 +162,7 @@ class Agent:
         end_ns = min(self.clock.to_coordinator_ns(ended_ns), started_ns)  # a clock sync may have moved it
         start_ns = end_ns - int((w.t_end - w.t_start) * 1e9)
         try:
-            x = preprocess(w.modality, w.data)
+            x = preprocess(w.modality, w.data, self.faces)
             if x.shape != get_spec(w.modality).input_shape or not np.all(np.isfinite(x)):
                 raise ValueError(
                     f"{w.modality}: preprocessed window has shape {x.shape} or non-finite values"

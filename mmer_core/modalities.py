@@ -179,6 +179,19 @@ SPECS: dict[str, ModalitySpec] = {
             "detect_min_neighbors": 3.0,
             "detect_min_face_px": 20.0,
             "detect_min_face_frac": 0.2,
+            # a camera stream's face is looked for around where it was last found: the box widened by
+            # this share of its side on every side, resampled so the last face is this many pixels wide,
+            # faces from min to max times that size; a full-frame search when it is not found there, and
+            # at least every full_every frames (another, larger face may have come in)
+            "track_margin": 0.2,
+            "track_face_px": 28.0,
+            "track_min_scale": 0.86,
+            "track_max_scale": 1.25,
+            "track_scale_factor": 1.1,
+            "track_full_every": 50.0,
+            # a face missing from a frame (a hand, a turn of the head) is looked for where it was for this
+            # many frames more before only full-frame searches run
+            "track_keep_frames": 5.0,
             # eyes (Haar, eye) in the face's upper band resampled to this width
             "eye_roi_px": 80.0,
             "eye_band_top": 0.15,

@@ -10,6 +10,7 @@ import pytest
 from mmer_core.modalities import SPECS
 from mmer_core.preprocess import face_finder, preprocess, preprocess_kept
 from mmer_core.preprocess.face_finder import FoundFace, NoFace
+from mmer_core.preprocess.face_tracker import FaceTracker
 from mmer_core.preprocess.image import to_gray
 from testkit.face_folders import face_frame
 from trainer.augment import augment_faces
@@ -29,7 +30,7 @@ def real_frames() -> list[np.ndarray]:
 
 
 def grey8(rgb: np.ndarray) -> np.ndarray:
-    return face_finder.to_uint8(to_gray(rgb, eight_bit=True))
+    return to_gray(rgb, eight_bit=True)
 
 
 def iou(a: tuple, b: tuple) -> float:
@@ -143,3 +144,69 @@ def test_augmentation_keeps_crops_in_range_and_varies_them() -> None:
     assert a.min() >= 0.0 and a.max() <= 1.0
     assert not np.allclose(a, b) and not np.allclose(a, x)
     assert np.corrcoef(a[0].ravel(), x[0].ravel())[0, 1] > 0.3, "still the same face"
+
+
+def on_canvas(grey: np.ndarray, top: int, left: int) -> np.ndarray:
+    """The frame pasted into a larger, plain camera picture at (top, left)."""
+    canvas = np.full((grey.shape[0] + 80, grey.shape[1] + 120), 90, np.uint8)
+    canvas[top : top + grey.shape[0], left : left + grey.shape[1]] = grey
+    return canvas
+
+
+def test_a_face_that_moves_a_little_is_found_by_the_region_search() -> None:
+    for rgb in real_frames():
+        g = grey8(rgb)
+        tracker = FaceTracker()
+        for k in range(8):  # the head drifts by a few pixels a frame
+            frame = on_canvas(g, 20 + 2 * k, 30 + 5 * k)
+            assert iou(tracker.find(frame).box, face_finder.find_face(frame).box) > 0.6
+        assert (tracker.counts.full, tracker.counts.near, tracker.counts.lost) == (1, 7, 0)
+
+
+def test_a_face_that_jumps_is_found_again_by_a_full_search() -> None:
+    g = grey8(real_frames()[0])
+    tracker = FaceTracker()
+    tracker.find(on_canvas(g, 0, 0))
+    jumped = on_canvas(g, 80, 120)  # across the picture between two frames
+    assert iou(tracker.find(jumped).box, face_finder.find_face(jumped).box) > 0.99
+    assert (tracker.counts.full, tracker.counts.near) == (2, 0)
+    tracker.find(on_canvas(g, 78, 116))
+    assert tracker.counts.near == 1, "and followed from there"
+
+
+def test_frames_without_a_face_are_no_face_and_the_face_is_found_when_it_is_back() -> None:
+    tracker = FaceTracker(keep=2)
+    drawn = face_frame(1)
+    tracker.find(drawn)
+    blank = np.full_like(drawn, 128)
+    for missing in range(1, 5):
+        with pytest.raises(NoFace):
+            tracker.find(blank)
+        assert (tracker.last is None) == (missing > 2), "the last place is kept for `keep` frames"
+    assert tracker.counts.lost == 4
+    face = tracker.find(drawn)
+    assert face.box == face_finder.find_face(drawn).box
+    with pytest.raises(ValueError, match="full_every"):
+        FaceTracker(full_every=0)
+
+
+def test_a_synthetic_camera_stream_is_followed_with_few_full_searches_and_the_same_boxes() -> None:
+    from mmer_core.synthetic import Session, SessionConfig
+
+    _, frames = Session(SessionConfig("cam", 3, 30.0)).frames(0.0, 30.0)
+    tracker = FaceTracker()
+    overlap = []
+    for frame in frames:
+        try:
+            tracked = tracker.find(frame)
+            whole = face_finder.find_face(frame)
+        except NoFace:
+            continue
+        overlap.append(iou(tracked.box, whole.box))
+    counts = tracker.counts
+    assert counts.near >= 0.7 * len(frames), counts
+    assert counts.full <= counts.lost + 0.1 * len(frames), (
+        "whole frames searched for hidden faces, jumps, checks"
+    )
+    assert len(overlap) > 0.7 * len(frames)
+    assert np.median(overlap) > 0.8, "the face a whole-frame search finds, within the detector's own jitter"

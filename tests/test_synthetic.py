@@ -131,3 +131,22 @@ def test_bad_session_requests_are_refused() -> None:
         list(Session(SessionConfig("s", 1, 10.0)).chunks(("gsr",)))
     with pytest.raises(ValueError, match="need n_subjects"):
         make_windows("hr", 0, 30, seed=1)
+
+
+def test_a_face_shows_part_of_what_is_felt_and_the_head_moves_as_a_seated_persons_does() -> None:
+    from mmer_core.synthetic import face
+
+    t = np.arange(0.0, 300.0, 0.2)
+    sessions = [Session(SessionConfig(f"s{i}", 50 + i, 300.0)) for i in range(10)]
+    shown = np.stack([face.shown(s.demeanour, t) for s in sessions])
+    assert shown.min() >= 0.0 and shown.max() <= 1.0
+    assert 0.05 < np.mean(shown < 0.25) < 0.3, "a face at rest between expressions, some of the time"
+    assert np.mean(shown > 0.75) > 0.5
+    for s in sessions:
+        where = face.corners(s.demeanour, t)
+        assert (
+            where.min() >= 0 and (where <= [face.FRAME_H - face.FACE_PX, face.FRAME_W - face.FACE_PX]).all()
+        )
+        steps = np.abs(np.diff(where, axis=0)).max(axis=1)
+        assert np.median(steps) <= 2, "the head sways a pixel or two a frame"
+        assert 0 < np.count_nonzero(steps > 10) <= 300 / face.SEAT_S, "and now and then moves to a new seat"

@@ -8,13 +8,19 @@ import numpy as np
 
 from mmer_core.modalities import get_spec
 from mmer_core.preprocess import eeg, hr, image, speech
+from mmer_core.preprocess.face_tracker import FaceTracker
 
 _MODULES = {"hr": hr, "eeg": eeg, "speech": speech, "image": image}
 
 
-def preprocess(modality: str, raw: object) -> np.ndarray:
-    """One raw window -> float32 model input of the modality's input_shape; ValueError on bad input."""
+def preprocess(modality: str, raw: object, faces: FaceTracker | None = None) -> np.ndarray:
+    """One raw window -> float32 model input of the modality's input_shape; ValueError on bad input.
+
+    A camera stream passes its FaceTracker (`faces`), so a frame's face is looked for where the last one
+    was; without it each frame is searched whole, as independent pictures are."""
     get_spec(modality)
+    if modality == "image" and faces is not None:
+        return image.preprocess(raw, locate=faces.find)
     return _MODULES[modality].preprocess(raw)
 
 

@@ -23,9 +23,26 @@ from mmer_core.windowing import SensorChunk, Window, Windower
 from mmer_core.wrist import WristData
 
 BLOCK_S = 8.0
+# 16 kHz audio is made in shorter blocks: the temporaries of its filters then stay a few MB (8 s of audio
+# held ~20 MB at once, which a device's memory keeps)
+AUDIO_BLOCK_S = 2.0
 SCR_BLOCKS = 4  # a skin conductance response has faded within this many blocks after its onset
 OVERLAP_S = 0.25
-_STREAM_IDS = {"traits": 0, "hr": 1, "eeg": 2, "speech": 3, "image": 4, "trajectory": 5, "skin": 6}
+_STREAM_IDS = {
+    "traits": 0,
+    "hr": 1,
+    "eeg": 2,
+    "speech": 3,
+    "image": 4,
+    "trajectory": 5,
+    "skin": 6,
+    "demeanour": 7,
+}
+
+
+def _block_s(modality: str) -> float:
+    """Seconds of one generated block of the modality."""
+    return AUDIO_BLOCK_S if modality == "speech" else BLOCK_S
 
 
 @dataclass(frozen=True)
@@ -63,6 +80,7 @@ class Session:
             raise ValueError(f"session {config.subject_id}: duration must be positive")
         self.config = config
         self.traits: Traits = sample_traits(self._rng("traits"))
+        self.demeanour = face.sample_demeanour(self._rng("demeanour"))
         rng = self._rng("trajectory")
         segments = config.segments or tuple(random_segments(rng, config.duration_s))
         wander = np.stack(
@@ -95,7 +113,7 @@ class Session:
             return self._cache[key]
         rng = self._rng(modality, k)
         noise = getattr(self.config.noise, modality)
-        t0 = k * BLOCK_S
+        t0 = k * _block_s(modality)
         if modality == "hr":
             beats = hr.beats(self.traits, self.trajectory, t0, t0 + BLOCK_S, rng, noise)
             events = [self._scr_events(j) for j in range(max(k - SCR_BLOCKS, 0), k + 1)]
@@ -107,7 +125,7 @@ class Session:
             data = WristData(beats, eda, temp)
         else:
             rate = SPECS[modality].sample_rate_hz
-            n = round((BLOCK_S + OVERLAP_S) * rate)
+            n = round((_block_s(modality) + OVERLAP_S) * rate)
             gen = eeg.signal if modality == "eeg" else speech.signal
             data = gen(self.traits, self.trajectory, t0, n, rng, noise)
         self._cache[key] = data
@@ -124,7 +142,7 @@ class Session:
         """Regular-rate signal in [t0, t1): (channels, n) for EEG, (n,) for speech."""
         rate = SPECS[modality].sample_rate_hz
         i0, i1 = round(t0 * rate), round(t1 * rate)
-        per_block, overlap = round(BLOCK_S * rate), round(OVERLAP_S * rate)
+        per_block, overlap = round(_block_s(modality) * rate), round(OVERLAP_S * rate)
         fade = np.linspace(0.0, 1.0, overlap, endpoint=False)
         parts = []
         for k in range(i0 // per_block, (i1 - 1) // per_block + 1):
@@ -151,15 +169,17 @@ class Session:
         return self.wrist(t0, t1).beats
 
     def frames(self, t0: float, t1: float) -> tuple[np.ndarray, np.ndarray]:
-        """Camera frames at 5 fps in [t0, t1), a face somewhere in each: (frame times, (n, H, W) uint8)."""
+        """Camera frames at 5 fps in [t0, t1), the person's face in each, showing part of what they feel:
+        (frame times, (n, H, W) uint8)."""
         rate = SPECS["image"].sample_rate_hz
         idx = np.arange(int(np.ceil(t0 * rate - 1e-9)), int(np.ceil(t1 * rate - 1e-9)))
         if idx.size == 0:
             return np.empty(0), np.empty((0, face.FRAME_H, face.FRAME_W), np.uint8)
         times = idx / rate
-        va = self.trajectory.valence_arousal(times)
+        va = self.trajectory.valence_arousal(times) * face.shown(self.demeanour, times)[:, None]
         rng = self._rng("image", int(idx[0]))
-        return times, face.frames(self.traits, va[:, 0], va[:, 1], rng, self.config.noise.image)
+        where = face.corners(self.demeanour, times)
+        return times, face.frames(self.traits, va[:, 0], va[:, 1], rng, self.config.noise.image, where)
 
     def chunk(self, modality: str, t0: float, t1: float) -> SensorChunk:
         """Sensor data of one modality over [t0, t1) as a sensor would deliver it."""

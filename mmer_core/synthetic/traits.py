@@ -31,6 +31,8 @@ class Traits:
     eda_base_us: float
     eda_gain: float
     temp_base_c: float
+    rest_valence: float  # a resting face: a mouth that turns down or up, brows, eyes, when nothing is shown
+    rest_arousal: float
 
 
 def sample_traits(rng: np.random.Generator) -> Traits:
@@ -57,4 +59,6 @@ def sample_traits(rng: np.random.Generator) -> Traits:
         eda_base_us=rng.lognormal(np.log(2.0), 0.6),
         eda_gain=rng.uniform(0.25, 0.6),
         temp_base_c=rng.normal(33.0, 1.0),
+        rest_valence=rng.uniform(-0.2, 0.2),
+        rest_arousal=rng.uniform(-0.2, 0.2),
     )
