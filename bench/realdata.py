@@ -64,8 +64,12 @@ def summary_lines(result: dict) -> list[str]:
     """One line per set and classifier: accuracy and macro-F1 over folds."""
     lines = []
     for name, entry in result["sets"].items():
-        rows = {"deployed int8": entry["deployed_int8"], "deployed fp32": entry["deployed_fp32"],
-                **entry["references"], "majority": entry["majority"]}  # fmt: skip
+        rows = {
+            "deployed int8": entry["deployed_int8"],
+            "deployed fp32": entry["deployed_fp32"],
+            **entry["references"],
+            "majority": entry["majority"],
+        }
         lines.append(
             f"{name} ({entry['folds']} folds by person, {entry['subjects']} persons, per {entry['unit']}):"
         )

@@ -54,8 +54,10 @@ def check_entry(entry: dict, folds: int, subjects: int, units: int) -> None:
 
 def test_bench_quick_run_writes_the_yardstick_layout(corpus: Path, tmp_path: Path) -> None:
     out = tmp_path / "realdata.json"
-    proc = run(["-m", "bench.realdata", "--json", str(out), "--data", f"speech:{corpus}", "--folds", "2", "--quick"],
-               tmp_path / "cache")  # fmt: skip
+    proc = run(
+        ["-m", "bench.realdata", "--json", str(out), "--data", f"speech:{corpus}", "--folds", "2", "--quick"],
+        tmp_path / "cache",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(out.read_text())
     assert set(result) == {"seconds", "sets"} and list(result["sets"]) == ["tiny-ravdess"]
@@ -131,8 +133,11 @@ def test_bench_quick_run_on_real_actors(tmp_path: Path) -> None:
         for wav in sorted((SHARED / actor).glob("*.wav")):
             (subset / actor / wav.name).symlink_to(wav)
     out = tmp_path / "realdata.json"
-    proc = run(["-m", "bench.realdata", "--json", str(out), "--data", f"speech:{subset}", "--folds", "2", "--quick"],
-               Path.home() / ".cache" / "mmer", timeout=1200)  # fmt: skip
+    proc = run(
+        ["-m", "bench.realdata", "--json", str(out), "--data", f"speech:{subset}", "--folds", "2", "--quick"],
+        Path.home() / ".cache" / "mmer",
+        timeout=1200,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     entry = json.loads(out.read_text())["sets"]["ravdess-4"]
     check_entry(entry, 2, 4, 240)
@@ -142,11 +147,39 @@ def test_bench_quick_run_on_real_actors(tmp_path: Path) -> None:
 def test_evaluate_scores_a_trained_bundle_as_the_edge_would(corpus: Path, tmp_path: Path) -> None:
     models = tmp_path / "models"
     cache = tmp_path / "cache"
-    proc = run(["mmer", "trainer", "pipeline", "--data", f"speech:{corpus}", "--out", str(models),
-                "--epochs", "5", "--methods", "max", "--no-tflite", "--wearer-baseline", "2"], cache)  # fmt: skip
+    proc = run(
+        [
+            "mmer",
+            "trainer",
+            "pipeline",
+            "--data",
+            f"speech:{corpus}",
+            "--out",
+            str(models),
+            "--epochs",
+            "5",
+            "--methods",
+            "max",
+            "--no-tflite",
+            "--wearer-baseline",
+            "2",
+        ],
+        cache,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    proc = run(["mmer", "trainer", "evaluate", "--bundle", str(models / "speech"),
-                "--data", f"speech:{corpus}", "--json"], cache)  # fmt: skip
+    proc = run(
+        [
+            "mmer",
+            "trainer",
+            "evaluate",
+            "--bundle",
+            str(models / "speech"),
+            "--data",
+            f"speech:{corpus}",
+            "--json",
+        ],
+        cache,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout)
     scored = ACTORS * (4 * PER_CLASS - 1)  # each speaker's first utterance only warms the baseline up
@@ -154,13 +187,17 @@ def test_evaluate_scores_a_trained_bundle_as_the_edge_would(corpus: Path, tmp_pa
     assert sum(map(sum, report["confusion"])) == scored and sum(report["counts"].values()) == scored
     assert report["majority"] == pytest.approx(max(report["counts"].values()) / scored, abs=1e-3)
     assert 0.0 <= report["accuracy"] <= 1.0 and set(report["recall"]) == {"happy", "angry", "sad", "calm"}
-    text = run(["mmer", "trainer", "evaluate", "--bundle", str(models / "speech"),
-                "--data", f"speech:{corpus}"], cache)  # fmt: skip
+    text = run(
+        ["mmer", "trainer", "evaluate", "--bundle", str(models / "speech"), "--data", f"speech:{corpus}"],
+        cache,
+    )
     assert text.returncode == 0 and "majority-class accuracy" in text.stdout and "confusion" in text.stdout
 
     (models / "speech" / "model.int8.onnx").write_bytes(b"tampered")
-    tampered = run(["mmer", "trainer", "evaluate", "--bundle", str(models / "speech"),
-                    "--data", f"speech:{corpus}"], cache)  # fmt: skip
+    tampered = run(
+        ["mmer", "trainer", "evaluate", "--bundle", str(models / "speech"), "--data", f"speech:{corpus}"],
+        cache,
+    )
     assert tampered.returncode == 1 and "evaluate:" in tampered.stderr
 
 

@@ -84,9 +84,13 @@ class Session:
         rng = self._rng("trajectory")
         segments = config.segments or tuple(random_segments(rng, config.duration_s))
         wander = np.stack(
-            [np.column_stack([rng.uniform(0.03, 0.08, 3), rng.uniform(0.002, 0.02, 3), rng.uniform(0, 6.3, 3)])
-             for _ in range(2)]
-        )  # fmt: skip
+            [
+                np.column_stack(
+                    [rng.uniform(0.03, 0.08, 3), rng.uniform(0.002, 0.02, 3), rng.uniform(0, 6.3, 3)]
+                )
+                for _ in range(2)
+            ]
+        )
         self.trajectory = Trajectory(segments, config.transition_s, wander)
         self._cache: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
 
