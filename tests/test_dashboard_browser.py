@@ -108,14 +108,14 @@ def browser():
 
 def wait_until(driver, what: str, condition, timeout_s: float = 60.0):
     """Poll condition(driver) until it returns something truthy; fail naming what never appeared."""
-    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
             value = condition(driver)
-        except StaleElementReferenceException:  # the page redraws its tables every second
-            value = None
+        except (StaleElementReferenceException, NoSuchElementException):
+            value = None  # the page redraws its tables every second, or is still loading after a log-in
         if value:
             return value
         time.sleep(0.25)
