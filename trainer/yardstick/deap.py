@@ -26,7 +26,7 @@ from trainer.data import Dataset, relative_to_wearers
 from trainer.kind_recipes import recipe
 from trainer.loaders.deap import load_deap
 from trainer.yardstick.deployed import quick_or_full, score_onnx, train_deployed
-from trainer.yardstick.folds import fold_masks, person_folds
+from trainer.yardstick.folds import fold_masks, person_folds, person_oracle
 from trainer.yardstick.options import YardstickOptions
 from trainer.yardstick.scored import Scored
 from trainer.yardstick.scores import majority_prediction, over_folds, scores
@@ -35,16 +35,6 @@ UNIT = "window"
 DEFAULT_FOLDS = 8
 SVM_MAX_ROWS = 6000
 FOREST_TREES = 200
-
-
-def subject_oracle(x: np.ndarray, subjects: np.ndarray) -> np.ndarray:
-    """Rows z-scored with their subject's mean and spread over the whole recording (no device has these)."""
-    out = np.empty(x.shape, np.float64)
-    for s in np.unique(subjects):
-        rows = subjects == s
-        std = x[rows].std(axis=0)
-        out[rows] = (x[rows] - x[rows].mean(axis=0)) / np.where(std > wearer_baseline.MIN_STD, std, 1.0)
-    return out
 
 
 def svm(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, seed: int, max_rows: int) -> np.ndarray:
@@ -112,7 +102,7 @@ def yardstick(folder: Path, options: YardstickOptions) -> dict:
         "running": running,
         "oracle": Dataset(
             data.modality,
-            subject_oracle(data.x, data.subjects)[scored],
+            person_oracle(data.x, data.subjects)[scored],
             running.y,
             running.subjects,
             running.t_end,

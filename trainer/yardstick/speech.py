@@ -32,7 +32,7 @@ from trainer.loaders.speech import load_corpora, load_recordings
 from trainer.loaders.utterances import Recordings
 from trainer.recipes import SPEECH, SpeechRecipe
 from trainer.yardstick.cross import cross_section
-from trainer.yardstick.folds import fold_masks, person_folds
+from trainer.yardstick.folds import fold_masks, person_folds, person_oracle
 from trainer.yardstick.options import YardstickOptions
 from trainer.yardstick.scored import Scored
 from trainer.yardstick.scores import majority_prediction, over_folds, scores
@@ -46,16 +46,6 @@ PUBLISHED_8_CLASS = {"uar": 0.652, "model": "ResLSTM-SA, 47k parameters", "class
 def running(x: np.ndarray, speakers: np.ndarray, warmup: int) -> tuple[np.ndarray, np.ndarray]:
     """Rows relative to their speaker's running baseline (rows in recording order), and the rows scored."""
     return wearer_baseline.relative_to_wearers(x, speakers, max(warmup, 1))
-
-
-def oracle(x: np.ndarray, speakers: np.ndarray) -> np.ndarray:
-    """Rows z-scored with their speaker's whole-recording mean and spread (no device has these)."""
-    out = np.zeros(x.shape, np.float32)
-    for s in np.unique(speakers):
-        rows = speakers == s
-        std = x[rows].std(axis=0)
-        out[rows] = (x[rows] - x[rows].mean(axis=0)) / np.where(std > wearer_baseline.MIN_STD, std, 1.0)
-    return out
 
 
 def unit_probs(probs: np.ndarray, units: np.ndarray, n_units: int) -> tuple[np.ndarray, np.ndarray]:
@@ -109,7 +99,14 @@ class Prepared:
     def of(cls, rec: Recordings, corpora: np.ndarray, warmup: int) -> Prepared:
         normalised, scored = running(rec.x, rec.speakers, warmup)
         reference, _ = running(rec.reference, rec.speakers, warmup)
-        return cls(rec, corpora, normalised, reference, oracle(rec.reference, rec.speakers), scored)
+        return cls(
+            rec,
+            corpora,
+            normalised,
+            reference,
+            person_oracle(rec.reference, rec.speakers).astype(np.float32),
+            scored,
+        )
 
 
 def score_trained(
