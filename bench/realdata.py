@@ -1,7 +1,7 @@
 """Real-data yardstick: person-independent folds on every folder given, the deployed int8 bundle beside the
 classical references and the majority class; writes JSON.
 
-    python -m bench.realdata --json FILE --data KIND:PATH [--data KIND:PATH ...] [--folds N] [--quick]
+    python -m bench.realdata --json FILE --data KIND:PATH [--data KIND:PATH ...] [--folds N] [--workers N] [--quick]
 
 Each `--data` goes to its kind's module in trainer.yardstick (KINDS below), which folds by person, trains the
 deployed recipe per fold, scores the int8 model through the edge's own preprocessing and scores its
@@ -9,8 +9,10 @@ references on the same folds. Output: {"seconds": S, "sets": {NAME: entry}}, NAM
 With two or more folders of speech, also {"cross": {NAME: {"trained_on_others": entry, "trained_on_all":
 entry, ...}}}: each corpus's people on its own folds, scored by models trained on the other corpora only and
 on all of them (its test people never), beside the references trained on the same people.
-BLAS runs single-threaded inside the yardsticks (threadpoolctl): on a shared machine multi-threaded
-OpenBLAS made small SVMs many times slower.
+Folds run in --workers processes at once (default: one per core), each single-threaded (BLAS through
+threadpoolctl, OpenMP, TensorFlow): a fold's small models gain nothing from more threads, and on a shared
+machine multi-threaded OpenBLAS made small SVMs many times slower. The figures do not depend on --workers.
+"seconds" is the whole run's wall time, each set's and cross corpus section's too ("cross_seconds").
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 
 from trainer.yardstick import KINDS
 from trainer.yardstick.options import YardstickOptions
+from trainer.yardstick.workers import default_workers
 
 
 def parse_data(spec: str) -> tuple[str, Path]:
@@ -55,7 +58,11 @@ def run(data: list[tuple[str, Path]], options: YardstickOptions) -> dict:
         folders = [folder for k, folder in data if k == kind]
         module = importlib.import_module(KINDS[kind])
         if len(folders) >= 2 and hasattr(module, "cross"):
+            cross_started = time.monotonic()
             result.setdefault("cross", {}).update(module.cross(folders, options))
+            result["cross_seconds"] = round(
+                result.get("cross_seconds", 0.0) + time.monotonic() - cross_started, 1
+            )
     result["seconds"] = round(time.monotonic() - started, 1)
     return result
 
@@ -102,13 +109,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--folds", type=int, help="folds by person (default: each kind's own)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=default_workers(),
+        help="folds at once, one process each (default: cores)",
+    )
     parser.add_argument("--quick", action="store_true", help="a tiny run for tests: figures mean nothing")
     args = parser.parse_args(argv)
     try:
         data = [parse_data(spec) for spec in args.data]
         if args.folds is not None and args.folds < 2:
             raise ValueError(f"--folds: at least 2, got {args.folds}")
-        result = run(data, YardstickOptions(folds=args.folds, seed=args.seed, quick=args.quick))
+        if args.workers < 1:
+            raise ValueError(f"--workers: at least 1, got {args.workers}")
+        options = YardstickOptions(folds=args.folds, seed=args.seed, quick=args.quick, workers=args.workers)
+        result = run(data, options)
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return 2

@@ -94,3 +94,14 @@ def test_score_bundle_refuses_a_bundle_of_another_modality(tmp_path: Path) -> No
     make_bundle(tmp_path / "eeg", tmp_path / "keys", "eeg", 1)
     with pytest.raises(ValueError, match="not hr"):
         score_bundle(tmp_path / "eeg", tmp_path)
+
+
+@pytest.mark.slow
+def test_folds_in_two_worker_processes_give_the_figures_of_one_process(e4_set: Path) -> None:
+    """Folds run in spawned single-threaded workers (trainer.yardstick.workers), each seeding its own
+    trainings: the same entry, fold by fold, as every fold run in this process one after another."""
+    inline = yardstick(e4_set, YardstickOptions(folds=2, quick=True, workers=1))
+    spread = yardstick(e4_set, YardstickOptions(folds=2, quick=True, workers=2))
+    for name in ("deployed_int8", "deployed_fp32", "deployed_int8_beats_only", "majority"):
+        assert spread[name]["per_fold"] == inline[name]["per_fold"], name
+    assert spread["references"] == inline["references"]

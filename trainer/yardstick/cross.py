@@ -3,11 +3,14 @@ all of them (its own training people included, its test people never), fold by f
 
 The folds of a corpus are `person_folds` of its own persons with the same seed and count as its own set's
 entry, so a corpus's `trained_on_all` figures sit beside its own-corpus-only figures on the same test people.
+The `trained_on_all` models are trained on joint folds: joint fold i holds out fold i of every corpus at once,
+and the one model trained on everyone else scores each corpus's fold i. Every test person is still never
+trained on, and one training serves every corpus (half the trainings of one per corpus and fold, with two
+corpora), at the price of training on one fold fewer of the other corpora.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -15,33 +18,59 @@ import numpy as np
 from trainer.yardstick.folds import person_folds
 from trainer.yardstick.scores import over_folds
 
-# (training rows, test rows of each fold) -> per fold, {classifier name: scores}; one training, many tests
-Score = Callable[[np.ndarray, Sequence[np.ndarray]], list[dict[str, dict[str, float]]]]
+# a training: (its training rows, the test rows it scores); scored many at once (a caller may run them in
+# parallel) -> per training, per test, {classifier name: scores}
+Training = tuple[np.ndarray, Sequence[np.ndarray]]
+Score = Callable[[Sequence[Training]], list[list[dict[str, dict[str, float]]]]]
 TOP_LEVEL = ("majority", "deployed_int8", "deployed_fp32")
+
+
+def trainings(persons: np.ndarray, corpora: np.ndarray, n_folds: int, seed: int) -> list[Training]:
+    """Per corpus (two or more needed) one training on the other corpora scoring each of its folds, then per
+    joint fold one training on everyone outside it scoring each corpus's fold of it, in `names` order."""
+    names = _names(corpora)
+    tests = _tests(persons, corpora, n_folds, seed)
+    out: list[Training] = [(corpora != corpus, tests[corpus]) for corpus in names]
+    for i in range(max(len(t) for t in tests.values())):
+        held_out = [tests[corpus][i] for corpus in names if i < len(tests[corpus])]
+        out.append((~np.logical_or.reduce(held_out), held_out))
+    return out
 
 
 def cross_section(persons: np.ndarray, corpora: np.ndarray, n_folds: int, seed: int, score: Score) -> dict:
     """Per corpus (two or more needed): `trained_on_others` and `trained_on_all`, each in a set entry's layout
-    (majority, deployed_int8, deployed_fp32, references), over the corpus's folds by person, and the seconds
-    its trainings took."""
+    (majority, deployed_int8, deployed_fp32, references), over the corpus's folds by person."""
+    names = _names(corpora)
+    tests = _tests(persons, corpora, n_folds, seed)
+    results = score(trainings(persons, corpora, n_folds, seed))
+    everything: dict[str, list] = {corpus: [] for corpus in names}
+    for i, per_test in enumerate(results[len(names) :]):
+        for corpus, fold in zip([c for c in names if i < len(tests[c])], per_test, strict=True):
+            everything[corpus].append(fold)
+    return {
+        corpus: {
+            "folds": len(tests[corpus]),
+            "subjects": len(np.unique(persons[corpora == corpus])),
+            "trained_on_others": {"corpora": [n for n in names if n != corpus], **_entry(others)},
+            "trained_on_all": {"corpora": names, **_entry(everything[corpus])},
+        }
+        for corpus, others in zip(names, results[: len(names)], strict=True)
+    }
+
+
+def _names(corpora: np.ndarray) -> list[str]:
     names = list(dict.fromkeys(np.asarray(corpora).tolist()))
     if len(names) < 2:
         raise ValueError(f"a cross section needs at least two corpora, got {names}")
-    out: dict = {}
-    for corpus in names:
-        started = time.monotonic()
+    return names
+
+
+def _tests(persons: np.ndarray, corpora: np.ndarray, n_folds: int, seed: int) -> dict[str, list[np.ndarray]]:
+    """Each corpus's test rows per fold: its own persons' folds, as its own set's entry folds them."""
+    out = {}
+    for corpus in _names(corpora):
         own = corpora == corpus
-        folds = person_folds(persons[own], n_folds, seed)
-        tests = [own & np.isin(persons, fold) for fold in folds]
-        others = score(~own, tests)
-        everything = [score(~test, [test])[0] for test in tests]
-        out[corpus] = {
-            "folds": len(folds),
-            "subjects": len(np.unique(persons[own])),
-            "trained_on_others": {"corpora": [n for n in names if n != corpus], **_entry(others)},
-            "trained_on_all": {"corpora": names, **_entry(everything)},
-            "seconds": round(time.monotonic() - started, 1),
-        }
+        out[corpus] = [own & np.isin(persons, fold) for fold in person_folds(persons[own], n_folds, seed)]
     return out
 
 

@@ -13,10 +13,10 @@ warms up), and relative to the wearer's whole-recording statistics (`-oracle`: n
 from __future__ import annotations
 
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from mmer_core import wearer_baseline
 from mmer_core.bundle import load_public_key, read_bundle
@@ -27,6 +27,7 @@ from trainer.yardstick.folds import fold_masks, person_folds
 from trainer.yardstick.options import YardstickOptions
 from trainer.yardstick.scored import Scored
 from trainer.yardstick.scores import majority_prediction, over_folds, scores
+from trainer.yardstick.workers import run_jobs
 
 UNIT = "window"
 DEFAULT_FOLDS = 8
@@ -133,23 +134,37 @@ def _fold(
     }
 
 
+@dataclass(frozen=True)
+class _Fold:
+    """One fold's job for a worker (trainer.yardstick.workers): train and score with the fold's test wearers."""
+
+    rows: Rows
+    recipe: WristRecipe
+    options: YardstickOptions
+    work: Path
+
+    def __call__(self, fold: tuple[int, np.ndarray]) -> dict[str, dict[str, float]]:
+        i, test_persons = fold
+        return _fold(self.rows, test_persons, self.recipe, self.options, self.work / f"fold{i}")
+
+
 def yardstick(folder: Path, options: YardstickOptions) -> dict:
     """Folds by wearer on an E4 folder: deployed int8 and fp32, references and majority, per window."""
     recipe = WRIST.quick() if options.quick else WRIST
-    sessions = [session_windows(f) for f in labelled_sessions(folder)]
-    rows = Rows(sessions, recipe)
+    rows = Rows(run_jobs(session_windows, labelled_sessions(folder), options.workers), recipe)
     folds = person_folds(np.unique(rows.persons), options.folds or DEFAULT_FOLDS, options.seed)
     per_fold: dict[str, list[dict[str, float]]] = {}
-    with threadpool_limits(1), tempfile.TemporaryDirectory(prefix="mmer-yardstick-e4-") as tmp:
-        for i, test_persons in enumerate(folds):
-            fold = _fold(rows, test_persons, recipe, options, Path(tmp) / f"fold{i}")
-            for name, s in fold.items():
-                per_fold.setdefault(name, []).append(s)
-            print(
-                f"e4 fold {i + 1}/{len(folds)} {','.join(map(str, test_persons))}: "
-                + " ".join(f"{n} {s['accuracy']:.3f}/{s['macro_f1']:.3f}" for n, s in fold.items()),
-                flush=True,
-            )
+    with tempfile.TemporaryDirectory(prefix="mmer-yardstick-e4-") as tmp:
+        job = _Fold(rows, recipe, options, Path(tmp))
+        results = run_jobs(job, list(enumerate(folds)), options.workers)
+    for i, (test_persons, fold) in enumerate(zip(folds, results, strict=True)):
+        for name, s in fold.items():
+            per_fold.setdefault(name, []).append(s)
+        print(
+            f"e4 fold {i + 1}/{len(folds)} {','.join(map(str, test_persons))}: "
+            + " ".join(f"{n} {s['accuracy']:.3f}/{s['macro_f1']:.3f}" for n, s in fold.items()),
+            flush=True,
+        )
     counts = np.bincount(rows.y[rows.scored], minlength=len(QUADRANTS))
     return {
         "unit": UNIT,

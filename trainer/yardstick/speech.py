@@ -14,10 +14,9 @@ RAVDESS names, the 8 original emotions are also scored (UAR) beside the publishe
 
 from __future__ import annotations
 
-import itertools
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,11 +30,12 @@ from trainer.balance import balanced_sample_weights
 from trainer.loaders.speech import load_corpora, load_recordings
 from trainer.loaders.utterances import Recordings
 from trainer.recipes import SPEECH, SpeechRecipe
-from trainer.yardstick.cross import cross_section
+from trainer.yardstick.cross import Training, cross_section
 from trainer.yardstick.folds import fold_masks, person_folds, person_oracle
 from trainer.yardstick.options import YardstickOptions
 from trainer.yardstick.scored import Scored
 from trainer.yardstick.scores import majority_prediction, over_folds, scores
+from trainer.yardstick.workers import run_jobs
 
 UNIT = "utterance"
 DEFAULT_FOLDS = 6
@@ -108,6 +108,10 @@ class Prepared:
             scored,
         )
 
+    def for_training(self) -> Prepared:
+        """What score_trained reads (without the recordings' absolute model inputs): less to send to a worker."""
+        return replace(self, rec=replace(self.rec, x=self.rec.x[:0]))
+
 
 def score_trained(
     prep: Prepared,
@@ -158,6 +162,34 @@ def score_trained(
     return out
 
 
+@dataclass(frozen=True)
+class _Trainings:
+    """Trainings for a worker (trainer.yardstick.workers): each (number, training rows, test rows) trained once
+    and scored on every test."""
+
+    prep: Prepared
+    recipe: SpeechRecipe
+    seed: int
+    work: Path
+
+    def __call__(
+        self, job: tuple[int, np.ndarray, Sequence[np.ndarray]]
+    ) -> list[dict[str, dict[str, float]]]:
+        i, train, tests = job
+        return score_trained(self.prep, train, tests, self.recipe, self.seed, self.work / f"training{i}")
+
+
+def _train_and_score(
+    prep: Prepared, trainings: Sequence[Training], recipe: SpeechRecipe, options: YardstickOptions
+) -> list[list[dict[str, dict[str, float]]]]:
+    """Every training scored on its tests, options.workers at once."""
+    with tempfile.TemporaryDirectory(prefix="mmer-yardstick-speech-") as tmp:
+        job = _Trainings(prep.for_training(), recipe, options.seed, Path(tmp))
+        return run_jobs(
+            job, [(i, train, tests) for i, (train, tests) in enumerate(trainings)], options.workers
+        )
+
+
 def _eight_classes(rec: Recordings, reference: np.ndarray, scored: np.ndarray, folds: list) -> dict | None:
     """The running-baseline SVM (eGeMAPSv02) on RAVDESS's 8 original emotions, when every file has a RAVDESS
     name: its UAR beside the published one."""
@@ -193,14 +225,14 @@ def yardstick(folder: Path, options: YardstickOptions) -> dict:
     rec = load_recordings(folder, options.seed)
     folds = person_folds(rec.unit_speaker, options.folds or DEFAULT_FOLDS, options.seed)
     prep = Prepared.of(rec, np.full(len(rec.y), folder.name), recipe.warmup)
+    masks = [fold_masks(rec.speakers, test_speakers) for test_speakers in folds]
+    results = _train_and_score(prep, [(train, [test]) for train, test in masks], recipe, options)
     per_fold: dict[str, list[dict[str, float]]] = {}
-    with threadpool_limits(1), tempfile.TemporaryDirectory(prefix="mmer-yardstick-speech-") as tmp:
-        for i, test_speakers in enumerate(folds):
-            train, test = fold_masks(rec.speakers, test_speakers)
-            (fold,) = score_trained(prep, train, [test], recipe, options.seed, Path(tmp) / f"fold{i}")
-            for name, s in fold.items():
-                per_fold.setdefault(name, []).append(s)
-            _print_fold(f"fold {i + 1}/{len(folds)} {','.join(map(str, test_speakers))}", fold)
+    for i, (test_speakers, (fold,)) in enumerate(zip(folds, results, strict=True)):
+        for name, s in fold.items():
+            per_fold.setdefault(name, []).append(s)
+        _print_fold(f"fold {i + 1}/{len(folds)} {','.join(map(str, test_speakers))}", fold)
+    with threadpool_limits(1):
         eight = None if options.quick else _eight_classes(rec, prep.reference, prep.scored, folds)
     references = {n: over_folds(f) for n, f in per_fold.items() if n.startswith("svm")}
     counts = np.bincount(rec.unit_y, minlength=len(QUADRANTS))
@@ -230,20 +262,18 @@ def cross(folders: Sequence[Path], options: YardstickOptions) -> dict:
     recipe = SPEECH.quick() if options.quick else SPEECH
     rec, corpora = load_corpora({folder.name: folder for folder in folders}, options.seed)
     prep = Prepared.of(rec, corpora, recipe.warmup)
-    trainings = itertools.count()
-    with threadpool_limits(1), tempfile.TemporaryDirectory(prefix="mmer-yardstick-cross-") as tmp:
 
-        def score(train: np.ndarray, tests: Sequence[np.ndarray]) -> list[dict[str, dict[str, float]]]:
-            i = next(trainings)
-            out = score_trained(prep, train, tests, recipe, options.seed, Path(tmp) / f"training{i}")
+    def score(trainings: Sequence[Training]) -> list[list[dict[str, dict[str, float]]]]:
+        results = _train_and_score(prep, trainings, recipe, options)
+        for (train, _), out in zip(trainings, results, strict=True):
             trained_on = ", ".join(
                 f"{c} {n}" for c, n in zip(*np.unique(corpora[train], return_counts=True), strict=True)
             )
             for j, fold in enumerate(out):
                 _print_fold(f"cross, trained on {trained_on} utterances, test {j + 1}/{len(out)}", fold)
-            return out
+        return results
 
-        return cross_section(rec.speakers, corpora, options.folds or DEFAULT_FOLDS, options.seed, score)
+    return cross_section(rec.speakers, corpora, options.folds or DEFAULT_FOLDS, options.seed, score)
 
 
 def score_bundle(bundle_dir: Path, folder: Path, public_key: Path | None = None, seed: int = 7) -> Scored:
