@@ -12,7 +12,9 @@ on all of them (its test people never), beside the references trained on the sam
 Folds run in --workers processes at once (default: one per core), each single-threaded (BLAS through
 threadpoolctl, OpenMP, TensorFlow): a fold's small models gain nothing from more threads, and on a shared
 machine multi-threaded OpenBLAS made small SVMs many times slower. The figures do not depend on --workers.
-"seconds" is the whole run's wall time, each set's and cross corpus section's too ("cross_seconds").
+"seconds" is the whole run's wall time, each set's and the cross section's too ("cross_seconds"); beside
+each, "cpu_seconds": CPU time of this process, its children and its workers' jobs (on a shared machine wall
+time also counts others' load).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from pathlib import Path
 
 from trainer.yardstick import KINDS
 from trainer.yardstick.options import YardstickOptions
-from trainer.yardstick.workers import default_workers
+from trainer.yardstick.workers import cpu_seconds, default_workers
 
 
 def parse_data(spec: str) -> tuple[str, Path]:
@@ -44,26 +46,31 @@ def parse_data(spec: str) -> tuple[str, Path]:
 def run(data: list[tuple[str, Path]], options: YardstickOptions) -> dict:
     """Every set's entry, keyed by folder name; with two or more folders of a kind whose module measures
     across corpora (`cross`), a `cross` entry per folder; and the seconds it all took."""
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), cpu_seconds()
     sets: dict[str, dict] = {}
     for kind, folder in data:
         name = folder.name
         if name in sets:
             raise ValueError(f"two --data folders are both named {name!r}")
-        set_started = time.monotonic()
+        set_started, set_cpu = time.monotonic(), cpu_seconds()
         sets[name] = importlib.import_module(KINDS[kind]).yardstick(folder, options)
         sets[name]["seconds"] = round(time.monotonic() - set_started, 1)
+        sets[name]["cpu_seconds"] = round(cpu_seconds() - set_cpu, 1)
     result: dict = {"seconds": 0.0, "sets": sets}
     for kind in dict.fromkeys(kind for kind, _ in data):
         folders = [folder for k, folder in data if k == kind]
         module = importlib.import_module(KINDS[kind])
         if len(folders) >= 2 and hasattr(module, "cross"):
-            cross_started = time.monotonic()
+            cross_started, cross_cpu = time.monotonic(), cpu_seconds()
             result.setdefault("cross", {}).update(module.cross(folders, options))
             result["cross_seconds"] = round(
                 result.get("cross_seconds", 0.0) + time.monotonic() - cross_started, 1
             )
+            result["cross_cpu_seconds"] = round(
+                result.get("cross_cpu_seconds", 0.0) + cpu_seconds() - cross_cpu, 1
+            )
     result["seconds"] = round(time.monotonic() - started, 1)
+    result["cpu_seconds"] = round(cpu_seconds() - cpu_started, 1)
     return result
 
 
@@ -131,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")
     print("\n".join(summary_lines(result)))
-    print(f"written to {args.json} in {result['seconds']:.0f} s")
+    print(f"written to {args.json} in {result['seconds']:.0f} s ({result['cpu_seconds']:.0f} CPU seconds)")
     return 0
 
 

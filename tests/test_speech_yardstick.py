@@ -60,7 +60,7 @@ def test_bench_quick_run_writes_the_yardstick_layout(corpus: Path, tmp_path: Pat
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(out.read_text())
-    assert set(result) == {"seconds", "sets"} and list(result["sets"]) == ["tiny-ravdess"]
+    assert set(result) == {"seconds", "cpu_seconds", "sets"} and list(result["sets"]) == ["tiny-ravdess"]
     check_entry(result["sets"]["tiny-ravdess"], 2, ACTORS, ACTORS * 4 * PER_CLASS)
     assert "tiny-ravdess (2 folds by person" in proc.stdout
 
@@ -87,7 +87,11 @@ def test_two_corpora_get_a_cross_section_beside_their_own_sets(corpus: Path, tmp
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(out.read_text())
-    assert set(result) == {"seconds", "sets", "cross", "cross_seconds"} and result["cross_seconds"] > 0
+    assert set(result) == {"seconds", "cpu_seconds", "sets", "cross", "cross_seconds", "cross_cpu_seconds"}
+    assert (
+        0 < result["cross_seconds"] < result["seconds"]
+        and 0 < result["cross_cpu_seconds"] < result["cpu_seconds"]
+    )
     check_entry(result["sets"]["tiny-ravdess"], 2, ACTORS, ACTORS * 4 * PER_CLASS)
     check_entry(result["sets"]["tiny-crema"], 2, 3, 3 * 4 * 3)
     assert set(result["cross"]) == {"tiny-ravdess", "tiny-crema"}
@@ -212,3 +216,21 @@ def test_evaluate_scores_a_trained_bundle_as_the_edge_would(corpus: Path, tmp_pa
 def test_evaluate_refuses_bad_arguments(extra: list[str], message: str, tmp_path: Path) -> None:
     proc = run(["mmer", "trainer", "evaluate", "--bundle", str(tmp_path), *extra], tmp_path)
     assert proc.returncode == 2 and message in proc.stderr
+
+
+def test_bench_refuses_no_workers(tmp_path: Path) -> None:
+    proc = run(
+        [
+            "-m",
+            "bench.realdata",
+            "--json",
+            str(tmp_path / "x.json"),
+            "--data",
+            f"speech:{tmp_path}",
+            "--workers",
+            "0",
+        ],
+        tmp_path,
+    )
+    assert proc.returncode == 2 and "--workers: at least 1, got 0" in proc.stderr
+    assert not (tmp_path / "x.json").exists()

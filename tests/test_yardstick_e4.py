@@ -99,9 +99,10 @@ def test_score_bundle_refuses_a_bundle_of_another_modality(tmp_path: Path) -> No
 @pytest.mark.slow
 def test_folds_in_two_worker_processes_give_the_figures_of_one_process(e4_set: Path) -> None:
     """Folds run in spawned single-threaded workers (trainer.yardstick.workers), each seeding its own
-    trainings: the same entry, fold by fold, as every fold run in this process one after another."""
-    inline = yardstick(e4_set, YardstickOptions(folds=2, quick=True, workers=1))
-    spread = yardstick(e4_set, YardstickOptions(folds=2, quick=True, workers=2))
+    trainings: two workers, each fold in a fresh process, give the same entry fold by fold as one worker
+    that runs the folds one after another."""
+    one = yardstick(e4_set, YardstickOptions(folds=2, quick=True, workers=1))
+    two = yardstick(e4_set, YardstickOptions(folds=2, quick=True, workers=2))
     for name in ("deployed_int8", "deployed_fp32", "deployed_int8_beats_only", "majority"):
-        assert spread[name]["per_fold"] == inline[name]["per_fold"], name
-    assert spread["references"] == inline["references"]
+        assert two[name]["per_fold"] == one[name]["per_fold"], name
+    assert two["references"] == one["references"]
