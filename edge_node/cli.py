@@ -34,7 +34,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--source",
         default="synthetic",
-        help="synthetic[:SEED] | replay:PATH (.npz, E4 session folder, speech wav folder, DEAP sNN.dat, WESAD S<n>.pkl, "
+        help="synthetic[:SEED] | replay:PATH (.npz, sensor recording folder, E4 session folder, speech wav folder, DEAP sNN.dat, WESAD S<n>.pkl, "
         "FER2013 .csv) | lsl:NAME (live LSL streams named NAME)",
     )
     parser.add_argument(
