@@ -24,7 +24,6 @@ import numpy as np
 
 from edge_node.inference import load_runner
 from edge_node.models import ModelSlot
-from edge_node.recording import write_recording
 from edge_node.spool import Spool
 from edge_node.streamer import MAX_BATCH
 from mmer.v1 import ingest_pb2
@@ -34,6 +33,7 @@ from mmer_core.preprocess import preprocess
 from mmer_core.preprocess.face_finder import NoFace
 from mmer_core.preprocess.face_tracker import FaceTracker
 from mmer_core.synthetic import Session, SessionConfig, stream_windows
+from testkit.recordings import render_synthetic_recording
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE_SEED = 5
@@ -144,28 +144,11 @@ def proc_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def render_recording(folder: Path, seed: int, seconds: float) -> Path:
-    """A synthetic session's sensor streams as a recording folder, rendered before the node starts: the node
-    then reads them as a device's drivers deliver them, and the cost of drawing faces and synthesising audio
-    (the bench's, not a device's) stays out of its figure."""
-    session = Session(SessionConfig("s1", seed, duration_s=seconds))
-    grid = np.arange(0.0, seconds, 0.2)
-    names = np.array([session.label_at(t) for t in grid])
-    change = np.r_[True, names[1:] != names[:-1]]
-    return write_recording(
-        folder,
-        eeg=session.samples("eeg", 0.0, seconds).T,
-        speech=session.samples("speech", 0.0, seconds),
-        image=session.frames(0.0, seconds)[1],
-        wrist=session.wrist(0.0, seconds),
-        labels=(grid[change], names[change]),
-    )
-
-
 async def bench_realtime(models: Path, workdir: Path, seconds: float, warmup: float) -> dict:
     from testkit.edge_servicer import EdgeTestServer
 
-    recording = render_recording(workdir / "recording", SOURCE_SEED, warmup + seconds + 5)
+    # rendered before the node starts: drawing faces and synthesising audio is the bench's cost, not a device's
+    recording = render_synthetic_recording(workdir / "recording", SOURCE_SEED, warmup + seconds + 5)
     srv = EdgeTestServer()
     await srv.start()
     cmd = [

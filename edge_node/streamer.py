@@ -95,13 +95,20 @@ class Streamer:
         self.stats = StreamStats()
         self.connected = asyncio.Event()
         self._wake = asyncio.Event()
+        self._wake_pending = False  # a wake-up is scheduled on the loop and has not run yet
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop = asyncio.Event()
 
     def wake(self) -> None:
-        """Thread-safe: new frames are in the spool."""
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._wake.set)
+        """Thread-safe: new frames are in the spool. One wake-up at a time is scheduled on the loop: frames
+        spooled before it runs are seen by it, and each call_soon_threadsafe wakes the loop through a pipe."""
+        if self._loop is not None and not self._wake_pending:
+            self._wake_pending = True
+            self._loop.call_soon_threadsafe(self._woken)
+
+    def _woken(self) -> None:
+        self._wake_pending = False  # first: a frame spooled from now on schedules a wake-up of its own
+        self._wake.set()
 
     def stop(self) -> None:
         self._stop.set()
