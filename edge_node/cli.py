@@ -70,6 +70,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "and at least every second: power loss loses no frame the coordinator has seen), never (OS "
         "write-back: power loss may lose frames and reuse their seqs); a process crash loses nothing under any",
     )
+    parser.add_argument(
+        "--batch-interval-ms",
+        type=float,
+        default=500.0,
+        help="a batch of scores that is not full goes out at least this long after the previous one (0: each "
+        "frame at once when nothing is in flight); one spool fsync and one gRPC write per batch",
+    )
     parser.add_argument("--queue-max", type=int, default=64, help="inference queue bound (windows)")
     parser.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads per session")
     parser.set_defaults(run=run)
