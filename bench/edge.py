@@ -119,6 +119,13 @@ def bench_modalities(models: Path, repeats: int) -> dict:
             "overhead_ratio": round(float(np.median(node) / np.median(bare)), 4),
             "windows": len(xs),
             "windows_no_face": no_face,
+            "model": {
+                "version": runner.version,
+                "file": runner.manifest.files[0].name,
+                "bytes": runner.manifest.files[0].size,
+                "quantization": runner.manifest.quantization.method,
+                "training_data": runner.manifest.training_data,
+            },
         }
         if m == "image":
             out[m]["face_search"] = {**vars(faces.counts), "full_frame_ms_p50": full_frame_ms(windows[m])}
@@ -242,7 +249,7 @@ def bench_spool(workdir: Path, n: int = 100_000) -> dict:
     sp.close()
     by_sync = {
         sync: spool_rate(workdir / f"spool-{sync}", payload, frames, sync)
-        for sync, frames in (("batch", n), ("never", n), ("always", 500))
+        for sync, frames in (("batch", n), ("never", n), ("always", min(n, 500)))
     }
     return {
         "frames_per_s": by_sync["batch"],
@@ -281,6 +288,7 @@ def main() -> int:
     ap.add_argument("--models", type=Path, help="bundle directory (DIR/<modality>, DIR/trainer.pub)")
     ap.add_argument("--repeats", type=int, default=200, help="windows per modality")
     ap.add_argument("--realtime-seconds", type=float, default=20.0)
+    ap.add_argument("--spool-frames", type=int, default=100_000, help="frames of the spool throughput runs")
     ap.add_argument(
         "--warmup-seconds",
         type=float,
@@ -294,10 +302,12 @@ def main() -> int:
         with threadpool_limits(1):  # single-threaded BLAS in this process, as the node runs it
             modalities = bench_modalities(models, args.repeats)
         result = {
-            "models": str(args.models) if args.models else "generated tiny linear models",
+            "models": f"the signed bundles in {args.models}"
+            if args.models
+            else "generated tiny linear models",
             "budget": BUDGET,
             "modalities": modalities,
-            "spool": bench_spool(work),
+            "spool": bench_spool(work, args.spool_frames),
             "realtime": asyncio.run(bench_realtime(models, work, args.realtime_seconds, args.warmup_seconds)),
         }
         realtime, worst = result["realtime"], max(m["overhead_ratio"] for m in modalities.values())
