@@ -6,8 +6,9 @@ against `mmer coordinator` (--workers processes on one port), with a subscriber 
 after a --warmup-seconds warm-up; with it, as added_latency_ms_p99_with_warmup);
 (2) peak: the same devices unpaced for --peak-seconds against the coordinator and (3) against a bare
 grpc.aio sink that only acks, under the same generator processes in the same run; ratio = (2) / (3);
-between (2) and (3), the subscriber's capacity: one mmer_client subscriber of all subjects while every
-frame closes a fusion window (see subscriber_capacity).
+between (2) and (3), one mmer_client subscriber of all subjects while every frame closes a fusion window
+(see subscriber_phase): at --subscriber-rate emotions/s (does it keep up, and how late), then unpaced (how
+many it can take).
 The generators share the machine's cores with the server they load: on a small machine both figures
 are bounded by that, and by whatever else runs (loadavg_start says how busy the machine was).
 
@@ -70,7 +71,8 @@ async def bench(args: argparse.Namespace) -> dict:
             run_load, target, args.devices, args.peak_seconds, False, args.procs, "pk"
         )
         coordinator_cpu_s = cpu_seconds(coordinator.pid) - cpu_start
-        capacity = await subscriber_capacity(target, args)
+        subscriber_paced = await subscriber_phase(target, args, "sb", args.subscriber_rate)
+        subscriber_peak = await subscriber_phase(target, args, "sp", None)
         stop_processes([coordinator])  # the sink gets the cores the coordinator had
         sink = await asyncio.to_thread(Sink)
         try:
@@ -123,9 +125,11 @@ async def bench(args: argparse.Namespace) -> dict:
             "coordinator": 1e6 * coordinator_cpu_s / max(peak["acked"], 1),
             "sink": 1e6 * sink_cpu_s / max(sink_run["acked"], 1),
         },
-        # one subscriber of all subjects (mmer_client) while fusion publishes as fast as frames come:
+        # one subscriber of all subjects (mmer_client), fusion publishing at --subscriber-rate emotions/s:
         # emotions received per second, and publish -> receive
-        "subscriber": capacity,
+        "subscriber": subscriber_paced,
+        # the same, publishing as fast as frames come (unpaced): what it takes at most, and how late then
+        "subscriber_peak": subscriber_peak,
         # the subscriber of the real-time phase, which gets what real time offers
         "subscriber_realtime": {
             "emotions_per_s": sum(windows.values()) / args.seconds,
@@ -134,27 +138,37 @@ async def bench(args: argparse.Namespace) -> dict:
     }
 
 
-async def subscriber_capacity(target: str, args: argparse.Namespace) -> dict:
-    """One mmer_client subscriber of all subjects while the devices send one modality unpaced with window
-    ends on their own schedule (an hour back): every frame closes a fusion window, so emotions are published
-    as fast as the coordinator ingests. Received per second over the phase (until the last arrived) and
-    publish -> receive percentiles."""
+async def subscriber_phase(target: str, args: argparse.Namespace, prefix: str, rate: float | None) -> dict:
+    """One mmer_client subscriber of all subjects while the devices send one modality with window ends on a
+    schedule of their own (an hour back), one window apart: every frame closes a fusion window. Paced, the
+    devices together send `rate` frames a second, so fusion publishes `rate` emotions a second; unpaced
+    (rate None), as fast as the coordinator ingests. Received per second (first to last) and publish ->
+    receive percentiles."""
     subscriber = ClientSubscriber(target)
     await asyncio.sleep(3)  # the subscriber process starts and pins the stream's end
-    started_ns = time.time_ns()
-    virtual_from_ns = started_ns - 3600 * 10**9
+    virtual_from_ns = time.time_ns() - 3600 * 10**9
+    per_device = rate / args.devices if rate else 1.0
     load = Load(
-        target, args.devices, args.subscriber_seconds, False, args.procs, "sb", {"hr": 1.0}, virtual_from_ns
+        target,
+        args.devices,
+        args.subscriber_seconds,
+        rate is not None,
+        args.procs,
+        prefix,
+        {"hr": per_device},
+        virtual_from_ns,
     )
     sent = await asyncio.to_thread(load.result)
     await asyncio.sleep(2)  # the last windows, and the stream to the subscriber
     out = await asyncio.to_thread(subscriber.result)
     # this phase's subjects only: an earlier phase's last windows may still be published meanwhile
-    mine = [i for i, subject in enumerate(out["subjects"]) if subject.startswith("sb-")]
+    mine = [i for i, subject in enumerate(out["subjects"]) if subject.startswith(f"{prefix}-")]
     received, latency = [out["received"][i] for i in mine], [out["latency_ms"][i] for i in mine]
-    elapsed_s = (max(received) - started_ns) / 1e9 if received else float("nan")
+    # from the first emotion received to the last: the generators' own start-up is not the subscriber's
+    elapsed_s = (max(received) - min(received)) / 1e9 if len(received) > 1 else float("nan")
     return {
-        "emotions_per_s": len(received) / elapsed_s if received else 0.0,
+        "rate_asked": rate,
+        "emotions_per_s": (len(received) - 1) / elapsed_s if len(received) > 1 else 0.0,
         "p50_ms": pct(latency, 50),
         "p99_ms": pct(latency, 99),
         "emotions": len(received),
@@ -182,7 +196,10 @@ def main() -> int:
         help="redis-cluster: a three-node Redis Cluster on loopback",
     )
     parser.add_argument(
-        "--subscriber-seconds", type=float, default=10, help="the subscriber capacity phase (one modality)"
+        "--subscriber-seconds", type=float, default=10, help="each subscriber phase (one modality)"
+    )
+    parser.add_argument(
+        "--subscriber-rate", type=float, default=5000, help="fused emotions/s of the paced subscriber phase"
     )
     parser.add_argument("--workers", type=int, default=1, help="coordinator processes (SO_REUSEPORT)")
     parser.add_argument("--procs", type=int, default=2, help="load-generator processes")

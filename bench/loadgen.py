@@ -99,9 +99,10 @@ async def _stream(
     Paced, it batches as the edge node does: a frame goes out when its window ends if no batch is in
     flight, and frames that come due meanwhile go together as soon as the ack returns. Unpaced, each batch
     takes as many frames as the stream has (device, modality) pairs in due order, so the modality mix is the
-    real-time one, time-compressed, with up to PEAK_IN_FLIGHT batches in flight. With `virtual_from_ns`
-    (unpaced), window ends follow each device's schedule from that time on rather than the wall clock, so
-    fusion windows close as fast as frames arrive: a fused emotion per frame with one modality."""
+    real-time one, time-compressed, with up to PEAK_IN_FLIGHT batches in flight. With `virtual_from_ns`,
+    window ends follow a schedule of their own from that time on rather than the wall clock, one second
+    apart from a (device, modality)'s frame to its next, so with one modality every frame closes a fusion
+    window: a fused emotion per frame, as fast as frames arrive (unpaced) or at the rate asked (paced)."""
     # Its own connection, as a gateway of devices has: grpc would otherwise put every stream of this process
     # on one TCP connection, and coordinator workers sharing a port (SO_REUSEPORT) get connections, not streams.
     async with grpc.aio.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)]) as ch:
@@ -133,7 +134,7 @@ async def _stream(
                 t, device, modality = due[0]
                 seqs[(device, modality)] += 1
                 if virtual_from_ns:
-                    end = virtual_from_ns + int((t - start) * 1e9)
+                    end = virtual_from_ns + int((t - start) * rates[modality] * 1e9)
                 else:
                     end = now - int((now_m - t) * 1e9) if paced else now
                 frames.append(make_frame(device, modality, seqs[(device, modality)], end, now))

@@ -193,7 +193,8 @@ class Registry:
         return registry_pb2.RollbackResponse(modality=modality, version=r.stable)
 
     async def observe(self, frame: ingest_pb2.ScoreFrame) -> None:
-        """Count a frame as evidence for its modality's canary; decide the trial when there is enough."""
+        """Count a frame as evidence for its modality's canary; decide the trial when there is enough. Never
+        raises: the caller has stored the frame, and a decision the store refused is taken on a later frame."""
         r = self.rollouts.get(frame.modality)
         trial = self.trials.get(frame.modality)
         if r is None or trial is None or not r.canary:
@@ -209,13 +210,16 @@ class Registry:
             return
         canary_mean = trial.canary_conf / trial.canary_frames
         stable_mean = trial.stable_conf / trial.stable_frames if trial.stable_frames else canary_mean
-        if canary_mean >= self.rule.min_confidence_ratio * stable_mean:
-            promoted = await self.promote(frame.modality, r.canary)
-            log.info("registry: %s v%d promoted automatically", frame.modality, promoted.version)
-        else:
-            await self.rollback(
-                frame.modality, 0, f"canary confidence {canary_mean:.2f} vs stable {stable_mean:.2f}"
-            )
+        try:  # the frames are stored already: a store outage postpones the decision to a later frame
+            if canary_mean >= self.rule.min_confidence_ratio * stable_mean:
+                promoted = await self.promote(frame.modality, r.canary)
+                log.info("registry: %s v%d promoted automatically", frame.modality, promoted.version)
+            else:
+                await self.rollback(
+                    frame.modality, 0, f"canary confidence {canary_mean:.2f} vs stable {stable_mean:.2f}"
+                )
+        except StoreError as exc:
+            log.warning("registry: deciding the %s canary: %s", frame.modality, exc)
 
     async def versions(self, modality: str) -> list[registry_pb2.ModelVersion]:
         out = []
@@ -266,15 +270,7 @@ class Registry:
         """Store the changed rollout, and only then make it this replica's (a store outage raises StoreError
         with memory unchanged, so memory and store never disagree); then tell watchers and replicas."""
         await self.store.put_rollout(modality, r.encode())
-        before = self.rollouts.get(modality)
-        self.rollouts[modality] = r
-        if not r.canary:
-            self.trials.pop(modality, None)
-        elif before is None or before.canary != r.canary:  # a new trial: evidence starts afresh
-            self.trials[modality] = Trial()
-        for w in list(self.watchers):
-            if modality in w.modalities:
-                self._notify(w, modality, rollback)
+        self._adopt(modality, r, rollback)
         try:  # stored already: a replica that misses this reloads every modality when its feed reconnects
             await self.store.announce_rollout(modality, rollback)
         except StoreError as exc:
@@ -286,17 +282,22 @@ class Registry:
             data = (await self.store.get_rollouts()).get(modality)
             if data is None:
                 return
-            before = self.rollouts.get(modality)
-            r = self.rollouts[modality] = Rollout.decode(data)
-            for m in await self.store.list_manifests(modality):
+            manifests = await self.store.list_manifests(modality)
+            for m in manifests:
                 self.manifests[(m.modality, m.version)] = m
-            if not r.canary:
-                self.trials.pop(modality, None)
-            elif before is None or before.canary != r.canary:  # a new trial: evidence starts afresh
-                self.trials[modality] = Trial()
-            for w in list(self.watchers):
-                if modality in w.modalities:
-                    self._notify(w, modality, rollback)
+            self._adopt(modality, Rollout.decode(data), rollback)
+
+    def _adopt(self, modality: str, r: Rollout, rollback: bool) -> None:
+        """Make a stored rollout this replica's: a new trial starts its evidence afresh; watchers hear of it."""
+        before = self.rollouts.get(modality)
+        self.rollouts[modality] = r
+        if not r.canary:
+            self.trials.pop(modality, None)
+        elif before is None or before.canary != r.canary:
+            self.trials[modality] = Trial()
+        for w in list(self.watchers):
+            if modality in w.modalities:
+                self._notify(w, modality, rollback)
 
     def _notify(self, w: Watcher, modality: str, rollback: bool) -> None:
         version = self.target(w.device_id, modality)

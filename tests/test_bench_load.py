@@ -37,7 +37,9 @@ def test_coordinator_bench_writes_every_field_of_the_issue(tmp_path: Path, store
         "--peak-seconds",
         "1",
         "--subscriber-seconds",
-        "1",
+        "2",
+        "--subscriber-rate",
+        "50",
         "--store",
         store,
         "--workers",
@@ -68,9 +70,13 @@ def test_coordinator_bench_writes_every_field_of_the_issue(tmp_path: Path, store
     assert 0 <= got["added_latency_ms_p50"] <= got["added_latency_ms_p99"]
     cpu = got["cpu_us_per_frame"]
     assert cpu["coordinator"] > 0 and cpu["sink"] > 0, cpu
-    capacity = got["subscriber"]  # every frame of that phase closes a fusion window: one emotion each
-    assert capacity["emotions"] == capacity["frames_acked"] > 0 and capacity["emotions_per_s"] > 0, capacity
-    assert 0 <= capacity["p50_ms"] <= capacity["p99_ms"], capacity
+    for phase in ("subscriber", "subscriber_peak"):  # every frame closes a fusion window: one emotion each
+        sub = got[phase]
+        assert sub["emotions"] == sub["frames_acked"] > 0 and sub["emotions_per_s"] > 0, (phase, sub)
+        assert 0 <= sub["p50_ms"] <= sub["p99_ms"], (phase, sub)
+    paced = got["subscriber"]  # 10 devices paced at 50 emotions/s in all, for 2 s
+    assert paced["rate_asked"] == 50 and 35 <= paced["emotions_per_s"] <= 65, paced
+    assert got["subscriber_peak"]["rate_asked"] is None
     assert got["subscriber_realtime"]["emotions_per_s"] > 0 and got["subscriber_realtime"]["p99_ms"] >= 0
     assert got["warmup_s"] == 1.5, "at most half the run"
     batch = got["frames_per_batch"]  # unpaced, a batch holds a frame of each of the 10 devices' 4 modalities

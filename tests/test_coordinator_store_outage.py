@@ -121,6 +121,18 @@ async def test_a_rollout_change_the_store_refused_leaves_the_replica_as_stored(s
     assert "hr" in registry.trials  # the canary's trial goes on
 
 
+async def test_a_canary_decision_the_store_refused_waits_for_a_later_frame(stopped_redis) -> None:
+    """Frames reach the registry after they are stored: an outage while a canary's trial is decided must not
+    fail them, and the trial stays open (same rollout, same evidence) to be decided when the store is back."""
+    _, _, app = stopped_redis
+    registry = app.registry
+    before = registry.rollouts["hr"].encode()
+    for seq in range(1, registry.rule.min_frames + 2):
+        await registry.observe(frame(seq, model_version=2))
+    assert registry.rollouts["hr"].encode() == before
+    assert registry.trials["hr"].canary_frames == registry.rule.min_frames + 1
+
+
 async def test_a_push_the_store_refused_leaves_no_trace_of_its_modality(stopped_redis) -> None:
     channel, priv, app = stopped_redis
     with pytest.raises(grpc.aio.AioRpcError) as failed:

@@ -14,8 +14,9 @@ import pytest
 from mmer_core import bundle
 from mmer_core.modalities import MODALITIES, SPECS
 from mmer_core.taxonomy import QUADRANTS
+from trainer.data import Dataset
 from trainer.evaluate import Evaluation
-from trainer.pipeline import choose
+from trainer.pipeline import ModalityRun, choose, fusion_report
 
 METHODS = ("max", "percentile", "max-percentile", "entropy")
 
@@ -106,3 +107,24 @@ def test_choice_is_best_efficiency_within_the_allowed_drop() -> None:
     assert choose(fp32, methods, 1.0) == "max", "entropy is smaller but drops 10 points"
     assert choose(fp32, methods, 20.0) == "entropy"
     assert choose(fp32, {"max": _ev(0.5, 1000), "percentile": _ev(0.6, 1000)}, 1.0) == "percentile"
+
+
+def _run(modality: str, t_end: np.ndarray, y: np.ndarray, probs: np.ndarray) -> ModalityRun:
+    test = Dataset(modality, np.zeros((len(y), 1)), y, np.full(len(y), "s1"), t_end, "generated")
+    return ModalityRun({}, test, probs, probs, y)
+
+
+def test_fusion_report_counts_an_instant_a_modality_misses_as_no_answer() -> None:
+    """Four instants (eeg's windows at 1-4 s), all class 0. eeg answers every one rightly; hr's windows end at
+    1, 2, 10 and 11 s, so it answers the first two instants only, rightly. hr scores 2/4 (not 4/4 as if a
+    missing score were a guess of class 0); fusion, which has eeg everywhere, scores 4/4."""
+    y = np.zeros(4, dtype=int)
+    right = np.tile([0.7, 0.1, 0.1, 0.1], (4, 1))
+    runs = {
+        "eeg": _run("eeg", np.arange(1.0, 5.0), y, right),
+        "hr": _run("hr", np.array([1.0, 2.0, 10.0, 11.0]), y, right),
+    }
+    report = fusion_report(runs)
+    assert report["single"] == {"eeg": 1.0, "hr": 0.5}
+    assert report["coverage"] == {"eeg": 1.0, "hr": 0.5}
+    assert report["accuracy"] == 1.0 and report["best_single_accuracy"] == 1.0

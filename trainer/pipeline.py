@@ -239,7 +239,9 @@ def align(runs: dict[str, ModalityRun], step_s: float = 1.0) -> tuple[dict[str, 
 
 
 def fusion_report(runs: dict[str, ModalityRun], strategy: str = DEFAULT_STRATEGY) -> dict:
-    """Fused accuracy on aligned test instants next to the best single modality, and with each left out."""
+    """Fused accuracy on aligned test instants next to the best single modality, and with each left out.
+    An instant a modality has no window for is an instant it gives no answer: wrong, for it and for fusion
+    alike (`coverage` says how often each modality answers)."""
     if len(runs) == 1:  # nothing to fuse: report the modality itself on its own test set
         ((m, run),) = runs.items()
         accuracy = round(float((run.test_probs.argmax(axis=1) == run.test.y).mean()), 4)
@@ -264,7 +266,8 @@ def fusion_report(runs: dict[str, ModalityRun], strategy: str = DEFAULT_STRATEGY
                 correct += int(fuse(present, how, weights).probs.argmax() == y[i])
         return correct / len(y)
 
-    single = {m: float(np.mean(np.nan_to_num(scores[m], nan=0.0).argmax(axis=1) == y)) for m in runs}
+    present = {m: ~np.isnan(scores[m]).any(axis=1) for m in runs}
+    single = {m: float(np.mean(present[m] & (np.nan_to_num(scores[m]).argmax(axis=1) == y))) for m in runs}
     names = list(runs)
     return {
         "strategy": strategy,
@@ -273,6 +276,7 @@ def fusion_report(runs: dict[str, ModalityRun], strategy: str = DEFAULT_STRATEGY
         "accuracy": round(fused_accuracy(names), 4),
         "best_single_accuracy": round(max(single.values()), 4),
         "single": {m: round(a, 4) for m, a in single.items()},
+        "coverage": {m: round(float(p.mean()), 4) for m, p in present.items()},
         "without": {m: round(fused_accuracy([n for n in names if n != m]), 4) for m in names}
         if len(names) > 1
         else {},
