@@ -18,7 +18,7 @@ segments and preprocesses exactly as on a device, and what it costs to produce t
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -140,14 +140,19 @@ def _load_wrist(folder: Path) -> WristData:
         raise ValueError(f"recording {folder}: hr: {exc}") from None
 
 
-def _labeller(folder: Path):
+def _labeller(folder: Path) -> Callable[[float], str | None]:
     """label_at(t): the recording's true label at time t, or None when it has no labels."""
-    if not (folder / "labels.npy").is_file():
+    present = [(folder / name).is_file() for name in ("label_times.npy", "labels.npy")]
+    if not any(present):
         return lambda t: None
+    if not all(present):
+        raise ValueError(f"recording {folder}: labels need both label_times.npy and labels.npy")
     times = np.load(folder / "label_times.npy", allow_pickle=False)
     names = np.load(folder / "labels.npy", allow_pickle=False)
-    if times.shape != names.shape:
+    if times.shape != names.shape or times.ndim != 1:
         raise ValueError(f"recording {folder}: label_times.npy and labels.npy differ in length")
+    if np.any(np.diff(times) < 0):
+        raise ValueError(f"recording {folder}: label_times.npy must be in ascending order")
 
     def label_at(t: float) -> str | None:
         i = int(np.searchsorted(times, t, side="right")) - 1
@@ -179,12 +184,16 @@ def replay_recording(folder: Path, modalities: Sequence[str]) -> Iterator[Window
 
 
 def _chunks(
-    modalities: Sequence[str], streams: dict[str, _Stream], wrist: WristData | None, label_at
+    modalities: Sequence[str],
+    streams: dict[str, _Stream],
+    wrist: WristData | None,
+    label_at: Callable[[float], str | None],
 ) -> Iterator[Window]:
     windowers = {m: Windower(SPECS[m]) for m in modalities}
     duration = max(
         [s.rows / SPECS[m].sample_rate_hz for m, s in streams.items()]
-        + ([float(wrist.beats[-1, 0])] if wrist is not None and len(wrist.beats) else [])
+        + ([float(wrist.beats[-1, 0])] if wrist is not None and len(wrist.beats) else []),
+        default=0.0,
     )
     read = dict.fromkeys(streams, 0)
     try:

@@ -55,6 +55,14 @@ def test_a_recording_without_labels_gives_unlabelled_windows(tmp_path):
     assert len(windows) == 5 and all(w.label is None for w in windows)
 
 
+def test_a_truncated_stream_replays_what_it_holds(tmp_path):
+    folder = write_recording(tmp_path / "rec", eeg=np.zeros((128 * 4, 14)))
+    raw = (folder / "eeg.npy").read_bytes()
+    (folder / "eeg.npy").write_bytes(raw[: len(raw) - 128 * 14 * 8])  # the last second never made it to disk
+    windows = list(open_source(f"replay:{folder}", ["eeg"], "s1", fast=True, seconds=None))
+    assert [w.t_end for w in windows] == pytest.approx([2.0, 2.5, 3.0])
+
+
 def save(folder, name, array):
     folder.mkdir(exist_ok=True)
     np.save(folder / name, array)
@@ -84,6 +92,20 @@ def save(folder, name, array):
             ),
             ["eeg"],
             "differ in length",
+        ),
+        (
+            lambda d: (save(d, "eeg.npy", np.zeros((256, 14))), save(d, "labels.npy", np.array(["calm"]))),
+            ["eeg"],
+            "labels need both",
+        ),
+        (
+            lambda d: (
+                save(d, "eeg.npy", np.zeros((256, 14))),
+                save(d, "labels.npy", np.array(["calm", "sad"])),
+                save(d, "label_times.npy", np.array([1.0, 0.0])),
+            ),
+            ["eeg"],
+            "label_times.npy must be in ascending order",
         ),
     ],
 )
