@@ -154,18 +154,29 @@ def edge_section(data: dict) -> str:
         f"Over {realtime['seconds']} s after a {realtime.get('warmup_seconds', '-')} s warm-up. "
         f"Source: {realtime.get('source', '-')}.",
         "",
-        "| modality | preprocess p50 / p99 (ms) | inference p50 / p99 (ms) | bare ORT p50 (ms) | overhead (×) "
-        "| windows |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| modality | model | preprocess p50 / p99 (ms) | inference p50 / p99 (ms) | bare ORT p50 (ms) "
+        "| overhead (×) | windows |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, m in mods.items():
         rows.append(
-            f"| {name} | {m['preprocess_ms_p50']} / {m['preprocess_ms_p99']} "
+            f"| {name} | {model_cell(m.get('model'))} | {m['preprocess_ms_p50']} / {m['preprocess_ms_p99']} "
             f"| {m['inference_ms_p50']} / {m['inference_ms_p99']} | {m['bare_ort_ms_p50']} "
             f"| {m['overhead_ratio']} | {m['windows']} |"
         )
     rest = {k: v for k, v in data.items() if k not in ("models", "modalities", "budget")}
+    rest["realtime"] = {k: v for k, v in realtime.items() if k != "source"}
     return "\n".join([*rows, "", generic_section(rest)])
+
+
+def model_cell(model: dict | None) -> str:
+    """A bundle's version, INT8 calibration, size and training data, or '-'."""
+    if not model:
+        return "-"
+    return (
+        f"v{model['version']}, {model['quantization']}, {model['bytes'] / 1024:.0f} KiB, "
+        f"training data: {model['training_data']}"
+    )
 
 
 def flat_rows(value: object, prefix: str = "") -> list[tuple[str, str]]:
