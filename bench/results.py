@@ -24,7 +24,7 @@ BEGIN, END = "<!-- realdata:begin (bench/results.py) -->", "<!-- realdata:end --
 COMMANDS = {
     "realdata": "python bench/realdata.py --json FILE --data KIND:PATH ...",
     "trainer": "python bench/trainer.py --json FILE",
-    "edge": "python bench/edge.py --json FILE",
+    "edge": "python -m bench.edge --json FILE --models DIR",
     "coordinator": "python bench/coordinator.py --devices 1000 --seconds 60 --store redis --json FILE",
     "faults": "python bench/faults.py --json FILE",
     "load": "python bench/load.py --json FILE",
@@ -132,6 +132,53 @@ def cross_table(cross: dict) -> str:
     return "\n".join(rows)
 
 
+def edge_section(data: dict) -> str:
+    """The node's budget (CPU, memory, inference overhead) beside what was measured, what the figure includes,
+    then the per-modality latencies and the rest of the run's figures."""
+    realtime = data["realtime"]
+    budget = data.get("budget", {})
+    mods = data["modalities"]
+    overhead = max(m["overhead_ratio"] for m in mods.values())
+    rows = [
+        f"Models: {data['models']}.",
+        "",
+        "| figure | measured | budget |",
+        "| --- | --- | --- |",
+        f"| CPU of one `mmer node`, all four modalities in real time, % of a core "
+        f"| {realtime['cpu_percent_of_core']} | ≤ {budget.get('cpu_percent_of_core', '-')} |",
+        f"| its memory, {realtime.get('rss_mb_how', 'max RSS while measured')} (MB) | {realtime['rss_mb']} "
+        f"| ≤ {budget.get('rss_mb', '-')} |",
+        f"| node inference path vs bare onnxruntime, worst modality (×) | {overhead} "
+        f"| ≤ {budget.get('overhead_ratio', '-')} |",
+        "",
+        f"Over {realtime['seconds']} s after a {realtime.get('warmup_seconds', '-')} s warm-up. "
+        f"Source: {realtime.get('source', '-')}.",
+        "",
+        "| modality | model | preprocess p50 / p99 (ms) | inference p50 / p99 (ms) | bare ORT p50 (ms) "
+        "| overhead (×) | windows |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, m in mods.items():
+        rows.append(
+            f"| {name} | {model_cell(m.get('model'))} | {m['preprocess_ms_p50']} / {m['preprocess_ms_p99']} "
+            f"| {m['inference_ms_p50']} / {m['inference_ms_p99']} | {m['bare_ort_ms_p50']} "
+            f"| {m['overhead_ratio']} | {m['windows']} |"
+        )
+    rest = {k: v for k, v in data.items() if k not in ("models", "modalities", "budget")}
+    rest["realtime"] = {k: v for k, v in realtime.items() if k != "source"}
+    return "\n".join([*rows, "", generic_section(rest)])
+
+
+def model_cell(model: dict | None) -> str:
+    """A bundle's version, INT8 calibration, size and training data, or '-'."""
+    if not model:
+        return "-"
+    return (
+        f"v{model['version']}, {model['quantization']}, {model['bytes'] / 1024:.0f} KiB, "
+        f"training data: {model['training_data']}"
+    )
+
+
 def flat_rows(value: object, prefix: str = "") -> list[tuple[str, str]]:
     """Every scalar of a JSON document as (dotted key, value); lists of scalars joined."""
     if isinstance(value, dict):
@@ -180,6 +227,8 @@ def render() -> tuple[str, str | None]:
                 "",
                 f"The whole run took {data['seconds'] / 60:.0f} min.",
             ]
+        elif name == "edge":
+            parts.append(edge_section(data))
         else:
             parts.append(generic_section(data))
     return "\n".join(parts) + "\n", block

@@ -9,12 +9,13 @@ asyncio loop runs the gRPC stream, clock sync, model watch and health.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -39,6 +40,10 @@ from mmer_core.preprocess.face_tracker import FaceTracker
 from mmer_core.windowing import Window
 
 log = logging.getLogger(__name__)
+
+# How often the idle inference lane looks whether the source has ended or the node is stopping: a window
+# wakes it at once, so this bounds only how long a stop waits, not the latency of a score.
+IDLE_CHECK_S = 0.5
 
 
 class UnusableWindow(Exception):
@@ -101,6 +106,7 @@ class Agent:
         self.source_done = threading.Event()
         self.stopping = threading.Event()
         self.inference_done = threading.Event()
+        self._on_inference_done: Callable[[], None] | None = None  # run() hears of the end without polling
         telemetry.observe(
             "mmer.edge.queue.depth", "windows waiting for inference", lambda: [(self.queue.qsize(), {})]
         )
@@ -144,7 +150,7 @@ class Agent:
         try:
             while True:
                 try:
-                    w, end_ns = self.queue.get(timeout=0.05)
+                    w, end_ns = self.queue.get(timeout=IDLE_CHECK_S)
                 except queue.Empty:
                     # stopping too: a live source (LSL) that went quiet may never yield again to see the flag
                     if self.source_done.is_set() or self.stopping.is_set():
@@ -153,6 +159,9 @@ class Agent:
                 self.score_window(w, end_ns)
         finally:
             self.inference_done.set()
+            if self._on_inference_done is not None:
+                with contextlib.suppress(RuntimeError):  # the loop is already closed: nobody waits
+                    self._on_inference_done()
 
     def score_window(self, w: Window, ended_ns: int) -> ingest_pb2.ScoreFrame | None:
         """Preprocess and score one window that ended at ended_ns (device wall clock); a bad window is logged
@@ -317,9 +326,10 @@ class Agent:
         started = time.monotonic()
         stream = asyncio.create_task(self.streamer.run())
         watch = asyncio.create_task(self.watch_models(channel)) if channel is not None else None
+        loop, finished = asyncio.get_running_loop(), asyncio.Event()
+        self._on_inference_done = functools.partial(loop.call_soon_threadsafe, finished.set)
         self.start_threads(windows)
-        while not self.inference_done.is_set():
-            await asyncio.sleep(0.05)
+        await finished.wait()
         await self.streamer.drain(drain_s)
         self.streamer.stop()
         if watch is not None:

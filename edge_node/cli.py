@@ -34,7 +34,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--source",
         default="synthetic",
-        help="synthetic[:SEED] | replay:PATH (.npz, E4 session folder, speech wav folder, DEAP sNN.dat, WESAD S<n>.pkl, "
+        help="synthetic[:SEED] | replay:PATH (.npz, sensor recording folder, E4 session folder, speech wav folder, DEAP sNN.dat, WESAD S<n>.pkl, "
         "FER2013 .csv) | lsl:NAME (live LSL streams named NAME)",
     )
     parser.add_argument(
@@ -69,6 +69,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="fsync policy of the spool: always (every frame, slow), batch (before each batch is sent, "
         "and at least every second: power loss loses no frame the coordinator has seen), never (OS "
         "write-back: power loss may lose frames and reuse their seqs); a process crash loses nothing under any",
+    )
+    parser.add_argument(
+        "--batch-interval-ms",
+        type=float,
+        default=500.0,
+        help="a batch of scores that is not full goes out at least this long after the previous one (0: each "
+        "frame at once when nothing is in flight); one spool fsync and one gRPC write per batch",
     )
     parser.add_argument("--queue-max", type=int, default=64, help="inference queue bound (windows)")
     parser.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads per session")

@@ -50,6 +50,8 @@ def load_slots(models: Path, modalities: list[str], public_key, providers: list[
 
 async def run_node(args: argparse.Namespace) -> int:
     modalities = parse_modalities(args.modalities)
+    if not 0.0 <= args.batch_interval_ms <= 10_000.0:
+        raise ValueError(f"--batch-interval-ms: must be within 0..10000, got {args.batch_interval_ms:g}")
     pub_path = args.trainer_pubkey or args.models / PUBLIC_KEY_FILE
     if not Path(pub_path).is_file():
         raise ValueError(f"--trainer-pubkey: no Ed25519 public key at {pub_path}")
@@ -69,7 +71,9 @@ async def run_node(args: argparse.Namespace) -> int:
     def channel():
         return make_channel(args.coordinator, *tls)
 
-    streamer = Streamer(channel, spool, clock, args.device_id, token=token)
+    streamer = Streamer(
+        channel, spool, clock, args.device_id, token=token, batch_interval_s=args.batch_interval_ms / 1000
+    )
     agent = Agent(
         args.device_id,
         args.subject,

@@ -1,4 +1,5 @@
-"""Recorded sessions as window streams: `.npz` recordings, Empatica E4 session folders, speech wav folders.
+"""Recorded sessions as window streams: `.npz` recordings, sensor recording folders, Empatica E4 session
+folders, speech wav folders.
 
 Every format goes through the same Windower as a live sensor (except .npz,
 which holds windows already), and windows come out in order of their end
@@ -7,6 +8,9 @@ time, lazily, so a long recording never sits in memory as windows.
 - `.npz`: per modality m, `m_data` (N, ...) raw windows (hr rows NaN-padded
   to equal length), `m_t_start`, `m_t_end` (N,) seconds and optionally
   `m_labels` (N,) strings.
+- Sensor recording folder (`eeg.npy`, `speech.npy`, `image.npy`, `hr_*.npy`:
+  edge_node.recording): any of the four modalities, read a chunk at a time
+  and windowed as a live sensor's data.
 - E4 session folder (BVP.csv and/or IBI.csv, optionally EDA.csv and TEMP.csv,
   as the E4 exports them): hr, read and windowed by mmer_core.e4 exactly as the
   trainer's loader and the e4 yardstick read it (beats from BVP, EDA and skin
@@ -33,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_node.recording import is_recording, replay_recording
 from mmer_core.formats import (
     DEAP_BASELINE_S,
     DEAP_MIDPOINT,
@@ -67,8 +72,10 @@ def open_replay(path: Path, modalities: Sequence[str]) -> Iterator[Window]:
     if not path.is_dir():
         raise ValueError(
             f"source replay:{path}: not an existing .npz recording, DEAP .dat, WESAD .pkl, FER2013 .csv "
-            "or dataset folder"
+            "or dataset or sensor recording folder"
         )
+    if is_recording(path):
+        return replay_recording(path, modalities)
     if (path / "BVP.csv").is_file() or (path / "IBI.csv").is_file():
         _only(path, modalities, "hr", "an Empatica E4 session")
         return replay_e4(path)
@@ -76,7 +83,8 @@ def open_replay(path: Path, modalities: Sequence[str]) -> Iterator[Window]:
         _only(path, modalities, "speech", "a speech wav folder")
         return replay_wav_folder(path)
     raise ValueError(
-        f"source replay:{path}: a folder must be an E4 session (BVP.csv or IBI.csv) or hold .wav files"
+        f"source replay:{path}: a folder must be a sensor recording (edge_node.recording), an E4 session "
+        "(BVP.csv or IBI.csv) or hold .wav files"
     )
 
 

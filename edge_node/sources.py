@@ -11,7 +11,6 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-from mmer_core.synthetic.session import Session, SessionConfig, stream_windows
 from mmer_core.windowing import Window
 
 
@@ -21,6 +20,8 @@ def open_source(
     """Windows from `synthetic[:SEED]`, `replay:PATH` or `lsl:NAME`; ValueError naming the source otherwise."""
     kind, _, arg = source.partition(":")
     if kind == "synthetic":
+        from mmer_core.synthetic.session import Session, SessionConfig, stream_windows  # a device has sensors
+
         seed = int(arg) if arg else 0
         session = Session(SessionConfig(subject_id=subject, seed=seed, duration_s=seconds or 24 * 3600.0))
         return stream_windows(session, modalities, realtime=not fast)

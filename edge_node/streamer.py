@@ -2,7 +2,10 @@
 
 A frame goes out alone when nothing is in flight; whatever piles up while a
 batch waits for its ack goes in the next one (up to 1024 frames), so light
-load has low latency and heavy load high throughput. On any stream error the
+load has low latency and heavy load high throughput. With a batch interval,
+a batch that is not full waits until that long after the previous one: a
+device streaming several modalities sends a few batches a second, each one
+spool fsync and one gRPC write, instead of one per frame. On any stream error the
 client backs off exponentially with full jitter, reconnects and resends every
 unacked frame from the spool (the coordinator de-duplicates by seq).
 """
@@ -81,6 +84,7 @@ class Streamer:
         backoff_cap_s: float = 2.0,  # service must be back within 5 s of a coordinator restart
         max_in_flight: int = 1,
         clock_interval_s: float = 30.0,
+        batch_interval_s: float = 0.0,
     ) -> None:
         self._factory = channel_factory
         self.spool = spool
@@ -92,16 +96,28 @@ class Streamer:
         self.backoff_cap_s = backoff_cap_s
         self.max_in_flight = max_in_flight
         self.clock_interval_s = clock_interval_s
+        if not 0.0 <= batch_interval_s <= 10.0:
+            raise ValueError(f"batch interval must be within 0..10 s, got {batch_interval_s}")
+        self.batch_interval_s = batch_interval_s
         self.stats = StreamStats()
         self.connected = asyncio.Event()
         self._wake = asyncio.Event()
+        self._wake_pending = False  # a wake-up is scheduled on the loop and has not run yet
+        self._pacing = False  # the stream waits out the batch interval, then reads the spool anyway
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop = asyncio.Event()
 
     def wake(self) -> None:
-        """Thread-safe: new frames are in the spool."""
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._wake.set)
+        """Thread-safe: new frames are in the spool. Each call_soon_threadsafe wakes the loop through a pipe,
+        so none is made while the stream waits out the batch interval (it reads the spool when that ends) and
+        one at a time otherwise (frames spooled before it runs are seen by it)."""
+        if self._loop is not None and not self._pacing and not self._wake_pending:
+            self._wake_pending = True
+            self._loop.call_soon_threadsafe(self._woken)
+
+    def _woken(self) -> None:
+        self._wake_pending = False  # first: a frame spooled from now on schedules a wake-up of its own
+        self._wake.set()
 
     def stop(self) -> None:
         self._stop.set()
@@ -179,6 +195,7 @@ class Streamer:
         batch_id = 0
         progressed = False
         acked_event = asyncio.Event()
+        last_batch = -float("inf")  # monotonic time the previous batch went out
 
         async def read_acks() -> None:
             nonlocal progressed
@@ -212,6 +229,15 @@ class Streamer:
                     for w in waits:
                         w.cancel()
                     continue
+                wait = last_batch + self.batch_interval_s - time.monotonic()
+                if len(rows) < MAX_BATCH and wait > 0:
+                    # frames spooled meanwhile join this batch; a stop or a dead stream is seen after it
+                    self._pacing = True
+                    try:
+                        await asyncio.wait([reader], timeout=wait)
+                    finally:
+                        self._pacing = False  # before the spool is read again: no frame is missed
+                    continue
                 if self.spool.uncommitted:
                     # the frames must be on disk before the coordinator can see their seqs (spool `batch` sync)
                     await asyncio.to_thread(self.spool.commit)
@@ -232,6 +258,7 @@ class Streamer:
                     if self.status_fn is not None:
                         batch.status.CopyFrom(self.status_fn())
                     in_flight[batch_id] = len(rows)
+                    last_batch = time.monotonic()
                     await call.write(batch)
                 self.stats.sent += len(rows)
                 self.stats.batches += 1

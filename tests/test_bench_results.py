@@ -106,3 +106,44 @@ def test_a_cross_section_is_rendered_per_corpus_and_training(tmp_path: Path) -> 
     assert "0.444 ± 0.010" in rows[("| b, 3 folds by person, 6 persons", "a", "**deployed int8**")]
     assert "0.394" in rows[("| b, 3 folds by person, 6 persons", "a", "svm")]
     assert not [r for r in rendered({"sets": {"a": one}}) if "trained on" in r]
+
+
+def test_the_edge_section_shows_each_figure_beside_its_budget_and_what_the_figure_includes(
+    tmp_path: Path,
+) -> None:
+    shutil.copytree(ROOT / "bench", tmp_path / "bench", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "README.md", tmp_path / "README.md")
+    modality = {
+        "preprocess_ms_p50": 1.5,
+        "preprocess_ms_p99": 3.25,
+        "inference_ms_p50": 0.125,
+        "inference_ms_p99": 0.5,
+        "bare_ort_ms_p50": 0.12,
+        "overhead_ratio": 1.0417,
+        "windows": 200,
+    }
+    edge = {
+        "models": "the signed bundles in models/",
+        "budget": {"cpu_percent_of_core": 5.0, "rss_mb": 150.0, "overhead_ratio": 1.1},
+        "modalities": {"eeg": modality, "image": {**modality, "overhead_ratio": 1.0625}},
+        "spool": {"frames_per_s": 12345},
+        "realtime": {
+            "source": "replay:DIR of a recording",
+            "cpu_percent_of_core": 4.12,
+            "rss_mb": 140.5,
+            "seconds": 60.0,
+            "warmup_seconds": 65.0,
+        },
+        "budget_met": True,
+    }
+    (tmp_path / "bench/published/edge.json").write_text(json.dumps(edge))
+    done = render(tmp_path)
+    assert done.returncode == 0, done.stderr
+    text = (tmp_path / "bench/RESULTS.md").read_text()
+    section = text.split("## edge", 1)[1].split("\n## ", 1)[0]
+    assert "| 4.12 | ≤ 5.0 |" in section and "| 140.5 | ≤ 150.0 |" in section
+    assert "| 1.0625 | ≤ 1.1 |" in section, "the worst modality's overhead stands against the budget"
+    assert "Source: replay:DIR of a recording." in section and "65.0 s warm-up" in section
+    assert "| image | - | 1.5 / 3.25 | 0.125 / 0.5 | 0.12 | 1.0625 | 200 |" in section
+    assert section.count("replay:DIR of a recording") == 1, "the source is said once"
+    assert "| `spool.frames_per_s` | 12345 |" in section and "| `budget_met` | True |" in section

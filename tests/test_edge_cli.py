@@ -106,6 +106,7 @@ async def test_health_probe_reports_serving(tmp_path):
         (("--source", "camera:0"), "camera:0"),
         (("--source", "replay:/nonexistent.npz"), "not an existing .npz"),
         (("--drop-policy", "keep-all"), "policy"),
+        (("--batch-interval-ms", "-5"), "--batch-interval-ms: must be within 0..10000"),
     ],
 )
 def test_bad_options_give_clear_errors(tmp_path, capsys, extra, message):

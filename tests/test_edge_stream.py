@@ -85,6 +85,48 @@ async def test_light_load_sends_each_frame_alone(server, tmp_path):
     assert server.store.batch_sizes == [1, 1, 1, 1, 1]
 
 
+async def test_a_batch_interval_gathers_frames_that_come_one_by_one(server, tmp_path):
+    spool = Spool(tmp_path)
+    st = streamer_for(server, spool, batch_interval_s=0.3)
+    task = asyncio.create_task(st.run())
+    started = time.monotonic()
+    for _ in range(24):  # a frame every 50 ms for 1.2 s, as a device's modalities produce them
+        put(spool, "eeg", 1)
+        st.wake()
+        await asyncio.sleep(0.05)
+    await st.drain(3.0)
+    st.stop()
+    await task
+    assert server.store.seqs("eeg") == list(range(1, 25)) and server.store.duplicates == 0
+    sizes = server.store.batch_sizes
+    assert sizes[0] == 1, "the first frame goes at once"
+    assert 4 <= len(sizes) <= 7 and sum(sizes) == 24, sizes  # ~1.3 s / 0.3 s, not one batch per frame
+    assert time.monotonic() - started < 2.5
+
+
+async def test_a_full_batch_does_not_wait_for_the_interval(server, tmp_path):
+    spool = Spool(tmp_path, max_frames=10_000)
+    st = streamer_for(server, spool, batch_interval_s=5.0)
+    task = asyncio.create_task(st.run())
+    put(spool, "eeg", 1)
+    st.wake()
+    await asyncio.sleep(0.3)
+    put(spool, "eeg", 3 * 1024)
+    st.wake()
+    started = time.monotonic()
+    while len(server.store.seqs("eeg")) < 1 + 3 * 1024 and time.monotonic() - started < 4.0:
+        await asyncio.sleep(0.02)
+    assert len(server.store.seqs("eeg")) == 1 + 3 * 1024, "full batches went out within the interval"
+    st.stop()
+    await task
+    assert server.store.batch_sizes[:4] == [1, 1024, 1024, 1024]
+
+
+def test_a_batch_interval_outside_0_to_10_s_is_refused(tmp_path):
+    with pytest.raises(ValueError, match=r"batch interval must be within 0\.\.10 s"):
+        Streamer(lambda: None, Spool(tmp_path), ClockEstimate(), "dev1", batch_interval_s=-1.0)
+
+
 async def test_server_killed_mid_stream_then_restarted_loses_nothing(server, tmp_path):
     spool = Spool(tmp_path)
     st = streamer_for(server, spool)

@@ -85,7 +85,7 @@ def choose(fp32: Evaluation, methods: dict[str, Evaluation], max_drop_pp: float)
 def run_modality(modality: str, dataset: data_mod.Dataset, options: PipelineOptions, log: Log) -> ModalityRun:
     """Train, export, quantize with every method, evaluate, choose and bundle one modality."""
     from trainer.augment import augmenter
-    from trainer.models import EARLY_STOPPING, build_model, fit
+    from trainer.models import EARLY_STOPPING, build_model, feature_mask, fit
 
     params: dict[str, float] = dict(options.extra_params)
     if options.wearer_baseline > 0 and dataset.x.ndim == 2:
@@ -106,13 +106,13 @@ def run_modality(modality: str, dataset: data_mod.Dataset, options: PipelineOpti
     log(
         f"[{modality}] {len(parts.train)} train / {len(parts.val)} val / {len(parts.test)} test windows ({parts.kind})"
     )
-    model = build_model(modality, k, parts.train.x, options.seed, options.widths, options.l2, options.clip)
-    log(f"[{modality}] training ({model.count_params()} weights, up to {options.epochs} epochs)")
-    weights = (
-        balanced_sample_weights(parts.train.y, data_mod.corpus_of(parts.train.subjects))
-        if options.class_weights == "balanced"
-        else None
+    corpora = data_mod.corpus_of(parts.train.subjects)
+    keep = feature_mask(modality, parts.train.x, parts.train.y, corpora)
+    model = build_model(
+        modality, k, parts.train.x, options.seed, options.widths, options.l2, options.clip, keep=keep
     )
+    log(f"[{modality}] training ({model.count_params()} weights, up to {options.epochs} epochs)")
+    weights = balanced_sample_weights(parts.train.y, corpora) if options.class_weights == "balanced" else None
     info = fit(
         model,
         parts.train.x,

@@ -4,7 +4,10 @@ the yardstick reports are the figures of what the pipeline ships.
 Chosen on RAVDESS folds by speaker (bench/realdata.py): utterance functionals taken relative to the
 speaker's running baseline beat absolute ones by several points, as voices differ more between people than
 one voice between emotions; ComParE's 6373 functionals beat eGeMAPS's 88 under the same model; class
-weights keep macro-F1 from paying for a corpus's dominant class.
+weights keep macro-F1 from paying for a corpus's dominant class. Only the quarter of the functionals whose
+emotion effect is strongest in the weakest training corpus is used (trainer.feature_selection): on RAVDESS and
+CREMA-D folds by speaker it raised CREMA-D's macro-F1 by several points and lessened what training on both
+corpora costs RAVDESS.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ class SpeechRecipe:
         return {
             "features": "openSMILE ComParE 2016 functionals per utterance (6373), utterances by WebRTC VAD",
             "normalisation": f"speaker's running baseline, first {self.warmup - 1} utterances unscored",
+            "features_used": "the quarter with the strongest emotion effect in the weakest training corpus",
             "model": f"L2-regularised linear softmax, loss balanced per corpus and class, {self.epochs} epochs, int8 (QDQ)",
         }
 
@@ -54,12 +58,12 @@ class SpeechRecipe:
         from trainer.balance import balanced_sample_weights
         from trainer.evaluate import evaluate_onnx
         from trainer.export import export_onnx
-        from trainer.models import EARLY_STOPPING, build_model, fit
+        from trainer.models import EARLY_STOPPING, build_model, feature_mask, fit
         from trainer.pipeline import choose
         from trainer.quantize import quantize
 
         k = len(QUADRANTS)
-        model = build_model("speech", k, x, seed)
+        model = build_model("speech", k, x, seed, keep=feature_mask("speech", x, y, corpora))
         fit(
             model,
             x,

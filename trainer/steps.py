@@ -32,11 +32,14 @@ def train_step(
     """Train and export the fp32 model of one modality; returns the ONNX path."""
     from trainer.augment import augmenter
     from trainer.export import export_onnx
-    from trainer.models import build_model, fit
+    from trainer.models import build_model, feature_mask, fit
 
     parts = data_mod.split(dataset, split, seed)
     work.mkdir(parents=True, exist_ok=True)
-    model = build_model(dataset.modality, len(dataset.taxonomy), parts.train.x, seed)
+    keep = feature_mask(
+        dataset.modality, parts.train.x, parts.train.y, data_mod.corpus_of(parts.train.subjects)
+    )
+    model = build_model(dataset.modality, len(dataset.taxonomy), parts.train.x, seed, keep=keep)
     log(
         f"[{dataset.modality}] training ({model.count_params()} weights) on {len(parts.train)} windows ({split})"
     )
