@@ -109,7 +109,8 @@ def cross_table(cross: dict) -> str:
     corpora only and on all of them (its test people never), beside the references trained on the same people."""
     rows = [
         "Across corpora: each corpus's people on its own folds, trained on the other corpora only or on all of "
-        "them (the corpus's test people never):",
+        "them (the corpus's test people never). Trained on all, fold i of every corpus is held out at once and "
+        "one model scores each corpus's fold i:",
         "",
         "| test people | trained on | classifier | accuracy | macro-F1 |",
         "| --- | --- | --- | --- | --- |",
