@@ -29,7 +29,7 @@ from trainer.yardstick.deployed import quick_or_full, score_onnx, train_deployed
 from trainer.yardstick.folds import fold_masks, person_folds, person_oracle
 from trainer.yardstick.options import YardstickOptions
 from trainer.yardstick.scored import Scored
-from trainer.yardstick.scores import majority_prediction, over_folds, scores
+from trainer.yardstick.scores import add_fold, majority_prediction, over_folds, scores
 
 UNIT = "window"
 DEFAULT_FOLDS = 8
@@ -114,13 +114,7 @@ def yardstick(folder: Path, options: YardstickOptions) -> dict:
     with tempfile.TemporaryDirectory(prefix="mmer-yardstick-deap-") as tmp:
         for i, test_subjects in enumerate(folds):
             fold = _fold(views, test_subjects, options, Path(tmp) / f"fold{i}")
-            for name, s in fold.items():
-                per_fold.setdefault(name, []).append(s)
-            print(
-                f"deap fold {i + 1}/{len(folds)} {','.join(map(str, test_subjects))}: "
-                + " ".join(f"{n} {s['accuracy']:.3f}/{s['macro_f1']:.3f}" for n, s in fold.items()),
-                flush=True,
-            )
+            add_fold(per_fold, fold, f"deap fold {i + 1}/{len(folds)} {','.join(map(str, test_subjects))}")
     counts = np.bincount(running.y, minlength=len(running.taxonomy))
     special = ("deployed_int8", "deployed_fp32", "majority")
     return {

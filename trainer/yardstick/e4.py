@@ -26,7 +26,7 @@ from trainer.yardstick.e4_windows import SessionWindows, labelled_sessions, sess
 from trainer.yardstick.folds import fold_masks, person_folds
 from trainer.yardstick.options import YardstickOptions
 from trainer.yardstick.scored import Scored
-from trainer.yardstick.scores import majority_prediction, over_folds, scores
+from trainer.yardstick.scores import add_fold, majority_prediction, over_folds, scores
 from trainer.yardstick.workers import run_jobs
 
 UNIT = "window"
@@ -158,13 +158,7 @@ def yardstick(folder: Path, options: YardstickOptions) -> dict:
         job = _Fold(rows, recipe, options, Path(tmp))
         results = run_jobs(job, list(enumerate(folds)), options.workers)
     for i, (test_persons, fold) in enumerate(zip(folds, results, strict=True)):
-        for name, s in fold.items():
-            per_fold.setdefault(name, []).append(s)
-        print(
-            f"e4 fold {i + 1}/{len(folds)} {','.join(map(str, test_persons))}: "
-            + " ".join(f"{n} {s['accuracy']:.3f}/{s['macro_f1']:.3f}" for n, s in fold.items()),
-            flush=True,
-        )
+        add_fold(per_fold, fold, f"e4 fold {i + 1}/{len(folds)} {','.join(map(str, test_persons))}")
     counts = np.bincount(rows.y[rows.scored], minlength=len(QUADRANTS))
     return {
         "unit": UNIT,

@@ -27,7 +27,7 @@ from trainer.yardstick.deployed import quick_or_full, score_onnx, train_deployed
 from trainer.yardstick.folds import fold_masks, person_folds
 from trainer.yardstick.options import YardstickOptions
 from trainer.yardstick.scored import Scored
-from trainer.yardstick.scores import majority_prediction, over_folds, scores
+from trainer.yardstick.scores import add_fold, majority_prediction, over_folds, scores
 
 UNIT = "frame"
 DEFAULT_FOLDS = 5
@@ -122,13 +122,7 @@ def yardstick(folder: Path, options: YardstickOptions) -> dict:
     with tempfile.TemporaryDirectory(prefix="mmer-yardstick-faces-") as tmp:
         for i, test_persons in enumerate(folds):
             fold = _fold(data, features, test_persons, options, Path(tmp) / f"fold{i}")
-            for name, s in fold.items():
-                per_fold.setdefault(name, []).append(s)
-            print(
-                f"faces fold {i + 1}/{len(folds)}: "
-                + " ".join(f"{n} {s['accuracy']:.3f}/{s['macro_f1']:.3f}" for n, s in fold.items()),
-                flush=True,
-            )
+            add_fold(per_fold, fold, f"faces fold {i + 1}/{len(folds)}")
     counts = np.bincount(data.y, minlength=len(data.taxonomy))
     return {
         "unit": UNIT,

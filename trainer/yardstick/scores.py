@@ -34,3 +34,20 @@ def over_folds(per_fold: Sequence[dict[str, float]]) -> dict:
     out["sd"] = {m: round(float(np.std([f[m] for f in per_fold])), 4) for m in metrics}
     out["per_fold"] = [{m: round(float(f[m]), 4) for m in metrics} for f in per_fold]
     return out
+
+
+def print_fold(what: str, fold: dict[str, dict[str, float]]) -> None:
+    """One line of progress: each classifier's accuracy / macro-F1 on the fold `what` names."""
+    print(
+        f"{what}: " + " ".join(f"{n} {s['accuracy']:.3f}/{s['macro_f1']:.3f}" for n, s in fold.items()),
+        flush=True,
+    )
+
+
+def add_fold(
+    per_fold: dict[str, list[dict[str, float]]], fold: dict[str, dict[str, float]], what: str
+) -> None:
+    """A fold's scores appended to each classifier's list (for over_folds), and printed as progress."""
+    for name, s in fold.items():
+        per_fold.setdefault(name, []).append(s)
+    print_fold(what, fold)

@@ -34,7 +34,7 @@ from trainer.yardstick.cross import Training, cross_section
 from trainer.yardstick.folds import fold_masks, person_folds, person_oracle
 from trainer.yardstick.options import YardstickOptions
 from trainer.yardstick.scored import Scored
-from trainer.yardstick.scores import majority_prediction, over_folds, scores
+from trainer.yardstick.scores import add_fold, majority_prediction, over_folds, print_fold, scores
 from trainer.yardstick.workers import run_jobs
 
 UNIT = "utterance"
@@ -211,14 +211,6 @@ def _eight_classes(rec: Recordings, reference: np.ndarray, scored: np.ndarray, f
     return {"svm-speaker-running": over_folds(per_fold), "published": PUBLISHED_8_CLASS}
 
 
-def _print_fold(what: str, fold: dict[str, dict[str, float]]) -> None:
-    print(
-        f"speech {what}: "
-        + " ".join(f"{n} {s['accuracy']:.3f}/{s['macro_f1']:.3f}" for n, s in fold.items()),
-        flush=True,
-    )
-
-
 def yardstick(folder: Path, options: YardstickOptions) -> dict:
     """Folds by speaker on a labelled speech folder: deployed int8 and fp32, references and majority."""
     recipe = SPEECH.quick() if options.quick else SPEECH
@@ -229,9 +221,7 @@ def yardstick(folder: Path, options: YardstickOptions) -> dict:
     results = _train_and_score(prep, [(train, [test]) for train, test in masks], recipe, options)
     per_fold: dict[str, list[dict[str, float]]] = {}
     for i, (test_speakers, (fold,)) in enumerate(zip(folds, results, strict=True)):
-        for name, s in fold.items():
-            per_fold.setdefault(name, []).append(s)
-        _print_fold(f"fold {i + 1}/{len(folds)} {','.join(map(str, test_speakers))}", fold)
+        add_fold(per_fold, fold, f"speech fold {i + 1}/{len(folds)} {','.join(map(str, test_speakers))}")
     with threadpool_limits(1):
         eight = None if options.quick else _eight_classes(rec, prep.reference, prep.scored, folds)
     references = {n: over_folds(f) for n, f in per_fold.items() if n.startswith("svm")}
@@ -270,7 +260,7 @@ def cross(folders: Sequence[Path], options: YardstickOptions) -> dict:
                 f"{c} {n}" for c, n in zip(*np.unique(corpora[train], return_counts=True), strict=True)
             )
             for j, fold in enumerate(out):
-                _print_fold(f"cross, trained on {trained_on} utterances, test {j + 1}/{len(out)}", fold)
+                print_fold(f"speech cross, trained on {trained_on} utterances, test {j + 1}/{len(out)}", fold)
         return results
 
     return cross_section(rec.speakers, corpora, options.folds or DEFAULT_FOLDS, options.seed, score)
