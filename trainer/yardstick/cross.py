@@ -27,25 +27,19 @@ TOP_LEVEL = ("majority", "deployed_int8", "deployed_fp32")
 
 def trainings(persons: np.ndarray, corpora: np.ndarray, n_folds: int, seed: int) -> list[Training]:
     """Per corpus (two or more needed) one training on the other corpora scoring each of its folds, then per
-    joint fold one training on everyone outside it scoring each corpus's fold of it, in `names` order."""
-    names = _names(corpora)
-    tests = _tests(persons, corpora, n_folds, seed)
-    out: list[Training] = [(corpora != corpus, tests[corpus]) for corpus in names]
-    for i in range(max(len(t) for t in tests.values())):
-        held_out = [tests[corpus][i] for corpus in names if i < len(tests[corpus])]
-        out.append((~np.logical_or.reduce(held_out), held_out))
-    return out
+    joint fold one training on everyone outside it scoring each corpus's fold of it, in corpus order."""
+    return _trainings(corpora, _tests(persons, corpora, n_folds, seed))
 
 
 def cross_section(persons: np.ndarray, corpora: np.ndarray, n_folds: int, seed: int, score: Score) -> dict:
     """Per corpus (two or more needed): `trained_on_others` and `trained_on_all`, each in a set entry's layout
     (majority, deployed_int8, deployed_fp32, references), over the corpus's folds by person."""
-    names = _names(corpora)
     tests = _tests(persons, corpora, n_folds, seed)
-    results = score(trainings(persons, corpora, n_folds, seed))
+    names = list(tests)
+    results = score(_trainings(corpora, tests))
     everything: dict[str, list] = {corpus: [] for corpus in names}
-    for i, per_test in enumerate(results[len(names) :]):
-        for corpus, fold in zip([c for c in names if i < len(tests[c])], per_test, strict=True):
+    for (present, _), per_test in zip(_joint_folds(tests), results[len(names) :], strict=True):
+        for corpus, fold in zip(present, per_test, strict=True):
             everything[corpus].append(fold)
     return {
         corpus: {
@@ -63,6 +57,21 @@ def _names(corpora: np.ndarray) -> list[str]:
     if len(names) < 2:
         raise ValueError(f"a cross section needs at least two corpora, got {names}")
     return names
+
+
+def _trainings(corpora: np.ndarray, tests: dict[str, list[np.ndarray]]) -> list[Training]:
+    out: list[Training] = [(corpora != corpus, folds) for corpus, folds in tests.items()]
+    return out + [(~np.logical_or.reduce(held_out), held_out) for _, held_out in _joint_folds(tests)]
+
+
+def _joint_folds(tests: dict[str, list[np.ndarray]]) -> list[tuple[list[str], list[np.ndarray]]]:
+    """Joint fold i: the corpora that have an i-th fold (one with fewer persons than folds has fewer), and
+    the test rows of those folds."""
+    out = []
+    for i in range(max(len(folds) for folds in tests.values())):
+        present = [corpus for corpus, folds in tests.items() if i < len(folds)]
+        out.append((present, [tests[corpus][i] for corpus in present]))
+    return out
 
 
 def _tests(persons: np.ndarray, corpora: np.ndarray, n_folds: int, seed: int) -> dict[str, list[np.ndarray]]:
