@@ -1,5 +1,5 @@
 """Feature selection for speech: the features whose emotion effect holds in every training corpus, shipped as
-zero scales inside the model's standardising layer."""
+zero scales inside the model's standardising layers."""
 
 from __future__ import annotations
 
@@ -56,19 +56,18 @@ def test_mismatched_or_empty_rows_are_refused() -> None:
 
 
 def test_a_dropped_feature_does_not_move_the_exported_model(tmp_path: Path) -> None:
-    """The mask rides in the ONNX graph: the edge feeds every feature, the dropped ones change nothing."""
+    """The choice rides in the ONNX graph as zero scales: the edge feeds every feature, the dropped ones
+    change nothing."""
     from trainer.export import export_onnx
-    from trainer.models import build_model, feature_mask, fit
+    from trainer.recipes import SPEECH
 
     rng = np.random.default_rng(1)
     x = rng.normal(size=(256, 6373)).astype(np.float32)
     y = np.tile(np.arange(4), 64)
     x[:, :40] += y[:, None]
-    keep = feature_mask("speech", x, y, np.zeros(len(y), str))
-    assert keep is not None and keep.sum() == round(0.25 * 6373) and keep[:40].all()
-    assert feature_mask("hr", x, y, np.zeros(len(y), str)) is None
-    model = build_model("speech", 4, x, seed=1, keep=keep)
-    fit(model, x, y, x[:64], y[:64], epochs=3, seed=1, log=lambda _: None, early_stopping=False)
+    keep = agreed_features(x, y, np.zeros(len(y), str), SPEECH.feature_share)
+    assert keep.sum() == round(0.25 * 6373) and keep[:40].all()
+    model = SPEECH.fit(x, y, np.zeros(len(y), str), seed=1, epochs=3)
     path = export_onnx(model, tmp_path / "speech.onnx", "functionals", x[:64])
     session = ort.InferenceSession(str(path))
     moved = x[:32].copy()
@@ -76,5 +75,3 @@ def test_a_dropped_feature_does_not_move_the_exported_model(tmp_path: Path) -> N
     before, after = (session.run(["probs"], {"functionals": v})[0] for v in (x[:32], moved))
     assert np.allclose(before, after, atol=1e-6)
     assert (before.argmax(1) == y[:32]).mean() > 0.9
-    with pytest.raises(ValueError, match="feature mask"):
-        build_model("speech", 4, x, seed=1, keep=keep[:-1])

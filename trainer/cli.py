@@ -238,6 +238,7 @@ def run_pipeline(args: argparse.Namespace) -> int:
         tflite=not args.no_tflite,
         class_weights=class_weights,
         wearer_baseline=baseline,
+        wearer_levels=kind_recipe.wearer_levels,
     )
     if folders and all(kind == "e4" for kind, _ in folders):
         options, loader = _wrist_recipe(args, options, load(folders, "hr"))

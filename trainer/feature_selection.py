@@ -5,7 +5,7 @@ an emotion, and corpora disagree on many of them (a feature that separates calm 
 not in another). Ranking features by their weakest per-corpus ANOVA F statistic (between-class over
 within-class variance of the class means) keeps the ones every corpus agrees carry emotion, computed on the
 training rows only. The choice ships inside the model: a dropped feature gets a zero scale in the model's
-standardising layer (trainer.models.build_model), so the edge feeds every feature as before.
+standardising layer (trainer.speech_model), so the edge feeds every feature as before.
 """
 
 from __future__ import annotations

@@ -12,23 +12,26 @@ from trainer.recipes import SPEECH
 @dataclass(frozen=True)
 class KindRecipe:
     """class_weights: "balanced" weighs the loss by inverse class frequency; wearer_baseline: calibration
-    windows of the per-wearer feature baseline (0: none); epochs: at most, early stopping decides."""
+    windows of the per-wearer feature baseline (0: none); wearer_levels: the model also takes the absolute
+    features after the relative ones; epochs: at most, early stopping decides (speech: all of them)."""
 
     class_weights: str = "none"
     wearer_baseline: int = 0
     epochs: int = 30
+    wearer_levels: bool = False
 
 
 # Face sets are rarely balanced (CK+: few fearful or sad); one picture at a time, no wearer baseline.
 # DEAP: the EEG features relative to the wearer's running baseline after one minute (30 windows of 2 s):
 # EEG levels differ far more between heads and electrode fits than between emotions.
 # Augmented face crops are new every epoch, so training goes on longer before validation loss stops falling.
-# Speech: trainer.recipes.SPEECH (utterance functionals relative to the speaker's running baseline, balanced,
-# a fixed number of epochs), measured by trainer/yardstick/speech.py.
+# Speech: trainer.recipes.SPEECH (utterance functionals relative to the speaker's running baseline and
+# absolute, per-corpus experts mixed by a corpus gate, a fixed number of epochs), measured by
+# trainer/yardstick/speech.py.
 RECIPES = {
     "faces": KindRecipe("balanced", 0, 80),
     "deap": KindRecipe("balanced", 30, 60),
-    "speech": KindRecipe("balanced", SPEECH.warmup, SPEECH.epochs),
+    "speech": KindRecipe("balanced", SPEECH.warmup, SPEECH.epochs, wearer_levels=True),
 }
 
 

@@ -16,15 +16,6 @@ from trainer.tf_setup import import_tf
 
 BATCH = 64
 STEPS_PER_EXECUTION = 32
-# speech: thousands of utterance functionals from tens of speakers; a strongly L2-regularised multinomial
-# logistic regression beat hidden layers (and the SVM references) on folds by speaker
-SPEECH_L2 = 3e-2
-# speech: the quarter of the functionals whose emotion effect is strongest in the weakest training corpus
-# (trainer.feature_selection); the rest mostly tell voices and studios apart
-SPEECH_FEATURE_SHARE = 0.25
-# Trained for a fixed number of epochs instead of stopping early on validation subjects: on speech, the
-# validation loss of a few held-out speakers stopped training at noise and cost ~10 points on folds by speaker.
-EARLY_STOPPING = {"hr": True, "eeg": True, "speech": False, "image": True}
 
 
 def build_model(
@@ -35,13 +26,11 @@ def build_model(
     widths: tuple[int, ...] | None = None,
     l2: float = 0.0,
     clip: float | None = None,
-    keep: np.ndarray | None = None,
 ):
     """The modality's architecture, standardising its input with x_train's mean and spread (then limited to
     +-clip standard deviations when clip is given, so one wild window cannot swing the model). Feature
     vectors go through dense layers of `widths` (the modality's default when None; empty: a multinomial logistic
-    regression), with an L2 penalty. `keep` (a boolean mask over features) zeroes the standardising scale of the
-    features left out (trainer.feature_selection), so the model takes the full input but sees only those kept."""
+    regression), with an L2 penalty. Speech has its own model (trainer.speech_model)."""
     import_tf(seed)
     import keras
     from keras import layers
@@ -52,18 +41,12 @@ def build_model(
     mean = x_train.mean(axis=axis)
     std = x_train.std(axis=axis)
     scale = np.where(std > 1e-6, 1.0 / np.maximum(std, 1e-6), 1.0)  # constant features pass through
-    if keep is not None:
-        if keep.shape != scale.shape:
-            raise ValueError(f"feature mask of shape {keep.shape} for features of shape {scale.shape}")
-        scale = np.where(keep, scale, 0.0)
     x = layers.Rescaling(
         scale=scale.astype("float32"), offset=(-mean * scale).astype("float32"), name="standardise"
     )(inputs)
     if clip is not None:  # clip(x, -c, c) = relu(x + c, max 2c) - c, in layers every exporter knows
         x = layers.ReLU(max_value=2 * clip)(layers.Rescaling(1.0, offset=clip)(x))
         x = layers.Rescaling(1.0, offset=-clip)(x)
-    if modality == "speech":
-        widths, l2 = (() if widths is None else widths), (l2 or SPEECH_L2)
     penalty = keras.regularizers.L2(l2) if l2 > 0 else None
     if len(spec.input_shape) == 1:
         # EEG band features of unseen people: a narrower, more dropped-out net generalised better (generated
@@ -98,15 +81,6 @@ def build_model(
     return model
 
 
-def feature_mask(modality: str, x: np.ndarray, y: np.ndarray, corpora: np.ndarray) -> np.ndarray | None:
-    """The features the modality's model may use, chosen on its training rows (None: all of them)."""
-    from trainer.feature_selection import agreed_features
-
-    if modality != "speech":
-        return None
-    return agreed_features(x, y, corpora, SPEECH_FEATURE_SHARE)
-
-
 def balanced_class_weights(y: np.ndarray) -> dict[int, float]:
     """Weights inversely proportional to class frequency (mean weight 1 per window), classes present only.
 
@@ -130,7 +104,6 @@ def fit(
     class_weight: dict[int, float] | None = None,
     sample_weight: np.ndarray | None = None,
     augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
-    early_stopping: bool = True,
 ) -> dict[str, float]:
     """Train with early stopping on validation loss, keeping the best weights; sample_weight weighs each
     training row's loss (trainer.balance); with `augment` (trainer.augment.augmenter) every batch is a fresh
@@ -156,7 +129,7 @@ def fit(
     stop = keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=patience, restore_best_weights=True, start_from_epoch=start
     )
-    callbacks = [stop, Progress()] if early_stopping else [Progress()]
+    callbacks = [stop, Progress()]
     if augment is None:
         history = model.fit(
             x_train,
@@ -174,7 +147,7 @@ def fit(
         history = model.fit(
             train, validation_data=(x_val, y_val), epochs=epochs, callbacks=callbacks, verbose=0
         )
-    best = int(np.argmin(history.history["val_loss"])) if early_stopping else len(history.history["loss"]) - 1
+    best = int(np.argmin(history.history["val_loss"]))
     return {
         "epochs": len(history.history["loss"]),
         "best_epoch": best + 1,

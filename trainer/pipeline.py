@@ -85,7 +85,7 @@ def choose(fp32: Evaluation, methods: dict[str, Evaluation], max_drop_pp: float)
 def run_modality(modality: str, dataset: data_mod.Dataset, options: PipelineOptions, log: Log) -> ModalityRun:
     """Train, export, quantize with every method, evaluate, choose and bundle one modality."""
     from trainer.augment import augmenter
-    from trainer.models import EARLY_STOPPING, build_model, feature_mask, fit
+    from trainer.models import build_model, fit
 
     params: dict[str, float] = dict(options.extra_params)
     if options.wearer_baseline > 0 and dataset.x.ndim == 2:
@@ -107,25 +107,34 @@ def run_modality(modality: str, dataset: data_mod.Dataset, options: PipelineOpti
         f"[{modality}] {len(parts.train)} train / {len(parts.val)} val / {len(parts.test)} test windows ({parts.kind})"
     )
     corpora = data_mod.corpus_of(parts.train.subjects)
-    keep = feature_mask(modality, parts.train.x, parts.train.y, corpora)
-    model = build_model(
-        modality, k, parts.train.x, options.seed, options.widths, options.l2, options.clip, keep=keep
-    )
-    log(f"[{modality}] training ({model.count_params()} weights, up to {options.epochs} epochs)")
-    weights = balanced_sample_weights(parts.train.y, corpora) if options.class_weights == "balanced" else None
-    info = fit(
-        model,
-        parts.train.x,
-        parts.train.y,
-        parts.val.x,
-        parts.val.y,
-        options.epochs,
-        options.seed,
-        log,
-        sample_weight=weights,
-        augment=augmenter(modality),
-        early_stopping=EARLY_STOPPING[modality],
-    )
+    if modality == "speech":
+        from trainer.recipes import SPEECH
+
+        model = SPEECH.fit(parts.train.x, parts.train.y, corpora, options.seed, options.epochs)
+        log(
+            f"[{modality}] trained ({model.count_params()} weights, {options.epochs} epochs, {SPEECH.describe()['model']})"
+        )
+        info = {"epochs": options.epochs}
+    else:
+        model = build_model(
+            modality, k, parts.train.x, options.seed, options.widths, options.l2, options.clip
+        )
+        log(f"[{modality}] training ({model.count_params()} weights, up to {options.epochs} epochs)")
+        weights = (
+            balanced_sample_weights(parts.train.y, corpora) if options.class_weights == "balanced" else None
+        )
+        info = fit(
+            model,
+            parts.train.x,
+            parts.train.y,
+            parts.val.x,
+            parts.val.y,
+            options.epochs,
+            options.seed,
+            log,
+            sample_weight=weights,
+            augment=augmenter(modality),
+        )
     work = options.out / "work" / modality
     fp32_path = export_onnx(model, work / "model.fp32.onnx", model.input.name, parts.test.x[:64])
     fp32 = evaluate_onnx(fp32_path, parts.test.x, parts.test.y, k)

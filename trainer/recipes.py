@@ -20,6 +20,9 @@ import numpy as np
 from mmer_core.modalities import get_spec
 from mmer_core.taxonomy import QUADRANTS
 
+# placeholder
+OWN_SHARE = 1.0
+
 
 @dataclass(frozen=True)
 class Trained:
@@ -33,11 +36,20 @@ class Trained:
 @dataclass(frozen=True)
 class SpeechRecipe:
     """warmup: utterances of a new speaker the baseline sees before the model scores (unscored);
-    epochs: training epochs, all of them (no early stopping: see trainer.models.EARLY_STOPPING);
+    epochs: training epochs, all of them (no early stopping: on speech, the validation loss of a few held-out
+    speakers stopped training at noise and cost ~10 points on folds by speaker);
+    own_share: the share of an expert's loss carried by its own corpus (trainer.speech_model);
+    feature_share: the share of the functionals each expert uses, those with the strongest emotion effect in
+    its corpus (trainer.feature_selection; the rest mostly tell voices and studios apart);
+    l2: the experts' L2 penalty (thousands of functionals from tens of speakers: a strongly regularised
+    linear model beat hidden layers and the SVM references on folds by speaker);
     methods: int8 calibrations tried, the one chosen as the pipeline chooses, on the training speakers."""
 
     warmup: int = 10
     epochs: int = 100
+    own_share: float = OWN_SHARE
+    feature_share: float = 0.25
+    l2: float = 3e-2
     methods: tuple[str, ...] = ("max", "percentile", "max-percentile", "entropy")
 
     def quick(self) -> SpeechRecipe:
@@ -47,35 +59,47 @@ class SpeechRecipe:
     def describe(self) -> dict:
         return {
             "features": "openSMILE ComParE 2016 functionals per utterance (6373), utterances by WebRTC VAD",
-            "normalisation": f"speaker's running baseline, first {self.warmup - 1} utterances unscored",
-            "features_used": "the quarter with the strongest emotion effect in the weakest training corpus",
-            "model": f"L2-regularised linear softmax, loss balanced per corpus and class, {self.epochs} epochs, int8 (QDQ)",
+            "normalisation": f"speaker's running baseline, first {self.warmup - 1} utterances unscored; "
+            "absolute functionals too",
+            "model": "one L2-regularised linear softmax expert per training corpus on the relative functionals "
+            f"(the {self.feature_share:.0%} with the strongest emotion effect in its corpus; its corpus "
+            f"{self.own_share:.0%} of its loss, classes balanced), mixed by a logistic-regression corpus gate "
+            f"on the signed-log absolute functionals, inside one graph; {self.epochs} epochs, int8 (QDQ)",
         }
 
+    def fit(self, x: np.ndarray, y: np.ndarray, corpora: np.ndarray, seed: int, epochs: int | None = None):
+        """The Keras model (trainer.speech_model) trained on rows of relative then absolute functionals (or
+        absolute ones only, without a wearer baseline), `corpora` naming each row's corpus."""
+        from trainer.models import BATCH, STEPS_PER_EXECUTION
+        from trainer.speech_model import train_speech_model
+
+        spec = get_spec("speech")
+        return train_speech_model(
+            x,
+            y,
+            corpora,
+            spec.input_shape[0],
+            self.epochs if epochs is None else epochs,
+            seed,
+            spec.input_name,
+            len(QUADRANTS),
+            self.own_share,
+            self.feature_share,
+            self.l2,
+            BATCH,
+            STEPS_PER_EXECUTION,
+        )
+
     def train(self, x: np.ndarray, y: np.ndarray, corpora: np.ndarray, work: Path, seed: int) -> Trained:
-        """Train on the training speakers' rows (already relative to their baselines), every corpus and every
-        class of it weighing the same (trainer.balance, as the pipeline weighs them); export, quantize."""
-        from trainer.balance import balanced_sample_weights
+        """Train on the training speakers' rows (relative to their baselines, then absolute), export,
+        quantize with each method and keep the one the pipeline would choose."""
         from trainer.evaluate import evaluate_onnx
         from trainer.export import export_onnx
-        from trainer.models import EARLY_STOPPING, build_model, feature_mask, fit
         from trainer.pipeline import choose
         from trainer.quantize import quantize
 
         k = len(QUADRANTS)
-        model = build_model("speech", k, x, seed, keep=feature_mask("speech", x, y, corpora))
-        fit(
-            model,
-            x,
-            y,
-            x[:64],
-            y[:64],
-            self.epochs,
-            seed,
-            lambda _: None,
-            sample_weight=balanced_sample_weights(y, corpora),
-            early_stopping=EARLY_STOPPING["speech"],
-        )
+        model = self.fit(x, y, corpora, seed)
         work.mkdir(parents=True, exist_ok=True)
         fp32 = export_onnx(model, work / "model.fp32.onnx", get_spec("speech").input_name, x[:64])
         reference = evaluate_onnx(fp32, x, y, k, latency_runs=1)

@@ -32,28 +32,32 @@ def train_step(
     """Train and export the fp32 model of one modality; returns the ONNX path."""
     from trainer.augment import augmenter
     from trainer.export import export_onnx
-    from trainer.models import build_model, feature_mask, fit
+    from trainer.models import build_model, fit
+    from trainer.recipes import SPEECH
 
     parts = data_mod.split(dataset, split, seed)
     work.mkdir(parents=True, exist_ok=True)
-    keep = feature_mask(
-        dataset.modality, parts.train.x, parts.train.y, data_mod.corpus_of(parts.train.subjects)
-    )
-    model = build_model(dataset.modality, len(dataset.taxonomy), parts.train.x, seed, keep=keep)
-    log(
-        f"[{dataset.modality}] training ({model.count_params()} weights) on {len(parts.train)} windows ({split})"
-    )
-    fit(
-        model,
-        parts.train.x,
-        parts.train.y,
-        parts.val.x,
-        parts.val.y,
-        epochs,
-        seed,
-        log,
-        augment=augmenter(dataset.modality),
-    )
+    if dataset.modality == "speech":
+        log(f"[speech] training on {len(parts.train)} utterances ({split})")
+        model = SPEECH.fit(
+            parts.train.x, parts.train.y, data_mod.corpus_of(parts.train.subjects), seed, epochs
+        )
+    else:
+        model = build_model(dataset.modality, len(dataset.taxonomy), parts.train.x, seed)
+        log(
+            f"[{dataset.modality}] training ({model.count_params()} weights) on {len(parts.train)} windows ({split})"
+        )
+        fit(
+            model,
+            parts.train.x,
+            parts.train.y,
+            parts.val.x,
+            parts.val.y,
+            epochs,
+            seed,
+            log,
+            augment=augmenter(dataset.modality),
+        )
     np.savez_compressed(
         work / SPLIT_FILE,
         modality=dataset.modality,

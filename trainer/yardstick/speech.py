@@ -2,8 +2,8 @@
 classical references on the same folds.
 
 Per fold the deployed recipe (trainer.recipes.SPEECH: openSMILE ComParE functionals relative to the
-speaker's running baseline, an L2-regularised class-balanced linear softmax) is trained on the other
-speakers, exported and quantized with every method, the method chosen as the pipeline chooses, and the int8
+speaker's running baseline and absolute, per-corpus linear experts mixed by a corpus gate) is trained on the
+other speakers, exported and quantized with every method, the method chosen as the pipeline chooses, and the int8
 model is scored the way the edge scores: utterances the edge's segmenter finds, the wearer baseline updated
 utterance by utterance in recording order, the warm-up utterances unscored. Every reference and the
 majority class are scored on the same utterances. References (scaled, class-balanced RBF SVM on eGeMAPSv02
@@ -43,9 +43,12 @@ PUBLISHED_8_CLASS = {"uar": 0.652, "model": "ResLSTM-SA, 47k parameters", "class
 
 
 # ------------------------------------------------------------------ per-speaker normalisation
-def running(x: np.ndarray, speakers: np.ndarray, warmup: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rows relative to their speaker's running baseline (rows in recording order), and the rows scored."""
-    return wearer_baseline.relative_to_wearers(x, speakers, max(warmup, 1))
+def running(
+    x: np.ndarray, speakers: np.ndarray, warmup: int, levels: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows relative to their speaker's running baseline (rows in recording order; followed by the absolute
+    features with `levels`, as the deployed model takes them), and the rows scored."""
+    return wearer_baseline.relative_to_wearers(x, speakers, max(warmup, 1), levels=levels)
 
 
 def unit_probs(probs: np.ndarray, units: np.ndarray, n_units: int) -> tuple[np.ndarray, np.ndarray]:
@@ -85,7 +88,7 @@ def score_onnx(path: Path, x: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class Prepared:
     """Every utterance of one or several corpora, ready to fold: the model's features relative to their
-    speaker's running baseline, the references' features so and z-scored per speaker over the whole recording
+    speaker's running baseline followed by the absolute ones, the references' features so and z-scored per speaker over the whole recording
     (the oracle's), the rows past their speaker's warm-up, and each row's corpus."""
 
     rec: Recordings
@@ -97,7 +100,7 @@ class Prepared:
 
     @classmethod
     def of(cls, rec: Recordings, corpora: np.ndarray, warmup: int) -> Prepared:
-        normalised, scored = running(rec.x, rec.speakers, warmup)
+        normalised, scored = running(rec.x, rec.speakers, warmup, levels=True)
         reference, _ = running(rec.reference, rec.speakers, warmup)
         return cls(
             rec,
@@ -278,7 +281,8 @@ def score_bundle(bundle_dir: Path, folder: Path, public_key: Path | None = None,
     x, rows = rec.x, np.ones(len(rec.y), bool)
     wanted = wearer_baseline.requested(bundle.manifest.preprocessing.params)
     if wanted is not None:
-        x, rows = wearer_baseline.relative_to_wearers(rec.x, rec.speakers, *wanted)
+        levels = wearer_baseline.with_levels(bundle.manifest.preprocessing.params)
+        x, rows = wearer_baseline.relative_to_wearers(rec.x, rec.speakers, *wanted, levels=levels)
     probs = score_onnx(bundle.file("model"), x[rows])
     labels = tuple(bundle.manifest.taxonomy.labels)
     units, has = unit_probs(probs, rec.unit[rows], len(rec.files))
