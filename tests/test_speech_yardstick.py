@@ -9,8 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import onnxruntime as ort
 import pytest
 
+from mmer_core.bundle import PUBLIC_KEY_FILE, load_public_key, read_bundle
+from mmer_core.wearer_baseline import LEVELS_PARAM
 from testkit.speech_audio import crema_corpus, ravdess_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -171,6 +174,10 @@ def test_evaluate_scores_a_trained_bundle_as_the_edge_would(corpus: Path, tmp_pa
         cache,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    manifest = read_bundle(models / "speech", load_public_key(models / "keys" / PUBLIC_KEY_FILE)).manifest
+    assert manifest.preprocessing.params[LEVELS_PARAM] == 1.0, "relative functionals, then absolute ones"
+    session = ort.InferenceSession(str(models / "speech" / "model.int8.onnx"))
+    assert session.get_inputs()[0].shape[1] == 2 * 6373
     proc = run(
         [
             "mmer",

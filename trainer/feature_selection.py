@@ -4,8 +4,8 @@ Utterance functionals number in the thousands, most of them carry a speaker's or
 an emotion, and corpora disagree on many of them (a feature that separates calm from sad in one corpus may
 not in another). Ranking features by their weakest per-corpus ANOVA F statistic (between-class over
 within-class variance of the class means) keeps the ones every corpus agrees carry emotion, computed on the
-training rows only. The choice ships inside the model: a dropped feature gets a zero scale in the model's
-standardising layer (trainer.speech_model), so the edge feeds every feature as before.
+training rows only. The choice ships inside the model, which reads only the kept columns of its input
+(trainer.speech_model), so the edge feeds every feature as before.
 """
 
 from __future__ import annotations

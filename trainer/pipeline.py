@@ -112,7 +112,8 @@ def run_modality(modality: str, dataset: data_mod.Dataset, options: PipelineOpti
 
         model = SPEECH.fit(parts.train.x, parts.train.y, corpora, options.seed, options.epochs)
         log(
-            f"[{modality}] trained ({model.count_params()} weights, {options.epochs} epochs, {SPEECH.describe()['model']})"
+            f"[{modality}] trained per-corpus experts and their corpus gate ({model.count_params()} weights, "
+            f"{options.epochs} epochs)"
         )
         info = {"epochs": options.epochs}
     else:
@@ -176,9 +177,13 @@ def run_modality(modality: str, dataset: data_mod.Dataset, options: PipelineOpti
         log(
             f"[{modality}] corpus {name}: {c['share']:.1%} of the data, {sum(c['people'].values())} people{figure}"
         )
-    if options.tflite:
-        from trainer.tflite import evaluate_tflite
+    from trainer.tflite import evaluate_tflite, has_peer
 
+    if options.tflite and not has_peer(model):
+        log(
+            f"[{modality}] no TFLite peer: the model standardises inside its branches (trainer.tflite.has_peer)"
+        )
+    elif options.tflite:
         lite = evaluate_tflite(model, calib, parts.test.x, parts.test.y, k)
         report["tflite_int8"] = lite.to_json()
         log(f"[{modality}] TFLite int8 accuracy {lite.accuracy:.3f}, {lite.bytes} bytes")

@@ -84,15 +84,11 @@ def expert_weights(y: np.ndarray, corpora: np.ndarray, corpus: str, own_share: f
     return balanced_sample_weights(y, corpora, {n: own_share if n == corpus else rest for n in names})
 
 
-def _standardiser(x: np.ndarray, keep: np.ndarray, width: int, at: int) -> tuple[np.ndarray, np.ndarray]:
-    """Scale and offset over the model's whole input (`width` columns) standardising the kept columns of x,
-    placed from column `at`, and zeroing every other column."""
+def _standardiser(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Scale and offset standardising x's columns (constant columns: scale 0, they carry nothing)."""
     mean, std = x.mean(axis=0), x.std(axis=0)
-    scale = np.where(keep & (std > 1e-6), 1.0 / np.maximum(std, 1e-6), 0.0)
-    full_scale, full_offset = np.zeros(width), np.zeros(width)
-    full_scale[at : at + x.shape[1]] = scale
-    full_offset[at : at + x.shape[1]] = -mean * scale
-    return full_scale.astype("float32"), full_offset.astype("float32")
+    scale = np.where(std > 1e-6, 1.0 / np.maximum(std, 1e-6), 0.0)
+    return scale.astype("float32"), (-mean * scale).astype("float32")
 
 
 def build_gated_experts(
@@ -106,10 +102,10 @@ def build_gated_experts(
     feature_share: float,
     l2: float,
 ):
-    """(training model, deployed model) sharing their layers. Input rows: `features` relative functionals,
-    then (when wider) the absolute ones; the gate reads the last `features` columns. The training model
-    outputs every expert's probabilities (rows x experts x classes), to be fitted with one label and one
-    weight per expert; the deployed model outputs the gate's mixture of them. Each expert standardises its
+    """(one training model per expert, deployed model, gate), all sharing their layers. Input rows:
+    `features` relative functionals, then (when wider) the absolute ones; the gate reads the last `features`
+    columns. Each training model outputs its expert's probabilities; the deployed model outputs the gate's
+    mixture of them. Each expert standardises its
     features on its own corpus's rows and uses the `feature_share` with the strongest emotion effect there
     (trainer.feature_selection); the gate is fitted here and frozen."""
     import_tf(seed)
@@ -122,9 +118,26 @@ def build_gated_experts(
     relative, absolute = x[:, :features], x[:, -features:]
     gate = fit_gate(absolute, corpora, seed)
 
+    class Columns(layers.Layer):
+        """The input columns a part of the model reads (an ONNX Gather): the rest cost nothing."""
+
+        def __init__(self, columns: np.ndarray, **kwargs) -> None:
+            super().__init__(**kwargs)
+            self.columns = np.asarray(columns, "int32")
+
+        def call(self, t):
+            return ops.take(t, self.columns, axis=1)
+
     class SignedLog(layers.Layer):
         def call(self, t):
             return ops.sign(t) * ops.log(1.0 + ops.abs(t))  # ONNX has no Log1p
+
+    class Normalised(layers.Layer):
+        """Softmax written out: with one corpus its axis has size 1 (a gate of one), which keras warns of."""
+
+        def call(self, t):
+            e = ops.exp(t - ops.max(t, axis=-1, keepdims=True))
+            return e / ops.sum(e, axis=-1, keepdims=True)
 
     class Mixture(layers.Layer):
         def call(self, inputs):
@@ -136,25 +149,28 @@ def build_gated_experts(
     logits = []
     for i, name in enumerate(gate.corpora):
         own = np.asarray(corpora).astype(str) == name
-        keep = agreed_features(relative[own], y[own], np.zeros(int(own.sum())), feature_share)
-        scale, offset = _standardiser(relative[own], keep, width, 0)
-        h = layers.Rescaling(scale, offset=offset, name=f"standardise_{i}")(inputs)
+        kept = np.flatnonzero(agreed_features(relative[own], y[own], np.zeros(int(own.sum())), feature_share))
+        scale, offset = _standardiser(relative[own][:, kept])
+        h = Columns(kept, name=f"features_{i}")(inputs)
+        h = layers.Rescaling(scale, offset=offset, name=f"standardise_{i}")(h)
         logits.append(layers.Dense(n_classes, kernel_regularizer=penalty, name=f"expert_{i}")(h))
     stacked = layers.Reshape((len(logits), n_classes))(
         logits[0] if len(logits) == 1 else layers.Concatenate()(logits)
     )
     experts = layers.Softmax(axis=-1, name="experts")(stacked)
-    gate_scale, gate_offset = np.zeros(width, "float32"), np.zeros(width, "float32")
-    gate_scale[-features:] = gate.scale
-    gate_offset[-features:] = -gate.mean * gate.scale
-    g = layers.Rescaling(gate_scale, offset=gate_offset, name="gate_standardise")(SignedLog()(inputs))
+    training = [
+        keras.Model(inputs, layers.Softmax()(z), name=f"mmer_speech_expert_{i}") for i, z in enumerate(logits)
+    ]
+    g = SignedLog()(Columns(np.arange(width - features, width), name="gate_features")(inputs))
+    g = layers.Rescaling(
+        gate.scale.astype("float32"),
+        offset=(-gate.mean * gate.scale).astype("float32"),
+        name="gate_standardise",
+    )(g)
     gate_dense = layers.Dense(len(gate.corpora), trainable=False, name="gate")
-    weights = layers.Softmax(name="gate_weights")(gate_dense(g))
-    kernel = np.zeros((width, len(gate.corpora)), "float32")
-    kernel[-features:] = gate.kernel
-    gate_dense.set_weights([kernel, gate.bias.astype("float32")])
+    weights = Normalised(name="gate_weights")(gate_dense(g))
+    gate_dense.set_weights([gate.kernel.astype("float32"), gate.bias.astype("float32")])
     probs = Mixture(name="mixture")([experts, weights])
-    training = keras.Model(inputs, experts, name="mmer_speech_experts")
     deployed = keras.Model(inputs, probs, name="mmer_speech")
     return training, deployed, gate
 
@@ -174,29 +190,30 @@ def train_speech_model(
     batch: int,
     steps_per_execution: int,
 ):
-    """The deployed speech model (trainer.speech_model), its experts fitted together in one run of `epochs`
-    (no early stopping: on speech, validation loss of a few held-out speakers stops training at noise), each
-    on its own sample weights (expert_weights)."""
+    """The deployed speech model: each expert fitted for `epochs` (no early stopping: on speech, validation
+    loss of a few held-out speakers stops training at noise) on the rows its weights (expert_weights) count,
+    then the gate's mixture of them."""
     import keras
 
     training, deployed, gate = build_gated_experts(
         x, y, corpora, features, seed, input_name, n_classes, feature_share, l2
     )
     corpora = np.asarray(corpora).astype(str)
-    weights = np.stack([expert_weights(y, corpora, name, own_share) for name in gate.corpora], axis=1)
-    training.compile(
-        optimizer=keras.optimizers.Adam(1e-3),
-        loss="sparse_categorical_crossentropy",
-        steps_per_execution=steps_per_execution,
-    )
-    labels = np.repeat(np.asarray(y)[:, None], len(gate.corpora), axis=1)
-    training.fit(
-        x,
-        labels,
-        sample_weight=weights.astype("float32"),
-        epochs=epochs,
-        batch_size=batch,
-        verbose=0,
-        shuffle=True,
-    )
+    for name, expert in zip(gate.corpora, training, strict=True):
+        weights = expert_weights(y, corpora, name, own_share)
+        rows = weights > 0
+        expert.compile(
+            optimizer=keras.optimizers.Adam(1e-3),
+            loss="sparse_categorical_crossentropy",
+            steps_per_execution=steps_per_execution,
+        )
+        expert.fit(
+            x[rows],
+            y[rows],
+            sample_weight=(weights[rows] / weights[rows].mean()).astype("float32"),
+            epochs=epochs,
+            batch_size=batch,
+            verbose=0,
+            shuffle=True,
+        )
     return deployed

@@ -16,6 +16,13 @@ from trainer.quiet import quiet
 from trainer.tf_setup import import_tf
 
 
+def has_peer(model) -> bool:
+    """Whether the model starts with one standardisation layer that the peer can take off. A model that
+    standardises inside its branches (the gated speech model) has no fair full-integer TFLite peer: its raw
+    input would share one int8 scale."""
+    return any(layer.name == "standardise" for layer in model.layers)
+
+
 def _without_standardise(model):
     import keras
 
