@@ -105,7 +105,7 @@ def build_gated_experts(
     """(one training model per expert, deployed model, gate), all sharing their layers. Input rows:
     `features` relative functionals, then (when wider) the absolute ones; the gate reads the last `features`
     columns. Each training model outputs its expert's probabilities; the deployed model outputs the gate's
-    mixture of them. Each expert standardises its
+    mixture of them (with one corpus: its expert). Each expert standardises its
     features on its own corpus's rows and uses the `feature_share` with the strongest emotion effect there
     (trainer.feature_selection); the gate is fitted here and frozen."""
     import_tf(seed)
@@ -132,12 +132,11 @@ def build_gated_experts(
         def call(self, t):
             return ops.sign(t) * ops.log(1.0 + ops.abs(t))  # ONNX has no Log1p
 
-    class Normalised(layers.Layer):
-        """Softmax written out: with one corpus its axis has size 1 (a gate of one), which keras warns of."""
+    class LastColumns(layers.Layer):
+        """The absolute features at the end of the input (an ONNX Slice)."""
 
         def call(self, t):
-            e = ops.exp(t - ops.max(t, axis=-1, keepdims=True))
-            return e / ops.sum(e, axis=-1, keepdims=True)
+            return t[:, width - features :]
 
     class Mixture(layers.Layer):
         def call(self, inputs):
@@ -154,21 +153,22 @@ def build_gated_experts(
         h = Columns(kept, name=f"features_{i}")(inputs)
         h = layers.Rescaling(scale, offset=offset, name=f"standardise_{i}")(h)
         logits.append(layers.Dense(n_classes, kernel_regularizer=penalty, name=f"expert_{i}")(h))
-    stacked = layers.Reshape((len(logits), n_classes))(
-        logits[0] if len(logits) == 1 else layers.Concatenate()(logits)
-    )
-    experts = layers.Softmax(axis=-1, name="experts")(stacked)
     training = [
         keras.Model(inputs, layers.Softmax()(z), name=f"mmer_speech_expert_{i}") for i, z in enumerate(logits)
     ]
-    g = SignedLog()(Columns(np.arange(width - features, width), name="gate_features")(inputs))
+    if len(logits) == 1:  # one corpus: its expert, nothing to weigh
+        return training, training[0], gate
+    experts = layers.Softmax(axis=-1, name="experts")(
+        layers.Reshape((len(logits), n_classes))(layers.Concatenate()(logits))
+    )
+    g = SignedLog()(LastColumns(name="gate_features")(inputs))
     g = layers.Rescaling(
         gate.scale.astype("float32"),
         offset=(-gate.mean * gate.scale).astype("float32"),
         name="gate_standardise",
     )(g)
     gate_dense = layers.Dense(len(gate.corpora), trainable=False, name="gate")
-    weights = Normalised(name="gate_weights")(gate_dense(g))
+    weights = layers.Softmax(name="gate_weights")(gate_dense(g))
     gate_dense.set_weights([gate.kernel.astype("float32"), gate.bias.astype("float32")])
     probs = Mixture(name="mixture")([experts, weights])
     deployed = keras.Model(inputs, probs, name="mmer_speech")
