@@ -122,3 +122,16 @@ def test_an_expert_weighs_its_own_corpus_by_its_share() -> None:
 def test_corpus_shares_that_do_not_fit_are_refused(shares: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="corpus shares"):
         balanced_sample_weights(np.array([0, 1, 0]), np.array(["a", "a", "b"]), shares)
+
+
+@pytest.mark.slow
+def test_a_corpus_expert_is_the_same_whatever_corpora_join_it() -> None:
+    """Adding a corpus adds an expert and a gate; the expert of a corpus already there does not move."""
+    import keras
+
+    x, y, corpora = corpora_that_disagree()
+    b = corpora == "b"
+    alone = train(x[b], y[b], corpora[b]).predict(x[b], verbose=0)
+    joined = train(x, y, corpora)
+    experts = keras.Model(joined.inputs, joined.get_layer("experts").output).predict(x[b], verbose=0)
+    np.testing.assert_allclose(experts[:, 1], alone, atol=1e-6)

@@ -152,7 +152,13 @@ def build_gated_experts(
         scale, offset = _standardiser(relative[own][:, kept])
         h = Columns(kept, name=f"features_{i}")(inputs)
         h = layers.Rescaling(scale, offset=offset, name=f"standardise_{i}")(h)
-        logits.append(layers.Dense(n_classes, kernel_regularizer=penalty, name=f"expert_{i}")(h))
+        # every expert starts from the seed alone: a corpus's expert is the same whatever corpora join it
+        start = keras.initializers.GlorotUniform(seed=seed)
+        logits.append(
+            layers.Dense(n_classes, kernel_initializer=start, kernel_regularizer=penalty, name=f"expert_{i}")(
+                h
+            )
+        )
     training = [
         keras.Model(inputs, layers.Softmax()(z), name=f"mmer_speech_expert_{i}") for i, z in enumerate(logits)
     ]
@@ -202,6 +208,7 @@ def train_speech_model(
     for name, expert in zip(gate.corpora, training, strict=True):
         weights = expert_weights(y, corpora, name, own_share)
         rows = weights > 0
+        keras.utils.set_random_seed(seed)  # the same batches for the same rows, whatever came before
         expert.compile(
             optimizer=keras.optimizers.Adam(1e-3),
             loss="sparse_categorical_crossentropy",
