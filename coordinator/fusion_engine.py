@@ -198,8 +198,13 @@ class FusionEngine:
         return max((window + 1) * self.window_ns, first_receive_ns) + self.grace_ns
 
     def next_deadline(self) -> int | None:
-        """When tick() next has something to do (ns, coordinator clock), None when nothing waits."""
-        return self._deadlines[0][0] if self._deadlines else None
+        """When tick() next has something to do (ns, coordinator clock), None when nothing waits. Timers of
+        windows that closed complete before their grace ran out are dropped here, so that they never wake
+        the tick loop."""
+        heap, subjects = self._deadlines, self.subjects
+        while heap and subjects[heap[0][1]].next_window != heap[0][2]:
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
 
     def _close_ready(
         self, subject: str, state: SubjectState, due: int | None, now_ns: int, closed: list[Closed]
