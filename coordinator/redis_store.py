@@ -83,8 +83,9 @@ def connect(url: str) -> redis.Redis | RedisCluster:
 # when the caller owns its shard. Shared mode: a group's new frames go to its history as one entry (a
 # ScoreBatch, and their receive times comma-separated: see stream_entry_frames), atomically with their
 # marks; a caller holding the shard's lease fuses them itself, anyone else's frames go to the inbox too,
-# which the owner reads. Marks are written back as the strings received (Lua numbers would print large seqs
-# in exponent form). On a Redis Cluster each call holds one group (its keys share one slot).
+# which the owner reads. A group's marks are read in one HMGET and written in one HSET. Marks are written
+# back as the strings received (Lua numbers would print large seqs in exponent form). On a Redis Cluster
+# each call holds one group (its keys share one slot).
 STORE_BATCH = """
 local seqs, lens, received, sizes = {}, {}, {}, {}
 for v in string.gmatch(ARGV[1], '[^,]+') do received[#received + 1] = v end
@@ -96,12 +97,15 @@ local flags, after, owned = {}, {}, {}
 local next_field = string.gmatch(ARGV[2], '[^ ]+')
 local i, pos, k = 0, 1, 0
 for g = 1, #sizes do
+  local names = {}
+  for j = 1, sizes[g] do names[j] = next_field() end
+  local stored = redis.call('HMGET', KEYS[k + 1], unpack(names))
   local marks, written, parts, rparts = {}, {}, {}, {}
-  for _ = 1, sizes[g] do
+  for j = 1, sizes[g] do
     i = i + 1
-    local field, seq = next_field(), seqs[i]
+    local field, seq = names[j], seqs[i]
     local mark = marks[field]
-    if mark == nil then mark = tonumber(redis.call('HGET', KEYS[k + 1], field) or '0') end
+    if mark == nil then mark = tonumber(stored[j] or '0') end
     local new, seqn = '0', tonumber(seq)
     if seqn > mark then
       mark, new = seqn, '1'
