@@ -5,9 +5,10 @@ one Redis Cluster slot): dedup high-water marks per device (or per subject
 shard) in a hash; per shard, the frame history and inbox streams and the lease
 key (see sharing.py); the fused stream in a Redis Stream capped by MAXLEN, the
 newest emotion per subject in a hash, bundles and rollout state in hashes.
-A batch of frames costs one script call per hash tag, all in one pipeline: the
-script checks and advances the marks atomically, so two replicas never both
-accept the same frame, and returns the marks the Ack reports.
+A batch of frames costs one script call on a single server (one per hash tag,
+all in one pipeline, on a Redis Cluster): the script checks and advances the
+marks atomically, so two replicas never both accept the same frame, and returns
+the marks the Ack reports.
 """
 
 from __future__ import annotations
@@ -222,8 +223,8 @@ class RedisStore:
         return (await self.store_batch(read_columns(frames, [receive_ns] * len(frames)), receive_ns))[0]
 
     async def store_batch(self, cols: BatchColumns, receive_ns: int = 0) -> StoredBatch:
-        """Group commit: batches that arrive while a pipeline is in flight go together in the next one, with
-        one script call per hash tag for all of them. Edge nodes send small batches when the coordinator keeps
+        """Group commit: batches that arrive while a pipeline is in flight go together in the next one, in
+        one script call (per hash tag on a cluster). Edge nodes send small batches when the coordinator keeps
         up, and a script call per batch and shard cost more than the frames' own work."""
         waiter: asyncio.Future = asyncio.get_running_loop().create_future()
         self._pending.append((cols, receive_ns, waiter))
