@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from coordinator.memory_store import MemoryStore
-from coordinator.redis_store import RedisStore, stream_entry_frames
+from coordinator.redis_store import STORE_BATCH, RedisStore, stream_entry_frames
 from coordinator.store import StoreError, position_key
 from coordinator.validation import read_columns
 from mmer.v1 import fusion_pb2, manifest_pb2
@@ -199,6 +199,8 @@ async def test_a_batch_over_many_shards_is_one_script_call_and_keeps_each_shards
         await store.client.set(store.shard_key(owned, "owner"), store.replica)
         batch = [frame(1, device=f"dev-{s}", subject=s) for s in subjects]
         batch.insert(3, frame(1, device=f"dev-{subjects[0]}", subject=subjects[0]))  # a duplicate
+        await store.client.script_load(STORE_BATCH)  # else the first call is refused (NOSCRIPT) and repeated
+        await store.enforces_slots()
         await store.client.config_resetstat()
         new, acked, mine = await store_batch(store, batch, receive_ns=5)
         stats = await store.client.info("commandstats")
