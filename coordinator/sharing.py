@@ -113,7 +113,7 @@ class SharedFuser:
         # appended before the first XREAD reached Redis (a takeover's backlog) never reached subscribers.
         newest = await self.r.xrevrange(self.store.stream, count=1)
         tail_from = newest[0][0].decode() if newest else "0-0"
-        self.cluster = self.cluster or (await self.r.info("cluster")).get("cluster_enabled") == 1
+        self.cluster = await self.store.enforces_slots()
         self.loop.start()
         self._tasks = [
             asyncio.create_task(self._tail_loop(tail_from)),
@@ -214,7 +214,8 @@ class SharedFuser:
             except StoreError as exc:
                 log.warning("lease renewal failed: %s", exc)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.lease_ms / 3000)
+                async with asyncio.timeout(self.lease_ms / 3000):
+                    await self._stopping.wait()
 
     async def _fair_share(self) -> int:
         """Shards per live replica (replicas announce themselves in a sorted set scored by expiry)."""
