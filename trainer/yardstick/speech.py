@@ -125,8 +125,9 @@ def score_trained(
     work: Path,
 ) -> list[dict[str, dict[str, float]]]:
     """Every classifier trained once on the `train` rows and scored per unit on each mask of `tests`, on the
-    test rows past their speaker's warm-up. The deployed model and the references weigh every corpus and
-    every class of it the same (trainer.balance), so one corpus's size or label mix does not decide."""
+    test rows past their speaker's warm-up. The references weigh every corpus and every class of it the same
+    (trainer.balance), and each expert of the deployed model every class of its corpus, so one corpus's size
+    or label mix does not decide."""
     k = len(QUADRANTS)
     rec, fit_rows = prep.rec, train & prep.scored
     weights = balanced_sample_weights(rec.y[fit_rows], prep.corpora[fit_rows])
