@@ -112,8 +112,8 @@ def run_modality(modality: str, dataset: data_mod.Dataset, options: PipelineOpti
 
         model = SPEECH.fit(parts.train.x, parts.train.y, corpora, options.seed, options.epochs)
         log(
-            f"[{modality}] trained per-corpus experts and their corpus gate ({model.count_params()} weights, "
-            f"{options.epochs} epochs)"
+            f"[{modality}] trained one expert per corpus ({len(np.unique(corpora))}), mixed by a corpus gate when "
+            f"more than one ({model.count_params()} weights, {options.epochs} epochs)"
         )
         info = {"epochs": options.epochs}
     else:
