@@ -143,7 +143,8 @@ async def _stream(
             await call.write(ingest_pb2.ScoreBatch(frames=frames, batch_id=batch_id))
         await call.done_writing()
         try:
-            await asyncio.wait_for(task, 15)
+            async with asyncio.timeout(15):
+                await asyncio.shield(task)
         except TimeoutError:
             task.cancel()
         out["sent"] = out.get("sent", 0) + sum(seqs.values())

@@ -103,7 +103,8 @@ async def _await_first_request(request: object) -> None:
     if isinstance(request, AsyncIterator):
         # the end, a timeout or bytes that do not parse: refused all the same
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(anext(request), REFUSAL_WAIT_S)
+            async with asyncio.timeout(REFUSAL_WAIT_S):
+                await anext(request)
 
 
 def _refusal(handler: grpc.RpcMethodHandler, code: grpc.StatusCode, message: str) -> grpc.RpcMethodHandler:

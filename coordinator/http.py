@@ -260,12 +260,14 @@ def build_http_app(app, tokens: dict[str, Principal] | None = None) -> web.Appli
             while not sub.overflowed:
                 timeout = max(next_stats - asyncio.get_running_loop().time(), 0)
                 try:
-                    published = await asyncio.wait_for(sub.get(), timeout)
-                    for emotion in published.emotions():
-                        await send("fused", fused_json(emotion))
+                    async with asyncio.timeout(timeout):
+                        published = await sub.get()
                 except TimeoutError:
                     await send("stats", stats_json(app, subjects))
                     next_stats = asyncio.get_running_loop().time() + 1
+                    continue
+                for emotion in published.emotions():
+                    await send("fused", fused_json(emotion))
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:

@@ -400,7 +400,8 @@ class RedisStore:
             except StoreError as exc:
                 log.warning("registry change feed: %s; resubscribing", exc)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), 1.0)
+                    async with asyncio.timeout(1.0):
+                        await stop.wait()
             finally:
                 with contextlib.suppress(StoreError), store_errors():
                     await pubsub.aclose()

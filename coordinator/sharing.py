@@ -214,7 +214,8 @@ class SharedFuser:
             except StoreError as exc:
                 log.warning("lease renewal failed: %s", exc)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.lease_ms / 3000)
+                async with asyncio.timeout(self.lease_ms / 3000):
+                    await self._stopping.wait()
 
     async def _fair_share(self) -> int:
         """Shards per live replica (replicas announce themselves in a sorted set scored by expiry)."""

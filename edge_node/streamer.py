@@ -153,7 +153,8 @@ class Streamer:
             telemetry.reconnects.add(1)
             delay = random.uniform(0, min(self.backoff_cap_s, self.backoff_base_s * 2 ** min(failures, 16)))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=delay)
+                async with asyncio.timeout(delay):
+                    await self._stop.wait()
 
     def _set_aside_refused(self, exc: grpc.aio.AioRpcError) -> bool:
         """An INVALID_ARGUMENT naming one frame: set that frame aside in the spool; True if one was."""

@@ -177,7 +177,8 @@ async def _watch(
             if reader.done():
                 reader.result()  # a refusal no reconnect fixes
             try:
-                emotion = await asyncio.wait_for(received.get(), min(left, 0.5))
+                async with asyncio.timeout(min(left, 0.5)):
+                    emotion = await received.get()
             except TimeoutError:
                 continue
             result.add(emotion.message)
