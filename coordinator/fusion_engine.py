@@ -62,6 +62,7 @@ class SubjectState:
     next_window: int | None = None  # index of the next window to fuse; its end is (index + 1) * window
     top: int = -(2**62)  # the newest window index waiting (known_since holds next_window..top)
     blocked: tuple[int, dict[str, float]] | None = None  # a window, the modalities it waits for, until when
+    timed: int | None = None  # the window whose grace deadline is in the engine's heap
     known_since: dict[int, int] = field(default_factory=dict)  # window index -> first receive covering it
     seq: int = 0
 
@@ -164,8 +165,9 @@ class FusionEngine:
         return bool(waits) and now_ns <= min(waits.values())
 
     def _open(self, subject: str, state: SubjectState, window: int, receive_ns: int) -> None:
-        """Wait for the subject's windows up to `window` (first frame covering each: now), each with its
-        grace deadline; after a long gap only the last MAX_BACKLOG_WINDOWS of them."""
+        """Wait for the subject's windows up to `window` (first frame covering each: now); after a long gap
+        only the last MAX_BACKLOG_WINDOWS of them. A window's grace timer is set only once it waits (see
+        _close_ready): most windows close complete, and their timers would only wake the tick loop."""
         if state.next_window is None:
             state.next_window = window
         elif window - state.next_window > MAX_BACKLOG_WINDOWS:  # back after a long gap: skip the void
@@ -174,7 +176,6 @@ class FusionEngine:
             state.next_window = window - MAX_BACKLOG_WINDOWS
         for w in range(max(state.next_window, state.top + 1), window + 1):
             state.known_since[w] = receive_ns
-            heapq.heappush(self._deadlines, (self._deadline(w, receive_ns), subject, w))
         state.top = window
 
     def tick(self, now_ns: int | None = None) -> list[fusion_pb2.FusedEmotion]:
@@ -197,8 +198,13 @@ class FusionEngine:
         return max((window + 1) * self.window_ns, first_receive_ns) + self.grace_ns
 
     def next_deadline(self) -> int | None:
-        """When tick() next has something to do (ns, coordinator clock), None when nothing waits."""
-        return self._deadlines[0][0] if self._deadlines else None
+        """When tick() next has something to do (ns, coordinator clock), None when nothing waits. Timers of
+        windows that closed complete before their grace ran out are dropped here, so that they never wake
+        the tick loop."""
+        heap, subjects = self._deadlines, self.subjects
+        while heap and subjects[heap[0][1]].next_window != heap[0][2]:
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
 
     def _close_ready(
         self, subject: str, state: SubjectState, due: int | None, now_ns: int, closed: list[Closed]
@@ -216,6 +222,9 @@ class FusionEngine:
                 ready_ns = min(now_ns, self._deadline(w, state.known_since[w]))
             else:
                 state.blocked = (w, waits)
+                if state.timed != w:
+                    state.timed = w
+                    heapq.heappush(self._deadlines, (self._deadline(w, state.known_since[w]), subject, w))
                 break
             del state.known_since[w]
             state.next_window = w + 1

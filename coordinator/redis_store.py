@@ -5,9 +5,10 @@ one Redis Cluster slot): dedup high-water marks per device (or per subject
 shard) in a hash; per shard, the frame history and inbox streams and the lease
 key (see sharing.py); the fused stream in a Redis Stream capped by MAXLEN, the
 newest emotion per subject in a hash, bundles and rollout state in hashes.
-A batch of frames costs one script call per hash tag, all in one pipeline: the
-script checks and advances the marks atomically, so two replicas never both
-accept the same frame, and returns the marks the Ack reports.
+A batch of frames costs one script call on a single server (one per hash tag,
+all in one pipeline, on a Redis Cluster): the script checks and advances the
+marks atomically, so two replicas never both accept the same frame, and returns
+the marks the Ack reports.
 """
 
 from __future__ import annotations
@@ -72,56 +73,70 @@ def connect(url: str) -> redis.Redis | RedisCluster:
     return redis.Redis.from_url(url)
 
 
-# KEYS[1] = high-water hash. ARGV: the frames' receive times, comma-separated; their fields (device/modality,
-# or modality), space-separated (ids never hold spaces); their seqs, comma-separated; in shared mode the
-# lengths of their encoded records, comma-separated, the records end to end, and the calling replica's id.
-# Six arguments whatever the batch size: packing one argument per frame value cost more than the script.
-# Returns "1"/"0" (new or not) per frame, the mark after each frame (comma-separated), and "1" when the
-# caller owns the shard. Shared mode (KEYS[2..4]: the subject shard's frame history, its inbox and its
-# lease key): the new frames go to the history as one entry (a ScoreBatch, and their receive times
-# comma-separated: see stream_entry_frames), atomically with their marks; a caller holding the shard's
-# lease fuses them itself, anyone else's frames go to the inbox too, which the owner reads. Marks are
-# written back as the strings received (Lua numbers would print large seqs in exponent form).
+# Frames in groups, one group per hash tag (a subject shard, or a device), the groups' frames one after the
+# other. KEYS, per group: its high-water hash, and in shared mode its shard's frame history, inbox and lease
+# key. ARGV: the frames' receive times, comma-separated; their fields (device/modality, or modality),
+# space-separated (ids never hold spaces); their seqs, comma-separated; in shared mode the lengths of their
+# encoded records, comma-separated, the records end to end, and the calling replica's id; the number of
+# frames of each group, comma-separated. Seven arguments whatever the batch size: packing one argument per
+# frame value cost more than the script, and a script call per group cost more than the frames' own work.
+# Returns "1"/"0" (new or not) per frame, the mark after each frame (comma-separated), and per group "1"
+# when the caller owns its shard. Shared mode: a group's new frames go to its history as one entry (a
+# ScoreBatch, and their receive times comma-separated: see stream_entry_frames), atomically with their
+# marks; a caller holding the shard's lease fuses them itself, anyone else's frames go to the inbox too,
+# which the owner reads. A group's marks are read in one HMGET and written in one HSET. Marks are written
+# back as the strings received (Lua numbers would print large seqs in exponent form). On a Redis Cluster
+# each call holds one group (its keys share one slot).
 STORE_BATCH = """
-local flags, after, marks, written, parts = {}, {}, {}, {}, {}
-local seqs, lens, received, rparts = {}, {}, {}, {}
+local seqs, lens, received, sizes = {}, {}, {}, {}
 for v in string.gmatch(ARGV[1], '[^,]+') do received[#received + 1] = v end
 for v in string.gmatch(ARGV[3], '[^,]+') do seqs[#seqs + 1] = v end
 for v in string.gmatch(ARGV[4], '[^,]+') do lens[#lens + 1] = tonumber(v) end
-local i, pos = 0, 1
-for field in string.gmatch(ARGV[2], '[^ ]+') do
-  i = i + 1
-  local seq = seqs[i]
-  local mark = marks[field]
-  if mark == nil then mark = tonumber(redis.call('HGET', KEYS[1], field) or '0') end
-  local new, seqn = '0', tonumber(seq)
-  if seqn > mark then
-    mark, new = seqn, '1'
-    written[field] = seq
-    if KEYS[2] then
-      parts[#parts + 1] = string.sub(ARGV[5], pos, pos + lens[i] - 1)
-      rparts[#rparts + 1] = received[i]
+for v in string.gmatch(ARGV[7], '[^,]+') do sizes[#sizes + 1] = tonumber(v) end
+local per = #KEYS / #sizes
+local flags, after, owned = {}, {}, {}
+local next_field = string.gmatch(ARGV[2], '[^ ]+')
+local i, pos, k = 0, 1, 0
+for g = 1, #sizes do
+  local names = {}
+  for j = 1, sizes[g] do names[j] = next_field() end
+  local stored = redis.call('HMGET', KEYS[k + 1], unpack(names))
+  local marks, written, parts, rparts = {}, {}, {}, {}
+  for j = 1, sizes[g] do
+    i = i + 1
+    local field, seq = names[j], seqs[i]
+    local mark = marks[field]
+    if mark == nil then mark = tonumber(stored[j] or '0') end
+    local new, seqn = '0', tonumber(seq)
+    if seqn > mark then
+      mark, new = seqn, '1'
+      written[field] = seq
+      if per > 1 then
+        parts[#parts + 1] = string.sub(ARGV[5], pos, pos + lens[i] - 1)
+        rparts[#rparts + 1] = received[i]
+      end
+    end
+    if per > 1 then pos = pos + lens[i] end
+    marks[field] = mark
+    flags[i] = new
+    after[i] = written[field] or string.format('%d', mark)
+  end
+  local fields = {}
+  for field, seq in pairs(written) do fields[#fields + 1] = field; fields[#fields + 1] = seq end
+  if #fields > 0 then redis.call('HSET', KEYS[k + 1], unpack(fields)) end
+  owned[g] = '0'
+  if per > 1 and #parts > 0 then
+    local entry = {'b', table.concat(parts), 'r', table.concat(rparts, ',')}
+    redis.call('XADD', KEYS[k + 2], '*', unpack(entry))
+    if ARGV[6] ~= '' and redis.call('GET', KEYS[k + 4]) == ARGV[6] then
+      owned[g] = '1'
+    else
+      redis.call('XADD', KEYS[k + 3], '*', unpack(entry))
     end
   end
-  if KEYS[2] then pos = pos + lens[i] end
-  marks[field] = mark
-  flags[i] = new
-  after[i] = written[field] or string.format('%d', mark)
+  k = k + per
 end
-local fields = {}
-for field, seq in pairs(written) do fields[#fields + 1] = field; fields[#fields + 1] = seq end
-if #fields > 0 then redis.call('HSET', KEYS[1], unpack(fields)) end
-local owned = '0'
-if KEYS[2] and #parts > 0 then
-  local entry = {'b', table.concat(parts), 'r', table.concat(rparts, ',')}
-  redis.call('XADD', KEYS[2], '*', unpack(entry))
-  if ARGV[6] ~= '' and redis.call('GET', KEYS[4]) == ARGV[6] then
-    owned = '1'
-  else
-    redis.call('XADD', KEYS[3], '*', unpack(entry))
-  end
-end
-return {table.concat(flags), table.concat(after, ','), owned}
+return {table.concat(flags), table.concat(after, ','), table.concat(owned)}
 """
 
 
@@ -168,6 +183,7 @@ class RedisStore:
         self.shards = shards
         self.replica = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:6]}"  # its lease holder id
         self.cluster = url.startswith(CLUSTER_SCHEME)
+        self._slots_enforced: bool | None = True if self.cluster else None
         self.client = connect(url)
         self.maxlen = maxlen
         self.p = prefix
@@ -188,6 +204,12 @@ class RedisStore:
             shard = self._shard_of[subject_id] = zlib.crc32(subject_id.encode()) % self.shards
         return shard
 
+    async def enforces_slots(self) -> bool:
+        """Whether each call must keep to one hash slot: a Redis Cluster, or a server in cluster mode."""
+        if self._slots_enforced is None:
+            self._slots_enforced = (await self.client.info("cluster")).get("cluster_enabled") == 1
+        return self._slots_enforced
+
     def shard_key(self, shard: int, what: str) -> str:
         """Keys of one shard share a hash tag, so they live in one Redis Cluster slot."""
         return f"{self.p}:{{s{shard}}}:{what}"
@@ -201,8 +223,8 @@ class RedisStore:
         return (await self.store_batch(read_columns(frames, [receive_ns] * len(frames)), receive_ns))[0]
 
     async def store_batch(self, cols: BatchColumns, receive_ns: int = 0) -> StoredBatch:
-        """Group commit: batches that arrive while a pipeline is in flight go together in the next one, with
-        one script call per hash tag for all of them. Edge nodes send small batches when the coordinator keeps
+        """Group commit: batches that arrive while a pipeline is in flight go together in the next one, in
+        one script call (per hash tag on a cluster). Edge nodes send small batches when the coordinator keeps
         up, and a script call per batch and shard cost more than the frames' own work."""
         waiter: asyncio.Future = asyncio.get_running_loop().create_future()
         self._pending.append((cols, receive_ns, waiter))
@@ -247,33 +269,41 @@ class RedisStore:
             for i, device in enumerate(devices):
                 groups.setdefault(device, []).append(i)
 
+        # one script call for every group on a single server; one per group (hash slot) on a cluster
+        calls = [[tag] for tag in groups] if await self.enforces_slots() else [list(groups)]
+
         def fill(pipe: Pipeline) -> None:
-            for tag, members in groups.items():
-                seq_text = ",".join(map(str, [seqs[i] for i in members]))
-                received = ",".join([receive[i] for i in members])
+            for tags in calls:
+                order = [i for tag in tags for i in groups[tag]]
+                sizes = ",".join([str(len(groups[tag])) for tag in tags])
+                seq_text = ",".join(map(str, [seqs[i] for i in order]))
+                received = ",".join([receive[i] for i in order])
                 if self.shards:
-                    fields = " ".join([f"{devices[i]}/{modalities[i]}" for i in members])
-                    records = [field_1(frames[i].SerializeToString()) for i in members]
+                    fields = " ".join([f"{devices[i]}/{modalities[i]}" for i in order])
+                    records = [field_1(frames[i].SerializeToString()) for i in order]
                     lengths = ",".join(map(str, map(len, records)))
-                    args = [received, fields, seq_text, lengths, b"".join(records), self.replica]
-                    keys = [self.shard_key(tag, what) for what in ("hwm", "frames", "inbox", "owner")]
+                    args = [received, fields, seq_text, lengths, b"".join(records), self.replica, sizes]
+                    whats = ("hwm", "frames", "inbox", "owner")
+                    keys = [self.shard_key(tag, what) for tag in tags for what in whats]
                 else:
-                    args = [received, " ".join([modalities[i] for i in members]), seq_text, "", b"", ""]
-                    keys = [self._hwm(tag)]
+                    args = [received, " ".join([modalities[i] for i in order]), seq_text, "", b"", "", sizes]
+                    keys = [self._hwm(tag) for tag in tags]
                 self._store_batch.queue(pipe, keys, args)
 
         results = await self._store_batch.pipelined(fill)
         new = [False] * len(frames)
         mine = [False] * len(frames)
         marks_after = [0] * len(frames)
-        for members, (flags, marks, owned) in zip(groups.values(), results, strict=True):
-            fused_here = not self.shards or owned == b"1"  # shared: only while this replica holds the lease
-            for i, flag, mark in zip(members, flags, map(int, marks.split(b",")), strict=True):
+        for tags, (flags, marks, owned) in zip(calls, results, strict=True):
+            order = [i for tag in tags for i in groups[tag]]
+            for i, flag, mark in zip(order, flags, map(int, marks.split(b",")), strict=True):
                 new[i] = mine[i] = flag == 49  # b"1"
                 marks_after[i] = mark
-            if not fused_here:
-                for i in members:
-                    mine[i] = False
+            if self.shards:  # shared: fused here only while this replica holds the shard's lease
+                for tag, own in zip(tags, owned, strict=True):
+                    if own != 49:
+                        for i in groups[tag]:
+                            mine[i] = False
         out, start = [], 0
         for cols, _ in work:
             end = start + len(cols.frames)

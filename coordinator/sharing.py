@@ -113,7 +113,7 @@ class SharedFuser:
         # appended before the first XREAD reached Redis (a takeover's backlog) never reached subscribers.
         newest = await self.r.xrevrange(self.store.stream, count=1)
         tail_from = newest[0][0].decode() if newest else "0-0"
-        self.cluster = self.cluster or (await self.r.info("cluster")).get("cluster_enabled") == 1
+        self.cluster = await self.store.enforces_slots()
         self.loop.start()
         self._tasks = [
             asyncio.create_task(self._tail_loop(tail_from)),

@@ -209,3 +209,23 @@ def test_a_batch_of_frames_fuses_as_the_same_frames_one_by_one(strategy: str) ->
         assert list(g.probs) == pytest.approx(list(w.probs), abs=1e-9)
         assert [c.modality for c in g.contributions] == [c.modality for c in w.contributions]
         assert [c.weight for c in g.contributions] == pytest.approx([c.weight for c in w.contributions])
+
+
+def test_only_a_window_that_waits_keeps_a_timer() -> None:
+    """A window whose last frame completes it leaves no grace timer for the tick loop to wake for; a window
+    that still waits has one, and frames of other modalities meanwhile add none."""
+    feed = Feed(engine())
+    for t in range(1, 7):  # hr and eeg every second, window ends on the second: eeg completes each window
+        feed.add("hr", t)
+        feed.add("eeg", t)
+        if t >= 3:  # both rhythms known
+            assert feed.e.next_deadline() is None
+    assert feed.e.closed["complete"] == len(feed.fused) >= 4
+    feed.add("hr", 6.5)  # hr's hop (1 s) says it may still deliver in (6, 7]: the window ending 7 waits
+    feed.add("eeg", 7)
+    feed.add("eeg", 7.2)
+    assert feed.e.next_deadline() == BASE + 7 * S + round(GRACE * S)
+    assert not feed.tick(7 + GRACE - 0.001)
+    (done,) = feed.tick(7 + GRACE)
+    assert done.window_end_ns == BASE + 7 * S
+    assert feed.e.next_deadline() == BASE + 8 * S + round(GRACE * S), "the next window (eeg 7.2) waits for hr"

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from coordinator.memory_store import MemoryStore
-from coordinator.redis_store import RedisStore, stream_entry_frames
+from coordinator.redis_store import STORE_BATCH, RedisStore, stream_entry_frames
 from coordinator.store import StoreError, position_key
 from coordinator.validation import read_columns
 from mmer.v1 import fusion_pb2, manifest_pb2
@@ -183,5 +183,39 @@ async def test_scripts_survive_a_script_cache_flush(redis_url) -> None:
         new, acked, _ = await store_batch(store, [frame(2), frame(2)])
         assert new == [True, False] and acked == {("dev-1", "hr"): 2}
         assert await store.acked_seq("dev-1", "hr", "subj-1") == 2
+    finally:
+        await store.close()
+
+
+async def test_a_batch_over_many_shards_is_one_script_call_and_keeps_each_shards_layout(redis_url) -> None:
+    """On a single server a batch spread over every subject shard costs Redis one script call, and each
+    shard still gets its own history entry, inbox entry and marks; the flags and marks come back in the
+    batch's own order."""
+    store = RedisStore(redis_url, shards=4)
+    try:
+        subjects = [f"subj-{i}" for i in range(12)]
+        assert len({store.shard_of(s) for s in subjects}) == 4
+        owned = store.shard_of(subjects[0])
+        await store.client.set(store.shard_key(owned, "owner"), store.replica)
+        batch = [frame(1, device=f"dev-{s}", subject=s) for s in subjects]
+        batch.insert(3, frame(1, device=f"dev-{subjects[0]}", subject=subjects[0]))  # a duplicate
+        await store.client.script_load(STORE_BATCH)  # else the first call is refused (NOSCRIPT) and repeated
+        await store.enforces_slots()
+        await store.client.config_resetstat()
+        new, acked, mine = await store_batch(store, batch, receive_ns=5)
+        stats = await store.client.info("commandstats")
+        assert stats["cmdstat_evalsha"]["calls"] == 1
+        assert new == [True] * 3 + [False] + [True] * 9
+        assert mine == [n and store.shard_of(f.subject_id) == owned for n, f in zip(new, batch, strict=True)]
+        assert acked == {(f"dev-{s}", "hr"): 1 for s in subjects}
+        for shard in range(4):
+            mine_here = sorted(s for s in subjects if store.shard_of(s) == shard)
+
+            async def seqs(what: str, shard: int = shard) -> list[list[str]]:
+                raw = await store.client.xrange(store.shard_key(shard, what))
+                return [sorted(f.subject_id for f, _ in stream_entry_frames(fields)) for _, fields in raw]
+
+            assert await seqs("frames") == [mine_here]
+            assert await seqs("inbox") == ([] if shard == owned else [mine_here])
     finally:
         await store.close()

@@ -210,3 +210,19 @@ def test_a_synthetic_camera_stream_is_followed_with_few_full_searches_and_the_sa
     )
     assert len(overlap) > 0.7 * len(frames)
     assert np.median(overlap) > 0.8, "the face a whole-frame search finds, within the detector's own jitter"
+
+
+def test_threads_that_detect_at_once_find_what_one_thread_finds() -> None:
+    """Several edge agents in one process each detect on their own inference thread; a Haar classifier keeps
+    per-call state in itself, so threads sharing one corrupted each other's (an OpenCV assertion on scaleIdx)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    frames = [grey8(rgb) for rgb in real_frames()]
+    alone = [face_finder.find_face(g).box for g in frames]
+
+    def boxes(_: int) -> list[tuple]:
+        return [face_finder.find_face(g).box for g in frames]
+
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(boxes, range(8)))
+    assert all(found == alone for found in together)

@@ -13,6 +13,7 @@ face that fills the whole picture is still found.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -47,17 +48,25 @@ def opencv():
     return cv2
 
 
-@lru_cache(maxsize=1)
+_per_thread = threading.local()
+
+
 def _cascades():
-    cv2 = opencv()
-    root = cv2.data.haarcascades
-    face = cv2.CascadeClassifier(root + "haarcascade_frontalface_default.xml")
-    eye = cv2.CascadeClassifier(root + "haarcascade_eye.xml")
-    if face.empty() or eye.empty():
-        raise ImportError(
-            f"image: the Haar cascades in {root} did not load (opencv-python-headless<5 ships them)"
-        )
-    return cv2, face, eye
+    """OpenCV and the calling thread's own face and eye cascades: a CascadeClassifier keeps each search's
+    scale data in itself, so two threads searching with one (agents of one process, each on its inference
+    thread) corrupt each other's boxes or fail an OpenCV assertion."""
+    loaded = getattr(_per_thread, "cascades", None)
+    if loaded is None:
+        cv2 = opencv()
+        root = cv2.data.haarcascades
+        face = cv2.CascadeClassifier(root + "haarcascade_frontalface_default.xml")
+        eye = cv2.CascadeClassifier(root + "haarcascade_eye.xml")
+        if face.empty() or eye.empty():
+            raise ImportError(
+                f"image: the Haar cascades in {root} did not load (opencv-python-headless<5 ships them)"
+            )
+        loaded = _per_thread.cascades = (cv2, face, eye)
+    return loaded
 
 
 def to_uint8(gray: np.ndarray) -> np.ndarray:
