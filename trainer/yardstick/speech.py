@@ -278,7 +278,8 @@ def score_bundle(bundle_dir: Path, folder: Path, public_key: Path | None = None,
     x, rows = rec.x, np.ones(len(rec.y), bool)
     wanted = wearer_baseline.requested(bundle.manifest.preprocessing.params)
     if wanted is not None:
-        x, rows = wearer_baseline.relative_to_wearers(rec.x, rec.speakers, *wanted)
+        levels = wearer_baseline.with_levels(bundle.manifest.preprocessing.params)
+        x, rows = wearer_baseline.relative_to_wearers(rec.x, rec.speakers, *wanted, levels=levels)
     probs = score_onnx(bundle.file("model"), x[rows])
     labels = tuple(bundle.manifest.taxonomy.labels)
     units, has = unit_probs(probs, rec.unit[rows], len(rec.files))
