@@ -249,3 +249,8 @@ def test_face_references_are_scored_beside_the_bundle_on_its_frames(
     assert report["references"]["majority"]["accuracy"] == pytest.approx(
         report["counts"]["happy"] / report["n"], abs=1e-4
     )
+
+
+def test_references_without_a_bundle_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    code, _, err = evaluate(["--work", str(tmp_path), "--references-from", f"speech:{tmp_path}"], capsys)
+    assert code == 2 and "--references-from needs --bundle" in err

@@ -413,6 +413,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     if args.bundle is not None:
         return _evaluate_bundle(args)
+    if args.references_from:
+        print("--references-from needs --bundle: references are scored beside a bundle", file=sys.stderr)
+        return 2
 
     try:
         result = evaluate_step(args.work)

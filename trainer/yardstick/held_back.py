@@ -144,8 +144,7 @@ def _speech(
         units, has = unit_probs(np.eye(k)[pred], test.unit[rows], len(test.files))
         return units[has].argmax(axis=1)
 
-    _, has = unit_probs(np.zeros((int(rows.sum()), k)), test.unit[rows], len(test.files))
-    truth = test.unit_y[has]
+    truth = test.unit_y[np.bincount(test.unit[rows], minlength=len(test.files)) > 0]
     return {
         "svm": per_unit(plain.predict(test.reference[rows])),
         "svm-speaker-running": per_unit(relative.predict(test_running[rows])),
