@@ -84,10 +84,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the node until the source ends (or SIGTERM/SIGINT), then drain the spool and exit."""
+    from edge_node.malloc import limit_arenas
     from edge_node.node import run_node  # imported lazily: `mmer --help` must not load onnxruntime
     from mmer_core.telemetry import otlp_enabled, setup_telemetry
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    limit_arenas(1)  # before gRPC, onnxruntime and the inference thread start threads of their own
     try:
         if otlp_enabled():  # a device pays for the SDK only when someone collects its traces
             setup_telemetry("mmer-edge")

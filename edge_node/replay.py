@@ -38,15 +38,6 @@ from pathlib import Path
 import numpy as np
 
 from edge_node.recording import is_recording, replay_recording
-from mmer_core.formats import (
-    DEAP_BASELINE_S,
-    DEAP_MIDPOINT,
-    DEAP_PICK,
-    read_deap_subject,
-    read_fer2013,
-    read_wav,
-    speech_label_and_speaker,
-)
 from mmer_core.modalities import SPECS
 from mmer_core.taxonomy import va_to_label
 from mmer_core.windowing import SensorChunk, Window, Windower
@@ -131,6 +122,8 @@ def replay_e4(folder: Path) -> Iterator[Window]:
 
 # ------------------------------------------------------------------ speech wav folders
 def replay_wav_folder(root: Path) -> Iterator[Window]:
+    from mmer_core.formats import read_wav, speech_label_and_speaker  # file formats: loaded for their replays
+
     windower = Windower(SPECS["speech"])
     t = 0.0
     for path in sorted(root.rglob("*.wav")):
@@ -144,6 +137,8 @@ def replay_wav_folder(root: Path) -> Iterator[Window]:
 
 # ------------------------------------------------------------------ DEAP
 def replay_deap(path: Path) -> Iterator[Window]:
+    from mmer_core.formats import DEAP_BASELINE_S, DEAP_MIDPOINT, DEAP_PICK, read_deap_subject
+
     data, ratings = read_deap_subject(path)
     spec = SPECS["eeg"]
     trials = [
@@ -165,6 +160,8 @@ def replay_deap(path: Path) -> Iterator[Window]:
 
 # ------------------------------------------------------------------ FER2013
 def replay_fer2013(path: Path) -> Iterator[Window]:
+    from mmer_core.formats import read_fer2013
+
     step = SPECS["image"].hop_s
     for i, (image, label) in enumerate(read_fer2013(path)):
         yield Window("image", i * step, (i + 1) * step, image, label)

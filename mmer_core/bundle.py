@@ -7,6 +7,8 @@ their digests, is refused before anything loads it.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import os
 import tempfile
@@ -15,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from mmer.v1 import manifest_pb2
@@ -25,6 +26,9 @@ MANIFEST_FILE = "manifest.pb"
 FORMAT_VERSION = 1
 PRIVATE_KEY_FILE = "trainer.key"
 PUBLIC_KEY_FILE = "trainer.pub"
+# an Ed25519 SubjectPublicKeyInfo (RFC 8410) in DER is always this 12-byte header and the 32-byte key
+ED25519_SPKI_HEADER = bytes.fromhex("302a300506032b6570032100")
+PEM_PUBLIC_KEY = (b"-----BEGIN PUBLIC KEY-----", b"-----END PUBLIC KEY-----")
 
 
 class BundleError(ValueError):
@@ -48,6 +52,8 @@ class Bundle:
 
 def generate_keypair(directory: str | Path) -> tuple[Path, Path]:
     """Write a new Ed25519 key pair (PEM) as trainer.key (mode 0600) and trainer.pub."""
+    from cryptography.hazmat.primitives import serialization  # the trainer's: see load_public_key
+
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     key = Ed25519PrivateKey.generate()
@@ -69,6 +75,8 @@ def generate_keypair(directory: str | Path) -> tuple[Path, Path]:
 
 def load_private_key(path: str | Path) -> Ed25519PrivateKey:
     """Load the trainer's signing key from a PEM file."""
+    from cryptography.hazmat.primitives import serialization
+
     key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
     if not isinstance(key, Ed25519PrivateKey):
         raise BundleError(f"{path}: not an Ed25519 private key")
@@ -76,17 +84,26 @@ def load_private_key(path: str | Path) -> Ed25519PrivateKey:
 
 
 def load_public_key(path: str | Path) -> Ed25519PublicKey:
-    """Load the trainer's verification key from a PEM file."""
-    key = serialization.load_pem_public_key(Path(path).read_bytes())
-    if not isinstance(key, Ed25519PublicKey):
+    """Load the trainer's verification key from a PEM file (SubjectPublicKeyInfo, as generate_keypair writes).
+
+    Read from its fixed DER form rather than through cryptography's serialization module, whose import
+    brings the code of every key type and format (RSA, EC, DSA, SSH, PKCS#12): ~1.8 MB of an edge node's
+    memory budget for one Ed25519 key."""
+    lines = Path(path).read_bytes().strip().splitlines()
+    if len(lines) < 3 or (lines[0].strip(), lines[-1].strip()) != PEM_PUBLIC_KEY:
+        raise BundleError(f"{path}: not a PEM public key (BEGIN/END PUBLIC KEY)")
+    try:
+        der = base64.b64decode(b"".join(line.strip() for line in lines[1:-1]), validate=True)
+    except binascii.Error:
+        raise BundleError(f"{path}: PEM body is not base64") from None
+    if len(der) != len(ED25519_SPKI_HEADER) + 32 or not der.startswith(ED25519_SPKI_HEADER):
         raise BundleError(f"{path}: not an Ed25519 public key")
-    return key
+    return Ed25519PublicKey.from_public_bytes(der[len(ED25519_SPKI_HEADER) :])
 
 
 def key_id(public_key: Ed25519PublicKey) -> str:
     """Hex SHA-256 of the raw public key: names the signer in manifests."""
-    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return hashlib.sha256(raw).hexdigest()
+    return hashlib.sha256(public_key.public_bytes_raw()).hexdigest()
 
 
 def signed_payload(manifest: manifest_pb2.ModelManifest) -> bytes:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -140,3 +142,56 @@ def test_private_key_file_is_private(tmp_path: Path) -> None:
     priv, pub = bundle.generate_keypair(tmp_path)
     assert priv.stat().st_mode & 0o077 == 0
     assert pub.read_text().startswith("-----BEGIN PUBLIC KEY-----")
+
+
+def test_public_key_reads_back_as_the_key_that_signs(tmp_path: Path) -> None:
+    priv, pub = bundle.generate_keypair(tmp_path)
+    private = bundle.load_private_key(priv)
+    loaded = bundle.load_public_key(pub)
+    assert loaded.public_bytes_raw() == private.public_key().public_bytes_raw()
+    assert bundle.key_id(loaded) == bundle.key_id(private.public_key())
+    loaded.verify(private.sign(b"payload"), b"payload")  # raises if the key were another
+
+
+def _other_keys_pem() -> dict[str, bytes]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed448
+
+    spki = (serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return {
+        "ec": ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(*spki),
+        "ed448": ed448.Ed448PrivateKey.generate().public_key().public_bytes(*spki),
+    }
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "not a PEM public key"),
+        (b"-----BEGIN PUBLIC KEY-----\nnot base64!\n-----END PUBLIC KEY-----\n", "not base64"),
+        (b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", "not a PEM public key"),
+        ("ec", "not an Ed25519 public key"),
+        ("ed448", "not an Ed25519 public key"),
+    ],
+)
+def test_a_public_key_file_that_is_not_an_ed25519_key_is_refused(
+    tmp_path: Path, content: bytes | str, message: str
+) -> None:
+    path = tmp_path / "trainer.pub"
+    path.write_bytes(_other_keys_pem()[content] if isinstance(content, str) else content)
+    with pytest.raises(bundle.BundleError, match=message):
+        bundle.load_public_key(path)
+
+
+def test_an_edge_node_loads_and_verifies_without_cryptographys_serialization_module(tmp_path: Path) -> None:
+    # the serialization module brings every key type's code: ~1.8 MB of an edge node's memory budget
+    priv, pub = bundle.generate_keypair(tmp_path / "keys")
+    bundle.write_bundle(tmp_path / "b", _manifest(), FILES, bundle.load_private_key(priv))
+    probe = (
+        "import sys, edge_node.node; from mmer_core import bundle\n"
+        f"bundle.read_bundle({str(tmp_path / 'b')!r}, bundle.load_public_key({str(pub)!r}))\n"
+        "print(sorted(n for n in sys.modules if n.startswith('cryptography.hazmat.primitives.serialization')))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -99,6 +99,16 @@ async def test_health_probe_reports_serving(tmp_path):
     await server.stop(grace=None)
 
 
+def test_a_node_without_a_health_port_does_not_load_the_health_service():
+    # grpc_health's servicer and messages cost ~1.8 MB of the node's memory budget
+    probe = (
+        "import sys, edge_node.node; print(sorted(m for m in sys.modules if m.startswith('grpc_health.v1')))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [

@@ -95,6 +95,17 @@ def test_light_binding_gives_what_the_opensmile_package_gives() -> None:
     assert (names[F0_POSAMEAN], names[RMS_AMEAN]) == ("F0final_sma_posamean", "pcm_RMSenergy_sma_amean")
 
 
+def test_features_of_the_longest_utterance_are_the_packages_too() -> None:
+    # the levels before the functionals start at 1 s of frames (smile_buffers.conf.inc) and must grow to 8 s
+    x = voiced(MAX_SAMPLES / RATE, 140.0)
+    ours = preprocess("speech", x)
+    opensmile = pytest.importorskip("opensmile")
+    package = opensmile.Smile(
+        feature_set=opensmile.FeatureSet.ComParE_2016, feature_level=opensmile.FeatureLevel.Functionals
+    )
+    assert np.array_equal(ours, package.process_signal(x, RATE).to_numpy()[0].astype(np.float32))
+
+
 TENSORFLOW_THEN_SMILE = """
 import sys, threading
 import numpy as np

@@ -156,6 +156,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--pubkey", type=Path, help="with --bundle: verify with this key (default BUNDLE/../keys/trainer.pub)"
     )
     ev.add_argument(
+        "--references-from",
+        action="append",
+        default=[],
+        metavar="KIND:PATH",
+        help="with --bundle: also train the classical references (e.g. eGeMAPS + SVM for speech, random "
+        "forests on wrist statistics) on every person of this labelled set, of --data's kind and none of its "
+        "people, and score them beside the bundle on the same units; repeat it for several corpora",
+    )
+    ev.add_argument(
         "--json", action="store_true", help="with --bundle: one JSON object instead of the report"
     )
     ev.set_defaults(run=run_evaluate)
@@ -405,6 +414,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     if args.bundle is not None:
         return _evaluate_bundle(args)
+    if args.references_from:
+        print("--references-from needs --bundle: references are scored beside a bundle", file=sys.stderr)
+        return 2
 
     try:
         result = evaluate_step(args.work)
@@ -420,7 +432,8 @@ def _evaluate_bundle(args: argparse.Namespace) -> int:
     import importlib
     import json
 
-    from mmer_core.bundle import BundleError
+    from mmer_core.bundle import BundleError, read_manifest
+    from trainer.yardstick.held_back import check_apart, held_back_references
 
     if not args.data:
         print("evaluate --bundle needs --data KIND:PATH, the labelled set to score it on", file=sys.stderr)
@@ -435,13 +448,29 @@ def _evaluate_bundle(args: argparse.Namespace) -> int:
     if not Path(path).is_dir():
         print(f"--data {args.data!r}: {path} is not a directory", file=sys.stderr)
         return 2
+    reference_folders = _reference_folders(args.references_from, kind)
+    if reference_folders is None:
+        return 2
+    try:
+        trained_persons = check_apart(kind, Path(path), reference_folders) if reference_folders else 0
+    except ValueError as exc:
+        print(f"evaluate: {exc}", file=sys.stderr)
+        return 2
     try:
         key = {"public_key": args.pubkey} if args.pubkey else {}
         scored = importlib.import_module(YARDSTICK_KINDS[kind]).score_bundle(args.bundle, Path(path), **key)
+        report = scored.report()
+        if reference_folders:
+            report["references"] = held_back_references(
+                kind,
+                scored,
+                read_manifest(args.bundle).preprocessing.params,
+                reference_folders,
+                Path(path),
+            )
     except (BundleError, ValueError, OSError) as exc:
         print(f"evaluate: {exc}", file=sys.stderr)
         return 1
-    report = scored.report()
     if args.json:
         print(json.dumps(report))
         return 0
@@ -460,4 +489,45 @@ def _evaluate_bundle(args: argparse.Namespace) -> int:
         print(
             f"{label:<{width}}  {shown}  {report['counts'][label]:6d}  {' '.join(f'{c:5d}' for c in report['confusion'][i])}"
         )
+    if reference_folders:
+        _print_references(report, trained_persons, args.references_from)
     return 0
+
+
+def _reference_folders(specs: list[str], kind: str) -> list[Path] | None:
+    """The folders of `--references-from KIND:PATH ...`, each of a kind the --data kind's yardstick reads;
+    None (after saying why) when one is not."""
+    folders = []
+    for spec in specs:
+        ref_kind, sep, path = spec.partition(":")
+        if not sep or ref_kind not in YARDSTICK_KINDS:
+            print(
+                f"--references-from {spec!r}: expected KIND:PATH with KIND one of {', '.join(YARDSTICK_KINDS)}",
+                file=sys.stderr,
+            )
+            return None
+        if YARDSTICK_KINDS[ref_kind] != YARDSTICK_KINDS[kind]:
+            print(
+                f"--references-from {spec!r}: {ref_kind} data cannot train references for --data of kind {kind}",
+                file=sys.stderr,
+            )
+            return None
+        if not Path(path).is_dir():
+            print(f"--references-from {spec!r}: {path} is not a directory", file=sys.stderr)
+            return None
+        folders.append(Path(path))
+    return folders
+
+
+def _print_references(report: dict, trained_persons: int, specs: list[str]) -> None:
+    """The bundle beside the references, on the same units."""
+    print(
+        f"beside classical references trained on the {trained_persons} persons of {', '.join(specs)}, "
+        f"on the same {report['n']} {report['unit']}s:"
+    )
+    rows = {"bundle (int8)": report, **report["references"]}
+    width = max(len(name) for name in rows)
+    for name, s in rows.items():
+        print(
+            f"  {name:<{width}}  accuracy {s['accuracy']:.3f}  macro-F1 {s['macro_f1']:.3f}  UAR {s['uar']:.3f}"
+        )

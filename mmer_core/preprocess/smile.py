@@ -21,6 +21,8 @@ import numpy as np
 
 FEATURE_SETS = {"eGeMAPSv02": "egemaps/v02/eGeMAPSv02.conf", "ComParE_2016": "compare/ComParE_2016.conf"}
 SOURCE, SINK = "extsource", "extsink"
+# how the levels before the functionals are buffered: grown as an utterance needs, from 1 s of frames
+BUFFERS = Path(__file__).with_name("smile_buffers.conf.inc")
 _lock = threading.Lock()
 
 
@@ -80,6 +82,7 @@ def _options(sample_rate: int) -> dict[str, str | int]:
         "sink": str(config / "shared/standard_external_data_output_single.conf.inc"),
         "sinkLevel": "func",
         "bufferModeRbConf": str(config / "shared/BufferModeRb.conf.inc"),
+        "bufferModeConf": str(BUFFERS),
         "frameModeFunctionalsConf": str(config / "shared/FrameModeFunctionals.conf.inc"),
         "sampleRate": sample_rate,
         "nBits": 16,

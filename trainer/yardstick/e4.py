@@ -13,6 +13,7 @@ warms up), and relative to the wearer's whole-recording statistics (`-oracle`: n
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -177,6 +178,22 @@ def yardstick(folder: Path, options: YardstickOptions) -> dict:
     }
 
 
+def edge_windows(s: SessionWindows, params: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray]:
+    """What the edge scores of a session with a bundle of these preprocessing params: the model inputs of the
+    labelled windows it accepts past the wearer's warm-up, and the mask of those windows in the session."""
+    wanted = wearer_baseline.requested(params)
+    ok = np.all(np.isfinite(s.features), axis=1)
+    x, scored = s.features[ok], np.ones(int(ok.sum()), bool)
+    if wanted is not None:
+        x, scored = wearer_baseline.relative_to_wearers(
+            x, np.zeros(len(x)), *wanted, levels=wearer_baseline.with_levels(params)
+        )
+    keep = np.zeros(len(s.y), bool)
+    keep[np.flatnonzero(ok)[scored]] = True
+    keep &= s.y >= 0
+    return x[keep[ok]], keep
+
+
 def score_bundle(bundle_dir: Path, folder: Path, public_key: Path | None = None) -> Scored:
     """An hr bundle on a labelled E4 folder, exactly as the edge scores it: the session's windows through the
     shared preprocessing, the bundle's wearer baseline updated in recording order with its warm-up unscored,
@@ -186,18 +203,11 @@ def score_bundle(bundle_dir: Path, folder: Path, public_key: Path | None = None)
     if bundle.manifest.modality != "hr":
         raise ValueError(f"{bundle_dir}: a {bundle.manifest.modality} bundle, not hr")
     params = bundle.manifest.preprocessing.params
-    wanted = wearer_baseline.requested(params)
     xs, ys, persons = [], [], []
     for s in (session_windows(f) for f in labelled_sessions(folder)):
-        ok = np.all(np.isfinite(s.features), axis=1)
-        x, scored = s.features[ok], np.ones(int(ok.sum()), bool)
-        if wanted is not None:
-            x, scored = wearer_baseline.relative_to_wearers(
-                x, np.zeros(len(x)), *wanted, levels=wearer_baseline.with_levels(params)
-            )
-        keep = scored & (s.y[ok] >= 0)
-        xs.append(x[keep])
-        ys.append(s.y[ok][keep])
+        x, keep = edge_windows(s, params)
+        xs.append(x)
+        ys.append(s.y[keep])
         persons.append(np.full(int(keep.sum()), s.person))
     probs = score_onnx(bundle.file("model"), np.concatenate(xs).astype(np.float32))
     return Scored(
