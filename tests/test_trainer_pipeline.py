@@ -68,6 +68,10 @@ def test_report_has_every_contract_field(run: Path) -> None:
             assert e["compression"] == pytest.approx(r["fp32"]["bytes"] / e["bytes"], rel=1e-3)
             assert e["compression"] > MIN_COMPRESSION[m], (m, method)
         assert r["selected"] in METHODS
+        shipped = r["shipped"]
+        assert shipped["windows"] == sum(r["windows"].values()), "the shipped model learned from every person"
+        assert shipped["people"] >= 3 and shipped["epochs"] >= 1, m
+        assert shipped["int8_fp32_agreement"] > 0.8, m
         if m == "speech":  # standardised inside its experts and gate: no fair full-integer peer
             assert "tflite_int8" not in r
             continue
@@ -98,6 +102,8 @@ def test_bundles_verify_and_serve(run: Path) -> None:
         probs = sess.run(["probs"], {b.manifest.input.name: samples["x"]})[0]
         assert np.allclose(probs, samples["probs"], atol=1e-5), "smoke-test samples match the model"
         ort.InferenceSession(str(b.file("ort")))  # the compiled model loads too
+        shipped = run / "work" / m / "shipped.int8.onnx"
+        assert b.file("model").read_bytes() == shipped.read_bytes(), "the model trained on every person"
         assert b.manifest.metrics.compression > MIN_COMPRESSION[m]
 
 

@@ -96,8 +96,8 @@ def fit(
     model,
     x_train: np.ndarray,
     y_train: np.ndarray,
-    x_val: np.ndarray,
-    y_val: np.ndarray,
+    x_val: np.ndarray | None,
+    y_val: np.ndarray | None,
     epochs: int,
     seed: int,
     log=print,
@@ -105,9 +105,9 @@ def fit(
     sample_weight: np.ndarray | None = None,
     augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
 ) -> dict[str, float]:
-    """Train with early stopping on validation loss, keeping the best weights; sample_weight weighs each
-    training row's loss (trainer.balance); with `augment` (trainer.augment.augmenter) every batch is a fresh
-    random variant of its training windows."""
+    """Train with early stopping on validation loss, keeping the best weights, or without validation rows
+    (x_val None) for exactly `epochs` epochs; sample_weight weighs each training row's loss (trainer.balance);
+    with `augment` (trainer.augment.augmenter) every batch is a fresh random variant of its training windows."""
     import keras
 
     import_tf(seed)
@@ -129,12 +129,13 @@ def fit(
     stop = keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=patience, restore_best_weights=True, start_from_epoch=start
     )
-    callbacks = [stop, Progress()]
+    callbacks = [Progress()] if x_val is None else [stop, Progress()]
+    validation = None if x_val is None else (x_val, y_val)
     if augment is None:
         history = model.fit(
             x_train,
             y_train,
-            validation_data=(x_val, y_val),
+            validation_data=validation,
             epochs=epochs,
             batch_size=BATCH,
             callbacks=callbacks,
@@ -144,12 +145,13 @@ def fit(
             sample_weight=sample_weight,
         )
     else:
-        history = model.fit(
-            train, validation_data=(x_val, y_val), epochs=epochs, callbacks=callbacks, verbose=0
-        )
+        history = model.fit(train, validation_data=validation, epochs=epochs, callbacks=callbacks, verbose=0)
+    trained = len(history.history["loss"])
+    if x_val is None:
+        return {"epochs": trained, "best_epoch": trained}
     best = int(np.argmin(history.history["val_loss"]))
     return {
-        "epochs": len(history.history["loss"]),
+        "epochs": trained,
         "best_epoch": best + 1,
         "val_accuracy": float(history.history["val_accuracy"][best]),
     }

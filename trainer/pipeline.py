@@ -82,11 +82,51 @@ def choose(fp32: Evaluation, methods: dict[str, Evaluation], max_drop_pp: float)
     return max(methods, key=lambda m: methods[m].accuracy)
 
 
-def run_modality(modality: str, dataset: data_mod.Dataset, options: PipelineOptions, log: Log) -> ModalityRun:
-    """Train, export, quantize with every method, evaluate, choose and bundle one modality."""
+def train_model(
+    modality: str,
+    train: data_mod.Dataset,
+    val: data_mod.Dataset | None,
+    epochs: int,
+    options: PipelineOptions,
+    log: Log,
+) -> tuple[object, dict[str, float]]:
+    """The modality's model trained on `train`: stopped early on `val`'s loss, or for exactly `epochs` epochs
+    when there is no `val` (the shipped model, trained on every person); and what the training did."""
     from trainer.augment import augmenter
     from trainer.models import build_model, fit
 
+    corpora = data_mod.corpus_of(train.subjects)
+    if modality == "speech":
+        from trainer.recipes import SPEECH
+
+        model = SPEECH.fit(train.x, train.y, corpora, options.seed, epochs)
+        log(
+            f"[{modality}] trained one expert per corpus ({len(np.unique(corpora))}), mixed by a corpus gate when "
+            f"more than one ({model.count_params()} weights, {epochs} epochs)"
+        )
+        return model, {"epochs": epochs, "best_epoch": epochs}
+    k = len(train.taxonomy)
+    model = build_model(modality, k, train.x, options.seed, options.widths, options.l2, options.clip)
+    log(f"[{modality}] training ({model.count_params()} weights, {'up to ' if val is not None else ''}{epochs} epochs)")
+    weights = balanced_sample_weights(train.y, corpora) if options.class_weights == "balanced" else None
+    info = fit(
+        model,
+        train.x,
+        train.y,
+        None if val is None else val.x,
+        None if val is None else val.y,
+        epochs,
+        options.seed,
+        log,
+        sample_weight=weights,
+        augment=augmenter(modality),
+    )
+    return model, info
+
+
+def run_modality(modality: str, dataset: data_mod.Dataset, options: PipelineOptions, log: Log) -> ModalityRun:
+    """Train, export, quantize with every method, evaluate and choose on a split by person; then train the
+    shipped model the same way on every person (as many epochs as the split's best) and bundle it."""
     params: dict[str, float] = dict(options.extra_params)
     if options.wearer_baseline > 0 and dataset.x.ndim == 2:
         before = len(dataset)
@@ -106,36 +146,7 @@ def run_modality(modality: str, dataset: data_mod.Dataset, options: PipelineOpti
     log(
         f"[{modality}] {len(parts.train)} train / {len(parts.val)} val / {len(parts.test)} test windows ({parts.kind})"
     )
-    corpora = data_mod.corpus_of(parts.train.subjects)
-    if modality == "speech":
-        from trainer.recipes import SPEECH
-
-        model = SPEECH.fit(parts.train.x, parts.train.y, corpora, options.seed, options.epochs)
-        log(
-            f"[{modality}] trained one expert per corpus ({len(np.unique(corpora))}), mixed by a corpus gate when "
-            f"more than one ({model.count_params()} weights, {options.epochs} epochs)"
-        )
-        info = {"epochs": options.epochs}
-    else:
-        model = build_model(
-            modality, k, parts.train.x, options.seed, options.widths, options.l2, options.clip
-        )
-        log(f"[{modality}] training ({model.count_params()} weights, up to {options.epochs} epochs)")
-        weights = (
-            balanced_sample_weights(parts.train.y, corpora) if options.class_weights == "balanced" else None
-        )
-        info = fit(
-            model,
-            parts.train.x,
-            parts.train.y,
-            parts.val.x,
-            parts.val.y,
-            options.epochs,
-            options.seed,
-            log,
-            sample_weight=weights,
-            augment=augmenter(modality),
-        )
+    model, info = train_model(modality, parts.train, parts.val, options.epochs, options, log)
     work = options.out / "work" / modality
     fp32_path = export_onnx(model, work / "model.fp32.onnx", model.input.name, parts.test.x[:64])
     fp32 = evaluate_onnx(fp32_path, parts.test.x, parts.test.y, k)
@@ -187,14 +198,17 @@ def run_modality(modality: str, dataset: data_mod.Dataset, options: PipelineOpti
         lite = evaluate_tflite(model, calib, parts.test.x, parts.test.y, k)
         report["tflite_int8"] = lite.to_json()
         log(f"[{modality}] TFLite int8 accuracy {lite.accuracy:.3f}, {lite.bytes} bytes")
-    ort_path = to_ort_format(paths[selected], work / "model.int8.ort")
-    report["ort_bytes"] = ort_path.stat().st_size
     val_eval = evaluate_onnx(paths[selected], parts.val.x, parts.val.y, k, latency_runs=1)
+    shipped, report["shipped"] = _train_shipped(
+        modality, dataset, selected, int(info["best_epoch"]), options, log
+    )
+    ort_path = to_ort_format(shipped, work / "model.int8.ort")
+    report["ort_bytes"] = ort_path.stat().st_size
     written = _bundle(
         modality,
         dataset,
         options,
-        paths[selected],
+        shipped,
         ort_path,
         selected,
         fp32,
@@ -205,6 +219,34 @@ def run_modality(modality: str, dataset: data_mod.Dataset, options: PipelineOpti
     )
     report["bundle"] = {"path": str(written.path), "version": written.manifest.version}
     return ModalityRun(report, parts.test, results[selected].probs, val_eval.probs, parts.val.y)
+
+
+def _train_shipped(
+    modality: str, dataset: data_mod.Dataset, method: str, epochs: int, options: PipelineOptions, log: Log
+) -> tuple[Path, dict]:
+    """The model the bundle ships: the recipe measured on the split, trained again on every person (a wearer
+    the model has never met is better served by all the people there are) and quantized with the method the
+    split chose. Its figures are the split's: no person is left to measure it on."""
+    model, _ = train_model(modality, dataset, None, epochs, options, log)
+    work = options.out / "work" / modality
+    fp32_path = export_onnx(model, work / "shipped.fp32.onnx", model.input.name, dataset.x[:64])
+    rng = np.random.default_rng(options.seed)
+    calib = dataset.x[rng.permutation(len(dataset))[: options.calibration_windows]]
+    int8_path = quantize(fp32_path, work / "shipped.int8.onnx", method, calib, options.percentile)
+    people = len(np.unique(dataset.subjects))
+    fp32 = evaluate_onnx(fp32_path, dataset.x, dataset.y, len(dataset.taxonomy), latency_runs=1)
+    int8 = evaluate_onnx(int8_path, dataset.x, dataset.y, len(dataset.taxonomy), latency_runs=1)
+    agreement = float(np.mean(fp32.probs.argmax(axis=1) == int8.probs.argmax(axis=1)))
+    log(
+        f"[{modality}] shipped: trained on all {people} people for {epochs} epochs, {method} int8 agrees with "
+        f"fp32 on {agreement:.1%} of the windows"
+    )
+    return int8_path, {
+        "people": people,
+        "windows": len(dataset),
+        "epochs": epochs,
+        "int8_fp32_agreement": agreement,
+    }
 
 
 def _bundle(modality, dataset, options, int8_path, ort_path, method, fp32, chosen, val_acc, parts, params):
