@@ -107,7 +107,9 @@ def train_model(
         return model, {"epochs": epochs, "best_epoch": epochs}
     k = len(train.taxonomy)
     model = build_model(modality, k, train.x, options.seed, options.widths, options.l2, options.clip)
-    log(f"[{modality}] training ({model.count_params()} weights, {'up to ' if val is not None else ''}{epochs} epochs)")
+    log(
+        f"[{modality}] training ({model.count_params()} weights, {'up to ' if val is not None else ''}{epochs} epochs)"
+    )
     weights = balanced_sample_weights(train.y, corpora) if options.class_weights == "balanced" else None
     info = fit(
         model,
