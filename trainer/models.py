@@ -118,9 +118,9 @@ def fit(
     class Progress(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
+            val = f"  val_acc {logs['val_accuracy']:.3f}" if "val_accuracy" in logs else ""
             log(
-                f"    epoch {epoch + 1:3d}  loss {logs.get('loss', 0):.3f}  acc {logs.get('accuracy', 0):.3f}  "
-                f"val_acc {logs.get('val_accuracy', 0):.3f}"
+                f"    epoch {epoch + 1:3d}  loss {logs.get('loss', 0):.3f}  acc {logs.get('accuracy', 0):.3f}{val}"
             )
 
     # fresh random variants every batch make a slower start: a model that sees them may sit near chance for
