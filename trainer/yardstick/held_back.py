@@ -24,8 +24,6 @@ from mmer_core.taxonomy import QUADRANTS
 from trainer.yardstick.scored import Scored
 from trainer.yardstick.scores import majority_prediction, scores
 
-# data kinds whose yardstick has classical references to train here
-REFERENCE_KINDS = ("speech", "e4", "wesad", "faces")
 MAJORITY = "majority"
 
 
@@ -42,9 +40,7 @@ def persons(kind: str, folder: Path) -> set[str]:
 
         found = set(load_faces(folder).subjects.tolist())
     else:
-        raise ValueError(
-            f"no classical references for {kind} data (they exist for {', '.join(REFERENCE_KINDS)})"
-        )
+        raise _no_references(kind)
     if not found:
         raise ValueError(f"{kind}:{folder}: no persons found")
     return found
@@ -80,16 +76,9 @@ def held_back_references(
 
     scikit-learn runs with BLAS limited to one thread (threadpool_limits): on a small shared machine a
     multi-threaded OpenBLAS made these small SVMs many times slower, not faster."""
-    if kind == "speech":
-        score = _speech
-    elif kind in ("e4", "wesad"):
-        score = _wrist
-    elif kind == "faces":
-        score = _faces
-    else:
-        raise ValueError(
-            f"no classical references for {kind} data (they exist for {', '.join(REFERENCE_KINDS)})"
-        )
+    score = _SCORERS.get(kind)
+    if score is None:
+        raise _no_references(kind)
     with threadpool_limits(1):
         predictions, truth = score(scored, params, reference_folders, test_folder, seed)
     if not np.array_equal(truth, scored.y):
@@ -200,3 +189,11 @@ def _faces(
     }
     out[MAJORITY] = majority_prediction(train.y, len(test), len(test.taxonomy))
     return out, test.y
+
+
+# the data kinds whose yardstick has classical references to train here, and how each is scored
+_SCORERS = {"speech": _speech, "e4": _wrist, "wesad": _wrist, "faces": _faces}
+
+
+def _no_references(kind: str) -> ValueError:
+    return ValueError(f"no classical references for {kind} data (they exist for {', '.join(_SCORERS)})")
