@@ -153,8 +153,7 @@ def run_modality(modality: str, dataset: data_mod.Dataset, options: PipelineOpti
     fp32_path = export_onnx(model, work / "model.fp32.onnx", model.input.name, parts.test.x[:64])
     fp32 = evaluate_onnx(fp32_path, parts.test.x, parts.test.y, k)
     log(f"[{modality}] fp32 accuracy {fp32.accuracy:.3f}, {fp32.bytes} bytes")
-    rng = np.random.default_rng(options.seed)
-    calib = parts.train.x[rng.permutation(len(parts.train))[: options.calibration_windows]]
+    calib = _calibration_rows(parts.train.x, options)
     results: dict[str, Evaluation] = {}
     paths: dict[str, Path] = {}
     for method in options.methods:
@@ -223,6 +222,12 @@ def run_modality(modality: str, dataset: data_mod.Dataset, options: PipelineOpti
     return ModalityRun(report, parts.test, results[selected].probs, val_eval.probs, parts.val.y)
 
 
+def _calibration_rows(x: np.ndarray, options: PipelineOptions) -> np.ndarray:
+    """The rows int8 calibration reads: options.calibration_windows of x drawn at random with the run's seed."""
+    rng = np.random.default_rng(options.seed)
+    return x[rng.permutation(len(x))[: options.calibration_windows]]
+
+
 def _train_shipped(
     modality: str, dataset: data_mod.Dataset, method: str, epochs: int, options: PipelineOptions, log: Log
 ) -> tuple[Path, dict]:
@@ -232,8 +237,7 @@ def _train_shipped(
     model, _ = train_model(modality, dataset, None, epochs, options, log)
     work = options.out / "work" / modality
     fp32_path = export_onnx(model, work / "shipped.fp32.onnx", model.input.name, dataset.x[:64])
-    rng = np.random.default_rng(options.seed)
-    calib = dataset.x[rng.permutation(len(dataset))[: options.calibration_windows]]
+    calib = _calibration_rows(dataset.x, options)
     int8_path = quantize(fp32_path, work / "shipped.int8.onnx", method, calib, options.percentile)
     people = len(np.unique(dataset.subjects))
     fp32 = evaluate_onnx(fp32_path, dataset.x, dataset.y, len(dataset.taxonomy), latency_runs=1)
