@@ -27,6 +27,7 @@ from edge_node.inference import load_runner
 from edge_node.models import ModelSlot
 from edge_node.spool import Spool
 from edge_node.streamer import MAX_BATCH
+from edge_node.wearer_baselines import WearerBaselines
 from mmer.v1 import ingest_pb2
 from mmer_core.bundle import PUBLIC_KEY_FILE, load_public_key
 from mmer_core.modalities import MODALITIES, SPECS
@@ -34,6 +35,7 @@ from mmer_core.preprocess import preprocess
 from mmer_core.preprocess.face_finder import NoFace
 from mmer_core.preprocess.face_tracker import FaceTracker
 from mmer_core.synthetic import Session, SessionConfig, stream_windows
+from mmer_core.wearer_baseline import LEVELS_PARAM, WARMUP_PARAM, requested
 from testkit.recordings import render_synthetic_recording
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,11 +59,33 @@ def ensure_models(models: Path | None, workdir: Path) -> Path:
     if models is not None:
         return models
     from testkit.edge_models import make_bundle
+    from trainer.recipes import SPEECH
 
+    # speech asks for what the real-data speech bundle asks for: a speaker baseline, relative and absolute
+    speech = {WARMUP_PARAM: float(SPEECH.warmup), LEVELS_PARAM: 1.0}
     out = workdir / "models"
     for m in MODALITIES:
-        make_bundle(out / m, out, m, 1)
+        make_bundle(out / m, out, m, 1, params=speech if m == "speech" else None)
     return out
+
+
+def baseline_inputs(modality: str, params, xs: list[np.ndarray]) -> tuple[list[np.ndarray], list[float]]:
+    """The model inputs the node makes of preprocessed windows for a model that asks for a wearer baseline
+    (the windows themselves otherwise), and the milliseconds each took. The baseline is calibrated on the
+    bench's windows first, cycled when there are fewer than its warm-up."""
+    wanted = requested(params)
+    if wanted is None or not xs:
+        return xs, []
+    baselines = WearerBaselines(None, "bench")
+    while modality not in baselines.stats or not baselines.stats[modality].calibrated(wanted[0]):
+        for x in xs:
+            baselines.observe(modality, x[0])
+    inputs, ms = [], []
+    for x in xs:
+        t = time.perf_counter()
+        inputs.append(baselines.model_input(modality, x[0], params)[None])
+        ms.append((time.perf_counter() - t) * 1e3)
+    return inputs, ms
 
 
 def bench_modalities(models: Path, repeats: int) -> dict:
@@ -96,6 +120,7 @@ def bench_modalities(models: Path, repeats: int) -> dict:
             runner.manifest.input.name,
             [runner.manifest.output_name or "probs"],
         )
+        xs, baseline_ms = baseline_inputs(m, runner.manifest.preprocessing.params, xs)
         for x in xs[:20]:
             slot.score(x)
             sess.run(outs, {feed_name: x})
@@ -113,6 +138,7 @@ def bench_modalities(models: Path, repeats: int) -> dict:
         out[m] = {
             "preprocess_ms_p50": pct(pre, 50),
             "preprocess_ms_p99": pct(pre, 99),
+            "wearer_baseline_ms_p50": pct(baseline_ms, 50) if baseline_ms else None,
             "inference_ms_p50": pct(node, 50),
             "inference_ms_p99": pct(node, 99),
             "bare_ort_ms_p50": pct(bare, 50),

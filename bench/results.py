@@ -155,13 +155,15 @@ def edge_section(data: dict) -> str:
         f"Over {realtime['seconds']} s after a {realtime.get('warmup_seconds', '-')} s warm-up. "
         f"Source: {realtime.get('source', '-')}.",
         "",
-        "| modality | model | preprocess p50 / p99 (ms) | inference p50 / p99 (ms) | bare ORT p50 (ms) "
-        "| overhead (×) | windows |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| modality | model | preprocess p50 / p99 (ms) | wearer baseline p50 (ms) | inference p50 / p99 (ms) "
+        "| bare ORT p50 (ms) | overhead (×) | windows |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, m in mods.items():
+        baseline = m.get("wearer_baseline_ms_p50")
         rows.append(
             f"| {name} | {model_cell(m.get('model'))} | {m['preprocess_ms_p50']} / {m['preprocess_ms_p99']} "
+            f"| {'-' if baseline is None else baseline} "
             f"| {m['inference_ms_p50']} / {m['inference_ms_p99']} | {m['bare_ort_ms_p50']} "
             f"| {m['overhead_ratio']} | {m['windows']} |"
         )

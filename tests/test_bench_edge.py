@@ -32,6 +32,10 @@ def test_a_tiny_edge_bench_writes_every_figure_with_its_budget_and_source(tmp_pa
         assert m["windows"] > 0 and m["inference_ms_p50"] > 0 and m["bare_ort_ms_p50"] > 0, name
         assert m["preprocess_ms_p50"] <= m["preprocess_ms_p99"], name
         assert m["model"]["version"] == 1 and m["model"]["bytes"] > 0, name
+        # speech's generated model asks for a speaker baseline, like the real-data one: its input is made
+        # as the node makes it (and timed); the others take the preprocessed window as it is
+        assert (m["wearer_baseline_ms_p50"] is not None) is (name == "speech"), name
+    assert data["modalities"]["speech"]["wearer_baseline_ms_p50"] > 0
     realtime = data["realtime"]
     assert realtime["source"].startswith("replay:DIR") and "not included: synthesising" in realtime["source"]
     # the node really ran: it streamed frames of the fast modalities and held a plausible amount of memory

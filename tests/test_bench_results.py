@@ -125,7 +125,11 @@ def test_the_edge_section_shows_each_figure_beside_its_budget_and_what_the_figur
     edge = {
         "models": "the signed bundles in models/",
         "budget": {"cpu_percent_of_core": 5.0, "rss_mb": 150.0, "overhead_ratio": 1.1},
-        "modalities": {"eeg": modality, "image": {**modality, "overhead_ratio": 1.0625}},
+        "modalities": {
+            "eeg": modality,
+            "image": {**modality, "overhead_ratio": 1.0625},
+            "speech": {**modality, "wearer_baseline_ms_p50": 0.0576},
+        },
         "spool": {"frames_per_s": 12345},
         "realtime": {
             "source": "replay:DIR of a recording",
@@ -144,6 +148,7 @@ def test_the_edge_section_shows_each_figure_beside_its_budget_and_what_the_figur
     assert "| 4.12 | ≤ 5.0 |" in section and "| 140.5 | ≤ 150.0 |" in section
     assert "| 1.0625 | ≤ 1.1 |" in section, "the worst modality's overhead stands against the budget"
     assert "Source: replay:DIR of a recording." in section and "65.0 s warm-up" in section
-    assert "| image | - | 1.5 / 3.25 | 0.125 / 0.5 | 0.12 | 1.0625 | 200 |" in section
+    assert "| image | - | 1.5 / 3.25 | - | 0.125 / 0.5 | 0.12 | 1.0625 | 200 |" in section
+    assert "| speech | - | 1.5 / 3.25 | 0.0576 | 0.125 / 0.5 | 0.12 | 1.0417 | 200 |" in section
     assert section.count("replay:DIR of a recording") == 1, "the source is said once"
     assert "| `spool.frames_per_s` | 12345 |" in section and "| `budget_met` | True |" in section
