@@ -49,8 +49,6 @@ def load_slots(models: Path, modalities: list[str], public_key, providers: list[
 
 async def run_node(args: argparse.Namespace) -> int:
     modalities = parse_modalities(args.modalities)
-    if not 0.0 <= args.batch_interval_ms <= 10_000.0:
-        raise ValueError(f"--batch-interval-ms: must be within 0..10000, got {args.batch_interval_ms:g}")
     pub_path = args.trainer_pubkey or args.models / PUBLIC_KEY_FILE
     if not Path(pub_path).is_file():
         raise ValueError(f"--trainer-pubkey: no Ed25519 public key at {pub_path}")

@@ -116,7 +116,7 @@ def test_a_node_without_a_health_port_does_not_load_the_health_service():
         (("--source", "camera:0"), "camera:0"),
         (("--source", "replay:/nonexistent.npz"), "not an existing .npz"),
         (("--drop-policy", "keep-all"), "policy"),
-        (("--batch-interval-ms", "-5"), "--batch-interval-ms: must be within 0..10000"),
+        (("--batch-interval-ms", "-5"), "batch interval must be within 0..10 s, got -0.005"),
     ],
 )
 def test_bad_options_give_clear_errors(tmp_path, capsys, extra, message):

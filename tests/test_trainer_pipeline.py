@@ -104,6 +104,7 @@ def test_bundles_verify_and_serve(run: Path) -> None:
         ort.InferenceSession(str(b.file("ort")))  # the compiled model loads too
         shipped = run / "work" / m / "shipped.int8.onnx"
         assert b.file("model").read_bytes() == shipped.read_bytes(), "the model trained on every person"
+        assert b.manifest.metrics.bytes == shipped.stat().st_size, "the manifest describes the file it ships"
         assert b.manifest.metrics.compression > MIN_COMPRESSION[m]
 
 
