@@ -27,7 +27,14 @@ TESS = re.compile(r"^([A-Za-z]+)_([A-Za-z]+)_([A-Za-z]+)" + AUDIO)
 TESS_EMOTIONS = {"angry", "disgust", "fear", "happy", "neutral", "ps", "sad"}
 CREMA_D = re.compile(r"^(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})" + AUDIO)
 CREMA_D_LEVELS = {"LO": "low", "MD": "medium", "HI": "high", "XX": "unspecified"}
-SCHEME_NAMES = "RAVDESS, TESS, CREMA-D nor <label>/<speaker>_<name>"
+# EMO-DB (Berlin, German): speaker, text (a01..b10), emotion letter, version letter.
+EMO_DB = re.compile(r"^(\d{2})([a-z]\d{2})([A-Z])([a-z])" + AUDIO)
+# EMOVO (Italian): emotion, speaker, sentence.
+EMOVO = re.compile(r"^([a-z]{3})-([fm]\d)-([a-z]+\d*)" + AUDIO)
+# SAVEE (British English): speaker initials and emotion code with a number, flat (DC_sa01) or in a
+# speaker's folder (DC/sa01).
+SAVEE = re.compile(r"^(?:([A-Z]{2})_)?(sa|su|a|d|f|h|n)(\d{2})" + AUDIO)
+SCHEME_NAMES = "RAVDESS, TESS, CREMA-D, EMO-DB, EMOVO, SAVEE nor <label>/<speaker>_<name>"
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,44 @@ def tess(path: Path, root: Path, corpus: str) -> SpeechFile | None:
     return SpeechFile(path, _label("tess", emotion.lower(), path), speaker.upper(), corpus, meta)
 
 
+def emo_db(path: Path, root: Path, corpus: str) -> SpeechFile | None:
+    """`SSTTTEV` (03a01Fa): speaker SS, text TTT, emotion E (German initials: W Ärger, L Langeweile, E Ekel,
+    A Angst, F Freude, T Trauer, N neutral), version V."""
+    m = EMO_DB.match(path.name)
+    if not m:
+        return None
+    speaker, text, emotion, version = m.groups()
+    meta = {"scheme": "emo-db", "emotion": emotion, "text": text, "version": version}
+    return SpeechFile(path, _label("emo-db", emotion, path), speaker, corpus, meta)
+
+
+def emovo(path: Path, root: Path, corpus: str) -> SpeechFile | None:
+    """`EEE-SS-TT` (dis-f1-b1): emotion EEE (Italian: dis disgusto, gio gioia, neu, pau paura, rab rabbia,
+    sor sorpresa, tri tristezza), speaker SS, sentence TT."""
+    m = EMOVO.match(path.name)
+    if not m:
+        return None
+    emotion, speaker, sentence = m.groups()
+    meta = {"scheme": "emovo", "emotion": emotion, "sentence": sentence}
+    return SpeechFile(path, _label("emovo", emotion, path), speaker, corpus, meta)
+
+
+def savee(path: Path, root: Path, corpus: str) -> SpeechFile | None:
+    """`SS_EENN` or `SS/EENN` (DC_sa01, DC/sa01): speaker SS, emotion EE (a anger, d disgust, f fear,
+    h happiness, n neutral, sa sadness, su surprise), number NN."""
+    m = SAVEE.match(path.name)
+    if not m:
+        return None
+    speaker, emotion, number = m.groups()
+    if speaker is None:
+        folder = path.parent.name
+        if path.parent == root or not re.fullmatch(r"[A-Z]{2}", folder):
+            return None
+        speaker = folder
+    meta = {"scheme": "savee", "emotion": emotion, "number": number}
+    return SpeechFile(path, _label("savee", emotion, path), speaker, corpus, meta)
+
+
 def label_folders(path: Path, root: Path, corpus: str) -> SpeechFile | None:
     """`<label>/<speaker>_<name>`: the folder names the emotion, the name's first part the speaker."""
     rel = path.relative_to(root)
@@ -92,7 +137,7 @@ def label_folders(path: Path, root: Path, corpus: str) -> SpeechFile | None:
 
 Scheme = Callable[[Path, Path, str], SpeechFile | None]
 # Tried in this order; the first scheme that recognises a name labels the file.
-SCHEMES: tuple[Scheme, ...] = (ravdess, crema_d, tess, label_folders)
+SCHEMES: tuple[Scheme, ...] = (ravdess, crema_d, tess, emo_db, emovo, savee, label_folders)
 
 
 def label_file(path: Path, root: Path, corpus: str = "") -> SpeechFile:

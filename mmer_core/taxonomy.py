@@ -88,6 +88,36 @@ DATASET_LABELS: dict[str, dict[str, str]] = {
         "NEU": "neutral",
         "SAD": "sad",
     },
+    # EMO-DB file names: the German emotion word's initial.
+    "emo-db": {
+        "W": "anger",
+        "L": "boredom",
+        "E": "disgust",
+        "A": "fear",
+        "F": "happiness",
+        "T": "sadness",
+        "N": "neutral",
+    },
+    # EMOVO file names: the Italian emotion word's first three letters.
+    "emovo": {
+        "dis": "disgust",
+        "gio": "joy",
+        "neu": "neutral",
+        "pau": "fear",
+        "rab": "anger",
+        "sor": "surprise",
+        "tri": "sadness",
+    },
+    # SAVEE file names: the English emotion word's first letter (two for sadness and surprise).
+    "savee": {
+        "a": "anger",
+        "d": "disgust",
+        "f": "fear",
+        "h": "happiness",
+        "n": "neutral",
+        "sa": "sadness",
+        "su": "surprise",
+    },
     # FER2013 csv: emotion column 0..6.
     "fer2013": {
         "0": "angry",

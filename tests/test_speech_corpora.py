@@ -142,6 +142,57 @@ def test_ravdess_and_tess_names_also_read_as_flac(tmp_path: Path) -> None:
     assert (files["OAF_back_ps.flac"].label, files["OAF_back_ps.flac"].speaker) == ("happy", "OAF")
 
 
+@pytest.mark.parametrize(
+    ("name", "label", "speaker", "meta"),
+    [
+        ("03a01Fa.wav", "happy", "03", {"scheme": "emo-db", "emotion": "F", "text": "a01", "version": "a"}),
+        ("16b10Lb.flac", "sad", "16", {"scheme": "emo-db", "emotion": "L", "text": "b10", "version": "b"}),
+        ("11a05Wc.wav", "angry", "11", {"scheme": "emo-db", "emotion": "W", "text": "a05", "version": "c"}),
+        ("13b02Na.wav", "calm", "13", {"scheme": "emo-db", "emotion": "N", "text": "b02", "version": "a"}),
+        ("dis-f1-b1.wav", "angry", "f1", {"scheme": "emovo", "emotion": "dis", "sentence": "b1"}),
+        ("gio-m3-l4.flac", "happy", "m3", {"scheme": "emovo", "emotion": "gio", "sentence": "l4"}),
+        ("tri-f2-n5.wav", "sad", "f2", {"scheme": "emovo", "emotion": "tri", "sentence": "n5"}),
+        ("DC_sa01.wav", "sad", "DC", {"scheme": "savee", "emotion": "sa", "number": "01"}),
+        ("JK/su12.wav", "happy", "JK", {"scheme": "savee", "emotion": "su", "number": "12"}),
+        ("KL/n30.flac", "calm", "KL", {"scheme": "savee", "emotion": "n", "number": "30"}),
+    ],
+)
+def test_emo_db_emovo_and_savee_names_give_label_speaker_and_metadata(
+    tmp_path: Path, name: str, label: str, speaker: str, meta: dict[str, str]
+) -> None:
+    write_clip(tmp_path / name)
+    (found,) = find_speech_files(tmp_path)
+    assert (found.label, found.speaker, found.meta) == (label, speaker, meta)
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("03a01Xa.wav", "emo-db: unknown label 'X'"),
+        ("ang-f1-b1.wav", "emovo: unknown label 'ang'"),
+        ("sa01.wav", "name follows neither"),  # a SAVEE code needs its speaker: in the name or its folder
+        ("DC_x01.wav", "name follows neither"),
+    ],
+)
+def test_names_of_other_language_corpora_with_codes_they_do_not_define_are_errors(
+    tmp_path: Path, name: str, message: str
+) -> None:
+    write_clip(tmp_path / name)
+    with pytest.raises(ValueError, match=message) as err:
+        find_speech_files(tmp_path)
+    assert Path(name).name in str(err.value)
+
+
+def test_an_emo_db_folder_loads_as_a_dataset_of_its_speakers(tmp_path: Path) -> None:
+    codes = {"W": "angry", "F": "happy", "T": "sad", "N": "calm"}
+    for speaker in ("03", "08"):
+        for code, label in codes.items():
+            write_clip(tmp_path / "wav" / f"{speaker}a01{code}a.wav", 1.5, TONE_HZ[label])
+    d = load([("speech", tmp_path)], "speech")
+    assert set(d.subjects) == {f"{tmp_path.name}/03", f"{tmp_path.name}/08"}
+    assert Counter(QUADRANTS.labels[i] for i in d.y) == {"angry": 2, "happy": 2, "sad": 2, "calm": 2}
+
+
 def toy(subjects: list[str], per_subject: int = 8) -> Dataset:
     """Feature rows of every class for each subject."""
     n = len(subjects) * per_subject
