@@ -160,6 +160,21 @@ def test_image_folders_any_size_and_colour(tmp_path: Path) -> None:
     assert "3 images of 2 persons, 1 without a detected face left out" in d.description
 
 
+def test_image_folders_read_tiff_and_bmp_as_face_sets_ship_them(tmp_path: Path) -> None:
+    import cv2
+
+    for label, name, seed in (
+        ("happy", "KA_happy1.tiff", 1),
+        ("sad", "KA_sad1.tif", 2),
+        ("calm", "KB_n1.bmp", 3),
+    ):
+        (tmp_path / label).mkdir()
+        cv2.imwrite(str(tmp_path / label / name), face_frame(seed, grey=True))
+    d = load_faces(tmp_path)
+    assert sorted(QUADRANTS.labels[i] for i in d.y) == ["calm", "happy", "sad"]
+    assert sorted(d.subjects.tolist()) == ["KA", "KA", "KB"]
+
+
 def test_image_folders_persons_csv_names_the_persons(tmp_path: Path) -> None:
     import cv2
 

@@ -1,4 +1,5 @@
-"""Face images: the FER2013 csv (emotion, pixels, Usage) or image folders `<label>/<person>_<name>.png|jpg`.
+"""Face images: the FER2013 csv (emotion, pixels, Usage) or image folders `<label>/<person>_<name>.png` (or
+jpg, bmp, tiff).
 
 Who is in each picture decides the person-independent folds. In image folders it is the part of the file
 name before the first underscore, unless the root holds a `persons.csv` with columns `file,person` (file
@@ -23,7 +24,8 @@ from mmer_core.preprocess import preprocess_kept
 from mmer_core.taxonomy import QUADRANTS, map_label
 from trainer.data import Dataset
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+# what face sets ship in (JAFFE: TIFF); OpenCV reads them all
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 PERSONS_FILE = "persons.csv"
 
 
@@ -40,7 +42,7 @@ def load_fer2013(path: Path) -> Dataset:
 
 
 def read_image(path: Path) -> np.ndarray:
-    """(H, W, 3) uint8 RGB of a png/jpg of any depth or colour; ValueError naming the file if unreadable."""
+    """(H, W, 3) uint8 RGB of an image of any depth or colour; ValueError naming the file if unreadable."""
     import cv2
 
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -74,11 +76,11 @@ def person_of(path: Path, root: Path, persons: dict[str, str] | None) -> str:
 
 
 def load_image_folders(root: Path) -> Dataset:
-    """<label>/<person>_<name>.png|jpg (or persons.csv); label is a taxonomy label or a common emotion word."""
+    """<label>/<person>_<name>.<image suffix> (or persons.csv); label is a taxonomy label or a common emotion word."""
     root = Path(root)
     paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not paths:
-        raise ValueError(f"faces:{root}: no images (.png/.jpg) below it")
+        raise ValueError(f"faces:{root}: no images ({', '.join(IMAGE_SUFFIXES)}) below it")
     persons = read_persons(root)
     images, labels, people = [], [], []
     for p in paths:
