@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -69,7 +70,9 @@ def ensure_models(models: Path | None, workdir: Path) -> Path:
     return out
 
 
-def baseline_inputs(modality: str, params, xs: list[np.ndarray]) -> tuple[list[np.ndarray], list[float]]:
+def baseline_inputs(
+    modality: str, params: Mapping[str, float], xs: list[np.ndarray]
+) -> tuple[list[np.ndarray], list[float]]:
     """The model inputs the node makes of preprocessed windows for a model that asks for a wearer baseline
     (the windows themselves otherwise), and the milliseconds each took. The baseline is calibrated on the
     bench's windows first, cycled when there are fewer than its warm-up."""
