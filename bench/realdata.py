@@ -56,7 +56,9 @@ def run(data: list[tuple[str, Path]], options: YardstickOptions) -> dict:
         sets[name] = importlib.import_module(KINDS[kind]).yardstick(folder, options)
         sets[name]["seconds"] = round(time.monotonic() - set_started, 1)
         sets[name]["cpu_seconds"] = round(cpu_seconds() - set_cpu, 1)
-    result: dict = {"seconds": 0.0, "sets": sets}
+    # the seed orders each speaker's recordings (which utterances warm a baseline up), draws the folds and
+    # starts training: the same command with another seed shows how much the figures owe to it
+    result: dict = {"seconds": 0.0, "seed": options.seed, "sets": sets}
     for kind in dict.fromkeys(kind for kind, _ in data):
         folders = [folder for k, folder in data if k == kind]
         module = importlib.import_module(KINDS[kind])

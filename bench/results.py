@@ -88,6 +88,41 @@ def summary_table(data: dict, reference: dict) -> str:
     return "\n".join(rows + published_rows(data, reference))
 
 
+def seed_table(runs: list[dict]) -> str:
+    """Per set, the deployed int8 model and the best reference a device could run in each published run of
+    another --seed (`bench/published/realdata-seedN.json`) and their mean: how much a figure owes to which
+    utterances warmed a speaker's baseline up, to the folds and to the initialisation."""
+    seeds = ", ".join(str(run["seed"]) for run in runs)
+    rows = [
+        f"Seeds {seeds} (each run orders every speaker's recordings, draws its folds and starts training from "
+        "its seed):",
+        "",
+        "| set | seed | deployed int8 | best reference |",
+        "| --- | --- | --- | --- |",
+    ]
+    for name in sorted(runs[0]["sets"]):
+        pairs = []
+        for run in runs:
+            s = run["sets"].get(name)
+            if s is None:
+                continue
+            fair = {r: e for r, e in s.get("references", {}).items() if not r.endswith("-oracle")}
+            best = max(fair, key=lambda r: (fair[r]["macro_f1"], fair[r]["accuracy"]), default=None)
+            pairs.append((s["deployed_int8"], fair.get(best)))
+            rows.append(
+                f"| {name} | {run['seed']} | {pair(s['deployed_int8'])} | {best or '-'}: {pair(fair.get(best))} |"
+            )
+        if len(pairs) > 1:
+            mean = [
+                {k: sum(p[i][k] for p in pairs) / len(pairs) for k in ("accuracy", "macro_f1")}
+                if all(p[i] for p in pairs)
+                else None
+                for i in (0, 1)
+            ]
+            rows.append(f"| {name} | mean of {len(pairs)} | {pair(mean[0])} | {pair(mean[1])} |")
+    return "\n".join(rows)
+
+
 def pair(entry: dict | None) -> str:
     """accuracy / macro-F1 of an entry, or '-'."""
     if not entry:
@@ -224,12 +259,17 @@ def render() -> tuple[str, str | None]:
             continue
         data = json.loads(path.read_text())
         if name == "realdata":
-            block = summary_table(data, reference)
+            others = [json.loads(p.read_text()) for p in sorted(PUBLISHED.glob("realdata-seed*.json"))]
+            runs = [data, *others]
+            spread = seed_table(runs) if others and all("seed" in run for run in runs) else ""
+            block = summary_table(data, reference) + (f"\n\n{spread}" if spread else "")
             parts += [
                 realdata_table(data, reference),
                 "",
                 f"The whole run took {data['seconds'] / 60:.0f} min.",
             ]
+            if spread:
+                parts += ["", spread]
         elif name == "edge":
             parts.append(edge_section(data))
         else:

@@ -152,3 +152,37 @@ def test_the_edge_section_shows_each_figure_beside_its_budget_and_what_the_figur
     assert "| speech | - | 1.5 / 3.25 | 0.0576 | 0.125 / 0.5 | 0.12 | 1.0417 | 200 |" in section
     assert section.count("replay:DIR of a recording") == 1, "the source is said once"
     assert "| `spool.frames_per_s` | 12345 |" in section and "| `budget_met` | True |" in section
+
+
+def test_runs_of_other_seeds_are_shown_per_seed_with_their_mean(tmp_path: Path) -> None:
+    def entry(acc: float) -> dict:
+        return {"accuracy": acc, "macro_f1": acc - 0.1}
+
+    def run(seed: int, deployed: float, reference: float) -> dict:
+        s = {
+            "unit": "utterance",
+            "folds": 2,
+            "subjects": 4,
+            "deployed_int8": entry(deployed),
+            "deployed_fp32": entry(deployed),
+            "majority": entry(0.4),
+            "references": {"svm-running": entry(reference), "svm-oracle": entry(0.9)},
+        }
+        return {"seconds": 60.0, "seed": seed, "sets": {"a": s}}
+
+    shutil.copytree(ROOT / "bench", tmp_path / "bench", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "README.md", tmp_path / "README.md")
+    published = tmp_path / "bench/published"
+    for old in published.glob("realdata-seed*.json"):
+        old.unlink()
+    (published / "realdata.json").write_text(json.dumps(run(7, 0.75, 0.65)))
+    assert render(tmp_path).returncode == 0
+    assert "Seeds " not in (tmp_path / "bench/RESULTS.md").read_text(), "one run: nothing to compare"
+    (published / "realdata-seed8.json").write_text(json.dumps(run(8, 0.71, 0.61)))
+    done = render(tmp_path)
+    assert done.returncode == 0, done.stderr
+    for text in ((tmp_path / "bench/RESULTS.md").read_text(), (tmp_path / "README.md").read_text()):
+        assert "Seeds 7, 8 " in text
+        assert "| a | 7 | 0.750 / 0.650 | svm-running: 0.650 / 0.550 |" in text, "the oracle is no reference"
+        assert "| a | 8 | 0.710 / 0.610 | svm-running: 0.610 / 0.510 |" in text
+        assert "| a | mean of 2 | 0.730 / 0.630 | 0.630 / 0.530 |" in text
