@@ -167,3 +167,30 @@ def test_histogram_methods_calibrate_on_a_count_that_is_not_a_whole_number_of_ba
     out = quantize(model, tmp_path / f"{method}.onnx", method, x)
     assert out.is_file()
     assert len(BatchReader("x", x[:5])) == 1, "fewer windows than one batch: they are the batch"
+
+
+def test_a_model_never_answers_a_class_it_never_learnt_in_fp32_or_int8(tmp_path: Path) -> None:
+    # stress data has calm and angry windows only: on windows unlike any it learnt from, the model must
+    # still answer one of those, and quantization must keep it so
+    from mmer_core.preprocess import preprocess_batch
+    from mmer_core.synthetic import make_windows
+    from trainer.export import export_onnx
+    from trainer.models import build_model, fit
+
+    data = make_windows("hr", 12, 240, seed=11)
+    x, y = preprocess_batch("hr", data.windows), data.labels
+    learnt = np.unique(y)[:2]
+    keep = np.isin(y, learnt)
+    x, y = x[keep], y[keep]
+    model = build_model("hr", 4, x, seed=1)
+    fit(model, x, y, None, None, epochs=3, seed=1, log=lambda _: None)
+    fp32 = export_onnx(model, tmp_path / "hr.onnx", "hrv", x[:64])
+    rng = np.random.default_rng(0)
+    unusual = np.concatenate([x, x * rng.uniform(-20, 20, x.shape), rng.normal(0, 100, x.shape)]).astype(
+        np.float32
+    )
+    for path in [fp32, *(quantize(fp32, tmp_path / f"{m}.onnx", m, x[:64]) for m in METHODS)]:
+        sess = ort.InferenceSession(str(path))
+        probs = sess.run(["probs"], {"hrv": unusual})[0]
+        assert set(np.unique(probs.argmax(axis=1))) <= set(learnt.tolist()), path.name
+        assert probs[:, np.setdiff1d(np.arange(4), learnt)].max() < 1e-6, path.name

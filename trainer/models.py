@@ -107,7 +107,8 @@ def fit(
 ) -> dict[str, float]:
     """Train with early stopping on validation loss, keeping the best weights, or without validation rows
     (x_val None) for exactly `epochs` epochs; sample_weight weighs each training row's loss (trainer.balance);
-    with `augment` (trainer.augment.augmenter) every batch is a fresh random variant of its training windows."""
+    with `augment` (trainer.augment.augmenter) every batch is a fresh random variant of its training windows.
+    Classes absent from y_train are never predicted (never_predict_absent_classes)."""
     import keras
 
     import_tf(seed)
@@ -146,6 +147,7 @@ def fit(
         )
     else:
         history = model.fit(train, validation_data=validation, epochs=epochs, callbacks=callbacks, verbose=0)
+    never_predict_absent_classes(model, np.unique(y_train))
     trained = len(history.history["loss"])
     if x_val is None:
         return {"epochs": trained, "best_epoch": trained}
@@ -155,6 +157,18 @@ def fit(
         "best_epoch": best + 1,
         "val_accuracy": float(history.history["val_accuracy"][best]),
     }
+
+
+def never_predict_absent_classes(model, present: np.ndarray, logit: float = -100.0) -> None:
+    """Classes no training window had (stress data: only calm and angry) get zero weights and a very low
+    bias in the softmax layer. Their weights were only ever pushed down on the training inputs, so on an
+    unusual window they could still win: a model must not answer with a class it never learnt."""
+    layer = model.get_layer("probs")
+    weights, bias = layer.get_weights()
+    absent = np.setdiff1d(np.arange(bias.shape[0]), present)
+    weights[:, absent] = 0.0
+    bias[absent] = logit
+    layer.set_weights([weights, bias])
 
 
 def _augmented_batches(x, y, augment, seed, sample_weight):

@@ -38,18 +38,6 @@ def without_channels(x: np.ndarray, channels: tuple[str, ...] = OPTIONAL_CHANNEL
     return out
 
 
-def never_predict_absent_classes(model, present: np.ndarray, k: int, logit: float = -100.0) -> None:
-    """Classes no training window had (stress data: only calm and angry) get zero weights and a very low
-    bias in the softmax layer. Their weights were only ever pushed down on the training inputs, so on an
-    unusual window they could still win: a model must not answer with a class it never learnt."""
-    layer = model.get_layer("probs")
-    weights, bias = layer.get_weights()
-    absent = np.setdiff1d(np.arange(k), present)
-    weights[:, absent] = 0.0
-    bias[absent] = logit
-    layer.set_weights([weights, bias])
-
-
 @dataclass(frozen=True)
 class WristRecipe:
     """channels: the optional wrist channels the model uses; warmup: windows of a new wearer the baseline
