@@ -68,7 +68,22 @@ def build_model(
         x = layers.GlobalAveragePooling2D()(x)
         x = layers.Dropout(0.3, seed=seed)(x)
         x = layers.Dense(64, activation="relu")(x)
-    outputs = layers.Dense(n_classes, activation="softmax", name="probs", kernel_regularizer=penalty)(x)
+
+    class ClassMask(layers.Layer):
+        """A fixed offset per class added to the logits: 0, or far below any logit for a class no training
+        window had (never_predict_absent_classes). It sits after the logits so that their int8 range stays
+        that of the classes the model answers."""
+
+        def build(self, input_shape) -> None:
+            self.offset = self.add_weight(
+                shape=(input_shape[-1],), initializer="zeros", trainable=False, name="offset"
+            )
+
+        def call(self, t):
+            return t + self.offset
+
+    logits = layers.Dense(n_classes, name="logits", kernel_regularizer=penalty)(x)
+    outputs = layers.Softmax(name="probs")(ClassMask(name="class_mask")(logits))
     model = keras.Model(inputs, outputs, name=f"mmer_{modality}")
     # many batches per graph call: the same updates in the same order, without a Python round trip per batch,
     # which costs more than a small model's step itself
@@ -160,15 +175,19 @@ def fit(
 
 
 def never_predict_absent_classes(model, present: np.ndarray, logit: float = -100.0) -> None:
-    """Classes no training window had (stress data: only calm and angry) get zero weights and a very low
-    bias in the softmax layer. Their weights were only ever pushed down on the training inputs, so on an
-    unusual window they could still win: a model must not answer with a class it never learnt."""
-    layer = model.get_layer("probs")
+    """Classes no training window had (stress data: only calm and angry) get a logit of 0 (zero weights and
+    bias) and a class mask far below any logit. Their weights were only ever pushed down on the training
+    inputs, so on an unusual window they could still win: a model must not answer with a class it never
+    learnt."""
+    layer = model.get_layer("logits")
     weights, bias = layer.get_weights()
     absent = np.setdiff1d(np.arange(bias.shape[0]), present)
     weights[:, absent] = 0.0
-    bias[absent] = logit
+    bias[absent] = 0.0
     layer.set_weights([weights, bias])
+    offset = np.zeros_like(bias)
+    offset[absent] = logit
+    model.get_layer("class_mask").set_weights([offset])
 
 
 def _augmented_batches(x, y, augment, seed, sample_weight):
