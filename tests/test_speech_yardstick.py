@@ -63,7 +63,10 @@ def test_bench_quick_run_writes_the_yardstick_layout(corpus: Path, tmp_path: Pat
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(out.read_text())
-    assert set(result) == {"seconds", "cpu_seconds", "sets"} and list(result["sets"]) == ["tiny-ravdess"]
+    assert set(result) == {"seconds", "cpu_seconds", "seed", "sets"} and list(result["sets"]) == [
+        "tiny-ravdess"
+    ]
+    assert result["seed"] == 7, "the run says which seed ordered, split and trained it (the default)"
     check_entry(result["sets"]["tiny-ravdess"], 2, ACTORS, ACTORS * 4 * PER_CLASS)
     assert "tiny-ravdess (2 folds by person" in proc.stdout
 
@@ -90,7 +93,15 @@ def test_two_corpora_get_a_cross_section_beside_their_own_sets(corpus: Path, tmp
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(out.read_text())
-    assert set(result) == {"seconds", "cpu_seconds", "sets", "cross", "cross_seconds", "cross_cpu_seconds"}
+    assert set(result) == {
+        "seconds",
+        "cpu_seconds",
+        "seed",
+        "sets",
+        "cross",
+        "cross_seconds",
+        "cross_cpu_seconds",
+    }
     assert (
         0 < result["cross_seconds"] < result["seconds"]
         and 0 < result["cross_cpu_seconds"] < result["cpu_seconds"]
