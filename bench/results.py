@@ -262,7 +262,7 @@ def render() -> tuple[str, str | None]:
             others = [json.loads(p.read_text()) for p in sorted(PUBLISHED.glob("realdata-seed*.json"))]
             runs = [data, *others]
             spread = seed_table(runs) if others and all("seed" in run for run in runs) else ""
-            block = summary_table(data, reference) + (f"\n\n{spread}" if spread else "")
+            block = summary_table(data, reference)
             parts += [
                 realdata_table(data, reference),
                 "",

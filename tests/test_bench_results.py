@@ -181,8 +181,9 @@ def test_runs_of_other_seeds_are_shown_per_seed_with_their_mean(tmp_path: Path) 
     (published / "realdata-seed8.json").write_text(json.dumps(run(8, 0.71, 0.61)))
     done = render(tmp_path)
     assert done.returncode == 0, done.stderr
-    for text in ((tmp_path / "bench/RESULTS.md").read_text(), (tmp_path / "README.md").read_text()):
-        assert "Seeds 7, 8 " in text
-        assert "| a | 7 | 0.750 / 0.650 | svm-running: 0.650 / 0.550 |" in text, "the oracle is no reference"
-        assert "| a | 8 | 0.710 / 0.610 | svm-running: 0.610 / 0.510 |" in text
-        assert "| a | mean of 2 | 0.730 / 0.630 | 0.630 / 0.530 |" in text
+    text = (tmp_path / "bench/RESULTS.md").read_text()
+    assert "Seeds 7, 8 " in text
+    assert "| a | 7 | 0.750 / 0.650 | svm-running: 0.650 / 0.550 |" in text, "the oracle is no reference"
+    assert "| a | 8 | 0.710 / 0.610 | svm-running: 0.610 / 0.510 |" in text
+    assert "| a | mean of 2 | 0.730 / 0.630 | 0.630 / 0.530 |" in text
+    assert "Seeds " not in (tmp_path / "README.md").read_text(), "the README keeps one row a set"
