@@ -75,17 +75,23 @@ def summary_table(data: dict, reference: dict) -> str:
     ]
     for name, s in sorted(data["sets"].items()):
         refs = s.get("references", {})
-        fair = {ref: e for ref, e in refs.items() if not ref.endswith("-oracle")}
-        best = max(fair, key=lambda ref: (fair[ref]["macro_f1"], fair[ref]["accuracy"]), default=None)
+        best, best_entry = best_reference(s)
         oracle = max(
             (r for r in refs if r.endswith("-oracle")), key=lambda r: refs[r]["macro_f1"], default=None
         )
         rows.append(
             f"| {name} | {s['folds']} folds by person, {s['subjects']} persons, per {s['unit']} "
-            f"| {pair(s.get('deployed_int8'))} | {best or '-'}: {pair(fair.get(best))} "
+            f"| {pair(s.get('deployed_int8'))} | {best or '-'}: {pair(best_entry)} "
             f"| {oracle or '-'}: {pair(refs.get(oracle))} | {s['majority']['accuracy']:.3f} |"
         )
     return "\n".join(rows + published_rows(data, reference))
+
+
+def best_reference(s: dict) -> tuple[str | None, dict | None]:
+    """A set's best reference a device could run (no `-oracle` statistics), by macro-F1 then accuracy."""
+    fair = {ref: e for ref, e in s.get("references", {}).items() if not ref.endswith("-oracle")}
+    best = max(fair, key=lambda ref: (fair[ref]["macro_f1"], fair[ref]["accuracy"]), default=None)
+    return best, fair.get(best)
 
 
 def seed_table(runs: list[dict]) -> str:
@@ -106,11 +112,10 @@ def seed_table(runs: list[dict]) -> str:
             s = run["sets"].get(name)
             if s is None:
                 continue
-            fair = {r: e for r, e in s.get("references", {}).items() if not r.endswith("-oracle")}
-            best = max(fair, key=lambda r: (fair[r]["macro_f1"], fair[r]["accuracy"]), default=None)
-            pairs.append((s["deployed_int8"], fair.get(best)))
+            best, best_entry = best_reference(s)
+            pairs.append((s["deployed_int8"], best_entry))
             rows.append(
-                f"| {name} | {run['seed']} | {pair(s['deployed_int8'])} | {best or '-'}: {pair(fair.get(best))} |"
+                f"| {name} | {run['seed']} | {pair(s['deployed_int8'])} | {best or '-'}: {pair(best_entry)} |"
             )
         if len(pairs) > 1:
             mean = [
