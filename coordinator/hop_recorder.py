@@ -17,7 +17,7 @@ import numpy as np
 from opentelemetry import metrics
 
 from coordinator.latency import LatencyBook
-from mmer.v1 import ingest_pb2
+from coordinator.validation import Times
 
 FRAME_HOPS = ("queue", "inference", "spool", "network")
 EMOTION_HOPS = ("wait", "fuse", "publish", "total", "added")
@@ -36,26 +36,17 @@ class HopRecorder:
             "mmer.coordinator.hop_latency", unit="ms", description="latency per hop and modality"
         )
         self._otel_frames = meter.create_counter("mmer.coordinator.frames", description="frames by outcome")
-        self._frames: list[np.ndarray] = []  # (n, 5) int64 per batch: see frames()
-        self._frame_rows = 0
+        self._frames: list[Times] = []
         self._modalities: list[str] = []
         self._emotions: list[tuple[float, float, float, float, float]] = []
         self._seen: Counter[str] = Counter()  # samples per modality ("" = emotions), for sample_every
         self._flushed = time.monotonic()
 
-    def frames(self, frames: list[ingest_pb2.ScoreFrame], receive_ns: int) -> None:
-        """The device-side hops of stored frames: window end, inference start/end, send, receive."""
-        times = [
-            (f.window_end_ns, f.inference_start_ns, f.inference_end_ns, f.send_ns, receive_ns) for f in frames
-        ]
-        self.frame_times([f.modality for f in frames], np.array(times, dtype=np.int64).reshape(-1, 5))
-
-    def frame_times(self, modalities: list[str], times: np.ndarray) -> None:
-        """frames() for a batch already read into columns: row i holds the five times of a frame of
-        modalities[i] (int64, as in frames())."""
-        self._frames.append(times)
-        self._frame_rows += len(times)
-        self._modalities.extend(modalities)
+    def frame_times(self, modalities: list[str], times: list[Times]) -> None:
+        """The device-side hops of stored frames: each frame's modality and its five times (window end,
+        inference start and end, send, receive)."""
+        self._frames += times
+        self._modalities += modalities
         self._maybe_flush()
 
     def emotion(self, wait_ms: float, fuse_ms: float, publish_ms: float, total_ms: float) -> None:
@@ -64,17 +55,19 @@ class HopRecorder:
         self._maybe_flush()
 
     def _maybe_flush(self) -> None:
-        if self._frame_rows + len(self._emotions) >= FLUSH_ROWS or time.monotonic() - self._flushed > FLUSH_S:
+        if (
+            len(self._frames) + len(self._emotions) >= FLUSH_ROWS
+            or time.monotonic() - self._flushed > FLUSH_S
+        ):
             self.flush()
 
     def flush(self) -> None:
         """Everything buffered into the histograms and counters now."""
         self._flushed = time.monotonic()
         if self._frames:
-            t = np.concatenate(self._frames)
+            t = np.array(self._frames, dtype=np.int64)
             ms = np.maximum(np.diff(t, axis=1), 0) / 1e6
             modalities, self._frames, self._modalities = self._modalities, [], []
-            self._frame_rows = 0
             self.book.add_rows(FRAME_HOPS, modalities, ms)
             for modality, n in Counter(modalities).items():
                 self._otel_frames.add(n, {"outcome": "stored", "modality": modality})

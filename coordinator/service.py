@@ -121,7 +121,7 @@ class Coordinator:
             if len(kept) == n:
                 self.hops.frame_times(cols.modalities, cols.times)
             else:
-                self.hops.frame_times([cols.modalities[i] for i in kept], cols.times[kept])
+                self.hops.frame_times([cols.modalities[i] for i in kept], [cols.times[i] for i in kept])
             self.fuser.add(cols, range(n) if all(mine) else [i for i, fuse in enumerate(mine) if fuse])
             if self.registry.trials:
                 for i in kept:

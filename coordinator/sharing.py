@@ -189,8 +189,7 @@ class SharedFuser:
         if engine is None:
             held = self._rebuilding.get(shard)
             if held is not None:
-                receives = cols.times[:, 4].tolist()
-                held.extend((cols.frames[i], receives[i]) for i in rows)
+                held.extend((cols.frames[i], cols.times[i][4]) for i in rows)
             return []  # not ours (any more): the next owner rebuilds from the history
         fed, devices, modalities, seqs = self._fed[shard], cols.device_ids, cols.modalities, cols.seqs
         fresh = []

@@ -7,10 +7,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from itertools import chain
 from operator import attrgetter
-
-import numpy as np
 
 from mmer.v1 import ingest_pb2
 
@@ -41,42 +38,19 @@ def _valid_id(value: str) -> bool:
     return True
 
 
-def frame_is_valid(
-    frame: ingest_pb2.ScoreFrame,
-    labels_by_modality: dict[str, tuple[str, ...]],
-    now_ns: int,
-    tolerance_ns: int,
-) -> bool:
-    """The same checks as validate_frame, without building messages: the per-frame fast path."""
-    expected = labels_by_modality.get(frame.modality)
-    if expected is None or frame.seq < 1 or not (_valid_id(frame.device_id) and _valid_id(frame.subject_id)):
-        return False
-    probs = frame.probs[:]  # slicing copies a repeated field far faster than list() or tuple()
-    if len(probs) != len(expected) or tuple(frame.labels[:]) != expected:
-        return False
-    for p in probs:
-        if not 0.0 <= p <= 1.0:
-            return False
-    if abs(sum(probs) - 1.0) > PROB_TOLERANCE:
-        return False
-    end, inference_end = frame.window_end_ns, frame.inference_end_ns
-    if not (end > frame.window_start_ns > 0 and end <= frame.inference_start_ns <= inference_end):
-        return False
-    if max(end, inference_end, frame.send_ns) > now_ns + tolerance_ns:
-        return False
-    return 0.0 <= frame.quality <= 1.0
-
-
 # What fusion keeps of a frame: (window end, coordinator receive time, probs, labels, device, seq, model
 # version, taxonomy, truth label, inference start, inference end, send time). Plain values only, no
 # message: the garbage collector untracks such tuples, and a history of messages (which it tracks) made
 # its full collections walk every frame the fusion engines remember.
 Received = tuple[int, int, tuple[float, ...], tuple[str, ...], str, int, int, str, str, int, int, int]
+# A frame's times: window end, inference start, inference end, send, and coordinator receive time (ns).
+Times = tuple[int, int, int, int, int]
 
 
-@dataclass(frozen=True)
+@dataclass
 class BatchColumns:
-    """The fields of a batch's frames that ingest and fusion read, read once per batch (row i: frames[i])."""
+    """The fields of a batch's frames that ingest and fusion read, read once per batch (row i: frames[i]);
+    never changed once built (a plain dataclass: a frozen one cost more to build than a small batch's checks)."""
 
     frames: list[ingest_pb2.ScoreFrame]
     device_ids: list[str]
@@ -85,16 +59,16 @@ class BatchColumns:
     seqs: list[int]
     model_versions: list[int]
     probs: list[list[float]]
-    labels: list[tuple[str, ...]]  # each frame's label set (one shared tuple per modality)
+    labels: list[tuple[str, ...]]  # each frame's label set (one shared tuple per label set)
     taxonomies: list[str]
     truth_labels: list[str]
-    times: np.ndarray  # int64 (n, 5): window end, inference start, inference end, send, and receive time
+    times: list[Times]
     traced: list[int]  # rows whose window was sampled for tracing (they carry a traceparent)
 
     @cached_property
     def records(self) -> list[Received]:
         """Each row as fusion keeps it, built once for the batch whichever fusion engines take its rows."""
-        ends, inference_starts, inference_ends, sends, receives = self.times.T.tolist()
+        ends, inference_starts, inference_ends, sends, receives = zip(*self.times, strict=True) or [()] * 5
         return list(
             zip(
                 ends,
@@ -130,6 +104,47 @@ _read_row = attrgetter(
     "taxonomy",
     "truth_label",
 )
+Row = tuple[str, str, str, int, int, int, int, int, int, int, float, str, str, str]
+
+
+def _columns(
+    frames: list[ingest_pb2.ScoreFrame],
+    rows: list[Row],
+    probs: list[list[float]],
+    labels: list[tuple[str, ...]],
+    receives: Sequence[int],
+) -> BatchColumns:
+    """The columns of frames whose fields were read (rows: _read_row of each), with their receive times."""
+    (
+        devices,
+        subjects,
+        modalities,
+        seqs,
+        versions,
+        _,
+        ends,
+        starts,
+        inference_ends,
+        sends,
+        _,
+        parents,
+        taxonomies,
+        truths,
+    ) = map(list, zip(*rows, strict=True)) if rows else [[]] * 14
+    return BatchColumns(
+        frames,
+        devices,
+        subjects,
+        modalities,
+        seqs,
+        versions,
+        probs,
+        labels,
+        taxonomies,
+        truths,
+        list(zip(ends, starts, inference_ends, sends, receives, strict=True)),
+        [i for i, parent in enumerate(parents) if parent],
+    )
 
 
 def validate_batch(
@@ -140,114 +155,46 @@ def validate_batch(
 ) -> BatchColumns:
     """Raise InvalidFrame for the batch's first bad frame (as validate_frame words it), else its columns.
 
-    Each field of each frame is read once (reading upb fields is most of the cost), in one pass that
-    builds columns; the checks then run over whole columns with numpy, and only a batch with a suspect
-    row goes through validate_frame, frame by frame, for the wording (or, for a sum at the tolerance's
-    edge, to accept it)."""
+    Each field of each frame is read once (reading upb fields is most of the cost) and checked in one
+    plain pass: edge nodes send a frame or two per batch when the coordinator keeps up, and any per-batch
+    array set-up cost more than the checks. A frame a check doubts goes through validate_frame for the
+    wording (or, for a sum at the tolerance's edge, to accept it)."""
     frames = list(frames)
-    n = len(frames)
-    devices, subjects, modalities, seqs, versions, *numbers, quality, parents, taxonomies, truths = (
-        list(zip(*map(_read_row, frames), strict=True)) or [()] * 14
-    )
+    rows = list(map(_read_row, frames))
     probs = [f.probs[:] for f in frames]  # slicing copies a repeated field far faster than list()
-    label_lists = {m: list(v) for m, v in labels_by_modality.items()}  # as f.labels[:] reads them
-    expected = [label_lists.get(m) for m in modalities]
-    t = np.array(numbers, dtype=np.int64).reshape(5, n)  # start, end, inference start/end, send
-    start, end, inference_start, inference_end, send = t
-    sizes = np.fromiter(map(len, probs), np.int64, count=n)
-    flat = np.fromiter(chain.from_iterable(probs), np.float64, count=int(sizes.sum()))
-    sums = np.bincount(np.repeat(np.arange(n), sizes), weights=flat, minlength=n)  # rows may be empty
-    ok = (  # NaN or infinity fail every comparison
-        (end > start)
-        & (start > 0)
-        & (end <= inference_start)
-        & (inference_start <= inference_end)
-        & (np.maximum(np.maximum(end, inference_end), send) <= now_ns + tolerance_ns)
-        & (np.abs(sums - 1.0) <= PROB_TOLERANCE)
-    )
-    quality = np.array(quality, dtype=np.float64)
-    ok &= (quality >= 0.0) & (quality <= 1.0)
-    probs_in_range = len(flat) == 0 or bool(((flat >= 0.0) & (flat <= 1.0)).all())
-    labels_ok = all(
-        f.labels[:] == e and len(p) == len(e)
-        for f, p, e in zip(frames, probs, expected, strict=True)
-        if e is not None
-    )
-    if not (
-        ok.all()
-        and (not n or min(seqs) >= 1)
-        and probs_in_range
-        and labels_ok
-        and None not in expected
-        and _valid_ids(devices, subjects)
-    ):
-        for f in frames:  # raises for the first bad frame, but for a sum at the edge
+    expected = {m: list(v) for m, v in labels_by_modality.items()}  # as f.labels[:] reads them
+    latest, seen = now_ns + tolerance_ns, _valid_ids_seen
+    for f, row, p in zip(frames, rows, probs, strict=True):
+        device, subject, modality, seq, _, start, end, inference_start, inference_end, send, quality = row[
+            :11
+        ]
+        labels = expected.get(modality)
+        if not (
+            labels is not None
+            and seq >= 1
+            and (device in seen or _valid_id(device))
+            and (subject in seen or _valid_id(subject))
+            and len(p) == len(labels) > 0
+            and f.labels[:] == labels
+            and min(p) >= 0.0
+            and max(p) <= 1.0
+            and abs(sum(p) - 1.0) <= PROB_TOLERANCE  # NaN fails every comparison
+            and end > start > 0
+            and end <= inference_start <= inference_end
+            and max(end, inference_end, send) <= latest
+            and 0.0 <= quality <= 1.0
+        ):
             validate_frame(f, labels_by_modality, now_ns, tolerance_ns)
-    times = np.empty((n, 5), dtype=np.int64)
-    times[:, :4] = t[1:].T
-    times[:, 4] = now_ns
-    return BatchColumns(
-        frames,
-        list(devices),
-        list(subjects),
-        list(modalities),
-        list(seqs),
-        list(versions),
-        probs,
-        [labels_by_modality[m] for m in modalities],
-        list(taxonomies),
-        list(truths),
-        times,
-        [i for i, parent in enumerate(parents) if parent],
-    )
-
-
-_read_stored = attrgetter(
-    "device_id",
-    "subject_id",
-    "modality",
-    "seq",
-    "model_version",
-    "window_end_ns",
-    "inference_start_ns",
-    "inference_end_ns",
-    "send_ns",
-    "traceparent",
-    "taxonomy",
-    "truth_label",
-)
+    return _columns(frames, rows, probs, [labels_by_modality[r[2]] for r in rows], [now_ns] * len(frames))
 
 
 def read_columns(frames: Sequence[ingest_pb2.ScoreFrame], receive_ns: Sequence[int]) -> BatchColumns:
     """The columns of frames validated when they were stored (a shard's history, its inbox), each with
     the time the coordinator received it."""
     frames = list(frames)
-    devices, subjects, modalities, seqs, versions, *numbers, parents, taxonomies, truths = (
-        list(zip(*map(_read_stored, frames), strict=True)) or [()] * 12
-    )
-    times = np.array([*numbers, receive_ns], dtype=np.int64).reshape(5, len(frames)).T.copy()
     shared: dict[tuple[str, ...], tuple[str, ...]] = {}
     labels = [shared.setdefault(key, key) for key in (tuple(f.labels) for f in frames)]
-    return BatchColumns(
-        frames,
-        list(devices),
-        list(subjects),
-        list(modalities),
-        list(seqs),
-        list(versions),
-        [f.probs[:] for f in frames],
-        labels,
-        list(taxonomies),
-        list(truths),
-        times,
-        [i for i, parent in enumerate(parents) if parent],
-    )
-
-
-def _valid_ids(*columns: Sequence[str]) -> bool:
-    """Every id in the columns matches ID (ids already seen to match are remembered)."""
-    fresh = set().union(*columns) - _valid_ids_seen
-    return all(_valid_id(value) for value in fresh)
+    return _columns(frames, list(map(_read_row, frames)), [f.probs[:] for f in frames], labels, receive_ns)
 
 
 def validate_frame(
@@ -257,10 +204,10 @@ def validate_frame(
     tolerance_ns: int,
 ) -> None:
     """Raise InvalidFrame naming the frame (so the edge can set it aside) and its first bad field."""
-    if frame_is_valid(frame, labels_by_modality, now_ns, tolerance_ns):
-        return
     problem = _first_problem(frame, labels_by_modality, now_ns, tolerance_ns)
-    if problem is not None:  # None: only the fast path's float sum disagreed at the tolerance's edge
+    if (
+        problem is not None
+    ):  # None: valid (validate_batch's plain sum may doubt a sum at the tolerance's edge)
         where = f"frame {frame.device_id or '?'}/{frame.modality or '?'}#{frame.seq}"
         raise InvalidFrame(f"{where}: {problem}", (frame.modality, frame.seq))
 

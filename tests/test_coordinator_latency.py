@@ -41,22 +41,12 @@ def test_hops_of_no_single_modality_count_once() -> None:
 
 def test_the_recorder_holds_samples_until_flushed_then_counts_each() -> None:
     from coordinator.hop_recorder import HopRecorder
-    from mmer.v1 import ingest_pb2
 
     book = LatencyBook()
     hops = HopRecorder(book, sample_every=1)
     hops._flushed = float("inf")  # no time-based flush during the test
-    frames = [
-        ingest_pb2.ScoreFrame(
-            modality=m,
-            window_end_ns=10**9,
-            inference_start_ns=10**9 + 2 * 10**6,
-            inference_end_ns=10**9 + 5 * 10**6,
-            send_ns=10**9 + 6 * 10**6,
-        )
-        for m in ("hr", "eeg", "hr")
-    ]
-    hops.frames(frames, receive_ns=10**9 + 10 * 10**6)
+    times = (10**9, 10**9 + 2 * 10**6, 10**9 + 5 * 10**6, 10**9 + 6 * 10**6, 10**9 + 10 * 10**6)
+    hops.frame_times(["hr", "eeg", "hr"], [times] * 3)
     hops.emotion(0.0, 1.5, 0.5, 12.0)
     assert not book.hists
     hops.flush()

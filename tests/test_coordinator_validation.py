@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 import pytest
 
 from coordinator.validation import InvalidFrame, validate_batch, validate_frame
@@ -87,8 +86,9 @@ def test_the_columns_are_the_frames_fields() -> None:
     cols = validate_batch(frames, LABELS, now, TOLERANCE_NS)
     assert cols.device_ids == ["a", "dev-1"] and cols.subject_ids == ["s", "subj-1"]
     assert cols.modalities == ["eeg", "hr"] and cols.seqs == [1, 7]
-    expected = [[f.window_end_ns, f.inference_start_ns, f.inference_end_ns, f.send_ns, now] for f in frames]
-    np.testing.assert_array_equal(cols.times, np.array(expected, dtype=np.int64))
+    assert cols.times == [
+        (f.window_end_ns, f.inference_start_ns, f.inference_end_ns, f.send_ns, now) for f in frames
+    ]
 
 
 def test_frames_without_probs_anywhere_in_the_batch_are_refused_by_name() -> None:
