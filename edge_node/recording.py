@@ -202,7 +202,7 @@ def _chunks(
             label = label_at(t1 - 1e-6)
             for m in modalities:
                 if m == "hr":
-                    chunk = SensorChunk("hr", t0, t1, _between(wrist, t0, t1), label)
+                    chunk = SensorChunk("hr", t0, t1, wrist.between(t0, t1), label)
                 else:
                     rate = SPECS[m].sample_rate_hz
                     rows = round(t1 * rate) - read[m]
@@ -219,16 +219,3 @@ def _chunks(
     finally:
         for s in streams.values():
             s.close()
-
-
-def _between(wrist: WristData, t0: float, t1: float) -> WristData:
-    """The samples with t0 <= time < t1 of every channel, found by bisection (each channel is in time order):
-    a sample stamped at a chunk's end comes with the next chunk, as from a live wrist."""
-
-    def cut(arr: np.ndarray | None) -> np.ndarray | None:
-        if arr is None:
-            return None
-        lo, hi = np.searchsorted(arr[:, 0], (t0, t1))
-        return arr[lo:hi]
-
-    return WristData(cut(wrist.beats), cut(wrist.eda), cut(wrist.temp))  # type: ignore[arg-type]

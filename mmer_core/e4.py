@@ -128,7 +128,7 @@ def e4_windows(session: E4Session) -> Iterator[Window]:
     windower = Windower(SPECS["hr"])
     for t0 in np.arange(0.0, session.duration_s, CHUNK_S):
         t1 = float(t0 + CHUNK_S)
-        chunk = session.signals.between(float(t0) - 1e-9, t1 - 1e-9)
+        chunk = session.signals.between(float(t0), t1)
         for w in windower.push(SensorChunk("hr", float(t0), t1, chunk)):
             label = next((lab for a, b, lab in session.intervals if a <= w.t_start and w.t_end <= b), None)
             yield Window(w.modality, w.t_start, w.t_end, w.data, label)

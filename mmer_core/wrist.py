@@ -36,12 +36,16 @@ class WristData:
             object.__setattr__(self, name, arr)
 
     def between(self, start_s: float, end_s: float) -> WristData:
-        """The samples with start_s < time <= end_s of every channel (absent channels stay absent)."""
+        """The samples with start_s <= time < end_s of every channel, found by bisection (each channel is in
+        time order); absent channels stay absent. Half-open: spans that follow each other (a source's chunks,
+        a window and the next one's start) share no sample, and a sample stamped at a chunk's end comes with
+        the next chunk, as from a live wrist."""
 
         def cut(arr: np.ndarray | None) -> np.ndarray | None:
             if arr is None:
                 return None
-            return arr[(arr[:, 0] > start_s) & (arr[:, 0] <= end_s)].copy()
+            lo, hi = np.searchsorted(arr[:, 0], (start_s, end_s))
+            return arr[lo:hi]
 
         return WristData(cut(self.beats), cut(self.eda), cut(self.temp))  # type: ignore[arg-type]
 

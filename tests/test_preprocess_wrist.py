@@ -106,11 +106,12 @@ def test_the_windower_cuts_every_channel_of_a_wrist_chunk() -> None:
     temp = skin(30.0 + 0.01 * np.arange(360) / SKIN_HZ)
     out = []
     for t0 in range(0, 90):
-        chunk = WristData(beats, None, temp).between(t0 - 1e-9, t0 + 1 - 1e-9)
+        chunk = WristData(beats, None, temp).between(t0, t0 + 1)
         out += w.push(SensorChunk("hr", float(t0), float(t0 + 1), chunk))
     assert [x.t_end for x in out] == [60.0, 65.0, 70.0, 75.0, 80.0, 85.0, 90.0]
-    assert all(x.data.eda is None and 239 <= len(x.data.temp) <= 240 for x in out), "(start, end] at 4 Hz"
-    assert out[-1].data.temp[0, 0] > 30.0 - 1e-6 and out[-1].data.beats[0, 0] > 30.0
+    assert all(x.data.eda is None and len(x.data.temp) == 240 for x in out), "[start, end) at 4 Hz"
+    assert out[-1].data.temp[0, 0] == 30.0 and out[-1].data.temp[-1, 0] == 90.0 - 1 / SKIN_HZ
+    assert out[-1].data.beats[0, 0] >= 30.0 and out[-1].data.beats[-1, 0] < 90.0
 
 
 @pytest.mark.parametrize(
