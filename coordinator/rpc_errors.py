@@ -1,18 +1,29 @@
-"""What each failure of the coordinator's code answers over gRPC, in one table.
+"""What each failure of a call to the coordinator answers over gRPC, in one table, applied by one interceptor.
 
 The services raise their own exceptions (a frame refused, the store away, a registry refusal) and never pick
-a status code; this interceptor ends the call with the status the table names for the exception, the way a
+a status code; the interceptor ends the call with the status the table names for the exception, the way a
 web framework keeps its exception handlers in one place. Anything not in the table is a bug and stays
 what grpc makes of it (UNKNOWN).
+
+Request bytes that do not parse are one of those failures. grpc.aio decodes a request before any servicer
+code runs and reports a decode failure as UNKNOWN ("Unexpected DecodeError"), which clients and alerts
+read as a server fault; so the interceptor wraps each method's deserializer, bytes that are not the
+method's message reach the call as a marker, and the call ends with INVALID_ARGUMENT naming the message
+type (streaming requests message by message). It also makes every streaming response an async generator
+(the OpenTelemetry interceptor iterates every streaming behavior with `async for`) and sends responses
+the servicer serialized already (a fused emotion serialized once for every subscriber) as they are. One
+wrapper per call: each layer of async generators costs every message of a stream.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from coordinator.registry import RegistryError
 from coordinator.store import StoreError
@@ -29,6 +40,22 @@ class Refusal:
     code: grpc.StatusCode
     details: str
     trailing: tuple[tuple[str, str], ...] = ()
+
+
+class MalformedRequest(Exception):
+    """Request bytes that are not the method's message."""
+
+
+class _Unparsed:
+    """Stands in for a request message whose bytes did not parse (raised as MalformedRequest once the call
+    reads it, inside the interceptor's error handling)."""
+
+    def __init__(self, error: str) -> None:
+        self.error = error
+
+
+def _malformed(exc: Exception) -> Refusal:
+    return Refusal(grpc.StatusCode.INVALID_ARGUMENT, f"request: not a valid message ({exc})")
 
 
 def _store_unavailable(exc: Exception) -> Refusal:
@@ -53,6 +80,7 @@ HANDLERS: dict[type[Exception], Callable[[Exception], Refusal]] = {
     StoreError: _store_unavailable,
     InvalidFrame: _invalid_frame,
     RegistryError: _registry_refusal,
+    MalformedRequest: _malformed,
 }
 
 
@@ -74,14 +102,52 @@ async def _end(context: grpc.aio.ServicerContext, method: str, exc: Exception) -
     await context.abort(refusal.code, refusal.details, trailing_metadata=refusal.trailing)
 
 
-def _mapped(behavior: Callable, streaming_response: bool, method: str) -> Callable:
+def _tolerant(deserializer: Callable[[bytes], object]) -> Callable[[bytes], object]:
+    def parse(data: bytes) -> object:
+        try:
+            return deserializer(data)
+        except DecodeError as exc:
+            return _Unparsed(str(exc))
+
+    return parse
+
+
+def _passing_bytes(serializer: Callable[[object], bytes] | None) -> Callable[[object], bytes] | None:
+    """The method's serializer, but a response the servicer serialized already goes out as it is."""
+    if serializer is None:
+        return None
+
+    def serialize(response: object) -> bytes:
+        return response if isinstance(response, bytes) else serializer(response)
+
+    return serialize
+
+
+def _parsed(request: object) -> object:
+    if isinstance(request, _Unparsed):
+        raise MalformedRequest(request.error)
+    return request
+
+
+async def _checked(requests: AsyncIterator) -> AsyncIterator:
+    async for request in requests:
+        yield _parsed(request)
+
+
+def _guarded(behavior: Callable, streaming_request: bool, streaming_response: bool, method: str) -> Callable:
+    """`behavior` with its request(s) parsed and its failures ended with the table's status."""
     known = tuple(HANDLERS)
     if streaming_response:
+        generates = inspect.isasyncgenfunction(behavior)
 
         async def stream(request, context):
             try:
-                async for response in behavior(request, context):
-                    yield response
+                requests = _checked(request) if streaming_request else _parsed(request)
+                if generates:
+                    async for response in behavior(requests, context):
+                        yield response
+                else:  # streams with `await context.write()` (grpc's health Watch)
+                    await behavior(requests, context)
             except known as exc:
                 await _end(context, method, exc)
 
@@ -89,7 +155,7 @@ def _mapped(behavior: Callable, streaming_response: bool, method: str) -> Callab
 
     async def call(request, context):
         try:
-            return await behavior(request, context)
+            return await behavior(_checked(request) if streaming_request else _parsed(request), context)
         except known as exc:
             await _end(context, method, exc)
 
@@ -97,9 +163,8 @@ def _mapped(behavior: Callable, streaming_response: bool, method: str) -> Callab
 
 
 class ErrorStatusInterceptor(grpc.aio.ServerInterceptor):
-    """Ends every call whose servicer raised a known exception with the status HANDLERS names for it.
-
-    Placed just outside WireGuardInterceptor, which makes every streaming behavior an async generator."""
+    """Wraps every method handler (see the module's docstring): the innermost interceptor, whose
+    deserializer is the one grpc uses."""
 
     async def intercept_service(
         self,
@@ -115,9 +180,11 @@ class ErrorStatusInterceptor(grpc.aio.ServerInterceptor):
             (True, False): ("stream_unary", grpc.stream_unary_rpc_method_handler),
             (True, True): ("stream_stream", grpc.stream_stream_rpc_method_handler),
         }
-        attr, make = kinds[(handler.request_streaming, handler.response_streaming)]
+        streaming = (handler.request_streaming, handler.response_streaming)
+        attr, make = kinds[streaming]
+        deserializer = handler.request_deserializer
         return make(
-            _mapped(getattr(handler, attr), handler.response_streaming, details.method),
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
+            _guarded(getattr(handler, attr), *streaming, details.method),
+            request_deserializer=None if deserializer is None else _tolerant(deserializer),
+            response_serializer=_passing_bytes(handler.response_serializer),
         )

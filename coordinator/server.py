@@ -20,7 +20,6 @@ from coordinator.http import start_http
 from coordinator.registry_service import RegistryService
 from coordinator.rpc_errors import ErrorStatusInterceptor
 from coordinator.service import AdminService, ClockService, Coordinator, FusionService, IngestService
-from coordinator.wire_guard import WireGuardInterceptor
 from mmer.v1 import admin_pb2_grpc, clock_pb2_grpc, fusion_pb2_grpc, ingest_pb2_grpc, registry_pb2_grpc
 from mmer_core import bundle
 from mmer_core.config import CoordinatorConfig
@@ -63,8 +62,7 @@ async def build_server(
     interceptors = [aio_server_interceptor()]  # continues the edge's trace from the gRPC metadata
     if tokens is not None:
         interceptors.append(AuthInterceptor(tokens))
-    interceptors.append(ErrorStatusInterceptor())  # servicers' exceptions -> status codes, in one table
-    interceptors.append(WireGuardInterceptor())  # innermost: its deserializer is the one grpc uses
+    interceptors.append(ErrorStatusInterceptor())  # innermost: failures -> status codes, in one table
     server = grpc.aio.server(
         interceptors=interceptors,
         options=[

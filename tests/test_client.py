@@ -23,9 +23,9 @@ import pytest
 from coordinator.assembly import open_coordinator
 from coordinator.auth import hash_token, load_tokens
 from coordinator.memory_store import MemoryStore
+from coordinator.rpc_errors import ErrorStatusInterceptor
 from coordinator.server import TlsFiles, build_server
 from coordinator.service import FusionService
-from coordinator.wire_guard import WireGuardInterceptor
 from mmer.v1 import fusion_pb2, fusion_pb2_grpc, ingest_pb2_grpc
 from mmer_client import FROM_OLDEST, Backoff, FusedStream, SubscribeError
 from mmer_core.config import CoordinatorConfig
@@ -283,7 +283,7 @@ class CoordinatorWithoutBatches(fusion_pb2_grpc.FusionServicer):
 @pytest.mark.parametrize("batched", [True, False])
 async def test_the_client_reads_batches_and_falls_back_to_one_by_one(batched: bool) -> None:
     app = await open_coordinator(CoordinatorConfig(), MemoryStore())
-    server = grpc.aio.server(interceptors=[WireGuardInterceptor()])  # sends what the service serialized
+    server = grpc.aio.server(interceptors=[ErrorStatusInterceptor()])  # sends what the service serialized
     service = FusionService(app.hub, app.store, app.config.subscriber_buffer, None)
     fusion_pb2_grpc.add_FusionServicer_to_server(
         service if batched else CoordinatorWithoutBatches(service), server
