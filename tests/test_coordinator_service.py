@@ -149,6 +149,26 @@ async def test_oversized_message_is_refused_by_grpc(coordinator) -> None:
     assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
+async def test_bytes_that_are_not_the_message_are_refused_and_the_stream_keeps_what_came_before(
+    coordinator,
+) -> None:
+    app, channel, _ = coordinator
+    identity = {"request_serializer": None, "response_deserializer": None}
+    call = channel.stream_stream("/mmer.v1.Ingest/StreamScores", **identity)()
+    await call.write(batch([frame(1)]).SerializeToString())
+    assert ingest_pb2.Ack.FromString(await call.read()).acks[0].acked_seq == 1
+    await call.write(b"\xff\xff\xff")
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await call.read()
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "request: not a valid message" in err.value.details()
+    latest = channel.unary_unary("/mmer.v1.Fusion/Latest", **identity)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await latest(b"\x0a\xff")
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert app.counters["frames_stored"] == 1
+
+
 async def test_no_ack_while_the_store_fails_and_resend_is_acked(coordinator) -> None:
     app, channel, _address = coordinator
     app.store.failing = True
