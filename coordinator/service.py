@@ -149,44 +149,32 @@ class Coordinator:
         self.model_weights.update(weights)
 
     def _note_frames(self, cols: BatchColumns, kept: Sequence[int], receive_ns: int) -> int:
-        """Each device's last state, the ingest span of each sampled window, and the seq gaps per (device,
-        modality), returned; per batch where it can be (dicts built by zip run at C speed)."""
-        if len(kept) == len(cols.frames):
-            devices, subjects, modalities = cols.device_ids, cols.subject_ids, cols.modalities
-            seqs, versions = cols.seqs, cols.model_versions
-        else:
-            devices, subjects, modalities = (
-                [c[i] for i in kept] for c in (cols.device_ids, cols.subject_ids, cols.modalities)
-            )
-            seqs, versions = [cols.seqs[i] for i in kept], [cols.model_versions[i] for i in kept]
-        keys = list(zip(devices, modalities, strict=True))
-        last_seq = self._last_seq
-        follows = dict(zip(keys, [seq - 1 for seq in seqs], strict=True))
-        if len(follows) == len(keys) and follows.items() <= last_seq.items():  # the usual batch: one frame
-            last_seq.update(zip(keys, seqs, strict=True))  # per (device, modality), each the next seq
-            gaps = 0
-        elif len(follows) == len(keys):
-            gaps = sum(1 for key, seq in zip(keys, seqs, strict=True) if seq > last_seq.get(key, seq - 1) + 1)
-            last_seq.update(zip(keys, seqs, strict=True))
-        else:
-            gaps = 0
-            for key, seq in zip(keys, seqs, strict=True):
-                if seq > last_seq.get(key, seq - 1) + 1:
-                    gaps += 1
-                last_seq[key] = seq
-        known = self.devices
-        for device, subject in dict(zip(devices, subjects, strict=True)).items():
+        """Each device's last state and the model version it serves per modality, the ingest span of each
+        sampled window; returns the seq gaps per (device, modality)."""
+        devices, subjects, modalities, seqs, versions = (
+            cols.device_ids,
+            cols.subject_ids,
+            cols.modalities,
+            cols.seqs,
+            cols.model_versions,
+        )
+        last_seq, served, known = self._last_seq, self._versions, self.devices
+        gaps = 0
+        for i in kept:
+            device, seq, version = devices[i], seqs[i], versions[i]
+            key = (device, modalities[i])
+            last = last_seq.get(key)
+            if last is not None and seq > last + 1:
+                gaps += 1
+            last_seq[key] = seq
             info = known.get(device)
             if info is None:
                 info = known[device] = DeviceInfo()
-            info.subject_id = subject
+            info.subject_id = subjects[i]
             info.last_seen_ns = receive_ns
-        served, serving = self._versions, dict(zip(keys, versions, strict=True))
-        if not serving.items() <= served.items():  # a model changed (or a device is new): set by item
-            for key, version in serving.items():
-                if served.get(key) != version:
-                    served[key] = version
-                    known[key[0]].model_versions[key[1]] = version
+            if served.get(key) != version:
+                served[key] = version
+                info.model_versions[key[1]] = version
         if cols.traced:  # sampled windows only carry a traceparent
             stored = set(kept)
             for i in cols.traced:
