@@ -68,7 +68,9 @@ class BatchColumns:
     @cached_property
     def records(self) -> list[Received]:
         """Each row as fusion keeps it, built once for the batch whichever fusion engines take its rows."""
-        ends, inference_starts, inference_ends, sends, receives = zip(*self.times, strict=True) or [()] * 5
+        ends, inference_starts, inference_ends, sends, receives = (
+            list(zip(*self.times, strict=True)) or [()] * 5
+        )
         return list(
             zip(
                 ends,
