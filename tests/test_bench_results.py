@@ -31,6 +31,10 @@ def test_every_set_shows_the_deployed_model_beside_its_references_and_the_majori
         labels = {row.split(" | ")[2] for row in rows}
         assert {"**deployed int8**", "deployed fp32", "majority class", *s["references"]} <= labels, name
         assert f"{s['deployed_int8']['accuracy']:.3f}" in next(r for r in rows if "deployed int8" in r)
+        if "deployed_int8_beats_only" in s:  # a beat-only device's model, beside its own references
+            beats = {row.split(" | ")[2]: row for row in rows if ", beats only |" in row}
+            assert set(beats) == {"**deployed int8**", *s["references_beats_only"]}, name
+            assert f"{s['deployed_int8_beats_only']['accuracy']:.3f}" in beats["**deployed int8**"]
         # the README: one row a set, the deployed model beside the best reference no oracle statistics feed
         (row,) = [row for row in readme.splitlines() if row.startswith(f"| {name} | {s['folds']} folds")]
         fair = {r: e for r, e in s["references"].items() if not r.endswith("-oracle")}

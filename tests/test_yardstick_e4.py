@@ -43,6 +43,9 @@ def test_quick_yardstick_reports_every_classifier_on_the_same_folds(e4_set: Path
     entry = yardstick(e4_set, YardstickOptions(folds=2, quick=True))
     assert entry["unit"] == "window" and entry["folds"] == 2 and entry["subjects"] == 4
     assert set(entry["references"]) == {"rf-stats", "rf-stats-wearer-running", "rf-stats-wearer-oracle"}
+    assert set(entry["references_beats_only"]) == {"rf-stats", "rf-stats-wearer-running"}
+    for beats_only in entry["references_beats_only"].values():
+        assert len(beats_only["per_fold"]) == 2 and 0.0 <= beats_only["accuracy"] <= 1.0
     for name in ("majority", "deployed_int8", "deployed_fp32", "deployed_int8_beats_only"):
         assert len(entry[name]["per_fold"]) == 2 and 0.0 <= entry[name]["accuracy"] <= 1.0
     # each wearer: 37 windows (60 s every 5 s over 240 s), 11 across the change of label, 26 labelled of
@@ -106,3 +109,18 @@ def test_folds_in_two_worker_processes_give_the_figures_of_one_process(e4_set: P
     for name in ("deployed_int8", "deployed_fp32", "deployed_int8_beats_only", "majority"):
         assert two[name]["per_fold"] == one[name]["per_fold"], name
     assert two["references"] == one["references"]
+    assert two["references_beats_only"] == one["references_beats_only"]
+
+
+def test_a_model_of_beats_only_is_penalised_more_than_one_of_the_full_wrist() -> None:
+    """Whichever way the recipe comes to have no skin channel (a beat-only device, or data without EDA and
+    temperature), its model gets the beats-only penalty; a skin channel brings the full wrist's back."""
+    from trainer.wrist_recipe import WRIST
+
+    beats = np.zeros((3, len(HR_FEATURES)))
+    skin = beats.copy()
+    skin[:, [HR_FEATURES.index("eda_present"), HR_FEATURES.index("temp_present")]] = 1
+    assert WRIST.penalty == WRIST.l2 < WRIST.l2_beats_only
+    assert WRIST.beats_only().penalty == WRIST.for_features(beats).penalty == WRIST.l2_beats_only
+    assert WRIST.for_features(skin).penalty == WRIST.l2
+    assert f"L2 {WRIST.l2_beats_only:g}," in WRIST.beats_only().describe()["model"]

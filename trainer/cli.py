@@ -281,7 +281,7 @@ def _wrist_recipe(args: argparse.Namespace, options, data):
         epochs=options.epochs if args.fast else recipe.epochs,
         wearer_levels=True,
         widths=recipe.widths,
-        l2=recipe.l2,
+        l2=recipe.penalty,
         clip=recipe.clip,
         extra_params={k: v for k, v in recipe.params().items() if k.startswith("requires_")},
     )

@@ -8,6 +8,8 @@ what the edge gives it: the same mmer_core preprocessing, the same running weare
 by window in recording order. References on the same folds: a random forest on 60 s statistics of HR/HRV,
 EDA and temperature, plain, relative to the wearer's running baseline (what a device computes while it
 warms up), and relative to the wearer's whole-recording statistics (`-oracle`: no device has them).
+The model a device with beats only runs (trained without EDA and temperature) is scored on the windows it
+scores, beside the same forests on the HR/HRV statistics alone (`references_beats_only`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,12 @@ from mmer_core import wearer_baseline
 from mmer_core.bundle import load_public_key, read_bundle
 from mmer_core.taxonomy import QUADRANTS
 from trainer.wrist_recipe import WRIST, WristRecipe
-from trainer.yardstick.e4_windows import SessionWindows, labelled_sessions, session_windows
+from trainer.yardstick.e4_windows import (
+    REFERENCE_STATS,
+    SessionWindows,
+    labelled_sessions,
+    session_windows,
+)
 from trainer.yardstick.folds import fold_masks, person_folds
 from trainer.yardstick.options import YardstickOptions
 from trainer.yardstick.scored import Scored
@@ -31,6 +38,7 @@ from trainer.yardstick.scores import add_fold, majority_prediction, over_folds, 
 from trainer.yardstick.workers import run_jobs
 
 UNIT = "window"
+BEAT_STATS = [i for i, name in enumerate(REFERENCE_STATS) if not name.startswith(("eda_", "temp_"))]
 DEFAULT_FOLDS = 8
 PUBLISHED = {
     "accuracy": 0.765,
@@ -54,6 +62,10 @@ class Rows:
         self.stats = np.concatenate([s.stats for s in sessions])
         self.stats_running = np.concatenate([_running_stats(s.stats, recipe) for s in sessions])
         self.stats_oracle = np.concatenate([_oracle(s.stats) for s in sessions])
+        self.beat_stats = self.stats[:, BEAT_STATS]
+        self.beat_stats_running = np.concatenate(
+            [_running_stats(s.stats[:, BEAT_STATS], recipe) for s in sessions]
+        )
 
 
 def _running_stats(stats: np.ndarray, recipe: WristRecipe) -> np.ndarray:
@@ -108,11 +120,29 @@ def _fold(
     truth = rows.y[te]
     labelled = train & (rows.y >= 0)
     te_beats = test & rows.scored_beats_only
+    beats_truth = rows.y[te_beats]
     return {
         "deployed_int8": scores(truth, score_onnx(model.int8, rows.x[te]).argmax(axis=1), k),
         "deployed_fp32": scores(truth, score_onnx(model.fp32, rows.x[te]).argmax(axis=1), k),
         "deployed_int8_beats_only": scores(
-            rows.y[te_beats], score_onnx(beats_model.int8, rows.x_beats_only[te_beats]).argmax(axis=1), k
+            beats_truth, score_onnx(beats_model.int8, rows.x_beats_only[te_beats]).argmax(axis=1), k
+        ),
+        "beats-rf-stats": scores(
+            beats_truth,
+            forest_predict(
+                rows.beat_stats[labelled], rows.y[labelled], rows.beat_stats[te_beats], options.quick
+            ),
+            k,
+        ),
+        "beats-rf-stats-wearer-running": scores(
+            beats_truth,
+            forest_predict(
+                rows.beat_stats_running[labelled],
+                rows.y[labelled],
+                rows.beat_stats_running[te_beats],
+                options.quick,
+            ),
+            k,
         ),
         "majority": scores(truth, majority_prediction(rows.y[labelled], len(truth), k), k),
         "rf-stats": scores(
@@ -174,6 +204,9 @@ def yardstick(folder: Path, options: YardstickOptions) -> dict:
         "deployed_fp32": over_folds(per_fold["deployed_fp32"]),
         "deployed_int8_beats_only": over_folds(per_fold["deployed_int8_beats_only"]),
         "references": {n: over_folds(f) for n, f in per_fold.items() if n.startswith("rf-")},
+        "references_beats_only": {
+            n.removeprefix("beats-"): over_folds(f) for n, f in per_fold.items() if n.startswith("beats-rf-")
+        },
         "published": PUBLISHED,
     }
 
