@@ -112,15 +112,15 @@ def test_folds_in_two_worker_processes_give_the_figures_of_one_process(e4_set: P
     assert two["references_beats_only"] == one["references_beats_only"]
 
 
-def test_a_model_of_beats_only_is_penalised_more_than_one_of_the_full_wrist() -> None:
+def test_a_model_of_beats_only_has_a_hidden_layer_and_one_of_the_full_wrist_none() -> None:
     """Whichever way the recipe comes to have no skin channel (a beat-only device, or data without EDA and
-    temperature), its model gets the beats-only penalty; a skin channel brings the full wrist's back."""
+    temperature), its model gets the beats-only hidden layer; a skin channel brings the softmax alone back."""
     from trainer.wrist_recipe import WRIST
 
     beats = np.zeros((3, len(HR_FEATURES)))
     skin = beats.copy()
     skin[:, [HR_FEATURES.index("eda_present"), HR_FEATURES.index("temp_present")]] = 1
-    assert WRIST.penalty == WRIST.l2 < WRIST.l2_beats_only
-    assert WRIST.beats_only().penalty == WRIST.for_features(beats).penalty == WRIST.l2_beats_only
-    assert WRIST.for_features(skin).penalty == WRIST.l2
-    assert f"L2 {WRIST.l2_beats_only:g}," in WRIST.beats_only().describe()["model"]
+    assert WRIST.hidden == () and WRIST.widths_beats_only
+    assert WRIST.beats_only().hidden == WRIST.for_features(beats).hidden == WRIST.widths_beats_only
+    assert WRIST.for_features(skin).hidden == ()
+    assert f"after dense {WRIST.widths_beats_only}" in WRIST.beats_only().describe()["model"]

@@ -280,8 +280,8 @@ def _wrist_recipe(args: argparse.Namespace, options, data):
         class_weights=recipe.class_weights,
         epochs=options.epochs if args.fast else recipe.epochs,
         wearer_levels=True,
-        widths=recipe.widths,
-        l2=recipe.penalty,
+        widths=recipe.hidden,
+        l2=recipe.l2,
         clip=recipe.clip,
         extra_params={k: v for k, v in recipe.params().items() if k.startswith("requires_")},
     )

@@ -6,11 +6,11 @@ Chosen on Stress-Predict folds by wearer: each window's features relative to the
 multinomial logistic regression (an L2-penalised softmax layer). Wider models (one or two hidden layers)
 learnt the training wearers and scored lower on new ones; a class-balanced loss cost about 2 points of
 accuracy for no gain in macro-F1 (logistic regressions on the same folds). Beats alone tell stress apart far
-less well: the same model over heart beats only, with the full wrist's penalty, lost to a random forest on
-HR/HRV statistics on some folds; a ten times stronger penalty beat the forest at every seed. A model is
-trained for the channels a device has: the full wrist (beats, EDA, temperature), or beats only; its manifest
-names the channels it needs, and the edge does not score windows that lack them (a model that learnt from skin
-conductance would read its absence as a signal).
+less well, and not linearly: the same softmax over heart beats only lost to a random forest on HR/HRV
+statistics at one seed of three, a ten times stronger penalty tied it there, and one hidden layer of 16 beat
+it at every seed on both figures. A model is trained for the channels a device has: the full wrist (beats,
+EDA, temperature), or beats only; its manifest names the channels it needs, and the edge does not score
+windows that lack them (a model that learnt from skin conductance would read its absence as a signal).
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ def without_channels(x: np.ndarray, channels: tuple[str, ...] = OPTIONAL_CHANNEL
 @dataclass(frozen=True)
 class WristRecipe:
     """channels: the optional wrist channels the model uses; warmup: windows of a new wearer the baseline
-    sees before the model scores (10 minutes at the hr spec's 5 s hop); widths: hidden layers of the
-    model; l2, l2_beats_only: its L2 penalty with skin channels and with beats only (see `penalty`);
+    sees before the model scores (10 minutes at the hr spec's 5 s hop); widths, widths_beats_only: hidden
+    layers of the model with skin channels and with beats only (see `hidden`); l2: its L2 penalty;
     epochs: most epochs (early stopping on validation wearers); val_share: training wearers that validate;
     methods: int8 calibrations tried, chosen on the validation wearers."""
 
@@ -52,8 +52,8 @@ class WristRecipe:
     warmup: int = 120
     horizon: int = wearer_baseline.DEFAULT_HORIZON
     widths: tuple[int, ...] = ()
+    widths_beats_only: tuple[int, ...] = (16,)
     l2: float = 1e-3
-    l2_beats_only: float = 1e-2
     clip: float = 10.0
     class_weights: str = "none"
     epochs: int = 200
@@ -75,9 +75,9 @@ class WristRecipe:
         return without_channels(x, tuple(c for c in OPTIONAL_CHANNELS if c not in self.channels))
 
     @property
-    def penalty(self) -> float:
-        """The model's L2 penalty: stronger for beats only, whose weaker features it would otherwise overfit."""
-        return self.l2 if self.channels else self.l2_beats_only
+    def hidden(self) -> tuple[int, ...]:
+        """The model's hidden layers: beats only tell stress apart through HR and HRV together, not linearly."""
+        return self.widths if self.channels else self.widths_beats_only
 
     def beats_only(self) -> WristRecipe:
         """The same recipe for a device that gives heart beats only."""
@@ -97,7 +97,7 @@ class WristRecipe:
             "features": "60 s windows every 5 s: HR/HRV (beats from BVP)"
             + "".join(f", {NAMES[c]}" for c in self.channels),
             "normalisation": f"wearer's running baseline, first {self.warmup} windows unscored; absolute features too",
-            "model": f"softmax on the features{f' after dense {self.widths}' if self.widths else ''}, L2 {self.penalty:g}, "
+            "model": f"softmax on the features{f' after dense {self.hidden}' if self.hidden else ''}, L2 {self.l2:g}, "
             f"inputs within +-{self.clip:g} sd, class weights {self.class_weights}; int8 (QDQ) with the calibration "
             "chosen on validation wearers",
         }
@@ -129,7 +129,7 @@ class WristRecipe:
         distinct = np.unique(persons)
         rng = np.random.default_rng(seed)
         val = np.isin(persons, rng.permutation(distinct)[: max(1, round(self.val_share * len(distinct)))])
-        model = build_model("hr", k, x[~val], seed, self.widths, self.penalty, self.clip)
+        model = build_model("hr", k, x[~val], seed, self.hidden, self.l2, self.clip)
         weights = balanced_class_weights(y[~val]) if self.class_weights == "balanced" else None
         fit(model, x[~val], y[~val], x[val], y[val], self.epochs, seed, lambda _: None, class_weight=weights)
         work.mkdir(parents=True, exist_ok=True)
