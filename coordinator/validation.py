@@ -164,12 +164,11 @@ def validate_batch(
     frames = list(frames)
     rows = list(map(_read_row, frames))
     probs = [f.probs[:] for f in frames]  # slicing copies a repeated field far faster than list()
-    expected = {m: list(v) for m, v in labels_by_modality.items()}  # as f.labels[:] reads them
+    expected = {m: list(v) for m, v in labels_by_modality.items()}
     latest, seen = now_ns + tolerance_ns, _valid_ids_seen
     for f, row, p in zip(frames, rows, probs, strict=True):
-        device, subject, modality, seq, _, start, end, inference_start, inference_end, send, quality = row[
-            :11
-        ]
+        device, subject, modality, seq = row[:4]
+        start, end, inference_start, inference_end, send, quality = row[5:11]
         labels = expected.get(modality)
         if not (
             labels is not None
@@ -177,7 +176,7 @@ def validate_batch(
             and (device in seen or _valid_id(device))
             and (subject in seen or _valid_id(subject))
             and len(p) == len(labels) > 0
-            and f.labels[:] == labels
+            and f.labels == labels  # a repeated field equals a list of its values (not a tuple)
             and min(p) >= 0.0
             and max(p) <= 1.0
             and abs(sum(p) - 1.0) <= PROB_TOLERANCE  # NaN fails every comparison
