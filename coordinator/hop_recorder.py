@@ -66,8 +66,8 @@ class HopRecorder:
         """Everything buffered into the histograms and counters now."""
         self._flushed = time.monotonic()
         if self._frames:
-            n = len(self._frames)
-            t = np.fromiter(chain.from_iterable(self._frames), np.int64, count=5 * n).reshape(n, 5)
+            rows = len(self._frames)
+            t = np.fromiter(chain.from_iterable(self._frames), np.int64, count=5 * rows).reshape(rows, 5)
             ms = np.maximum(np.diff(t, axis=1), 0) / 1e6
             modalities, self._frames, self._modalities = self._modalities, [], []
             self.book.add_rows(FRAME_HOPS, modalities, ms)
