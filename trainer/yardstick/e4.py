@@ -120,49 +120,25 @@ def _fold(
     truth = rows.y[te]
     labelled = train & (rows.y >= 0)
     te_beats = test & rows.scored_beats_only
-    beats_truth = rows.y[te_beats]
-    return {
+    out = {
         "deployed_int8": scores(truth, score_onnx(model.int8, rows.x[te]).argmax(axis=1), k),
         "deployed_fp32": scores(truth, score_onnx(model.fp32, rows.x[te]).argmax(axis=1), k),
         "deployed_int8_beats_only": scores(
-            beats_truth, score_onnx(beats_model.int8, rows.x_beats_only[te_beats]).argmax(axis=1), k
-        ),
-        "beats-rf-stats": scores(
-            beats_truth,
-            forest_predict(
-                rows.beat_stats[labelled], rows.y[labelled], rows.beat_stats[te_beats], options.quick
-            ),
-            k,
-        ),
-        "beats-rf-stats-wearer-running": scores(
-            beats_truth,
-            forest_predict(
-                rows.beat_stats_running[labelled],
-                rows.y[labelled],
-                rows.beat_stats_running[te_beats],
-                options.quick,
-            ),
-            k,
+            rows.y[te_beats], score_onnx(beats_model.int8, rows.x_beats_only[te_beats]).argmax(axis=1), k
         ),
         "majority": scores(truth, majority_prediction(rows.y[labelled], len(truth), k), k),
-        "rf-stats": scores(
-            truth, forest_predict(rows.stats[labelled], rows.y[labelled], rows.stats[te], options.quick), k
-        ),
-        "rf-stats-wearer-running": scores(
-            truth,
-            forest_predict(
-                rows.stats_running[labelled], rows.y[labelled], rows.stats_running[te], options.quick
-            ),
-            k,
-        ),
-        "rf-stats-wearer-oracle": scores(
-            truth,
-            forest_predict(
-                rows.stats_oracle[labelled], rows.y[labelled], rows.stats_oracle[te], options.quick
-            ),
-            k,
-        ),
     }
+    forests = {  # each reference's statistics, and the windows it is scored on: those of its model
+        "rf-stats": (rows.stats, te),
+        "rf-stats-wearer-running": (rows.stats_running, te),
+        "rf-stats-wearer-oracle": (rows.stats_oracle, te),
+        "beats-rf-stats": (rows.beat_stats, te_beats),
+        "beats-rf-stats-wearer-running": (rows.beat_stats_running, te_beats),
+    }
+    for name, (stats, scored) in forests.items():
+        predicted = forest_predict(stats[labelled], rows.y[labelled], stats[scored], options.quick)
+        out[name] = scores(rows.y[scored], predicted, k)
+    return out
 
 
 @dataclass(frozen=True)
