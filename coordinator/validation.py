@@ -165,7 +165,7 @@ def validate_batch(
     rows = list(map(_read_row, frames))
     probs = [f.probs[:] for f in frames]  # slicing copies a repeated field far faster than list()
     expected = {m: list(v) for m, v in labels_by_modality.items()}
-    latest, seen = now_ns + tolerance_ns, _valid_ids_seen
+    latest = now_ns + tolerance_ns
     for f, row, p in zip(frames, rows, probs, strict=True):
         device, subject, modality, seq = row[:4]
         start, end, inference_start, inference_end, send, quality = row[5:11]
@@ -173,8 +173,8 @@ def validate_batch(
         if not (
             labels is not None
             and seq >= 1
-            and (device in seen or _valid_id(device))
-            and (subject in seen or _valid_id(subject))
+            and _valid_id(device)
+            and _valid_id(subject)
             and len(p) == len(labels) > 0
             and f.labels == labels  # a repeated field equals a list of its values (not a tuple)
             and min(p) >= 0.0
