@@ -122,27 +122,24 @@ def seed_table(runs: list[dict]) -> str:
         "| set | seed | deployed int8 | best reference |",
         "| --- | --- | --- | --- |",
     ]
+    per_model: dict[str, list[tuple[int, dict, str | None, dict | None]]] = {}  # "set[, beats only]" -> runs
     for name in sorted(runs[0]["sets"]):
-        for model in range(len(deployed_models(runs[0]["sets"][name]))):
-            pairs = []
-            for run in runs:
-                models = deployed_models(run["sets"][name]) if name in run["sets"] else []
-                if model >= len(models):
-                    continue
-                suffix, deployed, refs = models[model]
-                best, best_entry = best_reference(refs)
-                pairs.append((deployed, best_entry))
-                rows.append(
-                    f"| {name}{suffix} | {run['seed']} | {pair(deployed)} | {best or '-'}: {pair(best_entry)} |"
+        for run in runs:
+            for suffix, deployed, refs in deployed_models(run["sets"][name]) if name in run["sets"] else []:
+                per_model.setdefault(f"{name}{suffix}", []).append(
+                    (run["seed"], deployed, *best_reference(refs))
                 )
-            if len(pairs) > 1:
-                mean = [
-                    {k: sum(p[i][k] for p in pairs) / len(pairs) for k in ("accuracy", "macro_f1")}
-                    if all(p[i] for p in pairs)
-                    else None
-                    for i in (0, 1)
-                ]
-                rows.append(f"| {name}{suffix} | mean of {len(pairs)} | {pair(mean[0])} | {pair(mean[1])} |")
+    for label, entries in per_model.items():
+        for seed, deployed, best, best_entry in entries:
+            rows.append(f"| {label} | {seed} | {pair(deployed)} | {best or '-'}: {pair(best_entry)} |")
+        if len(entries) > 1:
+            mean = [
+                {k: sum(run[i][k] for run in entries) / len(entries) for k in ("accuracy", "macro_f1")}
+                if all(run[i] for run in entries)
+                else None
+                for i in (1, 3)
+            ]
+            rows.append(f"| {label} | mean of {len(entries)} | {pair(mean[0])} | {pair(mean[1])} |")
     return "\n".join(rows)
 
 
