@@ -265,7 +265,7 @@ def run_pipeline(args: argparse.Namespace) -> int:
 
 def _wrist_recipe(args: argparse.Namespace, options, data):
     """E4 data trains the wrist recipe the e4 yardstick measures (trainer.wrist_recipe), for the channels
-    every session has: its wearer baseline, class weights, model and epochs (--fast: few epochs)."""
+    every session has: its wearer baseline, model and epochs (--fast: few epochs)."""
     from dataclasses import replace
 
     from trainer.data import Dataset
@@ -277,12 +277,9 @@ def _wrist_recipe(args: argparse.Namespace, options, data):
     options = replace(
         options,
         wearer_baseline=(recipe.quick() if args.fast else recipe).warmup,
-        class_weights=recipe.class_weights,
         epochs=options.epochs if args.fast else recipe.epochs,
         wearer_levels=True,
-        widths=recipe.hidden,
-        l2=recipe.l2,
-        clip=recipe.clip,
+        wrist=recipe,
         extra_params={k: v for k, v in recipe.params().items() if k.startswith("requires_")},
     )
     return options, lambda m: data

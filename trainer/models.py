@@ -26,8 +26,9 @@ def build_model(
     widths: tuple[int, ...] | None = None,
     l2: float = 0.0,
     clip: float | None = None,
+    name: str | None = None,
 ):
-    """The modality's architecture, standardising its input with x_train's mean and spread (then limited to
+    """The modality's architecture (named `name`, or mmer_<modality>), standardising its input with x_train's mean and spread (then limited to
     +-clip standard deviations when clip is given, so one wild window cannot swing the model). Feature
     vectors go through dense layers of `widths` (the modality's default when None; empty: a multinomial logistic
     regression), with an L2 penalty. Speech has its own model (trainer.speech_model)."""
@@ -84,7 +85,7 @@ def build_model(
 
     logits = layers.Dense(n_classes, name="logits", kernel_regularizer=penalty)(x)
     outputs = layers.Softmax(name="probs")(ClassMask(name="class_mask")(logits))
-    model = keras.Model(inputs, outputs, name=f"mmer_{modality}")
+    model = keras.Model(inputs, outputs, name=name or f"mmer_{modality}")
     # many batches per graph call: the same updates in the same order, without a Python round trip per batch,
     # which costs more than a small model's step itself
     model.compile(

@@ -20,6 +20,7 @@ from trainer.corpus_report import corpus_report
 from trainer.evaluate import Evaluation, evaluate_onnx
 from trainer.export import export_onnx
 from trainer.quantize import METHODS, quantize
+from trainer.wrist_recipe import WristRecipe
 
 Log = Callable[[str], None]
 
@@ -46,11 +47,8 @@ class PipelineOptions:
     wearer_baseline: int = 0
     # the model also takes the absolute features after the relative ones (with a wearer baseline)
     wearer_levels: bool = False
-    # feature-vector models: hidden dense widths (None: the modality's; empty: a softmax layer on the
-    # features) and L2 penalty
-    widths: tuple[int, ...] | None = None
-    l2: float = 0.0
-    clip: float | None = None  # inputs limited to +-clip standard deviations inside the model
+    # wrist data (E4): the hr model is the wrist recipe's (trainer.wrist_recipe); None: the modality's own
+    wrist: WristRecipe | None = None
     # manifest preprocessing params beyond the modality's own (the wrist channels a model needs)
     extra_params: dict[str, float] = field(default_factory=dict)
 
@@ -105,8 +103,15 @@ def train_model(
             f"more than one ({model.count_params()} weights, {epochs} epochs)"
         )
         return model, {"epochs": epochs, "best_epoch": epochs}
+    if options.wrist is not None:
+        model = options.wrist.fit(train.x, train.y, train.subjects, options.seed, epochs)
+        log(
+            f"[{modality}] trained the wrist recipe's committee of {options.wrist.members} ({model.count_params()} "
+            f"weights, each at most {epochs} epochs, early-stopped on its own group of the people)"
+        )
+        return model, {"epochs": epochs, "best_epoch": epochs}
     k = len(train.taxonomy)
-    model = build_model(modality, k, train.x, options.seed, options.widths, options.l2, options.clip)
+    model = build_model(modality, k, train.x, options.seed)
     log(
         f"[{modality}] training ({model.count_params()} weights, {'up to ' if val is not None else ''}{epochs} epochs)"
     )
