@@ -39,9 +39,10 @@ def fit_committee(
     name: str,
     balanced: bool = False,
 ):
-    """The committee's Keras model: `build(training rows, seed, name)` makes each member (a compiled model ending
-    in a softmax), trained on the other groups' rows with early stopping on its group's (at most `epochs`
-    epochs, classes weighed inversely to their frequency when `balanced`)."""
+    """The committee's Keras model, named `name` with an input `input_name`: `build(training rows, seed,
+    member name)` makes each member (a compiled model ending in a softmax), trained on the other groups' rows
+    with early stopping on its group's (at most `epochs` epochs; classes weighed inversely to their frequency
+    when `balanced`)."""
     import keras
     from keras import layers
 

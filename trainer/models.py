@@ -28,10 +28,10 @@ def build_model(
     clip: float | None = None,
     name: str | None = None,
 ):
-    """The modality's architecture (named `name`, or mmer_<modality>), standardising its input with x_train's mean and spread (then limited to
-    +-clip standard deviations when clip is given, so one wild window cannot swing the model). Feature
-    vectors go through dense layers of `widths` (the modality's default when None; empty: a multinomial logistic
-    regression), with an L2 penalty. Speech has its own model (trainer.speech_model)."""
+    """The modality's architecture (named `name`, or mmer_<modality>), standardising its input with x_train's
+    mean and spread (then limited to +-clip standard deviations when clip is given, so one wild window cannot
+    swing the model). Feature vectors go through dense layers of `widths` (the modality's default when None;
+    empty: a multinomial logistic regression), with an L2 penalty. Speech has its own model (trainer.speech_model)."""
     import_tf(seed)
     import keras
     from keras import layers
