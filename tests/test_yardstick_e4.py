@@ -79,7 +79,9 @@ def test_pipeline_trains_the_wrist_recipe_and_evaluate_scores_it_as_the_edge(
         timeout=900,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "trained the wrist recipe's committee" in proc.stdout
+    # 4 people: the split trains on 2 of them (2 members), the shipped model on all 4
+    assert "trained the wrist recipe's committee of 2 " in proc.stdout
+    assert "trained the wrist recipe's committee of 4 " in proc.stdout
     manifest = read_bundle(out / "hr", load_public_key(out / "keys" / "trainer.pub")).manifest
     params = manifest.preprocessing.params
     assert list(manifest.input.shape) == [2 * len(HR_FEATURES)], "relative features, then absolute ones"

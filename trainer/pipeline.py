@@ -104,10 +104,13 @@ def train_model(
         )
         return model, {"epochs": epochs, "best_epoch": epochs}
     if options.wrist is not None:
+        from trainer.committee import person_groups
+
         model = options.wrist.fit(train.x, train.y, train.subjects, options.seed, epochs)
+        members = len(person_groups(train.subjects, options.wrist.members, options.seed))
         log(
-            f"[{modality}] trained the wrist recipe's committee of {options.wrist.members} ({model.count_params()} "
-            f"weights, each at most {epochs} epochs, early-stopped on its own group of the people)"
+            f"[{modality}] trained the wrist recipe's committee of {members} ({model.count_params()} weights, "
+            f"each at most {epochs} epochs, early-stopped on its own group of the people)"
         )
         return model, {"epochs": epochs, "best_epoch": epochs}
     k = len(train.taxonomy)
