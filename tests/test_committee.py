@@ -25,10 +25,12 @@ def test_every_person_validates_exactly_one_member() -> None:
     assert [list(g) for g in person_groups(persons, 4, seed=3)] == [list(g) for g in groups]
 
 
-def test_fewer_people_than_members_give_one_member_each_and_one_person_is_refused() -> None:
+def test_fewer_people_than_members_give_one_member_each_and_one_person_or_one_member_is_refused() -> None:
     assert len(person_groups(np.array(["a", "b", "a"]), 4, seed=0)) == 2
     with pytest.raises(ValueError, match="at least 2 people"):
         person_groups(np.array(["a", "a"]), 4, seed=0)
+    with pytest.raises(ValueError, match="at least 2 members"):
+        person_groups(np.array(["a", "b"]), 1, seed=0)
 
 
 def test_committee_is_the_mean_of_its_members_and_learns_the_task(tmp_path: Path) -> None:

@@ -20,6 +20,8 @@ from trainer.models import balanced_class_weights, fit
 def person_groups(persons: np.ndarray, members: int, seed: int) -> list[np.ndarray]:
     """The people each member validates on: the distinct people shuffled with `seed`, dealt into `members`
     groups (fewer when there are fewer people)."""
+    if members < 2:
+        raise ValueError(f"a committee needs at least 2 members, got {members}")
     distinct = np.unique(persons)
     if len(distinct) < 2:
         raise ValueError(f"a committee needs at least 2 people to validate on, got {len(distinct)}")
@@ -55,5 +57,4 @@ def fit_committee(
         trained.append(member)
     inputs = keras.Input(shape=x.shape[1:], name=input_name)
     outputs = [member(inputs) for member in trained]
-    probs = outputs[0] if len(outputs) == 1 else layers.Average(name="probs")(outputs)
-    return keras.Model(inputs, probs, name=name)
+    return keras.Model(inputs, layers.Average(name="probs")(outputs), name=name)

@@ -35,6 +35,30 @@ class Trained:
     method: str
 
 
+def quantized(
+    model, modality: str, x: np.ndarray, y: np.ndarray, work: Path, seed: int, methods: tuple[str, ...]
+) -> Trained:
+    """A trained Keras model exported to work/, quantized with each method (calibrated on up to 256 of its
+    training rows drawn with seed) and the method the pipeline would choose on those rows kept."""
+    from trainer.evaluate import evaluate_onnx
+    from trainer.export import export_onnx
+    from trainer.pipeline import choose
+    from trainer.quantize import quantize
+
+    k = len(QUADRANTS)
+    work.mkdir(parents=True, exist_ok=True)
+    fp32 = export_onnx(model, work / "model.fp32.onnx", get_spec(modality).input_name, x[:64])
+    reference = evaluate_onnx(fp32, x, y, k, latency_runs=1)
+    rng = np.random.default_rng(seed)
+    calib = x[rng.permutation(len(x))[:256]]
+    evaluations = {}
+    for method in methods:
+        path = quantize(fp32, work / f"model.{method}.onnx", method, calib)
+        evaluations[method] = evaluate_onnx(path, x, y, k, latency_runs=1)
+    chosen = choose(reference, evaluations, 1.0)
+    return Trained(fp32, work / f"model.{chosen}.onnx", chosen)
+
+
 @dataclass(frozen=True)
 class SpeechRecipe:
     """warmup: utterances of a new speaker the baseline sees before the model scores (unscored);
@@ -95,24 +119,7 @@ class SpeechRecipe:
     def train(self, x: np.ndarray, y: np.ndarray, corpora: np.ndarray, work: Path, seed: int) -> Trained:
         """Train on the training speakers' rows (relative to their baselines, then absolute), export,
         quantize with each method and keep the one the pipeline would choose."""
-        from trainer.evaluate import evaluate_onnx
-        from trainer.export import export_onnx
-        from trainer.pipeline import choose
-        from trainer.quantize import quantize
-
-        k = len(QUADRANTS)
-        model = self.fit(x, y, corpora, seed)
-        work.mkdir(parents=True, exist_ok=True)
-        fp32 = export_onnx(model, work / "model.fp32.onnx", get_spec("speech").input_name, x[:64])
-        reference = evaluate_onnx(fp32, x, y, k, latency_runs=1)
-        rng = np.random.default_rng(seed)
-        calib = x[rng.permutation(len(x))[:256]]
-        methods = {}
-        for method in self.methods:
-            path = quantize(fp32, work / f"model.{method}.onnx", method, calib)
-            methods[method] = evaluate_onnx(path, x, y, k, latency_runs=1)
-        chosen = choose(reference, methods, 1.0)
-        return Trained(fp32, work / f"model.{chosen}.onnx", chosen)
+        return quantized(self.fit(x, y, corpora, seed), "speech", x, y, work, seed, self.methods)
 
 
 SPEECH = SpeechRecipe()

@@ -27,7 +27,7 @@ from mmer_core import wearer_baseline
 from mmer_core.modalities import HR_FEATURES, get_spec
 from mmer_core.preprocess.hr import REQUIRES
 from mmer_core.taxonomy import QUADRANTS
-from trainer.recipes import Trained
+from trainer.recipes import Trained, quantized
 
 OPTIONAL_CHANNELS = ("eda", "temp")
 NAMES = {"eda": "EDA tonic level, phasic spread and SCRs (neurokit2's methods)", "temp": "skin temperature"}
@@ -151,24 +151,7 @@ class WristRecipe:
     def train(self, x: np.ndarray, y: np.ndarray, persons: np.ndarray, work: Path, seed: int) -> Trained:
         """Train on model inputs of the training wearers, export, quantize with each method and keep the one
         the pipeline would choose, on the training wearers."""
-        from trainer.evaluate import evaluate_onnx
-        from trainer.export import export_onnx
-        from trainer.pipeline import choose
-        from trainer.quantize import quantize
-
-        k = len(QUADRANTS)
-        model = self.fit(x, y, persons, seed)
-        work.mkdir(parents=True, exist_ok=True)
-        fp32 = export_onnx(model, work / "model.fp32.onnx", get_spec("hr").input_name, x[:64])
-        reference = evaluate_onnx(fp32, x, y, k, latency_runs=1)
-        rng = np.random.default_rng(seed)
-        calib = x[rng.permutation(len(x))[:256]]
-        methods = {}
-        for method in self.methods:
-            path = quantize(fp32, work / f"model.{method}.onnx", method, calib)
-            methods[method] = evaluate_onnx(path, x, y, k, latency_runs=1)
-        chosen = choose(reference, methods, 1.0)
-        return Trained(fp32, work / f"model.{chosen}.onnx", chosen)
+        return quantized(self.fit(x, y, persons, seed), "hr", x, y, work, seed, self.methods)
 
 
 WRIST = WristRecipe()
