@@ -128,6 +128,37 @@ DATASET_LABELS: dict[str, dict[str, str]] = {
         "5": "surprise",
         "6": "neutral",
     },
+    # JAFFE file names: two-letter emotion code.
+    "jaffe": {
+        "AN": "angry",
+        "DI": "disgust",
+        "FE": "fear",
+        "HA": "happy",
+        "NE": "neutral",
+        "SA": "sad",
+        "SU": "surprise",
+    },
+    # KDEF file names: two-letter emotion code.
+    "kdef": {
+        "AF": "afraid",
+        "AN": "angry",
+        "DI": "disgusted",
+        "HA": "happy",
+        "NE": "neutral",
+        "SA": "sad",
+        "SU": "surprised",
+    },
+    # CK+ Emotion/*_emotion.txt: code 0..7 (0, neutral, is each sequence's first frame).
+    "ck+": {
+        "0": "neutral",
+        "1": "anger",
+        "2": "contempt",
+        "3": "disgust",
+        "4": "fear",
+        "5": "happy",
+        "6": "sadness",
+        "7": "surprise",
+    },
     # WESAD protocol labels 1..4 (0 and 5-7 are transient/undefined and must be dropped by the loader).
     "wesad": {"1": "baseline", "2": "stress", "3": "amusement", "4": "meditation"},
     # Empatica E4 studies such as Stress-Predict: labels.csv intervals.

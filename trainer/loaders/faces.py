@@ -1,11 +1,12 @@
-"""Face images: the FER2013 csv (emotion, pixels, Usage) or image folders `<label>/<person>_<name>.png` (or
-jpg, bmp, tiff).
+"""Face images: the FER2013 csv (emotion, pixels, Usage), or a folder in a layout a face set ships in (JAFFE,
+KDEF, CK+; trainer.loaders.face_layouts), or image folders `<label>/<person>_<name>.png` (or jpg, bmp, tiff).
 
-Who is in each picture decides the person-independent folds. In image folders it is the part of the file
-name before the first underscore, unless the root holds a `persons.csv` with columns `file,person` (file
-relative to the root, e.g. `happy/S005_001_00000011.png`), which then names the person of every file it lists
-(a file it does not list is an error). FER2013 has no person ids, so each image is its own person there (a
-person-independent split is then a random one, and the description says so).
+Who is in each picture decides the person-independent folds. JAFFE and KDEF names and CK+ folders say it. In
+image folders it is the part of the file name before the first underscore, unless the root holds a
+`persons.csv` with columns `file,person` (file relative to the root, e.g. `happy/S005_001_00000011.png`),
+which then names the person of every file it lists (a file it does not list is an error). FER2013 has no
+person ids, so each image is its own person there (a person-independent split is then a random one, and the
+description says so).
 
 Every image goes through the shared image preprocessing, face detection and eye alignment included, exactly
 as a camera frame on the edge does. Images in which no face is found are left out and counted in the
@@ -21,8 +22,9 @@ import numpy as np
 
 from mmer_core.formats import read_fer2013
 from mmer_core.preprocess import preprocess_kept
-from mmer_core.taxonomy import QUADRANTS, map_label
+from mmer_core.taxonomy import QUADRANTS
 from trainer.data import Dataset
+from trainer.loaders.face_layouts import NAMED_LAYOUTS, FaceFile, ck_plus, face_label, is_ck_plus
 
 # what face sets ship in (JAFFE: TIFF); OpenCV reads them all
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -75,22 +77,44 @@ def person_of(path: Path, root: Path, persons: dict[str, str] | None) -> str:
     return path.stem.split("_", 1)[0]
 
 
+def label_folder_file(path: Path, root: Path, persons: dict[str, str] | None) -> FaceFile:
+    """`<label>/<person>_<name>`: the folder an emotion word (or taxonomy label), the person as person_of says."""
+    if len(path.relative_to(root).parts) < 2:
+        raise ValueError(
+            f"faces:{path}: expected <label>/<person>_<name>{path.suffix}, or a JAFFE or KDEF name"
+        )
+    return FaceFile(path, face_label("generic", path.parent.name, path), person_of(path, root, persons))
+
+
+def face_file(path: Path, root: Path, persons: dict[str, str] | None) -> FaceFile:
+    """One image's label and person: from its JAFFE or KDEF name, else from its label folder."""
+    for layout in NAMED_LAYOUTS:
+        found = layout(path)
+        if found is not None:
+            return found
+    return label_folder_file(path, root, persons)
+
+
 def load_image_folders(root: Path) -> Dataset:
-    """<label>/<person>_<name>.<image suffix> (or persons.csv); label is a taxonomy label or a common emotion word."""
+    """Every image below root, labelled by its JAFFE or KDEF name or its label folder (see face_file)."""
     root = Path(root)
     paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not paths:
         raise ValueError(f"faces:{root}: no images ({', '.join(IMAGE_SUFFIXES)}) below it")
     persons = read_persons(root)
-    images, labels, people = [], [], []
-    for p in paths:
-        if len(p.relative_to(root).parts) < 2:
-            raise ValueError(f"faces:{p}: expected <label>/<person>_<name>{p.suffix}")
-        labels.append(QUADRANTS.index(map_label("generic", p.parent.name)))
-        people.append(person_of(p, root, persons))
-        images.append(read_image(p))
-    source = f"persons from {PERSONS_FILE}" if persons is not None else "person = file name before '_'"
-    return _dataset(images, np.array(labels), np.array(people), f"faces:{root} ({source})")
+    source = f"persons from {PERSONS_FILE}" if persons is not None else "persons from the file names"
+    return _labelled([face_file(p, root, persons) for p in paths], f"faces:{root} ({source})")
+
+
+def load_ck_plus(root: Path) -> Dataset:
+    """A CK+ folder: each labelled sequence's peak and first frames (trainer.loaders.face_layouts.ck_plus)."""
+    return _labelled(ck_plus(root), f"faces:{root} (CK+: peak and first frame of each labelled sequence)")
+
+
+def _labelled(files: list[FaceFile], description: str) -> Dataset:
+    images = [read_image(f.path) for f in files]
+    labels = np.array([QUADRANTS.index(f.label) for f in files])
+    return _dataset(images, labels, np.array([f.person for f in files]), description)
 
 
 def _dataset(images: list, labels: np.ndarray, persons: np.ndarray, description: str) -> Dataset:
@@ -110,6 +134,8 @@ def _dataset(images: list, labels: np.ndarray, persons: np.ndarray, description:
 
 
 def load_faces(path: Path) -> Dataset:
-    """A FER2013 csv file, or a folder of labelled image folders."""
+    """A FER2013 csv file, a CK+ folder, or a folder of JAFFE, KDEF or label-folder images."""
     path = Path(path)
-    return load_fer2013(path) if path.is_file() else load_image_folders(path)
+    if path.is_file():
+        return load_fer2013(path)
+    return load_ck_plus(path) if is_ck_plus(path) else load_image_folders(path)
