@@ -59,6 +59,7 @@ EMOTION_WORDS: dict[str, str] = {
     "angry": "angry", "anger": "angry", "fear": "angry", "fearful": "angry", "afraid": "angry",
     "disgust": "angry", "disgusted": "angry", "stress": "angry", "stressed": "angry", "anxious": "angry",
     "anxiety": "angry", "frustrated": "angry", "frustration": "angry", "contempt": "angry",
+    "contemptuous": "angry",
     "sad": "sad", "sadness": "sad", "boredom": "sad", "bored": "sad", "depressed": "sad", "tired": "sad",
     "calm": "calm", "neutral": "calm", "relaxed": "calm", "relaxation": "calm", "relax": "calm",
     "baseline": "calm", "meditation": "calm", "content": "calm", "contentment": "calm", "serene": "calm",

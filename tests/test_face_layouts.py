@@ -1,4 +1,4 @@
-"""Face sets in the layouts they ship in (JAFFE, KDEF, CK+), written here as generated faces in those layouts."""
+"""Face sets in the layouts they ship in (JAFFE, KDEF, RaFD, CK+), written here as generated faces in those layouts."""
 
 from __future__ import annotations
 
@@ -40,6 +40,19 @@ def test_kdef_names_make_one_person_of_both_sessions(tmp_path: Path) -> None:
         write_face(tmp_path / name, seed)
     d = load_faces(tmp_path)
     assert labels_by_person(d) == {"F01": ["happy", "sad"], "M02": ["angry", "calm"]}
+
+
+def test_rafd_names_give_person_and_emotion_word(tmp_path: Path) -> None:
+    names = (
+        "Rafd090_01_Caucasian_female_happy_frontal.jpg",
+        "Rafd090_01_Caucasian_female_contemptuous_left.jpg",
+        "Rafd090_07_Moroccan_male_sad_frontal.jpg",
+        "Rafd090_07_Moroccan_male_neutral_right.jpg",
+    )
+    for seed, name in enumerate(names):
+        write_face(tmp_path / name, seed)
+    d = load_faces(tmp_path)
+    assert labels_by_person(d) == {"caucasian01": ["angry", "happy"], "moroccan07": ["calm", "sad"]}
 
 
 def write_ck_plus(root: Path, sequences: dict[str, tuple[int, float | None]]) -> None:
@@ -100,6 +113,6 @@ def test_jaffe_unknown_emotion_code_is_an_error_naming_the_file(tmp_path: Path) 
 def test_a_flat_image_of_no_known_name_is_an_error_naming_the_layouts(tmp_path: Path) -> None:
     write_face(tmp_path / "face1.png", 0)
     with pytest.raises(
-        ValueError, match=r"face1\.png: expected <label>/<person>_<name>\.png, or a JAFFE or KDEF"
+        ValueError, match=r"face1\.png: expected <label>/<person>_<name>\.png, or a JAFFE, KDEF or RaFD"
     ):
         load_faces(tmp_path)

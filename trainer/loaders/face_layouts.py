@@ -7,6 +7,7 @@ it is but carries a code the layout does not define:
 - JAFFE: `KA.AN1.39.tiff` (person KA, emotion AN, take 1, picture 39), in one flat folder;
 - KDEF: `AF01ANS.JPG` (session A, woman 01, emotion AN, straight view S), usually in a folder per session and
   person; a person is their sex and number (AF01 and BF01 are one woman on two days);
+- RaFD: `Rafd090_01_Caucasian_female_angry_frontal.jpg` (camera angle 090, person 01, emotion word, gaze);
 - image folders: `<label>/<person>_<name>.png`, the folder an emotion word, or a `persons.csv` naming the
   person in each file (trainer.loaders.faces).
 
@@ -25,6 +26,7 @@ from pathlib import Path
 from mmer_core.taxonomy import map_label
 
 JAFFE = re.compile(r"^([A-Z]{2})\.([A-Z]{2})\d*\.\d+\.(?i:tiff?)$")
+RAFD = re.compile(r"^Rafd(\d{3})_(\d{2})_([A-Za-z]+)_([A-Za-z]+)_([a-z]+)_([a-z]+)\.(?i:jpe?g|png)$")
 KDEF = re.compile(r"^([AB])([FM])(\d{2})([A-Z]{2})(S|HL|HR|FL|FR)\.(?i:jpe?g)$")
 CK_IMAGES, CK_EMOTION = "cohn-kanade-images", "Emotion"
 CK_LABEL_SUFFIX = "_emotion.txt"
@@ -58,7 +60,17 @@ def kdef(path: Path) -> FaceFile | None:
     return FaceFile(path, face_label("kdef", emotion, path), f"{sex}{number}")
 
 
-NAMED_LAYOUTS = (jaffe, kdef)
+def rafd(path: Path) -> FaceFile | None:
+    """`RafdAAA_NN_Group_sex_emotion_gaze.jpg`: camera angle AAA (090 frontal; profiles are left out by the face
+    finder), person NN within Group, emotion word (angry, contemptuous, ..., surprised), gaze."""
+    m = RAFD.match(path.name)
+    if not m:
+        return None
+    _, number, group, _, emotion, _ = m.groups()
+    return FaceFile(path, face_label("generic", emotion, path), f"{group.lower()}{number}")
+
+
+NAMED_LAYOUTS = (jaffe, kdef, rafd)
 
 
 def is_ck_plus(root: Path) -> bool:

@@ -1,7 +1,7 @@
 """Face images: the FER2013 csv (emotion, pixels, Usage), or a folder in a layout a face set ships in (JAFFE,
-KDEF, CK+; trainer.loaders.face_layouts), or image folders `<label>/<person>_<name>.png` (or jpg, bmp, tiff).
+KDEF, RaFD, CK+; trainer.loaders.face_layouts), or image folders `<label>/<person>_<name>.png` (or jpg, bmp, tiff).
 
-Who is in each picture decides the person-independent folds. JAFFE and KDEF names and CK+ folders say it. In
+Who is in each picture decides the person-independent folds. JAFFE, KDEF and RaFD names and CK+ folders say it. In
 image folders it is the part of the file name before the first underscore, unless the root holds a
 `persons.csv` with columns `file,person` (file relative to the root, e.g. `happy/S005_001_00000011.png`),
 which then names the person of every file it lists (a file it does not list is an error). FER2013 has no
@@ -81,13 +81,13 @@ def label_folder_file(path: Path, root: Path, persons: dict[str, str] | None) ->
     """`<label>/<person>_<name>`: the folder an emotion word (or taxonomy label), the person as person_of says."""
     if len(path.relative_to(root).parts) < 2:
         raise ValueError(
-            f"faces:{path}: expected <label>/<person>_<name>{path.suffix}, or a JAFFE or KDEF name"
+            f"faces:{path}: expected <label>/<person>_<name>{path.suffix}, or a JAFFE, KDEF or RaFD name"
         )
     return FaceFile(path, face_label("generic", path.parent.name, path), person_of(path, root, persons))
 
 
 def face_file(path: Path, root: Path, persons: dict[str, str] | None) -> FaceFile:
-    """One image's label and person: from its JAFFE or KDEF name, else from its label folder."""
+    """One image's label and person: from its JAFFE, KDEF or RaFD name, else from its label folder."""
     for layout in NAMED_LAYOUTS:
         found = layout(path)
         if found is not None:
@@ -96,7 +96,7 @@ def face_file(path: Path, root: Path, persons: dict[str, str] | None) -> FaceFil
 
 
 def load_image_folders(root: Path) -> Dataset:
-    """Every image below root, labelled by its JAFFE or KDEF name or its label folder (see face_file)."""
+    """Every image below root, labelled by its JAFFE, KDEF or RaFD name or its label folder (see face_file)."""
     root = Path(root)
     paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not paths:
@@ -134,7 +134,7 @@ def _dataset(images: list, labels: np.ndarray, persons: np.ndarray, description:
 
 
 def load_faces(path: Path) -> Dataset:
-    """A FER2013 csv file, a CK+ folder, or a folder of JAFFE, KDEF or label-folder images."""
+    """A FER2013 csv file, a CK+ folder, or a folder of JAFFE, KDEF, RaFD or label-folder images."""
     path = Path(path)
     if path.is_file():
         return load_fer2013(path)
