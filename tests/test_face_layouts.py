@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import cv2
@@ -116,3 +117,22 @@ def test_a_flat_image_of_no_known_name_is_an_error_naming_the_layouts(tmp_path: 
         ValueError, match=r"face1\.png: expected <label>/<person>_<name>\.png, or a JAFFE, KDEF or RaFD"
     ):
         load_faces(tmp_path)
+
+
+def test_skip_misnamed_leaves_out_and_names_the_images_of_no_layout(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    for seed, name in enumerate(("KA.HA1.29.tiff", "KL.SA2.34.tiff", "face1.png", "KA.XX1.30.tiff")):
+        write_face(tmp_path / name, seed)
+    with caplog.at_level(logging.WARNING):
+        d = load_faces(tmp_path, skip_misnamed=True)
+    assert labels_by_person(d) == {"KA": ["happy"], "KL": ["sad"]}
+    (record,) = [r for r in caplog.records if "skipped" in r.getMessage()]
+    assert "skipped 2 of 4 images" in record.getMessage()
+    assert "face1.png" in record.getMessage() and "KA.XX1.30.tiff" in record.getMessage()
+
+
+def test_skip_misnamed_with_nothing_left_is_an_error(tmp_path: Path) -> None:
+    write_face(tmp_path / "face1.png", 0)
+    with pytest.raises(ValueError, match="none of the 1 images gives a label"):
+        load_faces(tmp_path, skip_misnamed=True)

@@ -48,8 +48,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     pipe.add_argument(
         "--skip-misnamed",
         action="store_true",
-        help="speech: skip audio files whose names give no label (a warning counts and names them) instead of "
-        "stopping at the first",
+        help="speech and faces: skip audio files or images whose names give no label (a warning counts and names "
+        "them) instead of stopping at the first",
     )
     pipe.add_argument(
         "--out", type=Path, default=Path("models"), help="bundles, report.json, report.md, plots"

@@ -45,7 +45,7 @@ def corpus_names(folders: Sequence[Path]) -> list[str]:
 def load(sources: Sequence[tuple[str, Path]], modality: str, skip_misnamed: bool = False) -> Dataset:
     """One modality's data from one or several (kind, folder) sources, each a corpus named by corpus_names:
     subjects become `<corpus>/<subject>`, so people of different corpora never merge. skip_misnamed: speech
-    files whose names give no label are skipped with a warning instead of stopping the load."""
+    files and face images whose names give no label are skipped with a warning instead of stopping the load."""
     for kind, _ in sources:
         if SOURCES[kind] != modality:
             raise ValueError(f"{kind} data carries the {SOURCES[kind]} modality, not {modality}")
@@ -70,7 +70,7 @@ def _load_one(kind: str, folder: Path, skip_misnamed: bool) -> Dataset:
     if kind == "faces":
         from trainer.loaders.faces import load_faces
 
-        return load_faces(folder)
+        return load_faces(folder, skip_misnamed)
     from trainer.loaders.e4 import load_e4  # e4 and wesad: both are an Empatica E4's wrist sessions
 
     return load_e4(folder)

@@ -16,6 +16,7 @@ description; a set in which no face is found at all is an error.
 from __future__ import annotations
 
 import csv
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ from mmer_core.taxonomy import QUADRANTS
 from trainer.data import Dataset
 from trainer.loaders.face_layouts import NAMED_LAYOUTS, FaceFile, ck_plus, face_label, is_ck_plus
 
+LOG = logging.getLogger(__name__)
 # what face sets ship in (JAFFE: TIFF); OpenCV reads them all
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 PERSONS_FILE = "persons.csv"
@@ -95,15 +97,32 @@ def face_file(path: Path, root: Path, persons: dict[str, str] | None) -> FaceFil
     return label_folder_file(path, root, persons)
 
 
-def load_image_folders(root: Path) -> Dataset:
-    """Every image below root, labelled by its JAFFE, KDEF or RaFD name or its label folder (see face_file)."""
+def load_image_folders(root: Path, skip_misnamed: bool = False) -> Dataset:
+    """Every image below root, labelled by its JAFFE, KDEF or RaFD name or its label folder (see face_file).
+    An image neither gives a label stops the load with an error naming it; with skip_misnamed such images are
+    left out instead, and one warning counts and names them all."""
     root = Path(root)
     paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not paths:
         raise ValueError(f"faces:{root}: no images ({', '.join(IMAGE_SUFFIXES)}) below it")
     persons = read_persons(root)
+    files, skipped = [], []
+    for path in paths:
+        try:
+            files.append(face_file(path, root, persons))
+        except ValueError:
+            if not skip_misnamed:
+                raise
+            skipped.append(path)
+    if skipped:
+        names = ", ".join(str(p.relative_to(root)) for p in skipped)
+        LOG.warning(
+            "faces:%s: skipped %d of %d images that give no label: %s", root, len(skipped), len(paths), names
+        )
+    if not files:
+        raise ValueError(f"faces:{root}: none of the {len(paths)} images gives a label")
     source = f"persons from {PERSONS_FILE}" if persons is not None else "persons from the file names"
-    return _labelled([face_file(p, root, persons) for p in paths], f"faces:{root} ({source})")
+    return _labelled(files, f"faces:{root} ({source})")
 
 
 def load_ck_plus(root: Path) -> Dataset:
@@ -133,9 +152,10 @@ def _dataset(images: list, labels: np.ndarray, persons: np.ndarray, description:
     )
 
 
-def load_faces(path: Path) -> Dataset:
-    """A FER2013 csv file, a CK+ folder, or a folder of JAFFE, KDEF, RaFD or label-folder images."""
+def load_faces(path: Path, skip_misnamed: bool = False) -> Dataset:
+    """A FER2013 csv file, a CK+ folder, or a folder of JAFFE, KDEF, RaFD or label-folder images
+    (skip_misnamed: see load_image_folders)."""
     path = Path(path)
     if path.is_file():
         return load_fer2013(path)
-    return load_ck_plus(path) if is_ck_plus(path) else load_image_folders(path)
+    return load_ck_plus(path) if is_ck_plus(path) else load_image_folders(path, skip_misnamed)
