@@ -99,7 +99,7 @@ def face_file(path: Path, root: Path, persons: dict[str, str] | None) -> FaceFil
 
 def load_image_folders(root: Path, skip_misnamed: bool = False) -> Dataset:
     """Every image below root, labelled by its JAFFE, KDEF or RaFD name or its label folder (see face_file).
-    An image neither gives a label stops the load with an error naming it; with skip_misnamed such images are
+    An image that gives no label stops the load with an error naming it; with skip_misnamed such images are
     left out instead, and one warning counts and names them all."""
     root = Path(root)
     paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
