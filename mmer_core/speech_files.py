@@ -9,15 +9,13 @@ the trainer and the edge's replay each turn these records into their own inputs.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mmer_core.labelled_files import label_each
 from mmer_core.taxonomy import map_label
-
-LOG = logging.getLogger(__name__)
 
 AUDIO_SUFFIXES = (".wav", ".flac")
 # Whole file names, an audio suffix included.
@@ -160,26 +158,9 @@ def find_speech_files(root: Path, corpus: str | None = None, skip_misnamed: bool
     paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
     if not paths:
         raise ValueError(f"speech:{root}: no audio files ({', '.join(AUDIO_SUFFIXES)}) found")
-    found, skipped = [], []
-    for path in paths:
-        try:
-            found.append(label_file(path, root, corpus))
-        except ValueError:
-            if not skip_misnamed:
-                raise
-            skipped.append(path)
-    if skipped:
-        names = ", ".join(str(p.relative_to(root)) for p in skipped)
-        LOG.warning(
-            "speech:%s: skipped %d of %d audio files whose names give no label: %s",
-            root,
-            len(skipped),
-            len(paths),
-            names,
-        )
-    if not found:
-        raise ValueError(f"speech:{root}: none of the {len(paths)} audio files has a name that gives a label")
-    return found
+    return label_each(
+        paths, lambda path: label_file(path, root, corpus), root, "speech", "audio files", skip_misnamed
+    )
 
 
 def _label(dataset: str, code: str, path: Path) -> str:

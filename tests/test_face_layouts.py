@@ -134,5 +134,5 @@ def test_skip_misnamed_leaves_out_and_names_the_images_of_no_layout(
 
 def test_skip_misnamed_with_nothing_left_is_an_error(tmp_path: Path) -> None:
     write_face(tmp_path / "face1.png", 0)
-    with pytest.raises(ValueError, match="none of the 1 images gives a label"):
+    with pytest.raises(ValueError, match="none of the 1 images has a name that gives a label"):
         load_faces(tmp_path, skip_misnamed=True)

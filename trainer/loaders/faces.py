@@ -16,18 +16,17 @@ description; a set in which no face is found at all is an error.
 from __future__ import annotations
 
 import csv
-import logging
 from pathlib import Path
 
 import numpy as np
 
 from mmer_core.formats import read_fer2013
+from mmer_core.labelled_files import label_each
 from mmer_core.preprocess import preprocess_kept
 from mmer_core.taxonomy import QUADRANTS
 from trainer.data import Dataset
 from trainer.loaders.face_layouts import NAMED_LAYOUTS, FaceFile, ck_plus, face_label, is_ck_plus
 
-LOG = logging.getLogger(__name__)
 # what face sets ship in (JAFFE: TIFF); OpenCV reads them all
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 PERSONS_FILE = "persons.csv"
@@ -106,21 +105,9 @@ def load_image_folders(root: Path, skip_misnamed: bool = False) -> Dataset:
     if not paths:
         raise ValueError(f"faces:{root}: no images ({', '.join(IMAGE_SUFFIXES)}) below it")
     persons = read_persons(root)
-    files, skipped = [], []
-    for path in paths:
-        try:
-            files.append(face_file(path, root, persons))
-        except ValueError:
-            if not skip_misnamed:
-                raise
-            skipped.append(path)
-    if skipped:
-        names = ", ".join(str(p.relative_to(root)) for p in skipped)
-        LOG.warning(
-            "faces:%s: skipped %d of %d images that give no label: %s", root, len(skipped), len(paths), names
-        )
-    if not files:
-        raise ValueError(f"faces:{root}: none of the {len(paths)} images gives a label")
+    files = label_each(
+        paths, lambda path: face_file(path, root, persons), root, "faces", "images", skip_misnamed
+    )
     source = f"persons from {PERSONS_FILE}" if persons is not None else "persons from the file names"
     return _labelled(files, f"faces:{root} ({source})")
 
