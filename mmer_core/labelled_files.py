@@ -1,6 +1,6 @@
-"""Labelling every file of a data folder by its name: the first file that gives no label stops the load with
-an error naming it, or (when the user asks) such files are left out and one warning counts and names them, so
-nothing goes missing unsaid."""
+"""Labelling every file of a data folder by its name: a code the dataset does not define is an error naming the
+file; the first file that gives no label stops the load, or (when the user asks) such files are left out and one
+warning counts and names them, so nothing goes missing unsaid."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
+
+from mmer_core.taxonomy import map_label
 
 LOG = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -40,3 +42,11 @@ def label_each(
     if not found:
         raise ValueError(f"{kind}:{root}: none of the {len(paths)} {noun} has a name that gives a label")
     return found
+
+
+def label_of(dataset: str, code: str | float, path: Path) -> str:
+    """The taxonomy label of a dataset's emotion code; ValueError naming the file when the code is unknown."""
+    try:
+        return map_label(dataset, code)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None

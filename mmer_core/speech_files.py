@@ -14,8 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mmer_core.labelled_files import label_each
-from mmer_core.taxonomy import map_label
+from mmer_core.labelled_files import label_each, label_of
 
 AUDIO_SUFFIXES = (".wav", ".flac")
 # Whole file names, an audio suffix included.
@@ -61,7 +60,7 @@ def ravdess(path: Path, root: Path, corpus: str) -> SpeechFile | None:
         "channel": channel,
         "modality": modality,
     }
-    return SpeechFile(path, _label("ravdess", emotion, path), f"actor{actor}", corpus, meta)
+    return SpeechFile(path, label_of("ravdess", emotion, path), f"actor{actor}", corpus, meta)
 
 
 def crema_d(path: Path, root: Path, corpus: str) -> SpeechFile | None:
@@ -73,7 +72,7 @@ def crema_d(path: Path, root: Path, corpus: str) -> SpeechFile | None:
     if level not in CREMA_D_LEVELS:
         raise ValueError(f"{path}: CREMA-D level {level!r} is none of {', '.join(CREMA_D_LEVELS)}")
     meta = {"scheme": "crema-d", "emotion": emotion, "sentence": sentence, "level": level}
-    return SpeechFile(path, _label("crema-d", emotion, path), actor, corpus, meta)
+    return SpeechFile(path, label_of("crema-d", emotion, path), actor, corpus, meta)
 
 
 def tess(path: Path, root: Path, corpus: str) -> SpeechFile | None:
@@ -83,7 +82,7 @@ def tess(path: Path, root: Path, corpus: str) -> SpeechFile | None:
         return None
     speaker, word, emotion = m.groups()
     meta = {"scheme": "tess", "emotion": emotion.lower(), "word": word}
-    return SpeechFile(path, _label("tess", emotion.lower(), path), speaker.upper(), corpus, meta)
+    return SpeechFile(path, label_of("tess", emotion.lower(), path), speaker.upper(), corpus, meta)
 
 
 def emo_db(path: Path, root: Path, corpus: str) -> SpeechFile | None:
@@ -94,7 +93,7 @@ def emo_db(path: Path, root: Path, corpus: str) -> SpeechFile | None:
         return None
     speaker, text, emotion, version = m.groups()
     meta = {"scheme": "emo-db", "emotion": emotion, "text": text, "version": version}
-    return SpeechFile(path, _label("emo-db", emotion, path), speaker, corpus, meta)
+    return SpeechFile(path, label_of("emo-db", emotion, path), speaker, corpus, meta)
 
 
 def emovo(path: Path, root: Path, corpus: str) -> SpeechFile | None:
@@ -105,7 +104,7 @@ def emovo(path: Path, root: Path, corpus: str) -> SpeechFile | None:
         return None
     emotion, speaker, sentence = m.groups()
     meta = {"scheme": "emovo", "emotion": emotion, "sentence": sentence}
-    return SpeechFile(path, _label("emovo", emotion, path), speaker, corpus, meta)
+    return SpeechFile(path, label_of("emovo", emotion, path), speaker, corpus, meta)
 
 
 def savee(path: Path, root: Path, corpus: str) -> SpeechFile | None:
@@ -121,7 +120,7 @@ def savee(path: Path, root: Path, corpus: str) -> SpeechFile | None:
             return None
         speaker = folder
     meta = {"scheme": "savee", "emotion": emotion, "number": number}
-    return SpeechFile(path, _label("savee", emotion, path), speaker, corpus, meta)
+    return SpeechFile(path, label_of("savee", emotion, path), speaker, corpus, meta)
 
 
 def label_folders(path: Path, root: Path, corpus: str) -> SpeechFile | None:
@@ -130,7 +129,9 @@ def label_folders(path: Path, root: Path, corpus: str) -> SpeechFile | None:
     if len(rel.parts) < 2 or "_" not in path.stem:
         return None
     meta = {"scheme": "label-folders", "emotion": rel.parts[-2]}
-    return SpeechFile(path, _label("generic", rel.parts[-2], path), path.stem.split("_", 1)[0], corpus, meta)
+    return SpeechFile(
+        path, label_of("generic", rel.parts[-2], path), path.stem.split("_", 1)[0], corpus, meta
+    )
 
 
 Scheme = Callable[[Path, Path, str], SpeechFile | None]
@@ -161,11 +162,3 @@ def find_speech_files(root: Path, corpus: str | None = None, skip_misnamed: bool
     return label_each(
         paths, lambda path: label_file(path, root, corpus), root, "speech", "audio files", skip_misnamed
     )
-
-
-def _label(dataset: str, code: str, path: Path) -> str:
-    """The taxonomy label of a dataset's emotion code; ValueError naming the file when the code is unknown."""
-    try:
-        return map_label(dataset, code)
-    except ValueError as exc:
-        raise ValueError(f"{path}: {exc}") from None

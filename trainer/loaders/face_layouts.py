@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from mmer_core.taxonomy import map_label
+from mmer_core.labelled_files import label_of
 
 JAFFE = re.compile(r"^([A-Z]{2})\.([A-Z]{2})\d*\.\d+\.(?i:tiff?)$")
 RAFD = re.compile(r"^Rafd(\d{3})_(\d{2})_([A-Za-z]+)_([A-Za-z]+)_([a-z]+)_([a-z]+)\.(?i:jpe?g|png)$")
@@ -47,7 +47,7 @@ def jaffe(path: Path) -> FaceFile | None:
     if not m:
         return None
     person, emotion = m.groups()
-    return FaceFile(path, face_label("jaffe", emotion, path), person)
+    return FaceFile(path, label_of("jaffe", emotion, path), person)
 
 
 def kdef(path: Path) -> FaceFile | None:
@@ -57,7 +57,7 @@ def kdef(path: Path) -> FaceFile | None:
     if not m:
         return None
     _, sex, number, emotion, _ = m.groups()
-    return FaceFile(path, face_label("kdef", emotion, path), f"{sex}{number}")
+    return FaceFile(path, label_of("kdef", emotion, path), f"{sex}{number}")
 
 
 def rafd(path: Path) -> FaceFile | None:
@@ -67,7 +67,7 @@ def rafd(path: Path) -> FaceFile | None:
     if not m:
         return None
     _, number, group, _, emotion, _ = m.groups()
-    return FaceFile(path, face_label("generic", emotion, path), f"{group.lower()}{number}")
+    return FaceFile(path, label_of("generic", emotion, path), f"{group.lower()}{number}")
 
 
 NAMED_LAYOUTS = (jaffe, kdef, rafd)
@@ -93,17 +93,9 @@ def ck_plus(root: Path) -> list[FaceFile]:
         except (IndexError, ValueError):
             raise ValueError(f"faces:{label_file}: expected one emotion code (0-7)") from None
         person = sequence.parts[0]
-        out.append(FaceFile(peak, face_label("ck+", code, label_file), person))
+        out.append(FaceFile(peak, label_of("ck+", code, label_file), person))
         if frames[0] != peak:
-            out.append(FaceFile(frames[0], face_label("ck+", 0, label_file), person))
+            out.append(FaceFile(frames[0], label_of("ck+", 0, label_file), person))
     if not out:
         raise ValueError(f"faces:{root}: a CK+ folder without any {CK_EMOTION}/**/*{CK_LABEL_SUFFIX}")
     return sorted(out, key=lambda f: f.path)
-
-
-def face_label(dataset: str, code: str | float, path: Path) -> str:
-    """The taxonomy label of a dataset's emotion code; ValueError naming the file when the code is unknown."""
-    try:
-        return map_label(dataset, code)
-    except ValueError as exc:
-        raise ValueError(f"faces:{path}: {exc}") from None

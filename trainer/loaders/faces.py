@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from mmer_core.formats import read_fer2013
-from mmer_core.labelled_files import label_each
+from mmer_core.labelled_files import label_each, label_of
 from mmer_core.preprocess import preprocess_kept
 from mmer_core.taxonomy import QUADRANTS
 from trainer.data import Dataset
-from trainer.loaders.face_layouts import NAMED_LAYOUTS, FaceFile, ck_plus, face_label, is_ck_plus
+from trainer.loaders.face_layouts import NAMED_LAYOUTS, FaceFile, ck_plus, is_ck_plus
 
 # what face sets ship in (JAFFE: TIFF); OpenCV reads them all
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -84,7 +84,7 @@ def label_folder_file(path: Path, root: Path, persons: dict[str, str] | None) ->
         raise ValueError(
             f"faces:{path}: expected <label>/<person>_<name>{path.suffix}, or a JAFFE, KDEF or RaFD name"
         )
-    return FaceFile(path, face_label("generic", path.parent.name, path), person_of(path, root, persons))
+    return FaceFile(path, label_of("generic", path.parent.name, path), person_of(path, root, persons))
 
 
 def face_file(path: Path, root: Path, persons: dict[str, str] | None) -> FaceFile:
