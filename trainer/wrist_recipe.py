@@ -11,9 +11,10 @@ statistics at one seed of three, a ten times stronger penalty tied it there, and
 it at every seed on both figures. One model early-stopped on a fifth of the training wearers learnt from
 four fifths of a few wearers and stopped where those few said; a committee of four (trainer.committee), each
 member early-stopped on its own quarter of the wearers, learns from all of them and scored 0.9 to 2.9 points
-higher (int8 accuracy 0.783, 0.780, 0.779 against 0.774, 0.752, 0.750 at seeds 7, 8 and 9). A model is trained for the channels a device has: the full wrist (beats,
-EDA, temperature), or beats only; its manifest names the channels it needs, and the edge does not score
-windows that lack them (a model that learnt from skin conductance would read its absence as a signal).
+higher (int8 accuracy 0.783, 0.780, 0.779 against 0.774, 0.752, 0.750 at seeds 7, 8 and 9). A model is
+trained for the channels a device has: the full wrist (beats, EDA, temperature), or beats only; its manifest
+names the channels it needs, and the edge does not score windows that lack them (a model that learnt from skin
+conductance would read its absence as a signal).
 """
 
 from __future__ import annotations
