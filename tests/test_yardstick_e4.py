@@ -38,9 +38,15 @@ def own_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "cache"))
 
 
+@pytest.fixture(scope="module")
+def one_worker(e4_set: Path) -> dict:
+    """The quick two-fold entry, its folds run one after another in one worker."""
+    return yardstick(e4_set, YardstickOptions(folds=2, quick=True, workers=1))
+
+
 @pytest.mark.slow
-def test_quick_yardstick_reports_every_classifier_on_the_same_folds(e4_set: Path) -> None:
-    entry = yardstick(e4_set, YardstickOptions(folds=2, quick=True))
+def test_quick_yardstick_reports_every_classifier_on_the_same_folds(one_worker: dict) -> None:
+    entry = one_worker
     assert entry["unit"] == "window" and entry["folds"] == 2 and entry["subjects"] == 4
     assert set(entry["references"]) == {"rf-stats", "rf-stats-wearer-running", "rf-stats-wearer-oracle"}
     assert set(entry["references_beats_only"]) == {"rf-stats", "rf-stats-wearer-running"}
@@ -103,11 +109,13 @@ def test_score_bundle_refuses_a_bundle_of_another_modality(tmp_path: Path) -> No
 
 
 @pytest.mark.slow
-def test_folds_in_two_worker_processes_give_the_figures_of_one_process(e4_set: Path) -> None:
+def test_folds_in_two_worker_processes_give_the_figures_of_one_process(
+    e4_set: Path, one_worker: dict
+) -> None:
     """Folds run in spawned single-threaded workers (trainer.yardstick.workers), each seeding its own
     trainings: two workers, each fold in a fresh process, give the same entry fold by fold as one worker
     that runs the folds one after another."""
-    one = yardstick(e4_set, YardstickOptions(folds=2, quick=True, workers=1))
+    one = one_worker
     two = yardstick(e4_set, YardstickOptions(folds=2, quick=True, workers=2))
     for name in ("deployed_int8", "deployed_fp32", "deployed_int8_beats_only", "majority"):
         assert two[name]["per_fold"] == one[name]["per_fold"], name
