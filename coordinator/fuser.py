@@ -136,8 +136,6 @@ class FusionLoop:
         now = time.time_ns()
         fused_at = {}
         for emotion in emotions:
-            if emotion.position:
-                continue  # appended by an earlier try that failed part way
             fused_ns = fused_at[id(emotion)] = emotion.published_ns  # the engine stamps its fusion time here
             emotion.published_ns = now
             lat = emotion.latency
@@ -186,12 +184,6 @@ class LocalFuser:
         return Counter(self.engine.closed)
 
     async def append(self, emotions: list[fusion_pb2.FusedEmotion]) -> list[fusion_pb2.FusedEmotion]:
-        appended = []
-        try:
-            for emotion in emotions:
-                if not emotion.position:
-                    emotion.position = await self.store.append_fused(emotion)
-                    appended.append(emotion)
-        finally:  # what was appended before a failure reaches subscribers too
-            self.hub.publish(Published.of(appended))
-        return emotions
+        appended = await self.store.append_fused(emotions)
+        self.hub.publish(Published.of(appended))
+        return appended

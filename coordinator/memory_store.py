@@ -18,6 +18,7 @@ class MemoryStore:
         self._hwm: dict[tuple[str, str], int] = {}
         self._fused: deque[tuple[tuple[int, int], fusion_pb2.FusedEmotion]] = deque(maxlen=maxlen)
         self._latest: dict[str, fusion_pb2.FusedEmotion] = {}
+        self._fused_mark: dict[str, int] = {}  # last fused window end per subject
         self._next = 1
         self._models: dict[tuple[str, int], tuple[manifest_pb2.ModelManifest, dict[str, bytes]]] = {}
         self._rollouts: dict[str, bytes] = {}
@@ -45,15 +46,22 @@ class MemoryStore:
     async def acked_seqs(self, keys: Sequence[tuple[str, str, str]]) -> list[int]:
         return [self._hwm.get((d, m), 0) for d, m, _ in keys]
 
-    async def append_fused(self, emotion: fusion_pb2.FusedEmotion) -> str:
-        position = str(self._next)
-        self._next += 1
-        stored = fusion_pb2.FusedEmotion()
-        stored.CopyFrom(emotion)
-        stored.position = position
-        self._fused.append((position_key(position), stored))
-        self._latest[emotion.subject_id] = stored
-        return position
+    async def append_fused(
+        self, emotions: Sequence[fusion_pb2.FusedEmotion]
+    ) -> list[fusion_pb2.FusedEmotion]:
+        appended = []
+        for emotion in emotions:
+            if emotion.window_end_ns <= self._fused_mark.get(emotion.subject_id, 0):
+                continue
+            self._fused_mark[emotion.subject_id] = emotion.window_end_ns
+            emotion.position = str(self._next)
+            self._next += 1
+            stored = fusion_pb2.FusedEmotion()
+            stored.CopyFrom(emotion)
+            self._fused.append((position_key(emotion.position), stored))
+            self._latest[emotion.subject_id] = stored
+            appended.append(emotion)
+        return appended
 
     async def read_fused(
         self, after_position: str, subjects: Iterable[str] | None, limit: int

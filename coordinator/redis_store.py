@@ -139,6 +139,33 @@ end
 return {table.concat(flags), table.concat(after, ','), table.concat(owned)}
 """
 
+# KEYS: mark hash, fused stream, latest hash. ARGV: the stream's maxlen, then per emotion its subject,
+# window end and bytes. Each emotion is appended unless its subject's mark (last fused window end) is at or
+# past its window; returns each one's stream id ('' for those left out). The latest-state copy gets its
+# stream position appended as FusedEmotion.position (field 2, a string: tag 0x12, one length byte as ids
+# are shorter than 128 bytes); a later field wins when parsed.
+APPEND_ONCE = """
+local ids, marks, latest = {}, {}, {}
+for i = 2, #ARGV, 3 do
+  local subject, window_end, data = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local mark = marks[subject]
+  if mark == nil then mark = tonumber(redis.call('HGET', KEYS[1], subject) or '0') end
+  if tonumber(window_end) <= mark then
+    ids[#ids + 1] = ''
+  else
+    marks[subject] = tonumber(window_end)
+    redis.call('HSET', KEYS[1], subject, window_end)
+    local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*', 'e', data, 's', subject)
+    latest[subject] = data .. string.char(18, #id) .. id
+    ids[#ids + 1] = id
+  end
+end
+local fields = {}
+for subject, data in pairs(latest) do fields[#fields + 1] = subject; fields[#fields + 1] = data end
+if #fields > 0 then redis.call('HSET', KEYS[3], unpack(fields)) end
+return ids
+"""
+
 
 class LuaScript:
     """A script run by EVALSHA inside pipelines. redis-py's registered scripts cost every pipeline an extra
@@ -188,9 +215,10 @@ class RedisStore:
         self.maxlen = maxlen
         self.p = prefix
         self._store_batch = LuaScript(self.client, STORE_BATCH)
+        self._append_once = LuaScript(self.client, APPEND_ONCE)
         self.stream = f"{prefix}:{{fused}}:stream"
         self.latest_key = f"{prefix}:{{fused}}:latest"
-        self.fused_mark_key = f"{prefix}:{{fused}}:mark"  # last fused window end per subject (sharing.py)
+        self.fused_mark_key = f"{prefix}:{{fused}}:mark"  # last fused window end per subject
         self.changes = f"{prefix}:{{registry}}:changes"
         self._pending: list[tuple[BatchColumns, int, asyncio.Future]] = []
         self._committer: asyncio.Task | None = None
@@ -327,17 +355,24 @@ class RedisStore:
         return [int(v or 0) for v in values]
 
     @redis_call
-    async def append_fused(self, emotion: fusion_pb2.FusedEmotion) -> str:
-        position = (
-            await self.client.xadd(
-                self.stream, {"e": emotion.SerializeToString()}, maxlen=self.maxlen, approximate=True
-            )
-        ).decode()
-        stored = fusion_pb2.FusedEmotion()
-        stored.CopyFrom(emotion)
-        stored.position = position
-        await self.client.hset(self.latest_key, emotion.subject_id, stored.SerializeToString())
-        return position
+    async def append_fused(
+        self, emotions: Sequence[fusion_pb2.FusedEmotion]
+    ) -> list[fusion_pb2.FusedEmotion]:
+        if not emotions:
+            return []
+        args: list[object] = [self.maxlen]
+        for emotion in emotions:
+            args += (emotion.subject_id, emotion.window_end_ns, emotion.SerializeToString())
+        keys = [self.fused_mark_key, self.stream, self.latest_key]
+        (positions,) = await self._append_once.pipelined(
+            lambda pipe: self._append_once.queue(pipe, keys, args)
+        )
+        appended = []
+        for emotion, position in zip(emotions, positions, strict=True):
+            if position:
+                emotion.position = position.decode()
+                appended.append(emotion)
+        return appended
 
     @redis_call
     async def read_fused(

@@ -48,32 +48,6 @@ RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
-# KEYS: mark hash, fused stream, latest hash. ARGV: the stream's maxlen, then per emotion its subject,
-# window end and bytes. Each emotion is appended unless its subject's mark (last fused window end) is at or
-# past its window; returns each one's stream id ('' for those left out). The latest-state copy gets its
-# stream position appended as FusedEmotion.position (field 2, a string: tag 0x12, one length byte as ids
-# are shorter than 128 bytes); a later field wins when parsed.
-APPEND_ONCE = """
-local ids, marks, latest = {}, {}, {}
-for i = 2, #ARGV, 3 do
-  local subject, window_end, data = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  local mark = marks[subject]
-  if mark == nil then mark = tonumber(redis.call('HGET', KEYS[1], subject) or '0') end
-  if tonumber(window_end) <= mark then
-    ids[#ids + 1] = ''
-  else
-    marks[subject] = tonumber(window_end)
-    redis.call('HSET', KEYS[1], subject, window_end)
-    local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*', 'e', data, 's', subject)
-    latest[subject] = data .. string.char(18, #id) .. id
-    ids[#ids + 1] = id
-  end
-end
-local fields = {}
-for subject, data in pairs(latest) do fields[#fields + 1] = subject; fields[#fields + 1] = data end
-if #fields > 0 then redis.call('HSET', KEYS[3], unpack(fields)) end
-return ids
-"""
 
 
 class SharedFuser:
@@ -96,12 +70,11 @@ class SharedFuser:
         self.lease_ms = int(lease_s * 1000)
         self.horizon_ms = int(horizon_s * 1000)
         self.engines: dict[int, FusionEngine] = {}  # the shards this replica owns, rebuilt and fusing
-        self.loop = FusionLoop(self.engines.values, self.append, measures)
+        self.loop = FusionLoop(self.engines.values, store.append_fused, measures)  # subscribers: the tail
         self._fed: dict[int, dict[tuple[str, str], int]] = {}  # per shard: last seq fed per device modality
         self._rebuilding: dict[int, list[StoredFrame]] = {}  # frames held meanwhile
         self._renew = LuaScript(self.r, RENEW)
         self._release = LuaScript(self.r, RELEASE)
-        self._append_once = LuaScript(self.r, APPEND_ONCE)
         self._tasks: list[asyncio.Task] = []
         self._stopping = asyncio.Event()
         self.cluster = store.cluster  # on a Redis Cluster each shard's inbox is read by its own call (slot)
@@ -162,24 +135,6 @@ class SharedFuser:
         self.loop.take(
             fuse_closed([w for shard, group in by_shard.items() for w in self._feed(shard, cols, group)])
         )
-
-    @redis_call
-    async def append(self, emotions: list[fusion_pb2.FusedEmotion]) -> list[fusion_pb2.FusedEmotion]:
-        """Append each emotion unless its subject's window was already fused (by us or a dead predecessor),
-        in one script call; the emotions appended, with their positions. Subscribers get them from the tail."""
-        args: list[object] = [self.store.maxlen]
-        for emotion in emotions:
-            args += (emotion.subject_id, emotion.window_end_ns, emotion.SerializeToString())
-        keys = [self.store.fused_mark_key, self.store.stream, self.store.latest_key]
-        (positions,) = await self._append_once.pipelined(
-            lambda pipe: self._append_once.queue(pipe, keys, args)
-        )
-        appended = []
-        for emotion, position in zip(emotions, positions, strict=True):
-            if position:
-                emotion.position = position.decode()
-                appended.append(emotion)
-        return appended
 
     def _feed(self, shard: int, cols: BatchColumns, rows: list[int]) -> list[Closed]:
         """Rows of a batch of a shard's frames into its engine; returns the windows they close, to fuse.

@@ -51,8 +51,11 @@ class Store(Protocol):
         """acked_seq of many (device, modality, subject) in one round trip."""
         ...
 
-    async def append_fused(self, emotion: fusion_pb2.FusedEmotion) -> str:
-        """Append to the fused stream; returns the new stream position."""
+    async def append_fused(
+        self, emotions: Sequence[fusion_pb2.FusedEmotion]
+    ) -> list[fusion_pb2.FusedEmotion]:
+        """Append to the fused stream in one round trip, each emotion unless its subject's window was already
+        fused (a retry after a lost reply, a replica taking over): those appended, their positions set."""
         ...
 
     async def read_fused(

@@ -7,9 +7,11 @@ coordinator with a token file on 127.0.0.1 for who may read what.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import subprocess
+import time
 import urllib.error
 from pathlib import Path
 
@@ -92,7 +94,12 @@ def write_tokens(path: Path) -> Path:
     return path
 
 
+# windows after any the fixture's frames make, each emotion its own: the store appends a subject's window once
+WINDOW_ENDS = itertools.count(time.time_ns() // 1_000_000_000 + 3600)
+
+
 def emotion(subject: str, label: str = "happy") -> fusion_pb2.FusedEmotion:
+    end_ns = next(WINDOW_ENDS) * 1_000_000_000
     probs = [0.1] * 4
     probs[QUADRANTS.labels.index(label)] = 0.7
     return fusion_pb2.FusedEmotion(
@@ -100,8 +107,8 @@ def emotion(subject: str, label: str = "happy") -> fusion_pb2.FusedEmotion:
         label=label,
         taxonomy=common_pb2.Taxonomy(name="quadrants", labels=QUADRANTS.labels),
         probs=probs,
-        window_start_ns=1_000_000_000,
-        window_end_ns=2_000_000_000,
+        window_start_ns=end_ns - 1_000_000_000,
+        window_end_ns=end_ns,
         contributions=[fusion_pb2.Contribution(modality="hr", weight=1.0, probs=probs, model_version=1)],
     )
 

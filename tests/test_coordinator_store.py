@@ -60,28 +60,41 @@ async def test_dedup_by_device_modality_seq(store) -> None:
 
 
 async def test_fused_stream_positions_order_resume_and_filter(store) -> None:
-    positions = [await store.append_fused(emotion(f"s{i % 2}", i)) for i in range(10)]
+    appended = await store.append_fused([emotion(f"s{i % 2}", i) for i in range(1, 6)])
+    appended += await store.append_fused([emotion(f"s{i % 2}", i) for i in range(6, 11)])
+    positions = [e.position for e in appended]
     assert [position_key(p) for p in positions] == sorted(position_key(p) for p in positions)
     assert len(set(positions)) == 10
     after = await store.read_fused(positions[3], None, 100)
-    assert [e.window_end_ns for e in after] == list(range(4, 10))
+    assert [e.window_end_ns for e in after] == list(range(5, 11))
     assert [e.position for e in after] == positions[4:]
     only_s1 = await store.read_fused("", ["s1"], 3)
     assert [e.window_end_ns for e in only_s1] == [1, 3, 5]
     latest = await store.latest(None)
     assert [(e.subject_id, e.window_end_ns, e.position) for e in latest] == [
-        ("s0", 8, positions[8]),
-        ("s1", 9, positions[9]),
+        ("s0", 10, positions[9]),
+        ("s1", 9, positions[8]),
     ]
     assert [e.subject_id for e in await store.latest(["s1"])] == ["s1"]
 
 
+async def test_a_window_already_fused_is_appended_once(store) -> None:
+    """A retry after a lost reply, or a replica taking over, appends nothing twice; the rest goes in."""
+    (first,) = await store.append_fused([emotion("s", 5)])
+    again = await store.append_fused([emotion("s", 4), emotion("s", 5), emotion("t", 5), emotion("s", 6)])
+    assert [(e.subject_id, e.window_end_ns) for e in again] == [("t", 5), ("s", 6)]
+    assert all(e.position for e in again)
+    kept = await store.read_fused("", None, 100)
+    assert [(e.subject_id, e.window_end_ns) for e in kept] == [("s", 5), ("t", 5), ("s", 6)]
+    assert kept[0].position == first.position
+
+
 async def test_fused_stream_is_bounded(store) -> None:
-    for i in range(300):
-        await store.append_fused(emotion("s", i))
+    for i in range(1, 301):
+        await store.append_fused([emotion("s", i)])
     kept = await store.read_fused("", None, 1000)
     assert 50 <= len(kept) < 300  # Redis trims approximately (MAXLEN ~)
-    assert kept[-1].window_end_ns == 299
+    assert kept[-1].window_end_ns == 300
 
 
 async def test_bundles_and_rollout_state(store) -> None:

@@ -12,11 +12,8 @@ from pathlib import Path
 import pytest
 import redis as redis_sync
 
-from coordinator.assembly import engine_factory, open_coordinator
-from coordinator.hub import Hub
-from coordinator.measures import Measures
+from coordinator.assembly import open_coordinator
 from coordinator.redis_store import RedisStore
-from coordinator.sharing import SharedFuser
 from coordinator.validation import read_columns
 from mmer.v1 import fusion_pb2
 from mmer_core.config import CoordinatorConfig
@@ -66,17 +63,16 @@ async def test_ingest_fused_appends_and_registry_keep_to_one_slot_per_call(clust
         mine = (await store_batch(store, [frame(2, subject="subj-0", device="dev-0")], receive_ns=2)).mine
         assert mine == [True], "stored by the lease holder: its to fuse"
         assert await store.acked_seqs([("dev-3", "hr", "subj-3")]) == [1]
-        sharing = SharedFuser(engine_factory(CoordinatorConfig(), {}), store, Hub(), Measures.new(100))
         emotions = [
             fusion_pb2.FusedEmotion(
                 subject_id=f"subj-{i}", window_end_ns=10**9, label="calm", probs=[0, 0, 0, 1]
             )
             for i in range(8)
         ]
-        positions = [e.position for e in await sharing.append(emotions)]
+        positions = [e.position for e in await store.append_fused(emotions)]
         assert all(positions) and len(set(positions)) == 8
         again = fusion_pb2.FusedEmotion(subject_id="subj-0", window_end_ns=10**9)
-        assert await sharing.append([again]) == [], "each subject's window once"
+        assert await store.append_fused([again]) == [], "each subject's window once"
         assert len(await store.latest(None)) == 8
         assert [e.subject_id for e in await store.read_fused("", ["subj-2"], 10)] == ["subj-2"]
     finally:
@@ -135,8 +131,7 @@ async def test_the_store_runs_on_a_three_node_cluster(redis_cluster_url: str) ->
             fusion_pb2.FusedEmotion(subject_id=s, window_end_ns=10**9, label="calm", probs=[0, 0, 0, 1])
             for s in subjects[:4]
         ]
-        sharing = SharedFuser(engine_factory(CoordinatorConfig(), {}), store, Hub(), Measures.new(100))
-        assert len(await sharing.append(emotions)) == len(emotions)
+        assert len(await store.append_fused(emotions)) == len(emotions)
         assert [e.subject_id for e in await store.read_fused("", None, 10)] == subjects[:4]
         assert len(await store.latest(None)) == 4
 

@@ -164,9 +164,7 @@ def _first_people(path: Path, dest: Path, folders: int) -> tuple[Path, set[str]]
     ("kind", "folder", "modality"),
     [("speech", "ravdess-speech-16k", "speech"), ("e4", "stress-predict-e4", "hr")],
 )
-def test_real_sets_load(
-    tmp_path: Path, e4_cache: Path, kind: str, folder: str, modality: str
-) -> None:
+def test_real_sets_load(tmp_path: Path, e4_cache: Path, kind: str, folder: str, modality: str) -> None:
     path = SHARED_DATA / folder
     if not path.is_dir():
         pytest.skip(f"real data not found at {path}")
