@@ -72,6 +72,7 @@ class FusionLoop:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
+        self._store_away_since: float | None = None  # monotonic time of the first refused try, while refused
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._tick_loop()), asyncio.create_task(self._publish_loop())]
@@ -117,7 +118,9 @@ class FusionLoop:
                 try:
                     await self._publish(batch)
                 except StoreError as exc:
-                    log.warning("publishing %d fused emotions: %s; retrying", len(batch), exc)
+                    if self._store_away_since is None:  # once per outage, not at every retry
+                        self._store_away_since = time.monotonic()
+                        log.warning("publishing fused emotions: %s; retrying every %.1f s", exc, RETRY_S)
                     self._outbox[:0] = batch
                     if len(self._outbox) > OUTBOX_LIMIT:
                         dropped = len(self._outbox) - OUTBOX_LIMIT
@@ -129,6 +132,11 @@ class FusionLoop:
                 except Exception:  # a bug, not an outage: retrying would repeat it; keep fusing the rest
                     log.exception("publishing %d fused emotions failed; dropped", len(batch))
                     self.measures.counters["fused_dropped"] += len(batch)
+                else:
+                    if self._store_away_since is not None:
+                        away_s = time.monotonic() - self._store_away_since
+                        self._store_away_since = None
+                        log.warning("publishing fused emotions again after %.1f s", away_s)
             if self._stopping.is_set():
                 return
 
@@ -136,9 +144,12 @@ class FusionLoop:
         now = time.time_ns()
         fused_at = {}
         for emotion in emotions:
-            fused_ns = fused_at[id(emotion)] = emotion.published_ns  # the engine stamps its fusion time here
-            emotion.published_ns = now
             lat = emotion.latency
+            # the engine stamps its fusion time in published_ns; a try the store refused moved it on by the
+            # publish_ms it set, so a retried emotion still counts from its fusion
+            fused_ns = emotion.published_ns - round(lat.publish_ms * 1e6)
+            fused_at[id(emotion)] = fused_ns
+            emotion.published_ns = now
             lat.publish_ms = max(now - fused_ns, 0) / 1e6
             lat.total_ms = (
                 lat.queue_ms
