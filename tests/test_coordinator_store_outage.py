@@ -4,8 +4,6 @@ a real redis-server is stopped under a running coordinator, and each kind of cal
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import subprocess
 import time
 from pathlib import Path
 
@@ -16,12 +14,12 @@ from coordinator.assembly import open_coordinator
 from coordinator.memory_store import MemoryStore
 from coordinator.redis_store import RedisStore
 from coordinator.server import build_server
-from coordinator.store import StoreError
 from mmer.v1 import fusion_pb2, fusion_pb2_grpc, ingest_pb2_grpc, registry_pb2, registry_pb2_grpc
 from mmer_core import bundle
 from mmer_core.config import CoordinatorConfig
 from testkit.coordinator_helpers import batch, chunks, frame, signed
-from testkit.localhost import redis_server, start_redis
+from testkit.fault_cluster import RedisProcess
+from testkit.localhost import start_redis
 
 pytestmark = pytest.mark.redis
 SMALL = b"m" * 1000
@@ -170,21 +168,18 @@ async def test_emotions_fused_while_redis_is_away_wait_for_it_and_count_the_wait
 ) -> None:
     """Fusion goes on without the store: what it fuses waits in the outbox, is published once Redis answers
     again, and its publish hop shows how long it waited."""
-    proc, url = start_redis(tmp_path)
-    app = await open_coordinator(CoordinatorConfig(fusion_grace_s=0.5), RedisStore(url))
-    reader = RedisStore(url)
+    redis_process = RedisProcess(tmp_path / "redis")
+    redis_process.start()
+    app = await open_coordinator(CoordinatorConfig(fusion_grace_s=0.5), RedisStore(redis_process.url))
+    reader = RedisStore(redis_process.url)
     try:
         await app.ingest(batch([frame(1)]), time.time_ns())
-        proc.kill()  # before the window's grace runs out: it is fused while Redis is away
-        proc.wait()
+        redis_process.kill()  # before the window's grace runs out: it is fused while Redis is away
         await asyncio.sleep(2.0)
-        port = url.rsplit(":", 1)[1].split("/")[0]
-        args = ["--port", port, "--bind", "127.0.0.1", "--dir", str(tmp_path), "--save", ""]
-        proc = subprocess.Popen([redis_server(), *args], stdout=subprocess.DEVNULL)
+        redis_process.start()  # on the same port
         fused: list[fusion_pb2.FusedEmotion] = []
         for _ in range(100):
-            with contextlib.suppress(StoreError):  # while the new server starts
-                fused = await reader.read_fused("", None, 10)
+            fused = await reader.read_fused("", None, 10)
             if fused:
                 break
             await asyncio.sleep(0.1)
@@ -198,5 +193,4 @@ async def test_emotions_fused_while_redis_is_away_wait_for_it_and_count_the_wait
     finally:
         await reader.close()
         await app.close()
-        proc.kill()
-        proc.wait()
+        redis_process.kill()
