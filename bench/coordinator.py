@@ -8,7 +8,8 @@ after a --warmup-seconds warm-up; with it, as added_latency_ms_p99_with_warmup);
 grpc.aio sink that only acks, under the same generator processes in the same run; ratio = (2) / (3);
 between (2) and (3), one mmer_client subscriber of all subjects while every frame closes a fusion window
 (see subscriber_phase): at --subscriber-rate emotions/s (does it keep up, and how late), then unpaced (how
-many it can take).
+many it can take); (4) the real-time load of (1) against the sink, so that realtime_cpu sets the
+coordinator's share of a core in real time beside a bare sink's under the same load.
 The generators share the machine's cores with the server they load: on a small machine both figures
 are bounded by that, and by whatever else runs (loadavg_start says how busy the machine was).
 
@@ -63,7 +64,9 @@ async def bench(args: argparse.Namespace) -> dict:
         subscriber = Subscriber(target)
         await asyncio.sleep(3)  # the subscriber process starts
         load_start_ns = time.time_ns()
+        cpu_start = cpu_seconds(coordinator.pid)
         real = await asyncio.to_thread(run_load, target, args.devices, args.seconds, True, args.procs, "rt")
+        coordinator_realtime_cpu_s = cpu_seconds(coordinator.pid) - cpu_start
         await asyncio.sleep(2)  # the last windows' grace, and the stream to the subscriber
         sub_out = await asyncio.to_thread(subscriber.result)
         cpu_start = cpu_seconds(coordinator.pid)
@@ -81,6 +84,11 @@ async def bench(args: argparse.Namespace) -> dict:
                 run_load, sink.target, args.devices, args.peak_seconds, False, args.procs, "sk"
             )
             sink_cpu_s = cpu_seconds(sink.process.pid) - cpu_start
+            cpu_start = cpu_seconds(sink.process.pid)
+            sink_real = await asyncio.to_thread(
+                run_load, sink.target, args.devices, args.seconds, True, args.procs, "sr"
+            )
+            sink_realtime_cpu_s = cpu_seconds(sink.process.pid) - cpu_start
         finally:
             sink.stop()
     finally:
@@ -124,6 +132,15 @@ async def bench(args: argparse.Namespace) -> dict:
         "cpu_us_per_frame": {
             "coordinator": 1e6 * coordinator_cpu_s / max(peak["acked"], 1),
             "sink": 1e6 * sink_cpu_s / max(sink_run["acked"], 1),
+        },
+        # the same real-time load (phase 1) against the coordinator and then the bare sink: the share of one
+        # core each process took, and per frame; gRPC's own cost per message shows in the sink's figure
+        "realtime_cpu": {
+            "coordinator_percent_of_core": 100 * coordinator_realtime_cpu_s / args.seconds,
+            "sink_percent_of_core": 100 * sink_realtime_cpu_s / args.seconds,
+            "coordinator_us_per_frame": 1e6 * coordinator_realtime_cpu_s / max(real["acked"], 1),
+            "sink_us_per_frame": 1e6 * sink_realtime_cpu_s / max(sink_real["acked"], 1),
+            "sink_frames_per_batch": sink_real["frames_per_batch"],
         },
         # one subscriber of all subjects (mmer_client), fusion publishing at --subscriber-rate emotions/s:
         # emotions received per second, and publish -> receive

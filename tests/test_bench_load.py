@@ -70,6 +70,10 @@ def test_coordinator_bench_writes_every_field_of_the_issue(tmp_path: Path, store
     assert 0 <= got["added_latency_ms_p50"] <= got["added_latency_ms_p99"]
     cpu = got["cpu_us_per_frame"]
     assert cpu["coordinator"] > 0 and cpu["sink"] > 0, cpu
+    real = got["realtime_cpu"]  # both processes worked under the same paced load, at a few frames per batch
+    assert real["coordinator_us_per_frame"] > 0 and real["sink_us_per_frame"] > 0, real
+    assert real["sink_percent_of_core"] > 0 and real["coordinator_percent_of_core"] > 0, real
+    assert 1 <= real["sink_frames_per_batch"] <= got["frames_per_batch"]["sink"], real
     for phase in ("subscriber", "subscriber_peak"):  # every frame closes a fusion window: one emotion each
         sub = got[phase]
         assert sub["emotions"] == sub["frames_acked"] > 0 and sub["emotions_per_s"] > 0, (phase, sub)
