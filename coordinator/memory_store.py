@@ -12,11 +12,15 @@ from mmer.v1 import fusion_pb2, ingest_pb2, manifest_pb2
 
 
 class MemoryStore:
-    """In-process state; the fused stream keeps its newest `maxlen` emotions."""
+    """In-process state; the fused stream keeps its newest `maxlen` emotions.
+
+    The stream holds each emotion serialized, beside its position and subject: plain values, which the
+    garbage collector does not walk (a stream of 100,000 messages made every full collection walk them all,
+    tens of milliseconds during which the coordinator answered nothing). A replay parses what it reads."""
 
     def __init__(self, maxlen: int = 100_000) -> None:
         self._hwm: dict[tuple[str, str], int] = {}
-        self._fused: deque[tuple[tuple[int, int], fusion_pb2.FusedEmotion]] = deque(maxlen=maxlen)
+        self._fused: deque[tuple[tuple[int, int], str, bytes]] = deque(maxlen=maxlen)
         self._latest: dict[str, fusion_pb2.FusedEmotion] = {}
         self._fused_mark: dict[str, int] = {}  # last fused window end per subject
         self._next = 1
@@ -58,7 +62,9 @@ class MemoryStore:
             self._next += 1
             stored = fusion_pb2.FusedEmotion()
             stored.CopyFrom(emotion)
-            self._fused.append((position_key(emotion.position), stored))
+            self._fused.append(
+                (position_key(emotion.position), emotion.subject_id, stored.SerializeToString())
+            )
             self._latest[emotion.subject_id] = stored
             appended.append(emotion)
         return appended
@@ -69,9 +75,9 @@ class MemoryStore:
         after = position_key(after_position or "0")
         wanted = set(subjects) if subjects else None
         out = []
-        for key, emotion in self._fused:
-            if key > after and (wanted is None or emotion.subject_id in wanted):
-                out.append(emotion)
+        for key, subject, data in self._fused:
+            if key > after and (wanted is None or subject in wanted):
+                out.append(fusion_pb2.FusedEmotion.FromString(data))
                 if len(out) >= limit:
                     break
         return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 
 import pytest
 
@@ -95,6 +96,23 @@ async def test_fused_stream_is_bounded(store) -> None:
     kept = await store.read_fused("", None, 1000)
     assert 50 <= len(kept) < 300  # Redis trims approximately (MAXLEN ~)
     assert kept[-1].window_end_ns == 300
+
+
+async def test_the_memory_stores_fused_stream_leaves_the_garbage_collector_nothing_to_walk() -> None:
+    """Every full collection walks every object the collector tracks: a stream of 100,000 messages in memory
+    cost each one tens of milliseconds of a coordinator that answered nothing meanwhile."""
+    store = MemoryStore(maxlen=20_000)
+    await store.append_fused([emotion("warm-up", 1)])
+    gc.collect()
+    before = len(gc.get_objects())
+    for start in range(0, 20_000, 500):
+        await store.append_fused([emotion(f"s{i % 100}", 10 + i // 100) for i in range(start, start + 500)])
+    gc.collect()
+    assert len(gc.get_objects()) - before < 1_000, (
+        "kept emotions the collector walks (100 subjects' latest aside)"
+    )
+    replayed = await store.read_fused("", ["s7"], 1000)
+    assert [e.window_end_ns for e in replayed] == list(range(10, 210)) and replayed[0].subject_id == "s7"
 
 
 async def test_bundles_and_rollout_state(store) -> None:
