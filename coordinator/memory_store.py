@@ -14,9 +14,9 @@ from mmer.v1 import fusion_pb2, ingest_pb2, manifest_pb2
 class MemoryStore:
     """In-process state; the fused stream keeps its newest `maxlen` emotions.
 
-    The stream holds each emotion serialized, beside its position and subject: plain values, which the
-    garbage collector does not walk (a stream of 100,000 messages made every full collection walk them all,
-    tens of milliseconds during which the coordinator answered nothing). A replay parses what it reads."""
+    The stream holds each emotion serialized, beside its position and subject: plain values the garbage
+    collector does not track. Kept as messages, 100,000 emotions tripled the time of every full collection
+    (31 against 10 ms), during which the coordinator answers nothing. A replay parses what it reads."""
 
     def __init__(self, maxlen: int = 100_000) -> None:
         self._hwm: dict[tuple[str, str], int] = {}

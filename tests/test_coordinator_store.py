@@ -99,8 +99,8 @@ async def test_fused_stream_is_bounded(store) -> None:
 
 
 async def test_the_memory_stores_fused_stream_leaves_the_garbage_collector_nothing_to_walk() -> None:
-    """Every full collection walks every object the collector tracks: a stream of 100,000 messages in memory
-    cost each one tens of milliseconds of a coordinator that answered nothing meanwhile."""
+    """Every full collection walks every object the collector tracks, and the coordinator answers nothing
+    meanwhile: kept emotions must not add to them."""
     store = MemoryStore(maxlen=20_000)
     await store.append_fused([emotion("warm-up", 1)])
     gc.collect()
