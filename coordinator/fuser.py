@@ -29,6 +29,7 @@ PUBLISH_BATCH = 500  # fused emotions per append
 OUTBOX_LIMIT = 100_000  # fused emotions kept while the store is away; the oldest go first
 STOP_S = 2.0  # how long stop() waits for the loops' last round
 RETRY_S = 0.1
+FORGET_EVERY_S = 10.0  # how often the tick loop looks for subjects to forget (FusionEngine.forget_idle)
 
 StoredFrame = tuple[ingest_pb2.ScoreFrame, int]  # a stored frame and its coordinator receive time
 EngineFactory = Callable[[], FusionEngine]
@@ -97,8 +98,14 @@ class FusionLoop:
         self._wake.set()
 
     async def _tick_loop(self) -> None:
+        forget_at = time.monotonic() + FORGET_EVERY_S
         while not self._stopping.is_set():
             now = time.time_ns()
+            if time.monotonic() >= forget_at:
+                forget_at = time.monotonic() + FORGET_EVERY_S
+                forgotten = sum(len(e.forget_idle(now)) for e in self.engines())
+                if forgotten:
+                    self.measures.counters["subjects_forgotten"] += forgotten
             due = [(d, e) for e in self.engines() if (d := e.next_deadline()) is not None]
             deadline = min(d for d, _ in due) if due else None
             if deadline is None:  # nothing waits: sleep until a frame arrives

@@ -79,15 +79,20 @@ class FusionEngine:
         weights: Mapping[str, float] | None = None,
         grace_s: float = 0.05,
         model_weights: Mapping[tuple[str, int], float] | None = None,
+        idle_s: float = 600.0,
     ) -> None:
         """`model_weights` ((modality, model version) -> weight) is read, not copied: the coordinator
-        updates it in place when the registry changes."""
+        updates it in place when the registry changes. A subject silent for `idle_s` is forgotten
+        (forget_idle)."""
         if window_s <= 0:
             raise ValueError(f"fusion window must be positive, got {window_s}")
         if grace_s < 0:
             raise ValueError(f"fusion grace must not be negative, got {grace_s}")
+        if idle_s <= 0:
+            raise ValueError(f"subject idle time must be positive, got {idle_s}")
         self.window_ns = int(window_s * 1e9)
         self.grace_ns = int(grace_s * 1e9)
+        self.idle_ns = int(idle_s * 1e9)
         self.staleness_ns = {m: int(s * 1e9) for m, s in staleness_s.items()}
         self.strategy = strategy
         self.weights = dict(weights or {})
@@ -188,10 +193,25 @@ class FusionEngine:
         heap = self._deadlines
         while heap and heap[0][0] <= now_ns:
             _, subject, w = heapq.heappop(heap)
-            state = self.subjects[subject]
-            if state.next_window is not None and w >= state.next_window:
+            state = self.subjects.get(subject)  # None: forgotten since (nothing of it waited)
+            if state is not None and state.next_window is not None and w >= state.next_window:
                 self._close_ready(subject, state, w, now_ns, closed)
         return closed
+
+    def forget_idle(self, now_ns: int) -> list[str]:
+        """Drop the subjects that sent nothing for the idle time and have no window waiting (all they sent is
+        fused): their frame history and smoothing. A coordinator that runs for months meets many subjects
+        once; one that comes back starts afresh. Returns the subjects dropped."""
+        limit = now_ns - self.idle_ns
+        gone = [
+            subject
+            for subject, state in self.subjects.items()
+            if not state.known_since and max(state.last_receive.values(), default=0) < limit
+        ]
+        for subject in gone:
+            del self.subjects[subject]
+            self.smoother.forget(subject)
+        return gone
 
     def _deadline(self, window: int, first_receive_ns: int) -> int:
         """When a window's grace runs out: its end or its first frame's arrival, whichever is later, + grace."""
@@ -202,7 +222,7 @@ class FusionEngine:
         windows that closed complete before their grace ran out are dropped here, so that they never wake
         the tick loop."""
         heap, subjects = self._deadlines, self.subjects
-        while heap and subjects[heap[0][1]].next_window != heap[0][2]:
+        while heap and ((state := subjects.get(heap[0][1])) is None or state.next_window != heap[0][2]):
             heapq.heappop(heap)
         return heap[0][0] if heap else None
 

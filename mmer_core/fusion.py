@@ -142,6 +142,10 @@ class Smoother:
         self._state[key] = out
         return out
 
+    def forget(self, key: str) -> None:
+        """The key's history goes: its next update starts afresh."""
+        self._state.pop(key, None)
+
 
 def accuracy_weight(accuracy: float, n_labels: int) -> float:
     """A modality's fusion weight: its validation accuracy above chance, so a model that guesses counts

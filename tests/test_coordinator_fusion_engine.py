@@ -123,7 +123,12 @@ def test_two_devices_of_one_modality_count_by_window_end_not_by_arrival() -> Non
 
 
 @pytest.mark.parametrize(
-    "kwargs, message", [({"window_s": 0}, "fusion window"), ({"grace_s": -0.1}, "fusion grace")]
+    "kwargs, message",
+    [
+        ({"window_s": 0}, "fusion window"),
+        ({"grace_s": -0.1}, "fusion grace"),
+        ({"idle_s": 0}, "subject idle time"),
+    ],
 )
 def test_bad_settings_are_refused(kwargs, message) -> None:
     args = {"window_s": 1.0, "staleness_s": STALENESS, "strategy": "weighted_mean", **kwargs}
@@ -229,3 +234,25 @@ def test_only_a_window_that_waits_keeps_a_timer() -> None:
     (done,) = feed.tick(7 + GRACE)
     assert done.window_end_ns == BASE + 7 * S
     assert feed.e.next_deadline() == BASE + 8 * S + round(GRACE * S), "the next window (eeg 7.2) waits for hr"
+
+
+def test_a_silent_subject_is_forgotten_once_all_it_sent_is_fused_and_starts_afresh_when_back() -> None:
+    """A coordinator that runs for months meets many subjects once: what fusion keeps of each must go."""
+    e = FusionEngine(1.0, STALENESS, "weighted_mean", smoothing_alpha=0.5, grace_s=GRACE, idle_s=60)
+    for seq, end_s in enumerate((0.9, 1.1, 1.3, 1.5, 1.7), 1):  # subj-1's window (1, 2] waits for image 1.9
+        end = BASE + round(end_s * S)
+        e.add(frame(seq, "image", subject="subj-1", end_ns=end), end)
+    e.add(frame(1, "hr", "dev-2", "subj-2", end_ns=BASE + 50 * S), BASE + 50 * S)
+    assert e.forget_idle(BASE + 30 * S) == [], "30 s of silence is not the 60 s idle time"
+    assert e.forget_idle(BASE + 70 * S) == [], "a window of subj-1's still waits: not forgotten"
+    e.tick(BASE + 70 * S)  # its grace ran out long ago: fused now
+    assert e.forget_idle(BASE + 70 * S) == ["subj-1"]
+    assert set(e.subjects) == {"subj-2"} and "subj-1" not in e.smoother._state
+    assert e.next_deadline() is None or e.next_deadline() > BASE + 50 * S, "no timer of subj-1's is left"
+    back = BASE + 500 * S  # subj-1 again: fused as a new subject, its smoothing not mixed with the old one
+    e.add(frame(4, "hr", subject="subj-1", end_ns=back - S // 2, label="sad"), back - S // 2)
+    out = e.add(frame(5, "hr", subject="subj-1", end_ns=back + S // 2, label="sad"), back + S // 2)
+    (fused,) = [f for f in out if f.window_end_ns == back]
+    assert fused.subject_id == "subj-1" and fused.label == "sad" and fused.seq == 1, fused
+    sad = list(fused.taxonomy.labels).index("sad")
+    assert fused.probs[sad] == pytest.approx(0.7, abs=1e-6), "its frame's own 0.7: no smoothing from before"

@@ -351,3 +351,23 @@ async def test_device_state_reports_the_versions_the_edge_says_it_serves(coordin
     (device,) = stats.devices
     assert dict(device.model_versions) == {"hr": 1, "eeg": 3}
     assert device.spool_depth == 7
+
+
+async def test_a_subject_gone_quiet_is_forgotten_by_fusion_while_others_keep_coming(monkeypatch) -> None:
+    """The fusion loop drops what it keeps of a subject idle for [coordinator] subject_idle_s, counted in the
+    stats; a long-running coordinator does not keep every subject it ever met."""
+    import coordinator.fuser
+
+    monkeypatch.setattr(coordinator.fuser, "FORGET_EVERY_S", 0.05)
+    app = await open_coordinator(CoordinatorConfig(subject_idle_s=0.5), MemoryStore())
+    try:
+        await app.ingest(batch([frame(1, subject="gone"), frame(2, subject="gone")]), time.time_ns())
+        await asyncio.sleep(0.8)
+        assert set(app.fuser.engine.subjects) == {"gone"}, "nothing wakes fusion while no frame comes"
+        await app.ingest(batch([frame(1, device="dev-2", subject="stays")], 2), time.time_ns())
+        await asyncio.sleep(0.2)
+        assert set(app.fuser.engine.subjects) == {"stays"}
+        assert app.stats().counters["subjects_forgotten"] == 1
+        assert "gone" in {e.subject_id for e in await app.store.latest(None)}, "its fused emotions stay"
+    finally:
+        await app.close()
