@@ -46,7 +46,7 @@ def engine_factory(config: CoordinatorConfig, model_weights: dict[tuple[str, int
         c.weights,
         c.fusion_grace_s,
         model_weights,
-        c.subject_idle_s,
+        c.idle_s,
     )
 
 

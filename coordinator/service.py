@@ -38,6 +38,7 @@ log = logging.getLogger("mmer.coordinator")
 MAX_FRAMES_PER_BATCH = 1024
 DEFAULT_MAX_BATCH = 500  # fused emotions per SubscribeBatches message unless the client asks for fewer
 REPLAY_PAGE = 1000  # stored emotions read per store call when a subscriber resumes
+FORGET_EVERY_NS = 10 * 10**9  # how often ingest looks for devices gone quiet
 
 
 @dataclass
@@ -81,6 +82,7 @@ class Coordinator:
         self.started = time.monotonic()
         self._last_seq: dict[tuple[str, str], int] = {}
         self._versions: dict[tuple[str, str], int] = {}  # model version last seen per (device, modality)
+        self._forget_at = 0  # when ingest next looks for devices gone quiet (ns)
 
     async def close(self) -> None:
         """Publish what is fused, stop fusing, and release the store."""
@@ -126,6 +128,8 @@ class Coordinator:
             if self.registry.trials:
                 for i in kept:
                     await self.registry.observe(cols.frames[i])
+        if receive_ns >= self._forget_at:
+            self._forget_quiet_devices(receive_ns)
         if batch.HasField("status") and batch.status.device_id in self.devices:
             self.devices[batch.status.device_id].status = batch.status
         add = ack.acks.add
@@ -147,6 +151,20 @@ class Coordinator:
         }
         self.model_weights.clear()
         self.model_weights.update(weights)
+
+    def _forget_quiet_devices(self, now_ns: int) -> None:
+        """Drop the devices that sent nothing for the idle time: a coordinator that runs for months meets many
+        devices, and one gone quiet is neither connected nor serving; it starts afresh when back."""
+        idle_ns = int(self.config.idle_s * 1e9)
+        self._forget_at = now_ns + min(idle_ns, FORGET_EVERY_NS)
+        gone = {d for d, info in self.devices.items() if info.last_seen_ns < now_ns - idle_ns}
+        if gone:
+            for device in gone:
+                del self.devices[device]
+            for keys in (self._last_seq, self._versions):
+                for key in [k for k in keys if k[0] in gone]:
+                    del keys[key]
+            self.counters["devices_forgotten"] += len(gone)
 
     def _note_frames(self, cols: BatchColumns, kept: Sequence[int], receive_ns: int) -> int:
         """Each device's last state and the model version it serves per modality, the ingest span of each

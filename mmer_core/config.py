@@ -36,8 +36,9 @@ class CoordinatorConfig:
     store: str = "memory"
     fusion_window_s: float = 1.0
     fusion_grace_s: float = 0.05  # a window is fused this long after it ends unless complete earlier
-    # A subject silent this long is forgotten by fusion (its recent frames, its smoothing); back, it starts afresh.
-    subject_idle_s: float = 600.0
+    # A subject or device silent this long is forgotten: fusion's recent frames and smoothing of a subject, a
+    # device's state in GetStats and its gauges; back, it starts afresh.
+    idle_s: float = 600.0
     strategy: str = DEFAULT_STRATEGY
     smoothing_alpha: float = 0.0
     staleness_s: dict[str, float] = field(
@@ -117,7 +118,7 @@ CHOICES = {
 RANGES: dict[tuple[str, str], tuple[float | None, float | None, bool, bool]] = {
     ("coordinator", "fusion_window_s"): (0.0, None, False, False),
     ("coordinator", "fusion_grace_s"): (0.0, None, True, False),
-    ("coordinator", "subject_idle_s"): (0.0, None, False, False),
+    ("coordinator", "idle_s"): (0.0, None, False, False),
     ("coordinator", "staleness_s"): (0.0, None, False, False),
     ("coordinator", "smoothing_alpha"): (0.0, 1.0, True, False),
     ("coordinator", "subscriber_buffer"): (1, None, True, False),

@@ -353,13 +353,13 @@ async def test_device_state_reports_the_versions_the_edge_says_it_serves(coordin
     assert device.spool_depth == 7
 
 
-async def test_a_subject_gone_quiet_is_forgotten_by_fusion_while_others_keep_coming(monkeypatch) -> None:
-    """The fusion loop drops what it keeps of a subject idle for [coordinator] subject_idle_s, counted in the
-    stats; a long-running coordinator does not keep every subject it ever met."""
+async def test_a_subject_and_a_device_gone_quiet_are_forgotten_while_others_keep_coming(monkeypatch) -> None:
+    """The fusion loop drops what it keeps of a subject idle for [coordinator] idle_s, ingest what it knows of
+    such a device, each counted in the stats: a long-running coordinator does not keep all it ever met."""
     import coordinator.fuser
 
     monkeypatch.setattr(coordinator.fuser, "FORGET_EVERY_S", 0.05)
-    app = await open_coordinator(CoordinatorConfig(subject_idle_s=0.5), MemoryStore())
+    app = await open_coordinator(CoordinatorConfig(idle_s=0.5), MemoryStore())
     try:
         await app.ingest(batch([frame(1, subject="gone"), frame(2, subject="gone")]), time.time_ns())
         await asyncio.sleep(0.8)
@@ -367,7 +367,9 @@ async def test_a_subject_gone_quiet_is_forgotten_by_fusion_while_others_keep_com
         await app.ingest(batch([frame(1, device="dev-2", subject="stays")], 2), time.time_ns())
         await asyncio.sleep(0.2)
         assert set(app.fuser.engine.subjects) == {"stays"}
-        assert app.stats().counters["subjects_forgotten"] == 1
+        stats = app.stats()
+        assert stats.counters["subjects_forgotten"] == 1 and stats.counters["devices_forgotten"] == 1
+        assert [d.device_id for d in stats.devices] == ["dev-2"] and stats.gauges["connected_devices"] == 1
         assert "gone" in {e.subject_id for e in await app.store.latest(None)}, "its fused emotions stay"
     finally:
         await app.close()
