@@ -51,14 +51,19 @@ def engine_factory(config: CoordinatorConfig, model_weights: dict[tuple[str, int
 
 
 def choose_fuser(
-    new_engine: EngineFactory, store: Store, hub: Hub, measures: Measures, lease_s: float
+    config: CoordinatorConfig,
+    new_engine: EngineFactory,
+    store: Store,
+    hub: Hub,
+    measures: Measures,
+    lease_s: float,
 ) -> Fuser:
     """SharedFuser when replicas share the store (it has subject shards), else LocalFuser."""
     if getattr(store, "shards", 0):
         from coordinator.sharing import SharedFuser
 
-        return SharedFuser(new_engine, store, hub, measures, lease_s=lease_s)  # type: ignore[arg-type]
-    return LocalFuser(new_engine, store, hub, measures)
+        return SharedFuser(new_engine, store, hub, measures, config.idle_check_s, lease_s=lease_s)  # type: ignore[arg-type]
+    return LocalFuser(new_engine, store, hub, measures, config.idle_check_s)
 
 
 async def open_coordinator(
@@ -75,7 +80,7 @@ async def open_coordinator(
     measures = Measures.new(config.metrics_sample_every)
     hub = Hub()
     model_weights: dict[tuple[str, int], float] = {}
-    fuser = choose_fuser(engine_factory(config, model_weights), store, hub, measures, lease_s)
+    fuser = choose_fuser(config, engine_factory(config, model_weights), store, hub, measures, lease_s)
     registry = Registry(store, trainer_key, rollout or RolloutRule(fraction=config.rollout_fraction))
     coordinator = Coordinator(config, store, registry, fuser, hub, measures, model_weights)
     await registry.load()

@@ -29,7 +29,6 @@ PUBLISH_BATCH = 500  # fused emotions per append
 OUTBOX_LIMIT = 100_000  # fused emotions kept while the store is away; the oldest go first
 STOP_S = 2.0  # how long stop() waits for the loops' last round
 RETRY_S = 0.1
-FORGET_EVERY_S = 10.0  # how often the tick loop looks for subjects to forget (FusionEngine.forget_idle)
 
 StoredFrame = tuple[ingest_pb2.ScoreFrame, int]  # a stored frame and its coordinator receive time
 EngineFactory = Callable[[], FusionEngine]
@@ -63,11 +62,16 @@ class FusionLoop:
     stamps publish times, appends in order (retried while the store is away), and records what left."""
 
     def __init__(
-        self, engines: Callable[[], Iterable[FusionEngine]], append: Append, measures: Measures
+        self,
+        engines: Callable[[], Iterable[FusionEngine]],
+        append: Append,
+        measures: Measures,
+        forget_every_s: float,
     ) -> None:
         self.engines = engines
         self.append = append
         self.measures = measures
+        self.forget_every_s = forget_every_s  # how often to look for idle subjects (FusionEngine.forget_idle)
         self._outbox: list[fusion_pb2.FusedEmotion] = []
         self._ready = asyncio.Event()
         self._wake = asyncio.Event()
@@ -98,11 +102,11 @@ class FusionLoop:
         self._wake.set()
 
     async def _tick_loop(self) -> None:
-        forget_at = time.monotonic() + FORGET_EVERY_S
+        forget_at = time.monotonic() + self.forget_every_s
         while not self._stopping.is_set():
             now = time.time_ns()
             if time.monotonic() >= forget_at:
-                forget_at = time.monotonic() + FORGET_EVERY_S
+                forget_at = time.monotonic() + self.forget_every_s
                 forgotten = sum(len(e.forget_idle(now)) for e in self.engines())
                 if forgotten:
                     self.measures.counters["subjects_forgotten"] += forgotten
@@ -182,11 +186,13 @@ class LocalFuser:
     """Fuses every frame this process stores, in one engine; emotions go to the store and this process's
     subscribers. The fuser of a coordinator whose store no other replica shares."""
 
-    def __init__(self, new_engine: EngineFactory, store: Store, hub: Hub, measures: Measures) -> None:
+    def __init__(
+        self, new_engine: EngineFactory, store: Store, hub: Hub, measures: Measures, forget_every_s: float
+    ) -> None:
         self.engine = new_engine()
         self.store = store
         self.hub = hub
-        self.loop = FusionLoop(lambda: (self.engine,), self.append, measures)
+        self.loop = FusionLoop(lambda: (self.engine,), self.append, measures, forget_every_s)
 
     async def start(self) -> None:
         self.loop.start()

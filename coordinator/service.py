@@ -38,7 +38,6 @@ log = logging.getLogger("mmer.coordinator")
 MAX_FRAMES_PER_BATCH = 1024
 DEFAULT_MAX_BATCH = 500  # fused emotions per SubscribeBatches message unless the client asks for fewer
 REPLAY_PAGE = 1000  # stored emotions read per store call when a subscriber resumes
-FORGET_EVERY_NS = 10 * 10**9  # how often ingest looks for devices gone quiet
 
 
 @dataclass
@@ -156,7 +155,7 @@ class Coordinator:
         """Drop the devices that sent nothing for the idle time: a coordinator that runs for months meets many
         devices, and one gone quiet is neither connected nor serving; it starts afresh when back."""
         idle_ns = int(self.config.idle_s * 1e9)
-        self._forget_at = now_ns + min(idle_ns, FORGET_EVERY_NS)
+        self._forget_at = now_ns + int(self.config.idle_check_s * 1e9)
         gone = {d for d, info in self.devices.items() if info.last_seen_ns < now_ns - idle_ns}
         if gone:
             for device in gone:

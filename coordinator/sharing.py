@@ -59,6 +59,7 @@ class SharedFuser:
         store: RedisStore,
         hub: Hub,
         measures: Measures,
+        forget_every_s: float,
         lease_s: float = 3.0,
         horizon_s: float = 10.0,
     ) -> None:
@@ -70,8 +71,11 @@ class SharedFuser:
         self.lease_ms = int(lease_s * 1000)
         self.horizon_ms = int(horizon_s * 1000)
         self.engines: dict[int, FusionEngine] = {}  # the shards this replica owns, rebuilt and fusing
-        self.loop = FusionLoop(self.engines.values, store.append_fused, measures)  # subscribers: the tail
-        self._fed: dict[int, dict[tuple[str, str], int]] = {}  # per shard: last seq fed per device modality
+        self.loop = FusionLoop(self.engines.values, store.append_fused, measures, forget_every_s)
+        # per shard and subject: the last seq fed per (device, modality); a subject's marks go when its engine
+        # forgets it (looked for every forget_every_s)
+        self._fed: dict[int, dict[str, dict[tuple[str, str], int]]] = {}
+        self.forget_every_s = forget_every_s
         self._rebuilding: dict[int, list[StoredFrame]] = {}  # frames held meanwhile
         self._renew = LuaScript(self.r, RENEW)
         self._release = LuaScript(self.r, RELEASE)
@@ -146,12 +150,18 @@ class SharedFuser:
             if held is not None:
                 held.extend((cols.frames[i], cols.times[i][4]) for i in rows)
             return []  # not ours (any more): the next owner rebuilds from the history
-        fed, devices, modalities, seqs = self._fed[shard], cols.device_ids, cols.modalities, cols.seqs
+        fed, subjects, devices, modalities, seqs = (
+            self._fed[shard],
+            cols.subject_ids,
+            cols.device_ids,
+            cols.modalities,
+            cols.seqs,
+        )
         fresh = []
         for i in rows:
-            key = (devices[i], modalities[i])
-            if seqs[i] > fed.get(key, 0):  # else fed already: the rebuilt history and the inbox overlap
-                fed[key] = seqs[i]
+            marks, key = fed.setdefault(subjects[i], {}), (devices[i], modalities[i])
+            if seqs[i] > marks.get(key, 0):  # else fed already: the rebuilt history and the inbox overlap
+                marks[key] = seqs[i]
                 fresh.append(i)
         return engine.close_batch(cols, fresh) if fresh else []
 
@@ -161,12 +171,24 @@ class SharedFuser:
             cols = read_columns([f for f, _ in frames], [r for _, r in frames])
             self.loop.take(fuse_closed(self._feed(shard, cols, list(range(len(frames))))))
 
+    def _forget_marks(self) -> None:
+        """Drop the seq marks of subjects their shard's engine forgot (FusionEngine.forget_idle): a replica
+        that runs for months meets many devices."""
+        for shard, engine in self.engines.items():
+            fed = self._fed[shard]
+            for subject in [s for s in fed if s not in engine.subjects]:
+                del fed[subject]
+
     async def _lease_loop(self) -> None:
+        forget_at = time.monotonic() + self.forget_every_s
         while not self._stopping.is_set():
             try:
                 await self._tick_leases()
             except StoreError as exc:
                 log.warning("lease renewal failed: %s", exc)
+            if time.monotonic() >= forget_at:
+                forget_at = time.monotonic() + self.forget_every_s
+                self._forget_marks()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.lease_ms / 3000):
                     await self._stopping.wait()

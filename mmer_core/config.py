@@ -58,6 +58,12 @@ class CoordinatorConfig:
     auth: str = ""
     trainer_pubkey: str = ""
 
+    @property
+    def idle_check_s(self) -> float:
+        """How often the coordinator looks for subjects and devices silent for idle_s: a tenth of it, at least
+        every 10 s, so that what left is forgotten soon after idle_s without a sweep at every frame."""
+        return min(self.idle_s / 10, 10.0)
+
 
 @dataclass
 class NodeConfig:

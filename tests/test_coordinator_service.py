@@ -353,13 +353,10 @@ async def test_device_state_reports_the_versions_the_edge_says_it_serves(coordin
     assert device.spool_depth == 7
 
 
-async def test_a_subject_and_a_device_gone_quiet_are_forgotten_while_others_keep_coming(monkeypatch) -> None:
+async def test_a_subject_and_a_device_gone_quiet_are_forgotten_while_others_keep_coming() -> None:
     """The fusion loop drops what it keeps of a subject idle for [coordinator] idle_s, ingest what it knows of
     such a device, each counted in the stats: a long-running coordinator does not keep all it ever met."""
-    import coordinator.fuser
-
-    monkeypatch.setattr(coordinator.fuser, "FORGET_EVERY_S", 0.05)
-    app = await open_coordinator(CoordinatorConfig(idle_s=0.5), MemoryStore())
+    app = await open_coordinator(CoordinatorConfig(idle_s=0.5), MemoryStore())  # looked for every 0.05 s
     try:
         await app.ingest(batch([frame(1, subject="gone"), frame(2, subject="gone")]), time.time_ns())
         await asyncio.sleep(0.8)

@@ -100,7 +100,8 @@ async def test_a_frame_met_twice_in_a_takeover_is_fed_once(redis_url: str) -> No
     """A replica taking over reads the shard's recent history and then its inbox, which overlap: frames
     already fed (by seq, per device and modality) are skipped, so no window sees a frame twice."""
     store = RedisStore(redis_url, shards=SHARDS)
-    sharing = SharedFuser(engine_factory(CoordinatorConfig(), {}), store, Hub(), Measures.new(100))
+    config = CoordinatorConfig()
+    sharing = SharedFuser(engine_factory(config, {}), store, Hub(), Measures.new(100), config.idle_check_s)
     sharing.engines[0], sharing._fed[0] = sharing.new_engine(), {}
     base = time.time_ns() - 60 * 10**9
     frames = [(frame(seq, end_ns=base + seq * 250_000_000), 1) for seq in range(1, 9)]
@@ -110,4 +111,28 @@ async def test_a_frame_met_twice_in_a_takeover_is_fed_once(redis_url: str) -> No
     assert [r[5] for r in state.frames["hr"]] == list(range(1, 9))
     sharing._feed_stored(1, frames)  # a shard this replica does not own: nothing to do
     assert list(sharing.engines) == [0]
+    await store.close()
+
+
+async def test_the_seq_marks_of_a_subject_the_engine_forgot_are_dropped(redis_url: str) -> None:
+    """A replica keeps the last seq it fed per device and modality; once its engine forgets an idle subject,
+    that subject's marks go too, while an active subject's stay: a replica running for months keeps no mark
+    of every device it ever met."""
+    store = RedisStore(redis_url, shards=SHARDS)
+    config = CoordinatorConfig(idle_s=30.0)
+    sharing = SharedFuser(engine_factory(config, {}), store, Hub(), Measures.new(100), config.idle_check_s)
+    engine = sharing.engines[0] = sharing.new_engine()
+    sharing._fed[0] = {}
+    now = time.time_ns()
+    old = [
+        (frame(seq, subject="gone", end_ns=now - 120 * 10**9 + seq * 10**9), now - 60 * 10**9)
+        for seq in (1, 2)
+    ]
+    fresh = [(frame(1, device="dev-2", subject="stays", end_ns=now - 10**9), now)]
+    sharing._feed_stored(0, old + fresh)
+    engine.close_due(now + 10**9)
+    assert set(sharing._fed[0]) == {"gone", "stays"}
+    assert engine.forget_idle(now) == ["gone"]
+    sharing._forget_marks()
+    assert sharing._fed[0] == {"stays": {("dev-2", "hr"): 1}}
     await store.close()
