@@ -70,9 +70,13 @@ def test_report_has_every_contract_field(run: Path) -> None:
         assert r["selected"] in METHODS
         shipped = r["shipped"]
         assert shipped["windows"] == sum(r["windows"].values()), "the shipped model learned from every person"
-        assert shipped["people"] >= 3 and shipped["epochs"] >= 1, m
+        assert shipped["people"] >= 3, m
+        # a face kernel model is fitted, not trained for epochs (trainer.face_recipe)
+        assert shipped["epochs"] >= 1 or r["fp32"].get("face_model") == "kernel", m
         assert shipped["int8_fp32_agreement"] > 0.8, m
-        if m == "speech":  # standardised inside its experts and gate: no fair full-integer peer
+        # standardised inside the speech experts and gate, after the face kernel model's features: no fair
+        # full-integer peer
+        if m == "speech" or r["fp32"].get("face_model") == "kernel":
             assert "tflite_int8" not in r
             continue
         for key in ("accuracy", "bytes", "latency_ms_p50"):

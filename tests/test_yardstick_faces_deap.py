@@ -47,6 +47,11 @@ def test_faces_yardstick_reports_every_classifier_on_folds_by_person(faces: Path
     assert set(entry["references"]) == names
     assert entry["units"] == sum(entry["class_counts"].values()) <= 4 * 4 * 3
     assert "without a detected face left out" in entry["data"]
+    # the share of folds whose recipe shipped the kernel model rather than the CNN (trainer.face_recipe)
+    shares = [f["kernel_model"] for f in entry["deployed_int8"]["per_fold"]]
+    assert set(shares) <= {0.0, 1.0} and entry["deployed_int8"]["kernel_model"] == pytest.approx(
+        np.mean(shares)
+    )
 
 
 @pytest.mark.slow

@@ -40,8 +40,3 @@ def augment_faces(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         mean = img.mean()
         out[i, ..., 0] = np.clip((img - mean) * gains[i] + mean + offsets[i], 0.0, 1.0)
     return out
-
-
-def augmenter(modality: str):
-    """The augmentation a modality trains with, or None (feature vectors and spectrograms train as they are)."""
-    return augment_faces if modality == "image" else None

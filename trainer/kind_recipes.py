@@ -24,7 +24,8 @@ class KindRecipe:
 # Face sets are rarely balanced (CK+: few fearful or sad); one picture at a time, no wearer baseline.
 # DEAP: the EEG features relative to the wearer's running baseline after one minute (30 windows of 2 s):
 # EEG levels differ far more between heads and electrode fits than between emotions.
-# Augmented face crops are new every epoch, so training goes on longer before validation loss stops falling.
+# Augmented face crops are new every epoch, so a face CNN trains longer before validation loss stops falling
+# (or the face recipe ships its kernel model instead: trainer.face_recipe).
 # Speech: trainer.recipes.SPEECH (utterance functionals relative to the speaker's running baseline and
 # absolute, per-corpus experts mixed by a corpus gate, a fixed number of epochs), measured by
 # trainer/yardstick/speech.py.

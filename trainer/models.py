@@ -123,13 +123,11 @@ def fit(
 ) -> dict[str, float]:
     """Train with early stopping on validation loss, keeping the best weights, or without validation rows
     (x_val None) for exactly `epochs` epochs; sample_weight weighs each training row's loss (trainer.balance);
-    with `augment` (trainer.augment.augmenter) every batch is a fresh random variant of its training windows.
+    with `augment` (trainer.augment.augment_faces) every batch is a fresh random variant of its training windows.
     Classes absent from y_train are never predicted (never_predict_absent_classes)."""
     import keras
 
     import_tf(seed)
-    if sample_weight is None and class_weight is not None and augment is not None:
-        sample_weight = np.array([class_weight[int(c)] for c in y_train], np.float32)
     train = None if augment is None else _augmented_batches(x_train, y_train, augment, seed, sample_weight)
 
     class Progress(keras.callbacks.Callback):

@@ -87,10 +87,11 @@ def train_model(
     epochs: int,
     options: PipelineOptions,
     log: Log,
+    face_model: str | None = None,
 ) -> tuple[object, dict[str, float]]:
     """The modality's model trained on `train`: stopped early on `val`'s loss, or for exactly `epochs` epochs
-    when there is no `val` (the shipped model, trained on every person); and what the training did."""
-    from trainer.augment import augmenter
+    when there is no `val` (the shipped model, trained on every person); and what the training did. Faces:
+    the recipe's choice on `val` (trainer.face_recipe), or without `val` the `face_model` kind the split chose."""
     from trainer.models import build_model, fit
 
     corpora = data_mod.corpus_of(train.subjects)
@@ -113,12 +114,17 @@ def train_model(
             f"each at most {epochs} epochs, early-stopped on its own group of the people)"
         )
         return model, {"epochs": epochs, "best_epoch": epochs}
+    weights = balanced_sample_weights(train.y, corpora) if options.class_weights == "balanced" else None
+    if modality == "image":
+        from trainer.face_recipe import fit_faces
+
+        chosen = fit_faces(train, val, epochs, options.seed, weights, log, face_model)
+        return chosen.model, chosen.info
     k = len(train.taxonomy)
     model = build_model(modality, k, train.x, options.seed)
     log(
         f"[{modality}] training ({model.count_params()} weights, {'up to ' if val is not None else ''}{epochs} epochs)"
     )
-    weights = balanced_sample_weights(train.y, corpora) if options.class_weights == "balanced" else None
     info = fit(
         model,
         train.x,
@@ -129,7 +135,6 @@ def train_model(
         options.seed,
         log,
         sample_weight=weights,
-        augment=augmenter(modality),
     )
     return model, info
 
@@ -209,7 +214,7 @@ def run_modality(modality: str, dataset: data_mod.Dataset, options: PipelineOpti
         log(f"[{modality}] TFLite int8 accuracy {lite.accuracy:.3f}, {lite.bytes} bytes")
     val_eval = evaluate_onnx(paths[selected], parts.val.x, parts.val.y, k, latency_runs=1)
     shipped, report["shipped"], shipped_fp32, shipped_int8 = _train_shipped(
-        modality, dataset, selected, int(info["best_epoch"]), options, log
+        modality, dataset, selected, info, options, log
     )
     ort_path = to_ort_format(shipped, work / "model.int8.ort")
     report["ort_bytes"] = ort_path.stat().st_size
@@ -248,7 +253,7 @@ def _train_shipped(
     modality: str,
     dataset: data_mod.Dataset,
     method: str,
-    epochs: int,
+    split_info: dict,
     options: PipelineOptions,
     log: Log,
 ) -> tuple[Path, dict, Evaluation, Evaluation]:
@@ -257,7 +262,8 @@ def _train_shipped(
     split chose. Its accuracy is the split's: no person is left to measure it on. Returns its int8 file, its
     report entry and its fp32 and int8 evaluations on the windows it learned from (for their sizes and the
     int8 model's speed)."""
-    model, _ = train_model(modality, dataset, None, epochs, options, log)
+    epochs = int(split_info["best_epoch"])
+    model, _ = train_model(modality, dataset, None, epochs, options, log, split_info.get("face_model"))
     work = options.out / "work" / modality
     fp32_path = export_onnx(model, work / "shipped.fp32.onnx", model.input.name, dataset.x[:64])
     calib = _calibration_rows(dataset.x, options)

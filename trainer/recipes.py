@@ -28,11 +28,13 @@ OWN_SHARE = 1.0
 
 @dataclass(frozen=True)
 class Trained:
-    """A fold's deployed model: its fp32 and chosen int8 ONNX files and the quantization method."""
+    """A fold's deployed model: its fp32 and chosen int8 ONNX files, the quantization method, and the kind of
+    model where the recipe chooses one (faces: "cnn" or "kernel", trainer.face_recipe)."""
 
     fp32: Path
     int8: Path
     method: str
+    kind: str = ""
 
 
 def quantized(

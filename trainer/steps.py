@@ -30,8 +30,8 @@ def train_step(
     log: Callable[[str], None] = print,
 ) -> Path:
     """Train and export the fp32 model of one modality; returns the ONNX path."""
-    from trainer.augment import augmenter
     from trainer.export import export_onnx
+    from trainer.face_recipe import fit_faces
     from trainer.models import build_model, fit
     from trainer.recipes import SPEECH
 
@@ -42,6 +42,8 @@ def train_step(
         model = SPEECH.fit(
             parts.train.x, parts.train.y, data_mod.corpus_of(parts.train.subjects), seed, epochs
         )
+    elif dataset.modality == "image":
+        model = fit_faces(parts.train, parts.val, epochs, seed, None, log).model
     else:
         model = build_model(dataset.modality, len(dataset.taxonomy), parts.train.x, seed)
         log(
@@ -56,7 +58,6 @@ def train_step(
             epochs,
             seed,
             log,
-            augment=augmenter(dataset.modality),
         )
     np.savez_compressed(
         work / SPLIT_FILE,

@@ -6,7 +6,6 @@ the pipeline's rule chooses on the held-out persons; plus scoring an ONNX model 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,19 +13,11 @@ import numpy as np
 from trainer.data import Dataset
 from trainer.evaluate import evaluate_onnx, session
 from trainer.quantize import METHODS, quantize
+from trainer.recipes import Trained
 from trainer.yardstick.options import YardstickOptions
 
 VALIDATION_SHARE = 0.2
 CALIBRATION_WINDOWS = 256
-
-
-@dataclass(frozen=True)
-class Trained:
-    """One fold's exported fp32 model and the int8 model chosen for it."""
-
-    fp32: Path
-    int8: Path
-    method: str
 
 
 def validation_persons(persons: np.ndarray, seed: int) -> np.ndarray:
@@ -44,28 +35,22 @@ def train_deployed(
     class_weights: str = "balanced",
 ) -> Trained:
     """Train, export and quantize the modality's model on `train`; choose the int8 method as the pipeline does."""
-    from trainer.augment import augmenter
     from trainer.export import export_onnx
+    from trainer.face_recipe import fit_faces
     from trainer.models import balanced_class_weights, build_model, fit
     from trainer.pipeline import choose
 
     is_val = np.isin(train.subjects, validation_persons(train.subjects, seed))
     fit_part, val = train.take(~is_val), train.take(is_val)
     k = len(train.taxonomy)
-    model = build_model(train.modality, k, fit_part.x, seed)
     weights = balanced_class_weights(fit_part.y) if class_weights == "balanced" else None
-    fit(
-        model,
-        fit_part.x,
-        fit_part.y,
-        val.x,
-        val.y,
-        epochs,
-        seed,
-        lambda _: None,
-        class_weight=weights,
-        augment=augmenter(train.modality),
-    )
+    if train.modality == "image":
+        rows = None if weights is None else np.array([weights[int(c)] for c in fit_part.y], np.float32)
+        face = fit_faces(fit_part, val, epochs, seed, rows, lambda _: None)
+        model, kind = face.model, face.kind
+    else:
+        model, kind = build_model(train.modality, k, fit_part.x, seed), ""
+        fit(model, fit_part.x, fit_part.y, val.x, val.y, epochs, seed, lambda _: None, class_weight=weights)
     work.mkdir(parents=True, exist_ok=True)
     fp32_path = export_onnx(model, work / "model.fp32.onnx", model.input.name, val.x[:64])
     fp32 = evaluate_onnx(fp32_path, val.x, val.y, k, latency_runs=1)
@@ -74,7 +59,7 @@ def train_deployed(
     chosen = choose(
         fp32, {m: evaluate_onnx(p, val.x, val.y, k, latency_runs=1) for m, p in paths.items()}, 1.0
     )
-    return Trained(fp32_path, paths[chosen], chosen)
+    return Trained(fp32_path, paths[chosen], chosen, kind)
 
 
 def quick_or_full(options: YardstickOptions, epochs: int) -> tuple[int, Sequence[str]]:

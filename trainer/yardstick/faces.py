@@ -3,9 +3,9 @@
 Any `faces:` folder the loader reads (FER2013 csv, `<label>/<person>_<name>.png`, or a `persons.csv`; see
 trainer.loaders.faces) gets the same report. Every image goes through the edge's own preprocessing (face
 detection and eye alignment); images without a detected face are left out of every classifier alike and
-counted. Per fold the deployed recipe (the small CNN trained on augmented crops, class-balanced, then
-exported and quantized as the pipeline does) is trained on the other persons and its int8 model scored one
-image at a time. References on the same crops and folds: PCA + class-balanced RBF SVM on pixels, on HOG
+counted. Per fold the deployed recipe (trainer.face_recipe: the small CNN trained on augmented crops or the
+kernel model, whichever the validation persons prefer; class-balanced, exported and quantized as the
+pipeline does) is trained on the other persons and its int8 model scored one image at a time. References on the same crops and folds: PCA + class-balanced RBF SVM on pixels, on HOG
 gradients (OpenCV's HOGDescriptor), on both; the same on both minus each person's mean over all of that
 person's images (`-oracle`: a device sees one face at a time and has no such statistics); majority.
 The references run single-threaded (threadpool_limits(1)): multi-threaded BLAS on a shared small machine
@@ -103,7 +103,10 @@ def _fold(
         recipe("faces").class_weights,
     )
     out = {
-        "deployed_int8": scores(test.y, score_onnx(trained.int8, test.x).argmax(axis=1), k),
+        "deployed_int8": {
+            **scores(test.y, score_onnx(trained.int8, test.x).argmax(axis=1), k),
+            "kernel_model": float(trained.kind == "kernel"),
+        },
         "deployed_fp32": scores(test.y, score_onnx(trained.fp32, test.x).argmax(axis=1), k),
         "majority": scores(test.y, majority_prediction(train.y, len(test), k), k),
     }
