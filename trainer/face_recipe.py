@@ -36,22 +36,9 @@ def macro_f1(y: np.ndarray, predicted: np.ndarray, k: int) -> float:
 
 def _cnn(train: Dataset, val: Dataset | None, epochs: int, seed: int, sample_weight, log) -> FaceModel:
     from trainer.augment import augment_faces
-    from trainer.models import build_model, fit
+    from trainer.models import train_on
 
-    model = build_model("image", len(train.taxonomy), train.x, seed)
-    log(f"[image] CNN ({model.count_params()} weights, {'up to ' if val is not None else ''}{epochs} epochs)")
-    info = fit(
-        model,
-        train.x,
-        train.y,
-        None if val is None else val.x,
-        None if val is None else val.y,
-        epochs,
-        seed,
-        log,
-        sample_weight=sample_weight,
-        augment=augment_faces,
-    )
+    model, info = train_on("image", train, val, epochs, seed, log, sample_weight, augment_faces)
     return FaceModel(model, "cnn", info)
 
 

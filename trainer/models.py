@@ -8,11 +8,15 @@ export folds) and the edge needs no extra file.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mmer_core.modalities import get_spec
 from trainer.tf_setup import import_tf
+
+if TYPE_CHECKING:
+    from trainer.data import Dataset
 
 BATCH = 64
 STEPS_PER_EXECUTION = 32
@@ -171,6 +175,37 @@ def fit(
         "best_epoch": best + 1,
         "val_accuracy": float(history.history["val_accuracy"][best]),
     }
+
+
+def train_on(
+    modality: str,
+    train: Dataset,
+    val: Dataset | None,
+    epochs: int,
+    seed: int,
+    log,
+    sample_weight: np.ndarray | None = None,
+    augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
+):
+    """The modality's model (build_model) fitted on `train`: stopped early on `val`'s loss, or for exactly
+    `epochs` epochs without `val`; returns it and what the training did (fit)."""
+    model = build_model(modality, len(train.taxonomy), train.x, seed)
+    log(
+        f"[{modality}] training ({model.count_params()} weights, {'up to ' if val is not None else ''}{epochs} epochs)"
+    )
+    info = fit(
+        model,
+        train.x,
+        train.y,
+        None if val is None else val.x,
+        None if val is None else val.y,
+        epochs,
+        seed,
+        log,
+        sample_weight=sample_weight,
+        augment=augment,
+    )
+    return model, info
 
 
 def never_predict_absent_classes(model, present: np.ndarray, logit: float = -100.0) -> None:

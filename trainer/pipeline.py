@@ -92,7 +92,7 @@ def train_model(
     """The modality's model trained on `train`: stopped early on `val`'s loss, or for exactly `epochs` epochs
     when there is no `val` (the shipped model, trained on every person); and what the training did. Faces:
     the recipe's choice on `val` (trainer.face_recipe), or without `val` the `face_model` kind the split chose."""
-    from trainer.models import build_model, fit
+    from trainer.models import train_on
 
     corpora = data_mod.corpus_of(train.subjects)
     if modality == "speech":
@@ -120,23 +120,7 @@ def train_model(
 
         chosen = fit_faces(train, val, epochs, options.seed, weights, log, face_model)
         return chosen.model, chosen.info
-    k = len(train.taxonomy)
-    model = build_model(modality, k, train.x, options.seed)
-    log(
-        f"[{modality}] training ({model.count_params()} weights, {'up to ' if val is not None else ''}{epochs} epochs)"
-    )
-    info = fit(
-        model,
-        train.x,
-        train.y,
-        None if val is None else val.x,
-        None if val is None else val.y,
-        epochs,
-        options.seed,
-        log,
-        sample_weight=weights,
-    )
-    return model, info
+    return train_on(modality, train, val, epochs, options.seed, log, weights)
 
 
 def run_modality(modality: str, dataset: data_mod.Dataset, options: PipelineOptions, log: Log) -> ModalityRun:
