@@ -245,7 +245,13 @@ def test_face_references_are_scored_beside_the_bundle_on_its_frames(
     assert code == 0, err
     report = json.loads(out)
     assert report["unit"] == "frame" and report["persons"] == 2
-    assert set(report["references"]) == {"pca-svm-pixels", "pca-svm-hog", "pca-svm-pixels+hog", "majority"}
+    assert set(report["references"]) == {
+        "pca-svm-pixels",
+        "pca-svm-hog",
+        "pca-svm-pixels+hog",
+        "pca-svm-pixels+hog-person-running",
+        "majority",
+    }
     assert report["references"]["majority"]["accuracy"] == pytest.approx(
         report["counts"]["happy"] / report["n"], abs=1e-4
     )

@@ -6,8 +6,10 @@ detection and eye alignment); images without a detected face are left out of eve
 counted. Per fold the deployed recipe (trainer.face_recipe: the small CNN trained on augmented crops or the
 kernel model, whichever the validation persons prefer; class-balanced, exported and quantized as the
 pipeline does) is trained on the other persons and its int8 model scored one image at a time. References on the same crops and folds: PCA + class-balanced RBF SVM on pixels, on HOG
-gradients (OpenCV's HOGDescriptor), on both; the same on both minus each person's mean over all of that
-person's images (`-oracle`: a device sees one face at a time and has no such statistics); majority.
+gradients (OpenCV's HOGDescriptor), on both; the same on both relative to each person's running baseline
+(the mean and spread of the person's images met so far, in a seeded order, as a node keeps them), and minus
+each person's mean over all of that person's images (`-oracle`: a device sees one face at a time and has no
+such statistics); majority.
 The references run single-threaded (threadpool_limits(1)): multi-threaded BLAS on a shared small machine
 made PCA + SVM many times slower.
 """
@@ -20,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from mmer_core import wearer_baseline
 from trainer.data import Dataset
 from trainer.kind_recipes import recipe
 from trainer.loaders.faces import load_faces
@@ -72,7 +75,18 @@ def pca_svm(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, seed: 
     return model.predict(x_test)
 
 
-def reference_features(data: Dataset) -> dict[str, np.ndarray]:
+def per_person_running(features: np.ndarray, persons: np.ndarray, seed: int) -> np.ndarray:
+    """Each row relative to its person's running baseline as a node keeps one (mmer_core.wearer_baseline: the
+    mean and spread of that person's images so far, this one included), each person's images met in a seeded
+    random order: a camera sees its wearer one face at a time, in no order of emotion."""
+    order = np.random.default_rng(seed).permutation(len(features))
+    relative, _ = wearer_baseline.relative_to_wearers(features[order], persons[order], 1)
+    out = np.empty(features.shape, np.float64)
+    out[order] = relative
+    return out
+
+
+def reference_features(data: Dataset, seed: int) -> dict[str, np.ndarray]:
     """Each reference's feature matrix over all images (fold-independent, computed once)."""
     pixels = data.x.reshape(len(data), -1).astype(np.float64)
     gradients = hog(data.x).astype(np.float64)
@@ -81,6 +95,7 @@ def reference_features(data: Dataset) -> dict[str, np.ndarray]:
         "pca-svm-pixels": pixels,
         "pca-svm-hog": gradients,
         "pca-svm-pixels+hog": both,
+        "pca-svm-pixels+hog-person-running": per_person_running(both, data.subjects, seed),
         "pca-svm-pixels+hog-person-oracle": per_person_oracle(both, data.subjects),
     }
 
@@ -120,7 +135,7 @@ def yardstick(folder: Path, options: YardstickOptions) -> dict:
     """Folds by person on a labelled face folder: deployed int8 and fp32, references and majority."""
     data = load_faces(folder)
     folds = person_folds(data.subjects, options.folds or DEFAULT_FOLDS, options.seed)
-    features = reference_features(data)
+    features = reference_features(data, options.seed)
     per_fold: dict[str, list[dict[str, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="mmer-yardstick-faces-") as tmp:
         for i, test_persons in enumerate(folds):

@@ -181,7 +181,7 @@ def _faces(
         raise ValueError(
             f"faces: the reference folders' labels {train.taxonomy.labels} are not the test set's"
         )
-    train_features, test_features = reference_features(train), reference_features(test)
+    train_features, test_features = reference_features(train, seed), reference_features(test, seed)
     out = {
         name: pca_svm(f, train.y, test_features[name], seed)
         for name, f in train_features.items()
