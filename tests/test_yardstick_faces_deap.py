@@ -56,9 +56,9 @@ def test_faces_yardstick_reports_every_classifier_on_folds_by_person(faces: Path
 
 
 def test_the_faces_running_reference_knows_each_person_only_up_to_each_image() -> None:
-    """A node's baseline of its wearer: a person's first image met is all zeros (nothing known yet), the last
-    is relative to all of the person's images, and another person's images change nothing."""
-    from trainer.yardstick.faces import per_person_running
+    """A person's first image met is all zeros (its own mean), the last is relative to the mean of all of the
+    person's images (as the -oracle one), and another person's images change nothing."""
+    from trainer.yardstick.faces import per_person_oracle, per_person_running
 
     rng = np.random.default_rng(0)
     features = rng.normal(size=(12, 3)) + np.repeat([[0.0], [5.0]], 6, axis=0)
@@ -66,11 +66,9 @@ def test_the_faces_running_reference_knows_each_person_only_up_to_each_image() -
     out = per_person_running(features, persons, seed=3)
     order = np.random.default_rng(3).permutation(12)
     met_a = [i for i in order if persons[i] == "a"]
-    np.testing.assert_allclose(out[met_a[0]], 0.0, atol=1e-6)
-    a = features[:6]
-    np.testing.assert_allclose(
-        out[met_a[-1]], (features[met_a[-1]] - a.mean(axis=0)) / a.std(axis=0), rtol=1e-5
-    )
+    np.testing.assert_allclose(out[met_a[0]], 0.0, atol=1e-12)
+    np.testing.assert_allclose(out[met_a[-1]], per_person_oracle(features, persons)[met_a[-1]])
+    np.testing.assert_allclose(out[met_a[1]], features[met_a[1]] - features[met_a[:2]].mean(axis=0))
     changed = features.copy()
     changed[6:] += 100.0
     np.testing.assert_allclose(per_person_running(changed, persons, seed=3)[:6], out[:6])

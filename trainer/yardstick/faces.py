@@ -6,9 +6,8 @@ detection and eye alignment); images without a detected face are left out of eve
 counted. Per fold the deployed recipe (trainer.face_recipe: the small CNN trained on augmented crops or the
 kernel model, whichever the validation persons prefer; class-balanced, exported and quantized as the
 pipeline does) is trained on the other persons and its int8 model scored one image at a time. References on the same crops and folds: PCA + class-balanced RBF SVM on pixels, on HOG
-gradients (OpenCV's HOGDescriptor), on both; the same on both relative to each person's running baseline
-(the mean and spread of the person's images met so far, in a seeded order, as a node keeps them), and minus
-each person's mean over all of that person's images (`-oracle`: a device sees one face at a time and has no
+gradients (OpenCV's HOGDescriptor), on both; the same on both minus the mean of the person's images met so
+far (in a seeded order, as a camera meets them), and minus each person's mean over all of that person's images (`-oracle`: a device sees one face at a time and has no
 such statistics); majority.
 The references run single-threaded (threadpool_limits(1)): multi-threaded BLAS on a shared small machine
 made PCA + SVM many times slower.
@@ -22,7 +21,6 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from mmer_core import wearer_baseline
 from trainer.data import Dataset
 from trainer.kind_recipes import recipe
 from trainer.loaders.faces import load_faces
@@ -76,13 +74,15 @@ def pca_svm(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, seed: 
 
 
 def per_person_running(features: np.ndarray, persons: np.ndarray, seed: int) -> np.ndarray:
-    """Each row relative to its person's running baseline as a node keeps one (mmer_core.wearer_baseline: the
-    mean and spread of that person's images so far, this one included), each person's images met in a seeded
-    random order: a camera sees its wearer one face at a time, in no order of emotion."""
+    """Each row minus the mean of its person's images met so far (this one included), each person's images
+    met in a seeded random order: what a camera can know of its wearer's "mean face" while it sees one face
+    at a time, in no order of emotion (the -oracle reference subtracts the mean of all of them)."""
+    out = features.astype(np.float64).copy()
     order = np.random.default_rng(seed).permutation(len(features))
-    relative, _ = wearer_baseline.relative_to_wearers(features[order], persons[order], 1)
-    out = np.empty(features.shape, np.float64)
-    out[order] = relative
+    for person in np.unique(persons):
+        rows = order[persons[order] == person]
+        seen = np.arange(1, len(rows) + 1)[:, None]
+        out[rows] -= np.cumsum(out[rows], axis=0) / seen
     return out
 
 
