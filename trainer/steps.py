@@ -32,7 +32,7 @@ def train_step(
     """Train and export the fp32 model of one modality; returns the ONNX path."""
     from trainer.export import export_onnx
     from trainer.face_recipe import fit_faces
-    from trainer.models import build_model, fit
+    from trainer.models import train_on
     from trainer.recipes import SPEECH
 
     parts = data_mod.split(dataset, split, seed)
@@ -45,20 +45,8 @@ def train_step(
     elif dataset.modality == "image":
         model = fit_faces(parts.train, parts.val, epochs, seed, None, log).model
     else:
-        model = build_model(dataset.modality, len(dataset.taxonomy), parts.train.x, seed)
-        log(
-            f"[{dataset.modality}] training ({model.count_params()} weights) on {len(parts.train)} windows ({split})"
-        )
-        fit(
-            model,
-            parts.train.x,
-            parts.train.y,
-            parts.val.x,
-            parts.val.y,
-            epochs,
-            seed,
-            log,
-        )
+        log(f"[{dataset.modality}] training on {len(parts.train)} windows ({split})")
+        model, _ = train_on(dataset.modality, parts.train, parts.val, epochs, seed, log)
     np.savez_compressed(
         work / SPLIT_FILE,
         modality=dataset.modality,

@@ -35,6 +35,7 @@ def train_deployed(
     class_weights: str = "balanced",
 ) -> Trained:
     """Train, export and quantize the modality's model on `train`; choose the int8 method as the pipeline does."""
+    from trainer.balance import balanced_sample_weights
     from trainer.export import export_onnx
     from trainer.face_recipe import fit_faces
     from trainer.models import balanced_class_weights, build_model, fit
@@ -45,7 +46,7 @@ def train_deployed(
     k = len(train.taxonomy)
     weights = balanced_class_weights(fit_part.y) if class_weights == "balanced" else None
     if train.modality == "image":
-        rows = None if weights is None else np.array([weights[int(c)] for c in fit_part.y], np.float32)
+        rows = balanced_sample_weights(fit_part.y, np.zeros(len(fit_part))) if weights is not None else None
         face = fit_faces(fit_part, val, epochs, seed, rows, lambda _: None)
         model, kind = face.model, face.kind
     else:
