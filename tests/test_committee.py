@@ -35,16 +35,16 @@ def test_fewer_people_than_members_give_one_member_each_and_one_person_or_one_me
 
 def test_committee_is_the_mean_of_its_members_and_learns_the_task(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(480, 8)).astype("float32")
+    x = rng.normal(size=(4800, 8)).astype("float32")
     y = np.where(x[:, 0] > 0, 3, 0)
-    persons = np.repeat(np.arange(6), 80)
+    persons = np.repeat(np.arange(6), 800)
     model = fit_committee(
         lambda x_train, seed, name: build_model("hr", 4, x_train, seed, (), 0.0, None, name),
         x,
         y,
         persons,
         3,
-        200,
+        30,
         7,
         "features",
         "mmer_hr",

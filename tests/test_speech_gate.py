@@ -15,7 +15,7 @@ from trainer.speech_model import expert_weights, fit_gate, train_speech_model
 FEATURES = 8
 
 
-def corpora_that_disagree(n: int = 400, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def corpora_that_disagree(n: int = 4000, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows of FEATURES relative then FEATURES absolute features. Class c raises relative feature c in
     corpus "a" but feature (c + 1) % 4 in corpus "b", so no single linear model gets both right; the corpora
     differ in their absolute levels (a studio's or a microphone's), which a gate can read."""
@@ -30,7 +30,7 @@ def corpora_that_disagree(n: int = 400, seed: int = 0) -> tuple[np.ndarray, np.n
 
 
 def train(x: np.ndarray, y: np.ndarray, corpora: np.ndarray, own_share: float = 1.0):
-    return train_speech_model(x, y, corpora, FEATURES, 300, 1, "functionals", 4, own_share, 0.5, 1e-3, 64, 8)
+    return train_speech_model(x, y, corpora, FEATURES, 30, 1, "functionals", 4, own_share, 0.5, 1e-3, 64, 8)
 
 
 def gate_of(model, x: np.ndarray) -> np.ndarray:
