@@ -59,7 +59,8 @@ class Fuser(Protocol):
 
 class FusionLoop:
     """The one way out of fusion, for either fuser: fuses windows whose grace ran out (at most TICK_S late),
-    stamps publish times, appends in order (retried while the store is away), and records what left."""
+    stamps publish times, appends in order (retried while the store is away), and records what left. It
+    also forgets idle subjects, then calls `forgot` (a fuser's own per-subject state follows the engines')."""
 
     def __init__(
         self,
@@ -67,11 +68,13 @@ class FusionLoop:
         append: Append,
         measures: Measures,
         forget_every_s: float,
+        forgot: Callable[[], None] | None = None,
     ) -> None:
         self.engines = engines
         self.append = append
         self.measures = measures
         self.forget_every_s = forget_every_s  # how often to look for idle subjects (FusionEngine.forget_idle)
+        self.forgot = forgot
         self._outbox: list[fusion_pb2.FusedEmotion] = []
         self._ready = asyncio.Event()
         self._wake = asyncio.Event()
@@ -110,6 +113,8 @@ class FusionLoop:
                 forgotten = sum(len(e.forget_idle(now)) for e in self.engines())
                 if forgotten:
                     self.measures.counters["subjects_forgotten"] += forgotten
+                    if self.forgot is not None:
+                        self.forgot()
             due = [(d, e) for e in self.engines() if (d := e.next_deadline()) is not None]
             deadline = min(d for d, _ in due) if due else None
             if deadline is None:  # nothing waits: sleep until a frame arrives

@@ -71,11 +71,12 @@ class SharedFuser:
         self.lease_ms = int(lease_s * 1000)
         self.horizon_ms = int(horizon_s * 1000)
         self.engines: dict[int, FusionEngine] = {}  # the shards this replica owns, rebuilt and fusing
-        self.loop = FusionLoop(self.engines.values, store.append_fused, measures, forget_every_s)
+        self.loop = FusionLoop(
+            self.engines.values, store.append_fused, measures, forget_every_s, self._forget_marks
+        )
         # per shard and subject: the last seq fed per (device, modality); a subject's marks go when its engine
-        # forgets it (looked for every forget_every_s)
+        # forgets it (the fusion loop calls _forget_marks then)
         self._fed: dict[int, dict[str, dict[tuple[str, str], int]]] = {}
-        self.forget_every_s = forget_every_s
         self._rebuilding: dict[int, list[StoredFrame]] = {}  # frames held meanwhile
         self._renew = LuaScript(self.r, RENEW)
         self._release = LuaScript(self.r, RELEASE)
@@ -180,15 +181,11 @@ class SharedFuser:
                 del fed[subject]
 
     async def _lease_loop(self) -> None:
-        forget_at = time.monotonic() + self.forget_every_s
         while not self._stopping.is_set():
             try:
                 await self._tick_leases()
             except StoreError as exc:
                 log.warning("lease renewal failed: %s", exc)
-            if time.monotonic() >= forget_at:
-                forget_at = time.monotonic() + self.forget_every_s
-                self._forget_marks()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.lease_ms / 3000):
                     await self._stopping.wait()

@@ -115,12 +115,12 @@ async def test_a_frame_met_twice_in_a_takeover_is_fed_once(redis_url: str) -> No
 
 
 async def test_the_seq_marks_of_a_subject_the_engine_forgot_are_dropped(redis_url: str) -> None:
-    """A replica keeps the last seq it fed per device and modality; once its engine forgets an idle subject,
-    that subject's marks go too, while an active subject's stay: a replica running for months keeps no mark
-    of every device it ever met."""
+    """A replica keeps the last seq it fed per device and modality; once its fusion loop forgets an idle
+    subject, that subject's marks go too, while an active subject's stay: a replica running for months keeps
+    no mark of every device it ever met."""
     store = RedisStore(redis_url, shards=SHARDS)
     config = CoordinatorConfig(idle_s=30.0)
-    sharing = SharedFuser(engine_factory(config, {}), store, Hub(), Measures.new(100), config.idle_check_s)
+    sharing = SharedFuser(engine_factory(config, {}), store, Hub(), Measures.new(100), forget_every_s=0.05)
     engine = sharing.engines[0] = sharing.new_engine()
     sharing._fed[0] = {}
     now = time.time_ns()
@@ -132,7 +132,15 @@ async def test_the_seq_marks_of_a_subject_the_engine_forgot_are_dropped(redis_ur
     sharing._feed_stored(0, old + fresh)
     engine.close_due(now + 10**9)
     assert set(sharing._fed[0]) == {"gone", "stays"}
-    assert engine.forget_idle(now) == ["gone"]
-    sharing._forget_marks()
-    assert sharing._fed[0] == {"stays": {("dev-2", "hr"): 1}}
-    await store.close()
+    sharing.loop.start()
+    try:
+        for _ in range(40):  # the loop looks for idle subjects when awake, at most every forget_every_s
+            await asyncio.sleep(0.05)
+            sharing.loop.take([])
+            if "gone" not in sharing._fed[0]:
+                break
+        assert "gone" not in engine.subjects
+        assert sharing._fed[0] == {"stays": {("dev-2", "hr"): 1}}
+    finally:
+        await sharing.loop.stop()
+        await store.close()
