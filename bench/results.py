@@ -72,9 +72,11 @@ def realdata_table(data: dict, reference: dict) -> str:
     return "\n".join(rows + published_rows(data, reference))
 
 
-def summary_table(data: dict, reference: dict) -> str:
+def summary_table(data: dict, reference: dict, runs: list[dict]) -> str:
     """The README's block: per set, the deployed int8 model beside the best reference a device could run (no
-    `-oracle` statistics), the oracle ceiling and the majority class; bench/RESULTS.md has every row."""
+    `-oracle` statistics), the oracle ceiling and the majority class; with runs of other seeds, each model's
+    mean over them beside the best reference's, so that no one seed's luck is the headline; bench/RESULTS.md
+    has every row."""
     rows = [
         "| set | split | deployed int8 | best reference | oracle ceiling | majority |",
         "| --- | --- | --- | --- | --- | --- |",
@@ -90,6 +92,19 @@ def summary_table(data: dict, reference: dict) -> str:
             f"| {pair(s.get('deployed_int8'))} | {best or '-'}: {pair(best_entry)} "
             f"| {oracle or '-'}: {pair(refs.get(oracle))} | {s['majority']['accuracy']:.3f} |"
         )
+    if len(runs) > 1:
+        means = [
+            f"{label} {pair(deployed)} against {pair(best)}"
+            for label, entries in runs_per_model(runs).items()
+            for deployed, best in [run_means(entries)]
+        ]
+        seeds = ", ".join(str(run["seed"]) for run in runs)
+        rows += [
+            "",
+            f"Mean of the runs at seeds {seeds}, deployed int8 against the best reference: "
+            + "; ".join(means)
+            + ".",
+        ]
     return "\n".join(rows + published_rows(data, reference))
 
 
@@ -110,6 +125,32 @@ def best_reference(references: dict) -> tuple[str | None, dict | None]:
     return best, fair.get(best)
 
 
+SeedRun = tuple[int, dict, str | None, dict | None]  # seed, deployed int8 entry, best reference, its entry
+
+
+def runs_per_model(runs: list[dict]) -> dict[str, list[SeedRun]]:
+    """Per deployed model ("set[, beats only]"), each run's seed, deployed int8 entry and best reference."""
+    per_model: dict[str, list[SeedRun]] = {}
+    for name in sorted(runs[0]["sets"]):
+        for run in runs:
+            for suffix, deployed, refs in deployed_models(run["sets"][name]) if name in run["sets"] else []:
+                per_model.setdefault(f"{name}{suffix}", []).append(
+                    (run["seed"], deployed, *best_reference(refs))
+                )
+    return per_model
+
+
+def run_means(entries: list[SeedRun]) -> tuple[dict | None, dict | None]:
+    """Mean accuracy and macro-F1 of the deployed model and of the best reference over the runs (None where
+    a run lacks one)."""
+    return tuple(
+        {k: sum(run[i][k] for run in entries) / len(entries) for k in ("accuracy", "macro_f1")}
+        if all(run[i] for run in entries)
+        else None
+        for i in (1, 3)
+    )
+
+
 def seed_table(runs: list[dict]) -> str:
     """Per set, the deployed int8 model and the best reference a device could run in each published run of
     another --seed (`bench/published/realdata-seedN.json`) and their mean: how much a figure owes to which
@@ -122,24 +163,12 @@ def seed_table(runs: list[dict]) -> str:
         "| set | seed | deployed int8 | best reference |",
         "| --- | --- | --- | --- |",
     ]
-    per_model: dict[str, list[tuple[int, dict, str | None, dict | None]]] = {}  # "set[, beats only]" -> runs
-    for name in sorted(runs[0]["sets"]):
-        for run in runs:
-            for suffix, deployed, refs in deployed_models(run["sets"][name]) if name in run["sets"] else []:
-                per_model.setdefault(f"{name}{suffix}", []).append(
-                    (run["seed"], deployed, *best_reference(refs))
-                )
-    for label, entries in per_model.items():
+    for label, entries in runs_per_model(runs).items():
         for seed, deployed, best, best_entry in entries:
             rows.append(f"| {label} | {seed} | {pair(deployed)} | {best or '-'}: {pair(best_entry)} |")
         if len(entries) > 1:
-            mean = [
-                {k: sum(run[i][k] for run in entries) / len(entries) for k in ("accuracy", "macro_f1")}
-                if all(run[i] for run in entries)
-                else None
-                for i in (1, 3)
-            ]
-            rows.append(f"| {label} | mean of {len(entries)} | {pair(mean[0])} | {pair(mean[1])} |")
+            deployed, best = run_means(entries)
+            rows.append(f"| {label} | mean of {len(entries)} | {pair(deployed)} | {pair(best)} |")
     return "\n".join(rows)
 
 
@@ -281,8 +310,9 @@ def render() -> tuple[str, str | None]:
         if name == "realdata":
             others = [json.loads(p.read_text()) for p in sorted(PUBLISHED.glob("realdata-seed*.json"))]
             runs = [data, *others]
-            spread = seed_table(runs) if others and all("seed" in run for run in runs) else ""
-            block = summary_table(data, reference)
+            seeded = bool(others) and all("seed" in run for run in runs)
+            spread = seed_table(runs) if seeded else ""
+            block = summary_table(data, reference, runs if seeded else [data])
             parts += [
                 realdata_table(data, reference),
                 "",

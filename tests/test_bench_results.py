@@ -182,6 +182,7 @@ def test_runs_of_other_seeds_are_shown_per_seed_with_their_mean(tmp_path: Path) 
     (published / "realdata.json").write_text(json.dumps(run(7, 0.75, 0.65)))
     assert render(tmp_path).returncode == 0
     assert "Seeds " not in (tmp_path / "bench/RESULTS.md").read_text(), "one run: nothing to compare"
+    assert "Mean of the runs" not in (tmp_path / "README.md").read_text()
     (published / "realdata-seed8.json").write_text(json.dumps(run(8, 0.71, 0.61)))
     done = render(tmp_path)
     assert done.returncode == 0, done.stderr
@@ -190,4 +191,9 @@ def test_runs_of_other_seeds_are_shown_per_seed_with_their_mean(tmp_path: Path) 
     assert "| a | 7 | 0.750 / 0.650 | svm-running: 0.650 / 0.550 |" in text, "the oracle is no reference"
     assert "| a | 8 | 0.710 / 0.610 | svm-running: 0.610 / 0.510 |" in text
     assert "| a | mean of 2 | 0.730 / 0.630 | 0.630 / 0.530 |" in text
-    assert "Seeds " not in (tmp_path / "README.md").read_text(), "the README keeps one row a set"
+    readme = (tmp_path / "README.md").read_text()
+    assert "Seeds " not in readme, "the README keeps one row a set"
+    assert (
+        "Mean of the runs at seeds 7, 8, deployed int8 against the best reference: "
+        "a 0.730 / 0.630 against 0.630 / 0.530." in readme
+    ), "and gives each model's mean over the seeds"
