@@ -101,6 +101,8 @@ def summary_table(data: dict, reference: dict, runs: list[dict]) -> str:
         seeds = ", ".join(str(run["seed"]) for run in runs)
         rows += [
             "",
+            f"The table is the run at seed {runs[0]['seed']}; `bench/RESULTS.md` gives every seed's run (a seed "
+            "sets the warm-up order, the folds and the initialisation). "
             f"Mean of the runs at seeds {seeds}, deployed int8 against the best reference: "
             + "; ".join(means)
             + ".",
