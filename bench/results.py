@@ -93,11 +93,10 @@ def summary_table(data: dict, reference: dict, runs: list[dict]) -> str:
             f"| {oracle or '-'}: {pair(refs.get(oracle))} | {s['majority']['accuracy']:.3f} |"
         )
     if len(runs) > 1:
-        means = [
-            f"{label} {pair(deployed)} against {pair(best)}"
-            for label, entries in runs_per_model(runs).items()
-            for deployed, best in [run_means(entries)]
-        ]
+        means = []
+        for label, entries in runs_per_model(runs).items():
+            deployed, best = run_means(entries)
+            means.append(f"{label} {pair(deployed)} against {pair(best)}")
         seeds = ", ".join(str(run["seed"]) for run in runs)
         rows += [
             "",

@@ -5,10 +5,11 @@ trainer.loaders.faces) gets the same report. Every image goes through the edge's
 detection and eye alignment); images without a detected face are left out of every classifier alike and
 counted. Per fold the deployed recipe (trainer.face_recipe: the small CNN trained on augmented crops or the
 kernel model, whichever the validation persons prefer; class-balanced, exported and quantized as the
-pipeline does) is trained on the other persons and its int8 model scored one image at a time. References on the same crops and folds: PCA + class-balanced RBF SVM on pixels, on HOG
-gradients (OpenCV's HOGDescriptor), on both; the same on both minus the mean of the person's images met so
-far (in a seeded order, as a camera meets them), and minus each person's mean over all of that person's images (`-oracle`: a device sees one face at a time and has no
-such statistics); majority.
+pipeline does) is trained on the other persons and its int8 model scored one image at a time. References
+on the same crops and folds: PCA + class-balanced RBF SVM on pixels, on HOG gradients (OpenCV's
+HOGDescriptor), on both; the same on both minus the mean of the person's images met so far (in a seeded
+order, as a camera meets them), and minus each person's mean over all of that person's images (`-oracle`:
+a device sees one face at a time and has no such statistics); majority.
 The references run single-threaded (threadpool_limits(1)): multi-threaded BLAS on a shared small machine
 made PCA + SVM many times slower.
 """
