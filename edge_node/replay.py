@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_node.recording import is_recording, replay_recording
+from mmer_core.file_tree import files_below
 from mmer_core.modalities import SPECS
 from mmer_core.taxonomy import va_to_label
 from mmer_core.windowing import SensorChunk, Window, Windower
@@ -70,7 +71,7 @@ def open_replay(path: Path, modalities: Sequence[str]) -> Iterator[Window]:
     if (path / "BVP.csv").is_file() or (path / "IBI.csv").is_file():
         _only(path, modalities, "hr", "an Empatica E4 session")
         return replay_e4(path)
-    if next(path.rglob("*.wav"), None) is not None:
+    if files_below(path, "*.wav"):
         _only(path, modalities, "speech", "a speech wav folder")
         return replay_wav_folder(path)
     raise ValueError(
@@ -126,7 +127,7 @@ def replay_wav_folder(root: Path) -> Iterator[Window]:
 
     windower = Windower(SPECS["speech"])
     t = 0.0
-    for path in sorted(root.rglob("*.wav")):
+    for path in files_below(root, "*.wav"):
         label, _speaker = speech_label_and_speaker(path, root)
         audio = read_wav(path)
         duration = len(audio) / SPECS["speech"].sample_rate_hz

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mmer_core.file_tree import files_below
 from mmer_core.labelled_files import label_each, label_of
 
 AUDIO_SUFFIXES = (".wav", ".flac")
@@ -156,7 +157,7 @@ def find_speech_files(root: Path, corpus: str | None = None, skip_misnamed: bool
     names them all, so nothing goes missing unsaid. corpus defaults to root's name.
     """
     corpus = root.name if corpus is None else corpus
-    paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+    paths = [p for p in files_below(root) if p.suffix.lower() in AUDIO_SUFFIXES]
     if not paths:
         raise ValueError(f"speech:{root}: no audio files ({', '.join(AUDIO_SUFFIXES)}) found")
     return label_each(

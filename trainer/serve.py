@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mmer_core import bundle
+from mmer_core.file_tree import files_below
 from trainer import data as data_mod
 from trainer.evaluate import evaluate_onnx
 from trainer.pipeline import PipelineOptions, run_modality
@@ -35,7 +36,7 @@ class Decision:
 
 def data_fingerprint(folder: Path) -> tuple[int, int]:
     """(file count, total bytes) of a recordings directory; growth means new data arrived."""
-    files = [p for p in Path(folder).rglob("*") if p.is_file()]
+    files = files_below(Path(folder))
     return len(files), sum(p.stat().st_size for p in files)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mmer_core.file_tree import files_below
 from mmer_core.formats import DEAP_BASELINE_S, DEAP_MIDPOINT, DEAP_PICK, read_deap_subject
 from mmer_core.modalities import SPECS
 from mmer_core.preprocess import preprocess_batch
@@ -26,7 +27,7 @@ def load_deap(root: Path) -> Dataset:
     """Every s??.dat below root, in order, each subject's windows in recording order; subject id = file stem.
 
     Each file is preprocessed on its own, so memory holds one subject's raw EEG at a time."""
-    paths = sorted(Path(root).rglob("s*.dat"))
+    paths = files_below(Path(root), "s*.dat")
     if not paths:
         raise ValueError(f"deap:{root}: no s<nn>.dat files")
     parts = [_subject_windows(path) for path in paths]

@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from mmer_core.file_tree import files_below
 from mmer_core.labelled_files import label_of
 
 JAFFE = re.compile(r"^([A-Z]{2})\.([A-Z]{2})\d*\.\d+\.(?i:tiff?)$")
@@ -82,7 +83,7 @@ def ck_plus(root: Path) -> list[FaceFile]:
     """Each labelled CK+ sequence's peak frame (its emotion) and first frame (neutral), in path order;
     ValueError naming the file for an unreadable label, an unknown code or a missing image."""
     out = []
-    for label_file in sorted((root / CK_EMOTION).rglob(f"*{CK_LABEL_SUFFIX}")):
+    for label_file in files_below(root / CK_EMOTION, f"*{CK_LABEL_SUFFIX}"):
         sequence = label_file.parent.relative_to(root / CK_EMOTION)
         frames = sorted((root / CK_IMAGES / sequence).glob("*.png"))
         peak = root / CK_IMAGES / sequence / (label_file.name.removesuffix(CK_LABEL_SUFFIX) + ".png")

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mmer_core.file_tree import files_below
 from mmer_core.formats import read_fer2013
 from mmer_core.labelled_files import label_each, label_of
 from mmer_core.preprocess import preprocess_kept
@@ -101,7 +102,7 @@ def load_image_folders(root: Path, skip_misnamed: bool = False) -> Dataset:
     An image that gives no label stops the load with an error naming it; with skip_misnamed such images are
     left out instead, and one warning counts and names them all."""
     root = Path(root)
-    paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    paths = [p for p in files_below(root) if p.suffix.lower() in IMAGE_SUFFIXES]
     if not paths:
         raise ValueError(f"faces:{root}: no images ({', '.join(IMAGE_SUFFIXES)}) below it")
     persons = read_persons(root)

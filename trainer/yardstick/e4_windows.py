@@ -24,6 +24,7 @@ import mmer_core.preprocess.skin
 import mmer_core.windowing
 import mmer_core.wrist
 from mmer_core.e4 import E4Session, e4_windows, read_e4_session, read_wesad_session
+from mmer_core.file_tree import files_below
 from mmer_core.formats import read_e4_labels
 from mmer_core.modalities import HR_FEATURES, SPECS
 from mmer_core.preprocess import preprocess
@@ -78,7 +79,7 @@ def labelled_sessions(root: Path) -> list[Path]:
     subject pickles (S<n>.pkl); ValueError when there are neither or a named folder is missing."""
     labels = root / "labels.csv"
     if not labels.is_file():
-        pickles = sorted(root.rglob("S*.pkl"))
+        pickles = files_below(root, "S*.pkl")
         if not pickles:
             raise ValueError(f"e4:{root}: no labels.csv (E4 session folders) or S<n>.pkl (WESAD subjects)")
         return pickles
