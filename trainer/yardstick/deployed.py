@@ -1,6 +1,7 @@
-"""The deployed recipe on one fold, as `mmer trainer pipeline` trains it: Keras on the training persons
-(some of them held out to stop early and to choose the quantization), ONNX, every INT8 method, and the one
-the pipeline's rule chooses on the held-out persons; plus scoring an ONNX model as the edge runs it.
+"""The deployed recipe on one fold, as `mmer trainer pipeline` ships it: Keras on the training persons but a
+held-out fifth of them, on whom the model's kind (faces), its epochs and its INT8 method are chosen by the
+pipeline's rules; then trained again on every training person for those epochs and quantized with that
+method, as the pipeline trains the model it ships. Plus scoring an ONNX model as the edge runs it.
 """
 
 from __future__ import annotations
@@ -34,33 +35,55 @@ def train_deployed(
     methods: Sequence[str] = METHODS,
     class_weights: str = "balanced",
 ) -> Trained:
-    """Train, export and quantize the modality's model on `train`; choose the int8 method as the pipeline does."""
-    from trainer.balance import balanced_sample_weights
+    """The modality's model as the pipeline ships it, trained on `train`: kind, epochs and int8 method chosen on
+    the validation persons, then trained on all of `train` (a person the model never meets is better served
+    by every person there is) and quantized with the chosen method."""
     from trainer.export import export_onnx
-    from trainer.face_recipe import fit_faces
-    from trainer.models import balanced_class_weights, build_model, fit
     from trainer.pipeline import choose
 
     is_val = np.isin(train.subjects, validation_persons(train.subjects, seed))
     fit_part, val = train.take(~is_val), train.take(is_val)
-    k = len(train.taxonomy)
-    weights = balanced_class_weights(fit_part.y) if class_weights == "balanced" else None
-    if train.modality == "image":
-        rows = balanced_sample_weights(fit_part.y, np.zeros(len(fit_part))) if weights is not None else None
-        face = fit_faces(fit_part, val, epochs, seed, rows, lambda _: None)
-        model, kind = face.model, face.kind
-    else:
-        model, kind = build_model(train.modality, k, fit_part.x, seed), ""
-        fit(model, fit_part.x, fit_part.y, val.x, val.y, epochs, seed, lambda _: None, class_weight=weights)
+    k, balanced = len(train.taxonomy), class_weights == "balanced"
+    model, kind, best_epochs = _fitted(fit_part, val, epochs, seed, balanced)
     work.mkdir(parents=True, exist_ok=True)
-    fp32_path = export_onnx(model, work / "model.fp32.onnx", model.input.name, val.x[:64])
-    fp32 = evaluate_onnx(fp32_path, val.x, val.y, k, latency_runs=1)
-    calibration = fit_part.x[np.random.default_rng(seed).permutation(len(fit_part))[:CALIBRATION_WINDOWS]]
-    paths = {m: quantize(fp32_path, work / f"model.{m}.onnx", m, calibration) for m in methods}
-    chosen = choose(
+    chosen_fp32 = export_onnx(model, work / "chosen.fp32.onnx", model.input.name, val.x[:64])
+    fp32 = evaluate_onnx(chosen_fp32, val.x, val.y, k, latency_runs=1)
+    paths = {
+        m: quantize(chosen_fp32, work / f"chosen.{m}.onnx", m, _calibration(fit_part.x, seed))
+        for m in methods
+    }
+    method = choose(
         fp32, {m: evaluate_onnx(p, val.x, val.y, k, latency_runs=1) for m, p in paths.items()}, 1.0
     )
-    return Trained(fp32_path, paths[chosen], chosen, kind)
+    shipped, _, _ = _fitted(train, None, best_epochs, seed, balanced, kind)
+    fp32_path = export_onnx(shipped, work / "model.fp32.onnx", shipped.input.name, train.x[:64])
+    int8_path = quantize(fp32_path, work / f"model.{method}.onnx", method, _calibration(train.x, seed))
+    return Trained(fp32_path, int8_path, method, kind)
+
+
+def _fitted(
+    data: Dataset, val: Dataset | None, epochs: int, seed: int, balanced: bool, kind: str | None = None
+) -> tuple[object, str, int]:
+    """(Keras model, its kind ("" but for faces), its best epoch count): stopped early on `val`, or without
+    `val` trained for exactly `epochs` epochs (faces: of the given kind)."""
+    from trainer.balance import balanced_sample_weights
+    from trainer.face_recipe import fit_faces
+    from trainer.models import balanced_class_weights, build_model, fit
+
+    if data.modality == "image":  # the face recipe takes per-row weights, which both its models use
+        rows = balanced_sample_weights(data.y, np.zeros(len(data))) if balanced else None
+        face = fit_faces(data, val, epochs, seed, rows, lambda _: None, kind)
+        return face.model, face.kind, int(face.info["best_epoch"])
+    weights = balanced_class_weights(data.y) if balanced else None
+    model = build_model(data.modality, len(data.taxonomy), data.x, seed)
+    held = (None, None) if val is None else (val.x, val.y)
+    info = fit(model, data.x, data.y, *held, epochs, seed, lambda _: None, class_weight=weights)
+    return model, "", int(info["best_epoch"])
+
+
+def _calibration(x: np.ndarray, seed: int) -> np.ndarray:
+    """Up to CALIBRATION_WINDOWS of the rows, drawn with seed."""
+    return x[np.random.default_rng(seed).permutation(len(x))[:CALIBRATION_WINDOWS]]
 
 
 def quick_or_full(options: YardstickOptions, epochs: int) -> tuple[int, Sequence[str]]:
