@@ -106,3 +106,27 @@ def test_the_face_recipe_ships_what_the_validation_people_prefer(tmp_path) -> No
     only_three = data.take(data.y < 3)  # a class no training face has is never answered
     model = train_kernel_model(only_three.x, only_three.y, len(QUADRANTS), "face", 0)
     assert model.predict(data.x[data.y == 3], verbose=0).argmax(axis=1).max() < 3
+
+
+def test_int8_quantization_keeps_the_graphs_hog_features(tmp_path) -> None:
+    """The feature stage quantized as every model is (trainer.quantize, "max") gives the float HOG blocks to
+    within 2 % (relative L2 error) on generated faces; quantizing the projection on the bins' directions as a
+    matrix product cost about 10 % and 2.6 points of accuracy."""
+    import onnxruntime as ort
+
+    from testkit.face_folders import write_face_folder
+    from trainer.export import export_onnx
+    from trainer.loaders.faces import load_faces
+    from trainer.quantize import quantize
+
+    crops = load_faces(write_face_folder(tmp_path / "faces", persons=3, per_label=4)).x
+    model = build_feature_model((SIZE, SIZE, 1), "face")
+    fp32 = export_onnx(model, tmp_path / "features.onnx", model.input.name, crops[:8])
+    int8 = quantize(fp32, tmp_path / "features.int8.onnx", "max", crops)
+
+    def hog_of(path) -> np.ndarray:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return session.run(None, {session.get_inputs()[0].name: crops})[0][:, PIXELS:]
+
+    exact, quantized = hog_of(fp32), hog_of(int8)
+    assert np.linalg.norm(quantized - exact) / np.linalg.norm(exact) < 0.02

@@ -120,14 +120,16 @@ def build_feature_model(input_shape: tuple[int, ...], input_name: str):
                 gather[dy, dx, b, (dy * 2 + dx) * BINS + b] = 1.0
 
     class OrientedGradients(layers.Layer):
-        """Per pixel, the gradient magnitude's share in each orientation bin (HOG's votes, smooth in angle)."""
+        """Per pixel, the gradient magnitude's share in each orientation bin (HOG's votes, smooth in angle).
+        The projection on the bins' directions is written as products and sums, not a matrix product: int8
+        quantization (which takes matrix products) turned the many small gradients into a few steps, and the
+        block normalisation then magnified the error (2.6 points on generated faces, 0 in float)."""
 
         def call(self, t):
             gx = ops.pad(t[:, :, 2:, :] - t[:, :, :-2, :], ((0, 0), (0, 0), (1, 1), (0, 0)))
             gy = ops.pad(t[:, 2:, :, :] - t[:, :-2, :, :], ((0, 0), (1, 1), (0, 0), (0, 0)))
-            g = ops.concatenate([gx, gy], axis=-1)
-            magnitude = ops.sqrt(ops.sum(g * g, axis=-1, keepdims=True) + EPS)
-            along = ops.abs(ops.matmul(g, directions))
+            magnitude = ops.sqrt(gx * gx + gy * gy + EPS)
+            along = ops.abs(gx * directions[0] + gy * directions[1])
             return ops.relu(along - spread * magnitude) / (1.0 - spread)
 
     class BlockNormalise(layers.Layer):
