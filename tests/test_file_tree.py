@@ -1,4 +1,4 @@
-"""A data folder assembled from links reads as its copy would: speech, faces and DEAP loaders all find their
+"""A data folder assembled from links reads as its copy would: the speech and face loaders find their
 files through linked folders, and a link back up the tree does not loop."""
 
 from __future__ import annotations

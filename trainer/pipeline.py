@@ -19,7 +19,7 @@ from trainer.compile import to_ort_format
 from trainer.corpus_report import corpus_report
 from trainer.evaluate import Evaluation, evaluate_onnx
 from trainer.export import export_onnx
-from trainer.quantize import METHODS, quantize
+from trainer.quantize import METHODS, calibration_rows, quantize
 from trainer.wrist_recipe import WristRecipe
 
 Log = Callable[[str], None]
@@ -150,7 +150,7 @@ def run_modality(modality: str, dataset: data_mod.Dataset, options: PipelineOpti
     fp32_path = export_onnx(model, work / "model.fp32.onnx", model.input.name, parts.test.x[:64])
     fp32 = evaluate_onnx(fp32_path, parts.test.x, parts.test.y, k)
     log(f"[{modality}] fp32 accuracy {fp32.accuracy:.3f}, {fp32.bytes} bytes")
-    calib = _calibration_rows(parts.train.x, options)
+    calib = calibration_rows(parts.train.x, options.seed, options.calibration_windows)
     results: dict[str, Evaluation] = {}
     paths: dict[str, Path] = {}
     for method in options.methods:
@@ -227,12 +227,6 @@ def run_modality(modality: str, dataset: data_mod.Dataset, options: PipelineOpti
     return ModalityRun(report, parts.test, results[selected].probs, val_eval.probs, parts.val.y)
 
 
-def _calibration_rows(x: np.ndarray, options: PipelineOptions) -> np.ndarray:
-    """The rows int8 calibration reads: options.calibration_windows of x drawn at random with the run's seed."""
-    rng = np.random.default_rng(options.seed)
-    return x[rng.permutation(len(x))[: options.calibration_windows]]
-
-
 def _train_shipped(
     modality: str,
     dataset: data_mod.Dataset,
@@ -250,7 +244,7 @@ def _train_shipped(
     model, _ = train_model(modality, dataset, None, epochs, options, log, split_info.get("face_model"))
     work = options.out / "work" / modality
     fp32_path = export_onnx(model, work / "shipped.fp32.onnx", model.input.name, dataset.x[:64])
-    calib = _calibration_rows(dataset.x, options)
+    calib = calibration_rows(dataset.x, options.seed, options.calibration_windows)
     int8_path = quantize(fp32_path, work / "shipped.int8.onnx", method, calib, options.percentile)
     people = len(np.unique(dataset.subjects))
     fp32 = evaluate_onnx(fp32_path, dataset.x, dataset.y, len(dataset.taxonomy), latency_runs=1)

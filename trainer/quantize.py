@@ -16,7 +16,13 @@ from trainer.compact import compact
 from trainer.quiet import quiet
 
 METHODS = ("max", "percentile", "max-percentile", "entropy")
+CALIBRATION_WINDOWS = 256  # rows a calibration reads, unless told otherwise
 QUANTIZED_OPS = ["Conv", "Gemm", "MatMul", "MaxPool", "GlobalAveragePool", "Relu"]
+
+
+def calibration_rows(x: np.ndarray, seed: int, count: int = CALIBRATION_WINDOWS) -> np.ndarray:
+    """Up to `count` rows of x drawn at random with seed: what a calibration reads of a training set."""
+    return x[np.random.default_rng(seed).permutation(len(x))[:count]]
 
 
 def quantize(

@@ -45,14 +45,13 @@ def quantized(
     from trainer.evaluate import evaluate_onnx
     from trainer.export import export_onnx
     from trainer.pipeline import choose
-    from trainer.quantize import quantize
+    from trainer.quantize import calibration_rows, quantize
 
     k = len(QUADRANTS)
     work.mkdir(parents=True, exist_ok=True)
     fp32 = export_onnx(model, work / "model.fp32.onnx", get_spec(modality).input_name, x[:64])
     reference = evaluate_onnx(fp32, x, y, k, latency_runs=1)
-    rng = np.random.default_rng(seed)
-    calib = x[rng.permutation(len(x))[:256]]
+    calib = calibration_rows(x, seed)
     evaluations = {}
     for method in methods:
         path = quantize(fp32, work / f"model.{method}.onnx", method, calib)

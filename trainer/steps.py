@@ -15,7 +15,7 @@ import numpy as np
 
 from trainer import data as data_mod
 from trainer.evaluate import evaluate_onnx
-from trainer.quantize import METHODS, quantize
+from trainer.quantize import METHODS, calibration_rows, quantize
 
 SPLIT_FILE = "split.npz"
 FP32_FILE = "model.fp32.onnx"
@@ -77,10 +77,8 @@ def quantize_step(work: Path, method: str, percentile: float, windows: int, seed
     if method not in METHODS:
         raise ValueError(f"quantize: unknown method {method!r} (known: {', '.join(METHODS)})")
     parts = _split(work)
-    order = np.random.default_rng(seed).permutation(len(parts["x_train"]))[:windows]
-    return quantize(
-        work / FP32_FILE, work / f"model.{method}.onnx", method, parts["x_train"][order], percentile
-    )
+    calib = calibration_rows(parts["x_train"], seed, windows)
+    return quantize(work / FP32_FILE, work / f"model.{method}.onnx", method, calib, percentile)
 
 
 def evaluate_step(work: Path) -> dict:

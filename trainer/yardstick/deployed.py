@@ -13,12 +13,11 @@ import numpy as np
 
 from trainer.data import Dataset
 from trainer.evaluate import evaluate_onnx, session
-from trainer.quantize import METHODS, quantize
+from trainer.quantize import METHODS, calibration_rows, quantize
 from trainer.recipes import Trained
 from trainer.yardstick.options import YardstickOptions
 
 VALIDATION_SHARE = 0.2
-CALIBRATION_WINDOWS = 256
 
 
 def validation_persons(persons: np.ndarray, seed: int) -> np.ndarray:
@@ -49,7 +48,7 @@ def train_deployed(
     chosen_fp32 = export_onnx(model, work / "chosen.fp32.onnx", model.input.name, val.x[:64])
     fp32 = evaluate_onnx(chosen_fp32, val.x, val.y, k, latency_runs=1)
     paths = {
-        m: quantize(chosen_fp32, work / f"chosen.{m}.onnx", m, _calibration(fit_part.x, seed))
+        m: quantize(chosen_fp32, work / f"chosen.{m}.onnx", m, calibration_rows(fit_part.x, seed))
         for m in methods
     }
     method = choose(
@@ -57,7 +56,7 @@ def train_deployed(
     )
     shipped, _, _ = _fitted(train, None, best_epochs, seed, balanced, kind)
     fp32_path = export_onnx(shipped, work / "model.fp32.onnx", shipped.input.name, train.x[:64])
-    int8_path = quantize(fp32_path, work / f"model.{method}.onnx", method, _calibration(train.x, seed))
+    int8_path = quantize(fp32_path, work / f"model.{method}.onnx", method, calibration_rows(train.x, seed))
     return Trained(fp32_path, int8_path, method, kind)
 
 
@@ -79,11 +78,6 @@ def _fitted(
     held = (None, None) if val is None else (val.x, val.y)
     info = fit(model, data.x, data.y, *held, epochs, seed, lambda _: None, class_weight=weights)
     return model, "", int(info["best_epoch"])
-
-
-def _calibration(x: np.ndarray, seed: int) -> np.ndarray:
-    """Up to CALIBRATION_WINDOWS of the rows, drawn with seed."""
-    return x[np.random.default_rng(seed).permutation(len(x))[:CALIBRATION_WINDOWS]]
 
 
 def quick_or_full(options: YardstickOptions, epochs: int) -> tuple[int, Sequence[str]]:
