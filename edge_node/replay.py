@@ -71,9 +71,9 @@ def open_replay(path: Path, modalities: Sequence[str]) -> Iterator[Window]:
     if (path / "BVP.csv").is_file() or (path / "IBI.csv").is_file():
         _only(path, modalities, "hr", "an Empatica E4 session")
         return replay_e4(path)
-    if files_below(path, "*.wav"):
+    if wavs := files_below(path, "*.wav"):
         _only(path, modalities, "speech", "a speech wav folder")
-        return replay_wav_folder(path)
+        return replay_wav_folder(path, wavs)
     raise ValueError(
         f"source replay:{path}: a folder must be a sensor recording (edge_node.recording), an E4 session "
         "(BVP.csv or IBI.csv) or hold .wav files"
@@ -122,12 +122,13 @@ def replay_e4(folder: Path) -> Iterator[Window]:
 
 
 # ------------------------------------------------------------------ speech wav folders
-def replay_wav_folder(root: Path) -> Iterator[Window]:
+def replay_wav_folder(root: Path, wavs: list[Path]) -> Iterator[Window]:
+    """The wav files `wavs` below root one after another, with a gap between them, each with its label."""
     from mmer_core.formats import read_wav, speech_label_and_speaker  # file formats: loaded for their replays
 
     windower = Windower(SPECS["speech"])
     t = 0.0
-    for path in files_below(root, "*.wav"):
+    for path in wavs:
         label, _speaker = speech_label_and_speaker(path, root)
         audio = read_wav(path)
         duration = len(audio) / SPECS["speech"].sample_rate_hz
