@@ -8,7 +8,14 @@ import pytest
 
 from mmer_core.taxonomy import QUADRANTS
 from trainer.data import Dataset
-from trainer.face_kernel import BINS, build_feature_model, build_kernel_model, fit_kernel, vote_matrices
+from trainer.face_kernel import (
+    BINS,
+    build_feature_model,
+    build_kernel_model,
+    fit_kernel,
+    pca_components,
+    vote_matrices,
+)
 from trainer.face_recipe import fit_faces
 
 SIZE = 48
@@ -43,18 +50,20 @@ def test_vote_matrices_give_each_pair_to_its_two_classes() -> None:
     np.testing.assert_array_equal(signs, [[1, -1, 0], [1, 0, -1], [0, 1, -1]])
 
 
-def blob_faces(persons: int, per_class: int, seed: int) -> Dataset:
-    """Crops whose class is where a bright blob sits (one quadrant of the crop per class), each person with
-    their own brightness and noise: easy for an RBF SVM on pixels, beyond a CNN trained for one epoch."""
+def blob_faces(persons: int, per_class: int, seed: int, left_only: bool = False) -> Dataset:
+    """Crops whose class is the height at which a bright blob sits (one band of rows per class), each person
+    with their own brightness and noise: easy for an RBF SVM on pixels, beyond a CNN trained for one epoch.
+    The blob spans the crop's middle, so a mirrored crop shows the same class; `left_only` puts it in the
+    left half."""
     rng = np.random.default_rng(seed)
     xs, ys, subjects = [], [], []
+    columns = slice(4, 20) if left_only else slice(12, 36)
     for p in range(persons):
         level = rng.uniform(0.2, 0.5)
         for c in range(4):
             for _ in range(per_class):
                 img = np.full((SIZE, SIZE), level) + rng.normal(0, 0.05, (SIZE, SIZE))
-                r, q = divmod(c, 2)
-                img[r * 24 + 4 : r * 24 + 20, q * 24 + 4 : q * 24 + 20] += 0.4
+                img[c * 12 + 2 : c * 12 + 10, columns] += 0.4
                 xs.append(np.clip(img, 0, 1)[..., None])
                 ys.append(c)
                 subjects.append(f"p{p}")
@@ -74,7 +83,7 @@ def test_the_kernel_model_answers_as_scikit_learns_svm_on_the_same_features() ->
     features_model = build_feature_model((SIZE, SIZE, 1), "face")
     f_train = features_model.predict(train.x, verbose=0).astype(np.float64)
     f_test = features_model.predict(test.x + np.float32(0.1), verbose=0).astype(np.float64)
-    fit = fit_kernel(f_train, train.y, seed=0)
+    fit = fit_kernel(f_train, train.y, 0, pca_components(*f_train.shape))
     model = build_kernel_model(features_model, fit, len(QUADRANTS))
     probs = model.predict(test.x + np.float32(0.1), verbose=0)
     reference = make_pipeline(
@@ -106,6 +115,19 @@ def test_the_face_recipe_ships_what_the_validation_people_prefer(tmp_path) -> No
     only_three = data.take(data.y < 3)  # a class no training face has is never answered
     model = train_kernel_model(only_three.x, only_three.y, len(QUADRANTS), "face", 0)
     assert model.predict(data.x[data.y == 3], verbose=0).argmax(axis=1).max() < 3
+
+
+def test_the_kernel_model_reads_a_mirrored_face_as_the_face() -> None:
+    """Trained on crops whose blob is always in the left half, the kernel model also learns their mirror
+    images, so it answers crops with the blob in the right half by the blob's height as well; trained on
+    the crops alone it scored 0.1 on them (chance is 0.25)."""
+    from trainer.face_kernel import train_kernel_model
+
+    train = blob_faces(persons=6, per_class=5, seed=3, left_only=True)
+    test = blob_faces(persons=2, per_class=5, seed=4, left_only=True)
+    model = train_kernel_model(train.x, train.y, len(QUADRANTS), "face", 0)
+    mirrored = model.predict(test.x[:, :, ::-1], verbose=0).argmax(axis=1)
+    assert np.mean(mirrored == test.y) > 0.9
 
 
 def test_int8_quantization_keeps_the_graphs_hog_features(tmp_path) -> None:

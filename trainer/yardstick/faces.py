@@ -23,6 +23,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from trainer.data import Dataset
+from trainer.face_kernel import SVM_C, pca_components
 from trainer.kind_recipes import recipe
 from trainer.loaders.faces import load_faces
 from trainer.yardstick.deployed import quick_or_full, score_onnx, train_deployed
@@ -33,8 +34,6 @@ from trainer.yardstick.scores import add_fold, majority_prediction, over_folds, 
 
 UNIT = "frame"
 DEFAULT_FOLDS = 5
-PCA_COMPONENTS = 100
-SVM_C = 10.0
 
 
 def hog(x: np.ndarray) -> np.ndarray:
@@ -62,12 +61,9 @@ def pca_svm(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, seed: 
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import SVC
 
-    # whitened components far fewer than images: whitening as many components as images spreads noise as
-    # widely as expression and the RBF kernel no longer tells them apart
-    components = max(1, min(PCA_COMPONENTS, len(x_train) // 4, x_train.shape[1]))
     model = make_pipeline(
         StandardScaler(),
-        PCA(components, whiten=True, random_state=seed),
+        PCA(pca_components(*x_train.shape), whiten=True, random_state=seed),
         SVC(C=SVM_C, gamma="scale", class_weight="balanced"),
     )
     model.fit(x_train, y_train)
