@@ -9,6 +9,10 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+# windows per run when scoring a test set: the face kernel model's intermediates grow with the batch times
+# its support vectors times its components (trainer.face_kernel)
+BATCH = 32
+
 
 @dataclass
 class Evaluation:
@@ -61,7 +65,9 @@ def evaluate_onnx(path: Path, x: np.ndarray, y: np.ndarray, k: int, latency_runs
     """Score the test set in batches, then time batch-1 inference on its first windows."""
     sess = session(path)
     name = sess.get_inputs()[0].name
-    probs = np.concatenate([sess.run(["probs"], {name: x[i : i + 256]})[0] for i in range(0, len(x), 256)])
+    probs = np.concatenate(
+        [sess.run(["probs"], {name: x[i : i + BATCH]})[0] for i in range(0, len(x), BATCH)]
+    )
     latencies = []
     cpu0 = time.process_time()
     for i in range(latency_runs):

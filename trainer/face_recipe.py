@@ -47,7 +47,9 @@ def _kernel(train: Dataset, seed: int, log) -> FaceModel:
     from trainer.face_kernel import train_kernel_model
 
     model = train_kernel_model(train.x, train.y, len(train.taxonomy), get_spec("image").input_name, seed)
-    log(f"[image] kernel model: pixels + HOG, whitened PCA, RBF SVM ({model.count_params()} weights)")
+    log(
+        f"[image] kernel model: pixels + HOG, whitened PCA to {model.get_layer('pca').units} components, RBF SVM"
+    )
     return FaceModel(model, "kernel", {"epochs": 0, "best_epoch": 0})
 
 
@@ -74,7 +76,7 @@ def fit_faces(
     cnn, kernel = _cnn(train, val, epochs, seed, sample_weight, log), _kernel(train, seed, log)
     scores = {}
     for candidate in (cnn, kernel):
-        predicted = candidate.model.predict(val.x, batch_size=256, verbose=0).argmax(axis=1)
+        predicted = candidate.model.predict(val.x, batch_size=32, verbose=0).argmax(axis=1)
         scores[candidate.kind] = macro_f1(val.y, predicted, k)
     chosen = kernel if scores["kernel"] > scores["cnn"] else cnn
     log(
