@@ -163,6 +163,12 @@ class Agent:
                 with contextlib.suppress(RuntimeError):  # the loop is already closed: nobody waits
                     self._on_inference_done()
 
+    def _rejected(self, modality: str, reason: Exception) -> None:
+        """Count and log a window that cannot be scored; it is dropped."""
+        self.counters.rejected += 1
+        telemetry.windows_rejected.add(1, {"modality": modality})
+        log.warning("window rejected: %s", reason)
+
     def score_window(self, w: Window, ended_ns: int) -> ingest_pb2.ScoreFrame | None:
         """Preprocess and score one window that ended at ended_ns (device wall clock); a bad window is logged
         and counted, never raised."""
@@ -181,9 +187,7 @@ class Agent:
             telemetry.windows_no_face.add(1, {"modality": w.modality})
             return None
         except ValueError as exc:
-            self.counters.rejected += 1
-            telemetry.windows_rejected.add(1, {"modality": w.modality})
-            log.warning("window rejected: %s", exc)
+            self._rejected(w.modality, exc)
             return None
         self.baselines.observe(w.modality, x)
         preprocessed_ns = self.clock.now_ns()
@@ -200,9 +204,7 @@ class Agent:
             telemetry.windows_calibrating.add(1, {"modality": w.modality})
             return None
         except UnusableWindow as exc:
-            self.counters.rejected += 1
-            telemetry.windows_rejected.add(1, {"modality": w.modality})
-            log.warning("window rejected: %s", exc)
+            self._rejected(w.modality, exc)
             return None
         t1 = self.clock.now_ns()
         telemetry.inference_ms.record((t1 - t0) / 1e6, {"modality": w.modality})
