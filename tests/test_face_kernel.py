@@ -112,6 +112,11 @@ def test_the_face_recipe_ships_what_the_validation_people_prefer(tmp_path) -> No
     export_onnx(shipped.model, tmp_path / "kernel.onnx", "face", data.x[:32])  # raises unless ONNX agrees
     with pytest.raises(ValueError, match="needs its kind"):
         fit_faces(data, None, 1, 0, None, logged.append)
+    logged.clear()
+    many = fit_faces(train, val, 1, 0, None, logged.append, kernel_max_crops=len(train) - 1)
+    assert many.kind == "cnn" and many.info["face_model"] == "cnn" and "val_macro_f1_kernel" not in many.info
+    assert any("the CNN, no kernel model" in line for line in logged)
+    assert not any("kernel model:" in line for line in logged), "no kernel model was fitted"
     only_three = data.take(data.y < 3)  # a class no training face has is never answered
     model = train_kernel_model(only_three.x, only_three.y, len(QUADRANTS), "face", 0)
     assert model.predict(data.x[data.y == 3], verbose=0).argmax(axis=1).max() < 3

@@ -5,7 +5,10 @@ Which one wins depends on the face set: with many people and pictures the CNN le
 with tens of people a CNN from scratch can lose to it by many points. The choice is made on people neither
 model learned from (the split's validation people), by macro-F1, and the model trained on every person for
 the bundle is of the kind the split chose. The CNN's validation figure is a little optimistic (its early
-stopping watched the same people), so the kernel model is chosen only when it is better.
+stopping watched the same people), so the kernel model is chosen only when it is better. Beyond
+KERNEL_MAX_CROPS training crops only the CNN is trained: the SVM's fit grows with the square of its rows (the
+crops and their mirror images) and the model with its support vectors, while so many faces are where the
+CNN does best.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import numpy as np
 from trainer.data import Dataset
 
 KINDS = ("cnn", "kernel")
+KERNEL_MAX_CROPS = 5000
 
 
 @dataclass(frozen=True)
@@ -61,9 +65,11 @@ def fit_faces(
     sample_weight: np.ndarray | None,
     log,
     kind: str | None = None,
+    kernel_max_crops: int = KERNEL_MAX_CROPS,
 ) -> FaceModel:
-    """With validation people: both models, the one with the better validation macro-F1 (the CNN on a tie).
-    Without (the shipped model, trained on every person): the `kind` the split chose, the CNN for `epochs`."""
+    """With validation people: both models, the one with the better validation macro-F1 (the CNN on a tie;
+    the CNN alone beyond `kernel_max_crops` training crops). Without (the shipped model, trained on every
+    person): the `kind` the split chose, the CNN for `epochs`."""
     if val is None:
         if kind not in KINDS:
             raise ValueError(f"a face model trained without validation people needs its kind, one of {KINDS}")
@@ -72,8 +78,12 @@ def fit_faces(
             if kind == "kernel"
             else _cnn(train, None, epochs, seed, sample_weight, log)
         )
+    cnn = _cnn(train, val, epochs, seed, sample_weight, log)
+    if len(train) > kernel_max_crops:
+        log(f"[image] {len(train)} training crops, more than {kernel_max_crops}: the CNN, no kernel model")
+        return FaceModel(cnn.model, cnn.kind, {**cnn.info, "face_model": cnn.kind})
     k = len(train.taxonomy)
-    cnn, kernel = _cnn(train, val, epochs, seed, sample_weight, log), _kernel(train, seed, log)
+    kernel = _kernel(train, seed, log)
     scores = {}
     for candidate in (cnn, kernel):
         predicted = candidate.model.predict(val.x, batch_size=32, verbose=0).argmax(axis=1)
