@@ -67,16 +67,13 @@ def _fitted(
     `val` trained for exactly `epochs` epochs (faces: of the given kind)."""
     from trainer.balance import balanced_sample_weights
     from trainer.face_recipe import fit_faces
-    from trainer.models import balanced_class_weights, build_model, fit
+    from trainer.models import train_on
 
-    if data.modality == "image":  # the face recipe takes per-row weights, which both its models use
-        rows = balanced_sample_weights(data.y, np.zeros(len(data))) if balanced else None
+    rows = balanced_sample_weights(data.y, np.zeros(len(data))) if balanced else None
+    if data.modality == "image":
         face = fit_faces(data, val, epochs, seed, rows, lambda _: None, kind)
         return face.model, face.kind, int(face.info["best_epoch"])
-    weights = balanced_class_weights(data.y) if balanced else None
-    model = build_model(data.modality, len(data.taxonomy), data.x, seed)
-    held = (None, None) if val is None else (val.x, val.y)
-    info = fit(model, data.x, data.y, *held, epochs, seed, lambda _: None, class_weight=weights)
+    model, info = train_on(data.modality, data, val, epochs, seed, lambda _: None, rows)
     return model, "", int(info["best_epoch"])
 
 
