@@ -163,24 +163,18 @@ def test_int8_quantization_keeps_the_kernel_models_probabilities(tmp_path) -> No
     """Quantized as every model is ("max"), the kernel model's probabilities stay within 0.002 of float on
     average over generated faces; with the SVM's kernel and decisions as (quantized) matrix products they
     moved by 0.0027 here and by 0.0037 on ten persons, and 5 % of a generated fold's faces changed class."""
-    import onnxruntime as ort
-
     from testkit.face_folders import write_face_folder
     from trainer.export import export_onnx
     from trainer.face_kernel import train_kernel_model
     from trainer.loaders.faces import load_faces
     from trainer.quantize import quantize
+    from trainer.yardstick.deployed import score_onnx
 
     data = load_faces(write_face_folder(tmp_path / "faces", persons=6, per_label=5))
     test = data.subjects == data.subjects[0]
     model = train_kernel_model(data.x[~test], data.y[~test], len(QUADRANTS), "face", 0)
     fp32 = export_onnx(model, tmp_path / "kernel.onnx", "face", data.x[:8])
     int8 = quantize(fp32, tmp_path / "kernel.int8.onnx", "max", data.x[~test])
-
-    def probs(path) -> np.ndarray:
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        return session.run(None, {session.get_inputs()[0].name: data.x})[0]
-
-    exact, quantized = probs(fp32), probs(int8)
+    exact, quantized = score_onnx(fp32, data.x), score_onnx(int8, data.x)
     np.testing.assert_array_equal(quantized.argmax(axis=1), exact.argmax(axis=1))
     assert np.abs(quantized - exact).mean() < 0.002
